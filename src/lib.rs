@@ -1,0 +1,4 @@
+//! parpipe: pipeline-parallel data processing.
+#![deny(missing_docs)]
+
+pub mod workloads;

@@ -1,0 +1,3 @@
+//! Built-in workloads. They are plain users of the public API.
+
+pub mod logs;
