@@ -1,4 +1,28 @@
 //! parpipe: pipeline-parallel data processing.
+//!
+//! One pipeline definition (source → stages → aggregate → sink) runs in
+//! three modes with identical results: `serial`, `pipeline` and
+//! `multiprocess` (see [`Mode`]).
+//!
+//! Module map:
+//! - [`stage`]: the traits user code implements ([`Source`], [`Stage`],
+//!   [`Aggregate`], [`Sink`]) and [`BatchInfo`].
+//! - [`pipeline`]: the typed builder, the erased [`Pipeline`], the [`Registry`].
+//! - [`mode`]: [`Mode`], [`RunConfig`], [`run`]/[`execute`] and each mode's actors.
+//! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
+//! - [`error`]: the run error type, [`RunError`].
+//! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod metrics;
+pub mod mode;
+pub mod pipeline;
+pub mod stage;
 pub mod workloads;
+
+pub use error::RunError;
+pub use metrics::RunReport;
+pub use mode::{execute, run, Cancel, Mode, RunConfig};
+pub use pipeline::{JobSpec, Pipeline, PipelineBuilder, Registry};
+pub use stage::{Aggregate, BatchInfo, Records, Sink, Source, Stage, StageError};

@@ -1,1 +1,261 @@
-fn main() {}
+//! The `parpipe` command line: parses and validates arguments into the
+//! library's configuration, runs, prints the report. No logic lives here.
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use parpipe::workloads::logs::{
+    self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
+};
+use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "parpipe",
+    version,
+    about = "Pipeline-parallel data processing: one pipeline, three modes"
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr; no report table.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a workload and write its outputs and report.
+    Run(RunArgs),
+    /// Write generated access-log lines.
+    Generate(GenerateArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum WorkloadArg {
+    Logs,
+    Matrix,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ModeArg {
+    Serial,
+    Pipeline,
+    Multiprocess,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Serial => Mode::Serial,
+            ModeArg::Pipeline => Mode::Pipeline,
+            ModeArg::Multiprocess => Mode::Multiprocess,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The workload to run.
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
+    workload: WorkloadArg,
+    /// Execution mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Serial)]
+    mode: ModeArg,
+    /// Input file (repeatable; `-` is standard input; `.gz` is read transparently).
+    /// Without it, the built-in generator makes the input.
+    #[arg(long = "input", value_name = "PATH")]
+    inputs: Vec<String>,
+    /// Lines to generate when no input is given.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Lines per batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
+    /// Batches that may wait before each stage (pipeline mode).
+    #[arg(long, default_value_t = 4)]
+    queue_depth: usize,
+    /// Worker processes (multiprocess mode; default: number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Output directory.
+    #[arg(long, default_value = "parpipe-out")]
+    out: PathBuf,
+    /// Also write records.jsonl and rejects.txt.
+    #[arg(long)]
+    emit_records: bool,
+    /// Where to write the JSON report (default: OUT/report.json).
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Number of lines.
+    #[arg(long)]
+    records: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// A failure and the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+fn usage(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("parpipe: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run(args) => run_job(args, cli.quiet),
+        Command::Generate(args) => generate(args),
+    }
+}
+
+/// Raw arguments validated into what the library needs.
+fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
+    if args.workload == WorkloadArg::Matrix {
+        return Err(usage(anyhow::anyhow!(
+            "workload 'matrix' is not available yet"
+        )));
+    }
+    let input = if args.inputs.is_empty() {
+        LogsInput::Generate {
+            records: args.records,
+            seed: args.seed,
+        }
+    } else {
+        LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
+    };
+    let params = LogsParams {
+        input,
+        out_dir: args.out.clone(),
+        emit_records: args.emit_records,
+    };
+    let job = JobSpec::new(logs::NAME, &params).map_err(usage)?;
+    let config = RunConfig {
+        mode: args.mode.into(),
+        batch_size: args.batch_size,
+        queue_depth: args.queue_depth,
+        workers: args.workers,
+        ..RunConfig::default()
+    };
+    config.validate().map_err(usage)?;
+    Ok((job, config))
+}
+
+fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
+    let (job, config) = job_from_args(&args)?;
+    let registry = parpipe::workloads::builtin_registry();
+    let cancel = config.cancel.clone();
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        actix::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping");
+                cancel.cancel();
+            }
+        });
+        parpipe::execute(&registry, &job, &config).await
+    });
+    drop(system);
+    let report = result.map_err(|e| match e {
+        RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
+        other => Failure::from(anyhow::Error::new(other)),
+    })?;
+    if !quiet {
+        eprint!("{}", report.to_table());
+    }
+    let report_path = args.report.unwrap_or_else(|| args.out.join("report.json"));
+    write_report(&report, &report_path)
+        .with_context(|| format!("cannot write the report to '{}'", report_path.display()))?;
+    Ok(())
+}
+
+fn write_report(report: &RunReport, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, report.to_json() + "\n")?;
+    std::fs::rename(&tmp, path)
+}
+
+fn generate(args: GenerateArgs) -> Result<(), Failure> {
+    let mut generator = Generator::new(args.seed, args.records);
+    let result = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create '{}'", path.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            generator.write_all(&mut out).and_then(|_| out.flush())
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            generator.write_all(&mut out).and_then(|_| out.flush())
+        }
+    };
+    match result {
+        // A closed pipe (`parpipe generate … | head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other
+            .map(|_| ())
+            .with_context(|| match &args.output {
+                Some(p) => format!("cannot write '{}'", p.display()),
+                None => "cannot write to standard output".to_string(),
+            })
+            .map_err(Failure::from),
+    }
+}

@@ -64,6 +64,12 @@ impl LineBatch {
     }
 }
 
+impl crate::stage::Records for LineBatch {
+    fn record_count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// A line too long to be addressed by a batch's `u32` offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineTooLong;

@@ -1,4 +1,69 @@
 //! The built-in `logs` workload (shared/WORKLOAD.md §1): read or generate
 //! access-log lines, parse, enrich, aggregate, write `summary.json`.
+//!
+//! `read|generate → parse → enrich → metrics → write`.
 
 pub mod batch;
+pub mod generate;
+pub mod input;
+pub mod metrics;
+pub mod parse;
+pub mod render;
+pub mod sink;
+pub mod source;
+pub mod stages;
+pub mod time;
+
+use crate::pipeline::Pipeline;
+use input::InputSpec;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The registry name of this workload.
+pub const NAME: &str = "logs";
+
+/// Where the lines come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogsInput {
+    /// The built-in generator.
+    Generate {
+        /// Number of lines.
+        records: u64,
+        /// Generator seed.
+        seed: u64,
+    },
+    /// Files (or `-` for standard input), read in order.
+    Files(Vec<InputSpec>),
+}
+
+/// Parameters of a `logs` run. They cross the wire to workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsParams {
+    /// The input.
+    pub input: LogsInput,
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// Also write `records.jsonl` and `rejects.txt`.
+    pub emit_records: bool,
+}
+
+/// Builds the `logs` pipeline.
+pub fn pipeline(params: LogsParams) -> Pipeline {
+    let (source_name, source) = match params.input {
+        LogsInput::Generate { records, seed } => {
+            ("generate", source::LogSource::generate(seed, records))
+        }
+        LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs)),
+    };
+    Pipeline::builder(NAME, source_name, source)
+        .stage("parse", stages::Parse)
+        .stage("enrich", stages::Enrich)
+        .aggregate(
+            "metrics",
+            metrics::LogsMetrics {
+                emit_records: params.emit_records,
+            },
+            "write",
+            sink::LogsSink::new(params.out_dir, params.emit_records),
+        )
+}

@@ -1,0 +1,210 @@
+//! An independent, deliberately plain implementation of WORKLOAD.md's
+//! `logs` summary: the regex from the page, std date arithmetic, BTreeMaps.
+//! Slow and obvious, so that it can judge the fast implementation.
+
+use regex::bytes::Regex;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const PATTERN: &str = r#"(?-u)^(\S+) (\S+) (\S+) \[(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?(?: .*)?$"#;
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Splits input bytes into lines as WORKLOAD.md says.
+pub fn lines(data: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    if data.is_empty() || data.ends_with(b"\n") {
+        out.pop();
+    }
+    out.into_iter()
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect()
+}
+
+fn leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in(y: i64, m: i64) -> i64 {
+    [
+        31,
+        if leap(y) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize]
+}
+
+/// Days from 0000-03-01-based counting, by plain loops over years (slow, obvious).
+fn days_before_year(y: i64) -> i64 {
+    // Days from 0000-01-01 to y-01-01.
+    let y1 = y - 1;
+    if y <= 0 {
+        return 0;
+    }
+    366 + y1 * 365 + y1 / 4 - y1 / 100 + y1 / 400
+}
+
+fn epoch_minutes(y: i64, mo: i64, d: i64, h: i64, mi: i64) -> i64 {
+    let mut days = days_before_year(y);
+    for m in 1..mo {
+        days += days_in(y, m);
+    }
+    days += d - 1;
+    (days * 24 + h) * 60 + mi
+}
+
+fn civil(minutes: i64) -> (i64, i64, i64, i64, i64) {
+    let mut days = minutes.div_euclid(1440);
+    let rem = minutes.rem_euclid(1440);
+    let mut y = 0;
+    loop {
+        let len = if leap(y) { 366 } else { 365 };
+        if days < len {
+            break;
+        }
+        days -= len;
+        y += 1;
+    }
+    let mut m = 1;
+    while days >= days_in(y, m) {
+        days -= days_in(y, m);
+        m += 1;
+    }
+    (y, m, days + 1, rem / 60, rem % 60)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn num(b: &[u8]) -> i64 {
+    std::str::from_utf8(b).unwrap().parse().unwrap()
+}
+
+/// One parsed line: (client, method, path, status, bytes, hour bucket, time, bot).
+pub struct Parsed {
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    pub status: String,
+    pub bytes: u64,
+    pub hour: String,
+    pub time: String,
+    pub bot: bool,
+}
+
+/// Parses one line, or None when rejected.
+pub fn parse(re: &Regex, line: &[u8]) -> Option<Parsed> {
+    let c = re.captures(line)?;
+    let g = |i: usize| c.get(i).map(|m| m.as_bytes());
+    let (day, year) = (num(g(4)?), num(g(6)?));
+    let month_name = g(5)?;
+    let month = MONTHS.iter().position(|m| m.as_bytes() == month_name)? as i64 + 1;
+    let (h, mi, sec) = (num(g(7)?), num(g(8)?), num(g(9)?));
+    let (oh, om) = (num(g(11)?), num(g(12)?));
+    if year < 1
+        || day < 1
+        || day > days_in(year, month)
+        || h > 23
+        || mi > 59
+        || sec > 59
+        || oh > 23
+        || om > 59
+    {
+        return None;
+    }
+    let bytes = match g(15)? {
+        b"-" => 0,
+        d => std::str::from_utf8(d).ok()?.parse::<u64>().ok()?,
+    };
+    let offset = (oh * 60 + om) * if g(10)? == b"+" { 1 } else { -1 };
+    let (y, m, d, hh, mm) = civil(epoch_minutes(year, month, day, h, mi) - offset);
+    let request = g(13)?;
+    let parts: Vec<&[u8]> = request.split(|&b| b == b' ').collect();
+    let (method, path) = if parts.len() == 3 && parts.iter().all(|p| !p.is_empty()) {
+        let target = parts[1];
+        let path = target.split(|&b| b == b'?').next().unwrap_or(b"");
+        (text(parts[0]), text(path))
+    } else {
+        ("-".to_string(), "-".to_string())
+    };
+    let ua = g(17).map(|u| u.to_ascii_lowercase()).unwrap_or_default();
+    let contains = |needle: &[u8]| ua.windows(needle.len()).any(|w| w == needle);
+    Some(Parsed {
+        client: text(g(1)?),
+        method,
+        path,
+        status: text(g(14)?),
+        bytes,
+        hour: format!("{y:04}-{m:02}-{d:02}T{hh:02}"),
+        time: format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{sec:02}Z"),
+        bot: [&b"bot"[..], b"crawler", b"spider", b"slurp"]
+            .iter()
+            .any(|n| contains(n)),
+    })
+}
+
+fn top(counts: &BTreeMap<String, u64>) -> Value {
+    let mut v: Vec<(&String, &u64)> = counts.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    Value::Array(v.into_iter().take(10).map(|(k, n)| json!([k, n])).collect())
+}
+
+/// A JSON integer, or its decimal text when it does not fit in u64
+/// (serde_json's `Value` cannot hold it; see `common::read_summary`).
+fn big(n: u128) -> Value {
+    match u64::try_from(n) {
+        Ok(n) => json!(n),
+        Err(_) => json!(n.to_string()),
+    }
+}
+
+/// The summary WORKLOAD.md defines for `data`, as JSON.
+pub fn summary(data: &[u8]) -> Value {
+    let re = Regex::new(PATTERN).unwrap();
+    let (mut parsed, mut rejected, mut bytes, mut bots) = (0u64, 0u64, 0u128, 0u64);
+    let mut samples = Vec::new();
+    let mut clients: BTreeMap<String, u64> = BTreeMap::new();
+    let mut paths: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut status, mut methods, mut hours) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut class_bytes: BTreeMap<String, u128> = BTreeMap::new();
+    let all = lines(data);
+    for (i, line) in all.iter().enumerate() {
+        match parse(&re, line) {
+            None => {
+                rejected += 1;
+                if samples.len() < 5 {
+                    samples.push(i as u64 + 1);
+                }
+            }
+            Some(p) => {
+                parsed += 1;
+                bytes += p.bytes as u128;
+                bots += p.bot as u64;
+                *class_bytes
+                    .entry(format!("{}xx", &p.status[..1]))
+                    .or_default() += p.bytes as u128;
+                *status.entry(p.status).or_insert(0u64) += 1;
+                *methods.entry(p.method).or_insert(0u64) += 1;
+                *hours.entry(p.hour).or_insert(0u64) += 1;
+                *paths.entry(p.path).or_default() += 1;
+                *clients.entry(p.client).or_default() += 1;
+            }
+        }
+    }
+    json!({
+        "lines": all.len(), "parsed": parsed, "rejected": rejected, "rejected_samples": samples,
+        "bytes": big(bytes), "clients": clients.len(), "bots": bots, "status": status,
+        "status_class_bytes": class_bytes.into_iter().map(|(k, v)| (k, big(v))).collect::<BTreeMap<_, _>>(),
+        "methods": methods, "hours": hours, "top_paths": top(&paths), "top_clients": top(&clients),
+    })
+}

@@ -1,0 +1,490 @@
+//! Run metrics: per-stage counters and timers ([`StageStats`]), the process
+//! sampler (CPU and memory through sysinfo), and the [`RunReport`] printed
+//! as a table and written as JSON.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What part of the pipeline a stage row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    /// Produces the input.
+    Source,
+    /// A transforming stage.
+    Stage,
+    /// Folds batches into the result.
+    Aggregate,
+    /// Writes the result.
+    Sink,
+}
+
+/// Counters and timers of one stage while a run goes on.
+#[derive(Debug, Clone)]
+pub struct StageStats {
+    /// The stage's name.
+    pub name: String,
+    /// Its role.
+    pub kind: StageKind,
+    /// Batches processed.
+    pub batches: u64,
+    /// Records received.
+    pub records_in: u64,
+    /// Records produced.
+    pub records_out: u64,
+    /// Time inside the stage's own code.
+    pub busy: Duration,
+    /// Time waiting for input.
+    pub idle: Duration,
+    /// Time waiting for downstream credit.
+    pub blocked: Duration,
+    /// Most batches ever waiting in the stage's queue.
+    pub queue_high_water: usize,
+    /// Actors running this stage.
+    pub replicas: usize,
+}
+
+impl StageStats {
+    /// Zeroed stats for a stage.
+    pub fn new(name: impl Into<String>, kind: StageKind) -> Self {
+        StageStats {
+            name: name.into(),
+            kind,
+            batches: 0,
+            records_in: 0,
+            records_out: 0,
+            busy: Duration::ZERO,
+            idle: Duration::ZERO,
+            blocked: Duration::ZERO,
+            queue_high_water: 0,
+            replicas: 1,
+        }
+    }
+
+    /// Counts one batch that took `busy` and turned `records_in` into `records_out`.
+    pub fn record_batch(&mut self, records_in: u64, records_out: u64, busy: Duration) {
+        self.batches += 1;
+        self.records_in += records_in;
+        self.records_out += records_out;
+        self.busy += busy;
+    }
+
+    /// Adds another replica's stats (same stage) into these.
+    pub fn absorb(&mut self, other: &StageStats) {
+        self.batches += other.batches;
+        self.records_in += other.records_in;
+        self.records_out += other.records_out;
+        self.busy += other.busy;
+        self.idle += other.idle;
+        self.blocked += other.blocked;
+        self.queue_high_water = self.queue_high_water.max(other.queue_high_water);
+    }
+
+    /// The stage's row of a report, for a run that lasted `wall`.
+    pub fn report(&self, wall: Duration) -> StageReport {
+        let wall_s = wall.as_secs_f64().max(1e-9);
+        let replicas = self.replicas.max(1) as f64;
+        StageReport {
+            name: self.name.clone(),
+            kind: self.kind,
+            replicas: self.replicas,
+            batches: self.batches,
+            records_in: self.records_in,
+            records_out: self.records_out,
+            busy_seconds: self.busy.as_secs_f64(),
+            idle_seconds: self.idle.as_secs_f64(),
+            blocked_seconds: self.blocked.as_secs_f64(),
+            utilization: self.busy.as_secs_f64() / wall_s / replicas,
+            records_per_second: self.records_in as f64 / wall_s,
+            queue_high_water: self.queue_high_water,
+        }
+    }
+}
+
+/// One stage's row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// The stage's name.
+    pub name: String,
+    /// Its role.
+    pub kind: StageKind,
+    /// Actors that ran it.
+    pub replicas: usize,
+    /// Batches processed.
+    pub batches: u64,
+    /// Records received.
+    pub records_in: u64,
+    /// Records produced.
+    pub records_out: u64,
+    /// Seconds inside the stage's own code (all replicas together).
+    pub busy_seconds: f64,
+    /// Seconds waiting for input.
+    pub idle_seconds: f64,
+    /// Seconds waiting for downstream credit.
+    pub blocked_seconds: f64,
+    /// busy / (wall × replicas).
+    pub utilization: f64,
+    /// Records received per second of wall time.
+    pub records_per_second: f64,
+    /// Most batches ever queued before the stage.
+    pub queue_high_water: usize,
+}
+
+/// The stage that limits the run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    /// The stage's name.
+    pub stage: String,
+    /// Its utilization.
+    pub utilization: f64,
+    /// A sentence saying why it is the bottleneck.
+    pub reason: String,
+}
+
+/// One worker process's row (multiprocess mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerReport {
+    /// Worker id given by the coordinator.
+    pub id: u64,
+    /// Its address as seen by the coordinator.
+    pub address: String,
+    /// Chunks it completed.
+    pub chunks: u64,
+    /// Records in those chunks.
+    pub records: u64,
+    /// Seconds it spent processing chunks.
+    pub busy_seconds: f64,
+    /// Chunks taken back from it and re-run elsewhere.
+    pub requeued_chunks: u64,
+    /// CPU use of the worker process, in percent of one core.
+    pub cpu_percent: f64,
+    /// Peak resident memory of the worker process.
+    pub peak_rss_bytes: u64,
+}
+
+/// What a run did and where its time went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The mode it ran in.
+    pub mode: crate::Mode,
+    /// Wall time of the whole run.
+    pub wall_seconds: f64,
+    /// Records the source produced (lines, for `logs`).
+    pub records: u64,
+    /// records / wall_seconds.
+    pub records_per_second: f64,
+    /// CPU use of this process over the run, in percent of one core.
+    pub cpu_percent: f64,
+    /// Peak resident memory of this process.
+    pub peak_rss_bytes: u64,
+    /// One row per source, stage, aggregate and sink, in pipeline order.
+    pub stages: Vec<StageReport>,
+    /// The stage with the highest utilization.
+    pub bottleneck: Option<Bottleneck>,
+    /// Worker processes (multiprocess mode only).
+    pub workers: Vec<WorkerReport>,
+}
+
+impl RunReport {
+    /// Builds a report from the stages' stats and the process sample.
+    pub fn new(
+        pipeline: &str,
+        mode: crate::Mode,
+        wall: Duration,
+        stages: &[StageStats],
+        process: ProcessStats,
+    ) -> Self {
+        let rows: Vec<StageReport> = stages.iter().map(|s| s.report(wall)).collect();
+        let records = stages
+            .iter()
+            .find(|s| s.kind == StageKind::Source)
+            .map_or(0, |s| s.records_out);
+        let wall_s = wall.as_secs_f64();
+        RunReport {
+            pipeline: pipeline.to_string(),
+            mode,
+            wall_seconds: wall_s,
+            records,
+            records_per_second: records as f64 / wall_s.max(1e-9),
+            cpu_percent: process.cpu_percent,
+            peak_rss_bytes: process.peak_rss_bytes,
+            bottleneck: find_bottleneck(&rows),
+            stages: rows,
+            workers: Vec::new(),
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as a human-readable table.
+    pub fn to_table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{:<10} {:>5} {:>8} {:>11} {:>11} {:>8} {:>8} {:>8} {:>6} {:>12} {:>5}",
+            "stage",
+            "repl",
+            "batches",
+            "records in",
+            "records out",
+            "busy s",
+            "idle s",
+            "blocked",
+            "util",
+            "records/s",
+            "queue"
+        );
+        for s in &self.stages {
+            let _ = writeln!(
+                t,
+                "{:<10} {:>5} {:>8} {:>11} {:>11} {:>8.3} {:>8.3} {:>8.3} {:>5.0}% {:>12.0} {:>5}",
+                s.name,
+                s.replicas,
+                s.batches,
+                s.records_in,
+                s.records_out,
+                s.busy_seconds,
+                s.idle_seconds,
+                s.blocked_seconds,
+                s.utilization * 100.0,
+                s.records_per_second,
+                s.queue_high_water
+            );
+        }
+        for w in &self.workers {
+            let _ = writeln!(
+                t,
+                "worker {:<3} {:<21} chunks {:>6} records {:>10} busy {:>8.3}s requeued {:>3} cpu {:>5.0}% rss {:>6.1} MiB",
+                w.id,
+                w.address,
+                w.chunks,
+                w.records,
+                w.busy_seconds,
+                w.requeued_chunks,
+                w.cpu_percent,
+                w.peak_rss_bytes as f64 / 1048576.0
+            );
+        }
+        let _ = writeln!(
+            t,
+            "{} mode: {} records in {:.3} s = {:.0} records/s; CPU {:.0}%; peak RSS {:.1} MiB",
+            self.mode,
+            self.records,
+            self.wall_seconds,
+            self.records_per_second,
+            self.cpu_percent,
+            self.peak_rss_bytes as f64 / 1048576.0
+        );
+        if let Some(b) = &self.bottleneck {
+            let _ = writeln!(t, "bottleneck: {}", b.reason);
+        }
+        t
+    }
+}
+
+fn find_bottleneck(rows: &[StageReport]) -> Option<Bottleneck> {
+    let mut sorted: Vec<&StageReport> = rows.iter().collect();
+    sorted.sort_by(|a, b| b.utilization.total_cmp(&a.utilization));
+    let top = sorted.first()?;
+    let reason = match sorted.get(1) {
+        Some(next) => format!(
+            "{}: {:.0}% busy; the next busiest, {}, is {:.0}% busy and waits on it",
+            top.name,
+            top.utilization * 100.0,
+            next.name,
+            next.utilization * 100.0
+        ),
+        None => format!("{}: {:.0}% busy", top.name, top.utilization * 100.0),
+    };
+    Some(Bottleneck {
+        stage: top.name.clone(),
+        utilization: top.utilization,
+        reason,
+    })
+}
+
+/// Live progress of a run, shared with whoever displays it (a progress
+/// bar): records pulled from the source so far, and the total when known.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    records: Arc<std::sync::atomic::AtomicU64>,
+    total: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Progress {
+    /// A counter at zero with no known total.
+    pub fn new() -> Self {
+        Progress::default()
+    }
+
+    /// Counts `n` more records read.
+    pub fn add_records(&self, n: u64) {
+        self.records.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Sets the expected total (0 = unknown).
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// The expected total, when the source knows it.
+    pub fn total(&self) -> Option<u64> {
+        Some(self.total.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+}
+
+/// CPU and memory of a process over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessStats {
+    /// CPU time / wall time, in percent of one core.
+    pub cpu_percent: f64,
+    /// Largest resident set size seen.
+    pub peak_rss_bytes: u64,
+}
+
+/// Samples this process's memory and CPU on a background thread (sysinfo).
+pub struct ProcessSampler {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<u64>>,
+    started: Instant,
+    cpu_at_start_ms: u64,
+}
+
+fn current_process() -> Option<(sysinfo::System, sysinfo::Pid)> {
+    let pid = sysinfo::get_current_pid().ok()?;
+    let mut system = sysinfo::System::new();
+    refresh(&mut system, pid);
+    Some((system, pid))
+}
+
+fn refresh(system: &mut sysinfo::System, pid: sysinfo::Pid) {
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        false,
+        sysinfo::ProcessRefreshKind::nothing()
+            .with_memory()
+            .with_cpu(),
+    );
+}
+
+/// Peak RSS the kernel recorded for this process (Linux `VmHWM`), if known.
+fn kernel_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl ProcessSampler {
+    /// Starts sampling every `every`.
+    pub fn start(every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let cpu_at_start_ms = current_process()
+            .and_then(|(s, pid)| s.process(pid).map(|p| p.accumulated_cpu_time()))
+            .unwrap_or(0);
+        let handle = std::thread::Builder::new()
+            .name("parpipe-sampler".into())
+            .spawn(move || {
+                let mut peak = 0u64;
+                if let Some((mut system, pid)) = current_process() {
+                    while !flag.load(Ordering::Relaxed) {
+                        refresh(&mut system, pid);
+                        if let Some(p) = system.process(pid) {
+                            peak = peak.max(p.memory());
+                        }
+                        std::thread::park_timeout(every);
+                    }
+                }
+                peak
+            })
+            .ok();
+        ProcessSampler {
+            stop,
+            handle,
+            started: Instant::now(),
+            cpu_at_start_ms,
+        }
+    }
+
+    /// Stops sampling and returns what was seen.
+    pub fn finish(mut self) -> ProcessStats {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut peak = 0;
+        if let Some(h) = self.handle.take() {
+            h.thread().unpark();
+            peak = h.join().unwrap_or(0);
+        }
+        let wall = self.started.elapsed().as_secs_f64().max(1e-9);
+        let (cpu_ms, rss_now) = current_process()
+            .and_then(|(s, pid)| {
+                s.process(pid)
+                    .map(|p| (p.accumulated_cpu_time(), p.memory()))
+            })
+            .unwrap_or((self.cpu_at_start_ms, 0));
+        let peak = peak.max(rss_now).max(kernel_peak_rss().unwrap_or(0));
+        ProcessStats {
+            cpu_percent: cpu_ms.saturating_sub(self.cpu_at_start_ms) as f64 / 1000.0 / wall * 100.0,
+            peak_rss_bytes: peak,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bottleneck_is_the_busiest_stage() {
+        let wall = Duration::from_secs(10);
+        let mut a = StageStats::new("read", StageKind::Source);
+        a.busy = Duration::from_secs(2);
+        let mut b = StageStats::new("parse", StageKind::Stage);
+        b.busy = Duration::from_secs(9);
+        let report = RunReport::new(
+            "p",
+            crate::Mode::Serial,
+            wall,
+            &[a, b],
+            ProcessStats::default(),
+        );
+        let bottleneck = report.bottleneck.unwrap();
+        assert_eq!(bottleneck.stage, "parse");
+        assert!((bottleneck.utilization - 0.9).abs() < 1e-9);
+        assert!(
+            bottleneck.reason.starts_with("parse: 90% busy"),
+            "{}",
+            bottleneck.reason
+        );
+    }
+
+    #[test]
+    fn utilization_divides_by_replicas() {
+        let mut s = StageStats::new("parse", StageKind::Stage);
+        s.busy = Duration::from_secs(8);
+        s.replicas = 2;
+        let row = s.report(Duration::from_secs(5));
+        assert!((row.utilization - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sampler_sees_memory() {
+        let sampler = ProcessSampler::start(Duration::from_millis(5));
+        let stats = sampler.finish();
+        assert!(stats.peak_rss_bytes > 0);
+    }
+}

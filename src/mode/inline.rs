@@ -1,0 +1,148 @@
+//! Running parts of a pipeline inline on the current thread, with timing and
+//! panic capture. Serial mode runs everything this way; pipeline-mode stage
+//! actors and multiprocess workers reuse the same calls for their part.
+
+use crate::error::{panic_message, RunError};
+use crate::metrics::{Progress, StageStats};
+use crate::pipeline::{AnyData, DynAggregate, DynSink, DynSource, DynStage, Named};
+use crate::stage::BatchInfo;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+/// Pulls the next batch from the source, timing it and counting progress.
+pub(crate) fn pull_source(
+    source: &mut Named<Box<dyn DynSource>>,
+    max: usize,
+    stats: &mut StageStats,
+    progress: &Progress,
+) -> Result<Option<(AnyData, usize)>, RunError> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| source.part.next_batch(max)));
+    let busy = started.elapsed();
+    let error = |error| RunError::Source {
+        source_name: source.name.clone(),
+        error,
+    };
+    match result {
+        Ok(Ok(Some((data, n)))) => {
+            stats.record_batch(0, n as u64, busy);
+            progress.add_records(n as u64);
+            Ok(Some((data, n)))
+        }
+        Ok(Ok(None)) => {
+            stats.busy += busy;
+            Ok(None)
+        }
+        Ok(Err(e)) => Err(error(e)),
+        Err(payload) => Err(error(crate::StageError::new(format!(
+            "panicked: {}",
+            panic_message(payload.as_ref())
+        )))),
+    }
+}
+
+/// Runs one stage on one batch, timing it and turning errors and panics
+/// into a [`RunError`] that names the stage and the batch.
+pub(crate) fn run_stage(
+    stage: &mut Named<Box<dyn DynStage>>,
+    data: AnyData,
+    records_in: usize,
+    info: &BatchInfo,
+    stats: &mut StageStats,
+) -> Result<(AnyData, usize), RunError> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| stage.part.process(data, info)));
+    let busy = started.elapsed();
+    match result {
+        Ok(Ok((out, n))) => {
+            stats.record_batch(records_in as u64, n as u64, busy);
+            Ok((out, n))
+        }
+        Ok(Err(error)) => Err(RunError::Stage {
+            stage: stage.name.clone(),
+            seq: info.seq,
+            first_line: info.first_line,
+            error,
+        }),
+        Err(payload) => Err(RunError::Panic {
+            stage: stage.name.clone(),
+            seq: info.seq,
+            first_line: info.first_line,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// Folds one batch into the running partial.
+pub(crate) fn run_aggregate(
+    aggregate: &mut Named<Box<dyn DynAggregate>>,
+    acc: &mut AnyData,
+    data: AnyData,
+    records_in: usize,
+    info: &BatchInfo,
+    stats: &mut StageStats,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| aggregate.part.add(acc, data, info)));
+    let busy = started.elapsed();
+    match result {
+        Ok(Ok(())) => {
+            stats.record_batch(records_in as u64, 0, busy);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(RunError::Stage {
+            stage: aggregate.name.clone(),
+            seq: info.seq,
+            first_line: info.first_line,
+            error,
+        }),
+        Err(payload) => Err(RunError::Panic {
+            stage: aggregate.name.clone(),
+            seq: info.seq,
+            first_line: info.first_line,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// Lets the sink take its streamed parts out of the running partial.
+pub(crate) fn run_sink_absorb(
+    sink: &mut Named<Box<dyn DynSink>>,
+    acc: &mut AnyData,
+    stats: &mut StageStats,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| sink.part.absorb(acc)));
+    stats.busy += started.elapsed();
+    stats.batches += 1;
+    sink_result(sink, result)
+}
+
+/// Writes the final result.
+pub(crate) fn run_sink_finish(
+    sink: &mut Named<Box<dyn DynSink>>,
+    result: AnyData,
+    stats: &mut StageStats,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| sink.part.finish(result)));
+    stats.busy += started.elapsed();
+    sink_result(sink, outcome)
+}
+
+fn sink_result(
+    sink: &Named<Box<dyn DynSink>>,
+    result: std::thread::Result<Result<(), crate::StageError>>,
+) -> Result<(), RunError> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(RunError::Sink {
+            sink: sink.name.clone(),
+            error,
+        }),
+        Err(payload) => Err(RunError::Sink {
+            sink: sink.name.clone(),
+            error: crate::StageError::new(format!("panicked: {}", panic_message(payload.as_ref()))),
+        }),
+    }
+}

@@ -1,0 +1,129 @@
+//! Execution modes: the [`Mode`] enum, the [`RunConfig`] shared by all of
+//! them, and [`execute`]/[`run`], the one entry point that runs a pipeline in
+//! the chosen mode and returns its [`RunReport`](crate::RunReport).
+
+pub(crate) mod inline;
+pub mod serial;
+
+use crate::error::RunError;
+use crate::metrics::RunReport;
+use crate::pipeline::{JobSpec, Registry};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// How a pipeline runs. The same pipeline gives the same result in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One actor runs every stage inline, batch after batch.
+    Serial,
+    /// Each stage is an actor on its own thread, with bounded queues.
+    Pipeline,
+    /// Chunks are fanned out to worker processes over sockets.
+    Multiprocess,
+}
+
+impl Mode {
+    /// The mode's name as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Serial => "serial",
+            Mode::Pipeline => "pipeline",
+            Mode::Multiprocess => "multiprocess",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A flag that asks a running pipeline to stop (Ctrl-C, a caller's timeout).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A flag that is not raised.
+    pub fn new() -> Self {
+        Cancel::default()
+    }
+
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Settings of one run that do not change its result.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The execution mode.
+    pub mode: Mode,
+    /// Records per batch (per chunk in multiprocess mode).
+    pub batch_size: usize,
+    /// Batches that may wait in each stage's queue (pipeline mode).
+    pub queue_depth: usize,
+    /// Worker processes (multiprocess mode); `None` = number of cores.
+    pub workers: Option<usize>,
+    /// Raised to stop the run early.
+    pub cancel: Cancel,
+    /// Updated as the source is read, for progress display.
+    pub progress: crate::metrics::Progress,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            mode: Mode::Serial,
+            batch_size: 8192,
+            queue_depth: 4,
+            workers: None,
+            cancel: Cancel::new(),
+            progress: crate::metrics::Progress::new(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Checks the settings that every mode relies on.
+    pub fn validate(&self) -> Result<(), RunError> {
+        if self.batch_size == 0 {
+            return Err(RunError::Config("batch size must be at least 1".into()));
+        }
+        if self.queue_depth == 0 {
+            return Err(RunError::Config("queue depth must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `job` (built from `registry`) in the configured mode. Must be called
+/// from inside an actix `System` (see [`run`] for a blocking wrapper).
+pub async fn execute(
+    registry: &Registry,
+    job: &JobSpec,
+    config: &RunConfig,
+) -> Result<RunReport, RunError> {
+    config.validate()?;
+    match config.mode {
+        Mode::Serial => serial::execute(registry.build(job)?, config).await,
+        other => Err(RunError::ModeUnavailable(other)),
+    }
+}
+
+/// Runs `job` to completion on a fresh actix `System`, blocking the caller.
+pub fn run(registry: &Registry, job: &JobSpec, config: &RunConfig) -> Result<RunReport, RunError> {
+    let system = actix::System::new();
+    let result = system.block_on(execute(registry, job, config));
+    // Dropping the system runner stops its arbiter; nothing else runs on it.
+    drop(system);
+    result
+}

@@ -1,0 +1,185 @@
+//! Serial mode: one actor runs every part of the pipeline inline, one batch
+//! per message, so that the actor stays responsive to cancellation between
+//! batches. It is the reference the other modes must match byte for byte.
+
+use super::inline::{pull_source, run_aggregate, run_sink_absorb, run_sink_finish, run_stage};
+use super::RunConfig;
+use crate::error::RunError;
+use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
+use crate::pipeline::{AnyData, Pipeline};
+use crate::stage::BatchInfo;
+use actix::prelude::*;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The actor that runs a whole pipeline inline.
+pub struct SerialRunner {
+    pipeline: Pipeline,
+    config: RunConfig,
+    acc: Option<AnyData>,
+    stats: Vec<StageStats>,
+    seq: u64,
+    next_line: u64,
+    done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
+}
+
+/// Asks the runner to process its next batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Step;
+
+impl SerialRunner {
+    fn new(
+        pipeline: Pipeline,
+        config: RunConfig,
+        done: oneshot::Sender<Result<Vec<StageStats>, RunError>>,
+    ) -> Self {
+        let mut stats = vec![StageStats::new(&pipeline.source.name, StageKind::Source)];
+        stats.extend(
+            pipeline
+                .stages
+                .iter()
+                .map(|s| StageStats::new(&s.name, StageKind::Stage)),
+        );
+        stats.push(StageStats::new(
+            &pipeline.aggregate.name,
+            StageKind::Aggregate,
+        ));
+        stats.push(StageStats::new(&pipeline.sink.name, StageKind::Sink));
+        let acc = Some(pipeline.aggregate.part.empty());
+        SerialRunner {
+            pipeline,
+            config,
+            acc,
+            stats,
+            seq: 0,
+            next_line: 1,
+            done: Some(done),
+        }
+    }
+
+    /// Processes one batch; `Ok(false)` once the input is exhausted and the
+    /// result written.
+    fn step(&mut self) -> Result<bool, RunError> {
+        let p = &mut self.pipeline;
+        let n_stages = p.stages.len();
+        let Some((mut data, mut n)) = pull_source(
+            &mut p.source,
+            self.config.batch_size,
+            &mut self.stats[0],
+            &self.config.progress,
+        )?
+        else {
+            let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
+            run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+            return Ok(false);
+        };
+        let info = BatchInfo {
+            seq: self.seq,
+            first_line: self.next_line,
+            records: n as u64,
+        };
+        self.seq += 1;
+        self.next_line += n as u64;
+        for (i, stage) in p.stages.iter_mut().enumerate() {
+            (data, n) = run_stage(stage, data, n, &info, &mut self.stats[i + 1])?;
+        }
+        let acc = self
+            .acc
+            .as_mut()
+            .ok_or_else(|| RunError::Runtime("serial runner lost its partial".into()))?;
+        run_aggregate(
+            &mut p.aggregate,
+            acc,
+            data,
+            n,
+            &info,
+            &mut self.stats[n_stages + 1],
+        )?;
+        run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+        Ok(true)
+    }
+
+    fn end(&mut self, ctx: &mut Context<Self>, result: Result<(), RunError>) {
+        let result = match result {
+            Ok(()) => Ok(std::mem::take(&mut self.stats)),
+            Err(e) => {
+                self.pipeline.sink.part.abort();
+                Err(e)
+            }
+        };
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+        ctx.stop();
+    }
+}
+
+impl Actor for SerialRunner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.notify(Step);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // Stopped before finishing (arbiter shut down): leave nothing half-written.
+        if let Some(done) = self.done.take() {
+            self.pipeline.sink.part.abort();
+            let _ = done.send(Err(RunError::Runtime("serial runner stopped early".into())));
+        }
+    }
+}
+
+impl Handler<Step> for SerialRunner {
+    type Result = ();
+
+    fn handle(&mut self, _: Step, ctx: &mut Context<Self>) {
+        if self.config.cancel.is_cancelled() {
+            return self.end(ctx, Err(RunError::Interrupted));
+        }
+        match self.step() {
+            Ok(true) => ctx.notify(Step),
+            Ok(false) => self.end(ctx, Ok(())),
+            Err(e) => self.end(ctx, Err(e)),
+        }
+    }
+}
+
+/// Runs `pipeline` serially on its own arbiter thread.
+pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+    let sampler = ProcessSampler::start(Duration::from_millis(50));
+    let started = Instant::now();
+    let name = pipeline.name.clone();
+    if let Some(total) = pipeline.source.part.size_hint() {
+        config.progress.set_total(total);
+    }
+    let (tx, rx) = oneshot::channel();
+    let arbiter = Arbiter::new();
+    let config_for_actor = config.clone();
+    let spawned = arbiter.spawn(async move {
+        SerialRunner::new(pipeline, config_for_actor, tx).start();
+    });
+    if !spawned {
+        return Err(RunError::Runtime("cannot start the serial arbiter".into()));
+    }
+    let result = rx
+        .await
+        .map_err(|_| RunError::Runtime("serial runner vanished".into()));
+    let wall = started.elapsed();
+    arbiter.stop();
+    let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+    let stats = result??;
+    let mut stats = stats;
+    // In serial mode a part waits while the others run: that is its idle time.
+    for s in &mut stats {
+        s.idle = wall.saturating_sub(s.busy);
+    }
+    Ok(RunReport::new(
+        &name,
+        super::Mode::Serial,
+        wall,
+        &stats,
+        sampler.finish(),
+    ))
+}

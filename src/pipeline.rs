@@ -1,0 +1,373 @@
+//! Pipeline definitions: the typed [`PipelineBuilder`] that checks at compile
+//! time that each stage accepts what the previous one produces, the
+//! type-erased [`Pipeline`] the execution modes run, and the [`Registry`] of
+//! named pipelines that lets a worker process rebuild the coordinator's
+//! pipeline from a name and serialized parameters.
+
+use crate::error::RunError;
+use crate::stage::{Aggregate, BatchInfo, Records, Sink, Source, StageError};
+use crate::Stage;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A batch payload or partial whose type was erased by the builder.
+pub type AnyData = Box<dyn Any + Send>;
+
+/// The bincode configuration used for everything parpipe serializes.
+pub(crate) fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
+    match data.downcast::<T>() {
+        Ok(b) => *b,
+        // The builder guarantees the types line up; reaching this is a bug in parpipe.
+        Err(_) => panic!("parpipe internal error: {what} got a batch of the wrong type"),
+    }
+}
+
+/// A source with its type erased.
+#[allow(dead_code)] // encode/decode serve the multiprocess mode
+pub(crate) trait DynSource: Send {
+    fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError>;
+    fn size_hint(&self) -> Option<u64>;
+    fn encode(&self, data: &AnyData) -> Result<Vec<u8>, String>;
+    fn decode(&self, bytes: &[u8]) -> Result<(AnyData, usize), String>;
+}
+
+struct SourceBox<S>(S);
+
+impl<S: Source> DynSource for SourceBox<S> {
+    fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError> {
+        Ok(self.0.next_batch(max)?.map(|b| {
+            let n = b.record_count();
+            (Box::new(b) as AnyData, n)
+        }))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.0.size_hint()
+    }
+
+    fn encode(&self, data: &AnyData) -> Result<Vec<u8>, String> {
+        let batch = data
+            .downcast_ref::<S::Out>()
+            .ok_or("parpipe internal error: source batch of the wrong type")?;
+        bincode::serde::encode_to_vec(batch, bincode_config()).map_err(|e| e.to_string())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<(AnyData, usize), String> {
+        let (batch, used): (S::Out, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode_config())
+                .map_err(|e| e.to_string())?;
+        if used != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the batch",
+                bytes.len() - used
+            ));
+        }
+        let n = batch.record_count();
+        Ok((Box::new(batch), n))
+    }
+}
+
+/// A stage with its type erased.
+#[allow(dead_code)] // clone_box serves stage replicas in pipeline mode
+pub(crate) trait DynStage: Send {
+    fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError>;
+    fn clone_box(&self) -> Box<dyn DynStage>;
+}
+
+struct StageBox<S>(S);
+
+impl<S: Stage> DynStage for StageBox<S> {
+    fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError> {
+        let out = self.0.process(downcast::<S::In>(data, "a stage"), info)?;
+        let n = out.record_count();
+        Ok((Box::new(out), n))
+    }
+
+    fn clone_box(&self) -> Box<dyn DynStage> {
+        Box::new(StageBox(self.0.clone()))
+    }
+}
+
+/// An aggregate with its type erased.
+#[allow(dead_code)] // merge/encode/decode serve the multiprocess mode
+pub(crate) trait DynAggregate: Send {
+    fn empty(&self) -> AnyData;
+    fn add(&mut self, acc: &mut AnyData, data: AnyData, info: &BatchInfo)
+        -> Result<(), StageError>;
+    fn merge(&self, acc: &mut AnyData, later: AnyData);
+    fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String>;
+    fn decode(&self, bytes: &[u8]) -> Result<AnyData, String>;
+    fn clone_box(&self) -> Box<dyn DynAggregate>;
+}
+
+struct AggregateBox<A>(A);
+
+impl<A: Aggregate> DynAggregate for AggregateBox<A> {
+    fn empty(&self) -> AnyData {
+        Box::new(self.0.empty())
+    }
+
+    fn add(
+        &mut self,
+        acc: &mut AnyData,
+        data: AnyData,
+        info: &BatchInfo,
+    ) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0
+            .add(acc, downcast::<A::In>(data, "the aggregate"), info)
+    }
+
+    fn merge(&self, acc: &mut AnyData, later: AnyData) {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0.merge(acc, downcast::<A::Partial>(later, "merge"));
+    }
+
+    fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String> {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .ok_or("parpipe internal error: partial of the wrong type")?;
+        bincode::serde::encode_to_vec(p, bincode_config()).map_err(|e| e.to_string())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<AnyData, String> {
+        let (p, used): (A::Partial, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode_config())
+                .map_err(|e| e.to_string())?;
+        if used != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the partial",
+                bytes.len() - used
+            ));
+        }
+        Ok(Box::new(p))
+    }
+
+    fn clone_box(&self) -> Box<dyn DynAggregate> {
+        Box::new(AggregateBox(self.0.clone()))
+    }
+}
+
+/// A sink with its type erased.
+pub(crate) trait DynSink: Send {
+    fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError>;
+    fn finish(&mut self, result: AnyData) -> Result<(), StageError>;
+    fn abort(&mut self);
+}
+
+struct SinkBox<K>(K);
+
+impl<K: Sink> DynSink for SinkBox<K> {
+    fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<K::Partial>()
+            .expect("parpipe internal error: sink got a partial of the wrong type");
+        self.0.absorb(acc)
+    }
+
+    fn finish(&mut self, result: AnyData) -> Result<(), StageError> {
+        self.0.finish(downcast::<K::Partial>(result, "the sink"))
+    }
+
+    fn abort(&mut self) {
+        self.0.abort()
+    }
+}
+
+/// A named part of a pipeline.
+pub(crate) struct Named<T> {
+    pub(crate) name: String,
+    pub(crate) part: T,
+}
+
+/// A complete pipeline, ready to run in any mode.
+///
+/// Build one with [`Pipeline::builder`].
+pub struct Pipeline {
+    pub(crate) name: String,
+    pub(crate) source: Named<Box<dyn DynSource>>,
+    pub(crate) stages: Vec<Named<Box<dyn DynStage>>>,
+    pub(crate) aggregate: Named<Box<dyn DynAggregate>>,
+    pub(crate) sink: Named<Box<dyn DynSink>>,
+}
+
+impl Pipeline {
+    /// Starts a pipeline called `name` that reads from `source`.
+    pub fn builder<S: Source>(
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+        source: S,
+    ) -> PipelineBuilder<S::Out> {
+        PipelineBuilder {
+            name: name.into(),
+            source: Named {
+                name: source_name.into(),
+                part: Box::new(SourceBox(source)),
+            },
+            stages: Vec::new(),
+            _out: PhantomData,
+        }
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Names of the source, each stage, the aggregate and the sink, in order.
+    pub fn part_names(&self) -> Vec<String> {
+        let mut names = vec![self.source.name.clone()];
+        names.extend(self.stages.iter().map(|s| s.name.clone()));
+        names.push(self.aggregate.name.clone());
+        names.push(self.sink.name.clone());
+        names
+    }
+}
+
+/// Builds a [`Pipeline`]; `T` is the batch type produced so far.
+pub struct PipelineBuilder<T> {
+    name: String,
+    source: Named<Box<dyn DynSource>>,
+    stages: Vec<Named<Box<dyn DynStage>>>,
+    _out: PhantomData<fn() -> T>,
+}
+
+impl<T: Records> PipelineBuilder<T> {
+    /// Appends a stage that takes the current batch type.
+    pub fn stage<S: Stage<In = T>>(
+        mut self,
+        name: impl Into<String>,
+        stage: S,
+    ) -> PipelineBuilder<S::Out> {
+        self.stages.push(Named {
+            name: name.into(),
+            part: Box::new(StageBox(stage)),
+        });
+        PipelineBuilder {
+            name: self.name,
+            source: self.source,
+            stages: self.stages,
+            _out: PhantomData,
+        }
+    }
+
+    /// Ends the stages with an aggregate and a sink for its result.
+    pub fn aggregate<A, K>(
+        self,
+        aggregate_name: impl Into<String>,
+        aggregate: A,
+        sink_name: impl Into<String>,
+        sink: K,
+    ) -> Pipeline
+    where
+        A: Aggregate<In = T>,
+        K: Sink<Partial = A::Partial>,
+    {
+        Pipeline {
+            name: self.name,
+            source: self.source,
+            stages: self.stages,
+            aggregate: Named {
+                name: aggregate_name.into(),
+                part: Box::new(AggregateBox(aggregate)),
+            },
+            sink: Named {
+                name: sink_name.into(),
+                part: Box::new(SinkBox(sink)),
+            },
+        }
+    }
+}
+
+/// A pipeline to run, named by its registry name plus serialized parameters.
+/// This is what crosses the wire to worker processes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobSpec {
+    /// The registered pipeline name.
+    pub pipeline: String,
+    /// The parameters, bincode-encoded.
+    pub params: Vec<u8>,
+}
+
+impl JobSpec {
+    /// A job for pipeline `name` with typed parameters.
+    pub fn new<P: Serialize>(name: impl Into<String>, params: &P) -> Result<Self, RunError> {
+        let params = bincode::serde::encode_to_vec(params, bincode_config())
+            .map_err(|e| RunError::Build(format!("cannot encode parameters: {e}")))?;
+        Ok(JobSpec {
+            pipeline: name.into(),
+            params,
+        })
+    }
+}
+
+type BuildFn = dyn Fn(&[u8]) -> Result<Pipeline, RunError> + Send + Sync;
+
+/// Named pipelines that this program knows how to build.
+///
+/// The coordinator and every worker must register the same names: a worker
+/// receives only the name and the parameters, and rebuilds the pipeline.
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: BTreeMap<String, Arc<BuildFn>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Registers `build` under `name`; its parameters are decoded from the job.
+    pub fn register<P, F>(&mut self, name: impl Into<String>, build: F) -> &mut Self
+    where
+        P: DeserializeOwned + 'static,
+        F: Fn(P) -> Result<Pipeline, StageError> + Send + Sync + 'static,
+    {
+        let name = name.into();
+        let label = name.clone();
+        self.entries.insert(
+            name,
+            Arc::new(move |bytes: &[u8]| {
+                let (params, used): (P, usize) =
+                    bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| {
+                        RunError::Build(format!("pipeline '{label}': bad parameters: {e}"))
+                    })?;
+                if used != bytes.len() {
+                    return Err(RunError::Build(format!(
+                        "pipeline '{label}': {} trailing bytes after the parameters",
+                        bytes.len() - used
+                    )));
+                }
+                build(params).map_err(|e| RunError::Build(format!("pipeline '{label}': {e}")))
+            }),
+        );
+        self
+    }
+
+    /// Builds the pipeline a job names.
+    pub fn build(&self, job: &JobSpec) -> Result<Pipeline, RunError> {
+        let build = self
+            .entries
+            .get(&job.pipeline)
+            .ok_or_else(|| RunError::UnknownPipeline(job.pipeline.clone()))?;
+        build(&job.params)
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+}

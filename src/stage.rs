@@ -1,0 +1,156 @@
+//! The user-facing building blocks of a pipeline: the [`Source`], [`Stage`],
+//! [`Aggregate`] and [`Sink`] traits, the [`BatchInfo`] that travels with
+//! every batch, and [`StageError`], the error user code returns.
+//!
+//! A pipeline is `source → stage → … → aggregate → sink`. The same trait
+//! objects run in every [`Mode`](crate::Mode): inline in one actor, one actor
+//! per stage, or in worker processes. For results to be identical across
+//! modes, a stage's output for a batch must depend only on that batch.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+
+/// A batch payload: anything that can say how many records it holds.
+pub trait Records: Send + 'static {
+    /// Number of records in the batch (used for counts and throughput).
+    fn record_count(&self) -> usize;
+}
+
+impl<T: Send + 'static> Records for Vec<T> {
+    fn record_count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Where a batch sits in the input. Every batch carries one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchInfo {
+    /// Sequence number of the batch, from 0, in input order.
+    pub seq: u64,
+    /// 1-based number of the batch's first record in the whole input.
+    pub first_line: u64,
+    /// Number of records the source put in the batch.
+    pub records: u64,
+}
+
+impl BatchInfo {
+    /// The last record number of the batch (equal to `first_line - 1` when empty).
+    pub fn last_line(&self) -> u64 {
+        self.first_line + self.records.saturating_sub(1)
+    }
+}
+
+/// An error raised by user code (a source, stage, aggregate or sink).
+///
+/// The framework adds where it happened (stage name, batch, first line).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StageError {
+    message: String,
+}
+
+impl StageError {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        StageError {
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StageError {}
+
+impl From<std::io::Error> for StageError {
+    fn from(e: std::io::Error) -> Self {
+        StageError::new(e.to_string())
+    }
+}
+
+/// Produces the input, batch by batch.
+///
+/// Construction must do no I/O: in multiprocess mode, workers build the same
+/// pipeline (to get its stages) but never pull from its source.
+pub trait Source: Send + 'static {
+    /// The batch type. It crosses the wire in multiprocess mode.
+    type Out: Records + Serialize + DeserializeOwned;
+
+    /// The next batch of at most `max_records` records (at least one), or
+    /// `None` when the input is exhausted.
+    fn next_batch(&mut self, max_records: usize) -> Result<Option<Self::Out>, StageError>;
+
+    /// How many records remain, when known (drives progress bars and ETAs).
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Turns a batch into a batch.
+///
+/// `Clone` is required so that pipeline mode can run replicas of a stage.
+pub trait Stage: Send + Clone + 'static {
+    /// Input batch type (the previous stage's output).
+    type In: Records;
+    /// Output batch type.
+    type Out: Records;
+
+    /// Processes one batch.
+    fn process(&mut self, input: Self::In, info: &BatchInfo) -> Result<Self::Out, StageError>;
+}
+
+/// Folds batches into a mergeable partial result.
+///
+/// Partials computed on different batches, in any process, are merged in
+/// input order, so the final result is the same in every mode.
+pub trait Aggregate: Send + Clone + 'static {
+    /// Input batch type (the last stage's output).
+    type In: Records;
+    /// The partial result. It crosses the wire in multiprocess mode.
+    type Partial: Send + Serialize + DeserializeOwned + 'static;
+
+    /// The partial of no batch at all.
+    fn empty(&self) -> Self::Partial;
+
+    /// Folds one batch into `acc`.
+    fn add(
+        &mut self,
+        acc: &mut Self::Partial,
+        input: Self::In,
+        info: &BatchInfo,
+    ) -> Result<(), StageError>;
+
+    /// Merges `later` (the partial of the batches that follow `acc`'s) into `acc`.
+    fn merge(&self, acc: &mut Self::Partial, later: Self::Partial);
+}
+
+/// Writes the result. Runs only in the coordinating process.
+pub trait Sink: Send + 'static {
+    /// The aggregate's partial type.
+    type Partial: Send + 'static;
+
+    /// Called after each batch (or chunk) is folded in, in input order: the
+    /// sink may take out parts of the running partial meant for streaming
+    /// (for example rendered records), so they need not stay in memory.
+    fn absorb(&mut self, acc: &mut Self::Partial) -> Result<(), StageError> {
+        let _ = acc;
+        Ok(())
+    }
+
+    /// Writes the final result. Outputs should appear atomically (write a
+    /// temporary file, then rename).
+    fn finish(&mut self, result: Self::Partial) -> Result<(), StageError>;
+
+    /// Called instead of `finish` when the run fails or is interrupted:
+    /// remove anything half-written.
+    fn abort(&mut self) {}
+}

@@ -1,0 +1,1296 @@
+//! The deterministic access-log generator behind `--records N --seed S` and
+//! `parpipe generate`: realistic Combined/Common Log Format lines, with about
+//! 2% malformed lines of many kinds (shared/WORKLOAD.md §1).
+//!
+//! Determinism is the contract: the same `(seed, records)` gives the same
+//! bytes on every machine, release and chunking. Hence the PRNG lives here
+//! (xoshiro256** seeded by SplitMix64, no `rand` whose streams change between
+//! versions), every table is built with integer arithmetic only (no `powf`,
+//! whose last bit may differ between libms), and each line consumes the random
+//! stream in the same way whether it goes to a batch or to a writer.
+//!
+//! Speed matters because the generator feeds the default benchmark: lines are
+//! written straight into the batch's buffer from precomputed pieces, numbers
+//! with `itoa`, and no line allocates.
+
+use std::io::{self, Write};
+
+use super::batch::LineBatch;
+
+/// Deterministic generator of realistic access-log lines.
+pub struct Generator {
+    rng: Rng,
+    /// Lines requested in total.
+    records: u64,
+    /// Lines handed out so far.
+    produced: u64,
+    /// Malformed lines generated so far (checked exactly by the tests).
+    malformed: u64,
+    /// Microseconds since [`START_DAY`] 00:00:00 UTC of the current line.
+    utc_us: u64,
+    /// Mean step between two lines, so that any record count spans [`SPAN_US`].
+    mean_step_us: u64,
+    clients: Strs,
+    /// Preferred user agent (index into [`UAS`]) of each client.
+    client_ua: Vec<u16>,
+    client_pick: Picker,
+    paths: Strs,
+    path_kind: Vec<PathKind>,
+    /// Typical response size of each path.
+    path_bytes: Vec<u64>,
+    path_pick: Picker,
+    ua_pick: Picker,
+    method_pick: Picker,
+    status_pick: Picker,
+    offset_pick: Picker,
+    referer_pick: Picker,
+    /// Reused scratch for formatting integers.
+    itoa: itoa::Buffer,
+}
+
+/// Longest line the generator can produce, with margin; `fill` stops before a
+/// batch's `u32` offsets could overflow, so no line is ever half-written.
+const MAX_LINE: usize = 4096;
+
+/// 2024-02-26, in days since 1970-01-01: the logs cross 29 February and the
+/// month boundary, which exercises the parser's calendar.
+const START_DAY: i64 = 19779;
+
+/// Six days of traffic, whatever the record count.
+const SPAN_US: u64 = 6 * 86_400 * 1_000_000;
+
+/// Malformed lines per 10,000 (the brief asks for about 2%).
+const MALFORMED_PER_10K: u32 = 220;
+
+/// Number of distinct clients in the pool.
+const N_CLIENTS: usize = 3000;
+
+impl Generator {
+    /// `records` lines from `seed`. Same (seed, records) → same lines, byte for
+    /// byte, on every machine and however `fill` is chunked.
+    pub fn new(seed: u64, records: u64) -> Self {
+        // The pools come from their own stream so that they do not depend on
+        // how many random numbers the line stream uses, and vice versa.
+        let mut pool_rng = Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(seed);
+
+        let ua_weights: Vec<u64> = UAS.iter().map(|u| u.1).collect();
+        let ua_pick = Picker::new(&ua_weights, 12);
+        let (clients, client_ua) = build_clients(&mut pool_rng, &ua_pick);
+        let client_pick = Picker::new(&zipf_weights(clients.len()), 16);
+        let (paths, path_kind, path_bytes) = build_paths(&mut pool_rng);
+        let path_pick = Picker::new(&zipf_weights(paths.len()), 16);
+
+        let mean_step_us = SPAN_US.checked_div(records).unwrap_or(0);
+        // Start somewhere in the first hour so different seeds differ in time too.
+        let utc_us = rng.below(3600) as u64 * 1_000_000;
+        Generator {
+            rng,
+            records,
+            produced: 0,
+            malformed: 0,
+            utc_us,
+            mean_step_us,
+            clients,
+            client_ua,
+            client_pick,
+            paths,
+            path_kind,
+            path_bytes,
+            path_pick,
+            ua_pick,
+            method_pick: Picker::new(&weights(METHODS), 12),
+            status_pick: Picker::new(&weights(STATUSES), 12),
+            offset_pick: Picker::new(&weights(OFFSETS), 12),
+            referer_pick: Picker::new(&weights(REFERERS), 12),
+            itoa: itoa::Buffer::new(),
+        }
+    }
+
+    /// Lines not yet produced.
+    pub fn remaining(&self) -> u64 {
+        self.records - self.produced
+    }
+
+    /// Appends up to `max_lines` lines to `batch` (no terminator); returns how
+    /// many were appended (0 = finished).
+    ///
+    /// When `batch` is empty its `first_line` is set to the number of the next
+    /// line (1-based); when it is not, lines are appended after the ones it
+    /// holds, which only keeps numbering right if those came from this
+    /// generator. `max_lines` of 0 is taken as 1, so that 0 always means
+    /// finished; the batch is also never filled past its 4 GiB limit.
+    pub fn fill(&mut self, batch: &mut LineBatch, max_lines: usize) -> usize {
+        if batch.is_empty() {
+            batch.first_line = self.produced + 1;
+        }
+        let want = usize::try_from(self.remaining())
+            .unwrap_or(usize::MAX)
+            .min(max_lines.max(1));
+        let limit = u32::MAX as usize - MAX_LINE;
+        let mut n = 0;
+        while n < want && batch.data.len() <= limit {
+            // Written in place rather than through `push_line`: it saves a copy
+            // per line, and the limit above keeps the `u32` offset exact.
+            self.write_line(&mut batch.data);
+            batch.ends.push(batch.data.len() as u32);
+            n += 1;
+        }
+        self.produced += n as u64;
+        n
+    }
+
+    /// Writes all remaining lines, each followed by '\n', to `out` (used by
+    /// `parpipe generate`); returns how many lines were written. On a write
+    /// error the lines in the failed chunk count as produced.
+    pub fn write_all<W: Write>(&mut self, mut out: W) -> io::Result<u64> {
+        const CHUNK: usize = 1 << 20;
+        let mut buf = Vec::with_capacity(CHUNK + MAX_LINE);
+        let mut written = 0u64;
+        while self.produced < self.records {
+            self.write_line(&mut buf);
+            buf.push(b'\n');
+            self.produced += 1;
+            written += 1;
+            if buf.len() >= CHUNK {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        out.write_all(&buf)?;
+        out.flush()?;
+        Ok(written)
+    }
+
+    /// Appends one line (valid, odd or malformed) to `out`, without terminator.
+    fn write_line(&mut self, out: &mut Vec<u8>) {
+        // Time advances for every line, malformed or not, so a defect never
+        // shifts the timestamps of the lines after it.
+        let span = 2 * self.mean_step_us + 1;
+        self.utc_us += self.rng.range64(span);
+        if self.rng.below(10_000) >= MALFORMED_PER_10K {
+            self.record(out, Defect::None);
+            return;
+        }
+        self.malformed += 1;
+        match self.rng.below(11) {
+            0 => self.record(out, Defect::Truncated),
+            1 => self.garbage(out),
+            2 => self.record(out, Defect::NoSuchDate),
+            3 => self.record(out, Defect::BadMonth),
+            4 => self.record(out, Defect::NoBracket),
+            5 => self.record(out, Defect::BadStatus),
+            6 => self.record(out, Defect::HugeBytes),
+            7 => {} // an empty line
+            8 => self.binary(out),
+            9 => self.record(out, Defect::BadTime),
+            _ => self.record(out, Defect::UnclosedQuote),
+        }
+    }
+
+    /// One log record; `defect` makes it malformed in one specific way that the
+    /// WORKLOAD.md parser rejects.
+    fn record(&mut self, out: &mut Vec<u8>, defect: Defect) {
+        let start = out.len();
+        let rng = &mut self.rng;
+        let client = self.client_pick.pick(rng.next());
+        out.extend_from_slice(self.clients.get(client));
+        out.extend_from_slice(b" - ");
+        if rng.below(100) < 3 {
+            out.extend_from_slice(pick_slice(USERS, rng.next()));
+        } else {
+            out.push(b'-');
+        }
+        let no_bracket = if defect == Defect::NoBracket {
+            1 + rng.below(2)
+        } else {
+            0
+        };
+        out.extend_from_slice(if no_bracket == 1 { b" " } else { b" [" });
+
+        // Timestamp, local time of the (randomly chosen) server offset.
+        let (sign, off_min) = OFFSETS[self.offset_pick.pick(rng.next())].0;
+        let off_s = off_min as i64 * 60 * if sign == b'-' { -1 } else { 1 };
+        let local = START_DAY * 86_400 + (self.utc_us / 1_000_000) as i64 + off_s;
+        let (days, sod) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+        if defect == Defect::NoSuchDate {
+            out.extend_from_slice(pick_slice(NO_SUCH_DATES, rng.next()));
+        } else {
+            let (y, m, d) = civil_from_days(days);
+            out.extend_from_slice(two(d));
+            out.push(b'/');
+            if defect == Defect::BadMonth {
+                out.extend_from_slice(pick_slice(BAD_MONTHS, rng.next()));
+            } else {
+                out.extend_from_slice(MONTHS[m as usize - 1]);
+            }
+            out.push(b'/');
+            out.extend_from_slice(self.itoa.format(y).as_bytes());
+        }
+        let (mut hh, mut mm, mut ss) = (sod / 3600, sod / 60 % 60, sod % 60);
+        let (mut oh, mut om) = (off_min / 60, off_min % 60);
+        if defect == Defect::BadTime {
+            match rng.below(5) {
+                0 => hh = 24,
+                1 => mm = 60,
+                2 => ss = 60,
+                3 => oh = 24,
+                _ => om = 75,
+            }
+        }
+        out.push(b':');
+        out.extend_from_slice(two(hh as u32));
+        out.push(b':');
+        out.extend_from_slice(two(mm as u32));
+        out.push(b':');
+        out.extend_from_slice(two(ss as u32));
+        out.push(b' ');
+        out.push(sign);
+        out.extend_from_slice(two(oh));
+        out.extend_from_slice(two(om));
+        out.extend_from_slice(if no_bracket == 2 { b" \"" } else { b"] \"" });
+
+        // Request. Odd-but-valid requests only appear on otherwise valid lines.
+        let odd = if defect == Defect::None {
+            rng.below(1000)
+        } else {
+            1000
+        };
+        let mut method = Method::Get;
+        let mut path = 0;
+        let status: &[u8] = if odd < 3 {
+            // A client that closed the connection before sending anything.
+            out.push(b'-');
+            b"400"
+        } else if odd < 4 {
+            // A TLS handshake sent to the plain HTTP port, as nginx logs it.
+            out.extend_from_slice(b"\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03");
+            b"400"
+        } else if odd < 5 {
+            b"408" // empty request
+        } else {
+            let (name, m) = METHODS[self.method_pick.pick(rng.next())].0;
+            method = m;
+            out.extend_from_slice(name);
+            out.push(b' ');
+            path = self.path_pick.pick(rng.next());
+            out.extend_from_slice(self.paths.get(path));
+            let kind = self.path_kind[path];
+            if kind == PathKind::Search || (kind.queryable() && rng.below(100) < 15) {
+                write_query(out, kind, rng, &mut self.itoa);
+            }
+            out.push(b' ');
+            out.extend_from_slice(pick_slice(PROTOCOLS, rng.next()));
+            if kind == PathKind::Missing && rng.below(10) < 8 {
+                b"404"
+            } else {
+                STATUSES[self.status_pick.pick(rng.next())].0
+            }
+        };
+        if defect == Defect::UnclosedQuote {
+            out.push(b' ');
+        } else {
+            out.extend_from_slice(b"\" ");
+        }
+        let status_pos = out.len();
+        if defect == Defect::BadStatus {
+            out.extend_from_slice(pick_slice(BAD_STATUSES, rng.next()));
+        } else {
+            out.extend_from_slice(status);
+        }
+        out.push(b' ');
+
+        // Bytes sent.
+        if defect == Defect::HugeBytes {
+            out.extend_from_slice(pick_slice(HUGE_BYTES, rng.next()));
+        } else {
+            let no_body = method == Method::Head || status == &b"304"[..] || status == &b"204"[..];
+            let size = match status[0] {
+                _ if no_body => 0,
+                b'2' => {
+                    let base = self.path_bytes[path];
+                    base + rng.range64(base / 2 + 1)
+                }
+                b'3' => 150 + rng.below(120) as u64,
+                b'4' => 150 + rng.below(450) as u64,
+                _ => rng.below(600) as u64,
+            };
+            if (size == 0 && rng.below(2) == 0) || rng.below(100) == 0 {
+                out.push(b'-');
+            } else {
+                out.extend_from_slice(self.itoa.format(size).as_bytes());
+            }
+        }
+
+        // Combined Log Format tail, except on 3% of lines (Common Log Format).
+        if rng.below(100) >= 3 {
+            out.extend_from_slice(b" \"");
+            self.referer(out);
+            out.extend_from_slice(b"\" \"");
+            let rng = &mut self.rng;
+            if (5..7).contains(&odd) {
+                // A quote escaped inside the user agent: valid, kept as `\"`.
+                out.extend_from_slice(b"Mozilla/5.0 (compatible; \\\"Quoted\\\" Agent/1.0)");
+            } else if odd == 7 {
+                // Invalid UTF-8 inside a valid line: Latin-1 bytes and a lone 0xFF.
+                out.extend_from_slice(b"Mozilla/5.0 (X11; Linux) Br\xf6wser/1.0 \xff");
+            } else {
+                let ua = if rng.below(100) < 92 {
+                    self.client_ua[client] as usize
+                } else {
+                    self.ua_pick.pick(rng.next())
+                };
+                out.extend_from_slice(UAS[ua].0);
+            }
+            out.push(b'"');
+            if self.rng.below(100) < 2 {
+                // Trailing fields (response time), which the parser ignores.
+                out.extend_from_slice(b" rt=0.");
+                let ms = self.rng.below(1000);
+                out.push(b'0' + (ms / 100) as u8);
+                out.extend_from_slice(two(ms % 100));
+            }
+        }
+
+        if defect == Defect::Truncated {
+            // Cut anywhere before the status: what is left can never match.
+            let cut = 1 + self.rng.below((status_pos - start - 1) as u32) as usize;
+            out.truncate(start + cut);
+        }
+        debug_assert!(out.len() - start < MAX_LINE);
+    }
+
+    /// The referer field's content (without quotes).
+    fn referer(&mut self, out: &mut Vec<u8>) {
+        let rng = &mut self.rng;
+        match REFERERS[self.referer_pick.pick(rng.next())].0 {
+            Referer::None => out.push(b'-'),
+            Referer::Internal => {
+                out.extend_from_slice(b"https://www.example.com");
+                out.extend_from_slice(self.paths.get(self.path_pick.pick(rng.next())));
+            }
+            Referer::Search => {
+                out.extend_from_slice(b"https://www.bing.com/search?q=");
+                out.extend_from_slice(pick_slice(WORDS, rng.next()));
+                out.push(b'+');
+                out.extend_from_slice(pick_slice(WORDS, rng.next()));
+            }
+            Referer::Fixed(s) => out.extend_from_slice(s),
+        }
+    }
+
+    /// A line that is not a log record at all.
+    fn garbage(&mut self, out: &mut Vec<u8>) {
+        let rng = &mut self.rng;
+        out.extend_from_slice(pick_slice(GARBAGE, rng.next()));
+        if rng.below(2) == 0 {
+            out.push(b' ');
+            out.extend_from_slice(self.itoa.format(rng.next() >> 40).as_bytes());
+        }
+    }
+
+    /// Binary junk with invalid UTF-8 (at least one 0xFF, never valid).
+    fn binary(&mut self, out: &mut Vec<u8>) {
+        let rng = &mut self.rng;
+        let len = 8 + rng.below(56);
+        let ff = rng.below(len);
+        for i in 0..len {
+            let b = if i == ff { 0xff } else { rng.next() as u8 };
+            // No LF or CR (they would split the line or be stripped) and no
+            // '[' (so the junk can never look like a timestamp).
+            out.push(match b {
+                b'\n' | b'\r' | b'[' => b ^ 0x80,
+                b => b,
+            });
+        }
+    }
+}
+
+/// The ways `record` can spoil a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Defect {
+    None,
+    Truncated,
+    NoSuchDate,
+    BadMonth,
+    NoBracket,
+    BadStatus,
+    HugeBytes,
+    BadTime,
+    UnclosedQuote,
+}
+
+/// The HTTP methods (only HEAD changes how the line is built).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Other,
+    Head,
+}
+
+/// What a path is, which drives its status, size and query strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    Page,
+    Api,
+    Static,
+    Search,
+    Missing,
+    Download,
+}
+
+impl PathKind {
+    fn queryable(self) -> bool {
+        matches!(self, PathKind::Page | PathKind::Api)
+    }
+}
+
+enum Referer {
+    None,
+    Internal,
+    Search,
+    Fixed(&'static [u8]),
+}
+
+// ---------------------------------------------------------------------------
+// Vocabulary. Weights are relative integers.
+
+const MONTHS: [&[u8]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+const METHODS: &[((&[u8], Method), u64)] = &[
+    ((b"GET", Method::Get), 850),
+    ((b"POST", Method::Other), 80),
+    ((b"HEAD", Method::Head), 30),
+    ((b"PUT", Method::Other), 15),
+    ((b"DELETE", Method::Other), 10),
+    ((b"OPTIONS", Method::Other), 10),
+    ((b"PATCH", Method::Other), 5),
+];
+
+const STATUSES: &[(&[u8], u64)] = &[
+    (b"200", 760),
+    (b"304", 60),
+    (b"404", 50),
+    (b"301", 30),
+    (b"302", 20),
+    (b"206", 8),
+    (b"201", 10),
+    (b"204", 8),
+    (b"400", 8),
+    (b"401", 6),
+    (b"403", 8),
+    (b"429", 3),
+    (b"500", 10),
+    (b"502", 3),
+    (b"503", 7),
+    (b"504", 2),
+    (b"499", 1),
+];
+
+/// Server UTC offsets (sign, minutes): the log merges several servers, so
+/// local and UTC hours (and days) often differ.
+const OFFSETS: &[((u8, u32), u64)] = &[
+    ((b'+', 0), 500),
+    ((b'-', 420), 150),
+    ((b'+', 60), 80),
+    ((b'-', 300), 80),
+    ((b'+', 330), 50),
+    ((b'+', 540), 50),
+    ((b'-', 210), 30),
+    ((b'+', 765), 20),
+    ((b'-', 600), 20),
+    ((b'+', 840), 10),
+    ((b'-', 720), 10),
+];
+
+const PROTOCOLS: &[&[u8]] = &[
+    b"HTTP/1.1",
+    b"HTTP/1.1",
+    b"HTTP/1.1",
+    b"HTTP/1.1",
+    b"HTTP/1.1",
+    b"HTTP/1.1",
+    b"HTTP/2.0",
+    b"HTTP/2.0",
+    b"HTTP/1.0",
+];
+
+const USERS: &[&[u8]] = &[
+    b"alice",
+    b"bob",
+    b"carol",
+    b"admin",
+    b"svc-backup",
+    b"j.doe",
+];
+
+const WORDS: &[&[u8]] = &[
+    b"alpha", b"river", b"summer", b"garden", b"coffee", b"rocket", b"winter", b"python", b"ocean",
+    b"forest", b"pixel", b"cloud", b"market", b"silver", b"orange", b"planet", b"harbor",
+    b"meadow", b"canyon", b"delta", b"copper", b"maple", b"lantern", b"violet",
+];
+
+const REFERERS: &[(Referer, u64)] = &[
+    (Referer::None, 550),
+    (Referer::Internal, 200),
+    (Referer::Fixed(b"https://www.google.com/"), 120),
+    (Referer::Search, 40),
+    (Referer::Fixed(b"https://duckduckgo.com/"), 20),
+    (Referer::Fixed(b"https://l.facebook.com/"), 20),
+    (Referer::Fixed(b"https://t.co/"), 20),
+    (Referer::Fixed(b"android-app://com.google.android.gm/"), 10),
+    (Referer::Fixed(b"http://best-casino.example.ru/"), 20),
+];
+
+/// User agents. Indices below name the crawlers that own crawler hostnames.
+const UAS: &[(&[u8], u64)] = &[
+    (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36", 300),
+    (b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Safari/605.1.15", 120),
+    (b"Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0", 80),
+    (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:123.0) Gecko/20100101 Firefox/123.0", 80),
+    (b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1", 120),
+    (b"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.64 Mobile Safari/537.36", 100),
+    (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36 Edg/122.0.2365.66", 60),
+    (b"curl/8.5.0", 20),
+    (b"curl/7.68.0", 10),
+    (b"Wget/1.21.4", 8),
+    (b"python-requests/2.31.0", 15),
+    (b"Go-http-client/1.1", 8),
+    (b"Prometheus/2.50.1", 5),
+    (b"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", 5),
+    (b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 40),
+    (b"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 20),
+    (b"Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)", 10),
+    (b"Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)", 8),
+    (b"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", 8),
+    (b"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 10),
+    (b"Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)", 8),
+    (b"DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)", 4),
+    (b"Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)", 3),
+    (b"Screaming Frog SEO Spider/19.4", 3),
+    (b"Mozilla/5.0 (compatible; SiteAuditCrawler/1.2)", 3),
+];
+const UA_GOOGLEBOT: u16 = 14;
+const UA_BINGBOT: u16 = 15;
+const UA_BAIDUSPIDER: u16 = 16;
+const UA_SLURP: u16 = 17;
+
+const QUERIES: &[&[u8]] = &[
+    b"?page=",
+    b"?id=",
+    b"?sort=price&order=asc",
+    b"?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+    b"?lang=en",
+    b"?ref=home&v=",
+];
+
+// Malformed pieces, each guaranteed to be rejected by the WORKLOAD.md parser.
+const NO_SUCH_DATES: &[&[u8]] = &[
+    b"31/Apr/2024",
+    b"30/Feb/2024",
+    b"29/Feb/2023",
+    b"31/Jun/2024",
+    b"31/Sep/2024",
+    b"31/Nov/2024",
+    b"00/Mar/2024",
+    b"32/Jan/2024",
+    b"15/Mar/0000",
+];
+const BAD_MONTHS: &[&[u8]] = &[
+    b"Foo", b"Mai", b"Okt", b"Dez", b"JAN", b"jan", b"Sept", b"Ap",
+];
+const BAD_STATUSES: &[&[u8]] = &[b"2O0", b"abc", b"-", b"20", b"2000", b"OK"];
+const HUGE_BYTES: &[&[u8]] = &[
+    b"18446744073709551616",
+    b"99999999999999999999999",
+    b"340282366920938463463374607431768211456",
+];
+const GARBAGE: &[&[u8]] = &[
+    b"GET /index.html",
+    b"<html><body><h1>400 Bad Request</h1></body></html>",
+    b"{\"level\":\"error\",\"msg\":\"upstream timed out\",\"upstream\":\"10.0.0.7:8080\"}",
+    b"*** log rotated ***",
+    b"Connection reset by peer",
+    b"-- MARK --",
+    b"\t\t   ",
+    b"2024-02-27T10:11:12Z INFO worker started pid=",
+    b"#Fields: date time c-ip cs-method cs-uri-stem sc-status",
+];
+
+// ---------------------------------------------------------------------------
+// Pools.
+
+/// Strings stored back to back.
+struct Strs {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Strs {
+    fn new() -> Self {
+        Strs {
+            data: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Ends the string being written at the end of `data`.
+    fn finish(&mut self) {
+        self.ends.push(self.data.len());
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data[start..self.ends[i]]
+    }
+}
+
+/// The client pool: mostly IPv4, some IPv6, some hostnames (crawlers among
+/// them, with their matching user agent), each with a preferred user agent.
+fn build_clients(rng: &mut Rng, ua_pick: &Picker) -> (Strs, Vec<u16>) {
+    let mut s = Strs::new();
+    let mut uas = Vec::with_capacity(N_CLIENTS);
+    let mut num = itoa::Buffer::new();
+    for _ in 0..N_CLIENTS {
+        let mut ua = ua_pick.pick(rng.next()) as u16;
+        let d = &mut s.data;
+        let kind = rng.below(100);
+        if kind < 84 {
+            let mut a = 1 + rng.below(223);
+            if a == 10 || a == 127 {
+                a += 71;
+            }
+            let parts = [a, rng.below(256), rng.below(256), 1 + rng.below(254)];
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    d.push(b'.');
+                }
+                d.extend_from_slice(num.format(*p).as_bytes());
+            }
+        } else if kind < 92 {
+            d.extend_from_slice(if rng.below(2) == 0 {
+                b"2001:db8:"
+            } else {
+                b"2a02:"
+            });
+            write_hex(d, rng.below(0x10000));
+            d.push(b':');
+            write_hex(d, rng.below(0x10000));
+            d.extend_from_slice(b"::");
+            write_hex(d, 1 + rng.below(0xffff));
+        } else {
+            let (a, b) = (rng.below(256), rng.below(256));
+            let (prefix, suffix): (&[u8], &[u8]) = match rng.below(6) {
+                0 => {
+                    ua = UA_GOOGLEBOT;
+                    (b"crawl-66-249-", b".googlebot.com")
+                }
+                1 => {
+                    ua = UA_BINGBOT;
+                    (b"msnbot-157-55-", b".search.msn.com")
+                }
+                2 => {
+                    ua = UA_BAIDUSPIDER;
+                    (b"baiduspider-180-76-", b".crawl.baidu.com")
+                }
+                3 => {
+                    ua = UA_SLURP;
+                    (b"slurp-68-180-", b".crawl.yahoo.net")
+                }
+                4 => (b"host-", b".dsl.example.net"),
+                _ => (b"cpe-", b".cable.example.org"),
+            };
+            d.extend_from_slice(prefix);
+            d.extend_from_slice(num.format(a).as_bytes());
+            d.push(b'-');
+            d.extend_from_slice(num.format(b).as_bytes());
+            d.extend_from_slice(suffix);
+        }
+        s.finish();
+        uas.push(ua);
+    }
+    (s, uas)
+}
+
+/// A few hundred paths; the well-known ones first, so they are the popular ones.
+fn build_paths(rng: &mut Rng) -> (Strs, Vec<PathKind>, Vec<u64>) {
+    let mut s = Strs::new();
+    let mut kinds = Vec::new();
+    let mut sizes = Vec::new();
+    let mut num = itoa::Buffer::new();
+    let fixed: &[(&[u8], PathKind, u64)] = &[
+        (b"/", PathKind::Page, 12_000),
+        (b"/index.html", PathKind::Page, 12_000),
+        (b"/static/css/main.css", PathKind::Static, 40_000),
+        (b"/static/js/app.js", PathKind::Static, 180_000),
+        (b"/favicon.ico", PathKind::Static, 1_150),
+        (b"/api/v1/health", PathKind::Api, 20),
+        (b"/search", PathKind::Search, 9_000),
+        (b"/robots.txt", PathKind::Static, 120),
+        (b"/login", PathKind::Page, 4_000),
+        (b"/products", PathKind::Page, 25_000),
+        (b"/sitemap.xml", PathKind::Static, 60_000),
+        (b"/about", PathKind::Page, 7_000),
+        (b"/wp-login.php", PathKind::Missing, 0),
+        (b"/.env", PathKind::Missing, 0),
+        (b"/contact", PathKind::Page, 5_000),
+        (b"/feed.xml", PathKind::Static, 30_000),
+        (b"/caf\xc3\xa9/menu", PathKind::Page, 6_000),
+        (b"/stra\xc3\x9fe", PathKind::Page, 3_000),
+        (b"/%E2%82%AC/prix", PathKind::Page, 3_000),
+        (b"/admin/config.php", PathKind::Missing, 0),
+        (
+            b"/downloads/dataset-full.tar.gz",
+            PathKind::Download,
+            4_700_000_000,
+        ),
+    ];
+    for &(p, k, b) in fixed {
+        s.data.extend_from_slice(p);
+        s.finish();
+        kinds.push(k);
+        sizes.push(b);
+    }
+    for i in 0..300u32 {
+        let d = &mut s.data;
+        let (kind, size) = match i % 8 {
+            0 | 1 => {
+                d.extend_from_slice(b"/products/");
+                d.extend_from_slice(num.format(1000 + rng.below(99_000)).as_bytes());
+                (PathKind::Page, 15_000 + rng.below(30_000) as u64)
+            }
+            2 => {
+                d.extend_from_slice(if rng.below(2) == 0 {
+                    b"/api/v1/users/"
+                } else {
+                    b"/api/v1/orders/"
+                });
+                d.extend_from_slice(num.format(rng.below(1_000_000)).as_bytes());
+                (PathKind::Api, 200 + rng.below(2_000) as u64)
+            }
+            3 | 4 => {
+                d.extend_from_slice(b"/images/");
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                d.push(b'-');
+                d.extend_from_slice(num.format(rng.below(1000)).as_bytes());
+                d.extend_from_slice(if rng.below(3) == 0 { b".png" } else { b".jpg" });
+                (PathKind::Static, 5_000 + rng.below(400_000) as u64)
+            }
+            5 => {
+                d.extend_from_slice(b"/blog/202");
+                d.push(b'0' + rng.below(5) as u8);
+                d.push(b'/');
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                d.push(b'-');
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                (PathKind::Page, 8_000 + rng.below(40_000) as u64)
+            }
+            6 => {
+                d.extend_from_slice(b"/docs/");
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                d.push(b'/');
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                d.extend_from_slice(b".html");
+                (PathKind::Page, 4_000 + rng.below(20_000) as u64)
+            }
+            _ => {
+                d.extend_from_slice(b"/static/");
+                d.extend_from_slice(pick_slice(WORDS, rng.next()));
+                d.push(b'.');
+                write_hex(d, rng.below(u32::MAX));
+                d.extend_from_slice(if rng.below(2) == 0 { b".js" } else { b".css" });
+                (PathKind::Static, 2_000 + rng.below(200_000) as u64)
+            }
+        };
+        s.finish();
+        kinds.push(kind);
+        sizes.push(size);
+    }
+    (s, kinds, sizes)
+}
+
+/// A query string suited to the path.
+fn write_query(out: &mut Vec<u8>, kind: PathKind, rng: &mut Rng, num: &mut itoa::Buffer) {
+    if kind == PathKind::Search {
+        out.extend_from_slice(b"?q=");
+        out.extend_from_slice(pick_slice(WORDS, rng.next()));
+        out.push(b'+');
+        out.extend_from_slice(pick_slice(WORDS, rng.next()));
+        return;
+    }
+    let q = pick_slice(QUERIES, rng.next());
+    out.extend_from_slice(q);
+    if q.ends_with(b"=") {
+        out.extend_from_slice(num.format(rng.below(500)).as_bytes());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// xoshiro256** (Blackman & Vigna), seeded through SplitMix64.
+struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        let mut x = seed;
+        let mut splitmix = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        // SplitMix64 never yields four zero words, the one bad xoshiro state.
+        Rng {
+            s: [splitmix(), splitmix(), splitmix(), splitmix()],
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is negligible).
+    #[inline]
+    fn below(&mut self, n: u32) -> u32 {
+        (((self.next() >> 32) * n as u64) >> 32) as u32
+    }
+
+    /// Uniform in `0..n` for 64-bit `n`.
+    #[inline]
+    fn range64(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+}
+
+/// Weighted choice through a table of `2^bits` slots indexed by the top bits
+/// of a random number: one load per pick. Built with integers only.
+struct Picker {
+    table: Vec<u16>,
+    shift: u32,
+}
+
+impl Picker {
+    fn new(weights: &[u64], bits: u32) -> Self {
+        let slots = 1u64 << bits;
+        let total: u64 = weights.iter().sum();
+        let mut table = Vec::with_capacity(slots as usize);
+        let (mut item, mut cum) = (0usize, weights[0]);
+        for j in 0..slots {
+            // Each slot takes the item whose cumulative range holds the
+            // slot's centre.
+            let target = ((2 * j as u128 + 1) * total as u128 / (2 * slots as u128)) as u64;
+            while cum <= target && item + 1 < weights.len() {
+                item += 1;
+                cum += weights[item];
+            }
+            table.push(item as u16);
+        }
+        Picker {
+            table,
+            shift: 64 - bits,
+        }
+    }
+
+    #[inline]
+    fn pick(&self, r: u64) -> usize {
+        self.table[(r >> self.shift) as usize] as usize
+    }
+}
+
+/// Zipf-like weights ∝ 1/(i+2): a heavy head and a long tail.
+fn zipf_weights(n: usize) -> Vec<u64> {
+    (0..n as u64).map(|i| 1_000_000_000 / (i + 2)).collect()
+}
+
+fn weights<T>(table: &[(T, u64)]) -> Vec<u64> {
+    table.iter().map(|e| e.1).collect()
+}
+
+#[inline]
+fn pick_slice<T: Copy>(items: &[T], r: u64) -> T {
+    items[(((r >> 32) * items.len() as u64) >> 32) as usize]
+}
+
+const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// `n` (0..=99) as two digits.
+#[inline]
+fn two(n: u32) -> &'static [u8] {
+    let i = n as usize * 2;
+    &DIGITS2[i..i + 2]
+}
+
+fn write_hex(out: &mut Vec<u8>, n: u32) {
+    let mut buf = [0u8; 8];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// (year, month 1-12, day 1-31) of a day counted from 1970-01-01 in the
+/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::bytes::Regex;
+    use std::collections::HashSet;
+
+    /// The WORKLOAD.md §1 expression, in ASCII bytes mode.
+    const LINE_RE: &str = r#"(?-u)^(\S+) (\S+) (\S+) \[(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?(?: .*)?$"#;
+
+    fn re() -> Regex {
+        Regex::new(LINE_RE).unwrap()
+    }
+
+    fn num(b: &[u8]) -> u32 {
+        std::str::from_utf8(b).unwrap().parse().unwrap()
+    }
+
+    /// The full WORKLOAD.md acceptance rule: the expression plus the checks on
+    /// month, calendar, clock, offset and bytes.
+    fn parses(re: &Regex, line: &[u8]) -> bool {
+        let Some(c) = re.captures(line) else {
+            return false;
+        };
+        let Some(month) = MONTHS.iter().position(|m| *m == &c[5]) else {
+            return false;
+        };
+        let (day, year) = (num(&c[4]), num(&c[6]));
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let dim = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        let bytes_ok =
+            &c[15] == b"-" || std::str::from_utf8(&c[15]).unwrap().parse::<u64>().is_ok();
+        (1..=9999).contains(&year)
+            && day >= 1
+            && day <= dim[month]
+            && num(&c[7]) <= 23
+            && num(&c[8]) <= 59
+            && num(&c[9]) <= 59
+            && num(&c[11]) <= 23
+            && num(&c[12]) <= 59
+            && bytes_ok
+    }
+
+    fn lines(seed: u64, records: u64) -> Vec<Vec<u8>> {
+        let mut g = Generator::new(seed, records);
+        let mut b = LineBatch::new(0);
+        g.fill(&mut b, usize::MAX);
+        b.iter().map(|(_, l)| l.to_vec()).collect()
+    }
+
+    fn chunked(seed: u64, records: u64, chunk: usize) -> LineBatch {
+        let mut g = Generator::new(seed, records);
+        let mut all = LineBatch::new(1);
+        loop {
+            let mut b = LineBatch::new(0);
+            let n = g.fill(&mut b, chunk);
+            if n == 0 {
+                break;
+            }
+            assert_eq!(b.first_line, all.len() as u64 + 1);
+            assert_eq!(b.len(), n);
+            assert!(n <= chunk);
+            for (_, l) in b.iter() {
+                all.push_line(l).unwrap();
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(START_DAY), (2024, 2, 26));
+        assert_eq!(civil_from_days(START_DAY + 3), (2024, 2, 29));
+        assert_eq!(civil_from_days(START_DAY + 4), (2024, 3, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn deterministic_and_chunking_independent() {
+        let whole = chunked(42, 5_000, 100_000);
+        assert_eq!(whole.len(), 5_000);
+        assert_eq!(
+            lines(42, 5_000),
+            whole.iter().map(|(_, l)| l.to_vec()).collect::<Vec<_>>()
+        );
+        for chunk in [1, 7, 1000] {
+            assert_eq!(chunked(42, 5_000, chunk), whole, "chunk {chunk}");
+        }
+        // write_all gives the same lines, each with LF.
+        let mut out = Vec::new();
+        assert_eq!(
+            Generator::new(42, 5_000).write_all(&mut out).unwrap(),
+            5_000
+        );
+        let mut expected = Vec::new();
+        for (_, l) in whole.iter() {
+            expected.extend_from_slice(l);
+            expected.push(b'\n');
+        }
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn remaining_and_exact_count() {
+        let mut g = Generator::new(3, 1234);
+        assert_eq!(g.remaining(), 1234);
+        let mut b = LineBatch::new(0);
+        assert_eq!(g.fill(&mut b, 1000), 1000);
+        assert_eq!(g.remaining(), 234);
+        // Appending to a non-empty batch keeps its first line.
+        assert_eq!(g.fill(&mut b, 1000), 234);
+        assert_eq!((b.first_line, b.len()), (1, 1234));
+        assert_eq!(g.remaining(), 0);
+        assert_eq!(g.fill(&mut b, 1000), 0);
+        assert_eq!(g.fill(&mut LineBatch::new(0), 0), 0);
+
+        let mut empty = Generator::new(3, 0);
+        assert_eq!(empty.remaining(), 0);
+        assert_eq!(empty.fill(&mut LineBatch::new(0), 10), 0);
+        assert_eq!(empty.write_all(Vec::new()).unwrap(), 0);
+
+        // max_lines 0 still makes progress.
+        let mut one = Generator::new(3, 2);
+        assert_eq!(one.fill(&mut LineBatch::new(0), 0), 1);
+        assert_eq!(one.remaining(), 1);
+    }
+
+    #[test]
+    fn seeds_differ() {
+        let a = lines(1, 200);
+        let b = lines(2, 200);
+        let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+        assert!(same < 10, "{same} identical lines");
+    }
+
+    #[test]
+    fn malformed_share_and_exact_rejects() {
+        let re = re();
+        let records = 200_000;
+        let mut g = Generator::new(7, records);
+        let mut b = LineBatch::new(0);
+        g.fill(&mut b, usize::MAX);
+        let no_match = b.iter().filter(|(_, l)| !re.is_match(l)).count() as f64;
+        let share = no_match / records as f64;
+        assert!(
+            (0.01..=0.04).contains(&share),
+            "regex non-match share {share}"
+        );
+        // Every malformed line, and only those, is rejected by the full rule.
+        let rejected = b.iter().filter(|(_, l)| !parses(&re, l)).count() as u64;
+        assert_eq!(rejected, g.malformed);
+        let share = rejected as f64 / records as f64;
+        assert!((0.015..=0.03).contains(&share), "rejected share {share}");
+        for seed in [0, 1, u64::MAX] {
+            let mut g = Generator::new(seed, 20_000);
+            let mut b = LineBatch::new(0);
+            g.fill(&mut b, usize::MAX);
+            let rejected = b.iter().filter(|(_, l)| !parses(&re, l)).count() as u64;
+            assert_eq!(rejected, g.malformed, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn realistic_variety() {
+        let re = re();
+        let all = lines(11, 100_000);
+        let has = |needle: &[u8]| {
+            all.iter()
+                .any(|l| l.windows(needle.len()).any(|w| w == needle))
+        };
+        for needle in [
+            &b"Googlebot"[..],
+            b"bingbot",
+            b"Baiduspider",
+            b"Yahoo! Slurp",
+            b"curl/",
+            b"\"GET ",
+            b"\"POST ",
+            b"\"HEAD ",
+            b"\"PUT ",
+            b"\"DELETE ",
+            b"\"OPTIONS ",
+            b"\" 200 ",
+            b"\" 301 ",
+            b"\" 304 ",
+            b"\" 404 ",
+            b"\" 500 ",
+            b"\" 503 ",
+            b" -0700]",
+            b" +0000]",
+            b" +0530]",
+            b"\"-\" ",
+            b" - \"",
+            b"\\\"",
+            b"?",
+            b"29/Feb/2024",
+            b"/Mar/2024",
+            b".googlebot.com ",
+            b"2001:db8:",
+            b" rt=0.",
+        ] {
+            assert!(
+                has(needle),
+                "no line with {:?}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+
+        let mut clients = HashSet::new();
+        let (mut clf, mut odd_request, mut invalid_utf8_parsed, mut days) =
+            (0, 0, 0, HashSet::new());
+        let mut utc_day_differs = 0;
+        for l in &all {
+            let Some(c) = re.captures(l) else { continue };
+            clients.insert(c[1].to_vec());
+            if c.get(16).is_none() {
+                clf += 1;
+            }
+            if &c[13] == b"-" {
+                odd_request += 1;
+            }
+            if std::str::from_utf8(l).is_err() {
+                invalid_utf8_parsed += 1;
+            }
+            days.insert(c[4].to_vec());
+            // Local hour minus offset hours crossing midnight changes the UTC day.
+            let (h, oh) = (num(&c[7]) as i32, num(&c[11]) as i32);
+            let utc = if &c[10] == b"+" { h - oh } else { h + oh };
+            if !(0..24).contains(&utc) {
+                utc_day_differs += 1;
+            }
+        }
+        assert!(
+            (1000..=N_CLIENTS).contains(&clients.len()),
+            "{} clients",
+            clients.len()
+        );
+        assert!(clf > 1000, "{clf} CLF lines");
+        assert!(odd_request > 50, "{odd_request} '-' requests");
+        assert!(
+            invalid_utf8_parsed > 10,
+            "{invalid_utf8_parsed} parsed lines with invalid UTF-8"
+        );
+        assert!(days.len() >= 5, "{} local days", days.len());
+        assert!(utc_day_differs > 1000, "{utc_day_differs}");
+        // Malformed lines of the non-UTF-8 kind exist too.
+        assert!(all
+            .iter()
+            .any(|l| !re.is_match(l) && std::str::from_utf8(l).is_err()));
+        assert!(all.iter().any(|l| l.is_empty()));
+    }
+
+    #[test]
+    fn skewed_popularity() {
+        let re = re();
+        let all = lines(5, 100_000);
+        let mut counts = std::collections::HashMap::new();
+        for l in &all {
+            if let Some(c) = re.captures(l) {
+                *counts.entry(c[1].to_vec()).or_insert(0u32) += 1;
+            }
+        }
+        let mut v: Vec<u32> = counts.into_values().collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        // Zipf-like: the top client is far above the median one.
+        assert!(
+            v[0] > 50 * v[v.len() / 2],
+            "top {} median {}",
+            v[0],
+            v[v.len() / 2]
+        );
+    }
+}
+#[cfg(test)]
+mod peek_tmp {
+    #[test]
+    fn peek() {
+        let mut g = super::Generator::new(1, 60);
+        let mut out = Vec::new();
+        g.write_all(&mut out).unwrap();
+        std::fs::write("/tmp/gencheck/sample.log", &out).unwrap();
+        let mut g = super::Generator::new(9, 1_000_000);
+        let t = std::time::Instant::now();
+        let mut b = crate::workloads::logs::batch::LineBatch::new(0);
+        let mut n = 0;
+        loop {
+            b.data.clear();
+            b.ends.clear();
+            let k = g.fill(&mut b, 10_000);
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        eprintln!(
+            "SPEED fill {} lines/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+        let t = std::time::Instant::now();
+        let n = super::Generator::new(9, 1_000_000)
+            .write_all(std::io::sink())
+            .unwrap();
+        eprintln!(
+            "SPEED write_all {} lines/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The `logs` aggregate (WORKLOAD.md "Metrics"): [`LogsPartial`], the
+//! mergeable partial, and [`Summary`], the final `summary.json`. With
+//! `--emit-records` the partial also carries each batch's rendered
+//! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
+
+use super::render::{write_record, write_reject};
+use super::stages::EnrichedBatch;
+use super::time::write_hour_bucket;
+use crate::stage::{Aggregate, BatchInfo, StageError};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How many rejected line numbers `rejected_samples` keeps.
+pub const REJECTED_SAMPLES: usize = 5;
+/// How many entries `top_paths` and `top_clients` keep.
+pub const TOP_N: usize = 10;
+
+/// Counts over a run of consecutive batches. Text keys are valid UTF-8 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogsPartial {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines parsed.
+    pub parsed: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+    /// First rejected line numbers, ascending, at most five.
+    pub rejected_samples: Vec<u64>,
+    /// Sum of bytes over parsed lines (u128: a sum of u64 values can overflow u64).
+    pub bytes: u128,
+    /// Parsed lines from bots.
+    pub bots: u64,
+    /// Count per status code, indexed by code (empty until the first parsed line).
+    pub status: Vec<u64>,
+    /// Bytes per status class, indexed by the class digit.
+    pub status_class_bytes: [u128; 10],
+    /// Count per method.
+    pub methods: FxHashMap<Box<[u8]>, u64>,
+    /// Count per path.
+    pub paths: FxHashMap<Box<[u8]>, u64>,
+    /// Count per client.
+    pub clients: FxHashMap<Box<[u8]>, u64>,
+    /// Count per hour (hours since the Unix epoch).
+    pub hours: FxHashMap<i64, u64>,
+    /// Rendered `records.jsonl` lines not yet taken by the sink.
+    #[serde(with = "serde_bytes")]
+    pub records_out: Vec<u8>,
+    /// Rendered `rejects.txt` lines not yet taken by the sink.
+    #[serde(with = "serde_bytes")]
+    pub rejects_out: Vec<u8>,
+}
+
+fn bump(map: &mut FxHashMap<Box<[u8]>, u64>, key: &[u8], by: u64) {
+    // Look up by slice first so that known keys cost no allocation.
+    if let Some(count) = map.get_mut(key) {
+        *count += by;
+    } else {
+        map.insert(key.into(), by);
+    }
+}
+
+impl LogsPartial {
+    /// Folds `later` (the batches after these) into `self`.
+    pub fn merge(&mut self, later: LogsPartial) {
+        self.lines += later.lines;
+        self.parsed += later.parsed;
+        self.rejected += later.rejected;
+        let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
+        self.rejected_samples
+            .extend(later.rejected_samples.into_iter().take(room));
+        self.bytes += later.bytes;
+        self.bots += later.bots;
+        if self.status.len() < later.status.len() {
+            self.status.resize(later.status.len(), 0);
+        }
+        for (mine, theirs) in self.status.iter_mut().zip(later.status) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self
+            .status_class_bytes
+            .iter_mut()
+            .zip(later.status_class_bytes)
+        {
+            *mine += theirs;
+        }
+        for (map, other) in [
+            (&mut self.methods, later.methods),
+            (&mut self.paths, later.paths),
+            (&mut self.clients, later.clients),
+        ] {
+            if map.is_empty() {
+                *map = other;
+                continue;
+            }
+            for (k, v) in other {
+                *map.entry(k).or_insert(0) += v;
+            }
+        }
+        for (k, v) in later.hours {
+            *self.hours.entry(k).or_insert(0) += v;
+        }
+        self.records_out.extend_from_slice(&later.records_out);
+        self.rejects_out.extend_from_slice(&later.rejects_out);
+    }
+
+    /// The final summary.
+    pub fn summary(&self) -> Summary {
+        let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        let mut status = BTreeMap::new();
+        for (code, &n) in self.status.iter().enumerate() {
+            if n > 0 {
+                status.insert(format!("{code:03}"), n);
+            }
+        }
+        let mut status_class_bytes = BTreeMap::new();
+        for class in 0..10 {
+            let seen = self
+                .status
+                .iter()
+                .enumerate()
+                .any(|(c, &n)| n > 0 && c / 100 == class);
+            if seen {
+                status_class_bytes.insert(format!("{class}xx"), self.status_class_bytes[class]);
+            }
+        }
+        let mut hours = BTreeMap::new();
+        let mut bucket = Vec::with_capacity(16);
+        for (&h, &n) in &self.hours {
+            bucket.clear();
+            write_hour_bucket(h * 3600, &mut bucket);
+            hours.insert(text(&bucket), n);
+        }
+        Summary {
+            bots: self.bots,
+            bytes: self.bytes,
+            clients: self.clients.len() as u64,
+            hours,
+            lines: self.lines,
+            methods: self.methods.iter().map(|(k, &v)| (text(k), v)).collect(),
+            parsed: self.parsed,
+            rejected: self.rejected,
+            rejected_samples: self.rejected_samples.clone(),
+            status,
+            status_class_bytes,
+            top_clients: top(&self.clients),
+            top_paths: top(&self.paths),
+        }
+    }
+}
+
+/// The `TOP_N` most frequent keys, count descending, ties by key ascending
+/// (byte order of UTF-8 is code point order).
+fn top(map: &FxHashMap<Box<[u8]>, u64>) -> Vec<(String, u64)> {
+    let mut all: Vec<(&[u8], u64)> = map.iter().map(|(k, &v)| (&k[..], v)).collect();
+    let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    if all.len() > TOP_N {
+        all.select_nth_unstable_by(TOP_N - 1, order);
+        all.truncate(TOP_N);
+    }
+    all.sort_unstable_by(order);
+    all.into_iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v))
+        .collect()
+}
+
+/// `summary.json`: fields in key order, so serialization sorts keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Parsed lines whose user agent marks a bot.
+    pub bots: u64,
+    /// Sum of bytes over parsed lines.
+    pub bytes: u128,
+    /// Distinct clients.
+    pub clients: u64,
+    /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
+    pub hours: BTreeMap<String, u64>,
+    /// Lines read.
+    pub lines: u64,
+    /// Count per method.
+    pub methods: BTreeMap<String, u64>,
+    /// Lines parsed.
+    pub parsed: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+    /// First five rejected line numbers.
+    pub rejected_samples: Vec<u64>,
+    /// Count per status code.
+    pub status: BTreeMap<String, u64>,
+    /// Bytes per status class.
+    pub status_class_bytes: BTreeMap<String, u128>,
+    /// Ten most frequent clients.
+    pub top_clients: Vec<(String, u64)>,
+    /// Ten most frequent paths.
+    pub top_paths: Vec<(String, u64)>,
+}
+
+impl Summary {
+    /// The JSON text written to `summary.json` (one line, sorted keys, LF).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// The `metrics` aggregate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsMetrics {
+    /// Also render `records.jsonl` and `rejects.txt` lines.
+    pub emit_records: bool,
+}
+
+impl Aggregate for LogsMetrics {
+    type In = EnrichedBatch;
+    type Partial = LogsPartial;
+
+    fn empty(&self) -> LogsPartial {
+        LogsPartial::default()
+    }
+
+    fn add(
+        &mut self,
+        acc: &mut LogsPartial,
+        batch: EnrichedBatch,
+        info: &BatchInfo,
+    ) -> Result<(), StageError> {
+        let parsed = &batch.parsed;
+        let first_line = info.first_line;
+        acc.lines += parsed.lines.len() as u64;
+        acc.rejected += parsed.rejected.len() as u64;
+        for &i in &parsed.rejected {
+            let line_no = first_line + i as u64;
+            if acc.rejected_samples.len() < REJECTED_SAMPLES {
+                acc.rejected_samples.push(line_no);
+            }
+            if self.emit_records {
+                write_reject(&mut acc.rejects_out, line_no, parsed.lines.line(i as usize));
+            }
+        }
+        if acc.status.is_empty() && !parsed.records.is_empty() {
+            acc.status = vec![0; 1000];
+        }
+        // Consecutive lines mostly share an hour: count runs before touching the map.
+        let mut hour_run: Option<(i64, u64)> = None;
+        for (r, e) in parsed.records.iter().zip(&batch.enriched) {
+            acc.parsed += 1;
+            acc.bytes += r.bytes as u128;
+            acc.bots += e.bot as u64;
+            acc.status[r.status as usize % 1000] += 1;
+            acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
+            bump(&mut acc.methods, parsed.bytes(r.method), 1);
+            bump(&mut acc.paths, parsed.bytes(r.path), 1);
+            bump(&mut acc.clients, parsed.bytes(r.client), 1);
+            hour_run = match hour_run {
+                Some((h, n)) if h == e.hour => Some((h, n + 1)),
+                Some((h, n)) => {
+                    *acc.hours.entry(h).or_insert(0) += n;
+                    Some((e.hour, 1))
+                }
+                None => Some((e.hour, 1)),
+            };
+            if self.emit_records {
+                write_record(
+                    &mut acc.records_out,
+                    first_line + r.index as u64,
+                    parsed,
+                    r,
+                    e,
+                );
+            }
+        }
+        if let Some((h, n)) = hour_run {
+            *acc.hours.entry(h).or_insert(0) += n;
+        }
+        Ok(())
+    }
+
+    fn merge(&self, acc: &mut LogsPartial, later: LogsPartial) {
+        acc.merge(later);
+    }
+}

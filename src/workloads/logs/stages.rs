@@ -1,0 +1,247 @@
+//! The `logs` transforming stages: `parse` (preprocess: raw lines → parsed
+//! records or rejects) and `enrich` (transform: status class, UTC hour, bot
+//! flag). Parsed fields are kept as spans into the batch's own line buffer,
+//! so a batch costs a few allocations whatever its size.
+
+use super::batch::LineBatch;
+use super::parse::{is_bot, parse_line};
+use crate::stage::{BatchInfo, Records, Stage, StageError};
+
+/// Where a text field lives: in the raw line buffer, or (for a field that
+/// had invalid UTF-8 and was converted lossily, or a constant) in the
+/// batch's text arena. Either way the bytes are valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+const IN_ARENA: u32 = 1 << 31;
+
+/// One parsed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedRecord {
+    /// Index of the line within the batch.
+    pub index: u32,
+    /// The client, as text.
+    pub client: Span,
+    /// The method, as text (`-` for a malformed request).
+    pub method: Span,
+    /// The path, as text (`-` for a malformed request).
+    pub path: Span,
+    /// The raw user agent, when present.
+    pub user_agent: Option<Span>,
+    /// The status code (0–999).
+    pub status: u16,
+    /// The response size.
+    pub bytes: u64,
+    /// The time, as Unix seconds in UTC.
+    pub utc: i64,
+}
+
+/// A batch after `parse`: the raw lines, the parsed records and the
+/// indices of rejected lines.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedBatch {
+    /// The raw lines (fields point into them).
+    pub lines: LineBatch,
+    /// Lossy-converted texts for fields that were not valid UTF-8.
+    pub arena: Vec<u8>,
+    /// Parsed lines, in input order.
+    pub records: Vec<ParsedRecord>,
+    /// Indices (within the batch) of rejected lines, ascending.
+    pub rejected: Vec<u32>,
+}
+
+impl ParsedBatch {
+    /// The bytes a span points to. Text spans are valid UTF-8.
+    pub fn bytes(&self, span: Span) -> &[u8] {
+        let (buf, start) = if span.start & IN_ARENA != 0 {
+            (&self.arena, (span.start & !IN_ARENA) as usize)
+        } else {
+            (&self.lines.data, span.start as usize)
+        };
+        &buf[start..start + span.len as usize]
+    }
+}
+
+impl Records for ParsedBatch {
+    fn record_count(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// Per-record results of `enrich`, parallel to `ParsedBatch::records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enrichment {
+    /// Hours since the Unix epoch (UTC, floored).
+    pub hour: i64,
+    /// First digit of the status (the `2` of `2xx`).
+    pub status_class: u8,
+    /// The user agent marks a bot.
+    pub bot: bool,
+}
+
+/// A batch after `enrich`.
+#[derive(Debug, Clone, Default)]
+pub struct EnrichedBatch {
+    /// The parsed batch.
+    pub parsed: ParsedBatch,
+    /// One entry per parsed record.
+    pub enriched: Vec<Enrichment>,
+}
+
+impl Records for EnrichedBatch {
+    fn record_count(&self) -> usize {
+        self.parsed.record_count()
+    }
+}
+
+/// The `parse` stage (WORKLOAD.md "Parsing").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parse;
+
+/// Where a field sits: in the line buffer when it is valid UTF-8 text
+/// borrowed from it; otherwise (invalid UTF-8, or a constant such as the `-`
+/// of a malformed request) its lossy text is copied to the arena.
+fn text_span(field: &[u8], data: &[u8], arena: &mut Vec<u8>) -> Result<Span, StageError> {
+    let base = data.as_ptr() as usize;
+    let at = field.as_ptr() as usize;
+    let inside = !field.is_empty() && at >= base && at + field.len() <= base + data.len();
+    if inside && std::str::from_utf8(field).is_ok() {
+        return Ok(Span {
+            start: (at - base) as u32,
+            len: field.len() as u32,
+        });
+    }
+    let start = u32::try_from(arena.len())
+        .ok()
+        .filter(|s| s & IN_ARENA == 0)
+        .ok_or_else(|| StageError::new("batch too large: text arena over 2 GiB"))?;
+    arena.extend_from_slice(String::from_utf8_lossy(field).as_bytes());
+    Ok(Span {
+        start: start | IN_ARENA,
+        len: (arena.len() - start as usize) as u32,
+    })
+}
+
+impl Stage for Parse {
+    type In = LineBatch;
+    type Out = ParsedBatch;
+
+    fn process(&mut self, lines: LineBatch, _info: &BatchInfo) -> Result<ParsedBatch, StageError> {
+        if lines.data.len() >= IN_ARENA as usize {
+            return Err(StageError::new(
+                "batch holds over 2 GiB of text (a single line that long cannot be parsed)",
+            ));
+        }
+        let mut arena = Vec::new();
+        let mut records = Vec::with_capacity(lines.len());
+        let mut rejected = Vec::new();
+        let data = &lines.data[..];
+        let mut start = 0usize;
+        for (i, &end) in lines.ends.iter().enumerate() {
+            let line = &data[start..end as usize];
+            start = end as usize;
+            let Some(p) = parse_line(line) else {
+                rejected.push(i as u32);
+                continue;
+            };
+            let user_agent = p.user_agent.map(|ua| Span {
+                start: (ua.as_ptr() as usize - data.as_ptr() as usize) as u32,
+                len: ua.len() as u32,
+            });
+            records.push(ParsedRecord {
+                index: i as u32,
+                client: text_span(p.client, data, &mut arena)?,
+                method: text_span(p.method, data, &mut arena)?,
+                path: text_span(p.path, data, &mut arena)?,
+                user_agent,
+                status: p.status,
+                bytes: p.bytes,
+                utc: p.utc,
+            });
+        }
+        Ok(ParsedBatch {
+            lines,
+            arena,
+            records,
+            rejected,
+        })
+    }
+}
+
+/// The `enrich` stage (WORKLOAD.md "Enrichment").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Enrich;
+
+impl Stage for Enrich {
+    type In = ParsedBatch;
+    type Out = EnrichedBatch;
+
+    fn process(
+        &mut self,
+        parsed: ParsedBatch,
+        _info: &BatchInfo,
+    ) -> Result<EnrichedBatch, StageError> {
+        let enriched = parsed
+            .records
+            .iter()
+            .map(|r| Enrichment {
+                hour: r.utc.div_euclid(3600),
+                status_class: (r.status / 100) as u8,
+                bot: r.user_agent.is_some_and(|ua| is_bot(parsed.bytes(ua))),
+            })
+            .collect();
+        Ok(EnrichedBatch { parsed, enriched })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(lines: &[&[u8]]) -> LineBatch {
+        let mut b = LineBatch::new(1);
+        for l in lines {
+            b.push_line(l).unwrap();
+        }
+        b
+    }
+
+    fn info() -> BatchInfo {
+        BatchInfo {
+            seq: 0,
+            first_line: 1,
+            records: 0,
+        }
+    }
+
+    #[test]
+    fn parse_keeps_valid_text_in_place_and_converts_invalid_utf8() {
+        let lines = batch(&[
+            b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /a?x=1 HTTP/1.0\" 200 2326 \"-\" \"Googlebot/2.1\"",
+            b"garbage",
+            b"h\xffst - - [10/Oct/2000:13:55:36 -0700] \"-\" 404 -",
+        ]);
+        let parsed = Parse.process(lines, &info()).unwrap();
+        assert_eq!(parsed.rejected, vec![1]);
+        assert_eq!(parsed.records.len(), 2);
+        let (a, b) = (parsed.records[0], parsed.records[2 - 1]);
+        assert_eq!(parsed.bytes(a.client), b"1.2.3.4");
+        assert_eq!(parsed.bytes(a.path), b"/a");
+        assert_eq!(parsed.bytes(a.method), b"GET");
+        assert_eq!(b.index, 2);
+        assert_eq!(parsed.bytes(b.client), "h\u{fffd}st".as_bytes());
+        assert_eq!(parsed.bytes(b.method), b"-");
+        assert_eq!(parsed.bytes(b.path), b"-");
+        assert_eq!(b.user_agent, None);
+        let enriched = Enrich.process(parsed, &info()).unwrap();
+        assert!(enriched.enriched[0].bot);
+        assert!(!enriched.enriched[1].bot);
+        assert_eq!(enriched.enriched[0].status_class, 2);
+        assert_eq!(enriched.enriched[1].status_class, 4);
+        // 13:55:36 -0700 is 20:55:36 UTC.
+        assert_eq!(enriched.enriched[0].hour.rem_euclid(24), 20);
+    }
+}
