@@ -11,6 +11,7 @@ pub struct LineBatch {
     /// 1-based number of the first line of the batch in the whole input.
     pub first_line: u64,
     /// The lines' bytes, concatenated.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     /// End offset in `data` of each line: line `i` is `data[ends[i-1]..ends[i]]`
     /// (with `ends[-1]` taken as 0).
