@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
+use parpipe::mode::pipelined::Replicas;
 use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,7 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
     workload: WorkloadArg,
     /// Execution mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Serial)]
+    #[arg(long, value_enum, default_value_t = ModeArg::Pipeline)]
     mode: ModeArg,
     /// Input file (repeatable; `-` is standard input; `.gz` is read transparently).
     /// Without it, the built-in generator makes the input.
@@ -83,6 +84,10 @@ struct RunArgs {
     /// Batches that may wait before each stage (pipeline mode).
     #[arg(long, default_value_t = 4)]
     queue_depth: usize,
+    /// Actors for a stage (pipeline mode): STAGE=N (repeatable), or `auto`
+    /// to measure the stages first and give the spare cores to the busiest.
+    #[arg(long = "replicas", value_name = "STAGE=N|auto", value_parser = Replicas::parse_one)]
+    replicas: Vec<Replicas>,
     /// Worker processes (multiprocess mode; default: number of cores).
     #[arg(long)]
     workers: Option<usize>,
@@ -189,6 +194,8 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
         batch_size: args.batch_size,
         queue_depth: args.queue_depth,
         workers: args.workers,
+        replicas: Replicas::combine(args.replicas.iter().cloned())
+            .map_err(|e| usage(anyhow::anyhow!("--replicas: {e}")))?,
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;

@@ -3,6 +3,7 @@
 //! the chosen mode and returns its [`RunReport`](crate::RunReport).
 
 pub(crate) mod inline;
+pub mod pipelined;
 pub mod serial;
 
 use crate::error::RunError;
@@ -73,6 +74,8 @@ pub struct RunConfig {
     pub queue_depth: usize,
     /// Worker processes (multiprocess mode); `None` = number of cores.
     pub workers: Option<usize>,
+    /// Actors per stage (pipeline mode): none, `STAGE=N`, or `auto`.
+    pub replicas: pipelined::Replicas,
     /// Raised to stop the run early.
     pub cancel: Cancel,
     /// Updated as the source is read, for progress display.
@@ -86,6 +89,7 @@ impl Default for RunConfig {
             batch_size: 8192,
             queue_depth: 4,
             workers: None,
+            replicas: pipelined::Replicas::None,
             cancel: Cancel::new(),
             progress: crate::metrics::Progress::new(),
         }
@@ -115,6 +119,7 @@ pub async fn execute(
     config.validate()?;
     match config.mode {
         Mode::Serial => serial::execute(registry.build(job)?, config).await,
+        Mode::Pipeline => pipelined::execute(registry.build(job)?, config).await,
         other => Err(RunError::ModeUnavailable(other)),
     }
 }

@@ -1,0 +1,253 @@
+//! The coordinator actor: starts every actor of a pipeline-mode run on its
+//! own [`Arbiter`], wires each one to its neighbours, watches the cancel
+//! flag, and ends the run: on success it collects every actor's stats; on
+//! a failure or cancellation it has the sink actor abort (temporary outputs
+//! removed) and reports the error. Either way it hands its arbiters back to
+//! [`execute`](super::execute), which stops and joins them.
+
+use super::credits::{Batch, Grant};
+use super::sink_actor::{Abort, ConnectSink, SinkActor, SinkStart};
+use super::source_actor::{ConnectSource, SourceActor, SourceStart};
+use super::stage_actor::{ConnectStage, StageActor};
+use super::TakeStats;
+use crate::error::RunError;
+use crate::metrics::StageStats;
+use crate::mode::Cancel;
+use crate::pipeline::{DynAggregate, DynSink, DynSource, DynStage, Named};
+use actix::prelude::*;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// An actor reports that the run cannot go on.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub(crate) struct Failed {
+    /// Why.
+    pub(crate) error: RunError,
+}
+
+/// The sink actor wrote the result.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub(crate) struct Finished;
+
+/// Everything the coordinator needs to start the actors.
+pub(crate) struct Setup {
+    /// The source and where it starts.
+    pub(crate) source: (Named<Box<dyn DynSource>>, StageStats, SourceStart),
+    /// Each stage with its replica count.
+    pub(crate) stages: Vec<(Named<Box<dyn DynStage>>, usize)>,
+    /// The aggregate, the sink, and where they start.
+    pub(crate) sink: (Named<Box<dyn DynAggregate>>, Named<Box<dyn DynSink>>, SinkStart),
+    /// Batches that may wait before each actor.
+    pub(crate) depth: usize,
+    /// Raised to stop the run.
+    pub(crate) cancel: Cancel,
+}
+
+/// How the run ended, and the arbiters to stop and join.
+pub(crate) struct Outcome {
+    /// Stats of the source, every stage replica (in order) and the
+    /// aggregate and sink; or why the run failed.
+    pub(crate) result: Result<Vec<StageStats>, RunError>,
+    /// Every arbiter the coordinator started.
+    pub(crate) arbiters: Vec<Arbiter>,
+}
+
+/// The coordinator actor.
+pub(crate) struct Coordinator {
+    setup: Option<Setup>,
+    cancel: Cancel,
+    arbiters: Vec<Arbiter>,
+    source: Option<Addr<SourceActor>>,
+    stages: Vec<Addr<StageActor>>,
+    sink: Option<Addr<SinkActor>>,
+    done: Option<oneshot::Sender<Outcome>>,
+    ending: bool,
+}
+
+impl Coordinator {
+    /// A coordinator that reports on `done`.
+    pub(crate) fn new(setup: Setup, done: oneshot::Sender<Outcome>) -> Self {
+        Coordinator {
+            cancel: setup.cancel.clone(),
+            setup: Some(setup),
+            arbiters: Vec::new(),
+            source: None,
+            stages: Vec::new(),
+            sink: None,
+            done: Some(done),
+            ending: false,
+        }
+    }
+
+    /// Starts an actor on a new arbiter with a mailbox of `depth`.
+    fn spawn<A>(&mut self, depth: usize, actor: A) -> Addr<A>
+    where
+        A: Actor<Context = Context<A>> + Send,
+    {
+        let arbiter = Arbiter::new();
+        let addr = A::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            // Documents the bound; the credits are what enforce it.
+            ctx.set_mailbox_capacity(depth);
+            actor
+        });
+        self.arbiters.push(arbiter);
+        addr
+    }
+
+    fn wire(&mut self, setup: Setup, ctx: &mut Context<Self>) {
+        let depth = setup.depth;
+        let failed = ctx.address().recipient::<Failed>();
+        let (aggregate, sink, sink_start) = setup.sink;
+        let sink_actor = SinkActor::new(
+            aggregate,
+            sink,
+            sink_start,
+            failed.clone(),
+            ctx.address().recipient(),
+        );
+        let sink_addr = self.spawn(depth, sink_actor);
+        let (source, source_stats, start) = setup.source;
+        let first_seq = start.seq;
+        let source_addr = self.spawn(
+            depth,
+            SourceActor::new(source, source_stats, start, failed.clone()),
+        );
+        let mut layers: Vec<Vec<Addr<StageActor>>> = Vec::new();
+        for (stage, replicas) in setup.stages {
+            let layer: Vec<Addr<StageActor>> = (0..replicas)
+                .map(|r| {
+                    // Replica r takes the batches with seq % replicas == r.
+                    let offset = (r as u64 + replicas as u64 - first_seq % replicas as u64)
+                        % replicas as u64;
+                    let named = Named {
+                        name: stage.name.clone(),
+                        part: stage.part.clone_box(),
+                    };
+                    let actor =
+                        StageActor::new(named, first_seq + offset, replicas, depth, failed.clone());
+                    self.spawn(depth, actor)
+                })
+                .collect();
+            layers.push(layer);
+        }
+        let grants_of_source = vec![source_addr.clone().recipient::<Grant>()];
+        for i in 0..layers.len() {
+            let upstream = match i {
+                0 => grants_of_source.clone(),
+                _ => layers[i - 1].iter().map(|a| a.clone().recipient()).collect(),
+            };
+            let downstream: Vec<Recipient<Batch>> = match layers.get(i + 1) {
+                Some(next) => next.iter().map(|a| a.clone().recipient()).collect(),
+                None => vec![sink_addr.clone().recipient()],
+            };
+            for actor in &layers[i] {
+                // do_send is bounded: one wiring message per actor.
+                actor.do_send(ConnectStage {
+                    upstream: upstream.clone(),
+                    downstream: downstream.clone(),
+                });
+            }
+        }
+        let (first, last) = match (layers.first(), layers.last()) {
+            (Some(first), Some(last)) => (
+                first.iter().map(|a| a.clone().recipient()).collect(),
+                last.iter().map(|a| a.clone().recipient()).collect(),
+            ),
+            _ => (vec![sink_addr.clone().recipient()], grants_of_source),
+        };
+        // do_send is bounded: one wiring message per actor.
+        sink_addr.do_send(ConnectSink { upstream: last });
+        // do_send is bounded: one wiring message per actor.
+        source_addr.do_send(ConnectSource {
+            downstream: first,
+            end: sink_addr.clone().recipient(),
+        });
+        self.source = Some(source_addr);
+        self.stages = layers.into_iter().flatten().collect();
+        self.sink = Some(sink_addr);
+    }
+
+    fn report(&mut self, result: Result<Vec<StageStats>, RunError>, ctx: &mut Context<Self>) {
+        if let Some(done) = self.done.take() {
+            let arbiters = std::mem::take(&mut self.arbiters);
+            let _ = done.send(Outcome { result, arbiters });
+        }
+        ctx.stop();
+    }
+
+    fn fail(&mut self, error: RunError, ctx: &mut Context<Self>) {
+        // Only the first failure counts.
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        let sink = self.sink.clone();
+        let abort = async move {
+            if let Some(sink) = sink {
+                let _ = sink.send(Abort).timeout(Duration::from_secs(1)).await;
+            }
+        };
+        ctx.wait(
+            abort
+                .into_actor(self)
+                .map(move |(), act, ctx| act.report(Err(error), ctx)),
+        );
+    }
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(setup) = self.setup.take() else {
+            return;
+        };
+        self.wire(setup, ctx);
+        ctx.run_interval(Duration::from_millis(20), |act, ctx| {
+            if act.cancel.is_cancelled() {
+                act.fail(RunError::Interrupted, ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Failed> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Failed, ctx: &mut Context<Self>) {
+        self.fail(msg.error, ctx);
+    }
+}
+
+impl Handler<Finished> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, _: Finished, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        let mut actors: Vec<Recipient<TakeStats>> = Vec::new();
+        actors.extend(self.source.iter().map(|a| a.clone().recipient()));
+        actors.extend(self.stages.iter().map(|a| a.clone().recipient()));
+        actors.extend(self.sink.iter().map(|a| a.clone().recipient()));
+        let collect = async move {
+            let mut stats = Vec::new();
+            for actor in actors {
+                let part = actor
+                    .send(TakeStats)
+                    .await
+                    .map_err(|e| RunError::Runtime(format!("cannot collect stats: {e}")))?;
+                stats.extend(part);
+            }
+            Ok(stats)
+        };
+        ctx.wait(
+            collect
+                .into_actor(self)
+                .map(|result, act, ctx| act.report(result, ctx)),
+        );
+    }
+}

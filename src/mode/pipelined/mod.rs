@@ -1,0 +1,192 @@
+//! Pipeline mode: every part of the pipeline is an actor on its own
+//! [`Arbiter`](actix::Arbiter) thread — the source, each replica of each
+//! stage, and the aggregate with the sink — wired by a coordinator actor.
+//!
+//! Batches flow downstream only on credit (see [`credits`]): no actor ever
+//! has more than `queue_depth` batches queued, and a slow stage slows the
+//! source down. A stage may run as several replicas ([`Replicas`]); batch
+//! `seq` goes to replica `seq % n`, and the receivers put batches back in
+//! order through their bounded reorder buffers.
+//!
+//! Files: [`coordinator`] (wiring, failure, shutdown), [`source_actor`],
+//! [`stage_actor`], [`sink_actor`] (aggregate + sink), [`credits`] (flow
+//! control), [`reorder`] (the bounded reorder buffer), [`replicas`] (the
+//! `--replicas` setting and the `auto` planner), [`probe`] (the serial probe
+//! `auto` measures with).
+
+pub(crate) mod coordinator;
+pub(crate) mod credits;
+pub(crate) mod probe;
+pub mod reorder;
+pub mod replicas;
+pub(crate) mod sink_actor;
+pub(crate) mod source_actor;
+pub(crate) mod stage_actor;
+
+pub use replicas::Replicas;
+
+use super::inline::run_sink_finish;
+use super::RunConfig;
+use crate::error::RunError;
+use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
+use crate::pipeline::{Named, Pipeline};
+use actix::prelude::*;
+use coordinator::{Coordinator, Outcome, Setup};
+use sink_actor::SinkStart;
+use source_actor::SourceStart;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Asks an actor for its stats (one row per part it runs).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<StageStats>")]
+pub(crate) struct TakeStats;
+
+fn fresh_stats(p: &Pipeline) -> Vec<StageStats> {
+    let mut stats = vec![StageStats::new(&p.source.name, StageKind::Source)];
+    stats.extend(
+        p.stages
+            .iter()
+            .map(|s| StageStats::new(&s.name, StageKind::Stage)),
+    );
+    stats.push(StageStats::new(&p.aggregate.name, StageKind::Aggregate));
+    stats.push(StageStats::new(&p.sink.name, StageKind::Sink));
+    stats
+}
+
+/// Runs `pipeline` in pipeline mode. Must be called inside an actix `System`.
+pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+    let sampler = ProcessSampler::start(Duration::from_millis(50));
+    let started = Instant::now();
+    let name = pipeline.name.clone();
+    let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
+    let others = vec![
+        pipeline.source.name.clone(),
+        pipeline.aggregate.name.clone(),
+        pipeline.sink.name.clone(),
+    ];
+    let mut counts = config.replicas.counts(&stage_names, &others)?;
+    if let Some(total) = pipeline.source.part.size_hint() {
+        config.progress.set_total(total);
+    }
+    let mut stats = fresh_stats(&pipeline);
+    let mut acc = pipeline.aggregate.part.empty();
+    let (mut seq, mut next_line) = (0, 1);
+    if config.replicas == Replicas::Auto {
+        let probed = match probe::probe(&mut pipeline, config, &mut acc, &mut stats) {
+            Ok(p) => p,
+            Err(e) => {
+                pipeline.sink.part.abort();
+                return Err(e);
+            }
+        };
+        if probed.exhausted {
+            // The whole input fitted in the probe: finish as serial mode would.
+            let n = stats.len();
+            if let Err(e) = run_sink_finish(&mut pipeline.sink, acc, &mut stats[n - 1]) {
+                pipeline.sink.part.abort();
+                return Err(e);
+            }
+            let wall = started.elapsed();
+            return Ok(report(&name, wall, stats, sampler));
+        }
+        (seq, next_line) = (probed.seq, probed.next_line);
+        let costs: Vec<f64> = stats[1..=counts.len()]
+            .iter()
+            .map(|s| s.busy.as_secs_f64())
+            .collect();
+        let fixed = stats[0].busy.as_secs_f64()
+            + stats[counts.len() + 1..]
+                .iter()
+                .map(|s| s.busy.as_secs_f64())
+                .sum::<f64>();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        counts = replicas::plan_auto(&costs, fixed, cores);
+        tracing::info!(?counts, ?costs, fixed, "replicas auto: measured {seq} batches");
+    }
+    let n_stages = counts.len();
+    let base = stats;
+    let setup = Setup {
+        source: (
+            pipeline.source,
+            StageStats::new(&base[0].name, StageKind::Source),
+            SourceStart {
+                seq,
+                next_line,
+                batch_size: config.batch_size,
+                cancel: config.cancel.clone(),
+                progress: config.progress.clone(),
+            },
+        ),
+        stages: pipeline
+            .stages
+            .into_iter()
+            .zip(counts.iter().copied())
+            .map(|(s, n)| (Named { name: s.name, part: s.part }, n))
+            .collect(),
+        sink: (
+            pipeline.aggregate,
+            pipeline.sink,
+            SinkStart {
+                acc,
+                first_seq: seq,
+                depth: config.queue_depth,
+                stats: (
+                    StageStats::new(&base[n_stages + 1].name, StageKind::Aggregate),
+                    StageStats::new(&base[n_stages + 2].name, StageKind::Sink),
+                ),
+            },
+        ),
+        depth: config.queue_depth,
+        cancel: config.cancel.clone(),
+    };
+    let (tx, rx) = oneshot::channel();
+    Coordinator::new(setup, tx).start();
+    let outcome = rx.await;
+    let wall = started.elapsed();
+    let (result, arbiters) = match outcome {
+        Ok(Outcome { result, arbiters }) => (result, arbiters),
+        Err(_) => (
+            Err(RunError::Runtime("the coordinator vanished".into())),
+            Vec::new(),
+        ),
+    };
+    for arbiter in &arbiters {
+        arbiter.stop();
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for arbiter in arbiters {
+            let _ = arbiter.join();
+        }
+    })
+    .await;
+    let rows = result?;
+    // rows: source, each replica of each stage in order, aggregate, sink.
+    let mut stats = base;
+    let mut rows = rows.into_iter();
+    let mut take = |into: &mut StageStats, replicas: usize| {
+        for _ in 0..replicas {
+            if let Some(row) = rows.next() {
+                into.absorb(&row);
+            }
+        }
+        into.replicas = replicas;
+    };
+    take(&mut stats[0], 1);
+    for (i, &n) in counts.iter().enumerate() {
+        take(&mut stats[i + 1], n);
+    }
+    take(&mut stats[n_stages + 1], 1);
+    take(&mut stats[n_stages + 2], 1);
+    Ok(report(&name, wall, stats, sampler))
+}
+
+fn report(name: &str, wall: Duration, stats: Vec<StageStats>, sampler: ProcessSampler) -> RunReport {
+    RunReport::new(
+        name,
+        super::Mode::Pipeline,
+        wall,
+        &stats,
+        sampler.finish(),
+    )
+}

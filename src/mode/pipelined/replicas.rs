@@ -1,0 +1,190 @@
+//! The [`Replicas`] setting of pipeline mode (`--replicas STAGE=N`,
+//! repeatable, or `--replicas auto`) and the `auto` planner.
+//!
+//! `auto` measures, then decides: pipeline mode first runs a short serial
+//! probe over the first batches (timing every part), then [`plan_auto`]
+//! hands the spare cores, one at a time, to the replicable stage whose cost
+//! per replica is highest, as long as that cost is above an even share of
+//! the total work per core (replicating further would not shorten the run).
+
+use crate::error::RunError;
+use std::fmt;
+
+/// How many actors run each transforming stage in pipeline mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Replicas {
+    /// One actor per stage.
+    #[default]
+    None,
+    /// Given counts per stage name; unnamed stages get one.
+    Fixed(Vec<(String, usize)>),
+    /// Measure the stages on the first batches, then give the spare cores
+    /// to the busiest replicable stage.
+    Auto,
+}
+
+impl Replicas {
+    /// Parses one `--replicas` value: `STAGE=N` (N ≥ 1) or `auto`.
+    pub fn parse_one(value: &str) -> Result<Replicas, String> {
+        if value == "auto" {
+            return Ok(Replicas::Auto);
+        }
+        let (stage, count) = value
+            .split_once('=')
+            .ok_or_else(|| format!("expected STAGE=N or 'auto', got '{value}'"))?;
+        let stage = stage.trim();
+        if stage.is_empty() {
+            return Err(format!("missing stage name in '{value}'"));
+        }
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{count}' in '{value}' is not a whole number"))?;
+        if count == 0 || count > 256 {
+            return Err(format!("replica count in '{value}' must be 1 to 256"));
+        }
+        Ok(Replicas::Fixed(vec![(stage.to_string(), count)]))
+    }
+
+    /// Combines repeated `--replicas` values (`auto` cannot be mixed with counts).
+    pub fn combine(values: impl IntoIterator<Item = Replicas>) -> Result<Replicas, String> {
+        let mut out = Replicas::None;
+        for v in values {
+            out = match (out, v) {
+                (Replicas::None, v) | (v, Replicas::None) => v,
+                (Replicas::Auto, Replicas::Auto) => Replicas::Auto,
+                (Replicas::Fixed(mut a), Replicas::Fixed(b)) => {
+                    for (name, n) in b {
+                        if a.iter().any(|(x, _)| *x == name) {
+                            return Err(format!("stage '{name}' is given twice"));
+                        }
+                        a.push((name, n));
+                    }
+                    Replicas::Fixed(a)
+                }
+                _ => return Err("'auto' cannot be combined with STAGE=N".into()),
+            };
+        }
+        Ok(out)
+    }
+
+    /// Replica counts per stage for a pipeline whose transforming stages are
+    /// `stages` and whose other parts are `others` (not replicable).
+    /// `Auto` gives all ones here: [`plan_auto`] decides after the probe.
+    pub fn counts(&self, stages: &[String], others: &[String]) -> Result<Vec<usize>, RunError> {
+        let mut counts = vec![1; stages.len()];
+        if let Replicas::Fixed(list) = self {
+            for (name, n) in list {
+                match stages.iter().position(|s| s == name) {
+                    Some(i) => counts[i] = *n,
+                    None if others.contains(name) => {
+                        return Err(RunError::Config(format!(
+                            "--replicas {name}={n}: '{name}' cannot be replicated \
+                             (only transforming stages can: {})",
+                            stages.join(", ")
+                        )))
+                    }
+                    None => {
+                        return Err(RunError::Config(format!(
+                            "--replicas {name}={n}: no stage named '{name}' (stages: {})",
+                            stages.join(", ")
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+impl fmt::Display for Replicas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Replicas::None => f.write_str("none"),
+            Replicas::Auto => f.write_str("auto"),
+            Replicas::Fixed(list) => {
+                let parts: Vec<String> = list.iter().map(|(s, n)| format!("{s}={n}")).collect();
+                f.write_str(&parts.join(","))
+            }
+        }
+    }
+}
+
+/// The `auto` decision. `stage_costs` are the measured busy times of the
+/// replicable stages, `fixed_cost` the sum of the others' (source,
+/// aggregate, sink), `cores` the machine's cores. Returns replicas per stage.
+pub fn plan_auto(stage_costs: &[f64], fixed_cost: f64, cores: usize) -> Vec<usize> {
+    let mut counts = vec![1usize; stage_costs.len()];
+    let total: f64 = stage_costs.iter().sum::<f64>() + fixed_cost;
+    let share = total / cores.max(1) as f64;
+    // Spare cores: all but the one the rest of the pipeline needs.
+    for _ in 0..cores.saturating_sub(1) {
+        let busiest = (0..counts.len())
+            .max_by(|&a, &b| {
+                let ca = stage_costs[a] / counts[a] as f64;
+                let cb = stage_costs[b] / counts[b] as f64;
+                ca.total_cmp(&cb)
+            })
+            .filter(|&i| stage_costs[i] / counts[i] as f64 > share);
+        match busiest {
+            Some(i) => counts[i] += 1,
+            None => break,
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_counts_and_auto() {
+        assert_eq!(Replicas::parse_one("auto"), Ok(Replicas::Auto));
+        assert_eq!(
+            Replicas::parse_one("parse=3"),
+            Ok(Replicas::Fixed(vec![("parse".into(), 3)]))
+        );
+        for bad in ["parse", "=2", "parse=0", "parse=x", "parse=-1", "parse=1000"] {
+            assert!(Replicas::parse_one(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn combines_repeated_flags() {
+        let a = Replicas::parse_one("parse=2").unwrap();
+        let b = Replicas::parse_one("enrich=3").unwrap();
+        let both = Replicas::combine([a.clone(), b]).unwrap();
+        assert_eq!(both.to_string(), "parse=2,enrich=3");
+        assert!(Replicas::combine([a.clone(), a.clone()]).is_err());
+        assert!(Replicas::combine([a, Replicas::Auto]).is_err());
+        assert_eq!(Replicas::combine([]).unwrap(), Replicas::None);
+    }
+
+    #[test]
+    fn counts_check_stage_names() {
+        let stages = vec!["parse".to_string(), "enrich".to_string()];
+        let others = vec!["read".to_string(), "metrics".to_string()];
+        let r = Replicas::combine([Replicas::parse_one("enrich=3").unwrap()]).unwrap();
+        assert_eq!(r.counts(&stages, &others).unwrap(), vec![1, 3]);
+        let bad = Replicas::parse_one("nope=2").unwrap();
+        let e = bad.counts(&stages, &others).unwrap_err().to_string();
+        assert!(e.contains("no stage named 'nope'"), "{e}");
+        let src = Replicas::parse_one("read=2").unwrap();
+        let e = src.counts(&stages, &others).unwrap_err().to_string();
+        assert!(e.contains("cannot be replicated"), "{e}");
+        assert_eq!(Replicas::Auto.counts(&stages, &others).unwrap(), vec![1, 1]);
+    }
+
+    #[test]
+    fn auto_replicates_the_heaviest_stage_only_when_it_helps() {
+        // parse is 60% of the work on 2 cores: above the 50% share → 2 replicas.
+        assert_eq!(plan_auto(&[6.0, 1.0], 3.0, 2), vec![2, 1]);
+        // parse is 40%: the run is already bounded by total/cores.
+        assert_eq!(plan_auto(&[4.0, 1.0], 5.0, 2), vec![1, 1]);
+        // 4 cores, parse 70%: share 25% → parse gets all three spare cores.
+        assert_eq!(plan_auto(&[7.0, 1.0], 2.0, 4), vec![4, 1]);
+        // One core: nothing to give.
+        assert_eq!(plan_auto(&[9.0], 1.0, 1), vec![1]);
+    }
+}

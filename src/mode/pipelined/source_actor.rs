@@ -1,0 +1,161 @@
+//! The source actor: pulls batches from the pipeline's source, numbers
+//! them, and sends each one as soon as the first stage has granted it. It
+//! pulls a new batch only when the previous one is sent, so a slow stage
+//! downstream throttles the source (its blocked time). It checks the cancel
+//! flag between batches, and tells the sink actor how many batches there
+//! were when the input ends.
+
+use super::coordinator::Failed;
+use super::credits::{Batch, Grant, Outbox};
+use super::sink_actor::End;
+use super::TakeStats;
+use crate::error::RunError;
+use crate::metrics::{Progress, StageKind, StageStats};
+use crate::mode::inline::pull_source;
+use crate::mode::Cancel;
+use crate::pipeline::{DynSource, Named};
+use crate::stage::BatchInfo;
+use actix::prelude::*;
+
+/// The source actor.
+pub(crate) struct SourceActor {
+    source: Named<Box<dyn DynSource>>,
+    outbox: Outbox,
+    stats: StageStats,
+    batch_size: usize,
+    seq: u64,
+    next_line: u64,
+    cancel: Cancel,
+    progress: Progress,
+    coordinator: Recipient<Failed>,
+    end: Option<Recipient<End>>,
+    done: bool,
+}
+
+/// Wires the source to the first actor(s) and the sink actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ConnectSource {
+    /// Batch `seq` goes to `downstream[seq % len]`.
+    pub(crate) downstream: Vec<Recipient<Batch>>,
+    /// Told the number of batches when the input ends.
+    pub(crate) end: Recipient<End>,
+}
+
+/// Where the source starts (after a probe, not at zero) and how it reads.
+pub(crate) struct SourceStart {
+    /// Sequence number of the first batch it pulls.
+    pub(crate) seq: u64,
+    /// Line number of the first record it pulls.
+    pub(crate) next_line: u64,
+    /// Records per batch.
+    pub(crate) batch_size: usize,
+    /// Checked between batches.
+    pub(crate) cancel: Cancel,
+    /// Counts records read.
+    pub(crate) progress: Progress,
+}
+
+impl SourceActor {
+    /// A source actor that reports failures to `coordinator`.
+    pub(crate) fn new(
+        source: Named<Box<dyn DynSource>>,
+        stats: StageStats,
+        start: SourceStart,
+        coordinator: Recipient<Failed>,
+    ) -> Self {
+        debug_assert_eq!(stats.kind, StageKind::Source);
+        SourceActor {
+            source,
+            outbox: Outbox::new(),
+            stats,
+            batch_size: start.batch_size,
+            seq: start.seq,
+            next_line: start.next_line,
+            cancel: start.cancel,
+            progress: start.progress,
+            coordinator,
+            end: None,
+            done: false,
+        }
+    }
+
+    fn fail(&mut self, error: RunError) {
+        self.done = true;
+        // do_send is bounded: one failure report per actor.
+        self.coordinator.do_send(Failed { error });
+    }
+
+    /// Pulls and sends batches while the downstream grants them.
+    fn pump(&mut self) {
+        while !self.done && self.outbox.flush() {
+            if self.cancel.is_cancelled() {
+                return self.fail(RunError::Interrupted);
+            }
+            let pulled = pull_source(
+                &mut self.source,
+                self.batch_size,
+                &mut self.stats,
+                &self.progress,
+            );
+            match pulled {
+                Ok(Some((data, records))) => {
+                    let info = BatchInfo {
+                        seq: self.seq,
+                        first_line: self.next_line,
+                        records: records as u64,
+                    };
+                    self.seq += 1;
+                    self.next_line += records as u64;
+                    self.outbox.hold(Batch {
+                        info,
+                        data,
+                        records,
+                    });
+                }
+                Ok(None) => {
+                    self.done = true;
+                    if let Some(end) = &self.end {
+                        // do_send is bounded: sent once.
+                        end.do_send(End { batches: self.seq });
+                    }
+                }
+                Err(error) => self.fail(error),
+            }
+        }
+    }
+}
+
+impl Actor for SourceActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<ConnectSource> for SourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnectSource, _: &mut Context<Self>) {
+        self.outbox.connect(msg.downstream);
+        self.end = Some(msg.end);
+        // Grants may have come before the wiring: send what they allow.
+        self.pump();
+    }
+}
+
+impl Handler<Grant> for SourceActor {
+    type Result = ();
+
+    fn handle(&mut self, grant: Grant, _: &mut Context<Self>) {
+        self.outbox.grant(grant.seq);
+        self.pump();
+    }
+}
+
+impl Handler<TakeStats> for SourceActor {
+    type Result = MessageResult<TakeStats>;
+
+    fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
+        let mut stats = self.stats.clone();
+        stats.blocked = self.outbox.blocked();
+        MessageResult(vec![stats])
+    }
+}
