@@ -3,10 +3,10 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parpipe::mode::pipelined::Replicas;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
-use parpipe::mode::pipelined::Replicas;
 use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
 use std::io::Write;
 use std::path::{Path, PathBuf};

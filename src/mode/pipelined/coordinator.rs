@@ -38,7 +38,11 @@ pub(crate) struct Setup {
     /// Each stage with its replica count.
     pub(crate) stages: Vec<(Named<Box<dyn DynStage>>, usize)>,
     /// The aggregate, the sink, and where they start.
-    pub(crate) sink: (Named<Box<dyn DynAggregate>>, Named<Box<dyn DynSink>>, SinkStart),
+    pub(crate) sink: (
+        Named<Box<dyn DynAggregate>>,
+        Named<Box<dyn DynSink>>,
+        SinkStart,
+    ),
     /// Batches that may wait before each actor.
     pub(crate) depth: usize,
     /// Raised to stop the run.
@@ -136,7 +140,10 @@ impl Coordinator {
         for i in 0..layers.len() {
             let upstream = match i {
                 0 => grants_of_source.clone(),
-                _ => layers[i - 1].iter().map(|a| a.clone().recipient()).collect(),
+                _ => layers[i - 1]
+                    .iter()
+                    .map(|a| a.clone().recipient())
+                    .collect(),
             };
             let downstream: Vec<Recipient<Batch>> = match layers.get(i + 1) {
                 Some(next) => next.iter().map(|a| a.clone().recipient()).collect(),

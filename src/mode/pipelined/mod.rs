@@ -102,7 +102,12 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
                 .sum::<f64>();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         counts = replicas::plan_auto(&costs, fixed, cores);
-        tracing::info!(?counts, ?costs, fixed, "replicas auto: measured {seq} batches");
+        tracing::info!(
+            ?counts,
+            ?costs,
+            fixed,
+            "replicas auto: measured {seq} batches"
+        );
     }
     let n_stages = counts.len();
     let base = stats;
@@ -122,7 +127,15 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             .stages
             .into_iter()
             .zip(counts.iter().copied())
-            .map(|(s, n)| (Named { name: s.name, part: s.part }, n))
+            .map(|(s, n)| {
+                (
+                    Named {
+                        name: s.name,
+                        part: s.part,
+                    },
+                    n,
+                )
+            })
             .collect(),
         sink: (
             pipeline.aggregate,
@@ -181,12 +194,11 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     Ok(report(&name, wall, stats, sampler))
 }
 
-fn report(name: &str, wall: Duration, stats: Vec<StageStats>, sampler: ProcessSampler) -> RunReport {
-    RunReport::new(
-        name,
-        super::Mode::Pipeline,
-        wall,
-        &stats,
-        sampler.finish(),
-    )
+fn report(
+    name: &str,
+    wall: Duration,
+    stats: Vec<StageStats>,
+    sampler: ProcessSampler,
+) -> RunReport {
+    RunReport::new(name, super::Mode::Pipeline, wall, &stats, sampler.finish())
 }

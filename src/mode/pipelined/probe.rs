@@ -11,7 +11,7 @@ use crate::stage::BatchInfo;
 use std::time::Duration;
 
 /// The probe stops after this much measured work…
-const PROBE_BUSY: Duration = Duration::from_millis(40);
+const PROBE_BUSY: Duration = Duration::from_millis(15);
 /// …or this many batches, whichever comes first (and runs at least two).
 const PROBE_BATCHES: u64 = 32;
 
@@ -64,7 +64,14 @@ pub(crate) fn probe(
         for (i, stage) in p.stages.iter_mut().enumerate() {
             (data, records) = run_stage(stage, data, records, &info, &mut stats[i + 1])?;
         }
-        run_aggregate(&mut p.aggregate, acc, data, records, &info, &mut stats[n + 1])?;
+        run_aggregate(
+            &mut p.aggregate,
+            acc,
+            data,
+            records,
+            &info,
+            &mut stats[n + 1],
+        )?;
         run_sink_absorb(&mut p.sink, acc, &mut stats[n + 2])?;
     }
     Ok(at)

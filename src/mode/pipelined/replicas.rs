@@ -4,8 +4,11 @@
 //! `auto` measures, then decides: pipeline mode first runs a short serial
 //! probe over the first batches (timing every part), then [`plan_auto`]
 //! hands the spare cores, one at a time, to the replicable stage whose cost
-//! per replica is highest, as long as that cost is above an even share of
-//! the total work per core (replicating further would not shorten the run).
+//! per replica is highest, as long as that cost is above three quarters of
+//! an even share of the total work per core. (A stage at exactly its share
+//! would have to be busy 100% of the time, so any jitter would stall the
+//! pipeline; a second replica lets the OS balance it. Below that margin,
+//! replicating would not shorten the run.)
 
 use crate::error::RunError;
 use std::fmt;
@@ -110,13 +113,17 @@ impl fmt::Display for Replicas {
     }
 }
 
+/// A stage is replicated while its cost per replica exceeds this fraction
+/// of an even per-core share of the work.
+const SLACK: f64 = 0.75;
+
 /// The `auto` decision. `stage_costs` are the measured busy times of the
 /// replicable stages, `fixed_cost` the sum of the others' (source,
 /// aggregate, sink), `cores` the machine's cores. Returns replicas per stage.
 pub fn plan_auto(stage_costs: &[f64], fixed_cost: f64, cores: usize) -> Vec<usize> {
     let mut counts = vec![1usize; stage_costs.len()];
     let total: f64 = stage_costs.iter().sum::<f64>() + fixed_cost;
-    let share = total / cores.max(1) as f64;
+    let share = SLACK * total / cores.max(1) as f64;
     // Spare cores: all but the one the rest of the pipeline needs.
     for _ in 0..cores.saturating_sub(1) {
         let busiest = (0..counts.len())
@@ -145,7 +152,14 @@ mod tests {
             Replicas::parse_one("parse=3"),
             Ok(Replicas::Fixed(vec![("parse".into(), 3)]))
         );
-        for bad in ["parse", "=2", "parse=0", "parse=x", "parse=-1", "parse=1000"] {
+        for bad in [
+            "parse",
+            "=2",
+            "parse=0",
+            "parse=x",
+            "parse=-1",
+            "parse=1000",
+        ] {
             assert!(Replicas::parse_one(bad).is_err(), "{bad}");
         }
     }
@@ -180,8 +194,10 @@ mod tests {
     fn auto_replicates_the_heaviest_stage_only_when_it_helps() {
         // parse is 60% of the work on 2 cores: above the 50% share → 2 replicas.
         assert_eq!(plan_auto(&[6.0, 1.0], 3.0, 2), vec![2, 1]);
-        // parse is 40%: the run is already bounded by total/cores.
-        assert_eq!(plan_auto(&[4.0, 1.0], 5.0, 2), vec![1, 1]);
+        // parse is 48% (the logs workload): close to its share → 2 replicas.
+        assert_eq!(plan_auto(&[4.8, 1.0], 4.2, 2), vec![2, 1]);
+        // parse is 30%: the run is already bounded by total/cores.
+        assert_eq!(plan_auto(&[3.0, 1.0], 6.0, 2), vec![1, 1]);
         // 4 cores, parse 70%: share 25% → parse gets all three spare cores.
         assert_eq!(plan_auto(&[7.0, 1.0], 2.0, 4), vec![4, 1]);
         // One core: nothing to give.

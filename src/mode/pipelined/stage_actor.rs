@@ -6,8 +6,8 @@
 use super::coordinator::Failed;
 use super::credits::{Batch, Grant, Inbox, Outbox};
 use super::TakeStats;
-use crate::mode::inline::run_stage;
 use crate::metrics::{StageKind, StageStats};
+use crate::mode::inline::run_stage;
 use crate::pipeline::{DynStage, Named};
 use actix::prelude::*;
 
