@@ -31,6 +31,13 @@ pub(crate) struct Failed {
 #[rtype(result = "()")]
 pub(crate) struct Finished;
 
+/// The aggregate, the sink, and where they start.
+pub(crate) type SinkParts = (
+    Named<Box<dyn DynAggregate>>,
+    Named<Box<dyn DynSink>>,
+    SinkStart,
+);
+
 /// Everything the coordinator needs to start the actors.
 pub(crate) struct Setup {
     /// The source and where it starts.
@@ -38,11 +45,7 @@ pub(crate) struct Setup {
     /// Each stage with its replica count.
     pub(crate) stages: Vec<(Named<Box<dyn DynStage>>, usize)>,
     /// The aggregate, the sink, and where they start.
-    pub(crate) sink: (
-        Named<Box<dyn DynAggregate>>,
-        Named<Box<dyn DynSink>>,
-        SinkStart,
-    ),
+    pub(crate) sink: SinkParts,
     /// Batches that may wait before each actor.
     pub(crate) depth: usize,
     /// Raised to stop the run.
