@@ -373,14 +373,18 @@ fn a_slow_stage_throttles_the_source_and_queues_stay_bounded() {
         let source = &report.stages[0];
         let slow = &report.stages[1];
         assert_eq!(source.records_out, records);
-        // 300 batches at ≥ 1 ms each: the source spends most of its time waiting for credit.
+        // 300 batches at ≥ 1 ms each: the source waits for credit longer than it works.
         assert!(source.blocked_seconds > 0.1, "{}", report.to_table());
         assert!(
-            source.blocked_seconds > 5.0 * source.busy_seconds,
+            source.blocked_seconds > source.busy_seconds,
             "{}",
             report.to_table()
         );
-        assert_eq!(slow.queue_high_water, depth, "{}", report.to_table());
+        // The slow stage's queue filled up (with one replica, to the brim).
+        assert!(slow.queue_high_water >= 1, "{}", report.to_table());
+        if slow.replicas == 1 {
+            assert_eq!(slow.queue_high_water, depth, "{}", report.to_table());
+        }
         for row in &report.stages {
             assert!(row.queue_high_water <= depth, "{}", report.to_table());
         }
