@@ -12,8 +12,10 @@ use std::time::Duration;
 
 /// The probe stops after this much measured work…
 const PROBE_BUSY: Duration = Duration::from_millis(15);
-/// …or this many batches, whichever comes first (and runs at least two).
+/// …or this many batches, whichever comes first…
 const PROBE_BATCHES: u64 = 32;
+/// …but runs at least this many (one batch alone is mostly warm-up).
+const PROBE_MIN_BATCHES: u64 = 4;
 
 /// Where the probe left the run.
 pub(crate) struct Probed {
@@ -40,7 +42,7 @@ pub(crate) fn probe(
         exhausted: false,
     };
     let total_busy = |stats: &[StageStats]| stats.iter().map(|s| s.busy).sum::<Duration>();
-    while at.seq < 2 || (at.seq < PROBE_BATCHES && total_busy(stats) < PROBE_BUSY) {
+    while at.seq < PROBE_MIN_BATCHES || (at.seq < PROBE_BATCHES && total_busy(stats) < PROBE_BUSY) {
         if config.cancel.is_cancelled() {
             return Err(RunError::Interrupted);
         }
