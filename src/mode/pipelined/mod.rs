@@ -91,21 +91,17 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             return Ok(report(&name, wall, stats, sampler));
         }
         (seq, next_line) = (probed.seq, probed.next_line);
-        let costs: Vec<f64> = stats[1..=counts.len()]
-            .iter()
-            .map(|s| s.busy.as_secs_f64())
-            .collect();
-        let fixed = stats[0].busy.as_secs_f64()
-            + stats[counts.len() + 1..]
-                .iter()
-                .map(|s| s.busy.as_secs_f64())
-                .sum::<f64>();
+        let m = &probed.measured;
+        let n = counts.len();
+        let costs: Vec<f64> = m[1..=n].iter().map(Duration::as_secs_f64).collect();
+        // The other actors: the source, and the aggregate with the sink.
+        let others = [m[0].as_secs_f64(), (m[n + 1] + m[n + 2]).as_secs_f64()];
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        counts = replicas::plan_auto(&costs, fixed, cores);
+        counts = replicas::plan_auto(&costs, &others, cores);
         tracing::info!(
             ?counts,
             ?costs,
-            fixed,
+            ?others,
             "replicas auto: measured {seq} batches"
         );
     }

@@ -1,6 +1,8 @@
 //! The serial probe behind `--replicas auto`: the first few batches run
 //! inline, exactly as in serial mode (their results count), while every
-//! part's busy time is measured. The pipeline then starts after them.
+//! part's cost is measured as CPU time of this thread (so that other
+//! processes competing for the cores do not distort it). The pipeline then
+//! starts after them.
 
 use crate::error::RunError;
 use crate::metrics::StageStats;
@@ -14,8 +16,11 @@ use std::time::Duration;
 const PROBE_BUSY: Duration = Duration::from_millis(15);
 /// …or this many batches, whichever comes first…
 const PROBE_BATCHES: u64 = 32;
-/// …but runs at least this many (one batch alone is mostly warm-up).
-const PROBE_MIN_BATCHES: u64 = 4;
+/// …but runs at least this many.
+const PROBE_MIN_BATCHES: u64 = 6;
+/// The first batches are warm-up (fresh buffers fault in, caches are cold,
+/// hash maps grow): they count in the run but not in the measurement.
+const WARM_UP_BATCHES: u64 = 2;
 
 /// Where the probe left the run.
 pub(crate) struct Probed {
@@ -25,6 +30,46 @@ pub(crate) struct Probed {
     pub(crate) next_line: u64,
     /// The input ended during the probe.
     pub(crate) exhausted: bool,
+    /// CPU time of each part (source, stages, aggregate, sink) after the
+    /// warm-up batches.
+    pub(crate) measured: Vec<Duration>,
+}
+
+/// CPU time consumed by the calling thread.
+#[cfg(unix)]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Elsewhere, wall time since the first call stands in.
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// Measures consecutive laps of thread CPU time.
+struct Laps(Duration);
+
+impl Laps {
+    fn lap(&mut self) -> Duration {
+        let now = thread_cpu();
+        let lap = now.saturating_sub(self.0);
+        self.0 = now;
+        lap
+    }
 }
 
 /// Runs batches inline from `seq` 0 into `acc` and `stats` (source, each
@@ -40,18 +85,29 @@ pub(crate) fn probe(
         seq: 0,
         next_line: 1,
         exhausted: false,
+        measured: vec![Duration::ZERO; n + 3],
     };
-    let total_busy = |stats: &[StageStats]| stats.iter().map(|s| s.busy).sum::<Duration>();
-    while at.seq < PROBE_MIN_BATCHES || (at.seq < PROBE_BATCHES && total_busy(stats) < PROBE_BUSY) {
+    while at.seq < PROBE_MIN_BATCHES
+        || (at.seq < PROBE_BATCHES && at.measured.iter().sum::<Duration>() < PROBE_BUSY)
+    {
         if config.cancel.is_cancelled() {
             return Err(RunError::Interrupted);
         }
+        let counted = at.seq >= WARM_UP_BATCHES;
+        let mut laps = Laps(thread_cpu());
+        let measure = |part: usize, laps: &mut Laps, measured: &mut Vec<Duration>| {
+            let lap = laps.lap();
+            if counted {
+                measured[part] += lap;
+            }
+        };
         let pulled = pull_source(
             &mut p.source,
             config.batch_size,
             &mut stats[0],
             &config.progress,
         )?;
+        measure(0, &mut laps, &mut at.measured);
         let Some((mut data, mut records)) = pulled else {
             at.exhausted = true;
             break;
@@ -65,6 +121,7 @@ pub(crate) fn probe(
         at.next_line += records as u64;
         for (i, stage) in p.stages.iter_mut().enumerate() {
             (data, records) = run_stage(stage, data, records, &info, &mut stats[i + 1])?;
+            measure(i + 1, &mut laps, &mut at.measured);
         }
         run_aggregate(
             &mut p.aggregate,
@@ -74,7 +131,9 @@ pub(crate) fn probe(
             &info,
             &mut stats[n + 1],
         )?;
+        measure(n + 1, &mut laps, &mut at.measured);
         run_sink_absorb(&mut p.sink, acc, &mut stats[n + 2])?;
+        measure(n + 2, &mut laps, &mut at.measured);
     }
     Ok(at)
 }

@@ -3,12 +3,10 @@
 //!
 //! `auto` measures, then decides: pipeline mode first runs a short serial
 //! probe over the first batches (timing every part), then [`plan_auto`]
-//! hands the spare cores, one at a time, to the replicable stage whose cost
-//! per replica is highest, as long as that cost is above three quarters of
-//! an even share of the total work per core. (A stage at exactly its share
-//! would have to be busy 100% of the time, so any jitter would stall the
-//! pipeline; a second replica lets the OS balance it. Below that margin,
-//! replicating would not shorten the run.)
+//! hands the spare cores, one at a time, to the most expensive actor when
+//! that actor is a replicable stage (a pipeline runs at the pace of its
+//! slowest actor); it stops when the slowest actor is the source or the
+//! aggregate, which cannot be split.
 
 use crate::error::RunError;
 use std::fmt;
@@ -113,26 +111,30 @@ impl fmt::Display for Replicas {
     }
 }
 
-/// A stage is replicated while its cost per replica exceeds this fraction
-/// of an even per-core share of the work.
-const SLACK: f64 = 0.75;
+/// Replicas are given only to a stage whose cost per replica is above this
+/// fraction of an even per-core share of the work (tiny stages stay single).
+const MIN_SHARE: f64 = 0.5;
 
 /// The `auto` decision. `stage_costs` are the measured busy times of the
-/// replicable stages, `fixed_cost` the sum of the others' (source,
-/// aggregate, sink), `cores` the machine's cores. Returns replicas per stage.
-pub fn plan_auto(stage_costs: &[f64], fixed_cost: f64, cores: usize) -> Vec<usize> {
+/// replicable stages; `others` those of the other actors (the source, the
+/// aggregate with the sink), which cannot be replicated; `cores` the
+/// machine's cores. Returns replicas per stage.
+///
+/// Each spare core goes to the most expensive actor if that is a replicable
+/// stage (per replica) — the actor that limits the pipeline's throughput —
+/// and is above [`MIN_SHARE`] of a core's share. When the most expensive
+/// actor cannot be replicated, more replicas would not shorten the run.
+pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize> {
     let mut counts = vec![1usize; stage_costs.len()];
-    let total: f64 = stage_costs.iter().sum::<f64>() + fixed_cost;
-    let share = SLACK * total / cores.max(1) as f64;
+    let total: f64 = stage_costs.iter().sum::<f64>() + others.iter().sum::<f64>();
+    let floor = MIN_SHARE * total / cores.max(1) as f64;
+    let fixed_max = others.iter().copied().fold(0.0, f64::max);
     // Spare cores: all but the one the rest of the pipeline needs.
     for _ in 0..cores.saturating_sub(1) {
+        let per_replica = |i: usize| stage_costs[i] / counts[i] as f64;
         let busiest = (0..counts.len())
-            .max_by(|&a, &b| {
-                let ca = stage_costs[a] / counts[a] as f64;
-                let cb = stage_costs[b] / counts[b] as f64;
-                ca.total_cmp(&cb)
-            })
-            .filter(|&i| stage_costs[i] / counts[i] as f64 > share);
+            .max_by(|&a, &b| per_replica(a).total_cmp(&per_replica(b)))
+            .filter(|&i| per_replica(i) > fixed_max && per_replica(i) > floor);
         match busiest {
             Some(i) => counts[i] += 1,
             None => break,
@@ -191,16 +193,18 @@ mod tests {
     }
 
     #[test]
-    fn auto_replicates_the_heaviest_stage_only_when_it_helps() {
-        // parse is 60% of the work on 2 cores: above the 50% share → 2 replicas.
-        assert_eq!(plan_auto(&[6.0, 1.0], 3.0, 2), vec![2, 1]);
-        // parse is 48% (the logs workload): close to its share → 2 replicas.
-        assert_eq!(plan_auto(&[4.8, 1.0], 4.2, 2), vec![2, 1]);
-        // parse is 30%: the run is already bounded by total/cores.
-        assert_eq!(plan_auto(&[3.0, 1.0], 6.0, 2), vec![1, 1]);
-        // 4 cores, parse 70%: share 25% → parse gets all three spare cores.
-        assert_eq!(plan_auto(&[7.0, 1.0], 2.0, 4), vec![4, 1]);
+    fn auto_replicates_the_limiting_stage_only() {
+        // logs from a file on 2 cores: parse is the most expensive actor.
+        assert_eq!(plan_auto(&[4.8, 1.0], &[2.8, 1.4], 2), vec![2, 1]);
+        // logs from the generator: the source limits the run; replicas cannot help.
+        assert_eq!(plan_auto(&[3.9, 1.0], &[7.0, 1.5], 2), vec![1, 1]);
+        // 4 cores, parse 70%: parse gets all three spare cores.
+        assert_eq!(plan_auto(&[7.0, 1.0], &[1.0, 1.0], 4), vec![4, 1]);
+        // Two heavy stages share the spare cores; then the source limits.
+        assert_eq!(plan_auto(&[2.0, 2.0], &[1.0, 1.0], 4), vec![2, 2]);
+        // Balanced: nothing to gain.
+        assert_eq!(plan_auto(&[1.0, 1.0], &[1.0, 1.0], 4), vec![1, 1]);
         // One core: nothing to give.
-        assert_eq!(plan_auto(&[9.0], 1.0, 1), vec![1]);
+        assert_eq!(plan_auto(&[9.0], &[1.0], 1), vec![1]);
     }
 }
