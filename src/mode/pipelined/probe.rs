@@ -13,7 +13,7 @@ use crate::stage::BatchInfo;
 use std::time::Duration;
 
 /// The probe stops after this much measured work…
-const PROBE_BUSY: Duration = Duration::from_millis(15);
+const PROBE_BUSY: Duration = Duration::from_millis(6);
 /// …or this many batches, whichever comes first…
 const PROBE_BATCHES: u64 = 32;
 /// …but runs at least this many.
@@ -21,6 +21,11 @@ const PROBE_MIN_BATCHES: u64 = 6;
 /// The first batches are warm-up (fresh buffers fault in, caches are cold,
 /// hash maps grow): they count in the run but not in the measurement.
 const WARM_UP_BATCHES: u64 = 2;
+
+/// The probe pulls batches this many times smaller than the run's, so
+/// that the serial part of the run stays short. (Results do not depend on
+/// batch boundaries: a stage's output depends only on its batch.)
+const PROBE_BATCH_DIVISOR: usize = 8;
 
 /// Where the probe left the run.
 pub(crate) struct Probed {
@@ -103,7 +108,7 @@ pub(crate) fn probe(
         };
         let pulled = pull_source(
             &mut p.source,
-            config.batch_size,
+            (config.batch_size / PROBE_BATCH_DIVISOR).max(1),
             &mut stats[0],
             &config.progress,
         )?;
