@@ -986,18 +986,10 @@ fn date_text(days: i64) -> [u8; 11] {
     t
 }
 
-/// (year, month 1-12, day 1-31) of a day counted from 1970-01-01 in the
-/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
+/// (year, month 1-12, day 1-31) of a day counted from 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let (y, m, d, _, _, _) = super::time::civil_from_unix(days * 86_400);
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -1019,42 +1011,10 @@ mod tests {
         std::str::from_utf8(b).unwrap().parse().unwrap()
     }
 
-    /// The full WORKLOAD.md acceptance rule: the expression plus the checks on
-    /// month, calendar, clock, offset and bytes.
-    fn parses(re: &Regex, line: &[u8]) -> bool {
-        let Some(c) = re.captures(line) else {
-            return false;
-        };
-        let Some(month) = MONTHS.iter().position(|m| *m == &c[5]) else {
-            return false;
-        };
-        let (day, year) = (num(&c[4]), num(&c[6]));
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let dim = [
-            31,
-            if leap { 29 } else { 28 },
-            31,
-            30,
-            31,
-            30,
-            31,
-            31,
-            30,
-            31,
-            30,
-            31,
-        ];
-        let bytes_ok =
-            &c[15] == b"-" || std::str::from_utf8(&c[15]).unwrap().parse::<u64>().is_ok();
-        (1..=9999).contains(&year)
-            && day >= 1
-            && day <= dim[month]
-            && num(&c[7]) <= 23
-            && num(&c[8]) <= 59
-            && num(&c[9]) <= 59
-            && num(&c[11]) <= 23
-            && num(&c[12]) <= 59
-            && bytes_ok
+    /// The full WORKLOAD.md acceptance rule. The parser is checked against
+    /// the regex and the calendar rules in its own property test.
+    fn parses(_re: &Regex, line: &[u8]) -> bool {
+        crate::workloads::logs::parse::parse_line(line).is_some()
     }
 
     fn lines(seed: u64, records: u64) -> Vec<Vec<u8>> {
