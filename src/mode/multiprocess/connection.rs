@@ -134,10 +134,11 @@ impl WriteHandler<ProtocolError> for Connection {
         Running::Stop
     }
 
-    fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // The writer closed after `Close`: dropping it shuts down our write
-        // half (a clean half-close); we stop when the worker closes its side.
-        self.writer = None;
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The writer closed after `Close`: dropping it (on the next turn: it
+        // is borrowed right now) shuts down our write half, a clean
+        // half-close; we stop when the worker closes its side.
+        ctx.run_later(Duration::ZERO, |act, _| act.writer = None);
     }
 }
 
