@@ -54,8 +54,8 @@ fn serial_outputs(dir: &Path, input: &Path) -> PathBuf {
 fn assert_same_outputs(expected: &Path, got: &Path) {
     for f in OUTPUTS {
         let a = std::fs::read(expected.join(f)).unwrap();
-        let b = std::fs::read(got.join(f))
-            .unwrap_or_else(|e| panic!("{}: {e}", got.join(f).display()));
+        let b =
+            std::fs::read(got.join(f)).unwrap_or_else(|e| panic!("{}: {e}", got.join(f).display()));
         assert!(a == b, "{f} differs between {expected:?} and {got:?}");
     }
 }
@@ -210,7 +210,14 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
 fn matrix_is_byte_identical_across_modes() {
     let dir = tempfile::tempdir().unwrap();
     let serial = dir.path().join("serial");
-    let base = ["--workload", "matrix", "--records", "30", "--matrix-size", "48"];
+    let base = [
+        "--workload",
+        "matrix",
+        "--records",
+        "30",
+        "--matrix-size",
+        "48",
+    ];
     let mut args = vec!["run", "--mode", "serial", "--out", s(&serial), "-q"];
     args.extend(base);
     common::expect_ok(&args);
@@ -392,7 +399,12 @@ fn hostile_peers_are_dropped_with_a_reason_and_the_run_completes() {
         .env_remove("PARPIPE_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(1), "{}", describe(&["worker"], &bad));
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        describe(&["worker"], &bad)
+    );
     c.wait_for(|l| l.contains("dropping connection") && l.contains("authentication failed"));
     // Then an honest worker completes the job.
     let good = start_worker(&c.addr, &token);

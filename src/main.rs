@@ -3,17 +3,17 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parpipe::protocol::Token;
+use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
-use parpipe::protocol::Token;
-use parpipe::worker::WorkerConfig;
 use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
-use std::time::Duration;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -229,8 +229,7 @@ fn token(file: &Option<PathBuf>) -> Result<Option<Token>, Failure> {
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|e| usage(anyhow::anyhow!("{flag}: {e}")))
+    Duration::try_from_secs_f64(value).map_err(|e| usage(anyhow::anyhow!("{flag}: {e}")))
 }
 
 /// Raw arguments validated into what the library needs.
@@ -297,7 +296,8 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
         },
     };
     let registry = parpipe::workloads::builtin_registry();
-    parpipe::worker::run_worker(&registry, &config).map_err(|e| Failure::from(anyhow::Error::new(e)))
+    parpipe::worker::run_worker(&registry, &config)
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
 }
 
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {

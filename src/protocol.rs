@@ -67,7 +67,12 @@ impl Token {
 
     /// A fresh random token (64 hex digits).
     pub fn random() -> Self {
-        Token(random_bytes(32).iter().map(|b| format!("{b:02x}")).collect())
+        Token(
+            random_bytes(32)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
 
     /// Reads a token from a file.
@@ -766,6 +771,9 @@ mod tests {
     #[tokio::test]
     async fn handshake_refuses_another_version() {
         let (s, _c) = pair(b"token", false).await;
-        assert!(matches!(s, Err(ProtocolError::Version { got: 99 })), "{s:?}");
+        assert!(
+            matches!(s, Err(ProtocolError::Version { got: 99 })),
+            "{s:?}"
+        );
     }
 }

@@ -282,11 +282,14 @@ fn process_loop(
     }
 }
 
+/// `(records_in, records_out, busy_nanos)` per stage, then the aggregate.
+type PartTimes = Vec<(u64, u64, u64)>;
+
 /// Runs the stages and the aggregate of `pipeline` on one chunk.
 fn process_chunk(
     pipeline: &mut Pipeline,
     w: &Work,
-) -> Result<(Vec<u8>, Vec<(u64, u64, u64)>), String> {
+) -> Result<(Vec<u8>, PartTimes), String> {
     let (mut data, mut n) = pipeline
         .source
         .part
@@ -301,16 +304,31 @@ fn process_chunk(
     for stage in pipeline.stages.iter_mut() {
         let mut stats = StageStats::new(&stage.name, crate::metrics::StageKind::Stage);
         (data, n) = run_stage(stage, data, n, &info, &mut stats).map_err(|e| e.to_string())?;
-        parts.push((stats.records_in, stats.records_out, stats.busy.as_nanos() as u64));
+        parts.push((
+            stats.records_in,
+            stats.records_out,
+            stats.busy.as_nanos() as u64,
+        ));
     }
     let mut stats = StageStats::new(
         &pipeline.aggregate.name,
         crate::metrics::StageKind::Aggregate,
     );
     let mut acc = pipeline.aggregate.part.empty();
-    run_aggregate(&mut pipeline.aggregate, &mut acc, data, n, &info, &mut stats)
-        .map_err(|e| e.to_string())?;
-    parts.push((stats.records_in, stats.records_out, stats.busy.as_nanos() as u64));
+    run_aggregate(
+        &mut pipeline.aggregate,
+        &mut acc,
+        data,
+        n,
+        &info,
+        &mut stats,
+    )
+    .map_err(|e| e.to_string())?;
+    parts.push((
+        stats.records_in,
+        stats.records_out,
+        stats.busy.as_nanos() as u64,
+    ));
     let partial = pipeline
         .aggregate
         .part
@@ -346,10 +364,9 @@ impl ProcessUsage {
                 .with_memory()
                 .with_cpu(),
         );
-        let (cpu, rss) = self
-            .system
-            .process(pid)
-            .map_or((0.0, 0), |p| (p.accumulated_cpu_time() as f64 / 1000.0, p.memory()));
+        let (cpu, rss) = self.system.process(pid).map_or((0.0, 0), |p| {
+            (p.accumulated_cpu_time() as f64 / 1000.0, p.memory())
+        });
         let hwm = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {

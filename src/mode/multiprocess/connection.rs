@@ -164,7 +164,8 @@ impl Handler<Close> for Connection {
         }
         // A worker that never closes its side is cut off after a grace period.
         ctx.run_later(Duration::from_secs(2), |act, ctx| {
-            act.reason.get_or_insert_with(|| "shut down (timeout)".to_string());
+            act.reason
+                .get_or_insert_with(|| "shut down (timeout)".to_string());
             ctx.stop();
         });
     }

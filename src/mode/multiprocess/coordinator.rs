@@ -372,7 +372,11 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             }
         };
         if self.sched.complete(msg.id, msg.seq, partial) == Completion::Ignored {
-            tracing::debug!(worker = msg.id, seq = msg.seq, "ignoring a duplicate result");
+            tracing::debug!(
+                worker = msg.id,
+                seq = msg.seq,
+                "ignoring a duplicate result"
+            );
             return;
         }
         let n = self.stats.len();

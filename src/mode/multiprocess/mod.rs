@@ -54,10 +54,14 @@ pub(crate) fn validate(config: &RunConfig) -> Result<(), RunError> {
         return Err(RunError::Config("--inflight must be at least 1".into()));
     }
     if config.max_frame < 1024 {
-        return Err(RunError::Config("the frame limit must be at least 1024 bytes".into()));
+        return Err(RunError::Config(
+            "the frame limit must be at least 1024 bytes".into(),
+        ));
     }
     if config.heartbeat_timeout < Duration::from_millis(100) {
-        return Err(RunError::Config("the heartbeat timeout must be at least 0.1 s".into()));
+        return Err(RunError::Config(
+            "the heartbeat timeout must be at least 0.1 s".into(),
+        ));
     }
     Ok(())
 }

@@ -274,8 +274,9 @@ mod tests {
         // Worker 1's late answer for a re-queued chunk is ignored.
         assert_eq!(s.complete(1, 0, 0), Completion::Ignored);
         let sent = feed(&mut s, 6);
-        assert_eq!(sent, vec![(2, 0)], "lowest re-queued chunk first");
+        assert_eq!(sent, vec![(2, 0), (2, 2)], "re-queued chunks, lowest first");
         assert_eq!(s.complete(2, 0, 100), Completion::Accepted);
+        assert_eq!(s.complete(2, 2, 2), Completion::Accepted);
         assert_eq!(s.pop_ready(), Some((0, 100)));
         assert_eq!(s.pop_ready(), Some((1, 1)));
         let mut order = Vec::new();
@@ -288,6 +289,7 @@ mod tests {
             }
         }
         assert_eq!(order, vec![2, 3, 4, 5]);
+        assert_eq!(s.pop_ready(), None);
     }
 
     #[test]
