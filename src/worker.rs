@@ -286,10 +286,7 @@ fn process_loop(
 type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk.
-fn process_chunk(
-    pipeline: &mut Pipeline,
-    w: &Work,
-) -> Result<(Vec<u8>, PartTimes), String> {
+fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTimes), String> {
     let (mut data, mut n) = pipeline
         .source
         .part
