@@ -3,13 +3,17 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parpipe::protocol::Token;
+use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
+use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +38,9 @@ enum Command {
     Run(RunArgs),
     /// Write generated access-log lines.
     Generate(GenerateArgs),
+    /// Join a multiprocess job as a worker (the token comes from
+    /// --token-file or the PARPIPE_TOKEN environment variable).
+    Worker(WorkerArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,15 +78,20 @@ struct RunArgs {
     /// Without it, the built-in generator makes the input.
     #[arg(long = "input", value_name = "PATH")]
     inputs: Vec<String>,
-    /// Lines to generate when no input is given.
-    #[arg(long, default_value_t = 1_000_000)]
-    records: u64,
+    /// Lines to generate when no input is given (logs, default 1000000);
+    /// number of tasks (matrix, default 200).
+    #[arg(long)]
+    records: Option<u64>,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Lines per batch.
-    #[arg(long, default_value_t = 8192)]
-    batch_size: usize,
+    /// Records per batch, and per chunk in multiprocess mode
+    /// (default: 8192 lines for logs, 4 tasks for matrix).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Matrix size of the matrix workload.
+    #[arg(long, default_value_t = 160)]
+    matrix_size: usize,
     /// Batches that may wait before each stage (pipeline mode).
     #[arg(long, default_value_t = 4)]
     queue_depth: usize,
@@ -95,6 +107,49 @@ struct RunArgs {
     /// Where to write the JSON report (default: OUT/report.json).
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    multiprocess: MultiprocessArgs,
+}
+
+#[derive(Args, Debug)]
+struct MultiprocessArgs {
+    /// Chunks each worker may hold at once (multiprocess mode).
+    #[arg(long, default_value_t = 2)]
+    inflight: usize,
+    /// Address to accept workers on (a non-loopback address needs a token).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    listen: String,
+    /// File holding the shared token (else PARPIPE_TOKEN; never on the command line).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Seconds of silence after which a worker is dropped and its chunks re-queued.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    heartbeat_timeout: f64,
+    /// Seconds to wait for a first (or replacement) worker before failing.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    worker_wait_timeout: f64,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The coordinator, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: String,
+    /// File holding the shared token (else PARPIPE_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Serve one job after another instead of exiting after the first.
+    #[arg(long)]
+    keep_alive: bool,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Seconds to keep trying to connect (0: forever).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    connect_timeout: f64,
 }
 
 #[derive(Args, Debug)]
@@ -161,39 +216,89 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run_job(args, cli.quiet),
         Command::Generate(args) => generate(args),
+        Command::Worker(args) => worker(args),
     }
+}
+
+fn token(file: &Option<PathBuf>) -> Result<Option<Token>, Failure> {
+    match file {
+        Some(path) => Token::from_file(path)
+            .map(Some)
+            .map_err(|e| usage(anyhow::anyhow!(e))),
+        None => Token::from_env().map_err(|e| usage(anyhow::anyhow!(e))),
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value).map_err(|e| usage(anyhow::anyhow!("{flag}: {e}")))
 }
 
 /// Raw arguments validated into what the library needs.
 fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
-    if args.workload == WorkloadArg::Matrix {
-        return Err(usage(anyhow::anyhow!(
-            "workload 'matrix' is not available yet"
-        )));
-    }
-    let input = if args.inputs.is_empty() {
-        LogsInput::Generate {
-            records: args.records,
-            seed: args.seed,
+    let (job, default_batch) = match args.workload {
+        WorkloadArg::Matrix => {
+            if !args.inputs.is_empty() {
+                return Err(usage(anyhow::anyhow!(
+                    "workload 'matrix' takes no --input (its tasks are generated)"
+                )));
+            }
+            let params = MatrixParams {
+                tasks: args.records.unwrap_or(200),
+                n: args.matrix_size,
+                seed: args.seed,
+                out_dir: args.out.clone(),
+            };
+            (JobSpec::new(matrix::NAME, &params).map_err(usage)?, 4)
         }
-    } else {
-        LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
+        WorkloadArg::Logs => {
+            let input = if args.inputs.is_empty() {
+                LogsInput::Generate {
+                    records: args.records.unwrap_or(1_000_000),
+                    seed: args.seed,
+                }
+            } else {
+                LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
+            };
+            let params = LogsParams {
+                input,
+                out_dir: args.out.clone(),
+                emit_records: args.emit_records,
+            };
+            (JobSpec::new(logs::NAME, &params).map_err(usage)?, 8192)
+        }
     };
-    let params = LogsParams {
-        input,
-        out_dir: args.out.clone(),
-        emit_records: args.emit_records,
-    };
-    let job = JobSpec::new(logs::NAME, &params).map_err(usage)?;
+    let mp = &args.multiprocess;
     let config = RunConfig {
         mode: args.mode.into(),
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.unwrap_or(default_batch),
         queue_depth: args.queue_depth,
         workers: args.workers,
+        inflight: mp.inflight,
+        listen: mp.listen.clone(),
+        token: token(&mp.token_file)?,
+        heartbeat_timeout: seconds(mp.heartbeat_timeout, "--heartbeat-timeout")?,
+        worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
+        max_frame: mp.max_frame,
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;
     Ok((job, config))
+}
+
+fn worker(args: WorkerArgs) -> Result<(), Failure> {
+    let config = WorkerConfig {
+        connect: args.connect,
+        token: token(&args.token_file)?,
+        keep_alive: args.keep_alive,
+        max_frame: args.max_frame,
+        connect_timeout: match args.connect_timeout {
+            t if t <= 0.0 => None,
+            t => Some(seconds(t, "--connect-timeout")?),
+        },
+    };
+    let registry = parpipe::workloads::builtin_registry();
+    parpipe::worker::run_worker(&registry, &config)
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
 }
 
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {

@@ -3,6 +3,7 @@
 //! the chosen mode and returns its [`RunReport`](crate::RunReport).
 
 pub(crate) mod inline;
+pub mod multiprocess;
 pub mod serial;
 
 use crate::error::RunError;
@@ -77,6 +78,21 @@ pub struct RunConfig {
     pub cancel: Cancel,
     /// Updated as the source is read, for progress display.
     pub progress: crate::metrics::Progress,
+    // --- multiprocess mode (see `multiprocess::MultiprocessDefaults`) ---
+    /// Chunks each worker may hold at once (credits).
+    pub inflight: usize,
+    /// Address the coordinator listens on (`127.0.0.1:0`: loopback, any port).
+    pub listen: String,
+    /// Shared secret of the job; required to listen beyond loopback.
+    pub token: Option<crate::protocol::Token>,
+    /// A worker silent this long is dropped and its chunks re-queued.
+    pub heartbeat_timeout: std::time::Duration,
+    /// Largest frame accepted or sent.
+    pub max_frame: usize,
+    /// How long to wait for a first (or replacement) worker before failing.
+    pub worker_wait_timeout: std::time::Duration,
+    /// The command that starts a local worker (`None`: this executable + `worker`).
+    pub worker_command: Option<multiprocess::WorkerCommand>,
 }
 
 impl Default for RunConfig {
@@ -88,6 +104,13 @@ impl Default for RunConfig {
             workers: None,
             cancel: Cancel::new(),
             progress: crate::metrics::Progress::new(),
+            inflight: 2,
+            listen: "127.0.0.1:0".to_string(),
+            token: None,
+            heartbeat_timeout: std::time::Duration::from_secs(5),
+            max_frame: crate::protocol::DEFAULT_MAX_FRAME,
+            worker_wait_timeout: std::time::Duration::from_secs(10),
+            worker_command: None,
         }
     }
 }
@@ -100,6 +123,9 @@ impl RunConfig {
         }
         if self.queue_depth == 0 {
             return Err(RunError::Config("queue depth must be at least 1".into()));
+        }
+        if self.mode == Mode::Multiprocess {
+            multiprocess::validate(self)?;
         }
         Ok(())
     }
@@ -115,6 +141,7 @@ pub async fn execute(
     config.validate()?;
     match config.mode {
         Mode::Serial => serial::execute(registry.build(job)?, config).await,
+        Mode::Multiprocess => multiprocess::execute(registry.build(job)?, job, config).await,
         other => Err(RunError::ModeUnavailable(other)),
     }
 }
