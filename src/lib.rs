@@ -12,12 +12,16 @@
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
 //! - [`error`]: the run error type, [`RunError`].
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
+//! - [`bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
+//! - [`progress`]: the terminal progress bar of a run.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;
+pub mod progress;
 pub mod stage;
 pub mod workloads;
 
