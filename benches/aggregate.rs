@@ -18,7 +18,7 @@ fn partial(seed: u64, n: usize) -> LogsPartial {
         records: n as u64,
     };
     let parsed = Parse.process(batch, &info).unwrap();
-    let enriched = Enrich.process(parsed, &info).unwrap();
+    let enriched = Enrich::default().process(parsed, &info).unwrap();
     let mut acc = LogsPartial::default();
     LogsMetrics::default()
         .add(&mut acc, enriched, &info)

@@ -59,14 +59,21 @@ pub struct BaselineReport {
 }
 
 /// Folds one batch of raw lines into `acc`, through the real stages.
-fn fold_batch(acc: &mut LogsPartial, lines: LineBatch, seq: u64) -> Result<(), StageError> {
+/// `enrich` keeps a per-instance cache (as each stage actor does), so the
+/// caller owns one per thread.
+fn fold_batch(
+    acc: &mut LogsPartial,
+    enrich: &mut Enrich,
+    lines: LineBatch,
+    seq: u64,
+) -> Result<(), StageError> {
     let info = BatchInfo {
         seq,
         first_line: lines.first_line,
         records: lines.len() as u64,
     };
     let parsed = Parse.process(lines, &info)?;
-    let enriched = Enrich.process(parsed, &info)?;
+    let enriched = enrich.process(parsed, &info)?;
     LogsMetrics::default().add(acc, enriched, &info)
 }
 
@@ -82,9 +89,10 @@ fn read_batch(reader: &mut LineReader, batch_size: usize) -> Result<Option<LineB
 pub fn plain(inputs: Vec<InputSpec>, batch_size: usize) -> Result<Summary, StageError> {
     let mut reader = LineReader::new(inputs);
     let mut acc = LogsPartial::default();
+    let mut enrich = Enrich::default();
     let mut seq = 0;
     while let Some(batch) = read_batch(&mut reader, batch_size)? {
-        fold_batch(&mut acc, batch, seq)?;
+        fold_batch(&mut acc, &mut enrich, batch, seq)?;
         seq += 1;
     }
     Ok(acc.summary())
@@ -132,9 +140,14 @@ pub fn rayon(inputs: Vec<InputSpec>, batch_size: usize) -> Result<Summary, Stage
         let part = batches
             .into_par_iter()
             .enumerate()
-            .try_fold(LogsPartial::default, |mut acc, (i, b)| {
-                fold_batch(&mut acc, b, first_seq + i as u64).map(|()| acc)
-            })
+            .try_fold(
+                || (LogsPartial::default(), Enrich::default()),
+                |(mut acc, mut enrich), (i, b)| {
+                    fold_batch(&mut acc, &mut enrich, b, first_seq + i as u64)
+                        .map(|()| (acc, enrich))
+                },
+            )
+            .map(|r| r.map(|(acc, _)| acc))
             .try_reduce(LogsPartial::default, |mut a, b| {
                 a.merge(b);
                 Ok(a)

@@ -78,7 +78,9 @@ pub fn render_svg(results: &BenchResults) -> anyhow::Result<String> {
                 .x_label_area_size(48)
                 .y_label_area_size(72)
                 .build_cartesian_2d(
-                    (x0 / 1.3..x1 * 1.3).log_scale(),
+                    (x0 / 1.3..x1 * 1.3)
+                        .log_scale()
+                        .with_key_points(results.sizes.iter().map(|&n| n as f64).collect()),
                     (y0 / 1.5..y1 * 1.5).log_scale(),
                 )
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
