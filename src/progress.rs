@@ -33,11 +33,11 @@ fn draw(progress: Progress, label: String, stop: Arc<AtomicBool>) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
     bar.set_prefix(label);
     let spinner = ProgressStyle::with_template(
-        "{prefix:>12} {spinner} {human_pos} records  {per_sec}  {elapsed_precise}",
+        "{prefix} {spinner} {human_pos} records  {msg}  {elapsed}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let with_total = ProgressStyle::with_template(
-        "{prefix:>12} [{bar:30}] {human_pos}/{human_len} records  {per_sec}  ETA {eta}",
+        "{prefix} [{bar:24}] {human_pos}/{human_len}  {msg}  ETA {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
@@ -50,9 +50,19 @@ fn draw(progress: Progress, label: String, stop: Arc<AtomicBool>) {
             has_total = true;
         }
         bar.set_position(progress.records());
+        bar.set_message(rate(bar.per_sec()));
         std::thread::park_timeout(Duration::from_millis(100));
     }
     bar.finish_and_clear();
+}
+
+/// A rate as `1.23 M/s` or `456 K/s`.
+fn rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.2} M/s", per_sec / 1e6)
+    } else {
+        format!("{:.0} K/s", per_sec / 1e3)
+    }
 }
 
 impl ProgressDisplay {
