@@ -32,10 +32,9 @@ pub fn spawn(progress: Progress, label: &str) -> ProgressDisplay {
 fn draw(progress: Progress, label: String, stop: Arc<AtomicBool>) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
     bar.set_prefix(label);
-    let spinner = ProgressStyle::with_template(
-        "{prefix} {spinner} {human_pos} records  {msg}  {elapsed}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let spinner =
+        ProgressStyle::with_template("{prefix} {spinner} {human_pos} records  {msg}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let with_total = ProgressStyle::with_template(
         "{prefix} [{bar:24}] {human_pos}/{human_len}  {msg}  ETA {eta}",
     )
