@@ -14,13 +14,17 @@
 //! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
 //! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
+//! - [`bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
+//! - [`progress`]: the terminal progress bar of a run.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;
 pub mod protocol;
+pub mod progress;
 pub mod stage;
 pub mod worker;
 pub mod workloads;

@@ -41,6 +41,61 @@ enum Command {
     /// Join a multiprocess job as a worker (the token comes from
     /// --token-file or the PARPIPE_TOKEN environment variable).
     Worker(WorkerArgs),
+    /// Benchmark every mode against a plain loop and a rayon baseline.
+    Bench(BenchArgs),
+    /// Run one bench baseline (used by `parpipe bench` as a child process).
+    #[command(hide = true)]
+    BenchBaseline(BaselineArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BenchWorkloadArg {
+    Logs,
+    Matrix,
+    All,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Workload to benchmark (`all`: every workload this build can run).
+    #[arg(long, value_enum, default_value_t = BenchWorkloadArg::Logs)]
+    workload: BenchWorkloadArg,
+    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed).
+    #[arg(long, default_value = "25000,50000,100000,1000000")]
+    sizes: String,
+    /// Modes, comma-separated; a mode this build lacks is shown as n/a.
+    #[arg(long, default_value = "serial,pipeline,multiprocess")]
+    modes: String,
+    /// Measured runs per column (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Output directory: inputs, per-run outputs, bench.json, bench.svg.
+    #[arg(long, default_value = "parpipe-bench")]
+    out: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BaselineKindArg {
+    Plain,
+    Rayon,
+}
+
+#[derive(Args, Debug)]
+struct BaselineArgs {
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
+    workload: WorkloadArg,
+    #[arg(long, value_enum)]
+    kind: BaselineKindArg,
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    records: u64,
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    report: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +272,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run_job(args, cli.quiet),
         Command::Generate(args) => generate(args),
         Command::Worker(args) => worker(args),
+        Command::Bench(args) => bench(args, cli.quiet),
+        Command::BenchBaseline(args) => bench_baseline(args),
     }
 }
 
@@ -305,6 +362,8 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     let (job, config) = job_from_args(&args)?;
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
+    let display = (!quiet && std::io::stderr().is_terminal())
+        .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
     let result = system.block_on(async move {
         actix::spawn(async move {
@@ -316,6 +375,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         parpipe::execute(&registry, &job, &config).await
     });
     drop(system);
+    if let Some(d) = display {
+        d.finish();
+    }
     let report = result.map_err(|e| match e {
         RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
         other => Failure::from(anyhow::Error::new(other)),
@@ -364,4 +426,70 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
             })
             .map_err(Failure::from),
     }
+}
+
+fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
+    use parpipe::bench::{self, BenchPlan, BenchWorkload};
+    let sizes = bench::parse_sizes(&args.sizes).map_err(|e| usage(anyhow::anyhow!(e)))?;
+    let modes = bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!(e)))?;
+    if args.repeat == 0 {
+        return Err(usage(anyhow::anyhow!("--repeat must be at least 1")));
+    }
+    let exe = std::env::current_exe().context("cannot find the parpipe binary")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create '{}'", args.out.display()))?;
+    let workloads = match args.workload {
+        BenchWorkloadArg::Logs => vec![BenchWorkload::Logs],
+        BenchWorkloadArg::Matrix => vec![BenchWorkload::Matrix],
+        BenchWorkloadArg::All => [BenchWorkload::Logs, BenchWorkload::Matrix]
+            .into_iter()
+            .filter(|&w| bench::workload_available(&exe, w, &args.out))
+            .collect(),
+    };
+    if workloads == [BenchWorkload::Matrix]
+        && !bench::workload_available(&exe, BenchWorkload::Matrix, &args.out)
+    {
+        return Err(usage(anyhow::anyhow!(
+            "workload 'matrix' is not available yet"
+        )));
+    }
+    let plan = BenchPlan {
+        workloads,
+        sizes,
+        modes,
+        repeat: args.repeat,
+        out: args.out.clone(),
+        exe,
+        progress: !quiet,
+    };
+    let results = plan.run()?;
+    let table = bench::write_outputs(&results, &args.out)?;
+    println!("{table}");
+    if !quiet {
+        eprintln!(
+            "bench: wrote {} and {}",
+            args.out.join("bench.json").display(),
+            args.out.join("bench.svg").display()
+        );
+    }
+    Ok(())
+}
+
+fn bench_baseline(args: BaselineArgs) -> Result<(), Failure> {
+    use parpipe::bench::baseline::{measure, BaselineKind};
+    if args.workload == WorkloadArg::Matrix {
+        return Err(usage(anyhow::anyhow!(
+            "workload 'matrix' is not available yet"
+        )));
+    }
+    let kind = match args.kind {
+        BaselineKindArg::Plain => BaselineKind::Plain,
+        BaselineKindArg::Rayon => BaselineKind::Rayon,
+    };
+    let report = measure(kind, &args.input, &args.out, args.batch_size.max(1))
+        .map_err(|e| anyhow::anyhow!("{} baseline: {e}", kind.as_str()))?;
+    let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+    std::fs::write(&args.report, json + "\n")
+        .with_context(|| format!("cannot write '{}'", args.report.display()))?;
+    Ok(())
 }
