@@ -359,7 +359,9 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
 }
 
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
-    let (job, config) = job_from_args(&args)?;
+    let (job, mut config) = job_from_args(&args)?;
+    // Remote workers need the address; a quiet local run does not.
+    config.announce_listen = !quiet || args.workers == Some(0);
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
     let display = (!quiet && std::io::stderr().is_terminal())

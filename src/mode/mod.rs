@@ -93,6 +93,9 @@ pub struct RunConfig {
     pub worker_wait_timeout: std::time::Duration,
     /// The command that starts a local worker (`None`: this executable + `worker`).
     pub worker_command: Option<multiprocess::WorkerCommand>,
+    /// Print `parpipe: listening on ADDR` on stderr once bound (for people
+    /// and scripts starting remote workers); otherwise it is only logged.
+    pub announce_listen: bool,
 }
 
 impl Default for RunConfig {
@@ -110,6 +113,7 @@ impl Default for RunConfig {
             heartbeat_timeout: std::time::Duration::from_secs(5),
             max_frame: crate::protocol::DEFAULT_MAX_FRAME,
             worker_wait_timeout: std::time::Duration::from_secs(10),
+            announce_listen: false,
             worker_command: None,
         }
     }

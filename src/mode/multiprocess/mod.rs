@@ -92,8 +92,12 @@ pub async fn execute(
     let addr = listener
         .local_addr()
         .map_err(|e| RunError::Runtime(format!("no local address: {e}")))?;
-    // The machine-readable line tests and scripts wait for.
-    eprintln!("parpipe: listening on {addr}");
+    if config.announce_listen {
+        // The machine-readable line scripts and tests wait for.
+        eprintln!("parpipe: listening on {addr}");
+    } else {
+        tracing::info!(%addr, "listening");
+    }
 
     let n_local = local_workers(config);
     // Local children get a fresh random token unless one is given; without
