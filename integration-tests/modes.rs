@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The modes compared with serial. Add "multiprocess" here when it lands.
-const MODES: &[&str] = &["pipeline"];
+const MODES: &[&str] = &["pipeline", "multiprocess"];
 
 /// `--replicas` settings tried in every mode (ignored by modes without stages).
 const REPLICAS: &[&[&str]] = &[
@@ -426,7 +426,7 @@ fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> RunEr
             Pipeline::builder("boom", "generate", LogSource::generate(7, 5_000))
                 .stage("parse", stages::Parse)
                 .stage("boom", Boom { at: 3, panic })
-                .stage("enrich", stages::Enrich)
+                .stage("enrich", stages::Enrich::default())
                 .aggregate(
                     "metrics",
                     LogsMetrics { emit_records: true },

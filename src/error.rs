@@ -59,6 +59,23 @@ pub enum RunError {
     /// The requested mode is not available in this build.
     #[error("mode '{0}' is not available yet")]
     ModeUnavailable(Mode),
+    /// A chunk failed in a worker (multiprocess mode).
+    #[error("chunk {seq} (lines {first_line}-{last_line}) failed on worker {worker}: {error}")]
+    Chunk {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// Its first line (1-based).
+        first_line: u64,
+        /// Its last line.
+        last_line: u64,
+        /// The worker that reported it.
+        worker: String,
+        /// What went wrong, as the worker reported it.
+        error: String,
+    },
+    /// No worker was available to run the job (multiprocess mode).
+    #[error("no workers: {0}")]
+    NoWorkers(String),
     /// The run was interrupted (Ctrl-C or a cancel request).
     #[error("interrupted; no result was written")]
     Interrupted,

@@ -11,14 +11,22 @@
 //! - [`mode`]: [`Mode`], [`RunConfig`], [`run`]/[`execute`] and each mode's actors.
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
 //! - [`error`]: the run error type, [`RunError`].
+//! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
+//! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
+//! - [`bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
+//! - [`progress`]: the terminal progress bar of a run.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;
+pub mod progress;
+pub mod protocol;
 pub mod stage;
+pub mod worker;
 pub mod workloads;
 
 pub use error::RunError;

@@ -4,13 +4,17 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use parpipe::mode::pipelined::Replicas;
+use parpipe::protocol::Token;
+use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
+use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +39,64 @@ enum Command {
     Run(RunArgs),
     /// Write generated access-log lines.
     Generate(GenerateArgs),
+    /// Join a multiprocess job as a worker (the token comes from
+    /// --token-file or the PARPIPE_TOKEN environment variable).
+    Worker(WorkerArgs),
+    /// Benchmark every mode against a plain loop and a rayon baseline.
+    Bench(BenchArgs),
+    /// Run one bench baseline (used by `parpipe bench` as a child process).
+    #[command(hide = true)]
+    BenchBaseline(BaselineArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BenchWorkloadArg {
+    Logs,
+    Matrix,
+    All,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Workload to benchmark (`all`: every workload this build can run).
+    #[arg(long, value_enum, default_value_t = BenchWorkloadArg::Logs)]
+    workload: BenchWorkloadArg,
+    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed).
+    #[arg(long, default_value = "25000,50000,100000,1000000")]
+    sizes: String,
+    /// Modes, comma-separated; a mode this build lacks is shown as n/a.
+    #[arg(long, default_value = "serial,pipeline,multiprocess")]
+    modes: String,
+    /// Measured runs per column (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Output directory: inputs, per-run outputs, bench.json, bench.svg.
+    #[arg(long, default_value = "parpipe-bench")]
+    out: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BaselineKindArg {
+    Plain,
+    Rayon,
+}
+
+#[derive(Args, Debug)]
+struct BaselineArgs {
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
+    workload: WorkloadArg,
+    #[arg(long, value_enum)]
+    kind: BaselineKindArg,
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    records: u64,
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    report: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,15 +134,20 @@ struct RunArgs {
     /// Without it, the built-in generator makes the input.
     #[arg(long = "input", value_name = "PATH")]
     inputs: Vec<String>,
-    /// Lines to generate when no input is given.
-    #[arg(long, default_value_t = 1_000_000)]
-    records: u64,
+    /// Lines to generate when no input is given (logs, default 1000000);
+    /// number of tasks (matrix, default 200).
+    #[arg(long)]
+    records: Option<u64>,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Lines per batch.
-    #[arg(long, default_value_t = 8192)]
-    batch_size: usize,
+    /// Records per batch, and per chunk in multiprocess mode
+    /// (default: 8192 lines for logs, 4 tasks for matrix).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Matrix size of the matrix workload.
+    #[arg(long, default_value_t = 160)]
+    matrix_size: usize,
     /// Batches that may wait before each stage (pipeline mode).
     #[arg(long, default_value_t = 4)]
     queue_depth: usize,
@@ -100,6 +167,49 @@ struct RunArgs {
     /// Where to write the JSON report (default: OUT/report.json).
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    multiprocess: MultiprocessArgs,
+}
+
+#[derive(Args, Debug)]
+struct MultiprocessArgs {
+    /// Chunks each worker may hold at once (multiprocess mode).
+    #[arg(long, default_value_t = 2)]
+    inflight: usize,
+    /// Address to accept workers on (a non-loopback address needs a token).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    listen: String,
+    /// File holding the shared token (else PARPIPE_TOKEN; never on the command line).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Seconds of silence after which a worker is dropped and its chunks re-queued.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    heartbeat_timeout: f64,
+    /// Seconds to wait for a first (or replacement) worker before failing.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    worker_wait_timeout: f64,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The coordinator, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: String,
+    /// File holding the shared token (else PARPIPE_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Serve one job after another instead of exiting after the first.
+    #[arg(long)]
+    keep_alive: bool,
+    /// Largest frame accepted or sent, in bytes.
+    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Seconds to keep trying to connect (0: forever).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    connect_timeout: f64,
 }
 
 #[derive(Args, Debug)]
@@ -159,6 +269,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -166,47 +277,103 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run_job(args, cli.quiet),
         Command::Generate(args) => generate(args),
+        Command::Worker(args) => worker(args),
+        Command::Bench(args) => bench(args, cli.quiet),
+        Command::BenchBaseline(args) => bench_baseline(args),
     }
+}
+
+fn token(file: &Option<PathBuf>) -> Result<Option<Token>, Failure> {
+    match file {
+        Some(path) => Token::from_file(path)
+            .map(Some)
+            .map_err(|e| usage(anyhow::anyhow!(e))),
+        None => Token::from_env().map_err(|e| usage(anyhow::anyhow!(e))),
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value).map_err(|e| usage(anyhow::anyhow!("{flag}: {e}")))
 }
 
 /// Raw arguments validated into what the library needs.
 fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
-    if args.workload == WorkloadArg::Matrix {
-        return Err(usage(anyhow::anyhow!(
-            "workload 'matrix' is not available yet"
-        )));
-    }
-    let input = if args.inputs.is_empty() {
-        LogsInput::Generate {
-            records: args.records,
-            seed: args.seed,
+    let (job, default_batch) = match args.workload {
+        WorkloadArg::Matrix => {
+            if !args.inputs.is_empty() {
+                return Err(usage(anyhow::anyhow!(
+                    "workload 'matrix' takes no --input (its tasks are generated)"
+                )));
+            }
+            let params = MatrixParams {
+                tasks: args.records.unwrap_or(200),
+                n: args.matrix_size,
+                seed: args.seed,
+                out_dir: args.out.clone(),
+            };
+            (JobSpec::new(matrix::NAME, &params).map_err(usage)?, 4)
         }
-    } else {
-        LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
+        WorkloadArg::Logs => {
+            let input = if args.inputs.is_empty() {
+                LogsInput::Generate {
+                    records: args.records.unwrap_or(1_000_000),
+                    seed: args.seed,
+                }
+            } else {
+                LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
+            };
+            let params = LogsParams {
+                input,
+                out_dir: args.out.clone(),
+                emit_records: args.emit_records,
+            };
+            (JobSpec::new(logs::NAME, &params).map_err(usage)?, 8192)
+        }
     };
-    let params = LogsParams {
-        input,
-        out_dir: args.out.clone(),
-        emit_records: args.emit_records,
-    };
-    let job = JobSpec::new(logs::NAME, &params).map_err(usage)?;
+    let mp = &args.multiprocess;
     let config = RunConfig {
         mode: args.mode.into(),
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.unwrap_or(default_batch),
         queue_depth: args.queue_depth,
         workers: args.workers,
         replicas: Replicas::combine(args.replicas.iter().cloned())
             .map_err(|e| usage(anyhow::anyhow!("--replicas: {e}")))?,
+        inflight: mp.inflight,
+        listen: mp.listen.clone(),
+        token: token(&mp.token_file)?,
+        heartbeat_timeout: seconds(mp.heartbeat_timeout, "--heartbeat-timeout")?,
+        worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
+        max_frame: mp.max_frame,
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;
     Ok((job, config))
 }
 
+fn worker(args: WorkerArgs) -> Result<(), Failure> {
+    let config = WorkerConfig {
+        connect: args.connect,
+        token: token(&args.token_file)?,
+        keep_alive: args.keep_alive,
+        max_frame: args.max_frame,
+        connect_timeout: match args.connect_timeout {
+            t if t <= 0.0 => None,
+            t => Some(seconds(t, "--connect-timeout")?),
+        },
+    };
+    let registry = parpipe::workloads::builtin_registry();
+    parpipe::worker::run_worker(&registry, &config)
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
+
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
-    let (job, config) = job_from_args(&args)?;
+    let (job, mut config) = job_from_args(&args)?;
+    // Remote workers need the address; a quiet local run does not.
+    config.announce_listen = !quiet || args.workers == Some(0);
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
+    let display = (!quiet && std::io::stderr().is_terminal())
+        .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
     let result = system.block_on(async move {
         actix::spawn(async move {
@@ -218,6 +385,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         parpipe::execute(&registry, &job, &config).await
     });
     drop(system);
+    if let Some(d) = display {
+        d.finish();
+    }
     let report = result.map_err(|e| match e {
         RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
         other => Failure::from(anyhow::Error::new(other)),
@@ -285,4 +455,70 @@ fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+}
+
+fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
+    use parpipe::bench::{self, BenchPlan, BenchWorkload};
+    let sizes = bench::parse_sizes(&args.sizes).map_err(|e| usage(anyhow::anyhow!(e)))?;
+    let modes = bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!(e)))?;
+    if args.repeat == 0 {
+        return Err(usage(anyhow::anyhow!("--repeat must be at least 1")));
+    }
+    let exe = std::env::current_exe().context("cannot find the parpipe binary")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create '{}'", args.out.display()))?;
+    let workloads = match args.workload {
+        BenchWorkloadArg::Logs => vec![BenchWorkload::Logs],
+        BenchWorkloadArg::Matrix => vec![BenchWorkload::Matrix],
+        BenchWorkloadArg::All => [BenchWorkload::Logs, BenchWorkload::Matrix]
+            .into_iter()
+            .filter(|&w| bench::workload_available(&exe, w, &args.out))
+            .collect(),
+    };
+    if workloads == [BenchWorkload::Matrix]
+        && !bench::workload_available(&exe, BenchWorkload::Matrix, &args.out)
+    {
+        return Err(usage(anyhow::anyhow!(
+            "workload 'matrix' is not available yet"
+        )));
+    }
+    let plan = BenchPlan {
+        workloads,
+        sizes,
+        modes,
+        repeat: args.repeat,
+        out: args.out.clone(),
+        exe,
+        progress: !quiet,
+    };
+    let results = plan.run()?;
+    let table = bench::write_outputs(&results, &args.out)?;
+    println!("{table}");
+    if !quiet {
+        eprintln!(
+            "bench: wrote {} and {}",
+            args.out.join("bench.json").display(),
+            args.out.join("bench.svg").display()
+        );
+    }
+    Ok(())
+}
+
+fn bench_baseline(args: BaselineArgs) -> Result<(), Failure> {
+    use parpipe::bench::baseline::{measure, BaselineKind};
+    if args.workload == WorkloadArg::Matrix {
+        return Err(usage(anyhow::anyhow!(
+            "workload 'matrix' is not available yet"
+        )));
+    }
+    let kind = match args.kind {
+        BaselineKindArg::Plain => BaselineKind::Plain,
+        BaselineKindArg::Rayon => BaselineKind::Rayon,
+    };
+    let report = measure(kind, &args.input, &args.out, args.batch_size.max(1))
+        .map_err(|e| anyhow::anyhow!("{} baseline: {e}", kind.as_str()))?;
+    let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+    std::fs::write(&args.report, json + "\n")
+        .with_context(|| format!("cannot write '{}'", args.report.display()))?;
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! the chosen mode and returns its [`RunReport`](crate::RunReport).
 
 pub(crate) mod inline;
+pub mod multiprocess;
 pub mod pipelined;
 pub mod serial;
 
@@ -80,6 +81,24 @@ pub struct RunConfig {
     pub cancel: Cancel,
     /// Updated as the source is read, for progress display.
     pub progress: crate::metrics::Progress,
+    // --- multiprocess mode (see `multiprocess::MultiprocessDefaults`) ---
+    /// Chunks each worker may hold at once (credits).
+    pub inflight: usize,
+    /// Address the coordinator listens on (`127.0.0.1:0`: loopback, any port).
+    pub listen: String,
+    /// Shared secret of the job; required to listen beyond loopback.
+    pub token: Option<crate::protocol::Token>,
+    /// A worker silent this long is dropped and its chunks re-queued.
+    pub heartbeat_timeout: std::time::Duration,
+    /// Largest frame accepted or sent.
+    pub max_frame: usize,
+    /// How long to wait for a first (or replacement) worker before failing.
+    pub worker_wait_timeout: std::time::Duration,
+    /// The command that starts a local worker (`None`: this executable + `worker`).
+    pub worker_command: Option<multiprocess::WorkerCommand>,
+    /// Print `parpipe: listening on ADDR` on stderr once bound (for people
+    /// and scripts starting remote workers); otherwise it is only logged.
+    pub announce_listen: bool,
 }
 
 impl Default for RunConfig {
@@ -92,6 +111,14 @@ impl Default for RunConfig {
             replicas: pipelined::Replicas::None,
             cancel: Cancel::new(),
             progress: crate::metrics::Progress::new(),
+            inflight: 2,
+            listen: "127.0.0.1:0".to_string(),
+            token: None,
+            heartbeat_timeout: std::time::Duration::from_secs(5),
+            max_frame: crate::protocol::DEFAULT_MAX_FRAME,
+            worker_wait_timeout: std::time::Duration::from_secs(10),
+            announce_listen: false,
+            worker_command: None,
         }
     }
 }
@@ -104,6 +131,9 @@ impl RunConfig {
         }
         if self.queue_depth == 0 {
             return Err(RunError::Config("queue depth must be at least 1".into()));
+        }
+        if self.mode == Mode::Multiprocess {
+            multiprocess::validate(self)?;
         }
         Ok(())
     }
@@ -120,7 +150,7 @@ pub async fn execute(
     match config.mode {
         Mode::Serial => serial::execute(registry.build(job)?, config).await,
         Mode::Pipeline => pipelined::execute(registry.build(job)?, config).await,
-        other => Err(RunError::ModeUnavailable(other)),
+        Mode::Multiprocess => multiprocess::execute(registry.build(job)?, job, config).await,
     }
 }
 

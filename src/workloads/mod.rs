@@ -2,6 +2,7 @@
 //! application could have written them.
 
 pub mod logs;
+pub mod matrix;
 
 use crate::pipeline::Registry;
 
@@ -11,5 +12,6 @@ pub fn builtin_registry() -> Registry {
     registry.register(logs::NAME, |params: logs::LogsParams| {
         Ok(logs::pipeline(params))
     });
+    registry.register(matrix::NAME, matrix::pipeline);
     registry
 }

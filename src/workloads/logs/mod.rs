@@ -57,7 +57,7 @@ pub fn pipeline(params: LogsParams) -> Pipeline {
     };
     Pipeline::builder(NAME, source_name, source)
         .stage("parse", stages::Parse)
-        .stage("enrich", stages::Enrich)
+        .stage("enrich", stages::Enrich::default())
         .aggregate(
             "metrics",
             metrics::LogsMetrics {

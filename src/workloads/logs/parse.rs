@@ -154,15 +154,14 @@ fn timestamp(t: &[u8; 28]) -> Option<i64> {
 #[inline(always)]
 fn method_path(req: &[u8]) -> (&[u8], &[u8]) {
     const DASH: &[u8] = b"-";
+    // Methods and protocols are a few bytes: a plain scan beats a memchr
+    // call there; the target may be long, so it gets memchr.
     let split = || -> Option<(&[u8], &[u8])> {
-        let s1 = memchr(b' ', req)?;
-        let s2 = s1 + 1 + memchr(b' ', &req[s1 + 1..])?;
-        let (method, target, proto) = (&req[..s1], &req[s1 + 1..s2], &req[s2 + 1..]);
-        if method.is_empty()
-            || target.is_empty()
-            || proto.is_empty()
-            || memchr(b' ', proto).is_some()
-        {
+        let s1 = req.iter().position(|&b| b == b' ')?;
+        let rest = &req[s1 + 1..];
+        let s2 = memchr(b' ', rest)?;
+        let (method, target, proto) = (&req[..s1], &rest[..s2], &rest[s2 + 1..]);
+        if method.is_empty() || target.is_empty() || proto.is_empty() || proto.contains(&b' ') {
             return None;
         }
         let path = match memchr(b'?', target) {

@@ -1,0 +1,50 @@
+//! Aggregate merge: the cost of `LogsPartial::merge`, the step that joins
+//! per-chunk partials (multiprocess mode, the rayon baseline).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use parpipe::stage::{Aggregate, BatchInfo, Stage};
+use parpipe::workloads::logs::batch::LineBatch;
+use parpipe::workloads::logs::generate::Generator;
+use parpipe::workloads::logs::metrics::{LogsMetrics, LogsPartial};
+use parpipe::workloads::logs::stages::{Enrich, Parse};
+
+/// The partial of one batch of `n` generated lines starting at `first`.
+fn partial(seed: u64, n: usize) -> LogsPartial {
+    let mut batch = LineBatch::new(1);
+    Generator::new(seed, n as u64).fill(&mut batch, n);
+    let info = BatchInfo {
+        seq: 0,
+        first_line: 1,
+        records: n as u64,
+    };
+    let parsed = Parse.process(batch, &info).unwrap();
+    let enriched = Enrich::default().process(parsed, &info).unwrap();
+    let mut acc = LogsPartial::default();
+    LogsMetrics::default()
+        .add(&mut acc, enriched, &info)
+        .unwrap();
+    acc
+}
+
+fn merge(c: &mut Criterion) {
+    let mut group = c.benchmark_group("logs_partial_merge");
+    for n in [8192usize, 65536] {
+        let a = partial(1, n);
+        let b = partial(2, n);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("two_partials_of_{n}_lines"), |bench| {
+            bench.iter_batched(
+                || (a.clone(), b.clone()),
+                |(mut a, b)| {
+                    a.merge(b);
+                    a
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, merge);
+criterion_main!(benches);

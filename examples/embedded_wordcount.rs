@@ -1,0 +1,176 @@
+//! An outside application using multiprocess mode with its own pipeline.
+//!
+//! It defines its own source, stage, aggregate and sink (a word count over
+//! generated sentences), registers the pipeline under its own name, and runs
+//! it with worker processes that are *this example binary itself*: when
+//! started as `embedded_wordcount worker --connect ADDR …`, `main` hands
+//! over to the library's worker entry point with the same registry.
+//!
+//! Run: `cargo run --release --example embedded_wordcount -- 200000 3`
+//! (sentences, worker processes).
+
+use parpipe::mode::multiprocess::WorkerCommand;
+use parpipe::worker::{run_worker, WorkerConfig};
+use parpipe::{
+    Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig, Sink, Source, Stage,
+    StageError,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+const WORDS: &[&str] = &[
+    "actor", "pipeline", "chunk", "worker", "socket", "frame", "token", "merge", "stage", "batch",
+    "rust", "tokio",
+];
+
+/// The job's parameters: they cross the wire to the workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Params {
+    sentences: u64,
+}
+
+/// Makes sentences deterministically (no I/O at construction).
+struct Sentences {
+    next: u64,
+    total: u64,
+}
+
+impl Source for Sentences {
+    type Out = Vec<String>;
+
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<String>>, StageError> {
+        let end = self.total.min(self.next + max as u64);
+        let batch: Vec<String> = (self.next..end)
+            .map(|i| {
+                let n = 3 + (i % 5) as usize;
+                (0..n)
+                    .map(|k| WORDS[((i * 7 + k as u64 * 13) % WORDS.len() as u64) as usize])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        self.next = end;
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}
+
+/// Splits sentences into upper-cased words.
+#[derive(Clone)]
+struct Tokenize;
+
+impl Stage for Tokenize {
+    type In = Vec<String>;
+    type Out = Vec<String>;
+
+    fn process(&mut self, input: Vec<String>, _: &BatchInfo) -> Result<Vec<String>, StageError> {
+        Ok(input
+            .iter()
+            .flat_map(|s| s.split(' ').map(str::to_uppercase))
+            .collect())
+    }
+}
+
+/// Counts words; partials merge by adding counts.
+#[derive(Clone)]
+struct Count;
+
+impl Aggregate for Count {
+    type In = Vec<String>;
+    type Partial = BTreeMap<String, u64>;
+
+    fn empty(&self) -> Self::Partial {
+        BTreeMap::new()
+    }
+
+    fn add(
+        &mut self,
+        acc: &mut Self::Partial,
+        input: Vec<String>,
+        _: &BatchInfo,
+    ) -> Result<(), StageError> {
+        for w in input {
+            *acc.entry(w).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    fn merge(&self, acc: &mut Self::Partial, later: Self::Partial) {
+        for (w, n) in later {
+            *acc.entry(w).or_insert(0) += n;
+        }
+    }
+}
+
+/// Prints the counts (only the coordinating process runs a sink).
+struct Print;
+
+impl Sink for Print {
+    type Partial = BTreeMap<String, u64>;
+
+    fn finish(&mut self, result: Self::Partial) -> Result<(), StageError> {
+        for (word, n) in &result {
+            println!("{word:<10} {n}");
+        }
+        Ok(())
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register("wordcount", |p: Params| {
+        Ok(Pipeline::builder(
+            "wordcount",
+            "sentences",
+            Sentences {
+                next: 0,
+                total: p.sentences,
+            },
+        )
+        .stage("tokenize", Tokenize)
+        .aggregate("count", Count, "print", Print))
+    });
+    r
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Started by the coordinator as a worker: serve the job and exit.
+    if args.first().map(String::as_str) == Some("worker") {
+        let result = WorkerConfig::from_args(&args[1..]).and_then(|c| run_worker(&registry(), &c));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("worker: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let sentences = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let workers = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
+    let job = match JobSpec::new("wordcount", &Params { sentences }) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = RunConfig {
+        mode: Mode::Multiprocess,
+        workers: Some(workers),
+        batch_size: 10_000,
+        // This very binary, with `worker` first: the default, spelled out.
+        worker_command: WorkerCommand::current_exe().ok(),
+        ..RunConfig::default()
+    };
+    match parpipe::run(&registry(), &job, &config) {
+        Ok(report) => {
+            eprint!("{}", report.to_table());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! End-to-end tests of multiprocess mode with real child processes and real
+//! sockets: byte-identity with serial mode for several worker counts and
+//! batch sizes, a worker killed with SIGKILL mid-run, a worker joining
+//! mid-run, hostile peers (garbage, truncated frame, oversized length,
+//! wrong token, wrong version), and the clear errors (no token beyond
+//! loopback, no worker at all). No blind sleeps: the tests wait for lines on
+//! the coordinator's stderr, with timeouts.
+
+mod common;
+
+use common::{bin, describe, expect_code, read_json, s};
+use parpipe::protocol::{encode_frame, Message, DEFAULT_MAX_FRAME};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const OUTPUTS: [&str; 3] = ["summary.json", "records.jsonl", "rejects.txt"];
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A generated input with some rejected lines mixed in.
+fn make_input(dir: &Path, lines: u64) -> PathBuf {
+    let path = dir.join("input.log");
+    let out = Command::new(bin())
+        .args(["generate", "--records", &lines.to_string(), "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut data = out.stdout;
+    data.extend_from_slice(b"garbage line\n\xff\xfe not utf8\n\nlast line without newline");
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+fn serial_outputs(dir: &Path, input: &Path) -> PathBuf {
+    let out = dir.join("serial");
+    common::expect_ok(&[
+        "run",
+        "--mode",
+        "serial",
+        "--input",
+        s(input),
+        "--out",
+        s(&out),
+        "--emit-records",
+        "-q",
+    ]);
+    out
+}
+
+fn assert_same_outputs(expected: &Path, got: &Path) {
+    for f in OUTPUTS {
+        let a = std::fs::read(expected.join(f)).unwrap();
+        let b =
+            std::fs::read(got.join(f)).unwrap_or_else(|e| panic!("{}: {e}", got.join(f).display()));
+        assert!(a == b, "{f} differs between {expected:?} and {got:?}");
+    }
+}
+
+/// A coordinator started with `--workers 0`, its stderr collected line by line.
+struct Coordinator {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<String>>,
+    addr: String,
+}
+
+impl Coordinator {
+    fn start(args: &[&str], token: Option<&str>) -> Self {
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "--mode", "multiprocess", "--workers", "0", "-v"])
+            .args(args)
+            .env_remove("PARPIPE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(t) = token {
+            cmd.env("PARPIPE_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("start coordinator");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(String::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log2.lock().unwrap().push_str(&(line.clone() + "\n"));
+                if tx.send(line).is_err() {
+                    // Keep collecting the log even when nobody listens.
+                }
+            }
+        });
+        let mut c = Coordinator {
+            child,
+            lines: rx,
+            log,
+            addr: String::new(),
+        };
+        let line = c.wait_for(|l| l.starts_with("parpipe: listening on "));
+        c.addr = line["parpipe: listening on ".len()..].trim().to_string();
+        c
+    }
+
+    /// Waits for a stderr line matching `pred`.
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "timed out waiting for a line; log so far:\n{}",
+                    self.log.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Waits for exit; returns (code, whole stderr).
+    fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("coordinator did not finish:\n{}", self.log.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Let the reader thread drain the pipe.
+        while self.lines.recv_timeout(Duration::from_secs(5)).is_ok() {}
+        let log = self.log.lock().unwrap().clone();
+        (status.code(), log)
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token_file(dir: &Path, token: &str) -> PathBuf {
+    let p = dir.join(format!("token-{token}"));
+    std::fs::write(&p, format!("{token}\n")).unwrap();
+    p
+}
+
+fn start_worker(addr: &str, token_file: &Path) -> Child {
+    Command::new(bin())
+        .args(["worker", "--connect", addr, "--token-file", s(token_file)])
+        .env_remove("PARPIPE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start worker")
+}
+
+fn reap(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 12_000);
+    let serial = serial_outputs(dir.path(), &input);
+    for workers in ["1", "2", "3"] {
+        for batch in ["1000", "4096", "50000"] {
+            let out = dir.path().join(format!("mp-{workers}-{batch}"));
+            let args = [
+                "run",
+                "--mode",
+                "multiprocess",
+                "--workers",
+                workers,
+                "--batch-size",
+                batch,
+                "--input",
+                s(&input),
+                "--out",
+                s(&out),
+                "--emit-records",
+                "-q",
+            ];
+            common::expect_ok(&args);
+            assert_same_outputs(&serial, &out);
+            let report = read_json(&out.join("report.json"));
+            assert_eq!(report["mode"], "multiprocess");
+            let rows = report["workers"].as_array().unwrap();
+            assert_eq!(rows.len(), workers.parse::<usize>().unwrap(), "{report}");
+            let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+            let expected = 12_004u64.div_ceil(batch.parse().unwrap());
+            assert_eq!(chunks, expected, "each chunk merged exactly once");
+        }
+    }
+}
+
+#[test]
+fn matrix_is_byte_identical_across_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let serial = dir.path().join("serial");
+    let base = [
+        "--workload",
+        "matrix",
+        "--records",
+        "30",
+        "--matrix-size",
+        "48",
+    ];
+    let mut args = vec!["run", "--mode", "serial", "--out", s(&serial), "-q"];
+    args.extend(base);
+    common::expect_ok(&args);
+    for (workers, batch) in [("2", "1"), ("3", "7")] {
+        let out = dir.path().join(format!("mp{workers}"));
+        let mut args = vec![
+            "run",
+            "--mode",
+            "multiprocess",
+            "--workers",
+            workers,
+            "--batch-size",
+            batch,
+            "--out",
+            s(&out),
+            "-q",
+        ];
+        args.extend(base);
+        common::expect_ok(&args);
+        let a = std::fs::read(serial.join("summary.json")).unwrap();
+        let b = std::fs::read(out.join("summary.json")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    }
+}
+
+#[test]
+fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 60_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "kill-test-token");
+    let out = dir.path().join("mp");
+    let mut c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "500",
+            "--token-file",
+            s(&token),
+        ],
+        None,
+    );
+    let victim = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("worker joined"));
+    let survivor = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("worker joined"));
+    // The victim holds its credit of chunks by now: kill it without warning.
+    let mut victim = victim;
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let (code, log) = c.finish();
+    reap(survivor);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("re-queued chunks"), "{log}");
+    assert_same_outputs(&serial, &out);
+    let report = read_json(&out.join("report.json"));
+    let rows = report["workers"].as_array().unwrap();
+    let requeued: u64 = rows
+        .iter()
+        .map(|r| r["requeued_chunks"].as_u64().unwrap())
+        .sum();
+    assert!(requeued >= 1, "{report}");
+    let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+    assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
+}
+
+#[test]
+fn a_worker_joining_mid_run_gets_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 60_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "join-test-token");
+    let out = dir.path().join("mp");
+    let mut c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "500",
+            "--inflight",
+            "1",
+        ],
+        // The coordinator reads the token from the environment, the workers from a file.
+        Some("join-test-token"),
+    );
+    let first = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("worker joined"));
+    let second = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("worker joined"));
+    let (code, log) = c.finish();
+    reap(first);
+    reap(second);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same_outputs(&serial, &out);
+    let report = read_json(&out.join("report.json"));
+    let rows = report["workers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    for r in rows {
+        assert!(r["chunks"].as_u64().unwrap() > 0, "{report}");
+        assert!(r["records"].as_u64().unwrap() > 0, "{report}");
+    }
+}
+
+/// Connects, sends `bytes` (then half-closes when `close`), and waits until
+/// the coordinator drops the connection.
+fn hostile(addr: &str, bytes: &[u8], close: bool) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(bytes).unwrap();
+    if close {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut sink = Vec::new();
+    // Ends with EOF or a reset once the coordinator drops us; a timeout fails the test.
+    match s.read_to_end(&mut sink) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the coordinator did not drop the connection: {e}"),
+    }
+}
+
+#[test]
+fn hostile_peers_are_dropped_with_a_reason_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 5_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "hostile-test-token");
+    let out = dir.path().join("mp");
+    let mut c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "1000",
+            "--token-file",
+            s(&token),
+        ],
+        None,
+    );
+    // Garbage: an HTTP request. Its first 4 bytes announce a huge frame.
+    hostile(&c.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false);
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("exceeds the limit"));
+    // Garbage within the limit: a body that is no message.
+    hostile(&c.addr, &[0, 0, 0, 3, 0xff, 0xff, 0xff], false);
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("malformed frame"));
+    // A truncated frame: 100 bytes announced, 3 sent, then EOF.
+    hostile(&c.addr, &[0, 0, 0, 100, 1, 2, 3], true);
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("inside a frame"));
+    // An oversized length prefix.
+    let too_big = (DEFAULT_MAX_FRAME as u32 + 1).to_be_bytes();
+    hostile(&c.addr, &too_big, false);
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("exceeds the limit"));
+    // The wrong protocol version.
+    let hello = encode_frame(
+        &Message::Hello {
+            version: 99,
+            worker_id: 1,
+            cores: 1,
+        },
+        1024,
+    )
+    .unwrap();
+    hostile(&c.addr, &hello, false);
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("protocol version 99"));
+    // The wrong token: a real worker that fails the handshake.
+    let wrong = token_file(dir.path(), "not-the-token");
+    let bad = Command::new(bin())
+        .args(["worker", "--connect", &c.addr, "--token-file", s(&wrong)])
+        .env_remove("PARPIPE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        describe(&["worker"], &bad)
+    );
+    c.wait_for(|l| l.contains("dropping connection") && l.contains("authentication failed"));
+    // Then an honest worker completes the job.
+    let good = start_worker(&c.addr, &token);
+    let (code, log) = c.finish();
+    reap(good);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same_outputs(&serial, &out);
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_token_is_refused() {
+    let out = expect_code(
+        &[
+            "run",
+            "--mode",
+            "multiprocess",
+            "--listen",
+            "0.0.0.0:0",
+            "--records",
+            "10",
+            "--out",
+            "/nonexistent/never-written",
+        ],
+        None,
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without a token"), "{err}");
+}
+
+#[test]
+fn no_worker_at_all_fails_clearly_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        "--mode",
+        "multiprocess",
+        "--workers",
+        "0",
+        "--worker-wait-timeout",
+        "0.5",
+        "--records",
+        "100",
+        "--out",
+        s(&out),
+    ];
+    let res = expect_code(&args, None, 1);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("no worker connected within"), "{err}");
+    assert!(!out.join("summary.json").exists());
+}

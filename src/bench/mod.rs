@@ -1,0 +1,560 @@
+//! `parpipe bench`: runs each workload, size and mode as a child process of
+//! the real binary, plus the two baselines ([`baseline`]), on the same
+//! generated input, and records every sample ([`Sample`]). [`table`] turns
+//! the samples into the table and ratios; [`chart`] draws `bench.svg`.
+//!
+//! Every column is measured alike: one child process per sample that
+//! reports its own wall time, CPU % and peak RSS. Columns are interleaved
+//! within each repetition, so machine noise hits all of them alike, and
+//! every sample's `summary.json` must equal the plain baseline's.
+//! A mode that `parpipe run` rejects as unavailable is shown as `n/a`.
+
+pub mod baseline;
+pub mod chart;
+pub mod table;
+
+use crate::mode::Mode;
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A workload the bench knows how to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchWorkload {
+    /// Access-log analytics (WORKLOAD.md §1).
+    Logs,
+    /// The CPU-bound matrix kernel (WORKLOAD.md §2).
+    Matrix,
+}
+
+impl BenchWorkload {
+    /// The name as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BenchWorkload::Logs => "logs",
+            BenchWorkload::Matrix => "matrix",
+        }
+    }
+}
+
+/// One column of the bench: a mode of `parpipe run`, or a baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Column {
+    /// `parpipe run --mode serial`.
+    Serial,
+    /// `parpipe run --mode pipeline`.
+    Pipeline,
+    /// `parpipe run --mode multiprocess`.
+    Multiprocess,
+    /// The plain single-threaded loop.
+    Plain,
+    /// The in-process rayon version.
+    Rayon,
+}
+
+impl Column {
+    /// Every column, in table order.
+    pub const ALL: [Column; 5] = [
+        Column::Serial,
+        Column::Pipeline,
+        Column::Multiprocess,
+        Column::Plain,
+        Column::Rayon,
+    ];
+
+    /// The column's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Column::Serial => "serial",
+            Column::Pipeline => "pipeline",
+            Column::Multiprocess => "multiprocess",
+            Column::Plain => "plain",
+            Column::Rayon => "rayon",
+        }
+    }
+
+    /// The mode it runs, for a mode column.
+    pub fn mode(self) -> Option<Mode> {
+        match self {
+            Column::Serial => Some(Mode::Serial),
+            Column::Pipeline => Some(Mode::Pipeline),
+            Column::Multiprocess => Some(Mode::Multiprocess),
+            Column::Plain | Column::Rayon => None,
+        }
+    }
+
+    /// The column of a mode.
+    pub fn of_mode(mode: Mode) -> Column {
+        match mode {
+            Mode::Serial => Column::Serial,
+            Mode::Pipeline => Column::Pipeline,
+            Mode::Multiprocess => Column::Multiprocess,
+        }
+    }
+}
+
+impl fmt::Display for Column {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The workload.
+    pub workload: BenchWorkload,
+    /// Input size (lines for `logs`).
+    pub size: u64,
+    /// The mode or baseline.
+    pub column: Column,
+    /// Repetition number, from 0.
+    pub rep: usize,
+    /// Wall time the run reported.
+    pub wall_seconds: f64,
+    /// Records processed.
+    pub records: u64,
+    /// CPU use (coordinator plus workers), in percent of one core.
+    pub cpu_percent: f64,
+    /// Peak resident memory (coordinator plus workers' peaks).
+    pub peak_rss_bytes: u64,
+}
+
+impl Sample {
+    /// Records per second of wall time.
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.wall_seconds.max(1e-9)
+    }
+}
+
+/// A column that could not run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// The workload.
+    pub workload: BenchWorkload,
+    /// The column.
+    pub column: Column,
+    /// The child's message.
+    pub reason: String,
+}
+
+/// Everything one `parpipe bench` run measured: the content of `bench.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResults {
+    /// Logical cores of the machine.
+    pub cores: usize,
+    /// Measured repetitions per column (after one warm-up).
+    pub repeat: usize,
+    /// Workloads run.
+    pub workloads: Vec<BenchWorkload>,
+    /// Sizes run.
+    pub sizes: Vec<u64>,
+    /// Columns requested, in table order.
+    pub columns: Vec<Column>,
+    /// Columns shown as `n/a`.
+    pub unavailable: Vec<Unavailable>,
+    /// Every raw sample.
+    pub samples: Vec<Sample>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// Workloads, in order.
+    pub workloads: Vec<BenchWorkload>,
+    /// Input sizes, ascending.
+    pub sizes: Vec<u64>,
+    /// Modes to run (the baselines always run).
+    pub modes: Vec<Mode>,
+    /// Measured repetitions per column.
+    pub repeat: usize,
+    /// Output directory (inputs, per-run outputs, bench.json, bench.svg).
+    pub out: PathBuf,
+    /// The `parpipe` binary to spawn.
+    pub exe: PathBuf,
+    /// Print one line per sample on stderr.
+    pub progress: bool,
+}
+
+/// Parses `25000,50k,1M` into sizes (sorted, deduplicated, all ≥ 1).
+pub fn parse_sizes(text: &str) -> Result<Vec<u64>, String> {
+    let mut sizes = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let lower = part.to_ascii_lowercase().replace('_', "");
+        let (digits, factor) = match lower.strip_suffix('k') {
+            Some(d) => (d, 1_000),
+            None => match lower.strip_suffix('m') {
+                Some(d) => (d, 1_000_000),
+                None => (lower.as_str(), 1),
+            },
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("'{part}' is not a size (use e.g. 25000, 50k or 1M)"))?;
+        let n = n
+            .checked_mul(factor)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("size '{part}' must be between 1 and 2^64"))?;
+        sizes.push(n);
+    }
+    if sizes.is_empty() {
+        return Err("no size given".into());
+    }
+    sizes.sort_unstable();
+    sizes.dedup();
+    Ok(sizes)
+}
+
+/// Parses `serial,pipeline,multiprocess` into modes (deduplicated, in the
+/// order given).
+pub fn parse_modes(text: &str) -> Result<Vec<Mode>, String> {
+    let mut modes = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mode = match part.to_ascii_lowercase().as_str() {
+            "serial" => Mode::Serial,
+            "pipeline" => Mode::Pipeline,
+            "multiprocess" => Mode::Multiprocess,
+            _ => {
+                return Err(format!(
+                    "unknown mode '{part}' (serial, pipeline, multiprocess)"
+                ))
+            }
+        };
+        if !modes.contains(&mode) {
+            modes.push(mode);
+        }
+    }
+    if modes.is_empty() {
+        return Err("no mode given".into());
+    }
+    Ok(modes)
+}
+
+/// What a child wrote in its report: the keys shared by `parpipe run`'s
+/// report.json and a baseline's report.
+#[derive(Debug, Deserialize)]
+struct ChildReport {
+    wall_seconds: f64,
+    records: u64,
+    cpu_percent: f64,
+    peak_rss_bytes: u64,
+    #[serde(default)]
+    workers: Vec<ChildWorker>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChildWorker {
+    #[serde(default)]
+    cpu_percent: f64,
+    #[serde(default)]
+    peak_rss_bytes: u64,
+}
+
+/// How one child run ended.
+enum Outcome {
+    Measured(ChildReport, String),
+    Unavailable(String),
+}
+
+/// True when `parpipe run --workload W` is accepted by this binary (the
+/// `matrix` workload joins `--workload all` once it exists).
+pub fn workload_available(exe: &Path, workload: BenchWorkload, scratch: &Path) -> bool {
+    if workload == BenchWorkload::Logs {
+        return true;
+    }
+    let out = scratch.join(format!("probe-{}", workload.as_str()));
+    Command::new(exe)
+        .args([
+            "run",
+            "--workload",
+            workload.as_str(),
+            "--records",
+            "1",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl BenchPlan {
+    fn columns(&self) -> Vec<Column> {
+        let mut cols: Vec<Column> = self.modes.iter().map(|&m| Column::of_mode(m)).collect();
+        cols.sort();
+        cols.extend([Column::Plain, Column::Rayon]);
+        cols
+    }
+
+    fn input_path(&self, workload: BenchWorkload, size: u64) -> PathBuf {
+        self.out
+            .join("inputs")
+            .join(format!("{}-{size}.log", workload.as_str()))
+    }
+
+    /// Writes the generated input for one size (logs: seed 42).
+    fn generate_input(&self, workload: BenchWorkload, size: u64) -> anyhow::Result<PathBuf> {
+        let path = self.input_path(workload, size);
+        if workload == BenchWorkload::Logs {
+            std::fs::create_dir_all(path.parent().unwrap_or(&self.out))?;
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create '{}'", path.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            crate::workloads::logs::generate::Generator::new(42, size).write_all(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+        Ok(path)
+    }
+
+    /// Runs one child and reads its report and summary.
+    fn run_child(
+        &self,
+        workload: BenchWorkload,
+        column: Column,
+        size: u64,
+        input: &Path,
+    ) -> anyhow::Result<Outcome> {
+        let dir =
+            self.out
+                .join("runs")
+                .join(format!("{}-{size}-{}", workload.as_str(), column.as_str()));
+        std::fs::create_dir_all(&dir)?;
+        let report = dir.join("report.json");
+        let summary = dir.join("summary.json");
+        let _ = std::fs::remove_file(&report);
+        let _ = std::fs::remove_file(&summary);
+        let mut cmd = Command::new(&self.exe);
+        match column.mode() {
+            Some(mode) => {
+                cmd.args([
+                    "run",
+                    "--workload",
+                    workload.as_str(),
+                    "--mode",
+                    mode.as_str(),
+                ]);
+                match workload {
+                    BenchWorkload::Logs => cmd.arg("--input").arg(input),
+                    BenchWorkload::Matrix => cmd.args(["--records", &size.to_string()]),
+                };
+            }
+            None => {
+                cmd.args(["bench-baseline", "--workload", workload.as_str()])
+                    .args(["--kind", column.as_str(), "--records", &size.to_string()])
+                    .arg("--input")
+                    .arg(input);
+            }
+        }
+        cmd.arg("--out")
+            .arg(&dir)
+            .arg("--report")
+            .arg(&report)
+            .arg("-q");
+        let out = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("cannot start '{}'", self.exe.display()))?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.code() == Some(2) && stderr.contains("not available") {
+            return Ok(Outcome::Unavailable(stderr));
+        }
+        if !out.status.success() {
+            bail!(
+                "{} {} at {size}: the child failed ({}): {stderr}",
+                workload.as_str(),
+                column,
+                out.status
+            );
+        }
+        let text = std::fs::read_to_string(&report)
+            .with_context(|| format!("cannot read '{}'", report.display()))?;
+        let parsed: ChildReport = serde_json::from_str(&text)
+            .with_context(|| format!("bad report '{}'", report.display()))?;
+        let summary_text = std::fs::read_to_string(&summary)
+            .with_context(|| format!("cannot read '{}'", summary.display()))?;
+        Ok(Outcome::Measured(parsed, summary_text))
+    }
+
+    /// Runs the whole plan.
+    pub fn run(&self) -> anyhow::Result<BenchResults> {
+        if self.repeat == 0 {
+            bail!("--repeat must be at least 1");
+        }
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("cannot create '{}'", self.out.display()))?;
+        let columns = self.columns();
+        let mut results = BenchResults {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            repeat: self.repeat,
+            workloads: self.workloads.clone(),
+            sizes: self.sizes.clone(),
+            columns: columns.clone(),
+            unavailable: Vec::new(),
+            samples: Vec::new(),
+        };
+        for &workload in &self.workloads {
+            let mut live = columns.clone();
+            for &size in &self.sizes {
+                let input = self.generate_input(workload, size)?;
+                // Warm-up: one run per column, unrecorded; the plain
+                // baseline's summary is the reference every run must match.
+                let mut reference: Option<String> = None;
+                let mut order = live.clone();
+                let modes = order.len() - 2;
+                order.rotate_left(modes); // baselines first
+                for column in order {
+                    match self.run_child(workload, column, size, &input)? {
+                        Outcome::Unavailable(reason) => {
+                            self.note(format_args!(
+                                "{} {column}: n/a ({reason})",
+                                workload.as_str()
+                            ));
+                            live.retain(|&c| c != column);
+                            results.unavailable.push(Unavailable {
+                                workload,
+                                column,
+                                reason,
+                            });
+                        }
+                        Outcome::Measured(_, summary) => {
+                            check_summary(&mut reference, summary, workload, column, size)?
+                        }
+                    }
+                }
+                for rep in 0..self.repeat {
+                    for &column in &live {
+                        let Outcome::Measured(report, summary) =
+                            self.run_child(workload, column, size, &input)?
+                        else {
+                            bail!("{column} became unavailable during the bench");
+                        };
+                        check_summary(&mut reference, summary, workload, column, size)?;
+                        let sample = Sample {
+                            workload,
+                            size,
+                            column,
+                            rep,
+                            wall_seconds: report.wall_seconds,
+                            records: report.records,
+                            cpu_percent: report.cpu_percent
+                                + report.workers.iter().map(|w| w.cpu_percent).sum::<f64>(),
+                            peak_rss_bytes: report.peak_rss_bytes
+                                + report.workers.iter().map(|w| w.peak_rss_bytes).sum::<u64>(),
+                        };
+                        self.note(format_args!(
+                            "{} {size} {column} rep {}/{}: {:.3} s, {:.0} records/s",
+                            workload.as_str(),
+                            rep + 1,
+                            self.repeat,
+                            sample.wall_seconds,
+                            sample.records_per_second()
+                        ));
+                        results.samples.push(sample);
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn note(&self, line: fmt::Arguments<'_>) {
+        if self.progress {
+            eprintln!("bench: {line}");
+        }
+    }
+}
+
+/// A bench that measures a wrong answer is worthless: every summary must be
+/// byte-identical to the first one seen for this workload and size.
+fn check_summary(
+    reference: &mut Option<String>,
+    summary: String,
+    workload: BenchWorkload,
+    column: Column,
+    size: u64,
+) -> anyhow::Result<()> {
+    match reference {
+        None => *reference = Some(summary),
+        Some(r) if *r == summary => {}
+        Some(_) => bail!(
+            "{} {column} at {size}: summary.json differs from the plain baseline's",
+            workload.as_str()
+        ),
+    }
+    Ok(())
+}
+
+/// Writes `bench.json` and `bench.svg` into `out` and returns the table.
+pub fn write_outputs(results: &BenchResults, out: &Path) -> anyhow::Result<String> {
+    let json = serde_json::to_string_pretty(results)?;
+    std::fs::write(out.join("bench.json"), json + "\n")?;
+    let svg = chart::render_svg(results)?;
+    std::fs::write(out.join("bench.svg"), svg)?;
+    Ok(table::render(results))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes_sorted_and_deduplicated() {
+        assert_eq!(
+            parse_sizes("1M, 25000,50k,100_000,25K").unwrap(),
+            vec![25_000, 50_000, 100_000, 1_000_000]
+        );
+        assert!(parse_sizes("").is_err());
+        assert!(parse_sizes("0").is_err());
+        assert!(parse_sizes("ten").is_err());
+        assert!(parse_sizes("99999999999999999999m").is_err());
+    }
+
+    #[test]
+    fn modes_parse_in_order_without_duplicates() {
+        assert_eq!(
+            parse_modes("pipeline,serial,pipeline").unwrap(),
+            vec![Mode::Pipeline, Mode::Serial]
+        );
+        assert!(parse_modes("turbo").is_err());
+        assert!(parse_modes(",").is_err());
+    }
+
+    #[test]
+    fn columns_are_modes_in_table_order_then_baselines() {
+        let plan = BenchPlan {
+            workloads: vec![BenchWorkload::Logs],
+            sizes: vec![10],
+            modes: vec![Mode::Multiprocess, Mode::Serial],
+            repeat: 1,
+            out: PathBuf::new(),
+            exe: PathBuf::new(),
+            progress: false,
+        };
+        assert_eq!(
+            plan.columns(),
+            vec![
+                Column::Serial,
+                Column::Multiprocess,
+                Column::Plain,
+                Column::Rayon
+            ]
+        );
+    }
+
+    #[test]
+    fn a_different_summary_is_an_error() {
+        let mut r = None;
+        let w = BenchWorkload::Logs;
+        check_summary(&mut r, "a".into(), w, Column::Plain, 1).unwrap();
+        check_summary(&mut r, "a".into(), w, Column::Serial, 1).unwrap();
+        assert!(check_summary(&mut r, "b".into(), w, Column::Rayon, 1).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! The bench table: medians per column, and ratios computed pair by pair
+//! within each repetition (both sides of a ratio ran back to back), then
+//! the median of those ratios.
+
+use super::{BenchResults, BenchWorkload, Column, Sample};
+use std::fmt::Write as _;
+
+/// The median of `values` (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+fn walls(samples: &[Sample], w: BenchWorkload, size: u64, column: Column) -> Vec<(usize, f64)> {
+    samples
+        .iter()
+        .filter(|s| s.workload == w && s.size == size && s.column == column)
+        .map(|s| (s.rep, s.wall_seconds))
+        .collect()
+}
+
+/// Median wall time of a column.
+pub fn median_wall(samples: &[Sample], w: BenchWorkload, size: u64, column: Column) -> Option<f64> {
+    let v: Vec<f64> = walls(samples, w, size, column)
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
+    median(&v)
+}
+
+/// Median records/s of a column.
+pub fn median_rate(samples: &[Sample], w: BenchWorkload, size: u64, column: Column) -> Option<f64> {
+    let v: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.workload == w && s.size == size && s.column == column)
+        .map(Sample::records_per_second)
+        .collect();
+    median(&v)
+}
+
+/// How many times faster `fast` is than `slow`: the median over
+/// repetitions of `wall(slow) / wall(fast)`, pairing samples of the same
+/// repetition. With `fast` = a mode and `slow` = a baseline, this is the
+/// mode's throughput as a fraction of the baseline's.
+pub fn paired_ratio(
+    samples: &[Sample],
+    w: BenchWorkload,
+    size: u64,
+    slow: Column,
+    fast: Column,
+) -> Option<f64> {
+    let slow_walls = walls(samples, w, size, slow);
+    let ratios: Vec<f64> = walls(samples, w, size, fast)
+        .into_iter()
+        .filter_map(|(rep, f)| {
+            let (_, s) = slow_walls.iter().find(|(r, _)| *r == rep)?;
+            (f > 0.0).then(|| s / f)
+        })
+        .collect();
+    median(&ratios)
+}
+
+fn cell(value: Option<f64>, unavailable: bool, fmt: impl Fn(f64) -> String) -> String {
+    match value {
+        Some(v) => fmt(v),
+        None if unavailable => "n/a".into(),
+        None => "–".into(),
+    }
+}
+
+fn size_label(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{} M", n / 1_000_000)
+    } else if n >= 1_000 && n % 1_000 == 0 {
+        format!("{} K", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+fn row(t: &mut String, cells: &[String]) {
+    let _ = writeln!(t, "| {} |", cells.join(" | "));
+}
+
+/// The tables, as Markdown: per workload, the seed-style table (rows =
+/// sizes; each column's median time, the parallel modes' speedups over
+/// serial, serial as a fraction of the plain loop, each parallel mode as a
+/// fraction of rayon), then throughput, CPU and memory per column.
+pub fn render(results: &BenchResults) -> String {
+    let mut t = String::new();
+    let s = &results.samples;
+    let cols = &results.columns;
+    let na = |w: BenchWorkload, c: Column| {
+        results
+            .unavailable
+            .iter()
+            .any(|u| u.workload == w && u.column == c)
+    };
+    let modes = [Column::Serial, Column::Pipeline, Column::Multiprocess];
+    let parallel = [Column::Pipeline, Column::Multiprocess];
+    for &w in &results.workloads {
+        let _ = writeln!(
+            t,
+            "\n{} — median of {} runs after a warm-up, {} cores; times in seconds\n",
+            w.as_str(),
+            results.repeat,
+            results.cores
+        );
+        let mut head = vec!["lines".to_string()];
+        head.extend(cols.iter().map(|c| format!("{c} s")));
+        let has = |c: Column| cols.contains(&c);
+        let speedups: Vec<Column> = parallel.into_iter().filter(|&c| has(c)).collect();
+        let with_serial = has(Column::Serial);
+        if with_serial {
+            head.extend(speedups.iter().map(|c| format!("{c} ×")));
+            head.push("serial / plain".into());
+        }
+        head.extend(speedups.iter().map(|c| format!("{c} / rayon")));
+        row(&mut t, &head);
+        row(&mut t, &vec!["---:".to_string(); head.len()]);
+        for &size in &results.sizes {
+            let mut cells = vec![size_label(size)];
+            for &c in cols {
+                cells.push(cell(median_wall(s, w, size, c), na(w, c), |v| {
+                    format!("{v:.3}")
+                }));
+            }
+            let ratio = |slow, fast: Column| {
+                cell(paired_ratio(s, w, size, slow, fast), na(w, fast), |v| {
+                    format!("{v:.2}")
+                })
+            };
+            if with_serial {
+                for &c in &speedups {
+                    cells.push(ratio(Column::Serial, c));
+                }
+                cells.push(ratio(Column::Plain, Column::Serial));
+            }
+            for &c in &speedups {
+                cells.push(ratio(Column::Rayon, c));
+            }
+            row(&mut t, &cells);
+        }
+        let _ = writeln!(t);
+        row(
+            &mut t,
+            &["lines", "column", "M lines/s", "CPU %", "peak RSS MiB"].map(String::from),
+        );
+        row(&mut t, &vec!["---:".to_string(); 5]);
+        for &size in &results.sizes {
+            for &c in cols.iter().filter(|&&c| !na(w, c)) {
+                let mine: Vec<&Sample> = s
+                    .iter()
+                    .filter(|x| x.workload == w && x.size == size && x.column == c)
+                    .collect();
+                let cpu = median(&mine.iter().map(|x| x.cpu_percent).collect::<Vec<_>>());
+                let rss = median(
+                    &mine
+                        .iter()
+                        .map(|x| x.peak_rss_bytes as f64 / 1048576.0)
+                        .collect::<Vec<_>>(),
+                );
+                let rate = median_rate(s, w, size, c);
+                let f = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
+                row(
+                    &mut t,
+                    &[
+                        size_label(size),
+                        c.to_string(),
+                        f(rate.map(|r| r / 1e6), 2),
+                        f(cpu, 0),
+                        f(rss, 1),
+                    ],
+                );
+            }
+        }
+        for m in modes.iter().filter(|&&m| na(w, m)) {
+            let _ = writeln!(t, "\n{m}: n/a (not available in this build)");
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(size: u64, column: Column, rep: usize, wall: f64) -> Sample {
+        Sample {
+            workload: BenchWorkload::Logs,
+            size,
+            column,
+            rep,
+            wall_seconds: wall,
+            records: size,
+            cpu_percent: 100.0,
+            peak_rss_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn ratios_pair_samples_of_the_same_repetition() {
+        let l = BenchWorkload::Logs;
+        // Rep 0: the machine was slow for both; rep 1 fast for both.
+        let s = vec![
+            sample(100, Column::Serial, 0, 2.0),
+            sample(100, Column::Pipeline, 0, 1.0),
+            sample(100, Column::Serial, 1, 1.0),
+            sample(100, Column::Pipeline, 1, 0.5),
+            sample(100, Column::Serial, 2, 1.2),
+            sample(100, Column::Pipeline, 2, 0.4),
+        ];
+        // Per-rep speedups 2, 2, 3 → median 2 (unpaired medians would give 1.2/0.5 = 2.4).
+        assert_eq!(
+            paired_ratio(&s, l, 100, Column::Serial, Column::Pipeline),
+            Some(2.0)
+        );
+        assert_eq!(median_wall(&s, l, 100, Column::Serial), Some(1.2));
+        assert_eq!(median_rate(&s, l, 100, Column::Pipeline), Some(200.0));
+        assert_eq!(
+            paired_ratio(&s, l, 100, Column::Rayon, Column::Pipeline),
+            None
+        );
+    }
+
+    #[test]
+    fn table_has_times_speedups_fractions_and_n_a() {
+        let mut samples = Vec::new();
+        for rep in 0..3 {
+            samples.push(sample(25_000, Column::Serial, rep, 1.0));
+            samples.push(sample(25_000, Column::Pipeline, rep, 0.5));
+            samples.push(sample(25_000, Column::Plain, rep, 0.95));
+            samples.push(sample(25_000, Column::Rayon, rep, 0.4));
+        }
+        let results = BenchResults {
+            cores: 2,
+            repeat: 3,
+            workloads: vec![BenchWorkload::Logs],
+            sizes: vec![25_000],
+            columns: vec![
+                Column::Serial,
+                Column::Pipeline,
+                Column::Multiprocess,
+                Column::Plain,
+                Column::Rayon,
+            ],
+            unavailable: vec![super::super::Unavailable {
+                workload: BenchWorkload::Logs,
+                column: Column::Multiprocess,
+                reason: "not available".into(),
+            }],
+            samples,
+        };
+        let t = render(&results);
+        let header = "| lines | serial s | pipeline s | multiprocess s | plain s | rayon s | \
+                      pipeline × | multiprocess × | serial / plain | pipeline / rayon | \
+                      multiprocess / rayon |";
+        assert!(t.contains(header), "{t}");
+        let line =
+            "| 25 K | 1.000 | 0.500 | n/a | 0.950 | 0.400 | 2.00 | n/a | 0.95 | 0.80 | n/a |";
+        assert!(t.contains(line), "{t}");
+        assert!(t.contains("| 25 K | pipeline | 0.05 | 100 | 1.0 |"), "{t}");
+        assert!(t.contains("multiprocess: n/a"), "{t}");
+    }
+}

@@ -1,0 +1,422 @@
+//! The coordinator actor: reads the source chunk by chunk (only as far as
+//! the workers' credits and the reorder window allow), encodes each chunk
+//! once, deals chunks to connections, merges the returned partials in
+//! sequence order exactly once, feeds the sink, re-queues the chunks of lost
+//! workers, and fails the run clearly when a chunk fails or no worker is left.
+
+use super::connection::{Close, Connection, SendFrame};
+use super::scheduler::{ChunkInfo, Completion, Scheduler};
+use crate::error::RunError;
+use crate::metrics::{StageKind, StageStats, WorkerReport};
+use crate::mode::inline::{pull_source, run_sink_absorb, run_sink_finish};
+use crate::mode::RunConfig;
+use crate::pipeline::{AnyData, Pipeline};
+use crate::protocol::{ChunkStats, FrameCodec, Message, PeerHello};
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio_util::codec::Encoder;
+
+/// What a successful run hands back.
+pub(crate) struct Outcome {
+    pub(crate) stats: Vec<StageStats>,
+    pub(crate) workers: Vec<WorkerReport>,
+}
+
+/// A worker connected and authenticated.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Joined {
+    pub(crate) id: u64,
+    pub(crate) addr: Addr<Connection>,
+    pub(crate) peer: String,
+    pub(crate) hello: PeerHello,
+}
+
+/// A worker's connection ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Left {
+    pub(crate) id: u64,
+    pub(crate) reason: String,
+}
+
+/// A worker returned a chunk's partial.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChunkDoneMsg {
+    pub(crate) id: u64,
+    pub(crate) seq: u64,
+    pub(crate) partial: Vec<u8>,
+    pub(crate) stats: ChunkStats,
+}
+
+/// A worker could not process a chunk.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChunkFailedMsg {
+    pub(crate) id: u64,
+    pub(crate) seq: u64,
+    pub(crate) error: String,
+}
+
+struct WorkerRow {
+    report: WorkerReport,
+    joined: Instant,
+}
+
+/// The coordinator.
+pub(crate) struct Coordinator {
+    pipeline: Pipeline,
+    config: RunConfig,
+    sched: Scheduler<bytes::Bytes, AnyData>,
+    conns: HashMap<u64, Addr<Connection>>,
+    rows: BTreeMap<u64, WorkerRow>,
+    stats: Vec<StageStats>,
+    acc: Option<AnyData>,
+    next_line: u64,
+    /// Since when no worker is connected (`None` while some are).
+    alone_since: Option<Instant>,
+    last_loss: Option<String>,
+    done: Option<oneshot::Sender<Result<Outcome, RunError>>>,
+}
+
+impl Coordinator {
+    pub(crate) fn new(
+        pipeline: Pipeline,
+        config: RunConfig,
+        done: oneshot::Sender<Result<Outcome, RunError>>,
+    ) -> Self {
+        let mut stats = vec![StageStats::new(&pipeline.source.name, StageKind::Source)];
+        stats.extend(
+            pipeline
+                .stages
+                .iter()
+                .map(|s| StageStats::new(&s.name, StageKind::Stage)),
+        );
+        stats.push(StageStats::new(
+            &pipeline.aggregate.name,
+            StageKind::Aggregate,
+        ));
+        stats.push(StageStats::new(&pipeline.sink.name, StageKind::Sink));
+        let acc = Some(pipeline.aggregate.part.empty());
+        Coordinator {
+            sched: Scheduler::new(config.inflight),
+            pipeline,
+            config,
+            conns: HashMap::new(),
+            rows: BTreeMap::new(),
+            stats,
+            acc,
+            next_line: 1,
+            alone_since: Some(Instant::now()),
+            last_loss: None,
+            done: Some(done),
+        }
+    }
+
+    /// Reads and deals chunks while workers have credit; finishes when all is merged.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            if let Some((worker, chunk)) = self.sched.assign() {
+                match self.conns.get(&worker) {
+                    // Bounded by credits: a connection holds at most `inflight` chunks.
+                    Some(conn) => conn.do_send(SendFrame(chunk.frame)),
+                    None => {
+                        self.sched.remove_worker(worker);
+                    }
+                }
+                continue;
+            }
+            if self.sched.wants_new_chunk() {
+                if let Err(e) = self.read_chunk() {
+                    return self.fail(ctx, e);
+                }
+                continue;
+            }
+            break;
+        }
+        if self.sched.is_finished() {
+            self.finish(ctx);
+        }
+    }
+
+    /// Pulls one batch from the source and queues it, encoded as a frame.
+    fn read_chunk(&mut self) -> Result<(), RunError> {
+        let p = &mut self.pipeline;
+        let Some((data, n)) = pull_source(
+            &mut p.source,
+            self.config.batch_size,
+            &mut self.stats[0],
+            &self.config.progress,
+        )?
+        else {
+            self.sched.set_exhausted();
+            return Ok(());
+        };
+        let started = Instant::now();
+        let seq = self.sched.next_seq();
+        let first_line = self.next_line;
+        self.next_line += n as u64;
+        let chunk_error = |error: String| RunError::Chunk {
+            seq,
+            first_line,
+            last_line: first_line + (n as u64).saturating_sub(1),
+            worker: "coordinator".into(),
+            error,
+        };
+        let payload = p.source.part.encode(&data).map_err(chunk_error)?;
+        let msg = Message::Chunk {
+            seq,
+            first_line,
+            records: n as u64,
+            payload,
+        };
+        let mut buf = bytes::BytesMut::new();
+        FrameCodec::new(self.config.max_frame)
+            .encode(&msg, &mut buf)
+            .map_err(|e| chunk_error(format!("cannot send the chunk: {e}")))?;
+        self.stats[0].busy += started.elapsed();
+        self.sched.push_new(ChunkInfo {
+            seq,
+            first_line,
+            records: n as u64,
+            frame: buf.freeze(),
+        });
+        Ok(())
+    }
+
+    /// Merges every partial that is next in sequence and lets the sink absorb it.
+    fn merge_ready(&mut self) -> Result<(), RunError> {
+        let n = self.stats.len();
+        while let Some((_seq, partial)) = self.sched.pop_ready() {
+            let acc = self
+                .acc
+                .as_mut()
+                .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
+            let started = Instant::now();
+            self.pipeline.aggregate.part.merge(acc, partial);
+            self.stats[n - 2].busy += started.elapsed();
+            run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
+        }
+        Ok(())
+    }
+
+    fn close_all(&mut self) {
+        for conn in self.conns.values() {
+            // Bounded: one per connection.
+            conn.do_send(Close);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        let n = self.stats.len();
+        let acc = self
+            .acc
+            .take()
+            .unwrap_or_else(|| self.pipeline.aggregate.part.empty());
+        if let Err(e) = run_sink_finish(&mut self.pipeline.sink, acc, &mut self.stats[n - 1]) {
+            return self.fail(ctx, e);
+        }
+        self.close_all();
+        let replicas = self.rows.values().filter(|r| r.report.chunks > 0).count();
+        for s in &mut self.stats[1..n - 1] {
+            s.replicas = replicas.max(1);
+        }
+        let workers = self
+            .rows
+            .values()
+            .map(|r| {
+                let mut w = r.report.clone();
+                let alive = r.joined.elapsed().as_secs_f64().max(1e-9);
+                w.cpu_percent = (w.cpu_percent / alive * 100.0).min(100.0 * 1024.0);
+                w
+            })
+            .collect();
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Ok(Outcome {
+                stats: std::mem::take(&mut self.stats),
+                workers,
+            }));
+        }
+        ctx.stop();
+    }
+
+    fn fail(&mut self, ctx: &mut Context<Self>, error: RunError) {
+        self.pipeline.sink.part.abort();
+        self.close_all();
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Err(error));
+        }
+        ctx.stop();
+    }
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(Duration::from_millis(50), |act, ctx| {
+            if act.config.cancel.is_cancelled() {
+                return act.fail(ctx, RunError::Interrupted);
+            }
+            if let Some(since) = act.alone_since {
+                if since.elapsed() > act.config.worker_wait_timeout {
+                    let why = match &act.last_loss {
+                        Some(r) => format!(
+                            "every worker is gone (last: {r}) and none joined within {:?}",
+                            act.config.worker_wait_timeout
+                        ),
+                        None => format!(
+                            "no worker connected within {:?}",
+                            act.config.worker_wait_timeout
+                        ),
+                    };
+                    act.fail(ctx, RunError::NoWorkers(why));
+                }
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(done) = self.done.take() {
+            self.pipeline.sink.part.abort();
+            let _ = done.send(Err(RunError::Runtime("coordinator stopped early".into())));
+        }
+    }
+}
+
+impl Handler<Joined> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Joined, ctx: &mut Context<Self>) {
+        tracing::info!(
+            worker = msg.id,
+            peer = %msg.peer,
+            pid = msg.hello.worker_id,
+            cores = msg.hello.cores,
+            "worker joined"
+        );
+        self.conns.insert(msg.id, msg.addr);
+        self.rows.insert(
+            msg.id,
+            WorkerRow {
+                report: WorkerReport {
+                    id: msg.id,
+                    address: msg.peer,
+                    chunks: 0,
+                    records: 0,
+                    busy_seconds: 0.0,
+                    requeued_chunks: 0,
+                    cpu_percent: 0.0,
+                    peak_rss_bytes: 0,
+                },
+                joined: Instant::now(),
+            },
+        );
+        self.sched.add_worker(msg.id);
+        self.alone_since = None;
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Left> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
+        if self.conns.remove(&msg.id).is_none() {
+            return;
+        }
+        let lost = self.sched.remove_worker(msg.id);
+        if let Some(row) = self.rows.get_mut(&msg.id) {
+            row.report.requeued_chunks += lost.len() as u64;
+        }
+        if lost.is_empty() {
+            tracing::info!(worker = msg.id, "worker left: {}", msg.reason);
+        } else {
+            tracing::warn!(
+                worker = msg.id,
+                "worker lost ({}); re-queued chunks {:?}",
+                msg.reason,
+                lost
+            );
+        }
+        if self.conns.is_empty() {
+            self.alone_since = Some(Instant::now());
+            self.last_loss = Some(format!("worker {}: {}", msg.id, msg.reason));
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<ChunkDoneMsg> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
+        let records = match self.sched.in_flight(msg.seq) {
+            Some(c) => c.records,
+            None => {
+                tracing::debug!(worker = msg.id, seq = msg.seq, "ignoring a late duplicate");
+                return;
+            }
+        };
+        let partial = match self.pipeline.aggregate.part.decode(&msg.partial) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(worker = msg.id, seq = msg.seq, "undecodable partial: {e}");
+                if let Some(conn) = self.conns.get(&msg.id) {
+                    conn.do_send(Close);
+                }
+                return;
+            }
+        };
+        if self.sched.complete(msg.id, msg.seq, partial) == Completion::Ignored {
+            tracing::debug!(
+                worker = msg.id,
+                seq = msg.seq,
+                "ignoring a duplicate result"
+            );
+            return;
+        }
+        let n = self.stats.len();
+        for (i, &(rin, rout, nanos)) in msg.stats.parts.iter().enumerate().take(n - 2) {
+            self.stats[i + 1].record_batch(rin, rout, Duration::from_nanos(nanos));
+        }
+        if let Some(row) = self.rows.get_mut(&msg.id) {
+            let r = &mut row.report;
+            r.chunks += 1;
+            r.records += records;
+            r.busy_seconds += msg.stats.busy_nanos as f64 / 1e9;
+            // Holds CPU seconds until `finish` turns it into a percentage.
+            r.cpu_percent = msg.stats.process_cpu_seconds;
+            r.peak_rss_bytes = r.peak_rss_bytes.max(msg.stats.process_peak_rss);
+        }
+        if let Err(e) = self.merge_ready() {
+            return self.fail(ctx, e);
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<ChunkFailedMsg> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChunkFailedMsg, ctx: &mut Context<Self>) {
+        let Some(chunk) = self.sched.in_flight(msg.seq) else {
+            return;
+        };
+        let peer = self
+            .rows
+            .get(&msg.id)
+            .map_or_else(String::new, |r| format!(" ({})", r.report.address));
+        let error = RunError::Chunk {
+            seq: chunk.seq,
+            first_line: chunk.first_line,
+            last_line: chunk.last_line(),
+            worker: format!("{}{peer}", msg.id),
+            error: msg.error,
+        };
+        self.fail(ctx, error);
+    }
+}

@@ -1,0 +1,241 @@
+//! Multiprocess mode: a coordinator actor fans chunks of the input out to
+//! worker processes over authenticated, bincode-framed TCP sockets (see
+//! [`protocol`](crate::protocol)), and merges their partial aggregates in
+//! chunk order, so the outputs are byte-identical to serial mode.
+//!
+//! - `coordinator.rs`: the coordinator actor (reading, dealing, merging, recovery).
+//! - `connection.rs`: one actor per worker socket (frames, heartbeats).
+//! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
+//! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
+//!
+//! Workers are local children (`--workers N`, default: one per core) and/or
+//! remote processes that join at any time (`parpipe worker --connect`). The
+//! coordinator prints `parpipe: listening on ADDR` on stderr once bound.
+
+mod connection;
+mod coordinator;
+mod scheduler;
+mod spawn;
+
+pub use spawn::WorkerCommand;
+
+use crate::error::RunError;
+use crate::metrics::{ProcessSampler, RunReport};
+use crate::mode::RunConfig;
+use crate::pipeline::{JobSpec, Pipeline};
+use crate::protocol::{server_handshake, write_frame, FrameCodec, Message, Token};
+use actix::prelude::*;
+use connection::Connection;
+use coordinator::Coordinator;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_util::codec::{Framed, FramedRead};
+
+/// Checks the multiprocess settings; in particular, listening beyond
+/// loopback requires a token.
+pub(crate) fn validate(config: &RunConfig) -> Result<(), RunError> {
+    let addr: SocketAddr = config.listen.parse().map_err(|e| {
+        RunError::Config(format!(
+            "--listen '{}' is not an IP:PORT address: {e}",
+            config.listen
+        ))
+    })?;
+    if !addr.ip().is_loopback() && config.token.is_none() {
+        return Err(RunError::Config(format!(
+            "refusing to listen on non-loopback address {addr} without a token \
+             (give --token-file FILE or set PARPIPE_TOKEN)"
+        )));
+    }
+    if config.inflight == 0 {
+        return Err(RunError::Config("--inflight must be at least 1".into()));
+    }
+    if config.max_frame < 1024 {
+        return Err(RunError::Config(
+            "the frame limit must be at least 1024 bytes".into(),
+        ));
+    }
+    if config.heartbeat_timeout < Duration::from_millis(100) {
+        return Err(RunError::Config(
+            "the heartbeat timeout must be at least 0.1 s".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Local workers to start: `workers`, or one per core.
+fn local_workers(config: &RunConfig) -> usize {
+    config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Runs `pipeline` (built from `job`) with worker processes.
+pub async fn execute(
+    pipeline: Pipeline,
+    job: &JobSpec,
+    config: &RunConfig,
+) -> Result<RunReport, RunError> {
+    validate(config)?;
+    let sampler = ProcessSampler::start(Duration::from_millis(50));
+    let started = Instant::now();
+    let name = pipeline.name.clone();
+    if let Some(total) = pipeline.source.part.size_hint() {
+        config.progress.set_total(total);
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RunError::Runtime(format!("no local address: {e}")))?;
+    if config.announce_listen {
+        // The machine-readable line scripts and tests wait for.
+        eprintln!("parpipe: listening on {addr}");
+    } else {
+        tracing::info!(%addr, "listening");
+    }
+
+    let n_local = local_workers(config);
+    // Local children get a fresh random token unless one is given; without
+    // a token (loopback only), remote workers authenticate with the empty key.
+    let token = match (&config.token, n_local) {
+        (Some(t), _) => Some(t.clone()),
+        (None, 0) => None,
+        (None, _) => Some(Token::random()),
+    };
+
+    let (tx, rx) = oneshot::channel();
+    let arbiter = Arbiter::new();
+    let coordinator = {
+        let config = config.clone();
+        Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
+            Coordinator::new(pipeline, config, tx)
+        })
+    };
+
+    let accept = actix::spawn(accept_loop(
+        listener,
+        coordinator,
+        job.clone(),
+        token.clone(),
+        config.clone(),
+    ));
+
+    let children = match &token {
+        Some(token) if n_local > 0 => {
+            let command = match &config.worker_command {
+                Some(c) => c.clone(),
+                None => WorkerCommand::current_exe()?,
+            };
+            Some(spawn::Children::spawn(
+                &command,
+                n_local,
+                &addr.to_string(),
+                token,
+                config.max_frame,
+            )?)
+        }
+        _ => None,
+    };
+
+    let result = rx
+        .await
+        .map_err(|_| RunError::Runtime("the coordinator vanished".into()));
+    let wall = started.elapsed();
+    accept.abort();
+    if let Some(children) = children {
+        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3))).await;
+    }
+    arbiter.stop();
+    let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+    let outcome = result??;
+    let mut report = RunReport::new(
+        &name,
+        super::Mode::Multiprocess,
+        wall,
+        &outcome.stats,
+        sampler.finish(),
+    );
+    report.workers = outcome.workers;
+    Ok(report)
+}
+
+/// Accepts connections until aborted; each is authenticated on its own task.
+async fn accept_loop(
+    listener: TcpListener,
+    coordinator: Addr<Coordinator>,
+    job: JobSpec,
+    token: Option<Token>,
+    config: RunConfig,
+) {
+    let ids = Arc::new(AtomicU64::new(1));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let coordinator = coordinator.clone();
+        let job = job.clone();
+        let token = token.clone();
+        let config = config.clone();
+        actix::spawn(async move {
+            if let Err(e) = admit(stream, peer, id, coordinator, job, token, &config).await {
+                tracing::warn!(peer = %peer, "dropping connection: {e}");
+            }
+        });
+    }
+}
+
+/// Handshake, job, then hand the socket to a [`Connection`] actor.
+async fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    coordinator: Addr<Coordinator>,
+    job: JobSpec,
+    token: Option<Token>,
+    config: &RunConfig,
+) -> Result<(), crate::protocol::ProtocolError> {
+    let codec = FrameCodec::new(config.max_frame);
+    let mut framed = Framed::new(stream, codec);
+    let key = token.as_ref().map_or(&[][..], |t| t.expose());
+    let hello = server_handshake(&mut framed, key).await?;
+    write_frame(
+        &mut framed,
+        Message::Job {
+            spec: job,
+            heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
+        },
+    )
+    .await?;
+    let parts = framed.into_parts();
+    let (read, write) = parts.io.into_split();
+    let heartbeat_timeout = config.heartbeat_timeout;
+    Connection::create(move |ctx| {
+        let mut reader = FramedRead::new(read, codec);
+        *reader.read_buffer_mut() = parts.read_buf;
+        ctx.add_stream(reader);
+        Connection {
+            id,
+            peer: peer.to_string(),
+            hello,
+            coordinator,
+            writer: Some(actix::io::FramedWrite::new(write, codec, ctx)),
+            last_heard: Instant::now(),
+            heartbeat_timeout,
+            closing: false,
+            reason: None,
+        }
+    });
+    Ok(())
+}

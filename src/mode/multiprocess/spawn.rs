@@ -1,0 +1,107 @@
+//! Local worker processes: the same program started with `worker --connect
+//! ADDR` (or an embedding application's own command), the token passed in
+//! the environment (never in argv), and reaped at the end of the run.
+
+use crate::error::RunError;
+use crate::protocol::{Token, TOKEN_ENV};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to start a local worker: `program args… --connect ADDR --max-frame N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Arguments placed before `--connect ADDR`.
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// This executable with the `worker` argument: right for the `parpipe`
+    /// binary and for any program whose `main` dispatches `worker` to
+    /// [`run_worker`](crate::worker::run_worker).
+    pub fn current_exe() -> Result<Self, RunError> {
+        let program = std::env::current_exe()
+            .map_err(|e| RunError::Runtime(format!("cannot find this executable: {e}")))?;
+        Ok(WorkerCommand {
+            program,
+            args: vec!["worker".into()],
+        })
+    }
+}
+
+/// The children of one run; killed if still running when dropped.
+pub(crate) struct Children {
+    children: Vec<Child>,
+}
+
+impl Children {
+    /// Starts `n` workers that connect to `addr`.
+    pub(crate) fn spawn(
+        command: &WorkerCommand,
+        n: usize,
+        addr: &str,
+        token: &Token,
+        max_frame: usize,
+    ) -> Result<Self, RunError> {
+        let mut children = Children {
+            children: Vec::with_capacity(n),
+        };
+        let token = String::from_utf8_lossy(token.expose()).into_owned();
+        for _ in 0..n {
+            let child = Command::new(&command.program)
+                .args(&command.args)
+                .arg("--connect")
+                .arg(addr)
+                .arg("--max-frame")
+                .arg(max_frame.to_string())
+                .env(TOKEN_ENV, &token)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| {
+                    RunError::Runtime(format!(
+                        "cannot start worker '{}': {e}",
+                        command.program.display()
+                    ))
+                })?;
+            tracing::debug!(pid = child.id(), "started worker process");
+            children.children.push(child);
+        }
+        Ok(children)
+    }
+
+    /// Waits up to `grace` for the children to exit (they were told to shut
+    /// down), then kills the rest.
+    pub(crate) fn reap(mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        for child in &mut self.children {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The worker entry point of multiprocess mode, public so that any program
+//! can be a worker: the `parpipe worker` command and an embedding
+//! application's own `main` both call [`run_worker`] with their [`Registry`].
+//!
+//! A worker connects to a coordinator, authenticates (see
+//! [`protocol`](crate::protocol)), receives the job (a registered pipeline
+//! name plus parameters), rebuilds the pipeline from its registry, and then
+//! processes chunks on a dedicated thread — decode the source batch, run the
+//! stages, fold it into an empty partial, encode the partial — while the
+//! socket task keeps exchanging heartbeats. With `keep_alive` it serves one
+//! job after another.
+
+use crate::error::RunError;
+use crate::metrics::StageStats;
+use crate::mode::inline::{run_aggregate, run_stage};
+use crate::pipeline::{JobSpec, Pipeline, Registry};
+use crate::protocol::{
+    client_handshake, read_frame, write_frame, ChunkStats, FrameCodec, Message, ProtocolError,
+    Token, DEFAULT_MAX_FRAME,
+};
+use crate::stage::BatchInfo;
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+
+/// How a worker finds and joins its coordinator.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The coordinator's address, `HOST:PORT`.
+    pub connect: String,
+    /// The shared token (`None`: the empty key, accepted only by a
+    /// coordinator that runs without a token on loopback).
+    pub token: Option<Token>,
+    /// Serve one job after another instead of exiting after the first.
+    pub keep_alive: bool,
+    /// Largest frame accepted or sent.
+    pub max_frame: usize,
+    /// How long to keep trying to connect (`None`: forever).
+    pub connect_timeout: Option<Duration>,
+}
+
+impl WorkerConfig {
+    /// A worker for `connect` with defaults: the token from `PARPIPE_TOKEN`
+    /// when set, one job, 64 MiB frames, 30 s to connect.
+    pub fn new(connect: impl Into<String>) -> Result<Self, RunError> {
+        Ok(WorkerConfig {
+            connect: connect.into(),
+            token: Token::from_env().map_err(RunError::Config)?,
+            keep_alive: false,
+            max_frame: DEFAULT_MAX_FRAME,
+            connect_timeout: Some(Duration::from_secs(30)),
+        })
+    }
+
+    /// Parses worker arguments as the coordinator passes them to the
+    /// processes it spawns: `--connect HOST:PORT [--max-frame N]
+    /// [--keep-alive] [--token-file F]`. An embedding application's `main`
+    /// hands its arguments after `worker` to this.
+    pub fn from_args<I, S>(args: I) -> Result<Self, RunError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut connect = None;
+        let mut config = WorkerConfig::new(String::new())?;
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .map(|v| v.as_ref().to_string())
+                    .ok_or_else(|| RunError::Config(format!("{name} needs a value")))
+            };
+            match arg.as_ref() {
+                "--connect" => connect = Some(value("--connect")?),
+                "--max-frame" => {
+                    config.max_frame = value("--max-frame")?
+                        .parse()
+                        .map_err(|e| RunError::Config(format!("--max-frame: {e}")))?
+                }
+                "--token-file" => {
+                    config.token = Some(
+                        Token::from_file(std::path::Path::new(&value("--token-file")?))
+                            .map_err(RunError::Config)?,
+                    )
+                }
+                "--keep-alive" => config.keep_alive = true,
+                other => {
+                    return Err(RunError::Config(format!(
+                        "unknown worker argument '{other}'"
+                    )))
+                }
+            }
+        }
+        config.connect = connect.ok_or_else(|| RunError::Config("--connect is required".into()))?;
+        Ok(config)
+    }
+}
+
+/// Runs a worker until its job is done (or, with `keep_alive`, forever),
+/// blocking the caller on a runtime of its own.
+pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
+    runtime.block_on(async {
+        loop {
+            let stream = connect(config).await?;
+            let result = serve(registry, config, stream).await;
+            match (&result, config.keep_alive) {
+                (Ok(()), true) => tracing::info!("job done; waiting for the next one"),
+                (Err(e), true) => tracing::warn!("job ended with an error: {e}; reconnecting"),
+                (_, false) => return result,
+            }
+        }
+    })
+}
+
+async fn connect(config: &WorkerConfig) -> Result<TcpStream, RunError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(20);
+    loop {
+        match TcpStream::connect(&config.connect).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => {
+                if config
+                    .connect_timeout
+                    .is_some_and(|t| started.elapsed() >= t)
+                {
+                    return Err(RunError::Runtime(format!(
+                        "cannot connect to coordinator {}: {e}",
+                        config.connect
+                    )));
+                }
+                tracing::debug!("connect {}: {e}; retrying", config.connect);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn protocol_error(config: &WorkerConfig, e: ProtocolError) -> RunError {
+    RunError::Runtime(format!("coordinator {}: {e}", config.connect))
+}
+
+/// One chunk to process.
+struct Work {
+    seq: u64,
+    first_line: u64,
+    records: u64,
+    payload: Vec<u8>,
+}
+
+/// Serves one job on an open connection.
+async fn serve(
+    registry: &Registry,
+    config: &WorkerConfig,
+    stream: TcpStream,
+) -> Result<(), RunError> {
+    let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
+    let token = config.token.as_ref().map_or(&[][..], |t| t.expose());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    client_handshake(&mut framed, token, std::process::id() as u64, cores)
+        .await
+        .map_err(|e| protocol_error(config, e))?;
+    let (spec, heartbeat) =
+        match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
+            .await
+        {
+            Ok(Ok(Some(Message::Job { spec, heartbeat_ms }))) => {
+                (spec, Duration::from_millis(heartbeat_ms.max(100)))
+            }
+            Ok(Ok(Some(other))) => {
+                return Err(protocol_error(
+                    config,
+                    ProtocolError::Unexpected {
+                        got: other.kind(),
+                        during: "job",
+                    },
+                ))
+            }
+            Ok(Ok(None)) => return Err(protocol_error(config, ProtocolError::Closed("job"))),
+            Ok(Err(e)) => return Err(protocol_error(config, e)),
+            Err(_) => return Err(protocol_error(config, ProtocolError::Timeout("job"))),
+        };
+    let pipeline = registry.build(&spec)?;
+    tracing::info!(pipeline = %spec.pipeline, "joined coordinator {}", config.connect);
+
+    let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
+    // Unbounded, but bounded in practice: one result per chunk received, and
+    // the coordinator sends at most its credit of chunks at a time.
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
+    std::thread::Builder::new()
+        .name("parpipe-worker".into())
+        .spawn(move || process_loop(pipeline, &spec, work_rx, done_tx))
+        .map_err(|e| RunError::Runtime(format!("cannot start the worker thread: {e}")))?;
+
+    let mut ticker = tokio::time::interval(heartbeat / 4);
+    let mut last_heard = Instant::now();
+    let outcome = loop {
+        tokio::select! {
+            frame = framed.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Chunk { seq, first_line, records, payload })) => {
+                        if work_tx.send(Work { seq, first_line, records, payload }).is_err() {
+                            break Err(RunError::Runtime("the worker thread stopped".into()));
+                        }
+                    }
+                    Some(Ok(Message::Heartbeat)) => {}
+                    Some(Ok(Message::Shutdown)) => break Ok(()),
+                    Some(Ok(other)) => break Err(protocol_error(config, ProtocolError::Unexpected {
+                        got: other.kind(),
+                        during: "the job",
+                    })),
+                    Some(Err(e)) => break Err(protocol_error(config, e)),
+                    None => break Err(protocol_error(config, ProtocolError::Closed("the job"))),
+                }
+            }
+            Some(msg) = done_rx.recv() => {
+                if let Err(e) = write_frame(&mut framed, msg).await {
+                    break Err(protocol_error(config, e));
+                }
+            }
+            _ = ticker.tick() => {
+                if last_heard.elapsed() > heartbeat {
+                    break Err(RunError::Runtime(format!(
+                        "coordinator {} silent for more than {:?}", config.connect, heartbeat
+                    )));
+                }
+                if let Err(e) = write_frame(&mut framed, Message::Heartbeat).await {
+                    break Err(protocol_error(config, e));
+                }
+            }
+        }
+    };
+    drop(work_tx);
+    // Clean half-close: we send nothing more; the coordinator sees EOF.
+    let _ = framed.get_mut().shutdown().await;
+    outcome
+}
+
+/// Processes chunks until the channel closes.
+fn process_loop(
+    mut pipeline: Pipeline,
+    spec: &JobSpec,
+    work: std::sync::mpsc::Receiver<Work>,
+    done: mpsc::UnboundedSender<Message>,
+) {
+    let mut usage = ProcessUsage::new();
+    while let Ok(w) = work.recv() {
+        let started = Instant::now();
+        let msg = match process_chunk(&mut pipeline, &w) {
+            Ok((partial, parts)) => {
+                let (cpu, rss) = usage.sample();
+                Message::ChunkDone {
+                    seq: w.seq,
+                    partial,
+                    stats: ChunkStats {
+                        parts,
+                        busy_nanos: started.elapsed().as_nanos() as u64,
+                        process_cpu_seconds: cpu,
+                        process_peak_rss: rss,
+                    },
+                }
+            }
+            Err(error) => {
+                tracing::warn!(pipeline = %spec.pipeline, "chunk {} failed: {error}", w.seq);
+                Message::ChunkFailed { seq: w.seq, error }
+            }
+        };
+        if done.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// `(records_in, records_out, busy_nanos)` per stage, then the aggregate.
+type PartTimes = Vec<(u64, u64, u64)>;
+
+/// Runs the stages and the aggregate of `pipeline` on one chunk.
+fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTimes), String> {
+    let (mut data, mut n) = pipeline
+        .source
+        .part
+        .decode(&w.payload)
+        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
+    let info = BatchInfo {
+        seq: w.seq,
+        first_line: w.first_line,
+        records: w.records,
+    };
+    let mut parts = Vec::with_capacity(pipeline.stages.len() + 1);
+    for stage in pipeline.stages.iter_mut() {
+        let mut stats = StageStats::new(&stage.name, crate::metrics::StageKind::Stage);
+        (data, n) = run_stage(stage, data, n, &info, &mut stats).map_err(|e| e.to_string())?;
+        parts.push((
+            stats.records_in,
+            stats.records_out,
+            stats.busy.as_nanos() as u64,
+        ));
+    }
+    let mut stats = StageStats::new(
+        &pipeline.aggregate.name,
+        crate::metrics::StageKind::Aggregate,
+    );
+    let mut acc = pipeline.aggregate.part.empty();
+    run_aggregate(
+        &mut pipeline.aggregate,
+        &mut acc,
+        data,
+        n,
+        &info,
+        &mut stats,
+    )
+    .map_err(|e| e.to_string())?;
+    parts.push((
+        stats.records_in,
+        stats.records_out,
+        stats.busy.as_nanos() as u64,
+    ));
+    let partial = pipeline
+        .aggregate
+        .part
+        .encode(&acc)
+        .map_err(|e| format!("cannot encode the partial: {e}"))?;
+    Ok((partial, parts))
+}
+
+/// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).
+struct ProcessUsage {
+    system: sysinfo::System,
+    pid: Option<sysinfo::Pid>,
+    peak: u64,
+}
+
+impl ProcessUsage {
+    fn new() -> Self {
+        ProcessUsage {
+            system: sysinfo::System::new(),
+            pid: sysinfo::get_current_pid().ok(),
+            peak: 0,
+        }
+    }
+
+    fn sample(&mut self) -> (f64, u64) {
+        let Some(pid) = self.pid else {
+            return (0.0, 0);
+        };
+        self.system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            false,
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu(),
+        );
+        let (cpu, rss) = self.system.process(pid).map_or((0.0, 0), |p| {
+            (p.accumulated_cpu_time() as f64 / 1000.0, p.memory())
+        });
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kb| kb * 1024);
+        self.peak = self.peak.max(rss).max(hwm);
+        (cpu, self.peak)
+    }
+}
