@@ -99,7 +99,12 @@ impl StageStats {
             idle_seconds: self.idle.as_secs_f64(),
             blocked_seconds: self.blocked.as_secs_f64(),
             utilization: self.busy.as_secs_f64() / wall_s / replicas,
-            records_per_second: self.records_in as f64 / wall_s,
+            // A source takes nothing in: its throughput is what it produces.
+            records_per_second: match self.kind {
+                StageKind::Source => self.records_out,
+                _ => self.records_in,
+            } as f64
+                / wall_s,
             queue_high_water: self.queue_high_water,
         }
     }
