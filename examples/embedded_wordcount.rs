@@ -7,7 +7,8 @@
 //! over to the library's worker entry point with the same registry.
 //!
 //! Run: `cargo run --release --example embedded_wordcount -- 200000 3`
-//! (sentences, worker processes).
+//! (sentences, worker processes, and optionally the mode: `multiprocess`
+//! by default, or `serial` / `pipeline` to compare).
 
 use parpipe::mode::multiprocess::WorkerCommand;
 use parpipe::worker::{run_worker, WorkerConfig};
@@ -148,6 +149,15 @@ fn main() -> ExitCode {
     }
     let sentences = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let workers = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
+    let mode = match args.get(2).map(String::as_str) {
+        None | Some("multiprocess") => Mode::Multiprocess,
+        Some("pipeline") => Mode::Pipeline,
+        Some("serial") => Mode::Serial,
+        Some(other) => {
+            eprintln!("unknown mode '{other}' (expected serial, pipeline or multiprocess)");
+            return ExitCode::from(2);
+        }
+    };
     let job = match JobSpec::new("wordcount", &Params { sentences }) {
         Ok(j) => j,
         Err(e) => {
@@ -156,7 +166,7 @@ fn main() -> ExitCode {
         }
     };
     let config = RunConfig {
-        mode: Mode::Multiprocess,
+        mode,
         workers: Some(workers),
         batch_size: 10_000,
         // This very binary, with `worker` first: the default, spelled out.
