@@ -391,6 +391,45 @@ impl Encoder<Outgoing> for FrameCodec {
     }
 }
 
+/// Bytes a chunk's frame buffer keeps free in front of the payload for
+/// [`seal_chunk_frame`]: the length prefix plus the largest `Chunk` header
+/// (variant index and four varint integers; a bincode varint takes at most
+/// 5 bytes for a u32 and 9 for a u64).
+pub const CHUNK_HEADER_ROOM: usize = 4 + 5 + 4 * 9;
+
+/// `Message::Chunk`'s variant index (checked by a test).
+const CHUNK_VARIANT: u32 = 4;
+
+/// Turns `buf` — [`CHUNK_HEADER_ROOM`] bytes of any value, then a chunk's
+/// payload — into the frame of `Message::Chunk { seq, first_line, records,
+/// payload }`, byte for byte what [`FrameCodec`] would write, without
+/// copying the payload: the header is written just in front of it and the
+/// unused room is sliced off. This spares the coordinator, which every
+/// worker waits on, one or two copies of each chunk.
+pub fn seal_chunk_frame(
+    mut buf: Vec<u8>,
+    seq: u64,
+    first_line: u64,
+    records: u64,
+    max_len: usize,
+) -> Result<bytes::Bytes, ProtocolError> {
+    let payload_len = buf.len().checked_sub(CHUNK_HEADER_ROOM).ok_or_else(|| {
+        ProtocolError::Malformed("chunk buffer without room for its header".into())
+    })?;
+    let header = (CHUNK_VARIANT, seq, first_line, records, payload_len as u64);
+    let mut head = [0u8; CHUNK_HEADER_ROOM - 4];
+    let head_len = bincode::encode_into_slice(header, &mut head, bincode_config())
+        .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let len = head_len + payload_len;
+    if len > max_len {
+        return Err(ProtocolError::TooLarge { len, max: max_len });
+    }
+    let start = CHUNK_HEADER_ROOM - head_len - 4;
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    buf[start + 4..CHUNK_HEADER_ROOM].copy_from_slice(&head[..head_len]);
+    Ok(bytes::Bytes::from(buf).slice(start..))
+}
+
 /// Encodes one message as a whole frame (length prefix included).
 pub fn encode_frame(msg: &Message, max_len: usize) -> Result<Vec<u8>, ProtocolError> {
     let mut buf = BytesMut::new();
@@ -587,6 +626,35 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_chunk_frames_match_the_codec() {
+        for (seq, first_line, records, len) in [
+            (0, 1, 0, 0),
+            (7, 250, 250, 250),
+            (251, 65_536, 8192, 1 << 16),
+            (u64::MAX, u64::MAX - 1, 1 << 40, 3),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut buf = vec![0xAA; CHUNK_HEADER_ROOM];
+            buf.extend_from_slice(&payload);
+            let sealed = seal_chunk_frame(buf, seq, first_line, records, DEFAULT_MAX_FRAME).unwrap();
+            let msg = Message::Chunk {
+                seq,
+                first_line,
+                records,
+                payload,
+            };
+            assert_eq!(&sealed[..], &encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap()[..]);
+        }
+        let mut buf = vec![0; CHUNK_HEADER_ROOM];
+        buf.extend_from_slice(&[1; 2000]);
+        assert!(matches!(
+            seal_chunk_frame(buf, 0, 1, 1, 1024),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        assert!(seal_chunk_frame(vec![0; 3], 0, 1, 1, 1024).is_err());
+    }
 
     fn decode_all(bytes: &[u8], max: usize) -> Result<Vec<Message>, ProtocolError> {
         let mut codec = FrameCodec::new(max);

@@ -287,16 +287,22 @@ type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk.
 fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTimes), String> {
-    let (mut data, mut n) = pipeline
-        .source
-        .part
-        .decode(&w.payload)
-        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
     let info = BatchInfo {
         seq: w.seq,
         first_line: w.first_line,
         records: w.records,
     };
+    let (mut data, mut n) = pipeline
+        .source
+        .part
+        .decode_chunk(&w.payload, &info)
+        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
+    if n as u64 != w.records {
+        return Err(format!(
+            "the chunk holds {n} records, its header says {}",
+            w.records
+        ));
+    }
     let mut parts = Vec::with_capacity(pipeline.stages.len() + 1);
     for stage in pipeline.stages.iter_mut() {
         let mut stats = StageStats::new(&stage.name, crate::metrics::StageKind::Stage);

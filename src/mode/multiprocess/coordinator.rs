@@ -8,15 +8,14 @@ use super::connection::{Close, Connection, SendFrame};
 use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
 use crate::metrics::{StageKind, StageStats, WorkerReport};
-use crate::mode::inline::{pull_source, run_sink_absorb, run_sink_finish};
+use crate::mode::inline::{pull_chunk, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
-use crate::protocol::{ChunkStats, FrameCodec, Message, PeerHello};
+use crate::protocol::{seal_chunk_frame, ChunkStats, PeerHello, CHUNK_HEADER_ROOM};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tokio_util::codec::Encoder;
 
 /// What a successful run hands back.
 pub(crate) struct Outcome {
@@ -76,6 +75,8 @@ pub(crate) struct Coordinator {
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
     next_line: u64,
+    /// Capacity to allocate for the next chunk's frame (from the last one).
+    chunk_capacity: usize,
     /// Since when no worker is connected (`None` while some are).
     alone_since: Option<Instant>,
     last_loss: Option<String>,
@@ -110,6 +111,7 @@ impl Coordinator {
             stats,
             acc,
             next_line: 1,
+            chunk_capacity: 1 << 16,
             alone_since: Some(Instant::now()),
             last_loss: None,
             done: Some(done),
@@ -142,12 +144,17 @@ impl Coordinator {
         }
     }
 
-    /// Pulls one batch from the source and queues it, encoded as a frame.
+    /// Pulls one chunk from the source, already in wire form, and queues
+    /// it as a frame. The source writes straight into the frame's buffer,
+    /// after room for the header, so the chunk is not copied again here.
     fn read_chunk(&mut self) -> Result<(), RunError> {
         let p = &mut self.pipeline;
-        let Some((data, n)) = pull_source(
+        let mut buf = Vec::with_capacity(self.chunk_capacity);
+        buf.resize(CHUNK_HEADER_ROOM, 0);
+        let Some(n) = pull_chunk(
             &mut p.source,
             self.config.batch_size,
+            &mut buf,
             &mut self.stats[0],
             &self.config.progress,
         )?
@@ -155,34 +162,26 @@ impl Coordinator {
             self.sched.set_exhausted();
             return Ok(());
         };
+        // Chunks are alike in size: the next buffer is allocated once.
+        self.chunk_capacity = (buf.len() + buf.len() / 8).min(self.config.max_frame + 64);
         let started = Instant::now();
         let seq = self.sched.next_seq();
         let first_line = self.next_line;
         self.next_line += n as u64;
-        let chunk_error = |error: String| RunError::Chunk {
-            seq,
-            first_line,
-            last_line: first_line + (n as u64).saturating_sub(1),
-            worker: "coordinator".into(),
-            error,
-        };
-        let payload = p.source.part.encode(&data).map_err(chunk_error)?;
-        let msg = Message::Chunk {
-            seq,
-            first_line,
-            records: n as u64,
-            payload,
-        };
-        let mut buf = bytes::BytesMut::new();
-        FrameCodec::new(self.config.max_frame)
-            .encode(&msg, &mut buf)
-            .map_err(|e| chunk_error(format!("cannot send the chunk: {e}")))?;
+        let frame = seal_chunk_frame(buf, seq, first_line, n as u64, self.config.max_frame)
+            .map_err(|e| RunError::Chunk {
+                seq,
+                first_line,
+                last_line: first_line + (n as u64).saturating_sub(1),
+                worker: "coordinator".into(),
+                error: format!("cannot send the chunk: {e}"),
+            })?;
         self.stats[0].busy += started.elapsed();
         self.sched.push_new(ChunkInfo {
             seq,
             first_line,
             records: n as u64,
-            frame: buf.freeze(),
+            frame,
         });
         Ok(())
     }
