@@ -7,6 +7,7 @@
 //! - `connection.rs`: one actor per worker socket (frames, heartbeats).
 //! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
 //! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
+//! - `malloc.rs`: allocator thresholds so per-chunk buffers are reused.
 //!
 //! Workers are local children (`--workers N`, default: one per core) and/or
 //! remote processes that join at any time (`parpipe worker --connect`). The
@@ -14,6 +15,7 @@
 
 mod connection;
 mod coordinator;
+pub(crate) mod malloc;
 mod scheduler;
 mod spawn;
 
@@ -80,6 +82,7 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
+    malloc::keep_chunk_buffers();
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     let name = pipeline.name.clone();
