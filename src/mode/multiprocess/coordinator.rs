@@ -21,6 +21,9 @@ use tokio::sync::oneshot;
 pub(crate) struct Outcome {
     pub(crate) stats: Vec<StageStats>,
     pub(crate) workers: Vec<WorkerReport>,
+    /// Process ids (as the workers announced them) of the workers told to
+    /// shut down: the others never got a job and need no time to exit.
+    pub(crate) closed_pids: Vec<u64>,
 }
 
 /// A worker connected and authenticated.
@@ -71,6 +74,8 @@ pub(crate) struct Coordinator {
     config: RunConfig,
     sched: Scheduler<bytes::Bytes, AnyData>,
     conns: HashMap<u64, Addr<Connection>>,
+    /// Announced process id of each connected worker.
+    pids: HashMap<u64, u64>,
     rows: BTreeMap<u64, WorkerRow>,
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
@@ -107,6 +112,7 @@ impl Coordinator {
             pipeline,
             config,
             conns: HashMap::new(),
+            pids: HashMap::new(),
             rows: BTreeMap::new(),
             stats,
             acc,
@@ -237,6 +243,7 @@ impl Coordinator {
             let _ = done.send(Ok(Outcome {
                 stats: std::mem::take(&mut self.stats),
                 workers,
+                closed_pids: self.pids.values().copied().collect(),
             }));
         }
         ctx.stop();
@@ -298,6 +305,7 @@ impl Handler<Joined> for Coordinator {
             "worker joined"
         );
         self.conns.insert(msg.id, msg.addr);
+        self.pids.insert(msg.id, msg.hello.worker_id);
         self.rows.insert(
             msg.id,
             WorkerRow {
@@ -324,6 +332,7 @@ impl Handler<Left> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
+        self.pids.remove(&msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }

@@ -147,7 +147,16 @@ pub async fn execute(
     let wall = started.elapsed();
     accept.abort();
     if let Some(children) = children {
-        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3))).await;
+        // Workers told to shut down get time to exit cleanly; one that
+        // joined too late to get any work (small inputs) is not waited for.
+        let closed = match &result {
+            Ok(Ok(outcome)) => outcome.closed_pids.clone(),
+            _ => Vec::new(),
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            children.reap(Duration::from_secs(3), &closed)
+        })
+        .await;
     }
     arbiter.stop();
     let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
