@@ -111,6 +111,8 @@ pub struct LineReader {
     /// An error met after some lines were already put in the caller's batch:
     /// reported by the next call, so those lines are not lost with it.
     deferred: Option<InputError>,
+    /// Data bytes of the last batch filled (a capacity hint for the next).
+    last_batch_bytes: usize,
 }
 
 /// An opened input.
@@ -194,6 +196,7 @@ impl LineReader {
             partial: Vec::new(),
             next_line: 1,
             deferred: None,
+            last_batch_bytes: 0,
         }
     }
 
@@ -220,7 +223,15 @@ impl LineReader {
         if self.deferred.is_none() && batch.is_empty() {
             batch.first_line = self.next_line;
         }
-        self.fill_into(batch, max_lines, max_bytes)
+        if batch.data.capacity() == 0 {
+            // A new batch: size it like the last one, so that it is not
+            // grown (and copied) step by step.
+            batch.data.reserve(self.last_batch_bytes + self.last_batch_bytes / 8);
+            batch.ends.reserve(max_lines.clamp(1, 1 << 16));
+        }
+        let n = self.fill_into(batch, max_lines, max_bytes)?;
+        self.last_batch_bytes = batch.data.len();
+        Ok(n)
     }
 
     /// Like [`fill`](Self::fill), but appends the lines to `text` as text for
