@@ -638,14 +638,18 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut buf = vec![0xAA; CHUNK_HEADER_ROOM];
             buf.extend_from_slice(&payload);
-            let sealed = seal_chunk_frame(buf, seq, first_line, records, DEFAULT_MAX_FRAME).unwrap();
+            let sealed =
+                seal_chunk_frame(buf, seq, first_line, records, DEFAULT_MAX_FRAME).unwrap();
             let msg = Message::Chunk {
                 seq,
                 first_line,
                 records,
                 payload,
             };
-            assert_eq!(&sealed[..], &encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap()[..]);
+            assert_eq!(
+                &sealed[..],
+                &encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap()[..]
+            );
         }
         let mut buf = vec![0; CHUNK_HEADER_ROOM];
         buf.extend_from_slice(&[1; 2000]);

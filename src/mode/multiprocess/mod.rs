@@ -153,10 +153,8 @@ pub async fn execute(
             Ok(Ok(outcome)) => outcome.closed_pids.clone(),
             _ => Vec::new(),
         };
-        let _ = tokio::task::spawn_blocking(move || {
-            children.reap(Duration::from_secs(3), &closed)
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3), &closed))
+            .await;
     }
     arbiter.stop();
     let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;

@@ -125,7 +125,12 @@ mod tests {
         let all: Vec<_> = b.iter().collect();
         assert_eq!(
             all,
-            vec![(3, &b"a"[..]), (4, &b""[..]), (5, &b"z\r"[..]), (6, &b""[..])]
+            vec![
+                (3, &b"a"[..]),
+                (4, &b""[..]),
+                (5, &b"z\r"[..]),
+                (6, &b""[..])
+            ]
         );
         assert!(LineBatch::from_text(1, b"").unwrap().is_empty());
         assert!(LineBatch::from_text(1, b"a\nb").is_err());

@@ -110,7 +110,7 @@ pub struct LineReader {
     next_line: u64,
     /// An error met after some lines were already put in the caller's batch:
     /// reported by the next call, so those lines are not lost with it.
-    deferred: Option<InputError>,
+    deferred: Option<Box<InputError>>,
     /// Data bytes of the last batch filled (a capacity hint for the next).
     last_batch_bytes: usize,
 }
@@ -226,7 +226,9 @@ impl LineReader {
         if batch.data.capacity() == 0 {
             // A new batch: size it like the last one, so that it is not
             // grown (and copied) step by step.
-            batch.data.reserve(self.last_batch_bytes + self.last_batch_bytes / 8);
+            batch
+                .data
+                .reserve(self.last_batch_bytes + self.last_batch_bytes / 8);
             batch.ends.reserve(max_lines.clamp(1, 1 << 16));
         }
         let n = self.fill_into(batch, max_lines, max_bytes)?;
@@ -266,7 +268,7 @@ impl LineReader {
         max_bytes: usize,
     ) -> Result<usize, InputError> {
         if let Some(e) = self.deferred.take() {
-            return Err(e);
+            return Err(*e);
         }
         let max_lines = max_lines.max(1);
         let mut n = 0;
@@ -285,7 +287,7 @@ impl LineReader {
                     if n == 0 {
                         return Err(e);
                     }
-                    self.deferred = Some(e);
+                    self.deferred = Some(Box::new(e));
                     break;
                 }
             }

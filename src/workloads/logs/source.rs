@@ -89,7 +89,9 @@ impl Source for LogSource {
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
         match self {
-            LogSource::Read(_) => LineBatch::from_text(info.first_line, bytes).map_err(StageError::new),
+            LogSource::Read(_) => {
+                LineBatch::from_text(info.first_line, bytes).map_err(StageError::new)
+            }
             LogSource::Generate { .. } => decode_batch(bytes),
         }
     }
