@@ -155,9 +155,10 @@ pub enum Message {
         first_line: u64,
         /// Number of records.
         records: u64,
-        /// The batch, encoded by the source.
-        #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
+        /// The batch, encoded by the source. `Bytes`, so that a received
+        /// chunk is a view of the read buffer rather than a copy of it.
+        #[serde(with = "bytes_field")]
+        payload: bytes::Bytes,
     },
     /// A chunk's encoded partial aggregate.
     ChunkDone {
@@ -268,6 +269,50 @@ fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// Serde for a `Bytes` field: the same bytes on the wire as `serde_bytes`
+/// on a `Vec<u8>`.
+mod bytes_field {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
+        let v: serde_bytes::ByteBuf = serde::Deserialize::deserialize(d)?;
+        Ok(bytes::Bytes::from(v.into_vec()))
+    }
+}
+
+/// Decodes a `Chunk` body without copying its payload, which is most of
+/// the bytes a worker receives: the header is read as bincode would read
+/// it, and the payload is a view of `body`. Accepts and refuses exactly
+/// what [`decode_body`] does (a test checks this).
+fn decode_chunk_body(body: bytes::Bytes) -> Result<Message, ProtocolError> {
+    let ((variant, seq, first_line, records, len), used): ((u32, u64, u64, u64, u64), usize) =
+        bincode::decode_from_slice(&body, bincode_config())
+            .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    debug_assert_eq!(variant, CHUNK_VARIANT);
+    let rest = (body.len() - used) as u64;
+    if rest < len {
+        return Err(ProtocolError::Malformed(format!(
+            "chunk payload of {len} bytes, only {rest} in the frame"
+        )));
+    }
+    if rest > len {
+        return Err(ProtocolError::Malformed(format!(
+            "{} trailing bytes after a Chunk",
+            rest - len
+        )));
+    }
+    Ok(Message::Chunk {
+        seq,
+        first_line,
+        records,
+        payload: body.slice(used..),
+    })
+}
+
 /// Decodes one frame body into exactly one message.
 pub fn decode_body(body: &[u8]) -> Result<Message, ProtocolError> {
     let (msg, used): (Message, usize) = bincode::serde::decode_from_slice(body, bincode_config())
@@ -304,6 +349,10 @@ impl Decoder for FrameCodec {
         }
         src.advance(4);
         let body = src.split_to(len);
+        // A variant index below 251 is its own one-byte varint.
+        if body.first() == Some(&(CHUNK_VARIANT as u8)) {
+            return decode_chunk_body(body.freeze()).map(Some);
+        }
         decode_body(&body).map(Some)
     }
 
@@ -644,7 +693,7 @@ mod tests {
                 seq,
                 first_line,
                 records,
-                payload,
+                payload: payload.into(),
             };
             assert_eq!(
                 &sealed[..],
@@ -704,10 +753,36 @@ mod tests {
             seq: 3,
             first_line: 1001,
             records: 2,
-            payload: b"ab\ncd".to_vec(),
+            payload: bytes::Bytes::from_static(b"ab\ncd"),
         };
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(decode_all(&frame, 1024).unwrap(), vec![msg]);
+    }
+
+    #[test]
+    fn chunk_fast_path_agrees_with_the_serde_decoder() {
+        let msg = Message::Chunk {
+            seq: 300,
+            first_line: 70_000,
+            records: 2,
+            payload: bytes::Bytes::from(vec![b'x'; 300]),
+        };
+        let frame = encode_frame(&msg, 1 << 20).unwrap();
+        let body = &frame[4..];
+        let fast = |b: &[u8]| decode_chunk_body(bytes::Bytes::copy_from_slice(b));
+        assert_eq!(fast(body).unwrap(), msg);
+        assert_eq!(decode_body(body).unwrap(), msg);
+        // Every truncation, and trailing bytes, are refused by both.
+        for cut in 1..body.len() {
+            assert!(fast(&body[..cut]).is_err(), "cut {cut}");
+            assert!(decode_body(&body[..cut]).is_err(), "cut {cut}");
+        }
+        let mut long = body.to_vec();
+        long.push(0);
+        assert!(fast(&long).is_err());
+        assert!(decode_body(&long).is_err());
+        // Through the codec (which takes the fast path).
+        assert_eq!(decode_all(&frame, 1 << 20).unwrap(), vec![msg]);
     }
 
     #[test]
@@ -745,7 +820,7 @@ mod tests {
             seq: 0,
             first_line: 1,
             records: 1,
-            payload: vec![0; 2000],
+            payload: vec![0; 2000].into(),
         };
         assert!(matches!(
             encode_frame(&big, 1024),

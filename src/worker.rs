@@ -156,7 +156,7 @@ struct Work {
     seq: u64,
     first_line: u64,
     records: u64,
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
 }
 
 /// Serves one job on an open connection.
