@@ -143,6 +143,17 @@ trait LineSink {
     fn size_after(&self, raw_len: usize, len: usize) -> usize;
     /// Takes the line (the size was checked with `size_after`).
     fn push(&mut self, raw: &[u8], len: usize);
+    /// True for a sink that keeps lines as LF-terminated text, which can
+    /// take many lines at once with [`push_block`](Self::push_block).
+    const TEXT: bool = false;
+    /// Takes whole LF-terminated lines at once (only called when `TEXT`).
+    fn push_block(&mut self, _block: &[u8]) {
+        unreachable!("push_block on a sink that is not TEXT")
+    }
+    /// Bytes held (only called when `TEXT`), as `size_after` counts them.
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 impl LineSink for LineBatch {
@@ -180,6 +191,16 @@ impl LineSink for TextSink<'_> {
     fn push(&mut self, raw: &[u8], _len: usize) {
         self.text.extend_from_slice(raw);
         self.text.push(b'\n');
+    }
+
+    const TEXT: bool = true;
+
+    fn push_block(&mut self, block: &[u8]) {
+        self.text.extend_from_slice(block);
+    }
+
+    fn size(&self) -> usize {
+        self.text.len() - self.start
     }
 }
 
@@ -318,6 +339,35 @@ impl LineReader {
         let mut pushed = 0;
         let mut full = false;
         while pushed < room {
+            if S::TEXT && !sink.is_empty() {
+                // Text keeps lines as they are: take every further whole
+                // line that fits the limits in one copy, counting LFs with a
+                // vectorized count instead of visiting each line. (The first
+                // line of a call is exempt from `max_bytes`: it goes through
+                // the per-line code below, as does the line at the limit.)
+                let cap = if limit_bytes {
+                    MAX_LINE.min(max_bytes)
+                } else {
+                    MAX_LINE
+                };
+                let fits = cap.saturating_sub(sink.size()).min(buf.len() - start);
+                let region = &buf[start..start + fits];
+                let left = room - pushed;
+                let lfs = memchr::memchr_iter(b'\n', region).count();
+                let last = if lfs <= left {
+                    memchr::memrchr(b'\n', region)
+                } else {
+                    memchr::memchr_iter(b'\n', region).nth(left - 1)
+                };
+                if let Some(last) = last {
+                    sink.push_block(&region[..=last]);
+                    pushed += lfs.min(left);
+                    start += last + 1;
+                    if pushed == room {
+                        break;
+                    }
+                }
+            }
             let Some(p) = memchr(b'\n', &buf[start..]) else {
                 break;
             };
@@ -846,7 +896,15 @@ mod tests {
             expected.push(line);
         }
         let spec = write(d.path(), "many", &text);
-        for (max_lines, max_bytes) in [(7, 100), (1, 1), (1000, 50), (10_000, 1 << 20), (0, 0)] {
+        for (max_lines, max_bytes) in [
+            (7, 100),
+            (1, 1),
+            (1000, 50),
+            (10_000, 1 << 20),
+            (0, 0),
+            (7, 1 << 20),
+            (100, 1000),
+        ] {
             assert_text_agrees(vec![spec.clone()], max_lines, max_bytes);
             let got = read_all(vec![spec.clone()], max_lines, max_bytes).unwrap();
             let lines: Vec<_> = got.into_iter().map(|(_, l)| l).collect();
