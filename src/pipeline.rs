@@ -31,12 +31,13 @@ fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
 }
 
 /// A source with its type erased.
-#[allow(dead_code)] // encode/decode serve the multiprocess mode
 pub(crate) trait DynSource: Send {
     fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError>;
     fn size_hint(&self) -> Option<u64>;
-    fn encode(&self, data: &AnyData) -> Result<Vec<u8>, String>;
-    fn decode(&self, bytes: &[u8]) -> Result<(AnyData, usize), String>;
+    /// See [`Source::next_chunk`].
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
+    /// See [`Source::decode_chunk`]; also returns the record count.
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
 }
 
 struct SourceBox<S>(S);
@@ -53,23 +54,15 @@ impl<S: Source> DynSource for SourceBox<S> {
         self.0.size_hint()
     }
 
-    fn encode(&self, data: &AnyData) -> Result<Vec<u8>, String> {
-        let batch = data
-            .downcast_ref::<S::Out>()
-            .ok_or("parpipe internal error: source batch of the wrong type")?;
-        bincode::serde::encode_to_vec(batch, bincode_config()).map_err(|e| e.to_string())
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
+        self.0.next_chunk(max, out)
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<(AnyData, usize), String> {
-        let (batch, used): (S::Out, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode_config())
-                .map_err(|e| e.to_string())?;
-        if used != bytes.len() {
-            return Err(format!(
-                "{} trailing bytes after the batch",
-                bytes.len() - used
-            ));
-        }
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
+        let batch = self
+            .0
+            .decode_chunk(bytes, info)
+            .map_err(|e| e.to_string())?;
         let n = batch.record_count();
         Ok((Box::new(batch), n))
     }

@@ -155,9 +155,10 @@ pub enum Message {
         first_line: u64,
         /// Number of records.
         records: u64,
-        /// The batch, encoded by the source.
-        #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
+        /// The batch, encoded by the source. `Bytes`, so that a received
+        /// chunk is a view of the read buffer rather than a copy of it.
+        #[serde(with = "bytes_field")]
+        payload: bytes::Bytes,
     },
     /// A chunk's encoded partial aggregate.
     ChunkDone {
@@ -268,6 +269,50 @@ fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// Serde for a `Bytes` field: the same bytes on the wire as `serde_bytes`
+/// on a `Vec<u8>`.
+mod bytes_field {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
+        let v: serde_bytes::ByteBuf = serde::Deserialize::deserialize(d)?;
+        Ok(bytes::Bytes::from(v.into_vec()))
+    }
+}
+
+/// Decodes a `Chunk` body without copying its payload, which is most of
+/// the bytes a worker receives: the header is read as bincode would read
+/// it, and the payload is a view of `body`. Accepts and refuses exactly
+/// what [`decode_body`] does (a test checks this).
+fn decode_chunk_body(body: bytes::Bytes) -> Result<Message, ProtocolError> {
+    let ((variant, seq, first_line, records, len), used): ((u32, u64, u64, u64, u64), usize) =
+        bincode::decode_from_slice(&body, bincode_config())
+            .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    debug_assert_eq!(variant, CHUNK_VARIANT);
+    let rest = (body.len() - used) as u64;
+    if rest < len {
+        return Err(ProtocolError::Malformed(format!(
+            "chunk payload of {len} bytes, only {rest} in the frame"
+        )));
+    }
+    if rest > len {
+        return Err(ProtocolError::Malformed(format!(
+            "{} trailing bytes after a Chunk",
+            rest - len
+        )));
+    }
+    Ok(Message::Chunk {
+        seq,
+        first_line,
+        records,
+        payload: body.slice(used..),
+    })
+}
+
 /// Decodes one frame body into exactly one message.
 pub fn decode_body(body: &[u8]) -> Result<Message, ProtocolError> {
     let (msg, used): (Message, usize) = bincode::serde::decode_from_slice(body, bincode_config())
@@ -304,6 +349,10 @@ impl Decoder for FrameCodec {
         }
         src.advance(4);
         let body = src.split_to(len);
+        // A variant index below 251 is its own one-byte varint.
+        if body.first() == Some(&(CHUNK_VARIANT as u8)) {
+            return decode_chunk_body(body.freeze()).map(Some);
+        }
         decode_body(&body).map(Some)
     }
 
@@ -389,6 +438,45 @@ impl Encoder<Outgoing> for FrameCodec {
             }
         }
     }
+}
+
+/// Bytes a chunk's frame buffer keeps free in front of the payload for
+/// [`seal_chunk_frame`]: the length prefix plus the largest `Chunk` header
+/// (variant index and four varint integers; a bincode varint takes at most
+/// 5 bytes for a u32 and 9 for a u64).
+pub const CHUNK_HEADER_ROOM: usize = 4 + 5 + 4 * 9;
+
+/// `Message::Chunk`'s variant index (checked by a test).
+const CHUNK_VARIANT: u32 = 4;
+
+/// Turns `buf` — [`CHUNK_HEADER_ROOM`] bytes of any value, then a chunk's
+/// payload — into the frame of `Message::Chunk { seq, first_line, records,
+/// payload }`, byte for byte what [`FrameCodec`] would write, without
+/// copying the payload: the header is written just in front of it and the
+/// unused room is sliced off. This spares the coordinator, which every
+/// worker waits on, one or two copies of each chunk.
+pub fn seal_chunk_frame(
+    mut buf: Vec<u8>,
+    seq: u64,
+    first_line: u64,
+    records: u64,
+    max_len: usize,
+) -> Result<bytes::Bytes, ProtocolError> {
+    let payload_len = buf.len().checked_sub(CHUNK_HEADER_ROOM).ok_or_else(|| {
+        ProtocolError::Malformed("chunk buffer without room for its header".into())
+    })?;
+    let header = (CHUNK_VARIANT, seq, first_line, records, payload_len as u64);
+    let mut head = [0u8; CHUNK_HEADER_ROOM - 4];
+    let head_len = bincode::encode_into_slice(header, &mut head, bincode_config())
+        .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let len = head_len + payload_len;
+    if len > max_len {
+        return Err(ProtocolError::TooLarge { len, max: max_len });
+    }
+    let start = CHUNK_HEADER_ROOM - head_len - 4;
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    buf[start + 4..CHUNK_HEADER_ROOM].copy_from_slice(&head[..head_len]);
+    Ok(bytes::Bytes::from(buf).slice(start..))
 }
 
 /// Encodes one message as a whole frame (length prefix included).
@@ -588,6 +676,39 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn sealed_chunk_frames_match_the_codec() {
+        for (seq, first_line, records, len) in [
+            (0, 1, 0, 0),
+            (7, 250, 250, 250),
+            (251, 65_536, 8192, 1 << 16),
+            (u64::MAX, u64::MAX - 1, 1 << 40, 3),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut buf = vec![0xAA; CHUNK_HEADER_ROOM];
+            buf.extend_from_slice(&payload);
+            let sealed =
+                seal_chunk_frame(buf, seq, first_line, records, DEFAULT_MAX_FRAME).unwrap();
+            let msg = Message::Chunk {
+                seq,
+                first_line,
+                records,
+                payload: payload.into(),
+            };
+            assert_eq!(
+                &sealed[..],
+                &encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap()[..]
+            );
+        }
+        let mut buf = vec![0; CHUNK_HEADER_ROOM];
+        buf.extend_from_slice(&[1; 2000]);
+        assert!(matches!(
+            seal_chunk_frame(buf, 0, 1, 1, 1024),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        assert!(seal_chunk_frame(vec![0; 3], 0, 1, 1, 1024).is_err());
+    }
+
     fn decode_all(bytes: &[u8], max: usize) -> Result<Vec<Message>, ProtocolError> {
         let mut codec = FrameCodec::new(max);
         let mut buf = BytesMut::from(bytes);
@@ -632,10 +753,36 @@ mod tests {
             seq: 3,
             first_line: 1001,
             records: 2,
-            payload: b"ab\ncd".to_vec(),
+            payload: bytes::Bytes::from_static(b"ab\ncd"),
         };
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(decode_all(&frame, 1024).unwrap(), vec![msg]);
+    }
+
+    #[test]
+    fn chunk_fast_path_agrees_with_the_serde_decoder() {
+        let msg = Message::Chunk {
+            seq: 300,
+            first_line: 70_000,
+            records: 2,
+            payload: bytes::Bytes::from(vec![b'x'; 300]),
+        };
+        let frame = encode_frame(&msg, 1 << 20).unwrap();
+        let body = &frame[4..];
+        let fast = |b: &[u8]| decode_chunk_body(bytes::Bytes::copy_from_slice(b));
+        assert_eq!(fast(body).unwrap(), msg);
+        assert_eq!(decode_body(body).unwrap(), msg);
+        // Every truncation, and trailing bytes, are refused by both.
+        for cut in 1..body.len() {
+            assert!(fast(&body[..cut]).is_err(), "cut {cut}");
+            assert!(decode_body(&body[..cut]).is_err(), "cut {cut}");
+        }
+        let mut long = body.to_vec();
+        long.push(0);
+        assert!(fast(&long).is_err());
+        assert!(decode_body(&long).is_err());
+        // Through the codec (which takes the fast path).
+        assert_eq!(decode_all(&frame, 1 << 20).unwrap(), vec![msg]);
     }
 
     #[test]
@@ -673,7 +820,7 @@ mod tests {
             seq: 0,
             first_line: 1,
             records: 1,
-            payload: vec![0; 2000],
+            payload: vec![0; 2000].into(),
         };
         assert!(matches!(
             encode_frame(&big, 1024),

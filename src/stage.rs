@@ -93,6 +93,57 @@ pub trait Source: Send + 'static {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+
+    /// Multiprocess mode: appends the next batch of at most `max_records`
+    /// records to `out` in wire form and returns its record count, or `None`
+    /// when the input is exhausted. A worker turns it back into a batch with
+    /// [`decode_chunk`](Self::decode_chunk).
+    ///
+    /// The default encodes [`next_batch`](Self::next_batch)'s batch with
+    /// bincode. The coordinator does this for every chunk while all workers
+    /// wait on it, so a source that can hand out cheaper bytes should (the
+    /// `logs` file reader ships the raw text and lets workers cut the lines).
+    fn next_chunk(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, StageError> {
+        let Some(batch) = self.next_batch(max_records)? else {
+            return Ok(None);
+        };
+        encode_batch(&batch, out)?;
+        Ok(Some(batch.record_count()))
+    }
+
+    /// The batch that [`next_chunk`](Self::next_chunk) encoded as `bytes`;
+    /// `info` says where it sits in the input. Runs in workers, on bytes
+    /// from the network: malformed bytes must give an error, not a panic.
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError> {
+        let _ = info;
+        decode_batch(bytes)
+    }
+}
+
+/// The default wire form of a batch (see [`Source::next_chunk`]): bincode,
+/// appended to `out`.
+pub fn encode_batch<T: Serialize>(batch: &T, out: &mut Vec<u8>) -> Result<(), StageError> {
+    bincode::serde::encode_into_std_write(batch, out, crate::pipeline::bincode_config())
+        .map(drop)
+        .map_err(|e| StageError::new(format!("cannot encode the batch: {e}")))
+}
+
+/// Reads what [`encode_batch`] wrote: exactly one batch, no trailing bytes.
+pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StageError> {
+    let (batch, used): (T, usize) =
+        bincode::serde::decode_from_slice(bytes, crate::pipeline::bincode_config())
+            .map_err(|e| StageError::new(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(StageError::new(format!(
+            "{} trailing bytes after the batch",
+            bytes.len() - used
+        )));
+    }
+    Ok(batch)
 }
 
 /// Turns a batch into a batch.

@@ -102,6 +102,7 @@ impl WorkerConfig {
 /// Runs a worker until its job is done (or, with `keep_alive`, forever),
 /// blocking the caller on a runtime of its own.
 pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunError> {
+    crate::mode::multiprocess::malloc::keep_chunk_buffers();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -155,7 +156,7 @@ struct Work {
     seq: u64,
     first_line: u64,
     records: u64,
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
 }
 
 /// Serves one job on an open connection.
@@ -287,16 +288,22 @@ type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk.
 fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTimes), String> {
-    let (mut data, mut n) = pipeline
-        .source
-        .part
-        .decode(&w.payload)
-        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
     let info = BatchInfo {
         seq: w.seq,
         first_line: w.first_line,
         records: w.records,
     };
+    let (mut data, mut n) = pipeline
+        .source
+        .part
+        .decode_chunk(&w.payload, &info)
+        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
+    if n as u64 != w.records {
+        return Err(format!(
+            "the chunk holds {n} records, its header says {}",
+            w.records
+        ));
+    }
     let mut parts = Vec::with_capacity(pipeline.stages.len() + 1);
     for stage in pipeline.stages.iter_mut() {
         let mut stats = StageStats::new(&stage.name, crate::metrics::StageKind::Stage);

@@ -41,6 +41,40 @@ pub(crate) fn pull_source(
     }
 }
 
+/// Multiprocess mode: appends the source's next chunk, in wire form, to
+/// `out` (see `Source::next_chunk`), timing it and counting progress.
+pub(crate) fn pull_chunk(
+    source: &mut Named<Box<dyn DynSource>>,
+    max: usize,
+    out: &mut Vec<u8>,
+    stats: &mut StageStats,
+    progress: &Progress,
+) -> Result<Option<usize>, RunError> {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| source.part.next_chunk(max, out)));
+    let busy = started.elapsed();
+    let error = |error| RunError::Source {
+        source_name: source.name.clone(),
+        error,
+    };
+    match result {
+        Ok(Ok(Some(n))) => {
+            stats.record_batch(0, n as u64, busy);
+            progress.add_records(n as u64);
+            Ok(Some(n))
+        }
+        Ok(Ok(None)) => {
+            stats.busy += busy;
+            Ok(None)
+        }
+        Ok(Err(e)) => Err(error(e)),
+        Err(payload) => Err(error(crate::StageError::new(format!(
+            "panicked: {}",
+            panic_message(payload.as_ref())
+        )))),
+    }
+}
+
 /// Runs one stage on one batch, timing it and turning errors and panics
 /// into a [`RunError`] that names the stage and the batch.
 pub(crate) fn run_stage(

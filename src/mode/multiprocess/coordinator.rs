@@ -8,20 +8,22 @@ use super::connection::{Close, Connection, SendFrame};
 use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
 use crate::metrics::{StageKind, StageStats, WorkerReport};
-use crate::mode::inline::{pull_source, run_sink_absorb, run_sink_finish};
+use crate::mode::inline::{pull_chunk, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
-use crate::protocol::{ChunkStats, FrameCodec, Message, PeerHello};
+use crate::protocol::{seal_chunk_frame, ChunkStats, PeerHello, CHUNK_HEADER_ROOM};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tokio_util::codec::Encoder;
 
 /// What a successful run hands back.
 pub(crate) struct Outcome {
     pub(crate) stats: Vec<StageStats>,
     pub(crate) workers: Vec<WorkerReport>,
+    /// Process ids (as the workers announced them) of the workers told to
+    /// shut down: the others never got a job and need no time to exit.
+    pub(crate) closed_pids: Vec<u64>,
 }
 
 /// A worker connected and authenticated.
@@ -72,10 +74,14 @@ pub(crate) struct Coordinator {
     config: RunConfig,
     sched: Scheduler<bytes::Bytes, AnyData>,
     conns: HashMap<u64, Addr<Connection>>,
+    /// Announced process id of each connected worker.
+    pids: HashMap<u64, u64>,
     rows: BTreeMap<u64, WorkerRow>,
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
     next_line: u64,
+    /// Capacity to allocate for the next chunk's frame (from the last one).
+    chunk_capacity: usize,
     /// Since when no worker is connected (`None` while some are).
     alone_since: Option<Instant>,
     last_loss: Option<String>,
@@ -106,10 +112,12 @@ impl Coordinator {
             pipeline,
             config,
             conns: HashMap::new(),
+            pids: HashMap::new(),
             rows: BTreeMap::new(),
             stats,
             acc,
             next_line: 1,
+            chunk_capacity: 1 << 16,
             alone_since: Some(Instant::now()),
             last_loss: None,
             done: Some(done),
@@ -142,12 +150,17 @@ impl Coordinator {
         }
     }
 
-    /// Pulls one batch from the source and queues it, encoded as a frame.
+    /// Pulls one chunk from the source, already in wire form, and queues
+    /// it as a frame. The source writes straight into the frame's buffer,
+    /// after room for the header, so the chunk is not copied again here.
     fn read_chunk(&mut self) -> Result<(), RunError> {
         let p = &mut self.pipeline;
-        let Some((data, n)) = pull_source(
+        let mut buf = Vec::with_capacity(self.chunk_capacity);
+        buf.resize(CHUNK_HEADER_ROOM, 0);
+        let Some(n) = pull_chunk(
             &mut p.source,
             self.config.batch_size,
+            &mut buf,
             &mut self.stats[0],
             &self.config.progress,
         )?
@@ -155,34 +168,26 @@ impl Coordinator {
             self.sched.set_exhausted();
             return Ok(());
         };
+        // Chunks are alike in size: the next buffer is allocated once.
+        self.chunk_capacity = (buf.len() + buf.len() / 8).min(self.config.max_frame + 64);
         let started = Instant::now();
         let seq = self.sched.next_seq();
         let first_line = self.next_line;
         self.next_line += n as u64;
-        let chunk_error = |error: String| RunError::Chunk {
-            seq,
-            first_line,
-            last_line: first_line + (n as u64).saturating_sub(1),
-            worker: "coordinator".into(),
-            error,
-        };
-        let payload = p.source.part.encode(&data).map_err(chunk_error)?;
-        let msg = Message::Chunk {
-            seq,
-            first_line,
-            records: n as u64,
-            payload,
-        };
-        let mut buf = bytes::BytesMut::new();
-        FrameCodec::new(self.config.max_frame)
-            .encode(&msg, &mut buf)
-            .map_err(|e| chunk_error(format!("cannot send the chunk: {e}")))?;
+        let frame = seal_chunk_frame(buf, seq, first_line, n as u64, self.config.max_frame)
+            .map_err(|e| RunError::Chunk {
+                seq,
+                first_line,
+                last_line: first_line + (n as u64).saturating_sub(1),
+                worker: "coordinator".into(),
+                error: format!("cannot send the chunk: {e}"),
+            })?;
         self.stats[0].busy += started.elapsed();
         self.sched.push_new(ChunkInfo {
             seq,
             first_line,
             records: n as u64,
-            frame: buf.freeze(),
+            frame,
         });
         Ok(())
     }
@@ -238,6 +243,7 @@ impl Coordinator {
             let _ = done.send(Ok(Outcome {
                 stats: std::mem::take(&mut self.stats),
                 workers,
+                closed_pids: self.pids.values().copied().collect(),
             }));
         }
         ctx.stop();
@@ -299,6 +305,7 @@ impl Handler<Joined> for Coordinator {
             "worker joined"
         );
         self.conns.insert(msg.id, msg.addr);
+        self.pids.insert(msg.id, msg.hello.worker_id);
         self.rows.insert(
             msg.id,
             WorkerRow {
@@ -325,6 +332,7 @@ impl Handler<Left> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
+        self.pids.remove(&msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }

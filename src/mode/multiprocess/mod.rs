@@ -7,6 +7,7 @@
 //! - `connection.rs`: one actor per worker socket (frames, heartbeats).
 //! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
 //! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
+//! - `malloc.rs`: allocator thresholds so per-chunk buffers are reused.
 //!
 //! Workers are local children (`--workers N`, default: one per core) and/or
 //! remote processes that join at any time (`parpipe worker --connect`). The
@@ -14,6 +15,7 @@
 
 mod connection;
 mod coordinator;
+pub(crate) mod malloc;
 mod scheduler;
 mod spawn;
 
@@ -80,6 +82,7 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
+    malloc::keep_chunk_buffers();
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     let name = pipeline.name.clone();
@@ -148,7 +151,14 @@ pub async fn execute(
     let wall = started.elapsed();
     accept.abort();
     if let Some(children) = children {
-        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3))).await;
+        // Workers told to shut down get time to exit cleanly; one that
+        // joined too late to get any work (small inputs) is not waited for.
+        let closed = match &result {
+            Ok(Ok(outcome)) => outcome.closed_pids.clone(),
+            _ => Vec::new(),
+        };
+        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3), &closed))
+            .await;
     }
     arbiter.stop();
     let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;

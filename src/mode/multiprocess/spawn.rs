@@ -74,15 +74,17 @@ impl Children {
         Ok(children)
     }
 
-    /// Waits up to `grace` for the children to exit (they were told to shut
-    /// down), then kills the rest.
-    pub(crate) fn reap(mut self, grace: Duration) {
+    /// Waits up to `grace` for the children whose process id is in
+    /// `closed` (they were told to shut down) to exit, then kills the rest;
+    /// the others are killed at once.
+    pub(crate) fn reap(mut self, grace: Duration, closed: &[u64]) {
         let deadline = Instant::now() + grace;
         for child in &mut self.children {
+            let patient = closed.contains(&u64::from(child.id()));
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() >= deadline => {
+                    Ok(None) if !patient || Instant::now() >= deadline => {
                         let _ = child.kill();
                         let _ = child.wait();
                         break;

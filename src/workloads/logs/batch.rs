@@ -28,6 +28,34 @@ impl LineBatch {
         }
     }
 
+    /// Cuts text made by [`LineReader::fill_text`](super::input::LineReader::fill_text)
+    /// back into lines: each ends with LF, and one CR before it is removed,
+    /// exactly as the reader would have cut them. Text that does not end
+    /// with LF, or too large for `u32` offsets, is refused.
+    pub fn from_text(first_line: u64, text: &[u8]) -> Result<Self, String> {
+        if text.last().is_some_and(|&b| b != b'\n') {
+            return Err("chunk text does not end with a line feed".into());
+        }
+        if u32::try_from(text.len()).is_err() {
+            return Err("chunk text over 4 GiB".into());
+        }
+        let mut batch = LineBatch {
+            first_line,
+            data: Vec::with_capacity(text.len()),
+            ends: Vec::new(),
+        };
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', text) {
+            let line = &text[start..lf];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            batch.data.extend_from_slice(line);
+            // Fits: the data is never longer than the text checked above.
+            batch.ends.push(batch.data.len() as u32);
+            start = lf + 1;
+        }
+        Ok(batch)
+    }
+
     /// Number of lines in the batch.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -89,5 +117,22 @@ mod tests {
         assert_eq!(b.line(1), b"");
         let all: Vec<_> = b.iter().collect();
         assert_eq!(all, vec![(7, &b"a"[..]), (8, &b""[..]), (9, &b"ccc"[..])]);
+    }
+
+    #[test]
+    fn from_text_cuts_lines_and_one_cr() {
+        let b = LineBatch::from_text(3, b"a\r\n\nz\r\r\n\r\n").unwrap();
+        let all: Vec<_> = b.iter().collect();
+        assert_eq!(
+            all,
+            vec![
+                (3, &b"a"[..]),
+                (4, &b""[..]),
+                (5, &b"z\r"[..]),
+                (6, &b""[..])
+            ]
+        );
+        assert!(LineBatch::from_text(1, b"").unwrap().is_empty());
+        assert!(LineBatch::from_text(1, b"a\nb").is_err());
     }
 }

@@ -110,7 +110,9 @@ pub struct LineReader {
     next_line: u64,
     /// An error met after some lines were already put in the caller's batch:
     /// reported by the next call, so those lines are not lost with it.
-    deferred: Option<InputError>,
+    deferred: Option<Box<InputError>>,
+    /// Data bytes of the last batch filled (a capacity hint for the next).
+    last_batch_bytes: usize,
 }
 
 /// An opened input.
@@ -131,6 +133,77 @@ enum Step {
     Exhausted,
 }
 
+/// Where the reader delivers lines. `raw` is a line as read, without its LF
+/// but with any CR; `len` is its length once one trailing CR is removed.
+trait LineSink {
+    /// No line delivered yet.
+    fn is_empty(&self) -> bool;
+    /// The size the sink would reach with this line: never above
+    /// `MAX_LINE`, so that a batch's `u32` offsets can address it.
+    fn size_after(&self, raw_len: usize, len: usize) -> usize;
+    /// Takes the line (the size was checked with `size_after`).
+    fn push(&mut self, raw: &[u8], len: usize);
+    /// True for a sink that keeps lines as LF-terminated text, which can
+    /// take many lines at once with [`push_block`](Self::push_block).
+    const TEXT: bool = false;
+    /// Takes whole LF-terminated lines at once (only called when `TEXT`).
+    fn push_block(&mut self, _block: &[u8]) {
+        unreachable!("push_block on a sink that is not TEXT")
+    }
+    /// Bytes held (only called when `TEXT`), as `size_after` counts them.
+    fn size(&self) -> usize {
+        0
+    }
+}
+
+impl LineSink for LineBatch {
+    fn is_empty(&self) -> bool {
+        LineBatch::is_empty(self)
+    }
+
+    fn size_after(&self, _raw_len: usize, len: usize) -> usize {
+        self.data.len() + len
+    }
+
+    fn push(&mut self, raw: &[u8], len: usize) {
+        let pushed = self.push_line(&raw[..len]);
+        // Cannot fail: the size was checked against the batch.
+        debug_assert!(pushed.is_ok());
+    }
+}
+
+/// Lines as LF-terminated text (see [`LineReader::fill_text`]); the text
+/// appended by this call starts at `start`.
+struct TextSink<'a> {
+    text: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl LineSink for TextSink<'_> {
+    fn is_empty(&self) -> bool {
+        self.text.len() == self.start
+    }
+
+    fn size_after(&self, raw_len: usize, _len: usize) -> usize {
+        self.text.len() - self.start + raw_len + 1
+    }
+
+    fn push(&mut self, raw: &[u8], _len: usize) {
+        self.text.extend_from_slice(raw);
+        self.text.push(b'\n');
+    }
+
+    const TEXT: bool = true;
+
+    fn push_block(&mut self, block: &[u8]) {
+        self.text.extend_from_slice(block);
+    }
+
+    fn size(&self) -> usize {
+        self.text.len() - self.start
+    }
+}
+
 impl LineReader {
     /// Does NOT open anything yet (opening is lazy, on the first fill).
     pub fn new(inputs: Vec<InputSpec>) -> Self {
@@ -144,6 +217,7 @@ impl LineReader {
             partial: Vec::new(),
             next_line: 1,
             deferred: None,
+            last_batch_bytes: 0,
         }
     }
 
@@ -167,16 +241,66 @@ impl LineReader {
         max_lines: usize,
         max_bytes: usize,
     ) -> Result<usize, InputError> {
-        if let Some(e) = self.deferred.take() {
-            return Err(e);
-        }
-        if batch.is_empty() {
+        if self.deferred.is_none() && batch.is_empty() {
             batch.first_line = self.next_line;
+        }
+        if batch.data.capacity() == 0 {
+            // A new batch: size it like the last one, so that it is not
+            // grown (and copied) step by step.
+            batch
+                .data
+                .reserve(self.last_batch_bytes + self.last_batch_bytes / 8);
+            batch.ends.reserve(max_lines.clamp(1, 1 << 16));
+        }
+        let n = self.fill_into(batch, max_lines, max_bytes)?;
+        self.last_batch_bytes = batch.data.len();
+        Ok(n)
+    }
+
+    /// Like [`fill`](Self::fill), but appends the lines to `text` as text for
+    /// another process to cut with [`LineBatch::from_text`]: each line as
+    /// read, its CRs kept, followed by one LF (also after a final line that
+    /// had none). `max_bytes` bounds the text appended (LFs included) with
+    /// the same at-least-one-line rule. Returns the number of lines; their
+    /// numbers continue those of previous calls.
+    pub fn fill_text(
+        &mut self,
+        text: &mut Vec<u8>,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<usize, InputError> {
+        let mut sink = TextSink {
+            start: text.len(),
+            text,
+        };
+        self.fill_into(&mut sink, max_lines, max_bytes)
+    }
+
+    /// The number (1-based, across inputs) of the next line to be delivered.
+    pub fn next_line(&self) -> u64 {
+        self.next_line
+    }
+
+    /// [`fill`](Self::fill) for any sink.
+    fn fill_into<S: LineSink>(
+        &mut self,
+        sink: &mut S,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<usize, InputError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(*e);
         }
         let max_lines = max_lines.max(1);
         let mut n = 0;
         while n < max_lines {
-            match self.step(batch, n > 0, max_bytes) {
+            // The common case first: whole lines already in the buffer.
+            let (k, full) = self.take_buffered(sink, max_lines - n, n > 0, max_bytes);
+            n += k;
+            if full || n == max_lines {
+                break;
+            }
+            match self.step(sink, n > 0, max_bytes) {
                 Ok(Step::Pushed) => n += 1,
                 Ok(Step::Full) | Ok(Step::Exhausted) => break,
                 Err(e) => {
@@ -184,7 +308,7 @@ impl LineReader {
                     if n == 0 {
                         return Err(e);
                     }
-                    self.deferred = Some(e);
+                    self.deferred = Some(Box::new(e));
                     break;
                 }
             }
@@ -192,12 +316,89 @@ impl LineReader {
         Ok(n)
     }
 
-    /// Delivers the next line into `batch`, opening and reading as needed.
+    /// Fast path: delivers up to `room` lines that lie whole in the buffer
+    /// (LF included) while no partial line is pending, without `step`'s
+    /// per-line bookkeeping. Stops at the first line not complete in the
+    /// buffer, which `step` then handles (refill, partial lines, end of
+    /// input). Returns the lines delivered and whether the sink is full.
+    fn take_buffered<S: LineSink>(
+        &mut self,
+        sink: &mut S,
+        room: usize,
+        mut limit_bytes: bool,
+        max_bytes: usize,
+    ) -> (usize, bool) {
+        let Some(cur) = self.current.as_mut() else {
+            return (0, false);
+        };
+        if !self.partial.is_empty() {
+            return (0, false);
+        }
+        let buf = &self.buf[..self.end];
+        let mut start = self.start;
+        let mut pushed = 0;
+        let mut full = false;
+        while pushed < room {
+            if S::TEXT && !sink.is_empty() {
+                // Text keeps lines as they are: take every further whole
+                // line that fits the limits in one copy, counting LFs with a
+                // vectorized count instead of visiting each line. (The first
+                // line of a call is exempt from `max_bytes`: it goes through
+                // the per-line code below, as does the line at the limit.)
+                let cap = if limit_bytes {
+                    MAX_LINE.min(max_bytes)
+                } else {
+                    MAX_LINE
+                };
+                let fits = cap.saturating_sub(sink.size()).min(buf.len() - start);
+                let region = &buf[start..start + fits];
+                let left = room - pushed;
+                let lfs = memchr::memchr_iter(b'\n', region).count();
+                let last = if lfs <= left {
+                    memchr::memrchr(b'\n', region)
+                } else {
+                    memchr::memchr_iter(b'\n', region).nth(left - 1)
+                };
+                if let Some(last) = last {
+                    sink.push_block(&region[..=last]);
+                    pushed += lfs.min(left);
+                    start += last + 1;
+                    if pushed == room {
+                        break;
+                    }
+                }
+            }
+            let Some(p) = memchr(b'\n', &buf[start..]) else {
+                break;
+            };
+            let raw = &buf[start..start + p];
+            // A line inside the buffer is far below MAX_LINE; only the
+            // sink's total needs checking.
+            let len = p - usize::from(raw.last() == Some(&b'\r'));
+            if !sink.is_empty() {
+                let total = sink.size_after(raw.len(), len);
+                if total > MAX_LINE || (limit_bytes && total > max_bytes) {
+                    full = true;
+                    break;
+                }
+            }
+            sink.push(raw, len);
+            limit_bytes = true;
+            pushed += 1;
+            start += p + 1;
+        }
+        self.start = start;
+        cur.lines += pushed as u64;
+        self.next_line += pushed as u64;
+        (pushed, full)
+    }
+
+    /// Delivers the next line into `sink`, opening and reading as needed.
     /// `limit_bytes`: whether `max_bytes` may refuse the line (not for the
     /// first line of a call).
-    fn step(
+    fn step<S: LineSink>(
         &mut self,
-        batch: &mut LineBatch,
+        sink: &mut S,
         limit_bytes: bool,
         max_bytes: usize,
     ) -> Result<Step, InputError> {
@@ -247,28 +448,26 @@ impl LineReader {
             } else {
                 self.partial.last().copied()
             };
-            let len = self.partial.len() + seg_len - usize::from(last == Some(b'\r'));
+            let raw_len = self.partial.len() + seg_len;
+            let len = raw_len - usize::from(last == Some(b'\r'));
             if len > MAX_LINE {
                 return Err(InputError::LineTooLong {
                     input: cur.name.clone(),
                     line: cur.lines + 1,
                 });
             }
-            if !batch.is_empty() {
-                let total = batch.data.len() + len;
+            if !sink.is_empty() {
+                let total = sink.size_after(raw_len, len);
                 if total > MAX_LINE || (limit_bytes && total > max_bytes) {
                     return Ok(Step::Full);
                 }
             }
-            let pushed = if self.partial.is_empty() {
-                batch.push_line(&self.buf[seg.start..seg.start + len])
+            if self.partial.is_empty() {
+                sink.push(&self.buf[seg.clone()], len);
             } else {
                 self.partial.extend_from_slice(&self.buf[seg]);
-                self.partial.truncate(len);
-                batch.push_line(&self.partial)
-            };
-            // Cannot fail: the length was checked against the batch above.
-            debug_assert!(pushed.is_ok());
+                sink.push(&self.partial, len);
+            }
             self.partial.clear();
             self.start += seg_len + usize::from(!at_end);
             cur.lines += 1;
@@ -450,6 +649,41 @@ mod tests {
         }
     }
 
+    /// The same through `fill_text` and `LineBatch::from_text`, checking
+    /// the limits on the text.
+    fn read_all_text(
+        inputs: Vec<InputSpec>,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, InputError> {
+        let mut r = LineReader::new(inputs);
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut text = b"kept".to_vec();
+        loop {
+            text.truncate(4);
+            let first = r.next_line();
+            let n = r.fill_text(&mut text, max_lines, max_bytes)?;
+            assert_eq!(&text[..4], b"kept", "appends");
+            if n == 0 {
+                assert_eq!(text.len(), 4);
+                return Ok(out);
+            }
+            assert!(n <= max_lines.max(1));
+            assert!(n == 1 || text.len() - 4 <= max_bytes, "text over max_bytes");
+            assert_eq!(first, out.len() as u64 + 1);
+            let b = LineBatch::from_text(first, &text[4..]).unwrap();
+            assert_eq!(b.len(), n);
+            out.extend(b.iter().map(|(i, l)| (i, l.to_vec())));
+        }
+    }
+
+    /// `fill` and `fill_text` agree on every line of `inputs`.
+    fn assert_text_agrees(inputs: Vec<InputSpec>, max_lines: usize, max_bytes: usize) {
+        let lines = read_all(inputs.clone(), max_lines, max_bytes).unwrap();
+        let text = read_all_text(inputs, max_lines, max_bytes).unwrap();
+        assert_eq!(lines, text, "max_lines {max_lines} max_bytes {max_bytes}");
+    }
+
     fn lines_of(inputs: Vec<InputSpec>) -> Vec<Vec<u8>> {
         read_all(inputs, 1000, 1 << 20)
             .unwrap()
@@ -481,7 +715,7 @@ mod tests {
             write(d.path(), "e", b"x\ry\n\r\n"), // CR in mid-line kept
             write(d.path(), "f", b"z\r\r\n\r"), // only one CR removed
         ];
-        let got = read_all(inputs, 2, 1 << 20).unwrap();
+        let got = read_all(inputs.clone(), 2, 1 << 20).unwrap();
         let expected = v(&[b"a1", b"a2", b"b1", b"b2", b"", b"x\ry", b"", b"z\r", b""]);
         assert_eq!(
             got.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
@@ -489,6 +723,9 @@ mod tests {
         );
         let numbers: Vec<u64> = got.iter().map(|(n, _)| *n).collect();
         assert_eq!(numbers, (1..=9).collect::<Vec<_>>());
+        for (max_lines, max_bytes) in [(2, 1 << 20), (1, 1), (100, 3)] {
+            assert_text_agrees(inputs.clone(), max_lines, max_bytes);
+        }
     }
 
     #[test]
@@ -510,6 +747,7 @@ mod tests {
     fn binary_bytes_are_lines() {
         let d = tempfile::tempdir().unwrap();
         let data = b"a\0b\n\xff\xfe\xc3(\n\x1f\n\x8b";
+        assert_text_agrees(vec![write(d.path(), "bin", data)], 3, 100);
         let got = lines_of(vec![write(d.path(), "bin", data)]);
         assert_eq!(got, v(&[b"a\0b", b"\xff\xfe\xc3(", b"\x1f", b"\x8b"]));
         // One byte that looks like the start of the gzip magic is plain data.
@@ -533,6 +771,7 @@ mod tests {
             write(d.path(), "fake.gz", b"f1\n"),
             write(d.path(), "empty.gz", &gzip(b"")),
         ];
+        assert_text_agrees(inputs.clone(), 2, 1 << 20);
         assert_eq!(
             lines_of(inputs),
             v(&[b"p1", b"g1", b"g2", b"m1", b"m2", b"m3", b"f1"])
@@ -569,6 +808,23 @@ mod tests {
             got.len() + 1
         );
         assert!(msg.starts_with(&want), "{msg}");
+        // As text: the same lines, then the same error.
+        let mut t = LineReader::new(vec![InputSpec::File(d.path().join("cut.gz"))]);
+        let mut text = Vec::new();
+        let text_err = loop {
+            match t.fill_text(&mut text, 1000, 1 << 20) {
+                Ok(0) => panic!("truncation not reported"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(text_err.to_string(), msg);
+        let cut: Vec<Vec<u8>> = LineBatch::from_text(1, &text)
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.to_vec())
+            .collect();
+        assert_eq!(cut, got);
         // The reader goes on with the next input.
         let mut b = LineBatch::new(0);
         assert_eq!(r.fill(&mut b, 10, 100).unwrap(), 1);
@@ -640,7 +896,16 @@ mod tests {
             expected.push(line);
         }
         let spec = write(d.path(), "many", &text);
-        for (max_lines, max_bytes) in [(7, 100), (1, 1), (1000, 50), (10_000, 1 << 20), (0, 0)] {
+        for (max_lines, max_bytes) in [
+            (7, 100),
+            (1, 1),
+            (1000, 50),
+            (10_000, 1 << 20),
+            (0, 0),
+            (7, 1 << 20),
+            (100, 1000),
+        ] {
+            assert_text_agrees(vec![spec.clone()], max_lines, max_bytes);
             let got = read_all(vec![spec.clone()], max_lines, max_bytes).unwrap();
             let lines: Vec<_> = got.into_iter().map(|(_, l)| l).collect();
             assert_eq!(
@@ -672,7 +937,10 @@ mod tests {
         let plain = write(d.path(), "long", &text);
         assert_eq!(lines_of(vec![plain.clone()]), expected);
         let gz = write(d.path(), "long.gz", &gzip(&text));
-        assert_eq!(lines_of(vec![gz]), expected);
+        assert_eq!(lines_of(vec![gz.clone()]), expected);
+        for (max_lines, max_bytes) in [(100, 1 << 30), (100, 10), (2, 1 << 20)] {
+            assert_text_agrees(vec![plain.clone(), gz.clone()], max_lines, max_bytes);
+        }
         // One line per batch when lines exceed max_bytes.
         let got = read_all(vec![plain], 100, 10).unwrap();
         assert_eq!(got.len(), 4);

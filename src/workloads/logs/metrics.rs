@@ -36,10 +36,13 @@ pub struct LogsPartial {
     /// Bytes per status class, indexed by the class digit.
     pub status_class_bytes: [u128; 10],
     /// Count per method.
+    #[serde(with = "byte_keys")]
     pub methods: FxHashMap<Box<[u8]>, u64>,
     /// Count per path.
+    #[serde(with = "byte_keys")]
     pub paths: FxHashMap<Box<[u8]>, u64>,
     /// Count per client.
+    #[serde(with = "byte_keys")]
     pub clients: FxHashMap<Box<[u8]>, u64>,
     /// Count per hour (hours since the Unix epoch).
     pub hours: FxHashMap<i64, u64>,
@@ -49,6 +52,44 @@ pub struct LogsPartial {
     /// Rendered `rejects.txt` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub rejects_out: Vec<u8>,
+}
+
+/// Serde for the text-keyed count maps: keys go as byte strings, one copy
+/// each. In bincode this is the very encoding a `Box<[u8]>` gets by default
+/// (a length, then the bytes), but the default walks it one `u8` call at a
+/// time, which made decoding partials a large part of the coordinator's work.
+mod byte_keys {
+    use rustc_hash::FxHashMap;
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+    use std::fmt;
+
+    type Map = FxHashMap<Box<[u8]>, u64>;
+
+    pub fn serialize<S: Serializer>(map: &Map, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, v)| (Bytes::new(k), v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = Map;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of byte strings to counts")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
+                // The announced size is untrusted input: cap what it reserves.
+                let hint = access.size_hint().unwrap_or(0).min(1 << 16);
+                let mut map = Map::with_capacity_and_hasher(hint, Default::default());
+                while let Some((k, v)) = access.next_entry::<ByteBuf, u64>()? {
+                    map.insert(k.into_vec().into_boxed_slice(), v);
+                }
+                Ok(map)
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
 }
 
 fn bump(map: &mut FxHashMap<Box<[u8]>, u64>, key: &[u8], by: u64) {
@@ -278,5 +319,47 @@ impl Aggregate for LogsMetrics {
 
     fn merge(&self, acc: &mut LogsPartial, later: LogsPartial) {
         acc.merge(later);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partials_round_trip_with_byte_keys_in_the_default_encoding() {
+        let mut p = LogsPartial {
+            lines: 3,
+            ..LogsPartial::default()
+        };
+        bump(&mut p.clients, b"1.2.3.4", 2);
+        bump(&mut p.paths, "/caf\u{e9}".as_bytes(), 1);
+        bump(&mut p.methods, b"", 7);
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&p, config).unwrap();
+        let (back, used): (LogsPartial, usize) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!((back, used), (p.clone(), bytes.len()));
+
+        // The keys are encoded exactly as a plain `Box<[u8]>` would be.
+        let plain: Vec<(Box<[u8]>, u64)> = p.clients.into_iter().collect();
+        let mut s = bincode::serde::encode_to_vec(plain.len() as u64, config).unwrap();
+        for (k, v) in &plain {
+            s.extend(bincode::serde::encode_to_vec(k, config).unwrap());
+            s.extend(bincode::serde::encode_to_vec(v, config).unwrap());
+        }
+        let map: FxHashMap<Box<[u8]>, u64> = plain.into_iter().collect();
+        assert_eq!(
+            bincode::serde::encode_to_vec(Wrapper(&map), config).unwrap(),
+            s
+        );
+    }
+
+    struct Wrapper<'a>(&'a FxHashMap<Box<[u8]>, u64>);
+
+    impl Serialize for Wrapper<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            byte_keys::serialize(self.0, s)
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::batch::LineBatch;
 use super::generate::Generator;
 use super::input::{InputSpec, LineReader};
-use crate::stage::{Source, StageError};
+use crate::stage::{decode_batch, encode_batch, BatchInfo, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
 /// so that memory stays bounded whatever the line lengths.
@@ -59,6 +59,40 @@ impl Source for LogSource {
                     .map_err(|e| StageError::new(e.to_string()))?;
                 Ok((n > 0).then_some(batch))
             }
+        }
+    }
+
+    /// Read input ships as raw text ([`LineReader::fill_text`]): the
+    /// coordinator then only finds line ends and copies bytes, and each
+    /// worker cuts its own chunks into lines.
+    fn next_chunk(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, StageError> {
+        match self {
+            LogSource::Read(reader) => {
+                let n = reader
+                    .fill_text(out, max_records, MAX_BATCH_BYTES)
+                    .map_err(|e| StageError::new(e.to_string()))?;
+                Ok((n > 0).then_some(n))
+            }
+            LogSource::Generate { .. } => {
+                let Some(batch) = self.next_batch(max_records)? else {
+                    return Ok(None);
+                };
+                encode_batch(&batch, out)?;
+                Ok(Some(batch.len()))
+            }
+        }
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
+        match self {
+            LogSource::Read(_) => {
+                LineBatch::from_text(info.first_line, bytes).map_err(StageError::new)
+            }
+            LogSource::Generate { .. } => decode_batch(bytes),
         }
     }
 
