@@ -135,6 +135,8 @@ fn registry() -> Registry {
 }
 
 fn main() -> ExitCode {
+    // Optional: reuse batch-sized buffers instead of refaulting them.
+    parpipe::allocator::tune_for_batches();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Started by the coordinator as a worker: serve the job and exit.
     if args.first().map(String::as_str) == Some("worker") {

@@ -14,10 +14,12 @@
 //! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
 //! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
+//! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
 //! - [`bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
 //! - [`progress`]: the terminal progress bar of a run.
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod bench;
 pub mod error;
 pub mod metrics;

@@ -245,7 +245,7 @@ fn usage(error: impl Into<anyhow::Error>) -> Failure {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    parpipe::allocator::tune_for_batches();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {
@@ -435,25 +435,6 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
                 None => "cannot write to standard output".to_string(),
             })
             .map_err(Failure::from),
-    }
-}
-
-/// glibc's malloc adapts its mmap and trim thresholds to the largest block
-/// freed so far, and then hands memory back to the OS whenever a thread's
-/// heap top exceeds twice that size. Batches of a few MB, allocated on one
-/// thread and freed on another (pipeline mode), then fault their pages in
-/// afresh every time: measured, a quarter of the source's time. Fixed
-/// thresholds (blocks under 32 MiB come from the heap; a heap gives memory
-/// back once 16 MiB are free at its top) keep freed batch buffers for
-/// reuse, and two arenas limit fragmentation across threads (peak RSS is
-/// the same as with the defaults, within noise). Elsewhere: nothing to do.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

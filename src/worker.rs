@@ -102,7 +102,6 @@ impl WorkerConfig {
 /// Runs a worker until its job is done (or, with `keep_alive`, forever),
 /// blocking the caller on a runtime of its own.
 pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunError> {
-    crate::mode::multiprocess::malloc::keep_chunk_buffers();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,16 +7,15 @@
 //! - `connection.rs`: one actor per worker socket (frames, heartbeats).
 //! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
 //! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
-//! - `malloc.rs`: allocator thresholds so per-chunk buffers are reused.
 //!
 //! Workers are local children (`--workers N`, default: one per core) and/or
 //! remote processes that join at any time (`parpipe worker --connect`). The
-//! coordinator prints `parpipe: listening on ADDR` on stderr once bound.
+//! coordinator announces `parpipe: listening on ADDR` on stderr once bound
+//! when `RunConfig::announce_listen` is set (the CLI does, unless `-q`).
 
 mod connection;
 mod coordinator;
-pub(crate) mod malloc;
-mod scheduler;
+pub(crate) mod scheduler;
 mod spawn;
 
 pub use spawn::WorkerCommand;
@@ -82,7 +81,6 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
-    malloc::keep_chunk_buffers();
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     let name = pipeline.name.clone();
