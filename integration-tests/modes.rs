@@ -7,7 +7,9 @@
 mod common;
 
 use common::{describe, expect_code, expect_ok, read_json, s};
-use parpipe::workloads::logs::{metrics::LogsMetrics, sink::LogsSink, source::LogSource, stages};
+use parpipe::workloads::logs::{
+    metrics::LogsMetrics, pool::BatchPool, sink::LogsSink, source::LogSource, stages,
+};
 use parpipe::{
     mode::pipelined::Replicas, Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig,
     RunError, Sink, Source, Stage, StageError,
@@ -422,18 +424,23 @@ fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> RunEr
     let mut registry = Registry::new();
     let out_dir = out.to_path_buf();
     registry.register("boom", move |panic: bool| {
-        Ok(
-            Pipeline::builder("boom", "generate", LogSource::generate(7, 5_000))
-                .stage("parse", stages::Parse)
-                .stage("boom", Boom { at: 3, panic })
-                .stage("enrich", stages::Enrich::default())
-                .aggregate(
-                    "metrics",
-                    LogsMetrics { emit_records: true },
-                    "write",
-                    LogsSink::new(out_dir.clone(), true),
-                ),
+        Ok(Pipeline::builder(
+            "boom",
+            "generate",
+            LogSource::generate(7, 5_000, BatchPool::new()),
         )
+        .stage("parse", stages::Parse)
+        .stage("boom", Boom { at: 3, panic })
+        .stage("enrich", stages::Enrich::default())
+        .aggregate(
+            "metrics",
+            LogsMetrics {
+                emit_records: true,
+                ..LogsMetrics::default()
+            },
+            "write",
+            LogsSink::new(out_dir.clone(), true),
+        ))
     });
     let job = JobSpec::new("boom", &panic).unwrap();
     let config = RunConfig {

@@ -3,6 +3,7 @@
 //! `--emit-records` the partial also carries each batch's rendered
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
+use super::pool::BatchPool;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
 use super::time::write_hour_bucket;
@@ -246,10 +247,12 @@ impl Summary {
 }
 
 /// The `metrics` aggregate.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LogsMetrics {
     /// Also render `records.jsonl` and `rejects.txt` lines.
     pub emit_records: bool,
+    /// Where the line buffers go back once counted (shared with the source).
+    pub pool: BatchPool,
 }
 
 impl Aggregate for LogsMetrics {
@@ -314,6 +317,7 @@ impl Aggregate for LogsMetrics {
         if let Some((h, n)) = hour_run {
             *acc.hours.entry(h).or_insert(0) += n;
         }
+        self.pool.give(batch.parsed.lines);
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod input;
 pub mod metrics;
 pub mod parse;
+pub mod pool;
 pub mod render;
 pub mod sink;
 pub mod source;
@@ -49,11 +50,14 @@ pub struct LogsParams {
 
 /// Builds the `logs` pipeline.
 pub fn pipeline(params: LogsParams) -> Pipeline {
+    // The aggregate hands line buffers back to the source (see `pool`).
+    let pool = pool::BatchPool::new();
     let (source_name, source) = match params.input {
-        LogsInput::Generate { records, seed } => {
-            ("generate", source::LogSource::generate(seed, records))
-        }
-        LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs)),
+        LogsInput::Generate { records, seed } => (
+            "generate",
+            source::LogSource::generate(seed, records, pool.clone()),
+        ),
+        LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
     };
     Pipeline::builder(NAME, source_name, source)
         .stage("parse", stages::Parse)
@@ -62,6 +66,7 @@ pub fn pipeline(params: LogsParams) -> Pipeline {
             "metrics",
             metrics::LogsMetrics {
                 emit_records: params.emit_records,
+                pool,
             },
             "write",
             sink::LogsSink::new(params.out_dir, params.emit_records),

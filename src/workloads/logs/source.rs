@@ -4,14 +4,22 @@
 use super::batch::LineBatch;
 use super::generate::Generator;
 use super::input::{InputSpec, LineReader};
+use super::pool::BatchPool;
 use crate::stage::{decode_batch, encode_batch, BatchInfo, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
 /// so that memory stays bounded whatever the line lengths.
 pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
+/// The `logs` source: where lines come from, and the pool its batch
+/// buffers are taken from.
+pub struct LogSource {
+    origin: Origin,
+    pool: BatchPool,
+}
+
 /// Where the `logs` lines come from.
-pub enum LogSource {
+enum Origin {
     /// The deterministic generator.
     Generate {
         /// The generator (boxed: it is much larger than a reader).
@@ -24,17 +32,24 @@ pub enum LogSource {
 }
 
 impl LogSource {
-    /// Generated lines.
-    pub fn generate(seed: u64, records: u64) -> Self {
-        LogSource::Generate {
-            generator: Box::new(Generator::new(seed, records)),
-            next_line: 1,
+    /// Generated lines; batch buffers come from `pool`.
+    pub fn generate(seed: u64, records: u64, pool: BatchPool) -> Self {
+        LogSource {
+            origin: Origin::Generate {
+                generator: Box::new(Generator::new(seed, records)),
+                next_line: 1,
+            },
+            pool,
         }
     }
 
-    /// Lines read from `inputs`, in order (nothing is opened yet).
-    pub fn read(inputs: Vec<InputSpec>) -> Self {
-        LogSource::Read(LineReader::new(inputs))
+    /// Lines read from `inputs`, in order (nothing is opened yet); batch
+    /// buffers come from `pool`.
+    pub fn read(inputs: Vec<InputSpec>, pool: BatchPool) -> Self {
+        LogSource {
+            origin: Origin::Read(LineReader::new(inputs)),
+            pool,
+        }
     }
 }
 
@@ -42,18 +57,18 @@ impl Source for LogSource {
     type Out = LineBatch;
 
     fn next_batch(&mut self, max_records: usize) -> Result<Option<LineBatch>, StageError> {
-        match self {
-            LogSource::Generate {
+        match &mut self.origin {
+            Origin::Generate {
                 generator,
                 next_line,
             } => {
-                let mut batch = LineBatch::new(*next_line);
+                let mut batch = self.pool.batch(*next_line);
                 let n = generator.fill(&mut batch, max_records);
                 *next_line += n as u64;
                 Ok((n > 0).then_some(batch))
             }
-            LogSource::Read(reader) => {
-                let mut batch = LineBatch::new(0);
+            Origin::Read(reader) => {
+                let mut batch = self.pool.batch(0);
                 let n = reader
                     .fill(&mut batch, max_records, MAX_BATCH_BYTES)
                     .map_err(|e| StageError::new(e.to_string()))?;
@@ -70,14 +85,14 @@ impl Source for LogSource {
         max_records: usize,
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, StageError> {
-        match self {
-            LogSource::Read(reader) => {
+        match &mut self.origin {
+            Origin::Read(reader) => {
                 let n = reader
                     .fill_text(out, max_records, MAX_BATCH_BYTES)
                     .map_err(|e| StageError::new(e.to_string()))?;
                 Ok((n > 0).then_some(n))
             }
-            LogSource::Generate { .. } => {
+            Origin::Generate { .. } => {
                 let Some(batch) = self.next_batch(max_records)? else {
                     return Ok(None);
                 };
@@ -88,18 +103,18 @@ impl Source for LogSource {
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
-        match self {
-            LogSource::Read(_) => {
+        match &self.origin {
+            Origin::Read(_) => {
                 LineBatch::from_text(info.first_line, bytes).map_err(StageError::new)
             }
-            LogSource::Generate { .. } => decode_batch(bytes),
+            Origin::Generate { .. } => decode_batch(bytes),
         }
     }
 
     fn size_hint(&self) -> Option<u64> {
-        match self {
-            LogSource::Generate { generator, .. } => Some(generator.remaining()),
-            LogSource::Read(_) => None,
+        match &self.origin {
+            Origin::Generate { generator, .. } => Some(generator.remaining()),
+            Origin::Read(_) => None,
         }
     }
 }
