@@ -13,7 +13,7 @@ use parpipe::protocol::{encode_frame, Message, DEFAULT_MAX_FRAME};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,22 +81,10 @@ impl Coordinator {
             cmd.env("PARPIPE_TOKEN", t);
         }
         let mut child = cmd.spawn().expect("start coordinator");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log2.lock().unwrap().push_str(&(line.clone() + "\n"));
-                if tx.send(line).is_err() {
-                    // Keep collecting the log even when nobody listens.
-                }
-            }
-        });
+        let (lines, log) = collect_lines(child.stderr.take().unwrap());
         let mut c = Coordinator {
             child,
-            lines: rx,
+            lines,
             log,
             addr: String::new(),
         };
@@ -107,18 +95,7 @@ impl Coordinator {
 
     /// Waits for a stderr line matching `pred`.
     fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "timed out waiting for a line; log so far:\n{}",
-                    self.log.lock().unwrap()
-                ),
-            }
-        }
+        wait_for_line(&self.lines, &self.log, pred)
     }
 
     /// Waits for exit; returns (code, whole stderr).
@@ -145,6 +122,44 @@ impl Drop for Coordinator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Collects a child's stderr line by line on a thread of its own: each
+/// line goes to the channel (for [`wait_for_line`]) and to the whole log.
+fn collect_lines(stderr: ChildStderr) -> (mpsc::Receiver<String>, Arc<Mutex<String>>) {
+    let (tx, rx) = mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            log2.lock().unwrap().push_str(&(line.clone() + "\n"));
+            if tx.send(line).is_err() {
+                // Keep collecting the log even when nobody listens.
+            }
+        }
+    });
+    (rx, log)
+}
+
+/// Waits (at most [`TIMEOUT`]) for a line matching `pred`; panics with the log so far.
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    log: &Mutex<String>,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if pred(&line) => return line,
+            Ok(_) => {}
+            Err(_) => panic!(
+                "timed out waiting for a line; log so far:\n{}",
+                log.lock().unwrap()
+            ),
+        }
     }
 }
 
@@ -286,6 +301,84 @@ fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
     assert!(requeued >= 1, "{report}");
     let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
     assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
+}
+
+/// A worker frozen with SIGSTOP; resumed (SIGCONT) and killed when dropped,
+/// even when the test fails, so that no process is left behind.
+struct Frozen(Child);
+
+impl Frozen {
+    fn freeze(child: Child) -> Self {
+        signal(&child, libc::SIGSTOP);
+        Frozen(child)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, libc::SIGCONT);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on the id of a child we own and have not reaped.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({}, {sig}) failed", child.id());
+}
+
+#[test]
+fn a_silent_worker_is_dropped_after_the_heartbeat_timeout_and_its_chunks_requeued() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 20_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "silent-test-token");
+    let out = dir.path().join("mp");
+    let mut c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "500",
+            "--heartbeat-timeout",
+            "1",
+            "--token-file",
+            s(&token),
+        ],
+        None,
+    );
+    // Chunks are dealt to the first worker as it joins: freeze it holding
+    // them (its socket stays open, it just never answers again).
+    let victim = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("worker joined"));
+    let victim = Frozen::freeze(victim);
+    let survivor = start_worker(&c.addr, &token);
+    let dropped = c.wait_for(|l| l.contains("dropping worker connection"));
+    assert!(dropped.contains("missed heartbeats for 1s"), "{dropped}");
+    let lost = c.wait_for(|l| l.contains("worker lost"));
+    assert!(
+        lost.contains("missed heartbeats") && lost.contains("re-queued chunks"),
+        "{lost}"
+    );
+    let (code, log) = c.finish();
+    drop(victim);
+    reap(survivor);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same_outputs(&serial, &out);
+    let report = read_json(&out.join("report.json"));
+    let rows = report["workers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    let requeued: u64 = rows
+        .iter()
+        .map(|r| r["requeued_chunks"].as_u64().unwrap())
+        .sum();
+    assert!(requeued >= 1, "{report}");
+    let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+    assert_eq!(chunks, 20_004u64.div_ceil(500), "merged exactly once");
 }
 
 #[test]
