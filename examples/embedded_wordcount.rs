@@ -9,6 +9,11 @@
 //! Run: `cargo run --release --example embedded_wordcount -- 200000 3`
 //! (sentences, worker processes, and optionally the mode: `multiprocess`
 //! by default, or `serial` / `pipeline` to compare).
+//!
+//! `--fail-at N` (anywhere among the arguments) makes the tokenize stage
+//! fail on the batch holding sentence `N` (1-based), to see how a chunk
+//! that fails because of its data fails the run in each mode: the value
+//! travels in the job's [`Params`], so the worker processes see it too.
 
 use parpipe::mode::multiprocess::WorkerCommand;
 use parpipe::worker::{run_worker, WorkerConfig};
@@ -29,6 +34,9 @@ const WORDS: &[&str] = &[
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Params {
     sentences: u64,
+    /// Fail the batch holding this sentence (1-based), if any.
+    #[serde(default)]
+    fail_at: Option<u64>,
 }
 
 /// Makes sentences deterministically (no I/O at construction).
@@ -56,15 +64,26 @@ impl Source for Sentences {
     }
 }
 
-/// Splits sentences into upper-cased words.
+/// Splits sentences into upper-cased words; fails on the batch holding
+/// sentence `fail_at`, when set.
 #[derive(Clone)]
-struct Tokenize;
+struct Tokenize {
+    fail_at: Option<u64>,
+}
 
 impl Stage for Tokenize {
     type In = Vec<String>;
     type Out = Vec<String>;
 
-    fn process(&mut self, input: Vec<String>, _: &BatchInfo) -> Result<Vec<String>, StageError> {
+    fn process(&mut self, input: Vec<String>, info: &BatchInfo) -> Result<Vec<String>, StageError> {
+        if let Some(line) = self.fail_at {
+            let last = info.first_line + input.len() as u64;
+            if (info.first_line..last).contains(&line) {
+                return Err(StageError::new(format!(
+                    "sentence {line} is poisoned (--fail-at)"
+                )));
+            }
+        }
         Ok(input
             .iter()
             .flat_map(|s| s.split(' ').map(str::to_uppercase))
@@ -128,7 +147,7 @@ fn registry() -> Registry {
                 total: p.sentences,
             },
         )
-        .stage("tokenize", Tokenize)
+        .stage("tokenize", Tokenize { fail_at: p.fail_at })
         .aggregate("count", Count, "print", Print))
     });
     r
@@ -149,6 +168,19 @@ fn main() -> ExitCode {
             }
         };
     }
+    // `--fail-at N`, then the positional arguments.
+    let mut args = args;
+    let mut fail_at = None;
+    if let Some(i) = args.iter().position(|a| a == "--fail-at") {
+        match args.get(i + 1).and_then(|v| v.parse::<u64>().ok()) {
+            Some(n) => fail_at = Some(n),
+            None => {
+                eprintln!("--fail-at needs a sentence number");
+                return ExitCode::from(2);
+            }
+        }
+        args.drain(i..i + 2);
+    }
     let sentences = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let workers = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let mode = match args.get(2).map(String::as_str) {
@@ -160,7 +192,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let job = match JobSpec::new("wordcount", &Params { sentences }) {
+    let job = match JobSpec::new("wordcount", &Params { sentences, fail_at }) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("{e}");

@@ -1,6 +1,8 @@
 //! The embedding example (`examples/embedded_wordcount.rs`) run for real:
 //! an outside program with its own pipeline, whose multiprocess workers are
-//! the example binary itself, must print the same counts as in serial mode.
+//! the example binary itself, must print the same counts as in serial mode,
+//! and a batch that fails because of its data (`--fail-at`) must fail the
+//! run in every mode, naming the stage, the batch and where it starts.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -56,4 +58,35 @@ fn embedded_pipeline_gives_the_same_counts_in_every_mode() {
         worker_rows, 3,
         "expected a row per worker process:\n{report}"
     );
+}
+
+#[test]
+fn a_batch_failing_on_its_data_fails_the_run_in_every_mode() {
+    let Some(exe) = example_binary() else {
+        eprintln!("SKIPPED: the example binary was not built (run through `cargo test`)");
+        return;
+    };
+    // Batches of 10 000 sentences: sentence 12 345 is in batch 1, lines 10 001-20 000.
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let args = ["30000", "2", mode, "--fail-at", "12345"];
+        let out = Command::new(&exe)
+            .args(args)
+            .output()
+            .expect("cannot start the example");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let what = format!("{mode}: status {:?}\n{err}", out.status.code());
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert!(out.stdout.is_empty(), "{mode}: the sink ran: {what}");
+        assert!(err.contains("sentence 12345 is poisoned"), "{what}");
+        assert!(
+            err.contains("stage 'tokenize' failed on batch 1 (first line 10001)"),
+            "{what}"
+        );
+        if mode == "multiprocess" {
+            assert!(
+                err.contains("chunk 1 (lines 10001-20000) failed on worker"),
+                "{what}"
+            );
+        }
+    }
 }
