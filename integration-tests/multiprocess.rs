@@ -421,6 +421,108 @@ fn a_worker_joining_mid_run_gets_chunks() {
     }
 }
 
+/// A child killed and reaped when dropped, even when the test fails.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_keep_alive_worker_serves_one_job_after_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 5_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "keep-alive-test-token");
+    // A worker connects to one address: the two coordinators take turns on
+    // a fixed port, found free by binding port 0 and releasing it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let coordinator = |out: &Path| {
+        Coordinator::start(
+            &[
+                "--listen",
+                &listen,
+                "--input",
+                s(&input),
+                "--out",
+                s(out),
+                "--emit-records",
+                "--batch-size",
+                "1000",
+                "--token-file",
+                s(&token),
+            ],
+            None,
+        )
+    };
+    let first_out = dir.path().join("first");
+    let mut first = coordinator(&first_out);
+    assert_eq!(first.addr, listen);
+    // -vv: the worker logs each failed reconnection attempt. Its connect
+    // timeout is short, and must not end it between jobs.
+    let connect_timeout = Duration::from_millis(300);
+    let mut worker = Command::new(bin())
+        .args(["-vv", "worker", "--keep-alive", "--connect", &listen])
+        .args(["--token-file", s(&token)])
+        .args([
+            "--connect-timeout",
+            &connect_timeout.as_secs_f64().to_string(),
+        ])
+        .env_remove("PARPIPE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start worker");
+    let (lines, log) = collect_lines(worker.stderr.take().unwrap());
+    let mut worker = Reaped(worker);
+    let job_done = |l: &str| l.contains("job done; waiting for the next one");
+
+    first.wait_for(|l| l.contains("worker joined"));
+    let (code, first_log) = first.finish();
+    assert_eq!(code, Some(0), "{first_log}");
+    wait_for_line(&lines, &log, job_done);
+    // No coordinator now: the worker keeps retrying, well past its connect timeout.
+    let idle = Instant::now();
+    while idle.elapsed() < 2 * connect_timeout {
+        wait_for_line(&lines, &log, |l| l.contains("retrying"));
+    }
+    assert!(
+        worker.0.try_wait().unwrap().is_none(),
+        "the keep-alive worker exited between jobs:\n{}",
+        log.lock().unwrap()
+    );
+
+    // The same worker joins the next coordinator on its own.
+    let second_out = dir.path().join("second");
+    let mut second = coordinator(&second_out);
+    second.wait_for(|l| l.contains("worker joined"));
+    let (code, second_log) = second.finish();
+    assert_eq!(code, Some(0), "{second_log}");
+    wait_for_line(&lines, &log, job_done);
+    assert!(
+        worker.0.try_wait().unwrap().is_none(),
+        "{}",
+        log.lock().unwrap()
+    );
+    assert_same_outputs(&serial, &first_out);
+    assert_same_outputs(&first_out, &second_out);
+    for out in [&first_out, &second_out] {
+        let report = read_json(&out.join("report.json"));
+        let rows = report["workers"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{report}");
+        assert_eq!(rows[0]["chunks"].as_u64(), Some(6), "{report}");
+    }
+}
+
 /// Connects, sends `bytes` (then half-closes when `close`), and waits until
 /// the coordinator drops the connection.
 fn hostile(addr: &str, bytes: &[u8], close: bool) {

@@ -207,7 +207,8 @@ struct WorkerArgs {
     /// Largest frame accepted or sent, in bytes.
     #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
     max_frame: usize,
-    /// Seconds to keep trying to connect (0: forever).
+    /// Seconds to keep trying to connect the first time (0: forever); a
+    /// keep-alive worker then waits for each next coordinator without a limit.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     connect_timeout: f64,
 }

@@ -38,7 +38,9 @@ pub struct WorkerConfig {
     pub keep_alive: bool,
     /// Largest frame accepted or sent.
     pub max_frame: usize,
-    /// How long to keep trying to connect (`None`: forever).
+    /// How long to keep trying to make the first connection (`None`:
+    /// forever). With `keep_alive`, the worker then waits for its next
+    /// coordinator without a limit.
     pub connect_timeout: Option<Duration>,
 }
 
@@ -107,19 +109,30 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunE
         .build()
         .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
     runtime.block_on(async {
+        let mut timeout = config.connect_timeout;
         loop {
-            let stream = connect(config).await?;
+            let stream = connect(config, timeout).await?;
+            // Between jobs the coordinator is gone by design: a keep-alive
+            // worker waits for the next one as long as it takes.
+            timeout = None;
             let result = serve(registry, config, stream).await;
             match (&result, config.keep_alive) {
                 (Ok(()), true) => tracing::info!("job done; waiting for the next one"),
-                (Err(e), true) => tracing::warn!("job ended with an error: {e}; reconnecting"),
+                (Err(e), true) => {
+                    tracing::warn!("job ended with an error: {e}; reconnecting");
+                    // A coordinator that keeps refusing us (a wrong token, …)
+                    // is not hammered in a tight loop.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 (_, false) => return result,
             }
         }
     })
 }
 
-async fn connect(config: &WorkerConfig) -> Result<TcpStream, RunError> {
+/// Connects to the coordinator, retrying with a growing delay for up to
+/// `timeout` (`None`: forever).
+async fn connect(config: &WorkerConfig, timeout: Option<Duration>) -> Result<TcpStream, RunError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(20);
     loop {
@@ -129,10 +142,7 @@ async fn connect(config: &WorkerConfig) -> Result<TcpStream, RunError> {
                 return Ok(s);
             }
             Err(e) => {
-                if config
-                    .connect_timeout
-                    .is_some_and(|t| started.elapsed() >= t)
-                {
+                if timeout.is_some_and(|t| started.elapsed() >= t) {
                     return Err(RunError::Runtime(format!(
                         "cannot connect to coordinator {}: {e}",
                         config.connect
