@@ -1,10 +1,13 @@
 //! End-to-end tests of multiprocess mode with real child processes and real
 //! sockets: byte-identity with serial mode for several worker counts and
-//! batch sizes, a worker killed with SIGKILL mid-run, a worker joining
-//! mid-run, hostile peers (garbage, truncated frame, oversized length,
-//! wrong token, wrong version), and the clear errors (no token beyond
-//! loopback, no worker at all). No blind sleeps: the tests wait for lines on
-//! the coordinator's stderr, with timeouts.
+//! batch sizes, a worker killed with SIGKILL mid-run, a worker frozen with
+//! SIGSTOP (dropped after the heartbeat timeout), a worker joining mid-run,
+//! a chunk failing on its data (a scripted worker answers `ChunkFailed`), a
+//! keep-alive worker serving two coordinators in turn, hostile peers
+//! (garbage, truncated frame, oversized length, wrong token, wrong version),
+//! and the clear errors (no token beyond loopback, no worker at all). No
+//! blind sleeps: the tests wait for lines on the coordinator's (or the
+//! worker's) stderr and for process exits, with timeouts.
 
 mod common;
 
@@ -418,6 +421,83 @@ fn a_worker_joining_mid_run_gets_chunks() {
     for r in rows {
         assert!(r["chunks"].as_u64().unwrap() > 0, "{report}");
         assert!(r["records"].as_u64().unwrap() > 0, "{report}");
+    }
+}
+
+/// A scripted worker on the real protocol: authenticates with `token`,
+/// answers the first chunk it gets with `ChunkFailed` (as a worker whose
+/// stage rejected the chunk's data does), and returns that chunk's
+/// `(seq, first_line, records)` once the coordinator hangs up.
+fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
+    use parpipe::protocol::{client_handshake, read_frame, write_frame, FrameCodec};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut framed = tokio_util::codec::Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
+        client_handshake(&mut framed, token.as_bytes(), 4242, 1)
+            .await
+            .unwrap();
+        let mut failed = None;
+        let work = async {
+            // Job, heartbeats, chunks…, then Shutdown or the end of the stream.
+            while let Ok(Some(msg)) = read_frame(&mut framed).await {
+                match msg {
+                    Message::Chunk {
+                        seq,
+                        first_line,
+                        records,
+                        ..
+                    } if failed.is_none() => {
+                        failed = Some((seq, first_line, records));
+                        let error = format!("stage 'parse' rejected line {first_line}");
+                        let answer = Message::ChunkFailed { seq, error };
+                        write_frame(&mut framed, answer).await.unwrap();
+                    }
+                    Message::Shutdown => break,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(TIMEOUT, work)
+            .await
+            .expect("the coordinator never hung up");
+        failed.expect("no chunk was received")
+    })
+}
+
+#[test]
+fn a_chunk_failing_on_its_data_fails_the_run_naming_the_chunk_and_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 5_000);
+    let out = dir.path().join("mp");
+    let c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "1000",
+        ],
+        Some("failing-test-token"),
+    );
+    let (seq, first_line, records) = failing_worker(&c.addr, "failing-test-token");
+    let (code, log) = c.finish();
+    assert_eq!(code, Some(1), "{log}");
+    let last_line = first_line + records - 1;
+    let expected = format!("chunk {seq} (lines {first_line}-{last_line}) failed on worker");
+    assert!(log.contains(&expected), "expected '{expected}' in:\n{log}");
+    assert!(
+        log.contains(&format!("stage 'parse' rejected line {first_line}")),
+        "{log}"
+    );
+    assert_eq!((seq, first_line, records), (0, 1, 1000));
+    for f in OUTPUTS {
+        assert!(!out.join(f).exists(), "{f} was written:\n{log}");
     }
 }
 
