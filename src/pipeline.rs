@@ -219,6 +219,20 @@ impl Pipeline {
         &self.name
     }
 
+    /// Zeroed stats, one row per part (source, stages, aggregate, sink), in order.
+    pub(crate) fn fresh_stats(&self) -> Vec<crate::metrics::StageStats> {
+        use crate::metrics::{StageKind, StageStats};
+        let mut stats = vec![StageStats::new(&self.source.name, StageKind::Source)];
+        stats.extend(
+            self.stages
+                .iter()
+                .map(|s| StageStats::new(&s.name, StageKind::Stage)),
+        );
+        stats.push(StageStats::new(&self.aggregate.name, StageKind::Aggregate));
+        stats.push(StageStats::new(&self.sink.name, StageKind::Sink));
+        stats
+    }
+
     /// Names of the source, each stage, the aggregate and the sink, in order.
     pub fn part_names(&self) -> Vec<String> {
         let mut names = vec![self.source.name.clone()];

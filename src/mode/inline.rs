@@ -75,8 +75,35 @@ pub(crate) fn pull_chunk(
     }
 }
 
-/// Runs one stage on one batch, timing it and turning errors and panics
-/// into a [`RunError`] that names the stage and the batch.
+/// Runs `work` for the part `name` on one batch, timing it and turning
+/// errors and panics into a [`RunError`] that names the part and the batch.
+fn on_batch<T>(
+    name: &str,
+    info: &BatchInfo,
+    work: impl FnOnce() -> Result<T, crate::StageError>,
+) -> (Result<T, RunError>, std::time::Duration) {
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(work));
+    let busy = started.elapsed();
+    let result = match result {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(error)) => Err(RunError::Stage {
+            stage: name.to_string(),
+            seq: info.seq,
+            first_line: info.first_line,
+            error,
+        }),
+        Err(payload) => Err(RunError::Panic {
+            stage: name.to_string(),
+            seq: info.seq,
+            first_line: info.first_line,
+            message: panic_message(payload.as_ref()),
+        }),
+    };
+    (result, busy)
+}
+
+/// Runs one stage on one batch (see [`on_batch`]).
 pub(crate) fn run_stage(
     stage: &mut Named<Box<dyn DynStage>>,
     data: AnyData,
@@ -84,30 +111,14 @@ pub(crate) fn run_stage(
     info: &BatchInfo,
     stats: &mut StageStats,
 ) -> Result<(AnyData, usize), RunError> {
-    let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| stage.part.process(data, info)));
-    let busy = started.elapsed();
-    match result {
-        Ok(Ok((out, n))) => {
-            stats.record_batch(records_in as u64, n as u64, busy);
-            Ok((out, n))
-        }
-        Ok(Err(error)) => Err(RunError::Stage {
-            stage: stage.name.clone(),
-            seq: info.seq,
-            first_line: info.first_line,
-            error,
-        }),
-        Err(payload) => Err(RunError::Panic {
-            stage: stage.name.clone(),
-            seq: info.seq,
-            first_line: info.first_line,
-            message: panic_message(payload.as_ref()),
-        }),
-    }
+    let part = &mut stage.part;
+    let (result, busy) = on_batch(&stage.name, info, || part.process(data, info));
+    let (out, n) = result?;
+    stats.record_batch(records_in as u64, n as u64, busy);
+    Ok((out, n))
 }
 
-/// Folds one batch into the running partial.
+/// Folds one batch into the running partial (see [`on_batch`]).
 pub(crate) fn run_aggregate(
     aggregate: &mut Named<Box<dyn DynAggregate>>,
     acc: &mut AnyData,
@@ -116,27 +127,11 @@ pub(crate) fn run_aggregate(
     info: &BatchInfo,
     stats: &mut StageStats,
 ) -> Result<(), RunError> {
-    let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| aggregate.part.add(acc, data, info)));
-    let busy = started.elapsed();
-    match result {
-        Ok(Ok(())) => {
-            stats.record_batch(records_in as u64, 0, busy);
-            Ok(())
-        }
-        Ok(Err(error)) => Err(RunError::Stage {
-            stage: aggregate.name.clone(),
-            seq: info.seq,
-            first_line: info.first_line,
-            error,
-        }),
-        Err(payload) => Err(RunError::Panic {
-            stage: aggregate.name.clone(),
-            seq: info.seq,
-            first_line: info.first_line,
-            message: panic_message(payload.as_ref()),
-        }),
-    }
+    let part = &mut aggregate.part;
+    let (result, busy) = on_batch(&aggregate.name, info, || part.add(acc, data, info));
+    result?;
+    stats.record_batch(records_in as u64, 0, busy);
+    Ok(())
 }
 
 /// Lets the sink take its streamed parts out of the running partial.

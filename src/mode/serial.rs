@@ -5,7 +5,7 @@
 use super::inline::{pull_source, run_aggregate, run_sink_absorb, run_sink_finish, run_stage};
 use super::RunConfig;
 use crate::error::RunError;
-use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
+use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::pipeline::{AnyData, Pipeline};
 use crate::stage::BatchInfo;
 use actix::prelude::*;
@@ -34,18 +34,7 @@ impl SerialRunner {
         config: RunConfig,
         done: oneshot::Sender<Result<Vec<StageStats>, RunError>>,
     ) -> Self {
-        let mut stats = vec![StageStats::new(&pipeline.source.name, StageKind::Source)];
-        stats.extend(
-            pipeline
-                .stages
-                .iter()
-                .map(|s| StageStats::new(&s.name, StageKind::Stage)),
-        );
-        stats.push(StageStats::new(
-            &pipeline.aggregate.name,
-            StageKind::Aggregate,
-        ));
-        stats.push(StageStats::new(&pipeline.sink.name, StageKind::Sink));
+        let stats = pipeline.fresh_stats();
         let acc = Some(pipeline.aggregate.part.empty());
         SerialRunner {
             pipeline,

@@ -7,7 +7,7 @@
 use super::connection::{Close, Connection, SendFrame};
 use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
-use crate::metrics::{StageKind, StageStats, WorkerReport};
+use crate::metrics::{StageStats, WorkerReport};
 use crate::mode::inline::{pull_chunk, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
@@ -94,18 +94,7 @@ impl Coordinator {
         config: RunConfig,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
-        let mut stats = vec![StageStats::new(&pipeline.source.name, StageKind::Source)];
-        stats.extend(
-            pipeline
-                .stages
-                .iter()
-                .map(|s| StageStats::new(&s.name, StageKind::Stage)),
-        );
-        stats.push(StageStats::new(
-            &pipeline.aggregate.name,
-            StageKind::Aggregate,
-        ));
-        stats.push(StageStats::new(&pipeline.sink.name, StageKind::Sink));
+        let stats = pipeline.fresh_stats();
         let acc = Some(pipeline.aggregate.part.empty());
         Coordinator {
             sched: Scheduler::new(config.inflight),

@@ -42,18 +42,6 @@ use tokio::sync::oneshot;
 #[rtype(result = "Vec<StageStats>")]
 pub(crate) struct TakeStats;
 
-fn fresh_stats(p: &Pipeline) -> Vec<StageStats> {
-    let mut stats = vec![StageStats::new(&p.source.name, StageKind::Source)];
-    stats.extend(
-        p.stages
-            .iter()
-            .map(|s| StageStats::new(&s.name, StageKind::Stage)),
-    );
-    stats.push(StageStats::new(&p.aggregate.name, StageKind::Aggregate));
-    stats.push(StageStats::new(&p.sink.name, StageKind::Sink));
-    stats
-}
-
 /// Runs `pipeline` in pipeline mode. Must be called inside an actix `System`.
 pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
@@ -69,7 +57,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     if let Some(total) = pipeline.source.part.size_hint() {
         config.progress.set_total(total);
     }
-    let mut stats = fresh_stats(&pipeline);
+    let mut stats = pipeline.fresh_stats();
     let mut acc = pipeline.aggregate.part.empty();
     let (mut seq, mut next_line) = (0, 1);
     if config.replicas == Replicas::Auto {
