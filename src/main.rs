@@ -73,6 +73,10 @@ struct BenchArgs {
     /// Output directory: inputs, per-run outputs, bench.json, bench.svg.
     #[arg(long, default_value = "parpipe-bench")]
     out: PathBuf,
+    /// Matrix size for the `matrix` workload, whose sizes count tasks
+    /// (16×16 keeps a million tasks to seconds).
+    #[arg(long, default_value_t = 16)]
+    matrix_size: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +95,10 @@ struct BaselineArgs {
     input: PathBuf,
     #[arg(long, default_value_t = 0)]
     records: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 16)]
+    matrix_size: usize,
     #[arg(long, default_value_t = 8192)]
     batch_size: usize,
     #[arg(long)]
@@ -142,7 +150,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Records per batch, and per chunk in multiprocess mode
-    /// (default: 8192 lines for logs, 4 tasks for matrix).
+    /// (default: 8192 lines for logs; for matrix, about 10 ms of work:
+    /// 4 tasks of 160×160).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Matrix size of the matrix workload.
@@ -312,7 +321,8 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
                 seed: args.seed,
                 out_dir: args.out.clone(),
             };
-            (JobSpec::new(matrix::NAME, &params).map_err(usage)?, 4)
+            let batch = matrix::default_batch(params.n);
+            (JobSpec::new(matrix::NAME, &params).map_err(usage)?, batch)
         }
         WorkloadArg::Logs => {
             let input = if args.inputs.is_empty() {
@@ -472,6 +482,7 @@ fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
         out: args.out.clone(),
         exe,
         progress: !quiet,
+        matrix_size: args.matrix_size,
     };
     let results = plan.run()?;
     let table = bench::write_outputs(&results, &args.out)?;
@@ -487,18 +498,18 @@ fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
 }
 
 fn bench_baseline(args: BaselineArgs) -> Result<(), Failure> {
-    use parpipe::bench::baseline::{measure, BaselineKind};
-    if args.workload == WorkloadArg::Matrix {
-        return Err(usage(anyhow::anyhow!(
-            "workload 'matrix' is not available yet"
-        )));
-    }
+    use parpipe::bench::baseline::{measure, measure_matrix, BaselineKind};
     let kind = match args.kind {
         BaselineKindArg::Plain => BaselineKind::Plain,
         BaselineKindArg::Rayon => BaselineKind::Rayon,
     };
-    let report = measure(kind, &args.input, &args.out, args.batch_size.max(1))
-        .map_err(|e| anyhow::anyhow!("{} baseline: {e}", kind.as_str()))?;
+    let report = match args.workload {
+        WorkloadArg::Logs => measure(kind, &args.input, &args.out, args.batch_size.max(1)),
+        WorkloadArg::Matrix => {
+            measure_matrix(kind, args.records, args.matrix_size, args.seed, &args.out)
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("{} baseline: {e}", kind.as_str()))?;
     let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
     std::fs::write(&args.report, json + "\n")
         .with_context(|| format!("cannot write '{}'", args.report.display()))?;

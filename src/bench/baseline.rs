@@ -1,8 +1,9 @@
-//! The two baselines `parpipe bench` compares the modes with, for the
-//! `logs` workload: a plain single-threaded loop and an in-process rayon
-//! version. Both call the workload's real code (the [`Parse`] and
-//! [`Enrich`] stages, the [`LogsMetrics`] aggregate) without any actor, and
-//! produce the same [`Summary`] as every mode.
+//! The two baselines `parpipe bench` compares the modes with: a plain
+//! single-threaded loop and an in-process rayon version. For `logs`, both
+//! call the workload's real code (the [`Parse`] and [`Enrich`] stages, the
+//! [`LogsMetrics`] aggregate) without any actor, and produce the same
+//! [`Summary`] as every mode; for `matrix`, both call
+//! [`matrix::run_task`] and add the values in task order.
 //!
 //! Input is read with the same [`LineReader`] and batch limits as the
 //! `read` source, so the only difference from serial mode is the framework.
@@ -14,6 +15,7 @@ use crate::workloads::logs::input::{InputSpec, LineReader};
 use crate::workloads::logs::metrics::{LogsMetrics, LogsPartial, Summary};
 use crate::workloads::logs::source::MAX_BATCH_BYTES;
 use crate::workloads::logs::stages::{Enrich, Parse};
+use crate::workloads::matrix::{self, MatrixSummary};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -192,6 +194,55 @@ pub fn measure(
     })
 }
 
+/// The `matrix` job without actors: `(trace, frobenius)` of every task, on
+/// one thread (plain) or with `par_iter` (rayon), then added in task order
+/// exactly as the sink does, so the summary is byte-identical.
+pub fn matrix_summary(kind: BaselineKind, tasks: u64, n: usize, seed: u64) -> MatrixSummary {
+    let values: Vec<(f64, f64)> = match kind {
+        BaselineKind::Plain => (0..tasks).map(|i| matrix::run_task(seed, i, n)).collect(),
+        BaselineKind::Rayon => (0..tasks)
+            .into_par_iter()
+            .map(|i| matrix::run_task(seed, i, n))
+            .collect(),
+    };
+    let (mut trace_sum, mut frobenius_sum) = (0.0, 0.0);
+    for (t, f) in values {
+        trace_sum += t;
+        frobenius_sum += f;
+    }
+    MatrixSummary {
+        tasks,
+        n,
+        trace_sum,
+        frobenius_sum,
+    }
+}
+
+/// [`measure`] for the `matrix` workload.
+pub fn measure_matrix(
+    kind: BaselineKind,
+    tasks: u64,
+    n: usize,
+    seed: u64,
+    out_dir: &Path,
+) -> Result<BaselineReport, StageError> {
+    let sampler = ProcessSampler::start(Duration::from_millis(50));
+    let started = Instant::now();
+    let summary = matrix_summary(kind, tasks, n, seed);
+    std::fs::create_dir_all(out_dir)?;
+    std::fs::write(out_dir.join(matrix::SUMMARY_FILE), summary.to_json())?;
+    let wall = started.elapsed().as_secs_f64();
+    let process = sampler.finish();
+    Ok(BaselineReport {
+        kind,
+        wall_seconds: wall,
+        records: tasks,
+        records_per_second: tasks as f64 / wall.max(1e-9),
+        cpu_percent: process.cpu_percent,
+        peak_rss_bytes: process.peak_rss_bytes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +286,31 @@ mod tests {
         assert_eq!(report.records, 3001);
         let written = std::fs::read_to_string(dir.path().join("r/summary.json")).unwrap();
         assert_eq!(written, serial);
+    }
+
+    #[test]
+    fn matrix_baselines_give_exactly_the_serial_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = crate::workloads::matrix::MatrixParams {
+            tasks: 37,
+            n: 12,
+            seed: 5,
+            out_dir: dir.path().to_path_buf(),
+        };
+        let job = JobSpec::new(matrix::NAME, &params).unwrap();
+        let config = RunConfig {
+            mode: Mode::Serial,
+            batch_size: 5,
+            ..RunConfig::default()
+        };
+        crate::run(&crate::workloads::builtin_registry(), &job, &config).unwrap();
+        let serial = std::fs::read_to_string(dir.path().join(matrix::SUMMARY_FILE)).unwrap();
+        for kind in [BaselineKind::Plain, BaselineKind::Rayon] {
+            assert_eq!(
+                matrix_summary(kind, 37, 12, 5).to_json(),
+                serial,
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -178,6 +178,8 @@ pub struct BenchPlan {
     pub exe: PathBuf,
     /// Print one line per sample on stderr.
     pub progress: bool,
+    /// Matrix size of the `matrix` workload (its sizes count tasks).
+    pub matrix_size: usize,
 }
 
 /// Parses `25000,50k,1M` into sizes (sorted, deduplicated, all ≥ 1).
@@ -342,12 +344,18 @@ impl BenchPlan {
                 ]);
                 match workload {
                     BenchWorkload::Logs => cmd.arg("--input").arg(input),
-                    BenchWorkload::Matrix => cmd.args(["--records", &size.to_string()]),
+                    BenchWorkload::Matrix => cmd.args([
+                        "--records",
+                        &size.to_string(),
+                        "--matrix-size",
+                        &self.matrix_size.to_string(),
+                    ]),
                 };
             }
             None => {
                 cmd.args(["bench-baseline", "--workload", workload.as_str()])
                     .args(["--kind", column.as_str(), "--records", &size.to_string()])
+                    .args(["--matrix-size", &self.matrix_size.to_string()])
                     .arg("--input")
                     .arg(input);
             }
@@ -537,6 +545,7 @@ mod tests {
             out: PathBuf::new(),
             exe: PathBuf::new(),
             progress: false,
+            matrix_size: 16,
         };
         assert_eq!(
             plan.columns(),

@@ -176,6 +176,22 @@ pub struct MatrixSummary {
     pub frobenius_sum: f64,
 }
 
+impl MatrixSummary {
+    /// The text of `summary.json` (one line of JSON, LF).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// Tasks per chunk that keep a chunk around 10 ms of work whatever the
+/// matrix size: 4 tasks of 160×160, 4096 of 16×16.
+pub fn default_batch(n: usize) -> usize {
+    let cube = (n.max(1) as u64).pow(3);
+    ((16u64 << 20) / cube).clamp(1, 65_536) as usize
+}
+
 /// The sink: adds the values in task order as they arrive, writes the summary.
 pub struct MatrixSink {
     out_dir: PathBuf,
@@ -206,12 +222,12 @@ impl Sink for MatrixSink {
         std::fs::create_dir_all(&self.out_dir).map_err(|e| {
             StageError::new(format!("cannot create '{}': {e}", self.out_dir.display()))
         })?;
-        let text = serde_json::to_string(&summary).map_err(|e| StageError::new(e.to_string()))?;
+        let text = summary.to_json();
         let path = self.out_dir.join(SUMMARY_FILE);
         let tmp = self
             .out_dir
             .join(format!(".{SUMMARY_FILE}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, text + "\n")
+        std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| StageError::new(format!("cannot write '{}': {e}", path.display())))
     }
