@@ -342,6 +342,10 @@ impl BenchPlan {
                     "--mode",
                     mode.as_str(),
                 ]);
+                // Pipeline mode at its best: measured replicas (README, "Pipeline mode").
+                if mode == Mode::Pipeline {
+                    cmd.args(["--replicas", "auto"]);
+                }
                 match workload {
                     BenchWorkload::Logs => cmd.arg("--input").arg(input),
                     BenchWorkload::Matrix => cmd.args([
