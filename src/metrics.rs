@@ -366,7 +366,7 @@ pub struct ProcessSampler {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<u64>>,
     started: Instant,
-    cpu_at_start_ms: u64,
+    cpu_at_start: f64,
 }
 
 fn current_process() -> Option<(sysinfo::System, sysinfo::Pid)> {
@@ -380,14 +380,30 @@ fn refresh(system: &mut sysinfo::System, pid: sysinfo::Pid) {
     system.refresh_processes_specifics(
         sysinfo::ProcessesToUpdate::Some(&[pid]),
         false,
-        sysinfo::ProcessRefreshKind::nothing()
-            .with_memory()
-            .with_cpu(),
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
     );
 }
 
+/// CPU time (user + system) this process has used so far, in seconds.
+/// `getrusage` on Unix (microsecond resolution, so short runs are measured
+/// too); elsewhere sysinfo's accumulated time.
+pub fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes into the struct we pass.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            return secs(usage.ru_utime) + secs(usage.ru_stime);
+        }
+    }
+    current_process()
+        .and_then(|(s, pid)| s.process(pid).map(|p| p.accumulated_cpu_time()))
+        .map_or(0.0, |ms| ms as f64 / 1000.0)
+}
+
 /// Peak RSS the kernel recorded for this process (Linux `VmHWM`), if known.
-fn kernel_peak_rss() -> Option<u64> {
+pub(crate) fn kernel_peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -399,9 +415,7 @@ impl ProcessSampler {
     pub fn start(every: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let cpu_at_start_ms = current_process()
-            .and_then(|(s, pid)| s.process(pid).map(|p| p.accumulated_cpu_time()))
-            .unwrap_or(0);
+        let cpu_at_start = process_cpu_seconds();
         let handle = std::thread::Builder::new()
             .name("parpipe-sampler".into())
             .spawn(move || {
@@ -422,7 +436,7 @@ impl ProcessSampler {
             stop,
             handle,
             started: Instant::now(),
-            cpu_at_start_ms,
+            cpu_at_start,
         }
     }
 
@@ -435,15 +449,13 @@ impl ProcessSampler {
             peak = h.join().unwrap_or(0);
         }
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
-        let (cpu_ms, rss_now) = current_process()
-            .and_then(|(s, pid)| {
-                s.process(pid)
-                    .map(|p| (p.accumulated_cpu_time(), p.memory()))
-            })
-            .unwrap_or((self.cpu_at_start_ms, 0));
+        let cpu = process_cpu_seconds() - self.cpu_at_start;
+        let rss_now = current_process()
+            .and_then(|(s, pid)| s.process(pid).map(|p| p.memory()))
+            .unwrap_or(0);
         let peak = peak.max(rss_now).max(kernel_peak_rss().unwrap_or(0));
         ProcessStats {
-            cpu_percent: cpu_ms.saturating_sub(self.cpu_at_start_ms) as f64 / 1000.0 / wall * 100.0,
+            cpu_percent: cpu.max(0.0) / wall * 100.0,
             peak_rss_bytes: peak,
         }
     }

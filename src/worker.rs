@@ -373,20 +373,11 @@ impl ProcessUsage {
         self.system.refresh_processes_specifics(
             sysinfo::ProcessesToUpdate::Some(&[pid]),
             false,
-            sysinfo::ProcessRefreshKind::nothing()
-                .with_memory()
-                .with_cpu(),
+            sysinfo::ProcessRefreshKind::nothing().with_memory(),
         );
-        let (cpu, rss) = self.system.process(pid).map_or((0.0, 0), |p| {
-            (p.accumulated_cpu_time() as f64 / 1000.0, p.memory())
-        });
-        let hwm = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
-            .map_or(0, |kb| kb * 1024);
+        let rss = self.system.process(pid).map_or(0, |p| p.memory());
+        let cpu = crate::metrics::process_cpu_seconds();
+        let hwm = crate::metrics::kernel_peak_rss().unwrap_or(0);
         self.peak = self.peak.max(rss).max(hwm);
         (cpu, self.peak)
     }
