@@ -30,6 +30,31 @@ fn trim(v: f64) -> String {
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
+/// What a workload's sizes count.
+fn unit(w: super::BenchWorkload) -> &'static str {
+    match w {
+        super::BenchWorkload::Logs => "lines",
+        super::BenchWorkload::Matrix => "tasks",
+    }
+}
+
+/// Tick values 1, 2, 3, 5 × 10^k inside `[lo, hi]`, so that a range of less
+/// than a decade still gets labels.
+fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1e-9).log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 3.0, 5.0] {
+            let v = m * decade;
+            if v >= lo && v <= hi {
+                ticks.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}
+
 /// Draws the chart as SVG text.
 pub fn render_svg(results: &BenchResults) -> anyhow::Result<String> {
     let mut svg = String::new();
@@ -81,13 +106,16 @@ pub fn render_svg(results: &BenchResults) -> anyhow::Result<String> {
                     (x0 / 1.3..x1 * 1.3)
                         .log_scale()
                         .with_key_points(results.sizes.iter().map(|&n| n as f64).collect()),
-                    (y0 / 1.5..y1 * 1.5).log_scale(),
+                    // Headroom above the lines keeps the legend off them.
+                    (y0 / 1.5..y1 * 3.0)
+                        .log_scale()
+                        .with_key_points(nice_ticks(y0 / 1.5, y1 * 3.0)),
                 )
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             chart
                 .configure_mesh()
-                .x_desc("input size (lines, log scale)")
-                .y_desc("lines per second (log scale)")
+                .x_desc(format!("input size ({}, log scale)", unit(w)))
+                .y_desc(format!("{} per second (log scale)", unit(w)))
                 .x_label_formatter(&|v| human(*v))
                 .y_label_formatter(&|v| human(*v))
                 .label_style(("sans-serif", 14))
@@ -110,7 +138,7 @@ pub fn render_svg(results: &BenchResults) -> anyhow::Result<String> {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
+                .position(SeriesLabelPosition::UpperLeft)
                 .label_font(("sans-serif", 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
