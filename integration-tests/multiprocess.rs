@@ -217,7 +217,7 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
             assert_eq!(report["mode"], "multiprocess");
             let rows = report["workers"].as_array().unwrap();
             assert_eq!(rows.len(), workers.parse::<usize>().unwrap(), "{report}");
-            let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+            let chunks = sum_of(&report, "chunks");
             let expected = 12_004u64.div_ceil(batch.parse().unwrap());
             assert_eq!(chunks, expected, "each chunk merged exactly once");
         }
@@ -296,13 +296,8 @@ fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
     assert!(log.contains("re-queued chunks"), "{log}");
     assert_same_outputs(&serial, &out);
     let report = read_json(&out.join("report.json"));
-    let rows = report["workers"].as_array().unwrap();
-    let requeued: u64 = rows
-        .iter()
-        .map(|r| r["requeued_chunks"].as_u64().unwrap())
-        .sum();
-    assert!(requeued >= 1, "{report}");
-    let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+    assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
+    let chunks = sum_of(&report, "chunks");
     assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
 }
 
@@ -323,6 +318,12 @@ impl Drop for Frozen {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The sum of `key` over the report's worker rows.
+fn sum_of(report: &serde_json::Value, key: &str) -> u64 {
+    let rows = report["workers"].as_array().expect("a workers array");
+    rows.iter().map(|r| r[key].as_u64().expect("a count")).sum()
 }
 
 fn signal(child: &Child, sig: libc::c_int) {
@@ -374,14 +375,9 @@ fn a_silent_worker_is_dropped_after_the_heartbeat_timeout_and_its_chunks_requeue
     assert_eq!(code, Some(0), "{log}");
     assert_same_outputs(&serial, &out);
     let report = read_json(&out.join("report.json"));
-    let rows = report["workers"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{report}");
-    let requeued: u64 = rows
-        .iter()
-        .map(|r| r["requeued_chunks"].as_u64().unwrap())
-        .sum();
-    assert!(requeued >= 1, "{report}");
-    let chunks: u64 = rows.iter().map(|r| r["chunks"].as_u64().unwrap()).sum();
+    assert_eq!(report["workers"].as_array().unwrap().len(), 2, "{report}");
+    assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
+    let chunks = sum_of(&report, "chunks");
     assert_eq!(chunks, 20_004u64.div_ceil(500), "merged exactly once");
 }
 
