@@ -34,6 +34,38 @@ pub struct BatchInfo {
     pub records: u64,
 }
 
+/// Numbers batches in input order: sequence numbers from 0, record numbers
+/// from 1. Every mode numbers its source's batches with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Numbering {
+    /// Sequence number of the next batch.
+    pub(crate) seq: u64,
+    /// Number of the next batch's first record.
+    pub(crate) next_line: u64,
+}
+
+impl Numbering {
+    /// Numbering from the start of the input.
+    pub(crate) fn new() -> Self {
+        Numbering {
+            seq: 0,
+            next_line: 1,
+        }
+    }
+
+    /// The info of the next batch, of `records` records.
+    pub(crate) fn next(&mut self, records: usize) -> BatchInfo {
+        let info = BatchInfo {
+            seq: self.seq,
+            first_line: self.next_line,
+            records: records as u64,
+        };
+        self.seq += 1;
+        self.next_line += records as u64;
+        info
+    }
+}
+
 impl BatchInfo {
     /// The last record number of the batch (equal to `first_line - 1` when empty).
     pub fn last_line(&self) -> u64 {

@@ -9,25 +9,28 @@ use crate::stage::BatchInfo;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-/// Pulls the next batch from the source, timing it and counting progress.
-pub(crate) fn pull_source(
+/// Runs `pull` on the source, timing it, counting progress, and turning
+/// errors and panics into a [`RunError`] that names the source. `pull`
+/// returns what it produced and how many records that holds.
+fn pull<T>(
     source: &mut Named<Box<dyn DynSource>>,
-    max: usize,
     stats: &mut StageStats,
     progress: &Progress,
-) -> Result<Option<(AnyData, usize)>, RunError> {
+    pull: impl FnOnce(&mut dyn DynSource) -> Result<Option<(T, usize)>, crate::StageError>,
+) -> Result<Option<(T, usize)>, RunError> {
     let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| source.part.next_batch(max)));
+    let part = &mut source.part;
+    let result = catch_unwind(AssertUnwindSafe(|| pull(part.as_mut())));
     let busy = started.elapsed();
     let error = |error| RunError::Source {
         source_name: source.name.clone(),
         error,
     };
     match result {
-        Ok(Ok(Some((data, n)))) => {
+        Ok(Ok(Some((out, n)))) => {
             stats.record_batch(0, n as u64, busy);
             progress.add_records(n as u64);
-            Ok(Some((data, n)))
+            Ok(Some((out, n)))
         }
         Ok(Ok(None)) => {
             stats.busy += busy;
@@ -41,8 +44,18 @@ pub(crate) fn pull_source(
     }
 }
 
+/// Pulls the next batch from the source (see [`pull`]).
+pub(crate) fn pull_source(
+    source: &mut Named<Box<dyn DynSource>>,
+    max: usize,
+    stats: &mut StageStats,
+    progress: &Progress,
+) -> Result<Option<(AnyData, usize)>, RunError> {
+    pull(source, stats, progress, |s| s.next_batch(max))
+}
+
 /// Multiprocess mode: appends the source's next chunk, in wire form, to
-/// `out` (see `Source::next_chunk`), timing it and counting progress.
+/// `out` (see `Source::next_chunk`; timing and errors as in [`pull`]).
 pub(crate) fn pull_chunk(
     source: &mut Named<Box<dyn DynSource>>,
     max: usize,
@@ -50,29 +63,10 @@ pub(crate) fn pull_chunk(
     stats: &mut StageStats,
     progress: &Progress,
 ) -> Result<Option<usize>, RunError> {
-    let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| source.part.next_chunk(max, out)));
-    let busy = started.elapsed();
-    let error = |error| RunError::Source {
-        source_name: source.name.clone(),
-        error,
-    };
-    match result {
-        Ok(Ok(Some(n))) => {
-            stats.record_batch(0, n as u64, busy);
-            progress.add_records(n as u64);
-            Ok(Some(n))
-        }
-        Ok(Ok(None)) => {
-            stats.busy += busy;
-            Ok(None)
-        }
-        Ok(Err(e)) => Err(error(e)),
-        Err(payload) => Err(error(crate::StageError::new(format!(
-            "panicked: {}",
-            panic_message(payload.as_ref())
-        )))),
-    }
+    let pulled = pull(source, stats, progress, |s| {
+        Ok(s.next_chunk(max, out)?.map(|n| ((), n)))
+    })?;
+    Ok(pulled.map(|((), n)| n))
 }
 
 /// Runs `work` for the part `name` on one batch, timing it and turning

@@ -7,7 +7,7 @@ use super::RunConfig;
 use crate::error::RunError;
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::pipeline::{AnyData, Pipeline};
-use crate::stage::BatchInfo;
+use crate::stage::Numbering;
 use actix::prelude::*;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -18,8 +18,7 @@ pub struct SerialRunner {
     config: RunConfig,
     acc: Option<AnyData>,
     stats: Vec<StageStats>,
-    seq: u64,
-    next_line: u64,
+    numbering: Numbering,
     done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
 }
 
@@ -41,8 +40,7 @@ impl SerialRunner {
             config,
             acc,
             stats,
-            seq: 0,
-            next_line: 1,
+            numbering: Numbering::new(),
             done: Some(done),
         }
     }
@@ -63,13 +61,7 @@ impl SerialRunner {
             run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
             return Ok(false);
         };
-        let info = BatchInfo {
-            seq: self.seq,
-            first_line: self.next_line,
-            records: n as u64,
-        };
-        self.seq += 1;
-        self.next_line += n as u64;
+        let info = self.numbering.next(n);
         for (i, stage) in p.stages.iter_mut().enumerate() {
             (data, n) = run_stage(stage, data, n, &info, &mut self.stats[i + 1])?;
         }

@@ -363,6 +363,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             Err(e) => {
                 tracing::warn!(worker = msg.id, seq = msg.seq, "undecodable partial: {e}");
                 if let Some(conn) = self.conns.get(&msg.id) {
+                    // Bounded: the connection closes on the first one.
                     conn.do_send(Close);
                 }
                 return;

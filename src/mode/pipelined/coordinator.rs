@@ -116,7 +116,7 @@ impl Coordinator {
         );
         let sink_addr = self.spawn(depth, sink_actor);
         let (source, source_stats, start) = setup.source;
-        let first_seq = start.seq;
+        let first_seq = start.numbering.seq;
         let source_addr = self.spawn(
             depth,
             SourceActor::new(source, source_stats, start, failed.clone()),

@@ -30,6 +30,7 @@ use super::RunConfig;
 use crate::error::RunError;
 use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
 use crate::pipeline::{Named, Pipeline};
+use crate::stage::Numbering;
 use actix::prelude::*;
 use coordinator::{Coordinator, Outcome, Setup};
 use sink_actor::SinkStart;
@@ -59,7 +60,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     }
     let mut stats = pipeline.fresh_stats();
     let mut acc = pipeline.aggregate.part.empty();
-    let (mut seq, mut next_line) = (0, 1);
+    let mut numbering = Numbering::new();
     if config.replicas == Replicas::Auto {
         let probed = match probe::probe(&mut pipeline, config, &mut acc, &mut stats) {
             Ok(p) => p,
@@ -78,7 +79,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             let wall = started.elapsed();
             return Ok(report(&name, wall, stats, sampler));
         }
-        (seq, next_line) = (probed.seq, probed.next_line);
+        numbering = probed.numbering;
         let m = &probed.measured;
         let n = counts.len();
         let costs: Vec<f64> = m[1..=n].iter().map(Duration::as_secs_f64).collect();
@@ -90,7 +91,8 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             ?counts,
             ?costs,
             ?others,
-            "replicas auto: measured {seq} batches"
+            "replicas auto: measured {} batches",
+            numbering.seq
         );
     }
     let n_stages = counts.len();
@@ -100,8 +102,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             pipeline.source,
             StageStats::new(&base[0].name, StageKind::Source),
             SourceStart {
-                seq,
-                next_line,
+                numbering,
                 batch_size: config.batch_size,
                 cancel: config.cancel.clone(),
                 progress: config.progress.clone(),
@@ -126,7 +127,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
             pipeline.sink,
             SinkStart {
                 acc,
-                first_seq: seq,
+                first_seq: numbering.seq,
                 depth: config.queue_depth,
                 stats: (
                     StageStats::new(&base[n_stages + 1].name, StageKind::Aggregate),

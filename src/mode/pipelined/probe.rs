@@ -9,7 +9,7 @@ use crate::metrics::StageStats;
 use crate::mode::inline::{pull_source, run_aggregate, run_sink_absorb, run_stage};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
-use crate::stage::BatchInfo;
+use crate::stage::Numbering;
 use std::time::Duration;
 
 /// The probe stops after this much measured work…
@@ -29,10 +29,8 @@ const PROBE_BATCH_DIVISOR: usize = 8;
 
 /// Where the probe left the run.
 pub(crate) struct Probed {
-    /// Sequence number of the next batch.
-    pub(crate) seq: u64,
-    /// Line number of the next record.
-    pub(crate) next_line: u64,
+    /// Where numbering goes on after the probed batches.
+    pub(crate) numbering: Numbering,
     /// The input ended during the probe.
     pub(crate) exhausted: bool,
     /// CPU time of each part (source, stages, aggregate, sink) after the
@@ -87,18 +85,17 @@ pub(crate) fn probe(
 ) -> Result<Probed, RunError> {
     let n = p.stages.len();
     let mut at = Probed {
-        seq: 0,
-        next_line: 1,
+        numbering: Numbering::new(),
         exhausted: false,
         measured: vec![Duration::ZERO; n + 3],
     };
-    while at.seq < PROBE_MIN_BATCHES
-        || (at.seq < PROBE_BATCHES && at.measured.iter().sum::<Duration>() < PROBE_BUSY)
+    while at.numbering.seq < PROBE_MIN_BATCHES
+        || (at.numbering.seq < PROBE_BATCHES && at.measured.iter().sum::<Duration>() < PROBE_BUSY)
     {
         if config.cancel.is_cancelled() {
             return Err(RunError::Interrupted);
         }
-        let counted = at.seq >= WARM_UP_BATCHES;
+        let counted = at.numbering.seq >= WARM_UP_BATCHES;
         let mut laps = Laps(thread_cpu());
         let measure = |part: usize, laps: &mut Laps, measured: &mut Vec<Duration>| {
             let lap = laps.lap();
@@ -117,13 +114,7 @@ pub(crate) fn probe(
             at.exhausted = true;
             break;
         };
-        let info = BatchInfo {
-            seq: at.seq,
-            first_line: at.next_line,
-            records: records as u64,
-        };
-        at.seq += 1;
-        at.next_line += records as u64;
+        let info = at.numbering.next(records);
         for (i, stage) in p.stages.iter_mut().enumerate() {
             (data, records) = run_stage(stage, data, records, &info, &mut stats[i + 1])?;
             measure(i + 1, &mut laps, &mut at.measured);

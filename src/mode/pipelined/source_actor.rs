@@ -14,7 +14,7 @@ use crate::metrics::{Progress, StageKind, StageStats};
 use crate::mode::inline::pull_source;
 use crate::mode::Cancel;
 use crate::pipeline::{DynSource, Named};
-use crate::stage::BatchInfo;
+use crate::stage::Numbering;
 use actix::prelude::*;
 
 /// The source actor.
@@ -23,8 +23,7 @@ pub(crate) struct SourceActor {
     outbox: Outbox,
     stats: StageStats,
     batch_size: usize,
-    seq: u64,
-    next_line: u64,
+    numbering: Numbering,
     cancel: Cancel,
     progress: Progress,
     coordinator: Recipient<Failed>,
@@ -44,10 +43,8 @@ pub(crate) struct ConnectSource {
 
 /// Where the source starts (after a probe, not at zero) and how it reads.
 pub(crate) struct SourceStart {
-    /// Sequence number of the first batch it pulls.
-    pub(crate) seq: u64,
-    /// Line number of the first record it pulls.
-    pub(crate) next_line: u64,
+    /// Numbering of the first batch it pulls.
+    pub(crate) numbering: Numbering,
     /// Records per batch.
     pub(crate) batch_size: usize,
     /// Checked between batches.
@@ -70,8 +67,7 @@ impl SourceActor {
             outbox: Outbox::new(),
             stats,
             batch_size: start.batch_size,
-            seq: start.seq,
-            next_line: start.next_line,
+            numbering: start.numbering,
             cancel: start.cancel,
             progress: start.progress,
             coordinator,
@@ -100,13 +96,7 @@ impl SourceActor {
             );
             match pulled {
                 Ok(Some((data, records))) => {
-                    let info = BatchInfo {
-                        seq: self.seq,
-                        first_line: self.next_line,
-                        records: records as u64,
-                    };
-                    self.seq += 1;
-                    self.next_line += records as u64;
+                    let info = self.numbering.next(records);
                     self.outbox.hold(Batch {
                         info,
                         data,
@@ -117,7 +107,9 @@ impl SourceActor {
                     self.done = true;
                     if let Some(end) = &self.end {
                         // do_send is bounded: sent once.
-                        end.do_send(End { batches: self.seq });
+                        end.do_send(End {
+                            batches: self.numbering.seq,
+                        });
                     }
                 }
                 Err(error) => self.fail(error),
