@@ -73,8 +73,13 @@ struct Coordinator {
 
 impl Coordinator {
     fn start(args: &[&str], token: Option<&str>) -> Self {
+        Self::start_with_workers("0", args, token)
+    }
+
+    /// Like [`start`](Self::start), with `workers` local workers.
+    fn start_with_workers(workers: &str, args: &[&str], token: Option<&str>) -> Self {
         let mut cmd = Command::new(bin());
-        cmd.args(["run", "--mode", "multiprocess", "--workers", "0", "-v"])
+        cmd.args(["run", "--mode", "multiprocess", "--workers", workers, "-v"])
             .args(args)
             .env_remove("PARPIPE_TOKEN")
             .stdin(Stdio::null())
@@ -418,6 +423,45 @@ fn a_worker_joining_mid_run_gets_chunks() {
     for r in rows {
         assert!(r["chunks"].as_u64().unwrap() > 0, "{report}");
         assert!(r["records"].as_u64().unwrap() > 0, "{report}");
+    }
+}
+
+#[test]
+fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 150_000);
+    let serial = serial_outputs(dir.path(), &input);
+    let token = token_file(dir.path(), "ranges-test-token");
+    let out = dir.path().join("mp");
+    let mut c = Coordinator::start_with_workers(
+        "1",
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--emit-records",
+            "--batch-size",
+            "500",
+            "--inflight",
+            "1",
+        ],
+        Some("ranges-test-token"),
+    );
+    // Started by hand, without the coordinator's local-worker mark: it is
+    // sent each chunk's bytes, read by the coordinator. (300 chunks at one
+    // in flight leave it ample time to join.)
+    let outsider = start_worker(&c.addr, &token);
+    c.wait_for(|l| l.contains("as file ranges"));
+    let (code, log) = c.finish();
+    reap(outsider);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same_outputs(&serial, &out);
+    let report = read_json(&out.join("report.json"));
+    let rows = report["workers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    for r in rows {
+        assert!(r["chunks"].as_u64().unwrap() > 0, "{report}\n{log}");
     }
 }
 

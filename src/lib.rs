@@ -12,6 +12,8 @@
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
 //! - [`error`]: the run error type, [`RunError`].
 //! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
+//! - [`file_range`]: chunks given as byte ranges of files, for workers on
+//!   the coordinator's machine.
 //! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
 //! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
@@ -22,6 +24,7 @@
 pub mod allocator;
 pub mod bench;
 pub mod error;
+pub mod file_range;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;

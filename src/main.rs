@@ -345,6 +345,7 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
     let config = RunConfig {
         mode: args.mode.into(),
         batch_size: args.batch_size.unwrap_or(default_batch),
+        grow_chunks: args.batch_size.is_none(),
         queue_depth: args.queue_depth,
         workers: args.workers,
         replicas: Replicas::combine(args.replicas.iter().cloned())
@@ -371,6 +372,7 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
             t if t <= 0.0 => None,
             t => Some(seconds(t, "--connect-timeout")?),
         },
+        accept_file_chunks: WorkerConfig::local_from_env(),
     };
     let registry = parpipe::workloads::builtin_registry();
     parpipe::worker::run_worker(&registry, &config)

@@ -5,6 +5,7 @@
 //! pipeline from a name and serialized parameters.
 
 use crate::error::RunError;
+use crate::file_range::FileRange;
 use crate::stage::{Aggregate, BatchInfo, Records, Sink, Source, StageError};
 use crate::Stage;
 use serde::de::DeserializeOwned;
@@ -38,6 +39,14 @@ pub(crate) trait DynSource: Send {
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
     /// See [`Source::decode_chunk`]; also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
+    /// See [`Source::chunks_in_files`].
+    fn chunks_in_files(&mut self) -> bool;
+    /// See [`Source::next_chunk_ranges`].
+    fn next_chunk_ranges(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError>;
 }
 
 struct SourceBox<S>(S);
@@ -65,6 +74,18 @@ impl<S: Source> DynSource for SourceBox<S> {
             .map_err(|e| e.to_string())?;
         let n = batch.record_count();
         Ok((Box::new(batch), n))
+    }
+
+    fn chunks_in_files(&mut self) -> bool {
+        self.0.chunks_in_files()
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        self.0.next_chunk_ranges(max, out)
     }
 }
 

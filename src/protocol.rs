@@ -18,7 +18,8 @@
 //! coordinator → worker  Job { spec, heartbeat_ms }
 //! ```
 //!
-//! Then: `Chunk` (coordinator → worker), `ChunkDone` / `ChunkFailed`
+//! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
+//! to workers it started on its own machine), `ChunkDone` / `ChunkFailed`
 //! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side.
 
@@ -33,7 +34,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
@@ -44,6 +45,11 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable a token may be read from (and through which a
 /// coordinator hands it to the workers it spawns).
 pub const TOKEN_ENV: &str = "PARPIPE_TOKEN";
+
+/// Set to `1` by a coordinator in the environment of the workers it starts
+/// on its own machine: only such a worker accepts `ChunkInFiles`, which
+/// makes it read files named by the coordinator.
+pub const LOCAL_WORKER_ENV: &str = "PARPIPE_LOCAL_WORKER";
 
 /// The shared secret of a job. Its `Debug` form never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -181,6 +187,20 @@ pub enum Message {
     Heartbeat,
     /// No more work: close the connection.
     Shutdown,
+    /// A chunk given by reference: its payload is the bytes of `ranges`
+    /// (see [`read_ranges`](crate::file_range::read_ranges)), which the
+    /// worker reads itself. Sent only to workers the coordinator started on
+    /// its own machine (see [`LOCAL_WORKER_ENV`]).
+    ChunkInFiles {
+        /// Sequence number, from 0, in input order.
+        seq: u64,
+        /// 1-based number of its first record.
+        first_line: u64,
+        /// Number of records.
+        records: u64,
+        /// Where the payload's bytes are.
+        ranges: Vec<crate::file_range::FileRange>,
+    },
 }
 
 impl Message {
@@ -196,6 +216,7 @@ impl Message {
             Message::ChunkFailed { .. } => "ChunkFailed",
             Message::Heartbeat => "Heartbeat",
             Message::Shutdown => "Shutdown",
+            Message::ChunkInFiles { .. } => "ChunkInFiles",
         }
     }
 }

@@ -154,6 +154,32 @@ pub trait Source: Send + 'static {
         let _ = info;
         decode_batch(bytes)
     }
+
+    /// Multiprocess mode: whether this source can describe its chunks as
+    /// byte ranges of files (see [`next_chunk_ranges`](Self::next_chunk_ranges)).
+    /// Asked once, before the first chunk; the answer holds for the run.
+    /// The default is no.
+    fn chunks_in_files(&mut self) -> bool {
+        false
+    }
+
+    /// Multiprocess mode, when [`chunks_in_files`](Self::chunks_in_files)
+    /// said yes: the next chunk of at most `max_records` records as byte
+    /// ranges of files, appended to `out`, such that
+    /// [`read_ranges`](crate::file_range::read_ranges) gives the bytes
+    /// [`next_chunk`](Self::next_chunk) would have written. Workers on this
+    /// machine then read their chunks themselves. Returns the record
+    /// count, or `None` when the input is exhausted.
+    fn next_chunk_ranges(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<crate::file_range::FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        let _ = (max_records, out);
+        Err(StageError::new(
+            "this source cannot give chunks as file ranges",
+        ))
+    }
 }
 
 /// The default wire form of a batch (see [`Source::next_chunk`]): bincode,

@@ -8,15 +8,18 @@
 //! processes chunks on a dedicated thread — decode the source batch, run the
 //! stages, fold it into an empty partial, encode the partial — while the
 //! socket task keeps exchanging heartbeats. With `keep_alive` it serves one
-//! job after another.
+//! job after another. A worker its coordinator started on the same machine
+//! may be sent chunks as byte ranges of the input files, which it reads
+//! itself (see [`file_range`](crate::file_range)).
 
 use crate::error::RunError;
+use crate::file_range::{read_ranges, FileRange};
 use crate::metrics::StageStats;
 use crate::mode::inline::{run_aggregate, run_stage};
 use crate::pipeline::{JobSpec, Pipeline, Registry};
 use crate::protocol::{
     client_handshake, read_frame, write_frame, ChunkStats, FrameCodec, Message, ProtocolError,
-    Token, DEFAULT_MAX_FRAME,
+    Token, DEFAULT_MAX_FRAME, LOCAL_WORKER_ENV,
 };
 use crate::stage::BatchInfo;
 use futures_util::StreamExt;
@@ -42,6 +45,10 @@ pub struct WorkerConfig {
     /// forever). With `keep_alive`, the worker then waits for its next
     /// coordinator without a limit.
     pub connect_timeout: Option<Duration>,
+    /// Accept chunks given as byte ranges of local files (`ChunkInFiles`):
+    /// only for a worker its coordinator started on its own machine, which
+    /// says so through [`LOCAL_WORKER_ENV`] (see [`WorkerConfig::local_from_env`]).
+    pub accept_file_chunks: bool,
 }
 
 impl WorkerConfig {
@@ -54,7 +61,14 @@ impl WorkerConfig {
             keep_alive: false,
             max_frame: DEFAULT_MAX_FRAME,
             connect_timeout: Some(Duration::from_secs(30)),
+            accept_file_chunks: Self::local_from_env(),
         })
+    }
+
+    /// Whether the coordinator that started this process marked it as a
+    /// worker on its own machine ([`LOCAL_WORKER_ENV`] is `1`).
+    pub fn local_from_env() -> bool {
+        std::env::var_os(LOCAL_WORKER_ENV).is_some_and(|v| v == "1")
     }
 
     /// Parses worker arguments as the coordinator passes them to the
@@ -165,7 +179,15 @@ struct Work {
     seq: u64,
     first_line: u64,
     records: u64,
-    payload: bytes::Bytes,
+    payload: Payload,
+}
+
+/// Where a chunk's bytes are.
+enum Payload {
+    /// In the frame.
+    Bytes(bytes::Bytes),
+    /// In local files, to be read by the worker thread.
+    Files(Vec<FileRange>),
 }
 
 /// Serves one job on an open connection.
@@ -204,12 +226,13 @@ async fn serve(
     tracing::info!(pipeline = %spec.pipeline, "joined coordinator {}", config.connect);
 
     let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
+    let max_frame = config.max_frame;
     // Unbounded, but bounded in practice: one result per chunk received, and
     // the coordinator sends at most its credit of chunks at a time.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
     std::thread::Builder::new()
         .name("parpipe-worker".into())
-        .spawn(move || process_loop(pipeline, &spec, work_rx, done_tx))
+        .spawn(move || process_loop(pipeline, &spec, max_frame, work_rx, done_tx))
         .map_err(|e| RunError::Runtime(format!("cannot start the worker thread: {e}")))?;
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
@@ -220,6 +243,15 @@ async fn serve(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Chunk { seq, first_line, records, payload })) => {
+                        let payload = Payload::Bytes(payload);
+                        if work_tx.send(Work { seq, first_line, records, payload }).is_err() {
+                            break Err(RunError::Runtime("the worker thread stopped".into()));
+                        }
+                    }
+                    Some(Ok(Message::ChunkInFiles { seq, first_line, records, ranges }))
+                        if config.accept_file_chunks =>
+                    {
+                        let payload = Payload::Files(ranges);
                         if work_tx.send(Work { seq, first_line, records, payload }).is_err() {
                             break Err(RunError::Runtime("the worker thread stopped".into()));
                         }
@@ -261,13 +293,25 @@ async fn serve(
 fn process_loop(
     mut pipeline: Pipeline,
     spec: &JobSpec,
+    max_frame: usize,
     work: std::sync::mpsc::Receiver<Work>,
     done: mpsc::UnboundedSender<Message>,
 ) {
     let mut usage = ProcessUsage::new();
+    // Chunks read from files land here, one after another.
+    let mut scratch = Vec::new();
     while let Ok(w) = work.recv() {
         let started = Instant::now();
-        let msg = match process_chunk(&mut pipeline, &w) {
+        let bytes = match &w.payload {
+            Payload::Bytes(b) => Ok(&b[..]),
+            Payload::Files(ranges) => {
+                scratch.clear();
+                read_ranges(ranges, &mut scratch, max_frame)
+                    .map(|()| &scratch[..])
+                    .map_err(|e| format!("cannot read the chunk: {e}"))
+            }
+        };
+        let msg = match bytes.and_then(|bytes| process_chunk(&mut pipeline, &w, bytes)) {
             Ok((partial, parts)) => {
                 let (cpu, rss) = usage.sample();
                 Message::ChunkDone {
@@ -296,7 +340,11 @@ fn process_loop(
 type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk.
-fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTimes), String> {
+fn process_chunk(
+    pipeline: &mut Pipeline,
+    w: &Work,
+    payload: &[u8],
+) -> Result<(Vec<u8>, PartTimes), String> {
     let info = BatchInfo {
         seq: w.seq,
         first_line: w.first_line,
@@ -305,7 +353,7 @@ fn process_chunk(pipeline: &mut Pipeline, w: &Work) -> Result<(Vec<u8>, PartTime
     let (mut data, mut n) = pipeline
         .source
         .part
-        .decode_chunk(&w.payload, &info)
+        .decode_chunk(payload, &info)
         .map_err(|e| format!("cannot decode the chunk: {e}"))?;
     if n as u64 != w.records {
         return Err(format!(

@@ -69,6 +69,21 @@ pub(crate) fn pull_chunk(
     Ok(pulled.map(|((), n)| n))
 }
 
+/// [`pull`] for a chunk given as file ranges (multiprocess mode, see
+/// [`Source::next_chunk_ranges`](crate::Source::next_chunk_ranges)).
+pub(crate) fn pull_chunk_ranges(
+    source: &mut Named<Box<dyn DynSource>>,
+    max: usize,
+    out: &mut Vec<crate::file_range::FileRange>,
+    stats: &mut StageStats,
+    progress: &Progress,
+) -> Result<Option<usize>, RunError> {
+    let pulled = pull(source, stats, progress, |s| {
+        Ok(s.next_chunk_ranges(max, out)?.map(|n| ((), n)))
+    })?;
+    Ok(pulled.map(|((), n)| n))
+}
+
 /// Runs `work` for the part `name` on one batch, timing it and turning
 /// errors and panics into a [`RunError`] that names the part and the batch.
 fn on_batch<T>(

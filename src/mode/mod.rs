@@ -71,6 +71,12 @@ pub struct RunConfig {
     pub mode: Mode,
     /// Records per batch (per chunk in multiprocess mode).
     pub batch_size: usize,
+    /// Multiprocess mode: chunks grow from `batch_size` to 8× it, doubling
+    /// after every two chunks per worker, so that a large input pays the
+    /// per-chunk cost (a partial built, sent and merged) fewer times while a
+    /// small one is still spread over every worker. The CLI sets it when
+    /// `--batch-size` is not given.
+    pub grow_chunks: bool,
     /// Batches that may wait in each stage's queue (pipeline mode).
     pub queue_depth: usize,
     /// Worker processes (multiprocess mode); `None` = number of cores.
@@ -106,6 +112,7 @@ impl Default for RunConfig {
         RunConfig {
             mode: Mode::Serial,
             batch_size: 8192,
+            grow_chunks: false,
             queue_depth: 4,
             workers: None,
             replicas: pipelined::Replicas::None,

@@ -3,17 +3,26 @@
 //! once, deals chunks to connections, merges the returned partials in
 //! sequence order exactly once, feeds the sink, re-queues the chunks of lost
 //! workers, and fails the run clearly when a chunk fails or no worker is left.
+//!
+//! When the source can give its chunks as byte ranges of files (see
+//! [`file_range`](crate::file_range)) and local workers were started, each
+//! chunk is cut as ranges: a local worker is sent the ranges and reads the
+//! bytes itself, while a worker elsewhere is sent the bytes, read here.
 
 use super::connection::{Close, Connection, SendFrame};
 use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
+use crate::file_range::{read_ranges, FileRange};
 use crate::metrics::{StageStats, WorkerReport};
-use crate::mode::inline::{pull_chunk, run_sink_absorb, run_sink_finish};
+use crate::mode::inline::{pull_chunk, pull_chunk_ranges, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
-use crate::protocol::{seal_chunk_frame, ChunkStats, PeerHello, CHUNK_HEADER_ROOM};
+use crate::protocol::{
+    encode_frame, seal_chunk_frame, ChunkStats, Message, PeerHello, CHUNK_HEADER_ROOM,
+};
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -44,6 +53,24 @@ pub(crate) struct Left {
     pub(crate) reason: String,
 }
 
+/// The process ids of the workers this run started on this machine.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LocalChildren(pub(crate) Vec<u64>);
+
+/// A chunk ready to send.
+#[derive(Clone)]
+pub(crate) enum ChunkFrame {
+    /// The frame of a `Chunk`, payload included.
+    Bytes(bytes::Bytes),
+    /// The frame of a `ChunkInFiles`, for local workers, and its ranges,
+    /// for the others.
+    InFiles {
+        frame: bytes::Bytes,
+        ranges: Arc<Vec<FileRange>>,
+    },
+}
+
 /// A worker returned a chunk's partial.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -72,10 +99,19 @@ struct WorkerRow {
 pub(crate) struct Coordinator {
     pipeline: Pipeline,
     config: RunConfig,
-    sched: Scheduler<bytes::Bytes, AnyData>,
+    sched: Scheduler<ChunkFrame, AnyData>,
     conns: HashMap<u64, Addr<Connection>>,
     /// Announced process id of each connected worker.
     pids: HashMap<u64, u64>,
+    /// Connected workers that came from this machine (loopback).
+    loopback: HashSet<u64>,
+    /// Process ids of the workers this run started.
+    local_pids: HashSet<u64>,
+    /// Local workers are being started: cut chunks as file ranges if the
+    /// source can (decided at the first chunk).
+    expect_local: bool,
+    /// The source gives chunks as file ranges.
+    in_files: Option<bool>,
     rows: BTreeMap<u64, WorkerRow>,
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
@@ -92,6 +128,7 @@ impl Coordinator {
     pub(crate) fn new(
         pipeline: Pipeline,
         config: RunConfig,
+        expect_local: bool,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -102,6 +139,10 @@ impl Coordinator {
             config,
             conns: HashMap::new(),
             pids: HashMap::new(),
+            loopback: HashSet::new(),
+            local_pids: HashSet::new(),
+            expect_local,
+            in_files: None,
             rows: BTreeMap::new(),
             stats,
             acc,
@@ -117,13 +158,21 @@ impl Coordinator {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
             if let Some((worker, chunk)) = self.sched.assign() {
-                match self.conns.get(&worker) {
-                    // Bounded by credits: a connection holds at most `inflight` chunks.
-                    Some(conn) => conn.do_send(SendFrame(chunk.frame)),
-                    None => {
-                        self.sched.remove_worker(worker);
-                    }
-                }
+                let Some(conn) = self.conns.get(&worker) else {
+                    self.sched.remove_worker(worker);
+                    continue;
+                };
+                let info = chunk.info();
+                let frame = match chunk.frame {
+                    ChunkFrame::Bytes(frame) => frame,
+                    ChunkFrame::InFiles { frame, .. } if self.is_local(worker) => frame,
+                    ChunkFrame::InFiles { ranges, .. } => match self.resolve(&info, &ranges) {
+                        Ok(frame) => frame,
+                        Err(e) => return self.fail(ctx, e),
+                    },
+                };
+                // Bounded by credits: a connection holds at most `inflight` chunks.
+                conn.do_send(SendFrame(frame));
                 continue;
             }
             if self.sched.wants_new_chunk() {
@@ -139,16 +188,118 @@ impl Coordinator {
         }
     }
 
+    /// Whether `worker` is one this run started on this machine.
+    fn is_local(&self, worker: u64) -> bool {
+        self.loopback.contains(&worker)
+            && self
+                .pids
+                .get(&worker)
+                .is_some_and(|pid| self.local_pids.contains(pid))
+    }
+
+    /// The `Chunk` frame of a chunk cut as file ranges: the bytes are read
+    /// here, for a worker that cannot read them itself.
+    fn resolve(
+        &self,
+        chunk: &ChunkInfo<()>,
+        ranges: &[FileRange],
+    ) -> Result<bytes::Bytes, RunError> {
+        let mut buf = vec![0; CHUNK_HEADER_ROOM];
+        read_ranges(ranges, &mut buf, self.config.max_frame)
+            .map_err(|e| chunk_error(chunk, format!("cannot read the chunk: {e}")))?;
+        seal_chunk_frame(
+            buf,
+            chunk.seq,
+            chunk.first_line,
+            chunk.records,
+            self.config.max_frame,
+        )
+        .map_err(|e| chunk_error(chunk, format!("cannot send the chunk: {e}")))
+    }
+
+    /// Records in the next chunk (see [`RunConfig::grow_chunks`]).
+    fn chunk_records(&self) -> usize {
+        let base = self.config.batch_size;
+        if !self.config.grow_chunks {
+            return base;
+        }
+        let round = self.sched.next_seq() / (2 * self.sched.workers().max(1) as u64);
+        base.saturating_mul(1 << round.min(3))
+    }
+
+    /// Pulls one chunk from the source and queues its frame.
+    fn read_chunk(&mut self) -> Result<(), RunError> {
+        let in_files = match self.in_files {
+            Some(known) => known,
+            None => {
+                let can = self.expect_local && self.pipeline.source.part.chunks_in_files();
+                if can {
+                    tracing::info!("chunks go to local workers as file ranges");
+                }
+                self.in_files = Some(can);
+                can
+            }
+        };
+        if in_files {
+            self.read_chunk_ranges()
+        } else {
+            self.read_chunk_bytes()
+        }
+    }
+
+    /// Pulls one chunk as file ranges and queues it as a `ChunkInFiles` frame.
+    fn read_chunk_ranges(&mut self) -> Result<(), RunError> {
+        let mut ranges = Vec::new();
+        let max = self.chunk_records();
+        let Some(n) = pull_chunk_ranges(
+            &mut self.pipeline.source,
+            max,
+            &mut ranges,
+            &mut self.stats[0],
+            &self.config.progress,
+        )?
+        else {
+            self.sched.set_exhausted();
+            return Ok(());
+        };
+        let started = Instant::now();
+        let info = ChunkInfo {
+            seq: self.sched.next_seq(),
+            first_line: self.next_line,
+            records: n as u64,
+            frame: (),
+        };
+        self.next_line += n as u64;
+        let msg = Message::ChunkInFiles {
+            seq: info.seq,
+            first_line: info.first_line,
+            records: info.records,
+            ranges,
+        };
+        let frame = encode_frame(&msg, self.config.max_frame)
+            .map_err(|e| chunk_error(&info, format!("cannot send the chunk: {e}")))?;
+        let Message::ChunkInFiles { ranges, .. } = msg else {
+            unreachable!("built just above")
+        };
+        self.stats[0].busy += started.elapsed();
+        self.sched.push_new(info.with_frame(ChunkFrame::InFiles {
+            frame: frame.into(),
+            ranges: Arc::new(ranges),
+        }));
+        Ok(())
+    }
+
     /// Pulls one chunk from the source, already in wire form, and queues
     /// it as a frame. The source writes straight into the frame's buffer,
     /// after room for the header, so the chunk is not copied again here.
-    fn read_chunk(&mut self) -> Result<(), RunError> {
+    fn read_chunk_bytes(&mut self) -> Result<(), RunError> {
+        let max = self.chunk_records();
         let p = &mut self.pipeline;
         let mut buf = Vec::with_capacity(self.chunk_capacity);
         buf.resize(CHUNK_HEADER_ROOM, 0);
         let Some(n) = pull_chunk(
             &mut p.source,
-            self.config.batch_size,
+            max,
             &mut buf,
             &mut self.stats[0],
             &self.config.progress,
@@ -163,21 +314,17 @@ impl Coordinator {
         let seq = self.sched.next_seq();
         let first_line = self.next_line;
         self.next_line += n as u64;
-        let frame = seal_chunk_frame(buf, seq, first_line, n as u64, self.config.max_frame)
-            .map_err(|e| RunError::Chunk {
-                seq,
-                first_line,
-                last_line: first_line + (n as u64).saturating_sub(1),
-                worker: "coordinator".into(),
-                error: format!("cannot send the chunk: {e}"),
-            })?;
-        self.stats[0].busy += started.elapsed();
-        self.sched.push_new(ChunkInfo {
+        let info = ChunkInfo {
             seq,
             first_line,
             records: n as u64,
-            frame,
-        });
+            frame: (),
+        };
+        let frame = seal_chunk_frame(buf, seq, first_line, n as u64, self.config.max_frame)
+            .map_err(|e| chunk_error(&info, format!("cannot send the chunk: {e}")))?;
+        self.stats[0].busy += started.elapsed();
+        self.sched
+            .push_new(info.with_frame(ChunkFrame::Bytes(frame)));
         Ok(())
     }
 
@@ -248,6 +395,17 @@ impl Coordinator {
     }
 }
 
+/// A failure of the coordinator itself on a chunk.
+fn chunk_error(chunk: &ChunkInfo<()>, error: String) -> RunError {
+    RunError::Chunk {
+        seq: chunk.seq,
+        first_line: chunk.first_line,
+        last_line: chunk.last_line(),
+        worker: "coordinator".into(),
+        error,
+    }
+}
+
 impl Actor for Coordinator {
     type Context = Context<Self>;
 
@@ -295,6 +453,13 @@ impl Handler<Joined> for Coordinator {
         );
         self.conns.insert(msg.id, msg.addr);
         self.pids.insert(msg.id, msg.hello.worker_id);
+        let loopback = msg
+            .peer
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        if loopback {
+            self.loopback.insert(msg.id);
+        }
         self.rows.insert(
             msg.id,
             WorkerRow {
@@ -317,11 +482,20 @@ impl Handler<Joined> for Coordinator {
     }
 }
 
+impl Handler<LocalChildren> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LocalChildren, _: &mut Context<Self>) {
+        self.local_pids.extend(msg.0);
+    }
+}
+
 impl Handler<Left> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
         self.pids.remove(&msg.id);
+        self.loopback.remove(&msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }

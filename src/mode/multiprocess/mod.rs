@@ -27,7 +27,7 @@ use crate::pipeline::{JobSpec, Pipeline};
 use crate::protocol::{server_handshake, write_frame, FrameCodec, Message, Token};
 use actix::prelude::*;
 use connection::Connection;
-use coordinator::Coordinator;
+use coordinator::{Coordinator, LocalChildren};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -111,16 +111,17 @@ pub async fn execute(
 
     let (tx, rx) = oneshot::channel();
     let arbiter = Arbiter::new();
+    let expect_local = n_local > 0 && token.is_some();
     let coordinator = {
         let config = config.clone();
         Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
-            Coordinator::new(pipeline, config, tx)
+            Coordinator::new(pipeline, config, expect_local, tx)
         })
     };
 
     let accept = actix::spawn(accept_loop(
         listener,
-        coordinator,
+        coordinator.clone(),
         job.clone(),
         token.clone(),
         config.clone(),
@@ -142,6 +143,13 @@ pub async fn execute(
         }
         _ => None,
     };
+    if let Some(children) = &children {
+        // Sent before any child can have finished its handshake, so that
+        // local workers get their chunks as file ranges from the start
+        // (were it late, they would get bytes until it arrives: slower,
+        // but the same result).
+        coordinator.do_send(LocalChildren(children.pids()));
+    }
 
     let result = rx
         .await

@@ -19,6 +19,28 @@ impl<F> ChunkInfo<F> {
     pub(crate) fn last_line(&self) -> u64 {
         self.first_line + self.records.saturating_sub(1)
     }
+
+    /// Where the chunk sits, without its frame.
+    pub(crate) fn info(&self) -> ChunkInfo<()> {
+        ChunkInfo {
+            seq: self.seq,
+            first_line: self.first_line,
+            records: self.records,
+            frame: (),
+        }
+    }
+}
+
+impl ChunkInfo<()> {
+    /// The same chunk with its frame.
+    pub(crate) fn with_frame<F>(self, frame: F) -> ChunkInfo<F> {
+        ChunkInfo {
+            seq: self.seq,
+            first_line: self.first_line,
+            records: self.records,
+            frame,
+        }
+    }
 }
 
 /// What became of a result handed to [`Scheduler::complete`].

@@ -3,7 +3,7 @@
 //! the environment (never in argv), and reaped at the end of the run.
 
 use crate::error::RunError;
-use crate::protocol::{Token, TOKEN_ENV};
+use crate::protocol::{Token, LOCAL_WORKER_ENV, TOKEN_ENV};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -58,6 +58,7 @@ impl Children {
                 .arg("--max-frame")
                 .arg(max_frame.to_string())
                 .env(TOKEN_ENV, &token)
+                .env(LOCAL_WORKER_ENV, "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -72,6 +73,11 @@ impl Children {
             children.children.push(child);
         }
         Ok(children)
+    }
+
+    /// The children's process ids.
+    pub(crate) fn pids(&self) -> Vec<u64> {
+        self.children.iter().map(|c| u64::from(c.id())).collect()
     }
 
     /// Waits up to `grace` for the children whose process id is in

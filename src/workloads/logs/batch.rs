@@ -33,27 +33,31 @@ impl LineBatch {
     /// exactly as the reader would have cut them. Text that does not end
     /// with LF, or too large for `u32` offsets, is refused.
     pub fn from_text(first_line: u64, text: &[u8]) -> Result<Self, String> {
+        let mut batch = LineBatch::new(first_line);
+        batch.extend_from_text(text)?;
+        Ok(batch)
+    }
+
+    /// [`from_text`](Self::from_text) into this batch (its buffers reused):
+    /// appends the lines of `text`.
+    pub fn extend_from_text(&mut self, text: &[u8]) -> Result<(), String> {
         if text.last().is_some_and(|&b| b != b'\n') {
             return Err("chunk text does not end with a line feed".into());
         }
-        if u32::try_from(text.len()).is_err() {
+        if u32::try_from(self.data.len() + text.len()).is_err() {
             return Err("chunk text over 4 GiB".into());
         }
-        let mut batch = LineBatch {
-            first_line,
-            data: Vec::with_capacity(text.len()),
-            ends: Vec::new(),
-        };
+        self.data.reserve(text.len());
         let mut start = 0;
         for lf in memchr::memchr_iter(b'\n', text) {
             let line = &text[start..lf];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            batch.data.extend_from_slice(line);
+            self.data.extend_from_slice(line);
             // Fits: the data is never longer than the text checked above.
-            batch.ends.push(batch.data.len() as u32);
+            self.ends.push(self.data.len() as u32);
             start = lf + 1;
         }
-        Ok(batch)
+        Ok(())
     }
 
     /// Number of lines in the batch.

@@ -276,6 +276,11 @@ impl LineReader {
         self.fill_into(&mut sink, max_lines, max_bytes)
     }
 
+    /// The inputs, as given.
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+
     /// The number (1-based, across inputs) of the next line to be delivered.
     pub fn next_line(&self) -> u64 {
         self.next_line

@@ -9,6 +9,7 @@ pub mod input;
 pub mod metrics;
 pub mod parse;
 pub mod pool;
+pub mod ranges;
 pub mod render;
 pub mod sink;
 pub mod source;

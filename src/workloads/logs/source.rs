@@ -5,6 +5,8 @@ use super::batch::LineBatch;
 use super::generate::Generator;
 use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
+use super::ranges::RangeCutter;
+use crate::file_range::FileRange;
 use crate::stage::{decode_batch, encode_batch, BatchInfo, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
@@ -29,6 +31,9 @@ enum Origin {
     },
     /// Files or standard input.
     Read(LineReader),
+    /// Plain files cut into byte ranges (multiprocess mode, see
+    /// [`Source::chunks_in_files`]).
+    Ranges(RangeCutter),
 }
 
 impl LogSource {
@@ -74,6 +79,9 @@ impl Source for LogSource {
                     .map_err(|e| StageError::new(e.to_string()))?;
                 Ok((n > 0).then_some(batch))
             }
+            Origin::Ranges(_) => Err(StageError::new(
+                "the logs source gives file ranges now, not batches",
+            )),
         }
     }
 
@@ -99,13 +107,55 @@ impl Source for LogSource {
                 encode_batch(&batch, out)?;
                 Ok(Some(batch.len()))
             }
+            Origin::Ranges(_) => Err(StageError::new(
+                "the logs source gives file ranges now, not text",
+            )),
         }
+    }
+
+    /// Yes, when every input is a plain regular file (not gzip, not
+    /// standard input) and nothing was read yet: workers on this machine
+    /// then read their own chunks ([`RangeCutter`]).
+    fn chunks_in_files(&mut self) -> bool {
+        let Origin::Read(reader) = &self.origin else {
+            return matches!(self.origin, Origin::Ranges(_));
+        };
+        if reader.next_line() != 1 {
+            return false;
+        }
+        match RangeCutter::for_inputs(reader.inputs()) {
+            Some(cutter) => {
+                self.origin = Origin::Ranges(cutter);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        let Origin::Ranges(cutter) = &mut self.origin else {
+            return Err(StageError::new(
+                "the logs source was not cut into file ranges",
+            ));
+        };
+        let n = cutter
+            .fill(out, max_records, MAX_BATCH_BYTES)
+            .map_err(|e| StageError::new(e.to_string()))?;
+        Ok((n > 0).then_some(n))
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
         match &self.origin {
-            Origin::Read(_) => {
-                LineBatch::from_text(info.first_line, bytes).map_err(StageError::new)
+            Origin::Read(_) | Origin::Ranges(_) => {
+                // A pooled batch: the aggregate gives it back after use, so
+                // a worker does not fault in fresh buffers for every chunk.
+                let mut batch = self.pool.batch(info.first_line);
+                batch.extend_from_text(bytes).map_err(StageError::new)?;
+                Ok(batch)
             }
             Origin::Generate { .. } => decode_batch(bytes),
         }
@@ -114,7 +164,7 @@ impl Source for LogSource {
     fn size_hint(&self) -> Option<u64> {
         match &self.origin {
             Origin::Generate { generator, .. } => Some(generator.remaining()),
-            Origin::Read(_) => None,
+            Origin::Read(_) | Origin::Ranges(_) => None,
         }
     }
 }

@@ -1,0 +1,408 @@
+//! Cutting plain input files into chunks of whole lines given as byte
+//! ranges ([`FileRange`]), for multiprocess workers on this machine: the
+//! coordinator only finds line ends, and each worker reads its own bytes.
+//!
+//! The bytes of a chunk's ranges are exactly what
+//! [`LineReader::fill_text`](super::input::LineReader::fill_text) writes for
+//! the same lines (a final line without LF gets one, as a range suffix), and
+//! chunks follow the same limits, so workers cut the same lines either way.
+
+use super::input::{InputError, InputSpec};
+use crate::file_range::{file_identity, FileRange};
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+
+/// Bytes read at a time while looking for line ends.
+const WINDOW: usize = 1 << 20;
+/// A batch's offsets are `u32`, so no line may be longer than this.
+const MAX_LINE: u64 = u32::MAX as u64;
+
+/// One input file, as it was when the run started.
+struct InputFile {
+    name: String,
+    path: PathBuf,
+    len: u64,
+    modified_nanos: u128,
+    /// The file's last byte is not a line feed (so its last line gets one).
+    unterminated: bool,
+}
+
+/// The file being cut.
+struct Current {
+    index: usize,
+    file: File,
+    /// Offset of the next line.
+    pos: u64,
+    /// Lines of this file delivered so far.
+    lines: u64,
+    /// `window[..window_len]` holds the bytes from `window_off`.
+    window_off: u64,
+    window_len: usize,
+}
+
+/// Cuts plain files into chunks of byte ranges.
+pub struct RangeCutter {
+    files: Vec<InputFile>,
+    next_file: usize,
+    current: Option<Current>,
+    window: Vec<u8>,
+}
+
+impl RangeCutter {
+    /// A cutter for `inputs` if every one is a plain (not gzip) regular
+    /// file that can be opened now; `None` otherwise (the caller then reads
+    /// the inputs as a stream, which reports any error in the usual way).
+    pub fn for_inputs(inputs: &[InputSpec]) -> Option<RangeCutter> {
+        let files = inputs
+            .iter()
+            .map(|spec| match spec {
+                InputSpec::File(path) => inspect(path).ok().flatten(),
+                InputSpec::Stdin => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RangeCutter {
+            files,
+            next_file: 0,
+            current: None,
+            window: Vec::new(),
+        })
+    }
+
+    /// Appends to `out` the ranges of up to `max_lines` lines (at least one,
+    /// if any remain) of at most about `max_bytes` bytes of text, with the
+    /// limits of [`LineReader::fill_text`](super::input::LineReader::fill_text).
+    /// Returns the number of lines; Ok(0) when every input is exhausted.
+    pub fn fill(
+        &mut self,
+        out: &mut Vec<FileRange>,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<usize, InputError> {
+        let max_lines = max_lines.max(1);
+        let cap = (max_bytes as u64).min(MAX_LINE);
+        let mut n = 0;
+        let mut text = 0u64;
+        let mut seg_start = self.current.as_ref().map_or(0, |c| c.pos);
+        while n < max_lines {
+            let Some(cur) = self.current.as_mut() else {
+                if self.next_file == self.files.len() {
+                    break;
+                }
+                self.current = Some(self.open(self.next_file)?);
+                self.next_file += 1;
+                seg_start = 0;
+                continue;
+            };
+            let f = &self.files[cur.index];
+            if cur.pos == f.len {
+                push_range(out, f, seg_start, cur.pos);
+                self.current = None;
+                continue;
+            }
+            if n > 0 {
+                // Whole lines in the window, counted at once.
+                let got = take_whole_lines(cur, &self.window, max_lines - n, cap - text.min(cap));
+                if got.0 > 0 {
+                    n += got.0;
+                    text += got.1;
+                    continue;
+                }
+            }
+            // One line, which may span windows or lack its LF.
+            let lf = find_lf(cur, f, &mut self.window).map_err(|e| read_error(f, cur, e))?;
+            let (end, next) = match lf {
+                Some(p) => (p, p + 1),
+                None => (f.len, f.len),
+            };
+            let raw_len = end - cur.pos;
+            let cr = raw_len > 0 && byte_at(cur, f, &mut self.window, end - 1)? == b'\r';
+            if raw_len - u64::from(cr) > MAX_LINE {
+                return Err(InputError::LineTooLong {
+                    input: f.name.clone(),
+                    line: cur.lines + 1,
+                });
+            }
+            if n > 0 && text + raw_len + 1 > cap {
+                break;
+            }
+            cur.pos = next;
+            cur.lines += 1;
+            n += 1;
+            text += raw_len + 1;
+        }
+        if let Some(cur) = &self.current {
+            push_range(out, &self.files[cur.index], seg_start, cur.pos);
+        }
+        Ok(n)
+    }
+
+    fn open(&self, index: usize) -> Result<Current, InputError> {
+        let f = &self.files[index];
+        let file = File::open(&f.path).map_err(|source| InputError::Open {
+            input: f.name.clone(),
+            source,
+        })?;
+        Ok(Current {
+            index,
+            file,
+            pos: 0,
+            lines: 0,
+            window_off: 0,
+            window_len: 0,
+        })
+    }
+}
+
+/// The file at `path` if it is a regular file whose first bytes are not
+/// the gzip magic; `Ok(None)` if it is something else.
+fn inspect(path: &std::path::Path) -> io::Result<Option<InputFile>> {
+    let path = std::fs::canonicalize(path)?;
+    let file = File::open(&path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let (len, modified_nanos) = file_identity(&path)?;
+    if len != meta.len() {
+        return Ok(None);
+    }
+    let mut head = [0u8; 2];
+    let got = read_at(&file, &mut head, 0)?;
+    if got == 2 && head == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    let unterminated = len > 0 && read_at(&file, &mut last, len - 1)? == 1 && last[0] != b'\n';
+    Ok(Some(InputFile {
+        name: path.display().to_string(),
+        path,
+        len,
+        modified_nanos,
+        unterminated,
+    }))
+}
+
+/// Appends the range `start..end` of `f` (if not empty); a range that ends
+/// the file's unterminated last line gets the LF the text form adds.
+fn push_range(out: &mut Vec<FileRange>, f: &InputFile, start: u64, end: u64) {
+    if end == start {
+        return;
+    }
+    let suffix = if end == f.len && f.unterminated {
+        b"\n".to_vec()
+    } else {
+        Vec::new()
+    };
+    out.push(FileRange {
+        path: f.path.clone(),
+        offset: start,
+        len: end - start,
+        suffix,
+        file_len: f.len,
+        modified_nanos: f.modified_nanos,
+    });
+}
+
+/// Takes up to `room` whole lines (LF included) that lie in the window from
+/// `cur.pos`, within `cap` bytes; returns the lines and bytes taken.
+fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> (usize, u64) {
+    let Some(from) = cur.pos.checked_sub(cur.window_off) else {
+        return (0, 0);
+    };
+    let from = from as usize;
+    if from >= cur.window_len {
+        return (0, 0);
+    }
+    let fits = (cur.window_len - from).min(cap.min(usize::MAX as u64) as usize);
+    let region = &window[from..from + fits];
+    let lfs = memchr::memchr_iter(b'\n', region).count();
+    let last = if lfs <= room {
+        memchr::memrchr(b'\n', region)
+    } else {
+        memchr::memchr_iter(b'\n', region).nth(room - 1)
+    };
+    let Some(last) = last else {
+        return (0, 0);
+    };
+    let taken = lfs.min(room);
+    let bytes = last as u64 + 1;
+    cur.pos += bytes;
+    cur.lines += taken as u64;
+    (taken, bytes)
+}
+
+/// Offset of the first LF at or after `cur.pos`, reading windows as needed.
+fn find_lf(cur: &mut Current, f: &InputFile, window: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    let mut at = cur.pos;
+    while at < f.len {
+        load(cur, f, window, at)?;
+        let from = (at - cur.window_off) as usize;
+        if let Some(p) = memchr::memchr(b'\n', &window[from..cur.window_len]) {
+            return Ok(Some(at + p as u64));
+        }
+        at = cur.window_off + cur.window_len as u64;
+    }
+    Ok(None)
+}
+
+/// The byte at `offset`.
+fn byte_at(
+    cur: &mut Current,
+    f: &InputFile,
+    window: &mut Vec<u8>,
+    offset: u64,
+) -> Result<u8, InputError> {
+    load(cur, f, window, offset).map_err(|e| read_error(f, cur, e))?;
+    Ok(window[(offset - cur.window_off) as usize])
+}
+
+/// Makes the window hold `offset` (which is below the file's length).
+fn load(cur: &mut Current, f: &InputFile, window: &mut Vec<u8>, offset: u64) -> io::Result<()> {
+    let end = cur.window_off + cur.window_len as u64;
+    if offset >= cur.window_off && offset < end {
+        return Ok(());
+    }
+    if window.len() != WINDOW {
+        window.resize(WINDOW, 0);
+    }
+    let want = (f.len - offset).min(WINDOW as u64) as usize;
+    let mut got = 0;
+    while got < want {
+        match read_at(&cur.file, &mut window[got..want], offset + got as u64)? {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank during the run",
+                ))
+            }
+            k => got += k,
+        }
+    }
+    cur.window_off = offset;
+    cur.window_len = want;
+    Ok(())
+}
+
+fn read_error(f: &InputFile, cur: &Current, source: io::Error) -> InputError {
+    InputError::Read {
+        input: f.name.clone(),
+        line: cur.lines + 1,
+        what: "read error",
+        source,
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match std::os::unix::fs::FileExt::read_at(file, buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn read_at(mut file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.read(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::input::LineReader;
+    use super::*;
+    use crate::file_range::read_ranges;
+    use proptest::prelude::*;
+
+    /// Every chunk's ranges read back to the text `fill_text` gives for the
+    /// same limits, with the same line counts.
+    fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs: Vec<InputSpec> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let p = dir.path().join(format!("in{i}.log"));
+                std::fs::write(&p, c).unwrap();
+                InputSpec::File(p)
+            })
+            .collect();
+        let mut cutter = RangeCutter::for_inputs(&inputs).expect("plain files");
+        let mut reader = LineReader::new(inputs);
+        loop {
+            let mut text = Vec::new();
+            let want = reader.fill_text(&mut text, max_lines, max_bytes).unwrap();
+            let mut ranges = Vec::new();
+            let got = cutter.fill(&mut ranges, max_lines, max_bytes).unwrap();
+            let mut bytes = Vec::new();
+            read_ranges(&ranges, &mut bytes, usize::MAX).unwrap();
+            assert_eq!(
+                (got, &bytes),
+                (want, &text),
+                "limits {max_lines}/{max_bytes}"
+            );
+            if want == 0 {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_text_reader_on_edge_cases() {
+        let files: &[&[u8]] = &[
+            b"a\r\nb\n\nc",
+            b"",
+            b"\n\n",
+            b"no final lf",
+            b"x\ny\n",
+            b"\r",
+        ];
+        for max_lines in [1, 2, 3, 1000] {
+            for max_bytes in [1, 4, 7, 100] {
+                assert_agrees(files, max_lines, max_bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn lines_across_windows() {
+        let mut big = vec![b'x'; WINDOW + 10];
+        big.push(b'\n');
+        big.extend_from_slice(b"short\n");
+        big.extend(std::iter::repeat_n(b'y', WINDOW * 2));
+        assert_agrees(&[&big, b"tail\n"], 2, 1 << 30);
+        assert_agrees(&[&big], 1000, 64);
+    }
+
+    #[test]
+    fn gzip_stdin_and_directories_are_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("a.gz");
+        std::fs::write(&gz, [0x1f, 0x8b, 0, 0]).unwrap();
+        assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)]).is_none());
+        assert!(RangeCutter::for_inputs(&[InputSpec::Stdin]).is_none());
+        let d = InputSpec::File(dir.path().to_path_buf());
+        assert!(RangeCutter::for_inputs(&[d]).is_none());
+        let missing = InputSpec::File(dir.path().join("missing"));
+        assert!(RangeCutter::for_inputs(&[missing]).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn agrees_on_random_files(
+            files in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a')], 0..40),
+                1..4,
+            ),
+            max_lines in 1usize..6,
+            max_bytes in 1usize..30,
+        ) {
+            let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+            assert_agrees(&refs, max_lines, max_bytes);
+        }
+    }
+}
