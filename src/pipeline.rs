@@ -39,6 +39,8 @@ pub(crate) trait DynSource: Send {
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
     /// See [`Source::decode_chunk`]; also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
+    /// See [`Source::split_chunk`].
+    fn split_chunk(&self, bytes: &[u8], records: usize, max: usize, parts: &mut Vec<(usize, usize)>);
     /// See [`Source::chunks_in_files`].
     fn chunks_in_files(&mut self) -> bool;
     /// See [`Source::next_chunk_ranges`].
@@ -74,6 +76,10 @@ impl<S: Source> DynSource for SourceBox<S> {
             .map_err(|e| e.to_string())?;
         let n = batch.record_count();
         Ok((Box::new(batch), n))
+    }
+
+    fn split_chunk(&self, bytes: &[u8], records: usize, max: usize, parts: &mut Vec<(usize, usize)>) {
+        self.0.split_chunk(bytes, records, max, parts)
     }
 
     fn chunks_in_files(&mut self) -> bool {

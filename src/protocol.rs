@@ -15,7 +15,7 @@
 //! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
 //! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
 //! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
-//! coordinator → worker  Job { spec, heartbeat_ms }
+//! coordinator → worker  Job { spec, heartbeat_ms, batch_size }
 //! ```
 //!
 //! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
@@ -152,6 +152,9 @@ pub enum Message {
         spec: JobSpec,
         /// Heartbeat timeout the coordinator applies, in milliseconds.
         heartbeat_ms: u64,
+        /// Records per batch: a worker processes a larger chunk batch by
+        /// batch (see [`Source::split_chunk`](crate::Source::split_chunk)).
+        batch_size: u64,
     },
     /// A chunk of input: one encoded source batch.
     Chunk {

@@ -155,6 +155,23 @@ pub trait Source: Send + 'static {
         decode_batch(bytes)
     }
 
+    /// Multiprocess mode, in a worker: where to cut a chunk's `bytes` (of
+    /// `records` records) into parts of at most `max_records` records that
+    /// [`decode_chunk`](Self::decode_chunk) decodes one by one, so that a
+    /// large chunk is processed with the memory (and cache) footprint of a
+    /// batch. Appends `(end offset, records)` for each part, in order. The
+    /// default is one part: the whole chunk.
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max_records: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        let _ = max_records;
+        parts.push((bytes.len(), records));
+    }
+
     /// Multiprocess mode: whether this source can describe its chunks as
     /// byte ranges of files (see [`next_chunk_ranges`](Self::next_chunk_ranges)).
     /// Asked once, before the first chunk; the answer holds for the run.

@@ -202,13 +202,19 @@ async fn serve(
     client_handshake(&mut framed, token, std::process::id() as u64, cores)
         .await
         .map_err(|e| protocol_error(config, e))?;
-    let (spec, heartbeat) =
+    let (spec, heartbeat, batch_size) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
         {
-            Ok(Ok(Some(Message::Job { spec, heartbeat_ms }))) => {
-                (spec, Duration::from_millis(heartbeat_ms.max(100)))
-            }
+            Ok(Ok(Some(Message::Job {
+                spec,
+                heartbeat_ms,
+                batch_size,
+            }))) => (
+                spec,
+                Duration::from_millis(heartbeat_ms.max(100)),
+                usize::try_from(batch_size.max(1)).unwrap_or(usize::MAX),
+            ),
             Ok(Ok(Some(other))) => {
                 return Err(protocol_error(
                     config,
@@ -232,7 +238,7 @@ async fn serve(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
     std::thread::Builder::new()
         .name("parpipe-worker".into())
-        .spawn(move || process_loop(pipeline, &spec, max_frame, work_rx, done_tx))
+        .spawn(move || process_loop(pipeline, &spec, max_frame, batch_size, work_rx, done_tx))
         .map_err(|e| RunError::Runtime(format!("cannot start the worker thread: {e}")))?;
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
@@ -294,12 +300,14 @@ fn process_loop(
     mut pipeline: Pipeline,
     spec: &JobSpec,
     max_frame: usize,
+    batch_size: usize,
     work: std::sync::mpsc::Receiver<Work>,
     done: mpsc::UnboundedSender<Message>,
 ) {
     let mut usage = ProcessUsage::new();
     // Chunks read from files land here, one after another.
     let mut scratch = Vec::new();
+    let mut cuts = Vec::new();
     while let Ok(w) = work.recv() {
         let started = Instant::now();
         let bytes = match &w.payload {
@@ -311,7 +319,9 @@ fn process_loop(
                     .map_err(|e| format!("cannot read the chunk: {e}"))
             }
         };
-        let msg = match bytes.and_then(|bytes| process_chunk(&mut pipeline, &w, bytes)) {
+        let processed =
+            bytes.and_then(|bytes| process_chunk(&mut pipeline, &w, bytes, batch_size, &mut cuts));
+        let msg = match processed {
             Ok((partial, parts)) => {
                 let (cpu, rss) = usage.sample();
                 Message::ChunkDone {
@@ -339,57 +349,80 @@ fn process_loop(
 /// `(records_in, records_out, busy_nanos)` per stage, then the aggregate.
 type PartTimes = Vec<(u64, u64, u64)>;
 
-/// Runs the stages and the aggregate of `pipeline` on one chunk.
+/// Runs the stages and the aggregate of `pipeline` on one chunk, part by
+/// part (at most `batch_size` records each, see [`Source::split_chunk`]),
+/// into one partial.
+///
+/// [`Source::split_chunk`]: crate::Source::split_chunk
 fn process_chunk(
     pipeline: &mut Pipeline,
     w: &Work,
     payload: &[u8],
+    batch_size: usize,
+    cuts: &mut Vec<(usize, usize)>,
 ) -> Result<(Vec<u8>, PartTimes), String> {
-    let info = BatchInfo {
-        seq: w.seq,
-        first_line: w.first_line,
-        records: w.records,
-    };
-    let (mut data, mut n) = pipeline
+    let records = usize::try_from(w.records).map_err(|e| format!("chunk too large: {e}"))?;
+    cuts.clear();
+    pipeline
         .source
         .part
-        .decode_chunk(payload, &info)
-        .map_err(|e| format!("cannot decode the chunk: {e}"))?;
-    if n as u64 != w.records {
+        .split_chunk(payload, records, batch_size, cuts);
+    if cuts.iter().map(|&(_, n)| n as u64).sum::<u64>() != w.records {
         return Err(format!(
-            "the chunk holds {n} records, its header says {}",
+            "the chunk's parts do not add up to the {} records its header says",
             w.records
         ));
     }
-    let mut parts = Vec::with_capacity(pipeline.stages.len() + 1);
-    for stage in pipeline.stages.iter_mut() {
-        let mut stats = StageStats::new(&stage.name, crate::metrics::StageKind::Stage);
-        (data, n) = run_stage(stage, data, n, &info, &mut stats).map_err(|e| e.to_string())?;
-        parts.push((
-            stats.records_in,
-            stats.records_out,
-            stats.busy.as_nanos() as u64,
-        ));
-    }
-    let mut stats = StageStats::new(
+    let mut stage_stats: Vec<StageStats> = pipeline
+        .stages
+        .iter()
+        .map(|s| StageStats::new(&s.name, crate::metrics::StageKind::Stage))
+        .collect();
+    let mut agg_stats = StageStats::new(
         &pipeline.aggregate.name,
         crate::metrics::StageKind::Aggregate,
     );
     let mut acc = pipeline.aggregate.part.empty();
-    run_aggregate(
-        &mut pipeline.aggregate,
-        &mut acc,
-        data,
-        n,
-        &info,
-        &mut stats,
-    )
-    .map_err(|e| e.to_string())?;
-    parts.push((
-        stats.records_in,
-        stats.records_out,
-        stats.busy.as_nanos() as u64,
-    ));
+    let (mut start, mut first_line) = (0, w.first_line);
+    for &(end, part_records) in cuts.iter() {
+        let bytes = payload
+            .get(start..end)
+            .ok_or_else(|| format!("chunk part {start}..{end} out of range"))?;
+        start = end;
+        let info = BatchInfo {
+            seq: w.seq,
+            first_line,
+            records: part_records as u64,
+        };
+        first_line += part_records as u64;
+        let (mut data, mut n) = pipeline
+            .source
+            .part
+            .decode_chunk(bytes, &info)
+            .map_err(|e| format!("cannot decode the chunk: {e}"))?;
+        if n != part_records {
+            return Err(format!(
+                "the chunk holds {n} records where its header says {part_records}"
+            ));
+        }
+        for (stage, stats) in pipeline.stages.iter_mut().zip(&mut stage_stats) {
+            (data, n) = run_stage(stage, data, n, &info, stats).map_err(|e| e.to_string())?;
+        }
+        run_aggregate(
+            &mut pipeline.aggregate,
+            &mut acc,
+            data,
+            n,
+            &info,
+            &mut agg_stats,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let parts = stage_stats
+        .iter()
+        .chain(std::iter::once(&agg_stats))
+        .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
+        .collect();
     let partial = pipeline
         .aggregate
         .part

@@ -231,6 +231,7 @@ async fn admit(
         Message::Job {
             spec: job,
             heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
+            batch_size: config.batch_size as u64,
         },
     )
     .await?;

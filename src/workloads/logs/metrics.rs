@@ -83,13 +83,43 @@ mod byte_keys {
                 // The announced size is untrusted input: cap what it reserves.
                 let hint = access.size_hint().unwrap_or(0).min(1 << 16);
                 let mut map = Map::with_capacity_and_hasher(hint, Default::default());
-                while let Some((k, v)) = access.next_entry::<ByteBuf, u64>()? {
-                    map.insert(k.into_vec().into_boxed_slice(), v);
+                while let Some((Key(k), v)) = access.next_entry::<Key, u64>()? {
+                    map.insert(k, v);
                 }
                 Ok(map)
             }
         }
         d.deserialize_map(MapVisitor)
+    }
+
+    /// A key read with `deserialize_bytes`: from a slice (as the coordinator
+    /// decodes partials) it is borrowed and copied once into its box, where
+    /// a `ByteBuf` would go through a zero-filled vector first.
+    struct Key(Box<[u8]>);
+
+    impl<'de> serde::Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a byte string")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Key, E> {
+                    Ok(Key(v.into()))
+                }
+                fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Key, E> {
+                    Ok(Key(v.into_boxed_slice()))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
+                    let buf: ByteBuf = serde::Deserialize::deserialize(
+                        serde::de::value::SeqAccessDeserializer::new(seq),
+                    )?;
+                    Ok(Key(buf.into_vec().into_boxed_slice()))
+                }
+            }
+            d.deserialize_bytes(KeyVisitor)
+        }
     }
 }
 

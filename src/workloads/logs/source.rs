@@ -161,6 +161,32 @@ impl Source for LogSource {
         }
     }
 
+    /// Text chunks are cut after every `max_records`-th line feed.
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max_records: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        let max = max_records.max(1);
+        if matches!(self.origin, Origin::Generate { .. }) || records <= max {
+            parts.push((bytes.len(), records));
+            return;
+        }
+        let mut done = 0;
+        for (i, lf) in memchr::memchr_iter(b'\n', bytes).enumerate() {
+            if (i + 1) % max == 0 {
+                parts.push((lf + 1, max));
+                done += max;
+            }
+        }
+        if done < records || parts.is_empty() {
+            // The rest (decode_chunk checks that the counts add up).
+            parts.push((bytes.len(), records - done.min(records)));
+        }
+    }
+
     fn size_hint(&self) -> Option<u64> {
         match &self.origin {
             Origin::Generate { generator, .. } => Some(generator.remaining()),
