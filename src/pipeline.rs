@@ -35,6 +35,8 @@ fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
 pub(crate) trait DynSource: Send {
     fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError>;
     fn size_hint(&self) -> Option<u64>;
+    /// See [`Source::remaining_estimate`].
+    fn remaining_estimate(&self) -> Option<u64>;
     /// See [`Source::next_chunk`].
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
     /// See [`Source::decode_chunk`]; also returns the record count.
@@ -63,6 +65,10 @@ impl<S: Source> DynSource for SourceBox<S> {
 
     fn size_hint(&self) -> Option<u64> {
         self.0.size_hint()
+    }
+
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.0.remaining_estimate()
     }
 
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {

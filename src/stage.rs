@@ -126,6 +126,14 @@ pub trait Source: Send + 'static {
         None
     }
 
+    /// How many records remain, roughly (multiprocess mode sizes its
+    /// chunks by it: large ones first, smaller ones towards the end, so
+    /// that the workers finish together). Defaults to
+    /// [`size_hint`](Self::size_hint).
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.size_hint()
+    }
+
     /// Multiprocess mode: appends the next batch of at most `max_records`
     /// records to `out` in wire form and returns its record count, or `None`
     /// when the input is exhausted. A worker turns it back into a batch with

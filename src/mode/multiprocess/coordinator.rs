@@ -107,9 +107,9 @@ pub(crate) struct Coordinator {
     loopback: HashSet<u64>,
     /// Process ids of the workers this run started.
     local_pids: HashSet<u64>,
-    /// Local workers are being started: cut chunks as file ranges if the
-    /// source can (decided at the first chunk).
-    expect_local: bool,
+    /// Local workers being started: if any, chunks are cut as file ranges
+    /// when the source can (decided at the first chunk).
+    expect_local: usize,
     /// The source gives chunks as file ranges.
     in_files: Option<bool>,
     rows: BTreeMap<u64, WorkerRow>,
@@ -128,7 +128,7 @@ impl Coordinator {
     pub(crate) fn new(
         pipeline: Pipeline,
         config: RunConfig,
-        expect_local: bool,
+        expect_local: usize,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -217,14 +217,28 @@ impl Coordinator {
         .map_err(|e| chunk_error(chunk, format!("cannot send the chunk: {e}")))
     }
 
-    /// Records in the next chunk (see [`RunConfig::grow_chunks`]).
+    /// Records in the next chunk (see [`RunConfig::grow_chunks`]): when
+    /// the source can estimate what remains, a share of it ("guided"
+    /// scheduling: large chunks first, smaller ones towards the end, so that
+    /// the workers finish together), between an eighth of the batch size
+    /// and eight times it; else doubling after every two chunks per worker.
     fn chunk_records(&self) -> usize {
         let base = self.config.batch_size;
         if !self.config.grow_chunks {
             return base;
         }
-        let round = self.sched.next_seq() / (2 * self.sched.workers().max(1) as u64);
-        base.saturating_mul(1 << round.min(3))
+        let workers = self.sched.workers().max(self.expect_local).max(1) as u64;
+        match self.pipeline.source.part.remaining_estimate() {
+            Some(left) => {
+                let share = left / (2 * workers);
+                let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(8) as u64);
+                share.clamp(low, high.max(low)) as usize
+            }
+            None => {
+                let round = self.sched.next_seq() / (2 * workers);
+                base.saturating_mul(1 << round.min(3))
+            }
+        }
     }
 
     /// Pulls one chunk from the source and queues its frame.
@@ -232,7 +246,7 @@ impl Coordinator {
         let in_files = match self.in_files {
             Some(known) => known,
             None => {
-                let can = self.expect_local && self.pipeline.source.part.chunks_in_files();
+                let can = self.expect_local > 0 && self.pipeline.source.part.chunks_in_files();
                 if can {
                     tracing::info!("chunks go to local workers as file ranges");
                 }

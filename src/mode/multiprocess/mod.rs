@@ -111,7 +111,7 @@ pub async fn execute(
 
     let (tx, rx) = oneshot::channel();
     let arbiter = Arbiter::new();
-    let expect_local = n_local > 0 && token.is_some();
+    let expect_local = if token.is_some() { n_local } else { 0 };
     let coordinator = {
         let config = config.clone();
         Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {

@@ -47,6 +47,10 @@ pub struct RangeCutter {
     next_file: usize,
     current: Option<Current>,
     window: Vec<u8>,
+    /// Lines and bytes cut so far (for [`remaining_estimate`](Self::remaining_estimate)),
+    /// seeded with a sample of the first file.
+    seen_lines: u64,
+    seen_bytes: u64,
 }
 
 impl RangeCutter {
@@ -61,12 +65,29 @@ impl RangeCutter {
                 InputSpec::Stdin => None,
             })
             .collect::<Option<Vec<_>>>()?;
+        let (seen_lines, seen_bytes) = files.first().map_or((0, 0), sample);
         Some(RangeCutter {
             files,
             next_file: 0,
             current: None,
             window: Vec::new(),
+            seen_lines,
+            seen_bytes,
         })
+    }
+
+    /// Lines left, estimated from the bytes left and the mean line length
+    /// seen so far; `None` before any line was seen.
+    pub fn remaining_estimate(&self) -> Option<u64> {
+        if self.seen_lines == 0 {
+            return None;
+        }
+        let mut left: u64 = self.files[self.next_file..].iter().map(|f| f.len).sum();
+        if let Some(cur) = &self.current {
+            left += self.files[cur.index].len - cur.pos;
+        }
+        let mean = (self.seen_bytes / self.seen_lines).max(1);
+        Some(left.div_ceil(mean))
     }
 
     /// Appends to `out` the ranges of up to `max_lines` lines (at least one,
@@ -134,6 +155,8 @@ impl RangeCutter {
         if let Some(cur) = &self.current {
             push_range(out, &self.files[cur.index], seg_start, cur.pos);
         }
+        self.seen_lines += n as u64;
+        self.seen_bytes += text;
         Ok(n)
     }
 
@@ -181,6 +204,18 @@ fn inspect(path: &std::path::Path) -> io::Result<Option<InputFile>> {
         modified_nanos,
         unterminated,
     }))
+}
+
+/// Lines and bytes in the first 64 KiB of `f` (a sample of its line length).
+fn sample(f: &InputFile) -> (u64, u64) {
+    let mut head = vec![0; (64 << 10).min(f.len as usize)];
+    let got = File::open(&f.path).and_then(|file| read_at(&file, &mut head, 0));
+    let head = &head[..got.unwrap_or(0)];
+    let lines = memchr::memchr_iter(b'\n', head).count() as u64;
+    match memchr::memrchr(b'\n', head) {
+        Some(last) if lines > 0 => (lines, last as u64 + 1),
+        _ => (0, 0),
+    }
 }
 
 /// Appends the range `start..end` of `f` (if not empty); a range that ends

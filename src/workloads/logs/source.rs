@@ -187,6 +187,15 @@ impl Source for LogSource {
         }
     }
 
+    /// For plain files cut into ranges: the bytes left over the mean line
+    /// length seen so far.
+    fn remaining_estimate(&self) -> Option<u64> {
+        match &self.origin {
+            Origin::Ranges(cutter) => cutter.remaining_estimate(),
+            _ => self.size_hint(),
+        }
+    }
+
     fn size_hint(&self) -> Option<u64> {
         match &self.origin {
             Origin::Generate { generator, .. } => Some(generator.remaining()),
