@@ -42,7 +42,13 @@ pub(crate) trait DynSource: Send {
     /// See [`Source::decode_chunk`]; also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
     /// See [`Source::split_chunk`].
-    fn split_chunk(&self, bytes: &[u8], records: usize, max: usize, parts: &mut Vec<(usize, usize)>);
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    );
     /// See [`Source::chunks_in_files`].
     fn chunks_in_files(&mut self) -> bool;
     /// See [`Source::next_chunk_ranges`].
@@ -84,7 +90,13 @@ impl<S: Source> DynSource for SourceBox<S> {
         Ok((Box::new(batch), n))
     }
 
-    fn split_chunk(&self, bytes: &[u8], records: usize, max: usize, parts: &mut Vec<(usize, usize)>) {
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
         self.0.split_chunk(bytes, records, max, parts)
     }
 
