@@ -203,3 +203,42 @@ impl Source for LogSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts end at line feeds, hold at most the asked number of lines, add
+    /// up to the chunk, and decode to the chunk's lines in order.
+    #[test]
+    fn text_chunks_split_into_parts_of_whole_lines() {
+        let source = LogSource::read(Vec::new(), BatchPool::new());
+        let text = b"a\nbb\r\n\nccc\nd\n";
+        for max in 1..=6 {
+            let mut parts = Vec::new();
+            source.split_chunk(text, 5, max, &mut parts);
+            assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 5, "max {max}");
+            let mut lines = Vec::new();
+            let mut start = 0;
+            for &(end, n) in &parts {
+                assert!(n <= max && n > 0, "max {max}: {parts:?}");
+                let info = BatchInfo {
+                    seq: 0,
+                    first_line: 1 + lines.len() as u64,
+                    records: n as u64,
+                };
+                let batch = source.decode_chunk(&text[start..end], &info).unwrap();
+                assert_eq!(batch.len(), n);
+                lines.extend(batch.iter().map(|(no, l)| (no, l.to_vec())));
+                start = end;
+            }
+            assert_eq!(start, text.len());
+            let want: Vec<(u64, Vec<u8>)> = [&b"a"[..], b"bb", b"", b"ccc", b"d"]
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i as u64 + 1, l.to_vec()))
+                .collect();
+            assert_eq!(lines, want, "max {max}");
+        }
+    }
+}
