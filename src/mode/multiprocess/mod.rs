@@ -83,6 +83,7 @@ pub async fn execute(
     validate(config)?;
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
+    tracing::debug!("multiprocess run starts");
     let name = pipeline.name.clone();
     if let Some(total) = pipeline.source.part.size_hint() {
         config.progress.set_total(total);
