@@ -386,14 +386,23 @@ fn a_silent_worker_is_dropped_after_the_heartbeat_timeout_and_its_chunks_requeue
     assert_eq!(chunks, 20_004u64.div_ceil(500), "merged exactly once");
 }
 
-#[test]
-fn a_worker_joining_mid_run_gets_chunks() {
+/// Runs a coordinator with `local` local workers over `lines` generated
+/// lines (chunks of 500, one in flight per worker), lets `join` start
+/// hand-made workers against it, and checks the outputs against serial and
+/// that each of the `workers` workers in the report got chunks.
+fn run_with_joining_workers(
+    lines: u64,
+    local: &str,
+    workers: usize,
+    join: impl FnOnce(&mut Coordinator, &Path) -> Vec<Child>,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let input = make_input(dir.path(), 60_000);
+    let input = make_input(dir.path(), lines);
     let serial = serial_outputs(dir.path(), &input);
     let token = token_file(dir.path(), "join-test-token");
     let out = dir.path().join("mp");
-    let mut c = Coordinator::start(
+    let mut c = Coordinator::start_with_workers(
+        local,
         &[
             "--input",
             s(&input),
@@ -408,61 +417,41 @@ fn a_worker_joining_mid_run_gets_chunks() {
         // The coordinator reads the token from the environment, the workers from a file.
         Some("join-test-token"),
     );
-    let first = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("worker joined"));
-    let second = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("worker joined"));
+    let joined = join(&mut c, &token);
     let (code, log) = c.finish();
-    reap(first);
-    reap(second);
+    joined.into_iter().for_each(reap);
     assert_eq!(code, Some(0), "{log}");
     assert_same_outputs(&serial, &out);
     let report = read_json(&out.join("report.json"));
     let rows = report["workers"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{report}");
+    assert_eq!(rows.len(), workers, "{report}");
     for r in rows {
-        assert!(r["chunks"].as_u64().unwrap() > 0, "{report}");
-        assert!(r["records"].as_u64().unwrap() > 0, "{report}");
+        assert!(r["chunks"].as_u64().unwrap() > 0, "{report}\n{log}");
+        assert!(r["records"].as_u64().unwrap() > 0, "{report}\n{log}");
     }
 }
 
 #[test]
+fn a_worker_joining_mid_run_gets_chunks() {
+    run_with_joining_workers(60_000, "0", 2, |c, token| {
+        let first = start_worker(&c.addr, token);
+        c.wait_for(|l| l.contains("worker joined"));
+        let second = start_worker(&c.addr, token);
+        c.wait_for(|l| l.contains("worker joined"));
+        vec![first, second]
+    });
+}
+
+#[test]
 fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = make_input(dir.path(), 150_000);
-    let serial = serial_outputs(dir.path(), &input);
-    let token = token_file(dir.path(), "ranges-test-token");
-    let out = dir.path().join("mp");
-    let mut c = Coordinator::start_with_workers(
-        "1",
-        &[
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-            "--emit-records",
-            "--batch-size",
-            "500",
-            "--inflight",
-            "1",
-        ],
-        Some("ranges-test-token"),
-    );
-    // Started by hand, without the coordinator's local-worker mark: it is
-    // sent each chunk's bytes, read by the coordinator. (300 chunks at one
-    // in flight leave it ample time to join.)
-    let outsider = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("as file ranges"));
-    let (code, log) = c.finish();
-    reap(outsider);
-    assert_eq!(code, Some(0), "{log}");
-    assert_same_outputs(&serial, &out);
-    let report = read_json(&out.join("report.json"));
-    let rows = report["workers"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{report}");
-    for r in rows {
-        assert!(r["chunks"].as_u64().unwrap() > 0, "{report}\n{log}");
-    }
+    // The worker started by hand lacks the coordinator's local-worker mark:
+    // it is sent each chunk's bytes, read by the coordinator. (300 chunks at
+    // one in flight leave it ample time to join.)
+    run_with_joining_workers(150_000, "1", 2, |c, token| {
+        let outsider = start_worker(&c.addr, token);
+        c.wait_for(|l| l.contains("as file ranges"));
+        vec![outsider]
+    });
 }
 
 /// A scripted worker on the real protocol: authenticates with `token`,

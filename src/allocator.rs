@@ -20,7 +20,7 @@
 const MMAP_THRESHOLD: libc::c_int = 32 << 20;
 /// Free memory kept at the heap top before it is returned to the kernel.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD: libc::c_int = 64 << 20;
+const TRIM_THRESHOLD: libc::c_int = 16 << 20;
 /// Arenas: enough for parpipe's few busy threads, few enough to keep RSS flat.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const ARENA_MAX: libc::c_int = 2;
