@@ -16,6 +16,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 pub(crate) struct Connection {
     pub(crate) id: u64,
     pub(crate) peer: String,
+    /// The peer connected from this machine (see [`Joined::same_host`]).
+    pub(crate) same_host: bool,
     pub(crate) hello: PeerHello,
     pub(crate) coordinator: Addr<Coordinator>,
     pub(crate) writer: Option<FramedWrite<Outgoing, OwnedWriteHalf, FrameCodec>>,
@@ -65,6 +67,7 @@ impl Actor for Connection {
             id: self.id,
             addr: ctx.address(),
             peer: self.peer.clone(),
+            same_host: self.same_host,
             hello: self.hello,
         });
         let every = (self.heartbeat_timeout / 4).max(Duration::from_millis(25));

@@ -42,6 +42,9 @@ pub(crate) struct Joined {
     pub(crate) id: u64,
     pub(crate) addr: Addr<Connection>,
     pub(crate) peer: String,
+    /// It connected from this machine: from loopback, or from the address
+    /// it connected to.
+    pub(crate) same_host: bool,
     pub(crate) hello: PeerHello,
 }
 
@@ -103,8 +106,8 @@ pub(crate) struct Coordinator {
     conns: HashMap<u64, Addr<Connection>>,
     /// Announced process id of each connected worker.
     pids: HashMap<u64, u64>,
-    /// Connected workers that came from this machine (loopback).
-    loopback: HashSet<u64>,
+    /// Connected workers that came from this machine.
+    same_host: HashSet<u64>,
     /// Process ids of the workers this run started.
     local_pids: HashSet<u64>,
     /// Local workers being started: if any, chunks are cut as file ranges
@@ -139,7 +142,7 @@ impl Coordinator {
             config,
             conns: HashMap::new(),
             pids: HashMap::new(),
-            loopback: HashSet::new(),
+            same_host: HashSet::new(),
             local_pids: HashSet::new(),
             expect_local,
             in_files: None,
@@ -188,9 +191,11 @@ impl Coordinator {
         }
     }
 
-    /// Whether `worker` is one this run started on this machine.
+    /// Whether `worker` is one this run started on this machine: it
+    /// connected from this machine and announced the process id of one of
+    /// our children.
     fn is_local(&self, worker: u64) -> bool {
-        self.loopback.contains(&worker)
+        self.same_host.contains(&worker)
             && self
                 .pids
                 .get(&worker)
@@ -467,12 +472,8 @@ impl Handler<Joined> for Coordinator {
         );
         self.conns.insert(msg.id, msg.addr);
         self.pids.insert(msg.id, msg.hello.worker_id);
-        let loopback = msg
-            .peer
-            .parse::<std::net::SocketAddr>()
-            .is_ok_and(|a| a.ip().is_loopback());
-        if loopback {
-            self.loopback.insert(msg.id);
+        if msg.same_host {
+            self.same_host.insert(msg.id);
         }
         self.rows.insert(
             msg.id,
@@ -509,7 +510,7 @@ impl Handler<Left> for Coordinator {
 
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
         self.pids.remove(&msg.id);
-        self.loopback.remove(&msg.id);
+        self.same_host.remove(&msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }

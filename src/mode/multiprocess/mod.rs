@@ -236,6 +236,13 @@ async fn admit(
         },
     )
     .await?;
+    // A connection from this machine comes from loopback or from the very
+    // address it reached (when the coordinator listens on another one).
+    let same_host = peer.ip().is_loopback()
+        || framed
+            .get_ref()
+            .local_addr()
+            .is_ok_and(|local| local.ip() == peer.ip());
     let parts = framed.into_parts();
     let (read, write) = parts.io.into_split();
     let heartbeat_timeout = config.heartbeat_timeout;
@@ -246,6 +253,7 @@ async fn admit(
         Connection {
             id,
             peer: peer.to_string(),
+            same_host,
             hello,
             coordinator,
             writer: Some(actix::io::FramedWrite::new(write, codec, ctx)),
