@@ -71,11 +71,12 @@ pub struct RunConfig {
     pub mode: Mode,
     /// Records per batch (per chunk in multiprocess mode).
     pub batch_size: usize,
-    /// Multiprocess mode: chunks grow from `batch_size` to 8× it, doubling
-    /// after every two chunks per worker, so that a large input pays the
-    /// per-chunk cost (a partial built, sent and merged) fewer times while a
-    /// small one is still spread over every worker. The CLI sets it when
-    /// `--batch-size` is not given.
+    /// Multiprocess mode: chunks are sized to what remains, between an
+    /// eighth of `batch_size` and 4× it (see the coordinator's
+    /// `chunk_records`), so that a large input pays the per-chunk cost (a
+    /// partial built, sent and merged) fewer times while a small one is
+    /// still spread over every worker. The CLI sets it when `--batch-size`
+    /// is not given.
     pub grow_chunks: bool,
     /// Batches that may wait in each stage's queue (pipeline mode).
     pub queue_depth: usize,
