@@ -199,16 +199,15 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
     let input = make_input(dir.path(), 12_000);
     let serial = serial_outputs(dir.path(), &input);
     for workers in ["1", "2", "3"] {
-        for batch in ["1000", "4096", "50000"] {
+        // "guided": no --batch-size, chunks sized to what remains.
+        for batch in ["1000", "4096", "50000", "guided"] {
             let out = dir.path().join(format!("mp-{workers}-{batch}"));
-            let args = [
+            let mut args = vec![
                 "run",
                 "--mode",
                 "multiprocess",
                 "--workers",
                 workers,
-                "--batch-size",
-                batch,
                 "--input",
                 s(&input),
                 "--out",
@@ -216,6 +215,9 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
                 "--emit-records",
                 "-q",
             ];
+            if batch != "guided" {
+                args.extend(["--batch-size", batch]);
+            }
             common::expect_ok(&args);
             assert_same_outputs(&serial, &out);
             let report = read_json(&out.join("report.json"));
@@ -223,8 +225,20 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
             let rows = report["workers"].as_array().unwrap();
             assert_eq!(rows.len(), workers.parse::<usize>().unwrap(), "{report}");
             let chunks = sum_of(&report, "chunks");
-            let expected = 12_004u64.div_ceil(batch.parse().unwrap());
-            assert_eq!(chunks, expected, "each chunk merged exactly once");
+            let records = sum_of(&report, "records");
+            assert_eq!(records, 12_004, "each line merged exactly once");
+            if batch == "guided" {
+                // A share of what remains each time, at least 1024 lines:
+                // more chunks than workers, no more than a chunk per 1024 lines.
+                let workers: u64 = workers.parse().unwrap();
+                assert!(
+                    chunks > workers && chunks <= 12,
+                    "{chunks} chunks: {report}"
+                );
+            } else {
+                let expected = 12_004u64.div_ceil(batch.parse().unwrap());
+                assert_eq!(chunks, expected, "each chunk merged exactly once");
+            }
         }
     }
 }

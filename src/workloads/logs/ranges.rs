@@ -425,6 +425,28 @@ mod tests {
         assert!(RangeCutter::for_inputs(&[missing]).is_none());
     }
 
+    #[test]
+    fn remaining_lines_are_estimated_from_the_mean_line_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.log");
+        let b = dir.path().join("b.log");
+        std::fs::write(&a, b"0123456789\n".repeat(100)).unwrap();
+        std::fs::write(&b, b"0123456789\n".repeat(50)).unwrap();
+        let inputs = [InputSpec::File(a), InputSpec::File(b)];
+        let mut cutter = RangeCutter::for_inputs(&inputs).unwrap();
+        // Sampled from the first file before anything is cut.
+        assert_eq!(cutter.remaining_estimate(), Some(150));
+        let mut ranges = Vec::new();
+        assert_eq!(cutter.fill(&mut ranges, 120, usize::MAX).unwrap(), 120);
+        assert_eq!(cutter.remaining_estimate(), Some(30));
+        assert_eq!(cutter.fill(&mut ranges, 1000, usize::MAX).unwrap(), 30);
+        assert_eq!(cutter.remaining_estimate(), Some(0));
+        let empty = dir.path().join("empty.log");
+        std::fs::write(&empty, b"").unwrap();
+        let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)]).unwrap();
+        assert_eq!(cutter.remaining_estimate(), None);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
         #[test]
