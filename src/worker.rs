@@ -448,8 +448,15 @@ impl ProcessUsage {
     }
 
     fn sample(&mut self) -> (f64, u64) {
+        let cpu = crate::metrics::process_cpu_seconds();
+        // The kernel's own high-water mark, where there is one, is exact and
+        // costs one small read; sysinfo's refresh took ~0.2 ms per chunk.
+        if let Some(hwm) = crate::metrics::kernel_peak_rss() {
+            self.peak = self.peak.max(hwm);
+            return (cpu, self.peak);
+        }
         let Some(pid) = self.pid else {
-            return (0.0, 0);
+            return (cpu, self.peak);
         };
         self.system.refresh_processes_specifics(
             sysinfo::ProcessesToUpdate::Some(&[pid]),
@@ -457,9 +464,7 @@ impl ProcessUsage {
             sysinfo::ProcessRefreshKind::nothing().with_memory(),
         );
         let rss = self.system.process(pid).map_or(0, |p| p.memory());
-        let cpu = crate::metrics::process_cpu_seconds();
-        let hwm = crate::metrics::kernel_peak_rss().unwrap_or(0);
-        self.peak = self.peak.max(rss).max(hwm);
+        self.peak = self.peak.max(rss);
         (cpu, self.peak)
     }
 }

@@ -56,11 +56,6 @@ pub(crate) struct Left {
     pub(crate) reason: String,
 }
 
-/// The process ids of the workers this run started on this machine.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct LocalChildren(pub(crate) Vec<u64>);
-
 /// A chunk ready to send.
 #[derive(Clone)]
 pub(crate) enum ChunkFrame {
@@ -108,11 +103,9 @@ pub(crate) struct Coordinator {
     pids: HashMap<u64, u64>,
     /// Connected workers that came from this machine.
     same_host: HashSet<u64>,
-    /// Process ids of the workers this run started.
+    /// Process ids of the workers this run started: if any, chunks are cut
+    /// as file ranges when the source can (decided at the first chunk).
     local_pids: HashSet<u64>,
-    /// Local workers being started: if any, chunks are cut as file ranges
-    /// when the source can (decided at the first chunk).
-    expect_local: usize,
     /// The source gives chunks as file ranges.
     in_files: Option<bool>,
     rows: BTreeMap<u64, WorkerRow>,
@@ -131,7 +124,7 @@ impl Coordinator {
     pub(crate) fn new(
         pipeline: Pipeline,
         config: RunConfig,
-        expect_local: usize,
+        local_pids: Vec<u64>,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -143,8 +136,7 @@ impl Coordinator {
             conns: HashMap::new(),
             pids: HashMap::new(),
             same_host: HashSet::new(),
-            local_pids: HashSet::new(),
-            expect_local,
+            local_pids: local_pids.into_iter().collect(),
             in_files: None,
             rows: BTreeMap::new(),
             stats,
@@ -233,7 +225,7 @@ impl Coordinator {
         if !self.config.grow_chunks {
             return base;
         }
-        let workers = self.sched.workers().max(self.expect_local).max(1) as u64;
+        let workers = self.sched.workers().max(self.local_pids.len()).max(1) as u64;
         match self.pipeline.source.part.remaining_estimate() {
             Some(left) => {
                 let share = left / (2 * workers);
@@ -252,7 +244,8 @@ impl Coordinator {
         let in_files = match self.in_files {
             Some(known) => known,
             None => {
-                let can = self.expect_local > 0 && self.pipeline.source.part.chunks_in_files();
+                let can =
+                    !self.local_pids.is_empty() && self.pipeline.source.part.chunks_in_files();
                 if can {
                     tracing::info!("chunks go to local workers as file ranges");
                 }
@@ -495,14 +488,6 @@ impl Handler<Joined> for Coordinator {
         self.sched.add_worker(msg.id);
         self.alone_since = None;
         self.pump(ctx);
-    }
-}
-
-impl Handler<LocalChildren> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: LocalChildren, _: &mut Context<Self>) {
-        self.local_pids.extend(msg.0);
     }
 }
 

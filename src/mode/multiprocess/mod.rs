@@ -27,7 +27,7 @@ use crate::pipeline::{JobSpec, Pipeline};
 use crate::protocol::{server_handshake, write_frame, FrameCodec, Message, Token};
 use actix::prelude::*;
 use connection::Connection;
-use coordinator::{Coordinator, LocalChildren};
+use coordinator::Coordinator;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -110,24 +110,9 @@ pub async fn execute(
         (None, _) => Some(Token::random()),
     };
 
-    let (tx, rx) = oneshot::channel();
-    let arbiter = Arbiter::new();
-    let expect_local = if token.is_some() { n_local } else { 0 };
-    let coordinator = {
-        let config = config.clone();
-        Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
-            Coordinator::new(pipeline, config, expect_local, tx)
-        })
-    };
-
-    let accept = actix::spawn(accept_loop(
-        listener,
-        coordinator.clone(),
-        job.clone(),
-        token.clone(),
-        config.clone(),
-    ));
-
+    // The children first: their start-up (exec, handshake) is the longest
+    // wait of a short run, and it overlaps with the coordinator's own.
+    // Until the accept loop runs, their connections wait in the backlog.
     let children = match &token {
         Some(token) if n_local > 0 => {
             let command = match &config.worker_command {
@@ -144,13 +129,24 @@ pub async fn execute(
         }
         _ => None,
     };
-    if let Some(children) = &children {
-        // Sent before any child can have finished its handshake, so that
-        // local workers get their chunks as file ranges from the start
-        // (were it late, they would get bytes until it arrives: slower,
-        // but the same result).
-        coordinator.do_send(LocalChildren(children.pids()));
-    }
+    let local_pids = children.as_ref().map_or_else(Vec::new, |c| c.pids());
+
+    let (tx, rx) = oneshot::channel();
+    let arbiter = Arbiter::new();
+    let coordinator = {
+        let config = config.clone();
+        Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
+            Coordinator::new(pipeline, config, local_pids, tx)
+        })
+    };
+
+    let accept = actix::spawn(accept_loop(
+        listener,
+        coordinator,
+        job.clone(),
+        token.clone(),
+        config.clone(),
+    ));
 
     let result = rx
         .await
