@@ -152,7 +152,7 @@ struct RunArgs {
     /// Records per batch, and per chunk in multiprocess mode
     /// (default: 8192 lines for logs; for matrix, about 10 ms of work:
     /// 4 tasks of 160×160; without it, multiprocess chunks are sized to
-    /// what remains, from 1/8 to 4× the default).
+    /// what remains, from 1/8 to 2× the default).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Matrix size of the matrix workload.

@@ -72,7 +72,7 @@ pub struct RunConfig {
     /// Records per batch (per chunk in multiprocess mode).
     pub batch_size: usize,
     /// Multiprocess mode: chunks are sized to what remains, between an
-    /// eighth of `batch_size` and 4× it (see the coordinator's
+    /// eighth of `batch_size` and twice it (see the coordinator's
     /// `chunk_records`), so that a large input pays the per-chunk cost (a
     /// partial built, sent and merged) fewer times while a small one is
     /// still spread over every worker. The CLI sets it when `--batch-size`

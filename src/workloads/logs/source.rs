@@ -7,7 +7,7 @@ use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
 use super::ranges::RangeCutter;
 use crate::file_range::FileRange;
-use crate::stage::{decode_batch, encode_batch, BatchInfo, Source, StageError};
+use crate::stage::{BatchInfo, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
 /// so that memory stays bounded whatever the line lengths.
@@ -85,9 +85,9 @@ impl Source for LogSource {
         }
     }
 
-    /// Read input ships as raw text ([`LineReader::fill_text`]): the
-    /// coordinator then only finds line ends and copies bytes, and each
-    /// worker cuts its own chunks into lines.
+    /// Chunks ship as raw LF-terminated text ([`LineReader::fill_text`]
+    /// for read input): the coordinator then only finds line ends and
+    /// copies bytes, and each worker cuts its own chunks into lines.
     fn next_chunk(
         &mut self,
         max_records: usize,
@@ -101,11 +101,19 @@ impl Source for LogSource {
                 Ok((n > 0).then_some(n))
             }
             Origin::Generate { .. } => {
+                // The same text form as files (generated lines never hold
+                // a CR or LF), so that workers can split it into batches.
                 let Some(batch) = self.next_batch(max_records)? else {
                     return Ok(None);
                 };
-                encode_batch(&batch, out)?;
-                Ok(Some(batch.len()))
+                out.reserve(batch.data.len() + batch.len());
+                for (_, line) in batch.iter() {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                }
+                let n = batch.len();
+                self.pool.give(batch);
+                Ok(Some(n))
             }
             Origin::Ranges(_) => Err(StageError::new(
                 "the logs source gives file ranges now, not text",
@@ -149,16 +157,11 @@ impl Source for LogSource {
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
-        match &self.origin {
-            Origin::Read(_) | Origin::Ranges(_) => {
-                // A pooled batch: the aggregate gives it back after use, so
-                // a worker does not fault in fresh buffers for every chunk.
-                let mut batch = self.pool.batch(info.first_line);
-                batch.extend_from_text(bytes).map_err(StageError::new)?;
-                Ok(batch)
-            }
-            Origin::Generate { .. } => decode_batch(bytes),
-        }
+        // A pooled batch: the aggregate gives it back after use, so a worker
+        // does not fault in fresh buffers for every chunk.
+        let mut batch = self.pool.batch(info.first_line);
+        batch.extend_from_text(bytes).map_err(StageError::new)?;
+        Ok(batch)
     }
 
     /// Text chunks are cut after every `max_records`-th line feed.
@@ -170,7 +173,7 @@ impl Source for LogSource {
         parts: &mut Vec<(usize, usize)>,
     ) {
         let max = max_records.max(1);
-        if matches!(self.origin, Origin::Generate { .. }) || records <= max {
+        if records <= max {
             parts.push((bytes.len(), records));
             return;
         }
