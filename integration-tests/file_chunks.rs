@@ -2,7 +2,8 @@
 //! worker` binary and a scripted coordinator on a real socket: a worker
 //! marked as local by its coordinator reads the ranges and answers with the
 //! partial of exactly those lines; a worker started by anyone else refuses
-//! them and hangs up without touching the file.
+//! them and hangs up without touching the file; and an input that changes
+//! during a real run fails it, naming the file and the chunk's lines.
 
 mod common;
 
@@ -138,4 +139,71 @@ fn a_worker_not_started_by_its_coordinator_refuses_file_chunks() {
         "the worker read a file it was not entitled to"
     );
     assert_ne!(code, Some(0), "the worker should end with an error");
+}
+
+#[test]
+fn an_input_changed_during_the_run_fails_it_clearly_and_leaves_no_output() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("growing.log");
+    let out = dir.path().join("out");
+    let mut file = std::fs::File::create(&input).unwrap();
+    for _ in 0..50_000 {
+        file.write_all(LINES).unwrap();
+    }
+    drop(file);
+    let args = [
+        "run",
+        "--mode",
+        "multiprocess",
+        "--workers",
+        "1",
+        "--batch-size",
+        "500",
+        "--inflight",
+        "1",
+        "-v",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut child = Command::new(bin())
+        .args(args)
+        .env_remove(TOKEN_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start coordinator");
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Once chunks go out as file ranges (300 of them, one at a time), the
+    // input grows: the next chunk a worker reads no longer matches.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("as file ranges") {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&input)
+                .unwrap();
+            f.write_all(LINES).unwrap();
+            break;
+        }
+    }
+    for line in lines {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("the file changed during the run"), "{log}");
+    assert!(log.contains(&input.display().to_string()), "{log}");
+    assert!(
+        log.contains("(lines "),
+        "the failing chunk's lines are named: {log}"
+    );
+    assert!(!out.join("summary.json").exists(), "{log}");
 }
