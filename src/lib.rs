@@ -17,7 +17,7 @@
 //! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
 //! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
-//! - [`bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
+//! - [`mod@bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
 //! - [`progress`]: the terminal progress bar of a run.
 #![deny(missing_docs)]
 

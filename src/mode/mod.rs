@@ -1,6 +1,6 @@
 //! Execution modes: the [`Mode`] enum, the [`RunConfig`] shared by all of
 //! them, and [`execute`]/[`run`], the one entry point that runs a pipeline in
-//! the chosen mode and returns its [`RunReport`](crate::RunReport).
+//! the chosen mode and returns its [`crate::RunReport`].
 
 pub(crate) mod inline;
 pub mod multiprocess;

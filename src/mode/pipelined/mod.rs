@@ -1,18 +1,18 @@
 //! Pipeline mode: every part of the pipeline is an actor on its own
-//! [`Arbiter`](actix::Arbiter) thread — the source, each replica of each
+//! [`actix::Arbiter`] thread — the source, each replica of each
 //! stage, and the aggregate with the sink — wired by a coordinator actor.
 //!
-//! Batches flow downstream only on credit (see [`credits`]): no actor ever
+//! Batches flow downstream only on credit (see `credits.rs`): no actor ever
 //! has more than `queue_depth` batches queued, and a slow stage slows the
 //! source down. A stage may run as several replicas ([`Replicas`]); batch
 //! `seq` goes to replica `seq % n`, and the receivers put batches back in
 //! order through their bounded reorder buffers.
 //!
-//! Files: [`coordinator`] (wiring, failure, shutdown), [`source_actor`],
-//! [`stage_actor`], [`sink_actor`] (aggregate + sink), [`credits`] (flow
+//! Files: `coordinator.rs` (wiring, failure, shutdown), `source_actor.rs`,
+//! `stage_actor.rs`, `sink_actor.rs` (aggregate + sink), `credits.rs` (flow
 //! control), [`reorder`] (the bounded reorder buffer), [`replicas`] (the
-//! `--replicas` setting and the `auto` planner), [`probe`] (the serial probe
-//! `auto` measures with).
+//! `--replicas` setting and the `auto` planner), `probe.rs` (the serial
+//! probe `auto` measures with).
 
 pub(crate) mod coordinator;
 pub(crate) mod credits;

@@ -122,7 +122,7 @@ const MIN_SHARE: f64 = 0.5;
 ///
 /// Each spare core goes to the most expensive actor if that is a replicable
 /// stage (per replica) — the actor that limits the pipeline's throughput —
-/// and is above [`MIN_SHARE`] of a core's share. When the most expensive
+/// and is above `MIN_SHARE` of a core's share. When the most expensive
 /// actor cannot be replicated, more replicas would not shorten the run.
 pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize> {
     let mut counts = vec![1usize; stage_costs.len()];
