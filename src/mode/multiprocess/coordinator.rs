@@ -285,17 +285,15 @@ impl Coordinator {
             frame: (),
         };
         self.next_line += n as u64;
+        // A few ranges (one per file the chunk touches): cloning is cheap.
         let msg = Message::ChunkInFiles {
             seq: info.seq,
             first_line: info.first_line,
             records: info.records,
-            ranges,
+            ranges: ranges.clone(),
         };
         let frame = encode_frame(&msg, self.config.max_frame)
             .map_err(|e| chunk_error(&info, format!("cannot send the chunk: {e}")))?;
-        let Message::ChunkInFiles { ranges, .. } = msg else {
-            unreachable!("built just above")
-        };
         self.stats[0].busy += started.elapsed();
         self.sched.push_new(info.with_frame(ChunkFrame::InFiles {
             frame: frame.into(),
