@@ -1,8 +1,14 @@
 //! The `parpipe` command line: parses and validates arguments into the
 //! library's configuration, runs, prints the report. No logic lives here.
 
+mod cli;
+
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use cli::{
+    BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
+    RunArgs, WorkerArgs, WorkloadArg,
+};
 use parpipe::mode::pipelined::Replicas;
 use parpipe::protocol::Token;
 use parpipe::worker::WorkerConfig;
@@ -10,231 +16,11 @@ use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
 use parpipe::workloads::matrix::{self, MatrixParams};
-use parpipe::{JobSpec, Mode, RunConfig, RunError, RunReport};
+use parpipe::{JobSpec, RunConfig, RunError, RunReport};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "parpipe",
-    version,
-    about = "Pipeline-parallel data processing: one pipeline, three modes"
-)]
-struct Cli {
-    /// More log output (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
-    /// Only errors on stderr; no report table.
-    #[arg(short, long, global = true)]
-    quiet: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run a workload and write its outputs and report.
-    Run(RunArgs),
-    /// Write generated access-log lines.
-    Generate(GenerateArgs),
-    /// Join a multiprocess job as a worker (the token comes from
-    /// --token-file or the PARPIPE_TOKEN environment variable).
-    Worker(WorkerArgs),
-    /// Benchmark every mode against a plain loop and a rayon baseline.
-    Bench(BenchArgs),
-    /// Run one bench baseline (used by `parpipe bench` as a child process).
-    #[command(hide = true)]
-    BenchBaseline(BaselineArgs),
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum BenchWorkloadArg {
-    Logs,
-    Matrix,
-    All,
-}
-
-#[derive(Args, Debug)]
-struct BenchArgs {
-    /// Workload to benchmark (`all`: every workload this build can run).
-    #[arg(long, value_enum, default_value_t = BenchWorkloadArg::Logs)]
-    workload: BenchWorkloadArg,
-    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed).
-    #[arg(long, default_value = "25000,50000,100000,1000000")]
-    sizes: String,
-    /// Modes, comma-separated; a mode this build lacks is shown as n/a.
-    #[arg(long, default_value = "serial,pipeline,multiprocess")]
-    modes: String,
-    /// Measured runs per column (after one warm-up run).
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
-    /// Output directory: inputs, per-run outputs, bench.json, bench.svg.
-    #[arg(long, default_value = "parpipe-bench")]
-    out: PathBuf,
-    /// Matrix size for the `matrix` workload, whose sizes count tasks
-    /// (16×16 keeps a million tasks to seconds).
-    #[arg(long, default_value_t = 16)]
-    matrix_size: usize,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum BaselineKindArg {
-    Plain,
-    Rayon,
-}
-
-#[derive(Args, Debug)]
-struct BaselineArgs {
-    #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
-    workload: WorkloadArg,
-    #[arg(long, value_enum)]
-    kind: BaselineKindArg,
-    #[arg(long)]
-    input: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    records: u64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    #[arg(long, default_value_t = 16)]
-    matrix_size: usize,
-    #[arg(long, default_value_t = 8192)]
-    batch_size: usize,
-    #[arg(long)]
-    out: PathBuf,
-    #[arg(long)]
-    report: PathBuf,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum WorkloadArg {
-    Logs,
-    Matrix,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ModeArg {
-    Serial,
-    Pipeline,
-    Multiprocess,
-}
-
-impl From<ModeArg> for Mode {
-    fn from(m: ModeArg) -> Mode {
-        match m {
-            ModeArg::Serial => Mode::Serial,
-            ModeArg::Pipeline => Mode::Pipeline,
-            ModeArg::Multiprocess => Mode::Multiprocess,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// The workload to run.
-    #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
-    workload: WorkloadArg,
-    /// Execution mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Pipeline)]
-    mode: ModeArg,
-    /// Input file (repeatable; `-` is standard input; `.gz` is read transparently).
-    /// Without it, the built-in generator makes the input.
-    #[arg(long = "input", value_name = "PATH")]
-    inputs: Vec<String>,
-    /// Lines to generate when no input is given (logs, default 1000000);
-    /// number of tasks (matrix, default 200).
-    #[arg(long)]
-    records: Option<u64>,
-    /// Generator seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Records per batch, and per chunk in multiprocess mode
-    /// (default: 8192 lines for logs; for matrix, about 10 ms of work:
-    /// 4 tasks of 160×160; without it, multiprocess chunks are sized to
-    /// what remains, from 1/8 to 2× the default).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Matrix size of the matrix workload.
-    #[arg(long, default_value_t = 160)]
-    matrix_size: usize,
-    /// Batches that may wait before each stage (pipeline mode).
-    #[arg(long, default_value_t = 4)]
-    queue_depth: usize,
-    /// Actors for a stage (pipeline mode): STAGE=N (repeatable), or `auto`
-    /// to measure the stages first and give the spare cores to the busiest.
-    #[arg(long = "replicas", value_name = "STAGE=N|auto", value_parser = Replicas::parse_one)]
-    replicas: Vec<Replicas>,
-    /// Worker processes (multiprocess mode; default: number of cores).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Output directory.
-    #[arg(long, default_value = "parpipe-out")]
-    out: PathBuf,
-    /// Also write records.jsonl and rejects.txt.
-    #[arg(long)]
-    emit_records: bool,
-    /// Where to write the JSON report (default: OUT/report.json).
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-    #[command(flatten)]
-    multiprocess: MultiprocessArgs,
-}
-
-#[derive(Args, Debug)]
-struct MultiprocessArgs {
-    /// Chunks each worker may hold at once (multiprocess mode).
-    #[arg(long, default_value_t = 2)]
-    inflight: usize,
-    /// Address to accept workers on (a non-loopback address needs a token).
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
-    listen: String,
-    /// File holding the shared token (else PARPIPE_TOKEN; never on the command line).
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
-    /// Seconds of silence after which a worker is dropped and its chunks re-queued.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
-    heartbeat_timeout: f64,
-    /// Seconds to wait for a first (or replacement) worker before failing.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    worker_wait_timeout: f64,
-    /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
-}
-
-#[derive(Args, Debug)]
-struct WorkerArgs {
-    /// The coordinator, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
-    connect: String,
-    /// File holding the shared token (else PARPIPE_TOKEN).
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
-    /// Serve one job after another instead of exiting after the first.
-    #[arg(long)]
-    keep_alive: bool,
-    /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
-    /// Seconds to keep trying to connect the first time (0: forever); a
-    /// keep-alive worker then waits for each next coordinator without a limit.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    connect_timeout: f64,
-}
-
-#[derive(Args, Debug)]
-struct GenerateArgs {
-    /// Number of lines.
-    #[arg(long)]
-    records: u64,
-    /// Generator seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Output file (default: standard output).
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
-}
 
 /// A failure and the exit code it maps to.
 struct Failure {
