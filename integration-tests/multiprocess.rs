@@ -280,15 +280,29 @@ fn matrix_is_byte_identical_across_modes() {
     }
 }
 
-#[test]
-fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = make_input(dir.path(), 60_000);
-    let serial = serial_outputs(dir.path(), &input);
-    let token = token_file(dir.path(), "kill-test-token");
-    let out = dir.path().join("mp");
-    let mut c = Coordinator::start(
-        &[
+/// A run over generated lines (chunks of 500 lines, records emitted)
+/// against which workers are started by hand, checked against serial mode.
+struct Scenario {
+    _dir: tempfile::TempDir,
+    serial: PathBuf,
+    out: PathBuf,
+    /// The token file hand-started workers read.
+    token: PathBuf,
+    c: Coordinator,
+}
+
+impl Scenario {
+    /// Starts a coordinator with `local` local workers over `lines` lines
+    /// and `extra` arguments. It reads the token from the file the workers
+    /// read when `from_file`, else from the environment.
+    fn start(lines: u64, local: &str, extra: &[&str], from_file: bool) -> Self {
+        const TOKEN: &str = "scenario-test-token";
+        let dir = tempfile::tempdir().unwrap();
+        let input = make_input(dir.path(), lines);
+        let serial = serial_outputs(dir.path(), &input);
+        let token = token_file(dir.path(), TOKEN);
+        let out = dir.path().join("mp");
+        let mut args = vec![
             "--input",
             s(&input),
             "--out",
@@ -296,25 +310,50 @@ fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
             "--emit-records",
             "--batch-size",
             "500",
-            "--token-file",
-            s(&token),
-        ],
-        None,
-    );
-    let victim = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("worker joined"));
-    let survivor = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("worker joined"));
+        ];
+        args.extend(extra);
+        if from_file {
+            args.extend(["--token-file", s(&token)]);
+        }
+        let env_token = (!from_file).then_some(TOKEN);
+        let c = Coordinator::start_with_workers(local, &args, env_token);
+        Scenario {
+            serial,
+            out,
+            token,
+            c,
+            _dir: dir,
+        }
+    }
+
+    /// Starts a worker by hand (not marked as this run's local worker).
+    fn start_worker(&self) -> Child {
+        start_worker(&self.c.addr, &self.token)
+    }
+
+    /// Waits for the run to end, reaps `workers`, checks it succeeded with
+    /// outputs byte-identical to serial mode; returns the report and log.
+    fn finish(self, workers: Vec<Child>) -> (serde_json::Value, String) {
+        let (code, log) = self.c.finish();
+        workers.into_iter().for_each(reap);
+        assert_eq!(code, Some(0), "{log}");
+        assert_same_outputs(&self.serial, &self.out);
+        (read_json(&self.out.join("report.json")), log)
+    }
+}
+
+#[test]
+fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
+    let mut run = Scenario::start(60_000, "0", &[], true);
+    let mut victim = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
+    let survivor = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
     // The victim holds its credit of chunks by now: kill it without warning.
-    let mut victim = victim;
     victim.kill().unwrap();
     victim.wait().unwrap();
-    let (code, log) = c.finish();
-    reap(survivor);
-    assert_eq!(code, Some(0), "{log}");
+    let (report, log) = run.finish(vec![survivor]);
     assert!(log.contains("re-queued chunks"), "{log}");
-    assert_same_outputs(&serial, &out);
-    let report = read_json(&out.join("report.json"));
     assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
     let chunks = sum_of(&report, "chunks");
     assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
@@ -353,90 +392,33 @@ fn signal(child: &Child, sig: libc::c_int) {
 
 #[test]
 fn a_silent_worker_is_dropped_after_the_heartbeat_timeout_and_its_chunks_requeued() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = make_input(dir.path(), 20_000);
-    let serial = serial_outputs(dir.path(), &input);
-    let token = token_file(dir.path(), "silent-test-token");
-    let out = dir.path().join("mp");
-    let mut c = Coordinator::start(
-        &[
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-            "--emit-records",
-            "--batch-size",
-            "500",
-            "--heartbeat-timeout",
-            "1",
-            "--token-file",
-            s(&token),
-        ],
-        None,
-    );
+    let mut run = Scenario::start(20_000, "0", &["--heartbeat-timeout", "1"], true);
     // Chunks are dealt to the first worker as it joins: freeze it holding
     // them (its socket stays open, it just never answers again).
-    let victim = start_worker(&c.addr, &token);
-    c.wait_for(|l| l.contains("worker joined"));
+    let victim = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
     let victim = Frozen::freeze(victim);
-    let survivor = start_worker(&c.addr, &token);
-    let dropped = c.wait_for(|l| l.contains("dropping worker connection"));
+    let survivor = run.start_worker();
+    let dropped = run.c.wait_for(|l| l.contains("dropping worker connection"));
     assert!(dropped.contains("missed heartbeats for 1s"), "{dropped}");
     // "worker lost (…); re-queued chunks [..]", or "worker left" had it held nothing.
-    let lost = c.wait_for(|l| l.contains("worker lost") || l.contains("worker left"));
+    let lost = run
+        .c
+        .wait_for(|l| l.contains("worker lost") || l.contains("worker left"));
     assert!(
         lost.contains("missed heartbeats") && lost.contains("re-queued chunks"),
         "{lost}"
     );
-    let (code, log) = c.finish();
+    let (report, _) = run.finish(vec![survivor]);
     drop(victim);
-    reap(survivor);
-    assert_eq!(code, Some(0), "{log}");
-    assert_same_outputs(&serial, &out);
-    let report = read_json(&out.join("report.json"));
     assert_eq!(report["workers"].as_array().unwrap().len(), 2, "{report}");
     assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
     let chunks = sum_of(&report, "chunks");
     assert_eq!(chunks, 20_004u64.div_ceil(500), "merged exactly once");
 }
 
-/// Runs a coordinator with `local` local workers over `lines` generated
-/// lines (chunks of 500, one in flight per worker), lets `join` start
-/// hand-made workers against it, and checks the outputs against serial and
-/// that each of the `workers` workers in the report got chunks.
-fn run_with_joining_workers(
-    lines: u64,
-    local: &str,
-    workers: usize,
-    join: impl FnOnce(&mut Coordinator, &Path) -> Vec<Child>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let input = make_input(dir.path(), lines);
-    let serial = serial_outputs(dir.path(), &input);
-    let token = token_file(dir.path(), "join-test-token");
-    let out = dir.path().join("mp");
-    let mut c = Coordinator::start_with_workers(
-        local,
-        &[
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-            "--emit-records",
-            "--batch-size",
-            "500",
-            "--inflight",
-            "1",
-        ],
-        // The coordinator reads the token from the environment, the workers from a file.
-        Some("join-test-token"),
-    );
-    let joined = join(&mut c, &token);
-    let (code, log) = c.finish();
-    joined.into_iter().for_each(reap);
-    assert_eq!(code, Some(0), "{log}");
-    assert_same_outputs(&serial, &out);
-    let report = read_json(&out.join("report.json"));
+/// Checks that each of the report's `workers` workers got chunks.
+fn assert_every_worker_worked(report: &serde_json::Value, log: &str, workers: usize) {
     let rows = report["workers"].as_array().unwrap();
     assert_eq!(rows.len(), workers, "{report}");
     for r in rows {
@@ -447,13 +429,14 @@ fn run_with_joining_workers(
 
 #[test]
 fn a_worker_joining_mid_run_gets_chunks() {
-    run_with_joining_workers(60_000, "0", 2, |c, token| {
-        let first = start_worker(&c.addr, token);
-        c.wait_for(|l| l.contains("worker joined"));
-        let second = start_worker(&c.addr, token);
-        c.wait_for(|l| l.contains("worker joined"));
-        vec![first, second]
-    });
+    // The coordinator reads the token from the environment, the workers from a file.
+    let mut run = Scenario::start(60_000, "0", &["--inflight", "1"], false);
+    let first = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
+    let second = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
+    let (report, log) = run.finish(vec![first, second]);
+    assert_every_worker_worked(&report, &log, 2);
 }
 
 #[test]
@@ -461,11 +444,11 @@ fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
     // The worker started by hand lacks the coordinator's local-worker mark:
     // it is sent each chunk's bytes, read by the coordinator. (300 chunks at
     // one in flight leave it ample time to join.)
-    run_with_joining_workers(150_000, "1", 2, |c, token| {
-        let outsider = start_worker(&c.addr, token);
-        c.wait_for(|l| l.contains("as file ranges"));
-        vec![outsider]
-    });
+    let mut run = Scenario::start(150_000, "1", &["--inflight", "1"], false);
+    let outsider = run.start_worker();
+    run.c.wait_for(|l| l.contains("as file ranges"));
+    let (report, log) = run.finish(vec![outsider]);
+    assert_every_worker_worked(&report, &log, 2);
 }
 
 /// A scripted worker on the real protocol: authenticates with `token`,
