@@ -1,4 +1,4 @@
-//! Frame body encode/decode in GB/s. The wire protocol module (src/protocol.rs)
+//! Frame body encode/decode in GB/s. The wire protocol module (src/protocol/)
 //! comes with multiprocess mode; until it lands this benches what a frame
 //! body is: the bincode (2.x, serde, standard config) encoding of a
 //! `LineBatch` chunk, plus the 4-byte big-endian length prefix.

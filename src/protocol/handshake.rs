@@ -1,0 +1,315 @@
+//! Authentication: the shared [`Token`] and the mutual HMAC-SHA256
+//! challenge–response over random nonces (the token never crosses the wire).
+
+use super::{
+    read_frame, write_frame, FrameCodec, Message, ProtocolError, HANDSHAKE_TIMEOUT, NONCE_LEN,
+    PROTOCOL_VERSION, TOKEN_ENV,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+
+/// The shared secret of a job. Its `Debug` form never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// A token from text (surrounding whitespace removed). Empty text is refused.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Token(t.to_string()))
+    }
+
+    /// A fresh random token (64 hex digits).
+    pub fn random() -> Self {
+        Token(
+            random_bytes(32)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
+    }
+
+    /// Reads a token from a file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read token file '{}': {e}", path.display()))?;
+        Token::new(&text).map_err(|e| format!("token file '{}': {e}", path.display()))
+    }
+
+    /// The token in [`TOKEN_ENV`], if set.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        match std::env::var(TOKEN_ENV) {
+            Ok(v) => Token::new(&v)
+                .map(Some)
+                .map_err(|e| format!("{TOKEN_ENV}: {e}")),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(e) => Err(format!("{TOKEN_ENV}: {e}")),
+        }
+    }
+
+    /// The secret's bytes (the HMAC key).
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Random bytes for a nonce or a token.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    if getrandom::fill(&mut buf).is_err() {
+        // No OS randomness: fall back to time and address entropy (never expected on Linux).
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (&buf as *const _ as u64);
+        let mut x = seed;
+        for b in &mut buf {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            *b = (z ^ (z >> 31)) as u8;
+        }
+    }
+    buf
+}
+
+fn mac(token: &[u8], role: &[u8], first: &[u8], second: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(token)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(role);
+    m.update(first);
+    m.update(second);
+    m
+}
+
+/// The proof a party with `role` sends over (`theirs`, `mine`) nonces.
+pub fn proof(token: &[u8], role: &[u8], theirs: &[u8], mine: &[u8]) -> Vec<u8> {
+    mac(token, role, theirs, mine)
+        .finalize()
+        .into_bytes()
+        .to_vec()
+}
+
+/// Checks a proof in constant time.
+pub fn verify(token: &[u8], role: &[u8], theirs: &[u8], mine: &[u8], tag: &[u8]) -> bool {
+    mac(token, role, theirs, mine).verify_slice(tag).is_ok()
+}
+
+const WORKER_ROLE: &[u8] = b"parpipe worker";
+const COORDINATOR_ROLE: &[u8] = b"parpipe coordinator";
+
+async fn next_within<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    during: &'static str,
+) -> Result<Message, ProtocolError> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(framed)).await {
+        Err(_) => Err(ProtocolError::Timeout(during)),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(None)) => Err(ProtocolError::Closed(during)),
+        Ok(Ok(Some(m))) => Ok(m),
+    }
+}
+
+/// What the coordinator learns of a worker in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerHello {
+    /// The worker's own id.
+    pub worker_id: u64,
+    /// Its cores.
+    pub cores: u32,
+}
+
+/// The coordinator's side: check version and proof, prove ourselves.
+pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+) -> Result<PeerHello, ProtocolError> {
+    let hello = match next_within(framed, "hello").await? {
+        Message::Hello {
+            version,
+            worker_id,
+            cores,
+        } => {
+            if version != PROTOCOL_VERSION {
+                return Err(ProtocolError::Version { got: version });
+            }
+            PeerHello { worker_id, cores }
+        }
+        other => {
+            return Err(ProtocolError::Unexpected {
+                got: other.kind(),
+                during: "hello",
+            })
+        }
+    };
+    let ours = random_bytes(NONCE_LEN);
+    write_frame(
+        framed,
+        Message::Challenge {
+            nonce: ours.clone(),
+        },
+    )
+    .await?;
+    match next_within(framed, "proof").await? {
+        Message::Proof { mac, nonce } => {
+            if nonce.len() != NONCE_LEN || !verify(token, WORKER_ROLE, &ours, &nonce, &mac) {
+                return Err(ProtocolError::Auth);
+            }
+            let answer = proof(token, COORDINATOR_ROLE, &nonce, &ours);
+            write_frame(
+                framed,
+                Message::Proof {
+                    mac: answer,
+                    nonce: ours,
+                },
+            )
+            .await?;
+        }
+        other => {
+            return Err(ProtocolError::Unexpected {
+                got: other.kind(),
+                during: "proof",
+            })
+        }
+    }
+    Ok(hello)
+}
+
+/// The worker's side: say hello, answer the challenge, check the coordinator's proof.
+pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+    worker_id: u64,
+    cores: u32,
+) -> Result<(), ProtocolError> {
+    write_frame(
+        framed,
+        Message::Hello {
+            version: PROTOCOL_VERSION,
+            worker_id,
+            cores,
+        },
+    )
+    .await?;
+    let theirs = match next_within(framed, "challenge").await? {
+        Message::Challenge { nonce } if nonce.len() == NONCE_LEN => nonce,
+        other => {
+            return Err(ProtocolError::Unexpected {
+                got: other.kind(),
+                during: "challenge",
+            })
+        }
+    };
+    let ours = random_bytes(NONCE_LEN);
+    let mac = proof(token, WORKER_ROLE, &theirs, &ours);
+    write_frame(
+        framed,
+        Message::Proof {
+            mac,
+            nonce: ours.clone(),
+        },
+    )
+    .await?;
+    match next_within(framed, "coordinator proof").await? {
+        Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
+            Ok(())
+        }
+        Message::Proof { .. } => Err(ProtocolError::Auth),
+        other => Err(ProtocolError::Unexpected {
+            got: other.kind(),
+            during: "coordinator proof",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proofs_need_the_token() {
+        let (a, b) = (random_bytes(NONCE_LEN), random_bytes(NONCE_LEN));
+        let tag = proof(b"secret", WORKER_ROLE, &a, &b);
+        assert!(verify(b"secret", WORKER_ROLE, &a, &b, &tag));
+        assert!(!verify(b"other", WORKER_ROLE, &a, &b, &tag));
+        assert!(!verify(b"secret", COORDINATOR_ROLE, &a, &b, &tag));
+        assert!(!verify(b"secret", WORKER_ROLE, &b, &a, &tag));
+    }
+
+    async fn pair(
+        worker_token: &'static [u8],
+        version_ok: bool,
+    ) -> (Result<PeerHello, ProtocolError>, Result<(), ProtocolError>) {
+        let (a, b) = tokio::io::duplex(4096);
+        let server = tokio::spawn(async move {
+            let mut f = Framed::new(a, FrameCodec::default());
+            server_handshake(&mut f, b"token").await
+        });
+        let client = tokio::spawn(async move {
+            let mut f = Framed::new(b, FrameCodec::default());
+            if version_ok {
+                client_handshake(&mut f, worker_token, 9, 4).await
+            } else {
+                write_frame(
+                    &mut f,
+                    Message::Hello {
+                        version: 99,
+                        worker_id: 9,
+                        cores: 4,
+                    },
+                )
+                .await?;
+                match read_frame(&mut f).await? {
+                    None => Err(ProtocolError::Closed("test")),
+                    Some(m) => Err(ProtocolError::Unexpected {
+                        got: m.kind(),
+                        during: "test",
+                    }),
+                }
+            }
+        });
+        (server.await.unwrap(), client.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn handshake_succeeds_with_the_same_token() {
+        let (s, c) = pair(b"token", true).await;
+        assert_eq!(
+            s.unwrap(),
+            PeerHello {
+                worker_id: 9,
+                cores: 4
+            }
+        );
+        c.unwrap();
+    }
+
+    #[tokio::test]
+    async fn handshake_fails_with_a_wrong_token() {
+        let (s, c) = pair(b"wrong", true).await;
+        assert!(matches!(s, Err(ProtocolError::Auth)), "{s:?}");
+        assert!(c.is_err());
+    }
+
+    #[tokio::test]
+    async fn handshake_refuses_another_version() {
+        let (s, _c) = pair(b"token", false).await;
+        assert!(
+            matches!(s, Err(ProtocolError::Version { got: 99 })),
+            "{s:?}"
+        );
+    }
+}

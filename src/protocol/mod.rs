@@ -1,0 +1,235 @@
+//! The wire of multiprocess mode — the one module that owns its bytes.
+//!
+//! A frame is a 4-byte big-endian body length followed by a bincode 2 body
+//! (serde, `standard()` configuration) holding one [`Message`]. The length is
+//! checked against a maximum *before* any buffer is allocated, on decode and
+//! on encode ([`FrameCodec`]); a body that does not decode to exactly one
+//! message (unknown variant, short body, trailing bytes) is an error.
+//!
+//! The handshake ([`client_handshake`] / [`server_handshake`]) is a mutual
+//! challenge–response over random nonces with HMAC-SHA256 keyed by the shared
+//! token; the token itself never crosses the wire:
+//!
+//! ```text
+//! worker → coordinator  Hello { version, worker_id, cores }
+//! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
+//! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
+//! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
+//! coordinator → worker  Job { spec, heartbeat_ms, batch_size }
+//! ```
+//!
+//! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
+//! to workers it started on its own machine), `ChunkDone` / `ChunkFailed`
+//! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
+//! coordinator, after which both sides half-close their write side.
+//!
+//! Files: this one (constants, [`Message`], [`ProtocolError`]), `codec.rs`
+//! (framing: [`FrameCodec`], the zero-copy chunk frames, read/write
+//! helpers) and `handshake.rs` ([`Token`], the HMAC challenge–response).
+
+mod codec;
+mod handshake;
+
+pub use codec::*;
+pub use handshake::*;
+
+use crate::pipeline::JobSpec;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Version of this protocol; a peer with another version is refused.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Default largest frame body accepted or sent: 64 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+/// Bytes in a handshake nonce.
+pub const NONCE_LEN: usize = 32;
+/// Time a peer has to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The environment variable a token may be read from (and through which a
+/// coordinator hands it to the workers it spawns).
+pub const TOKEN_ENV: &str = "PARPIPE_TOKEN";
+
+/// Set to `1` by a coordinator in the environment of the workers it starts
+/// on its own machine: only such a worker accepts `ChunkInFiles`, which
+/// makes it read files named by the coordinator.
+pub const LOCAL_WORKER_ENV: &str = "PARPIPE_LOCAL_WORKER";
+
+/// Per-part timing of one chunk in a worker: `(records_in, records_out,
+/// busy_nanos)` for each stage and then the aggregate, in pipeline order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkStats {
+    /// One row per stage, then one for the aggregate.
+    pub parts: Vec<(u64, u64, u64)>,
+    /// Wall time the worker spent on the chunk, in nanoseconds.
+    pub busy_nanos: u64,
+    /// CPU seconds the worker process has used since it started.
+    pub process_cpu_seconds: f64,
+    /// Peak resident memory of the worker process so far.
+    pub process_peak_rss: u64,
+}
+
+/// Every message of the protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message of a worker.
+    Hello {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The worker's own id (its process id), for logs.
+        worker_id: u64,
+        /// Cores of the worker's machine.
+        cores: u32,
+    },
+    /// The coordinator's nonce.
+    Challenge {
+        /// Random bytes.
+        #[serde(with = "serde_bytes")]
+        nonce: Vec<u8>,
+    },
+    /// A MAC over both nonces, plus the sender's own nonce.
+    Proof {
+        /// HMAC-SHA256 (see the module documentation).
+        #[serde(with = "serde_bytes")]
+        mac: Vec<u8>,
+        /// The sender's nonce.
+        #[serde(with = "serde_bytes")]
+        nonce: Vec<u8>,
+    },
+    /// The job to run: which pipeline, with which parameters.
+    Job {
+        /// Registered pipeline name and serialized parameters.
+        spec: JobSpec,
+        /// Heartbeat timeout the coordinator applies, in milliseconds.
+        heartbeat_ms: u64,
+        /// Records per batch: a worker processes a larger chunk batch by
+        /// batch (see [`Source::split_chunk`](crate::Source::split_chunk)).
+        batch_size: u64,
+    },
+    /// A chunk of input: one encoded source batch.
+    Chunk {
+        /// Sequence number, from 0, in input order.
+        seq: u64,
+        /// 1-based number of its first record.
+        first_line: u64,
+        /// Number of records.
+        records: u64,
+        /// The batch, encoded by the source. `Bytes`, so that a received
+        /// chunk is a view of the read buffer rather than a copy of it.
+        #[serde(with = "bytes_field")]
+        payload: bytes::Bytes,
+    },
+    /// A chunk's encoded partial aggregate.
+    ChunkDone {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// The partial, encoded by the aggregate.
+        #[serde(with = "serde_bytes")]
+        partial: Vec<u8>,
+        /// Timings.
+        stats: ChunkStats,
+    },
+    /// A chunk that could not be processed.
+    ChunkFailed {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// What went wrong (names the stage).
+        error: String,
+    },
+    /// "Still alive", both ways.
+    Heartbeat,
+    /// No more work: close the connection.
+    Shutdown,
+    /// A chunk given by reference: its payload is the bytes of `ranges`
+    /// (see [`read_ranges`](crate::file_range::read_ranges)), which the
+    /// worker reads itself. Sent only to workers the coordinator started on
+    /// its own machine (see [`LOCAL_WORKER_ENV`]).
+    ChunkInFiles {
+        /// Sequence number, from 0, in input order.
+        seq: u64,
+        /// 1-based number of its first record.
+        first_line: u64,
+        /// Number of records.
+        records: u64,
+        /// Where the payload's bytes are.
+        ranges: Vec<crate::file_range::FileRange>,
+    },
+}
+
+impl Message {
+    /// The variant's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::Challenge { .. } => "Challenge",
+            Message::Proof { .. } => "Proof",
+            Message::Job { .. } => "Job",
+            Message::Chunk { .. } => "Chunk",
+            Message::ChunkDone { .. } => "ChunkDone",
+            Message::ChunkFailed { .. } => "ChunkFailed",
+            Message::Heartbeat => "Heartbeat",
+            Message::Shutdown => "Shutdown",
+            Message::ChunkInFiles { .. } => "ChunkInFiles",
+        }
+    }
+}
+
+/// Why a connection was dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A length prefix above the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The announced (or encoded) length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A body that is not one valid message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The stream ended inside a frame.
+    #[error("connection closed inside a frame ({0} bytes pending)")]
+    Truncated(usize),
+    /// The stream ended where a message was required.
+    #[error("connection closed during {0}")]
+    Closed(&'static str),
+    /// A valid message at the wrong moment.
+    #[error("unexpected {got} during {during}")]
+    Unexpected {
+        /// The message received.
+        got: &'static str,
+        /// What was expected.
+        during: &'static str,
+    },
+    /// The peer speaks another protocol version.
+    #[error("protocol version {got}, expected {PROTOCOL_VERSION}")]
+    Version {
+        /// The peer's version.
+        got: u32,
+    },
+    /// The peer's proof did not verify (wrong token).
+    #[error("authentication failed (wrong token?)")]
+    Auth,
+    /// The peer did not answer in time.
+    #[error("timed out during {0}")]
+    Timeout(&'static str),
+}
+
+/// Serde for a `Bytes` field: the same bytes on the wire as `serde_bytes`
+/// on a `Vec<u8>`.
+mod bytes_field {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
+        let v: serde_bytes::ByteBuf = serde::Deserialize::deserialize(d)?;
+        Ok(bytes::Bytes::from(v.into_vec()))
+    }
+}
