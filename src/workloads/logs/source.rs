@@ -100,20 +100,15 @@ impl Source for LogSource {
                     .map_err(|e| StageError::new(e.to_string()))?;
                 Ok((n > 0).then_some(n))
             }
-            Origin::Generate { .. } => {
+            Origin::Generate {
+                generator,
+                next_line,
+            } => {
                 // The same text form as files (generated lines never hold
                 // a CR or LF), so that workers can split it into batches.
-                let Some(batch) = self.next_batch(max_records)? else {
-                    return Ok(None);
-                };
-                out.reserve(batch.data.len() + batch.len());
-                for (_, line) in batch.iter() {
-                    out.extend_from_slice(line);
-                    out.push(b'\n');
-                }
-                let n = batch.len();
-                self.pool.give(batch);
-                Ok(Some(n))
+                let n = generator.fill_text(out, max_records);
+                *next_line += n as u64;
+                Ok((n > 0).then_some(n))
             }
             Origin::Ranges(_) => Err(StageError::new(
                 "the logs source gives file ranges now, not text",

@@ -159,24 +159,37 @@ impl Generator {
         n
     }
 
+    /// Appends up to `max_lines` lines to `out`, each followed by '\n' (the
+    /// text form of a chunk, and of `parpipe generate`'s file); returns how
+    /// many were appended (0 = finished). `max_lines` of 0 is taken as 1.
+    pub fn fill_text(&mut self, out: &mut Vec<u8>, max_lines: usize) -> usize {
+        let want = usize::try_from(self.remaining())
+            .unwrap_or(usize::MAX)
+            .min(max_lines.max(1));
+        for _ in 0..want {
+            self.write_line(out);
+            out.push(b'\n');
+        }
+        self.produced += want as u64;
+        want
+    }
+
     /// Writes all remaining lines, each followed by '\n', to `out` (used by
     /// `parpipe generate`); returns how many lines were written. On a write
     /// error the lines in the failed chunk count as produced.
     pub fn write_all<W: Write>(&mut self, mut out: W) -> io::Result<u64> {
-        const CHUNK: usize = 1 << 20;
-        let mut buf = Vec::with_capacity(CHUNK + MAX_LINE);
+        const CHUNK_LINES: usize = 4096;
+        let mut buf = Vec::with_capacity(CHUNK_LINES * 256);
         let mut written = 0u64;
-        while self.produced < self.records {
-            self.write_line(&mut buf);
-            buf.push(b'\n');
-            self.produced += 1;
-            written += 1;
-            if buf.len() >= CHUNK {
-                out.write_all(&buf)?;
-                buf.clear();
+        loop {
+            buf.clear();
+            let n = self.fill_text(&mut buf, CHUNK_LINES);
+            if n == 0 {
+                break;
             }
+            written += n as u64;
+            out.write_all(&buf)?;
         }
-        out.write_all(&buf)?;
         out.flush()?;
         Ok(written)
     }
