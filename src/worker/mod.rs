@@ -12,16 +12,16 @@
 //! may be sent chunks as byte ranges of the input files, which it reads
 //! itself (see [`file_range`](crate::file_range)).
 
+mod chunk;
+
+use chunk::{ChunkProcessor, Work};
+
 use crate::error::RunError;
-use crate::file_range::{read_ranges, FileRange};
-use crate::metrics::StageStats;
-use crate::mode::inline::{run_aggregate, run_stage};
-use crate::pipeline::{JobSpec, Pipeline, Registry};
+use crate::pipeline::Registry;
 use crate::protocol::{
-    client_handshake, read_frame, write_frame, ChunkStats, FrameCodec, Message, ProtocolError,
-    Token, DEFAULT_MAX_FRAME, LOCAL_WORKER_ENV,
+    client_handshake, read_frame, write_frame, FrameCodec, Message, ProtocolError, Token,
+    DEFAULT_MAX_FRAME, LOCAL_WORKER_ENV,
 };
-use crate::stage::BatchInfo;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -174,22 +174,6 @@ fn protocol_error(config: &WorkerConfig, e: ProtocolError) -> RunError {
     RunError::Runtime(format!("coordinator {}: {e}", config.connect))
 }
 
-/// One chunk to process.
-struct Work {
-    seq: u64,
-    first_line: u64,
-    records: u64,
-    payload: Payload,
-}
-
-/// Where a chunk's bytes are.
-enum Payload {
-    /// In the frame.
-    Bytes(bytes::Bytes),
-    /// In local files, to be read by the worker thread.
-    Files(Vec<FileRange>),
-}
-
 /// Serves one job on an open connection.
 async fn serve(
     registry: &Registry,
@@ -232,13 +216,19 @@ async fn serve(
     tracing::info!(pipeline = %spec.pipeline, "joined coordinator {}", config.connect);
 
     let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
-    let max_frame = config.max_frame;
+    let mut processor = ChunkProcessor::new(pipeline, config.max_frame, batch_size);
     // Unbounded, but bounded in practice: one result per chunk received, and
     // the coordinator sends at most its credit of chunks at a time.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
     std::thread::Builder::new()
         .name("parpipe-worker".into())
-        .spawn(move || process_loop(pipeline, &spec, max_frame, batch_size, work_rx, done_tx))
+        .spawn(move || {
+            while let Ok(work) = work_rx.recv() {
+                if done_tx.send(processor.process(work)).is_err() {
+                    return;
+                }
+            }
+        })
         .map_err(|e| RunError::Runtime(format!("cannot start the worker thread: {e}")))?;
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
@@ -248,18 +238,16 @@ async fn serve(
             frame = framed.next() => {
                 last_heard = Instant::now();
                 match frame {
-                    Some(Ok(Message::Chunk { seq, first_line, records, payload })) => {
-                        let payload = Payload::Bytes(payload);
-                        if work_tx.send(Work { seq, first_line, records, payload }).is_err() {
-                            break Err(RunError::Runtime("the worker thread stopped".into()));
-                        }
-                    }
-                    Some(Ok(Message::ChunkInFiles { seq, first_line, records, ranges }))
-                        if config.accept_file_chunks =>
-                    {
-                        let payload = Payload::Files(ranges);
-                        if work_tx.send(Work { seq, first_line, records, payload }).is_err() {
-                            break Err(RunError::Runtime("the worker thread stopped".into()));
+                    Some(Ok(msg @ (Message::Chunk { .. } | Message::ChunkInFiles { .. }))) => {
+                        // A `ChunkInFiles` to a worker not marked local comes back here.
+                        match Work::from_message(msg, config.accept_file_chunks) {
+                            Ok(work) => if work_tx.send(work).is_err() {
+                                break Err(RunError::Runtime("the worker thread stopped".into()));
+                            },
+                            Err(other) => break Err(protocol_error(config, ProtocolError::Unexpected {
+                                got: other.kind(),
+                                during: "the job",
+                            })),
                         }
                     }
                     Some(Ok(Message::Heartbeat)) => {}
@@ -293,178 +281,4 @@ async fn serve(
     // Clean half-close: we send nothing more; the coordinator sees EOF.
     let _ = framed.get_mut().shutdown().await;
     outcome
-}
-
-/// Processes chunks until the channel closes.
-fn process_loop(
-    mut pipeline: Pipeline,
-    spec: &JobSpec,
-    max_frame: usize,
-    batch_size: usize,
-    work: std::sync::mpsc::Receiver<Work>,
-    done: mpsc::UnboundedSender<Message>,
-) {
-    let mut usage = ProcessUsage::new();
-    // Chunks read from files land here, one after another.
-    let mut scratch = Vec::new();
-    let mut cuts = Vec::new();
-    while let Ok(w) = work.recv() {
-        let started = Instant::now();
-        let bytes = match &w.payload {
-            Payload::Bytes(b) => Ok(&b[..]),
-            Payload::Files(ranges) => {
-                scratch.clear();
-                read_ranges(ranges, &mut scratch, max_frame)
-                    .map(|()| &scratch[..])
-                    .map_err(|e| format!("cannot read the chunk: {e}"))
-            }
-        };
-        let processed =
-            bytes.and_then(|bytes| process_chunk(&mut pipeline, &w, bytes, batch_size, &mut cuts));
-        let msg = match processed {
-            Ok((partial, parts)) => {
-                let (cpu, rss) = usage.sample();
-                Message::ChunkDone {
-                    seq: w.seq,
-                    partial,
-                    stats: ChunkStats {
-                        parts,
-                        busy_nanos: started.elapsed().as_nanos() as u64,
-                        process_cpu_seconds: cpu,
-                        process_peak_rss: rss,
-                    },
-                }
-            }
-            Err(error) => {
-                tracing::warn!(pipeline = %spec.pipeline, "chunk {} failed: {error}", w.seq);
-                Message::ChunkFailed { seq: w.seq, error }
-            }
-        };
-        if done.send(msg).is_err() {
-            return;
-        }
-    }
-}
-
-/// `(records_in, records_out, busy_nanos)` per stage, then the aggregate.
-type PartTimes = Vec<(u64, u64, u64)>;
-
-/// Runs the stages and the aggregate of `pipeline` on one chunk, part by
-/// part (at most `batch_size` records each, see [`Source::split_chunk`]),
-/// into one partial.
-///
-/// [`Source::split_chunk`]: crate::Source::split_chunk
-fn process_chunk(
-    pipeline: &mut Pipeline,
-    w: &Work,
-    payload: &[u8],
-    batch_size: usize,
-    cuts: &mut Vec<(usize, usize)>,
-) -> Result<(Vec<u8>, PartTimes), String> {
-    let records = usize::try_from(w.records).map_err(|e| format!("chunk too large: {e}"))?;
-    cuts.clear();
-    pipeline
-        .source
-        .part
-        .split_chunk(payload, records, batch_size, cuts);
-    if cuts.iter().map(|&(_, n)| n as u64).sum::<u64>() != w.records {
-        return Err(format!(
-            "the chunk's parts do not add up to the {} records its header says",
-            w.records
-        ));
-    }
-    let mut stage_stats: Vec<StageStats> = pipeline
-        .stages
-        .iter()
-        .map(|s| StageStats::new(&s.name, crate::metrics::StageKind::Stage))
-        .collect();
-    let mut agg_stats = StageStats::new(
-        &pipeline.aggregate.name,
-        crate::metrics::StageKind::Aggregate,
-    );
-    let mut acc = pipeline.aggregate.part.empty();
-    let (mut start, mut first_line) = (0, w.first_line);
-    for &(end, part_records) in cuts.iter() {
-        let bytes = payload
-            .get(start..end)
-            .ok_or_else(|| format!("chunk part {start}..{end} out of range"))?;
-        start = end;
-        let info = BatchInfo {
-            seq: w.seq,
-            first_line,
-            records: part_records as u64,
-        };
-        first_line += part_records as u64;
-        let (mut data, mut n) = pipeline
-            .source
-            .part
-            .decode_chunk(bytes, &info)
-            .map_err(|e| format!("cannot decode the chunk: {e}"))?;
-        if n != part_records {
-            return Err(format!(
-                "the chunk holds {n} records where its header says {part_records}"
-            ));
-        }
-        for (stage, stats) in pipeline.stages.iter_mut().zip(&mut stage_stats) {
-            (data, n) = run_stage(stage, data, n, &info, stats).map_err(|e| e.to_string())?;
-        }
-        run_aggregate(
-            &mut pipeline.aggregate,
-            &mut acc,
-            data,
-            n,
-            &info,
-            &mut agg_stats,
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    let parts = stage_stats
-        .iter()
-        .chain(std::iter::once(&agg_stats))
-        .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
-        .collect();
-    let partial = pipeline
-        .aggregate
-        .part
-        .encode(&acc)
-        .map_err(|e| format!("cannot encode the partial: {e}"))?;
-    Ok((partial, parts))
-}
-
-/// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).
-struct ProcessUsage {
-    system: sysinfo::System,
-    pid: Option<sysinfo::Pid>,
-    peak: u64,
-}
-
-impl ProcessUsage {
-    fn new() -> Self {
-        ProcessUsage {
-            system: sysinfo::System::new(),
-            pid: sysinfo::get_current_pid().ok(),
-            peak: 0,
-        }
-    }
-
-    fn sample(&mut self) -> (f64, u64) {
-        let cpu = crate::metrics::process_cpu_seconds();
-        // The kernel's own high-water mark, where there is one, is exact and
-        // costs one small read; sysinfo's refresh took ~0.2 ms per chunk.
-        if let Some(hwm) = crate::metrics::kernel_peak_rss() {
-            self.peak = self.peak.max(hwm);
-            return (cpu, self.peak);
-        }
-        let Some(pid) = self.pid else {
-            return (cpu, self.peak);
-        };
-        self.system.refresh_processes_specifics(
-            sysinfo::ProcessesToUpdate::Some(&[pid]),
-            false,
-            sysinfo::ProcessRefreshKind::nothing().with_memory(),
-        );
-        let rss = self.system.process(pid).map_or(0, |p| p.memory());
-        self.peak = self.peak.max(rss);
-        (cpu, self.peak)
-    }
 }
