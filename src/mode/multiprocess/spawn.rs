@@ -95,7 +95,7 @@ impl Children {
                         let _ = child.wait();
                         break;
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
                 }
             }
         }
