@@ -1,5 +1,7 @@
 //! Aggregate merge: the cost of `LogsPartial::merge`, the step that joins
-//! per-chunk partials (multiprocess mode, the rayon baseline).
+//! per-chunk partials (multiprocess mode, the rayon baseline), and of
+//! decoding a worker's partial and merging it, which is what the
+//! multiprocess coordinator does with each chunk's answer.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use parpipe::stage::{Aggregate, BatchInfo, Stage};
@@ -37,6 +39,20 @@ fn merge(c: &mut Criterion) {
                 || (a.clone(), b.clone()),
                 |(mut a, b)| {
                     a.merge(b);
+                    a
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        let config = bincode::config::standard();
+        let encoded = bincode::serde::encode_to_vec(&b, config).unwrap();
+        group.bench_function(format!("decode_and_merge_of_{n}_lines"), |bench| {
+            bench.iter_batched(
+                || a.clone(),
+                |mut a| {
+                    let (later, _): (LogsPartial, usize) =
+                        bincode::serde::decode_from_slice(&encoded, config).unwrap();
+                    a.merge(later);
                     a
                 },
                 BatchSize::LargeInput,

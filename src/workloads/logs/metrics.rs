@@ -3,6 +3,7 @@
 //! `--emit-records` the partial also carries each batch's rendered
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
+use super::counts::{bump_map, Counts};
 use super::pool::BatchPool;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
@@ -37,14 +38,11 @@ pub struct LogsPartial {
     /// Bytes per status class, indexed by the class digit.
     pub status_class_bytes: [u128; 10],
     /// Count per method.
-    #[serde(with = "byte_keys")]
-    pub methods: FxHashMap<Box<[u8]>, u64>,
+    pub methods: Counts,
     /// Count per path.
-    #[serde(with = "byte_keys")]
-    pub paths: FxHashMap<Box<[u8]>, u64>,
+    pub paths: Counts,
     /// Count per client.
-    #[serde(with = "byte_keys")]
-    pub clients: FxHashMap<Box<[u8]>, u64>,
+    pub clients: Counts,
     /// Count per hour (hours since the Unix epoch).
     pub hours: FxHashMap<i64, u64>,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
@@ -53,83 +51,6 @@ pub struct LogsPartial {
     /// Rendered `rejects.txt` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub rejects_out: Vec<u8>,
-}
-
-/// Serde for the text-keyed count maps: keys go as byte strings, one copy
-/// each. In bincode this is the very encoding a `Box<[u8]>` gets by default
-/// (a length, then the bytes), but the default walks it one `u8` call at a
-/// time, which made decoding partials a large part of the coordinator's work.
-mod byte_keys {
-    use rustc_hash::FxHashMap;
-    use serde::de::{MapAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-    use serde_bytes::{ByteBuf, Bytes};
-    use std::fmt;
-
-    type Map = FxHashMap<Box<[u8]>, u64>;
-
-    pub fn serialize<S: Serializer>(map: &Map, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(map.iter().map(|(k, v)| (Bytes::new(k), v)))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
-        struct MapVisitor;
-        impl<'de> Visitor<'de> for MapVisitor {
-            type Value = Map;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of byte strings to counts")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
-                // The announced size is untrusted input: cap what it reserves.
-                let hint = access.size_hint().unwrap_or(0).min(1 << 16);
-                let mut map = Map::with_capacity_and_hasher(hint, Default::default());
-                while let Some((Key(k), v)) = access.next_entry::<Key, u64>()? {
-                    map.insert(k, v);
-                }
-                Ok(map)
-            }
-        }
-        d.deserialize_map(MapVisitor)
-    }
-
-    /// A key read with `deserialize_bytes`: from a slice (as the coordinator
-    /// decodes partials) it is borrowed and copied once into its box, where
-    /// a `ByteBuf` would go through a zero-filled vector first.
-    struct Key(Box<[u8]>);
-
-    impl<'de> serde::Deserialize<'de> for Key {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-            struct KeyVisitor;
-            impl<'de> Visitor<'de> for KeyVisitor {
-                type Value = Key;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a byte string")
-                }
-                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Key, E> {
-                    Ok(Key(v.into()))
-                }
-                fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Key, E> {
-                    Ok(Key(v.into_boxed_slice()))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
-                    let buf: ByteBuf = serde::Deserialize::deserialize(
-                        serde::de::value::SeqAccessDeserializer::new(seq),
-                    )?;
-                    Ok(Key(buf.into_vec().into_boxed_slice()))
-                }
-            }
-            d.deserialize_bytes(KeyVisitor)
-        }
-    }
-}
-
-fn bump(map: &mut FxHashMap<Box<[u8]>, u64>, key: &[u8], by: u64) {
-    // Look up by slice first so that known keys cost no allocation.
-    if let Some(count) = map.get_mut(key) {
-        *count += by;
-    } else {
-        map.insert(key.into(), by);
-    }
 }
 
 impl LogsPartial {
@@ -156,19 +77,9 @@ impl LogsPartial {
         {
             *mine += theirs;
         }
-        for (map, other) in [
-            (&mut self.methods, later.methods),
-            (&mut self.paths, later.paths),
-            (&mut self.clients, later.clients),
-        ] {
-            if map.is_empty() {
-                *map = other;
-                continue;
-            }
-            for (k, v) in other {
-                *map.entry(k).or_insert(0) += v;
-            }
-        }
+        self.methods.merge(later.methods);
+        self.paths.merge(later.paths);
+        self.clients.merge(later.clients);
         for (k, v) in later.hours {
             *self.hours.entry(k).or_insert(0) += v;
         }
@@ -209,7 +120,7 @@ impl LogsPartial {
             clients: self.clients.len() as u64,
             hours,
             lines: self.lines,
-            methods: self.methods.iter().map(|(k, &v)| (text(k), v)).collect(),
+            methods: self.methods.iter().map(|(k, v)| (text(k), v)).collect(),
             parsed: self.parsed,
             rejected: self.rejected,
             rejected_samples: self.rejected_samples.clone(),
@@ -223,8 +134,8 @@ impl LogsPartial {
 
 /// The `TOP_N` most frequent keys, count descending, ties by key ascending
 /// (byte order of UTF-8 is code point order).
-fn top(map: &FxHashMap<Box<[u8]>, u64>) -> Vec<(String, u64)> {
-    let mut all: Vec<(&[u8], u64)> = map.iter().map(|(k, &v)| (&k[..], v)).collect();
+fn top(counts: &Counts) -> Vec<(String, u64)> {
+    let mut all: Vec<(&[u8], u64)> = counts.iter().collect();
     let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
     if all.len() > TOP_N {
         all.select_nth_unstable_by(TOP_N - 1, order);
@@ -317,15 +228,21 @@ impl Aggregate for LogsMetrics {
         }
         // Consecutive lines mostly share an hour: count runs before touching the map.
         let mut hour_run: Option<(i64, u64)> = None;
+        // The maps themselves, once per batch: no shape check per line.
+        let (methods, paths, clients) = (
+            acc.methods.map_mut(),
+            acc.paths.map_mut(),
+            acc.clients.map_mut(),
+        );
         for (r, e) in parsed.records.iter().zip(&batch.enriched) {
             acc.parsed += 1;
             acc.bytes += r.bytes as u128;
             acc.bots += e.bot as u64;
             acc.status[r.status as usize % 1000] += 1;
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
-            bump(&mut acc.methods, parsed.bytes(r.method), 1);
-            bump(&mut acc.paths, parsed.bytes(r.path), 1);
-            bump(&mut acc.clients, parsed.bytes(r.client), 1);
+            bump_map(methods, parsed.bytes(r.method), 1);
+            bump_map(paths, parsed.bytes(r.path), 1);
+            bump_map(clients, parsed.bytes(r.client), 1);
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),
                 Some((h, n)) => {
@@ -361,39 +278,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn partials_round_trip_with_byte_keys_in_the_default_encoding() {
+    fn partials_round_trip() {
         let mut p = LogsPartial {
             lines: 3,
             ..LogsPartial::default()
         };
-        bump(&mut p.clients, b"1.2.3.4", 2);
-        bump(&mut p.paths, "/caf\u{e9}".as_bytes(), 1);
-        bump(&mut p.methods, b"", 7);
+        p.clients.bump(b"1.2.3.4", 2);
+        p.paths.bump("/caf\u{e9}".as_bytes(), 1);
+        p.methods.bump(b"", 7);
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&p, config).unwrap();
         let (back, used): (LogsPartial, usize) =
             bincode::serde::decode_from_slice(&bytes, config).unwrap();
         assert_eq!((back, used), (p.clone(), bytes.len()));
-
-        // The keys are encoded exactly as a plain `Box<[u8]>` would be.
-        let plain: Vec<(Box<[u8]>, u64)> = p.clients.into_iter().collect();
-        let mut s = bincode::serde::encode_to_vec(plain.len() as u64, config).unwrap();
-        for (k, v) in &plain {
-            s.extend(bincode::serde::encode_to_vec(k, config).unwrap());
-            s.extend(bincode::serde::encode_to_vec(v, config).unwrap());
-        }
-        let map: FxHashMap<Box<[u8]>, u64> = plain.into_iter().collect();
-        assert_eq!(
-            bincode::serde::encode_to_vec(Wrapper(&map), config).unwrap(),
-            s
-        );
-    }
-
-    struct Wrapper<'a>(&'a FxHashMap<Box<[u8]>, u64>);
-
-    impl Serialize for Wrapper<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            byte_keys::serialize(self.0, s)
-        }
     }
 }

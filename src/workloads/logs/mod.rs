@@ -4,6 +4,7 @@
 //! `read|generate → parse → enrich → metrics → write`.
 
 pub mod batch;
+pub mod counts;
 pub mod generate;
 pub mod input;
 pub mod metrics;
