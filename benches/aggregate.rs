@@ -10,29 +10,33 @@ use parpipe::workloads::logs::generate::Generator;
 use parpipe::workloads::logs::metrics::{LogsMetrics, LogsPartial};
 use parpipe::workloads::logs::stages::{Enrich, Parse};
 
-/// The partial of one batch of `n` generated lines starting at `first`.
-fn partial(seed: u64, n: usize) -> LogsPartial {
-    let mut batch = LineBatch::new(1);
-    Generator::new(seed, n as u64).fill(&mut batch, n);
-    let info = BatchInfo {
-        seq: 0,
-        first_line: 1,
-        records: n as u64,
+/// The partials of two consecutive batches of `n` generated lines each, as
+/// two chunks of one input give: they share most of their keys.
+fn partials(seed: u64, n: usize) -> (LogsPartial, LogsPartial) {
+    let mut generator = Generator::new(seed, 2 * n as u64);
+    let mut one = || {
+        let mut batch = LineBatch::new(1);
+        generator.fill(&mut batch, n);
+        let info = BatchInfo {
+            seq: 0,
+            first_line: 1,
+            records: n as u64,
+        };
+        let parsed = Parse.process(batch, &info).unwrap();
+        let enriched = Enrich::default().process(parsed, &info).unwrap();
+        let mut acc = LogsPartial::default();
+        LogsMetrics::default()
+            .add(&mut acc, enriched, &info)
+            .unwrap();
+        acc
     };
-    let parsed = Parse.process(batch, &info).unwrap();
-    let enriched = Enrich::default().process(parsed, &info).unwrap();
-    let mut acc = LogsPartial::default();
-    LogsMetrics::default()
-        .add(&mut acc, enriched, &info)
-        .unwrap();
-    acc
+    (one(), one())
 }
 
 fn merge(c: &mut Criterion) {
     let mut group = c.benchmark_group("logs_partial_merge");
     for n in [8192usize, 65536] {
-        let a = partial(1, n);
-        let b = partial(2, n);
+        let (a, b) = partials(1, n);
         group.throughput(Throughput::Elements(1));
         group.bench_function(format!("two_partials_of_{n}_lines"), |bench| {
             bench.iter_batched(
