@@ -144,6 +144,9 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunE
     })
 }
 
+/// Longest wait between two connection attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
+
 /// Connects to the coordinator, retrying with a growing delay for up to
 /// `timeout` (`None`: forever).
 async fn connect(config: &WorkerConfig, timeout: Option<Duration>) -> Result<TcpStream, RunError> {
@@ -164,7 +167,11 @@ async fn connect(config: &WorkerConfig, timeout: Option<Duration>) -> Result<Tcp
                 }
                 tracing::debug!("connect {}: {e}; retrying", config.connect);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_millis(500));
+                // At most 0.1 s apart: a refused connection costs both sides
+                // next to nothing, and a keep-alive worker waiting for its
+                // next job joins within 0.1 s of the coordinator listening
+                // (with 0.5 s, short jobs finished before it came).
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
         }
     }
