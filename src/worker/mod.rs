@@ -10,7 +10,8 @@
 //! socket task keeps exchanging heartbeats. With `keep_alive` it serves one
 //! job after another. A worker its coordinator started on the same machine
 //! may be sent chunks as byte ranges of the input files, which it reads
-//! itself (see [`file_range`](crate::file_range)).
+//! itself (see [`file_range`](crate::file_range)). `chunk.rs` holds the
+//! processing of one chunk; this file, the connection around it.
 
 mod chunk;
 

@@ -16,50 +16,45 @@ use serde_bytes::Bytes;
 use std::fmt;
 
 /// Counts per byte-string key.
-#[derive(Debug, Clone)]
-pub struct Counts(Repr);
-
-#[derive(Debug, Clone)]
-enum Repr {
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
     /// Keys counted as they come.
-    Map(FxHashMap<Box<[u8]>, u64>),
-    /// Decoded entries: `keys[ends[i-1]..ends[i]]` has count `counts[i]`.
-    /// A key listed twice counts twice.
-    Flat {
-        keys: Vec<u8>,
-        ends: Vec<usize>,
-        counts: Vec<u64>,
-    },
+    map: FxHashMap<Box<[u8]>, u64>,
+    /// Entries as decoded, not yet folded into `map` (which is then empty).
+    flat: Option<Flat>,
 }
 
-impl Default for Counts {
-    fn default() -> Self {
-        Counts(Repr::Map(FxHashMap::default()))
+/// Decoded entries: `keys[ends[i-1]..ends[i]]` has count `counts[i]`. A key
+/// listed twice counts twice.
+#[derive(Debug, Clone, Default)]
+struct Flat {
+    keys: Vec<u8>,
+    ends: Vec<usize>,
+    counts: Vec<u64>,
+}
+
+impl Flat {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
+        self.ends
+            .iter()
+            .zip(&self.counts)
+            .scan(0, |start, (&end, &count)| {
+                let key = &self.keys[*start..end];
+                *start = end;
+                Some((key, count))
+            })
     }
 }
 
 impl Counts {
     /// Adds `by` to `key`'s count.
-    #[inline]
     pub fn bump(&mut self, key: &[u8], by: u64) {
-        // The hot path of every mode: kept small enough to inline.
-        match &mut self.0 {
-            Repr::Map(map) => bump_map(map, key, by),
-            Repr::Flat { .. } => self.bump_flat(key, by),
-        }
-    }
-
-    #[cold]
-    fn bump_flat(&mut self, key: &[u8], by: u64) {
         bump_map(self.map_mut(), key, by);
     }
 
     /// Number of entries (distinct keys, unless decoded bytes listed one twice).
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Map(map) => map.len(),
-            Repr::Flat { counts, .. } => counts.len(),
-        }
+        self.map.len() + self.flat.as_ref().map_or(0, |f| f.counts.len())
     }
 
     /// True when nothing was counted.
@@ -69,58 +64,37 @@ impl Counts {
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
-        let map = match &self.0 {
-            Repr::Map(map) => Some(map.iter().map(|(k, &v)| (&k[..], v))),
-            Repr::Flat { .. } => None,
-        };
-        let flat = match &self.0 {
-            Repr::Flat { keys, ends, counts } => Some(ends.iter().zip(counts).scan(
-                0,
-                move |start, (&end, &count)| {
-                    let key = &keys[*start..end];
-                    *start = end;
-                    Some((key, count))
-                },
-            )),
-            Repr::Map(_) => None,
-        };
-        map.into_iter().flatten().chain(flat.into_iter().flatten())
+        self.map
+            .iter()
+            .map(|(k, &v)| (&k[..], v))
+            .chain(self.flat.iter().flat_map(Flat::iter))
     }
 
     /// Folds `later`'s counts into these.
     pub fn merge(&mut self, later: Counts) {
-        match later.0 {
-            Repr::Map(other) if self.is_empty() => self.0 = Repr::Map(other),
-            Repr::Map(other) => {
-                let map = self.map_mut();
-                for (k, v) in other {
-                    *map.entry(k).or_insert(0) += v;
-                }
-            }
-            Repr::Flat { .. } => {
-                let map = self.map_mut();
-                map.reserve(later.len().saturating_sub(map.len()));
-                for (key, count) in later.iter() {
-                    bump_map(map, key, count);
-                }
-            }
+        if self.is_empty() && later.flat.is_none() {
+            *self = later;
+            return;
+        }
+        let map = self.map_mut();
+        map.reserve(later.len().saturating_sub(map.len()));
+        for (k, v) in later.map {
+            *map.entry(k).or_insert(0) += v;
+        }
+        for (key, count) in later.flat.iter().flat_map(Flat::iter) {
+            bump_map(map, key, count);
         }
     }
 
-    /// The counts as a map, turning flat entries into one first.
+    /// The counts as a map, folding decoded entries into it first.
     pub(crate) fn map_mut(&mut self) -> &mut FxHashMap<Box<[u8]>, u64> {
-        if let Repr::Flat { .. } = self.0 {
-            let mut map = FxHashMap::default();
-            map.reserve(self.len());
-            for (key, count) in self.iter() {
-                *map.entry(Box::from(key)).or_insert(0) += count;
+        if let Some(flat) = self.flat.take() {
+            self.map.reserve(flat.counts.len());
+            for (key, count) in flat.iter() {
+                bump_map(&mut self.map, key, count);
             }
-            self.0 = Repr::Map(map);
         }
-        match &mut self.0 {
-            Repr::Map(map) => map,
-            Repr::Flat { .. } => unreachable!("just turned into a map"),
-        }
+        &mut self.map
     }
 
     /// Key → total count, whatever the shape.
@@ -201,7 +175,10 @@ impl<'de> Visitor<'de> for FlatVisitor {
             ends.push(keys.len());
             counts.push(access.next_value::<u64>()?);
         }
-        Ok(Counts(Repr::Flat { keys, ends, counts }))
+        Ok(Counts {
+            map: FxHashMap::default(),
+            flat: Some(Flat { keys, ends, counts }),
+        })
     }
 }
 
@@ -277,7 +254,7 @@ mod tests {
         let (flat, used): (Counts, usize) =
             bincode::serde::decode_from_slice(&bytes, config()).unwrap();
         assert_eq!(used, bytes.len());
-        assert!(matches!(flat.0, Repr::Flat { .. }));
+        assert!(flat.flat.is_some() && flat.map.is_empty());
         assert_eq!(flat, sample());
         assert_eq!(flat.len(), 3);
 
@@ -295,7 +272,7 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(total, expected);
-        assert!(matches!(total.0, Repr::Map(_)));
+        assert!(total.flat.is_none());
 
         // Into an empty total, and counted on after that.
         let mut empty = Counts::default();
@@ -321,6 +298,33 @@ mod tests {
         // Truncated in a key, and a length far beyond the input.
         for bad in [&[2, 1, b'k', 3, 5, b'a'][..], &[251, 0xff, 0xff, 1, 0]] {
             assert!(bincode::serde::decode_from_slice::<Counts, _>(bad, config()).is_err());
+        }
+    }
+
+    proptest::proptest! {
+        /// Decoding flat and merging gives the counts a map decode and
+        /// merge would: into an empty total, into one sharing some keys,
+        /// and when counted on afterwards.
+        #[test]
+        fn flat_decoding_merges_like_maps(
+            earlier in proptest::collection::vec((proptest::collection::vec(0u8..4, 0..3), 1u64..5), 0..20),
+            later in proptest::collection::vec((proptest::collection::vec(0u8..4, 0..3), 1u64..5), 0..20),
+        ) {
+            let build = |entries: &[(Vec<u8>, u64)]| -> Counts {
+                entries.iter().map(|(k, v)| (&k[..], *v)).collect()
+            };
+            let (mut by_map, mut by_flat) = (build(&earlier), build(&earlier));
+            let bytes = bincode::serde::encode_to_vec(build(&later), config()).unwrap();
+            let (flat, used): (Counts, usize) =
+                bincode::serde::decode_from_slice(&bytes, config()).unwrap();
+            proptest::prop_assert_eq!(used, bytes.len());
+            by_map.merge(build(&later));
+            by_flat.merge(flat);
+            proptest::prop_assert_eq!(&by_flat, &by_map);
+            proptest::prop_assert_eq!(by_flat.len(), by_map.len());
+            by_flat.bump(b"x", 1);
+            by_map.bump(b"x", 1);
+            proptest::prop_assert_eq!(by_flat, by_map);
         }
     }
 }
