@@ -174,6 +174,10 @@ impl Source for LogSource {
         }
         let mut done = 0;
         for (i, lf) in memchr::memchr_iter(b'\n', bytes).enumerate() {
+            if records - done <= max {
+                // The rest fits in one part: no need to look further.
+                break;
+            }
             if (i + 1) % max == 0 {
                 parts.push((lf + 1, max));
                 done += max;
@@ -211,6 +215,7 @@ mod tests {
     #[test]
     fn text_chunks_split_into_parts_of_whole_lines() {
         let source = LogSource::read(Vec::new(), BatchPool::new());
+        // Chunk text always ends with a line feed.
         let text = b"a\nbb\r\n\nccc\nd\n";
         for max in 1..=6 {
             let mut parts = Vec::new();
