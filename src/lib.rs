@@ -12,6 +12,7 @@
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
 //! - [`error`]: the run error type, [`RunError`].
 //! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
+//! - [`live`]: the live view of a run: status board, dashboard server, Prometheus metrics.
 //! - [`file_range`]: chunks given as byte ranges of files, for workers on
 //!   the coordinator's machine.
 //! - [`worker`]: the worker entry point ([`worker::run_worker`]) for any program.
@@ -25,6 +26,7 @@ pub mod allocator;
 pub mod bench;
 pub mod error;
 pub mod file_range;
+pub mod live;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;
