@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod counts;
+pub mod follow;
 pub mod generate;
 pub mod input;
 pub mod metrics;
