@@ -168,6 +168,11 @@ pub(crate) struct RunArgs {
     /// Where to write the JSON report (default: OUT/report.json).
     #[arg(long, value_name = "PATH")]
     pub(crate) report: Option<PathBuf>,
+    /// Serve a live dashboard (/), Prometheus metrics (/metrics) and the
+    /// status as JSON (/api/status) while the run lasts; alone, on
+    /// 127.0.0.1:7071. A non-loopback address needs the job's token.
+    #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:7071")]
+    pub(crate) dashboard: Option<String>,
     #[command(flatten)]
     pub(crate) multiprocess: MultiprocessArgs,
 }

@@ -143,6 +143,7 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
         heartbeat_timeout: seconds(mp.heartbeat_timeout, "--heartbeat-timeout")?,
         worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
         max_frame: mp.max_frame,
+        dashboard: args.dashboard.clone(),
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;
@@ -169,7 +170,9 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     let (job, mut config) = job_from_args(&args)?;
     // Remote workers need the address; a quiet local run does not.
-    config.announce_listen = !quiet || args.workers == Some(0);
+    // The dashboard's address is announced even in a quiet run: it is why
+    // the dashboard was asked for.
+    config.announce_listen = !quiet || args.workers == Some(0) || args.dashboard.is_some();
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
     let display = (!quiet && std::io::stderr().is_terminal())

@@ -10,14 +10,16 @@
 //!
 //! - `status.rs`: [`LiveStatus`] and its parts, [`LiveBoard`].
 //! - `server.rs`: the actix-web server ([`Dashboard`]), access control.
+//! - `publisher.rs`: what each mode holds to publish its numbers.
 //! - `prometheus.rs`: the `/metrics` exposition (prometheus-client).
 //! - `page.html`: the page, with its CSS and JS inline (no external assets).
 
 mod prometheus;
+pub(crate) mod publisher;
 mod server;
 mod status;
 
-pub use server::{Dashboard, DashboardError};
+pub use server::{check_address as check_dashboard_address, Dashboard, DashboardError};
 pub use status::{LiveBoard, LiveStatus, QueueFill, RatePoint, WorkerLiveness};
 
 #[cfg(test)]

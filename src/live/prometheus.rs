@@ -14,7 +14,7 @@
 
 use super::{LiveBoard, LiveStatus};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
@@ -31,14 +31,14 @@ pub(crate) fn registry(board: LiveBoard) -> Registry {
 struct StatusCollector(LiveBoard);
 
 /// One counter per stage, labelled `stage`.
-fn stage_counters(
+fn stage_counters<N: EncodeCounterValue + Default>(
     encoder: &mut DescriptorEncoder,
     status: &LiveStatus,
     name: &str,
     help: &str,
-    value: impl Fn(&crate::metrics::StageReport) -> f64,
+    value: impl Fn(&crate::metrics::StageReport) -> N,
 ) -> Result<(), std::fmt::Error> {
-    let counter = ConstCounter::new(0.0f64);
+    let counter = ConstCounter::new(N::default());
     let mut family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
     for s in &status.report.stages {
         let labels = [("stage", s.name.as_str())];
@@ -151,14 +151,14 @@ impl Collector for StatusCollector {
             &status,
             "parpipe_stage_records_in",
             "Records the stage received.",
-            |s| s.records_in as f64,
+            |s| s.records_in,
         )?;
         stage_counters(
             &mut encoder,
             &status,
             "parpipe_stage_records_out",
             "Records the stage produced.",
-            |s| s.records_out as f64,
+            |s| s.records_out,
         )?;
         for (name, help, depth) in [
             (

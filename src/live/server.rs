@@ -71,11 +71,9 @@ impl std::fmt::Debug for Dashboard {
     }
 }
 
-/// Checks that `addr` may be served with `token`, and parses it.
-pub(crate) fn check_address(
-    addr: &str,
-    token: Option<&Token>,
-) -> Result<SocketAddr, DashboardError> {
+/// Checks that `addr` may be served with `token` (a non-loopback address
+/// needs one), and parses it.
+pub fn check_address(addr: &str, token: Option<&Token>) -> Result<SocketAddr, DashboardError> {
     let parsed: SocketAddr = addr.parse().map_err(|error| DashboardError::BadAddress {
         addr: addr.to_string(),
         error,

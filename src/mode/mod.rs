@@ -103,7 +103,14 @@ pub struct RunConfig {
     pub worker_wait_timeout: std::time::Duration,
     /// The command that starts a local worker (`None`: this executable + `worker`).
     pub worker_command: Option<multiprocess::WorkerCommand>,
-    /// Print `parpipe: listening on ADDR` on stderr once bound (for people
+    /// Where the run publishes its live status (set it to read the status
+    /// yourself; [`dashboard`](Self::dashboard) sets one up when unset).
+    pub live: Option<crate::live::LiveBoard>,
+    /// Serve the live dashboard on this `IP:PORT` while the run lasts
+    /// (a non-loopback address needs [`token`](Self::token)).
+    pub dashboard: Option<String>,
+    /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on
+    /// http://ADDR`) on stderr once bound (for people
     /// and scripts starting remote workers); otherwise it is only logged.
     pub announce_listen: bool,
 }
@@ -127,6 +134,8 @@ impl Default for RunConfig {
             worker_wait_timeout: std::time::Duration::from_secs(10),
             announce_listen: false,
             worker_command: None,
+            live: None,
+            dashboard: None,
         }
     }
 }
@@ -143,6 +152,10 @@ impl RunConfig {
         if self.mode == Mode::Multiprocess {
             multiprocess::validate(self)?;
         }
+        if let Some(addr) = &self.dashboard {
+            crate::live::check_dashboard_address(addr, self.token.as_ref())
+                .map_err(|e| RunError::Config(e.to_string()))?;
+        }
         Ok(())
     }
 }
@@ -155,11 +168,36 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     config.validate()?;
-    match config.mode {
+    let mut config = std::borrow::Cow::Borrowed(config);
+    let dashboard = match &config.dashboard {
+        Some(addr) => {
+            let board = config.live.clone().unwrap_or_default();
+            let dash = crate::live::Dashboard::start(addr, board.clone(), config.token.clone())
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            if config.announce_listen {
+                // The machine-readable line scripts and tests wait for.
+                eprintln!("parpipe: dashboard on http://{}", dash.addr());
+            } else {
+                tracing::info!(addr = %dash.addr(), "dashboard");
+            }
+            config.to_mut().live = Some(board);
+            Some(dash)
+        }
+        None => None,
+    };
+    let config = config.as_ref();
+    let result = match config.mode {
         Mode::Serial => serial::execute(registry.build(job)?, config).await,
         Mode::Pipeline => pipelined::execute(registry.build(job)?, config).await,
         Mode::Multiprocess => multiprocess::execute(registry.build(job)?, job, config).await,
+    };
+    if let Some(board) = &config.live {
+        crate::live::publisher::publish_final(board, result.as_ref().map_err(|e| e.to_string()));
     }
+    if let Some(dash) = dashboard {
+        dash.stop().await;
+    }
+    result
 }
 
 /// Runs `job` to completion on a fresh actix `System`, blocking the caller.
