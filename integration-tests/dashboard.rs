@@ -251,7 +251,8 @@ fn rendered_dom(browser: &str, addr: SocketAddr) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--virtual-time-budget=4000",
+            // The page keeps an event stream open: stop after a fixed time.
+            "--timeout=8000",
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -290,7 +291,10 @@ fn the_page_in_a_real_browser_shows_every_stage_and_worker() {
         for stage in ["generate", "parse", "enrich", "metrics", "write"] {
             assert!(
                 dom.contains(&format!("data-stage=\"{stage}\"")),
-                "{mode}: no row for stage {stage} in\n{dom}"
+                "{mode}: no row for stage {stage}; the page's state: {}",
+                dom.split("id=\"state\"")
+                    .nth(1)
+                    .map_or("?", |s| &s[..s.len().min(80)])
             );
         }
         assert!(dom.contains(">running<"), "{mode}: state not shown");

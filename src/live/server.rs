@@ -1,6 +1,7 @@
 //! The dashboard's HTTP server: actix-web on the run's own actix System,
-//! serving `/` (the page), `/metrics` (Prometheus) and `/api/status`
-//! (JSON) from a [`LiveBoard`].
+//! serving `/` (the page), `/metrics` (Prometheus), `/api/status` (JSON)
+//! and `/api/events` (the same JSON as server-sent events, one per
+//! publication) from a [`LiveBoard`].
 //!
 //! Access: on a loopback address anyone on the machine may read it, as
 //! with `--listen`. On any other address the job's token is required, as
@@ -9,7 +10,7 @@
 //! passes it on to its own requests).
 
 use super::prometheus;
-use super::LiveBoard;
+use super::{LiveBoard, LiveStatus};
 use crate::protocol::Token;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -111,6 +112,7 @@ impl Dashboard {
                 .route("/", web::get().to(page))
                 .route("/metrics", web::get().to(metrics))
                 .route("/api/status", web::get().to(status))
+                .route("/api/events", web::get().to(events))
         })
         .workers(1)
         .max_connections(MAX_CONNECTIONS)
@@ -179,24 +181,63 @@ async fn page(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     if !authorized(&req, &state) {
         return refused();
     }
+    // "</" would end the script element early; "<\/" is the same string in JS.
+    let initial = status_json(state.board.latest()).replace("</", "<\\/");
+    let page = PAGE.replacen("/*INITIAL_STATUS*/null", &initial, 1);
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(PAGE)
+        .body(page)
 }
 
 async fn status(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     if !authorized(&req, &state) {
         return refused();
     }
-    let body = match state.board.latest() {
-        Some(s) => serde_json::to_string(&s).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
-        None => "{\"running\":true,\"starting\":true}".to_string(),
-    };
+    let body = status_json(state.board.latest());
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body)
+}
+
+fn status_json(status: Option<LiveStatus>) -> String {
+    match status {
+        Some(s) => serde_json::to_string(&s).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+        None => "{\"running\":true,\"starting\":true}".to_string(),
+    }
+}
+
+/// Server-sent events: the status at once, then at every publication,
+/// until the final one (the stream then ends, so that stopping the server
+/// waits for no one, and a page sees the final state however the run ends).
+async fn events(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    if !authorized(&req, &state) {
+        return refused();
+    }
+    let board = state.board.clone();
+    let mut changes = board.subscribe();
+    changes.mark_changed();
+    let stream = futures_util::stream::unfold(Some(changes), move |changes| {
+        let board = board.clone();
+        async move {
+            let mut changes = changes?;
+            // An error means the board is gone: the stream ends.
+            changes.changed().await.ok()?;
+            let latest = board.latest();
+            let done = latest.as_ref().is_some_and(|s| !s.running);
+            let event = format!("data: {}\n\n", status_json(latest));
+            let next = (!done).then_some(changes);
+            Some((
+                Ok::<_, std::convert::Infallible>(web::Bytes::from(event)),
+                next,
+            ))
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(stream)
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {

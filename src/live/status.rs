@@ -71,7 +71,11 @@ struct Board {
 /// Where a run publishes its [`LiveStatus`] and the dashboard reads it.
 /// Cloning gives another handle to the same board.
 #[derive(Debug, Clone)]
-pub struct LiveBoard(Arc<Mutex<Board>>);
+pub struct LiveBoard {
+    board: Arc<Mutex<Board>>,
+    /// Counts publications, so that a reader can wait for the next one.
+    published: Arc<tokio::sync::watch::Sender<u64>>,
+}
 
 impl Default for LiveBoard {
     fn default() -> Self {
@@ -82,16 +86,24 @@ impl Default for LiveBoard {
 impl LiveBoard {
     /// An empty board (the dashboard shows "starting" until a status comes).
     pub fn new() -> Self {
-        LiveBoard(Arc::new(Mutex::new(Board {
-            latest: None,
-            history: VecDeque::new(),
-            last: None,
-        })))
+        LiveBoard {
+            board: Arc::new(Mutex::new(Board {
+                latest: None,
+                history: VecDeque::new(),
+                last: None,
+            })),
+            published: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    /// A receiver that sees a change at every publication.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
         // A panic elsewhere while holding the lock leaves plain data behind.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Publishes a new status. Its `history` is filled in here from the
@@ -117,6 +129,8 @@ impl LiveBoard {
         }
         status.history = board.history.iter().copied().collect();
         board.latest = Some(status);
+        drop(board);
+        self.published.send_modify(|n| *n += 1);
     }
 
     /// The latest status, if any was published.

@@ -197,3 +197,32 @@ fn non_loopback_needs_a_token_and_checks_it() {
         dash.stop().await;
     });
 }
+
+#[test]
+fn events_stream_each_publication_and_end_with_the_final_one() {
+    let board = LiveBoard::new();
+    actix::System::new().block_on(async {
+        let dash = Dashboard::start("127.0.0.1:0", board.clone(), None).unwrap();
+        board.publish(status(1_000, 1.0, true));
+        let addr = dash.addr();
+        // The stream is read on a thread while statuses are published here.
+        let reader = tokio::task::spawn_blocking(move || get(addr, "/api/events", None));
+        let mut rx = board.subscribe();
+        // Published once the reader has had the first event's chance; the
+        // stream ends only after a final status, so the reader returns.
+        rx.borrow_and_update();
+        board.publish(status(2_000, 2.0, true));
+        board.publish(status(3_000, 3.0, false));
+        let (code, body) = reader.await.unwrap();
+        assert_eq!(code, 200);
+        let events: Vec<serde_json::Value> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let last = events.last().expect("at least the final event");
+        assert_eq!(last["running"], false, "{body}");
+        assert_eq!(last["records"], 3_000);
+        dash.stop().await;
+    });
+}
