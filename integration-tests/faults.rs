@@ -1,0 +1,235 @@
+//! Fault cases of issue 10 that need no privilege: the empty-input race of
+//! pipeline mode (looped, in-process and with the real binary), and an input
+//! file truncated or replaced while a run reads it (every mode alike: exit 1
+//! naming the file, no `summary.json`).
+
+mod common;
+
+use common::describe;
+use parpipe::{
+    mode::pipelined::Replicas, Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig,
+    Sink, Source, Stage, StageError,
+};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Far beyond what a run of a few lines takes, even on a loaded machine.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Waits for `child` for at most `limit`; a child still running then is
+/// killed and reported as a hang.
+fn wait_or_kill(mut child: Child, limit: Duration) -> Result<(Output, Duration), String> {
+    let started = Instant::now();
+    let pid = child.id();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = read(stdout.map(|p| Box::new(p) as _));
+    let err = read(stderr.map(|p| Box::new(p) as _));
+    match rx.recv_timeout(limit) {
+        Ok(status) => {
+            let status = status.map_err(|e| format!("wait failed: {e}"))?;
+            let _ = waiter.join();
+            let output = Output {
+                status,
+                stdout: out.join().unwrap_or_default(),
+                stderr: err.join().unwrap_or_default(),
+            };
+            Ok((output, started.elapsed()))
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid, which it still is (not reaped).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let _ = waiter.join();
+            Err(format!("hung: still running after {limit:?}; killed"))
+        }
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(common::bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start parpipe")
+}
+
+// ---- the empty-input race (pipeline mode) ----
+
+#[test]
+fn empty_and_one_batch_inputs_never_hang_the_default_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    let one = dir.path().join("one.log");
+    std::fs::write(
+        &one,
+        b"10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.0\" 200 2326\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let (empty, one) = (empty.to_str().unwrap(), one.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, u64)> = vec![
+        (vec!["--records", "0"], 0),
+        (vec!["--input", empty], 0),
+        (vec!["--input", empty, "--replicas", "parse=1"], 0),
+        (vec!["--input", empty, "--replicas", "parse=2"], 0),
+        (vec!["--records", "1"], 1),
+        (vec!["--input", one, "--replicas", "parse=2"], 1),
+        (vec!["--records", "8192", "--queue-depth", "1"], 8192),
+    ];
+    let runs = 60;
+    let mut longest = Duration::ZERO;
+    let mut failures = Vec::new();
+    for (extra, lines) in &cases {
+        for _ in 0..runs {
+            let mut args = vec!["run", "-q", "--out", out];
+            args.extend(extra.iter().copied());
+            match wait_or_kill(spawn(&args), HANG) {
+                Ok((o, took)) => {
+                    longest = longest.max(took);
+                    if o.status.code() != Some(0) {
+                        failures.push(describe(&args, &o));
+                        continue;
+                    }
+                    let summary = common::read_json(&Path::new(out).join("summary.json"));
+                    assert_eq!(summary["lines"], *lines, "{}", describe(&args, &o));
+                }
+                Err(why) => failures.push(format!("parpipe {}: {why}", args.join(" "))),
+            }
+        }
+    }
+    println!(
+        "{} runs of the default mode ({} cases × {runs}); longest {:.3} s; {} failed",
+        cases.len() * runs,
+        cases.len(),
+        longest.as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Yields `batches` batches of one number each.
+struct Few {
+    left: u64,
+}
+
+impl Source for Few {
+    type Out = Vec<u64>;
+
+    fn next_batch(&mut self, _max: usize) -> Result<Option<Vec<u64>>, StageError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        Ok(Some(vec![self.left + 1]))
+    }
+}
+
+#[derive(Clone)]
+struct Pass;
+
+impl Stage for Pass {
+    type In = Vec<u64>;
+    type Out = Vec<u64>;
+
+    fn process(&mut self, input: Vec<u64>, _: &BatchInfo) -> Result<Vec<u64>, StageError> {
+        Ok(input)
+    }
+}
+
+#[derive(Clone)]
+struct Sum;
+
+impl Aggregate for Sum {
+    type In = Vec<u64>;
+    type Partial = u64;
+
+    fn empty(&self) -> u64 {
+        0
+    }
+
+    fn add(&mut self, acc: &mut u64, input: Vec<u64>, _: &BatchInfo) -> Result<(), StageError> {
+        *acc += input.iter().sum::<u64>();
+        Ok(())
+    }
+
+    fn merge(&self, acc: &mut u64, later: u64) {
+        *acc += later;
+    }
+}
+
+/// Sends the result to the test.
+struct Report(mpsc::Sender<u64>);
+
+impl Sink for Report {
+    type Partial = u64;
+
+    fn finish(&mut self, sum: u64) -> Result<(), StageError> {
+        let _ = self.0.send(sum);
+        Ok(())
+    }
+}
+
+#[test]
+fn empty_and_one_batch_pipelines_finish_in_process() {
+    let (tx, sums) = mpsc::channel();
+    let mut registry = Registry::new();
+    registry.register("few", move |(batches, stages): (u64, usize)| {
+        let mut b = Pipeline::builder("few", "few", Few { left: batches }).stage("pass", Pass);
+        for _ in 1..stages {
+            b = b.stage("pass", Pass);
+        }
+        Ok(b.aggregate("sum", Sum, "report", Report(tx.clone())))
+    });
+    let registry = std::sync::Arc::new(registry);
+    let mut runs = 0;
+    for (batches, replicas) in [
+        (0u64, "pass=1"),
+        (0, "pass=2"),
+        (1, "pass=1"),
+        (1, "pass=2"),
+        (2, "pass=3"),
+    ] {
+        for _ in 0..60 {
+            let config = RunConfig {
+                mode: Mode::Pipeline,
+                queue_depth: 1,
+                replicas: Replicas::parse_one(replicas).unwrap(),
+                ..RunConfig::default()
+            };
+            let job = JobSpec::new("few", &(batches, 1usize)).unwrap();
+            let (done_tx, done) = mpsc::channel();
+            let reg = registry.clone();
+            // A hung run leaves its thread behind; the test fails either way.
+            std::thread::spawn(move || {
+                let _ = done_tx.send(parpipe::run(&reg, &job, &config).map(|r| r.records));
+            });
+            let result = done
+                .recv_timeout(HANG)
+                .unwrap_or_else(|_| panic!("{batches} batches, {replicas}: hung"));
+            result.unwrap_or_else(|e| panic!("{batches} batches, {replicas}: {e}"));
+            let sum = sums.recv_timeout(HANG).unwrap();
+            assert_eq!(sum, batches * (batches + 1) / 2);
+            runs += 1;
+        }
+    }
+    println!("{runs} in-process pipeline runs, none hung");
+}
