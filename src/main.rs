@@ -156,7 +156,7 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
         keep_alive: args.keep_alive,
         max_frame: args.max_frame,
         connect_timeout: match args.connect_timeout {
-            t if t <= 0.0 => None,
+            0.0 => None,
             t => Some(seconds(t, "--connect-timeout")?),
         },
         accept_file_chunks: WorkerConfig::local_from_env(),
@@ -240,11 +240,19 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
 
 fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
     use parpipe::bench::{self, BenchPlan, BenchWorkload};
-    let sizes = bench::parse_sizes(&args.sizes).map_err(|e| usage(anyhow::anyhow!(e)))?;
-    let modes = bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!(e)))?;
-    if args.repeat == 0 {
-        return Err(usage(anyhow::anyhow!("--repeat must be at least 1")));
+    let range = format!(
+        "expected comma-separated sizes from 1 to {}",
+        cli::MAX_RECORDS
+    );
+    let sizes = bench::parse_sizes(&args.sizes)
+        .map_err(|e| usage(anyhow::anyhow!("--sizes: {e}; {range}")))?;
+    if let Some(big) = sizes.iter().find(|&&n| n > cli::MAX_RECORDS) {
+        return Err(usage(anyhow::anyhow!(
+            "--sizes: size {big} is out of range; {range}"
+        )));
     }
+    let modes =
+        bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!("--modes: {e}")))?;
     let exe = std::env::current_exe().context("cannot find the parpipe binary")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create '{}'", args.out.display()))?;
