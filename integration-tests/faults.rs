@@ -233,3 +233,137 @@ fn empty_and_one_batch_pipelines_finish_in_process() {
     }
     println!("{runs} in-process pipeline runs, none hung");
 }
+
+// ---- an input that shrinks or is replaced while a run reads it ----
+
+/// An inotify watch for reads of one file: lets the test act at the moment
+/// the run has started reading, without guessing a delay.
+struct Reads {
+    fd: libc::c_int,
+}
+
+impl Reads {
+    fn of(path: &Path) -> Reads {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain syscalls on a fresh descriptor and a NUL-terminated path.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_CLOEXEC);
+            assert!(
+                fd >= 0,
+                "inotify_init1: {}",
+                std::io::Error::last_os_error()
+            );
+            let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+            let w = libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_ACCESS);
+            assert!(
+                w >= 0,
+                "inotify_add_watch: {}",
+                std::io::Error::last_os_error()
+            );
+            Reads { fd }
+        }
+    }
+
+    /// Blocks until the file is read (at most `limit`).
+    fn wait(&self, limit: Duration) {
+        let mut poll = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, limit.as_millis() as libc::c_int) };
+        assert_eq!(ready, 1, "the run never read its input");
+    }
+}
+
+impl Drop for Reads {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor, closed once.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Files the run left in `dir` (none expected after a failure).
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.log");
+    let spare = dir.path().join("spare.log");
+    let generate = |path: &Path, seed: &str| {
+        let args = [
+            "generate",
+            "--records",
+            "400000",
+            "--seed",
+            seed,
+            "--output",
+        ];
+        let mut args = args.to_vec();
+        args.push(path.to_str().unwrap());
+        common::expect_ok(&args);
+    };
+    type Meddle = fn(&Path, &Path);
+    let meddles: [(&str, Meddle); 3] = [
+        ("truncated to 0", |p, _| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(0)
+                .unwrap()
+        }),
+        ("truncated to a third", |p, _| {
+            let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            let len = f.metadata().unwrap().len();
+            f.set_len(len / 3).unwrap()
+        }),
+        ("replaced", |p, spare| std::fs::rename(spare, p).unwrap()),
+    ];
+    let mut seen = Vec::new();
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        for (what, meddle) in meddles {
+            generate(&input, "42");
+            generate(&spare, "7");
+            let out = dir.path().join(format!("out-{mode}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let mut args = vec![
+                "run",
+                "-q",
+                "--mode",
+                mode,
+                "--input",
+                input.to_str().unwrap(),
+            ];
+            args.extend(["--out", out.to_str().unwrap()]);
+            if mode == "multiprocess" {
+                args.extend(["--workers", "2"]);
+            }
+            let reads = Reads::of(&input);
+            let child = spawn(&args);
+            reads.wait(HANG);
+            meddle(&input, &spare);
+            let (o, _) =
+                wait_or_kill(child, HANG).unwrap_or_else(|e| panic!("{mode}, {what}: {e}"));
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            let what = format!("{mode}, input {what}:\n{}", describe(&args, &o));
+            assert_eq!(o.status.code(), Some(1), "{what}");
+            assert!(err.contains("big.log"), "the file is not named; {what}");
+            assert!(err.contains("during the run"), "{what}");
+            assert!(!out.join("summary.json").exists(), "{what}");
+            assert_eq!(leftovers(&out), Vec::<String>::new(), "{what}");
+            seen.push(format!("{mode}: {}", err.trim()));
+        }
+    }
+    println!("{}", seen.join("\n"));
+}
