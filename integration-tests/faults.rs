@@ -1,7 +1,9 @@
 //! Fault cases of issue 10 that need no privilege: the empty-input race of
-//! pipeline mode (looped, in-process and with the real binary), and an input
+//! pipeline mode (looped, in-process and with the real binary); an input
 //! file truncated or replaced while a run reads it (every mode alike: exit 1
-//! naming the file, no `summary.json`).
+//! naming the file, no `summary.json`); the temporaries of a killed run,
+//! cleaned by the next one; an unusable `--out` refused before any input is
+//! read. (A full disk: `full_disk.rs`, which needs to mount a tmpfs.)
 
 mod common;
 
@@ -244,6 +246,11 @@ struct Reads {
 
 impl Reads {
     fn of(path: &Path) -> Reads {
+        Reads::events(path, libc::IN_ACCESS)
+    }
+
+    /// A watch for other events (`IN_MODIFY`: a file in a directory written).
+    fn events(path: &Path, mask: u32) -> Reads {
         use std::os::unix::ffi::OsStrExt;
         // SAFETY: plain syscalls on a fresh descriptor and a NUL-terminated path.
         unsafe {
@@ -254,7 +261,7 @@ impl Reads {
                 std::io::Error::last_os_error()
             );
             let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-            let w = libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_ACCESS);
+            let w = libc::inotify_add_watch(fd, c.as_ptr(), mask);
             assert!(
                 w >= 0,
                 "inotify_add_watch: {}",
@@ -273,7 +280,7 @@ impl Reads {
         };
         // SAFETY: one valid pollfd.
         let ready = unsafe { libc::poll(&mut poll, 1, limit.as_millis() as libc::c_int) };
-        assert_eq!(ready, 1, "the run never read its input");
+        assert_eq!(ready, 1, "the awaited event never came");
     }
 }
 
@@ -366,4 +373,120 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
         }
     }
     println!("{}", seen.join("\n"));
+}
+
+// ---- temporaries of a killed run; an unusable --out ----
+
+#[test]
+fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.log");
+    common::expect_ok(&[
+        "generate",
+        "--records",
+        "400000",
+        "--output",
+        common::s(&input),
+    ]);
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        "-q",
+        "--mode",
+        "multiprocess",
+        "--workers",
+        "2",
+        "--emit-records",
+        "--input",
+        common::s(&input),
+        "--out",
+        common::s(&out),
+    ];
+    let reads = Reads::of(&input);
+    let child = spawn(&args);
+    let pid = child.id();
+    reads.wait(HANG);
+    // Staged before the input is read; wait until records are being written.
+    let staging = out.join(format!(".parpipe-run.{pid}.tmp"));
+    let writes = Reads::events(&staging, libc::IN_MODIFY);
+    writes.wait(HANG);
+    // SAFETY: kill(2) on our own unreaped child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let (o, _) = wait_or_kill(child, HANG).unwrap();
+    assert_eq!(o.status.code(), None, "{}", describe(&args, &o));
+    let records = staging.join(format!(".records.jsonl.{pid}.tmp"));
+    let killed_size = std::fs::metadata(&records).map(|m| m.len()).unwrap_or(0);
+    assert!(killed_size > 0, "nothing staged: {:?}", leftovers(&staging));
+    assert!(!out.join("summary.json").exists());
+    // A temporary of a process that still runs (this test) is left, and named.
+    let live = out.join(format!(".summary.json.{}.tmp", std::process::id()));
+    std::fs::write(&live, b"not ours to remove").unwrap();
+
+    let again = ["run", "--records", "100", "--out", common::s(&out)];
+    let (o, _) = wait_or_kill(spawn(&again), HANG).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&again, &o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("removed '{}'", staging.display())),
+        "{}",
+        describe(&again, &o)
+    );
+    assert!(
+        err.contains(&format!("left '{}'", live.display())),
+        "{}",
+        describe(&again, &o)
+    );
+    let mut expected = vec![
+        format!(".summary.json.{}.tmp", std::process::id()),
+        "report.json".to_string(),
+        "summary.json".to_string(),
+    ];
+    expected.sort();
+    let mut left = leftovers(&out);
+    left.sort();
+    assert_eq!(left, expected);
+    println!(
+        "killed run left {} ({killed_size} B); the next run removed it and named the live one",
+        records.display()
+    );
+}
+
+#[test]
+fn an_unusable_out_is_refused_before_any_input_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    // Opening a FIFO nobody writes blocks: a run that read its input before
+    // checking --out would hang.
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let under_file = file.join("out");
+    let report_under_file = file.join("report.json");
+    let out = dir.path().join("out");
+    for extra in [
+        vec!["--out", common::s(&file)],
+        vec!["--out", common::s(&under_file)],
+        vec![
+            "--out",
+            common::s(&out),
+            "--report",
+            common::s(&report_under_file),
+        ],
+    ] {
+        let mut args = vec!["run", "--input", common::s(&fifo)];
+        args.extend(extra);
+        let result = wait_or_kill(spawn(&args), HANG);
+        if result.is_err() {
+            // Let any blocked run go.
+            drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+        }
+        let (o, _) = result.unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(o.status.code(), Some(1), "{}", describe(&args, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("a-file"), "{}", describe(&args, &o));
+        assert!(!out.join("summary.json").exists());
+        assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    }
 }
