@@ -490,3 +490,40 @@ fn an_unusable_out_is_refused_before_any_input_is_read() {
         assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
     }
 }
+
+#[test]
+fn ctrl_c_as_soon_as_the_outputs_are_staged_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let args = [
+            "run",
+            "-q",
+            "--mode",
+            mode,
+            "--records",
+            "50000000",
+            "--out",
+            common::s(&out),
+        ];
+        let created = Reads::events(&out, libc::IN_CREATE);
+        let child = spawn(&args);
+        let pid = child.id();
+        created.wait(HANG);
+        // SAFETY: kill(2) on our own unreaped child.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        let (o, _) = wait_or_kill(child, HANG).unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", describe(&args, &o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("interrupted"),
+            "{}",
+            describe(&args, &o)
+        );
+        assert!(
+            leftovers(&out).is_empty(),
+            "{mode}: left {:?}",
+            leftovers(&out)
+        );
+    }
+}

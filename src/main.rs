@@ -206,11 +206,6 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         .report
         .clone()
         .unwrap_or_else(|| args.out.join("report.json"));
-    // Before any input is read: temporaries of killed runs cleaned, and the
-    // output places proven writable. Every output is staged until the run
-    // and its report are complete; dropping `staging` removes it all.
-    let staging = Staging::prepare(&args.out, &report_path)?;
-    let job = params.into_job(staging.dir())?;
     // Remote workers need the address; a quiet local run does not.
     config.announce_listen = !quiet || args.workers == Some(0);
     let registry = parpipe::workloads::builtin_registry();
@@ -219,18 +214,31 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
     let result = system.block_on(async move {
+        // Ctrl-C is caught from before the first file is made: from then on
+        // it stops the run, which removes what it staged.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("cannot catch Ctrl-C")?;
         actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt.recv().await.is_some() {
                 tracing::warn!("interrupted: stopping");
                 cancel.cancel();
             }
         });
-        parpipe::execute(&registry, &job, &config).await
+        // Before any input is read: temporaries of killed runs cleaned, and
+        // the output places proven writable. Every output is staged until
+        // the run and its report are complete; dropping `staging` removes
+        // it all.
+        let staging = Staging::prepare(&args.out, &report_path)?;
+        let job = params.into_job(staging.dir())?;
+        let report = parpipe::execute(&registry, &job, &config).await;
+        Ok::<_, Failure>((staging, report))
     });
     drop(system);
     if let Some(d) = display {
         d.finish();
     }
+    let (staging, result) = result?;
     let report = result.map_err(|e| match e {
         RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
         other => Failure::from(anyhow::Error::new(other)),
