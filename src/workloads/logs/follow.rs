@@ -50,6 +50,24 @@ impl FollowStop {
 /// How often the path is looked at while there is nothing new.
 const POLL: Duration = Duration::from_millis(50);
 
+/// How long a read of a followed input waits for new bytes before the
+/// lines already read leave in a partial batch.
+pub const IDLE: Duration = Duration::from_millis(200);
+
+/// The stop flag of every [`InputSpec::Follow`](super::input::InputSpec::Follow)
+/// input of this process: sources are built from serialized parameters, so
+/// the flag cannot travel with them.
+pub fn global_stop() -> FollowStop {
+    static STOP: std::sync::OnceLock<FollowStop> = std::sync::OnceLock::new();
+    STOP.get_or_init(FollowStop::new).clone()
+}
+
+/// Ends every follow of this process once it has read what was written
+/// (what `parpipe run --follow` does on SIGINT or SIGTERM).
+pub fn stop_following() {
+    global_stop().stop();
+}
+
 /// The identity of a file: device and inode on Unix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
@@ -163,8 +181,13 @@ impl FollowReader {
             }
             (_, Some(_)) => {
                 // Another file at the path (rotated, or back after going away).
-                // The old one was read to its end: any bytes written to it
-                // after the rename were read by the call that got here.
+                // Bytes may have reached the old file between our last read
+                // and the rename: read it to its end before switching.
+                if let Some(cur) = &self.current {
+                    if cur.file.metadata()?.len() > cur.offset {
+                        return Ok(true);
+                    }
+                }
                 match File::open(&self.path) {
                     Ok(file) => {
                         let id = file_id(&file.metadata()?);

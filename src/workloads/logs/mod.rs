@@ -50,6 +50,24 @@ pub struct LogsParams {
     pub out_dir: PathBuf,
     /// Also write `records.jsonl` and `rejects.txt`.
     pub emit_records: bool,
+    /// Rewrite `summary.json` of everything read so far while the run goes
+    /// on (`--snapshot-every`); `None`: only at the end.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotPlan>,
+}
+
+/// Where and how often a long run rewrites its `summary.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPlan {
+    /// The directory the user reads (the run's own outputs are staged
+    /// elsewhere until it ends).
+    pub dir: PathBuf,
+    /// Milliseconds between two snapshots.
+    pub every_ms: u64,
+    /// The input may pause (`--follow`): a snapshot is also written once
+    /// the interval has passed after the last batch, not only at a batch.
+    #[serde(default)]
+    pub trailing: bool,
 }
 
 /// Builds the `logs` pipeline.
@@ -73,6 +91,7 @@ pub fn pipeline(params: LogsParams) -> Pipeline {
                 pool,
             },
             "write",
-            sink::LogsSink::new(params.out_dir, params.emit_records),
+            sink::LogsSink::new(params.out_dir, params.emit_records)
+                .with_snapshots(params.snapshot),
         )
 }
