@@ -111,16 +111,41 @@ pub fn verify(token: &[u8], role: &[u8], theirs: &[u8], mine: &[u8], tag: &[u8])
 const WORKER_ROLE: &[u8] = b"parpipe worker";
 const COORDINATOR_ROLE: &[u8] = b"parpipe coordinator";
 
-async fn next_within<T: AsyncRead + AsyncWrite + Unpin>(
+/// The next message of the handshake; the stream ending is an error.
+async fn next<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     during: &'static str,
 ) -> Result<Message, ProtocolError> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(framed)).await {
-        Err(_) => Err(ProtocolError::Timeout(during)),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) => Err(ProtocolError::Closed(during)),
-        Ok(Ok(Some(m))) => Ok(m),
+    read_frame(framed)
+        .await?
+        .ok_or(ProtocolError::Closed(during))
+}
+
+/// Switches `framed` to the pre-authentication codec (small frames,
+/// handshake messages only); returns the connection's own codec.
+fn enter<T>(framed: &mut Framed<T, FrameCodec>) -> FrameCodec {
+    std::mem::replace(framed.codec_mut(), FrameCodec::handshake())
+}
+
+/// One deadline for the whole handshake, writes included.
+async fn finish_steps<R>(
+    steps: impl std::future::Future<Output = Result<R, ProtocolError>>,
+) -> Result<R, ProtocolError> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, steps)
+        .await
+        .unwrap_or(Err(ProtocolError::Timeout("the handshake")))
+}
+
+/// Puts the connection's own codec back, only after a handshake that succeeded.
+fn restore<T, R>(
+    framed: &mut Framed<T, FrameCodec>,
+    full: FrameCodec,
+    result: Result<R, ProtocolError>,
+) -> Result<R, ProtocolError> {
+    if result.is_ok() {
+        *framed.codec_mut() = full;
     }
+    result
 }
 
 /// What the coordinator learns of a worker in the handshake.
@@ -133,11 +158,22 @@ pub struct PeerHello {
 }
 
 /// The coordinator's side: check version and proof, prove ourselves.
+/// Until the worker's proof verifies, only small handshake frames are
+/// accepted, and the whole exchange has [`HANDSHAKE_TIMEOUT`].
 pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
 ) -> Result<PeerHello, ProtocolError> {
-    let hello = match next_within(framed, "hello").await? {
+    let full = enter(framed);
+    let result = finish_steps(server_steps(framed, token)).await;
+    restore(framed, full, result)
+}
+
+async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+) -> Result<PeerHello, ProtocolError> {
+    let hello = match next(framed, "hello").await? {
         Message::Hello {
             version,
             worker_id,
@@ -163,7 +199,7 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next_within(framed, "proof").await? {
+    match next(framed, "proof").await? {
         Message::Proof { mac, nonce } => {
             if nonce.len() != NONCE_LEN || !verify(token, WORKER_ROLE, &ours, &nonce, &mac) {
                 return Err(ProtocolError::Auth);
@@ -188,8 +224,22 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     Ok(hello)
 }
 
-/// The worker's side: say hello, answer the challenge, check the coordinator's proof.
+/// The worker's side: say hello, answer the challenge, check the
+/// coordinator's proof. Until that proof verifies, only small handshake
+/// frames are accepted from the coordinator, and the whole exchange has
+/// [`HANDSHAKE_TIMEOUT`].
 pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+    worker_id: u64,
+    cores: u32,
+) -> Result<(), ProtocolError> {
+    let full = enter(framed);
+    let result = finish_steps(client_steps(framed, token, worker_id, cores)).await;
+    restore(framed, full, result)
+}
+
+async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
     worker_id: u64,
@@ -204,7 +254,7 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    let theirs = match next_within(framed, "challenge").await? {
+    let theirs = match next(framed, "challenge").await? {
         Message::Challenge { nonce } if nonce.len() == NONCE_LEN => nonce,
         other => {
             return Err(ProtocolError::Unexpected {
@@ -223,7 +273,7 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next_within(framed, "coordinator proof").await? {
+    match next(framed, "coordinator proof").await? {
         Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
             Ok(())
         }
