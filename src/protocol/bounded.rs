@@ -22,10 +22,11 @@
 //! a sequence or map that declares more elements than the input has bytes
 //! is refused before the visitor sees it (every element but a zero-sized
 //! one takes at least a byte), and the size hint a visitor gets is at most
-//! half the input length. So decoding `n` bytes allocates at most `n`
-//! bytes for any string or byte buffer, preallocates at most `n / 2`
-//! elements for any collection, and otherwise grows only with elements
-//! actually read (see `docs/protocol-limits.md` for the measured bounds).
+//! a sixteenth of the input length. So decoding `n` bytes allocates at
+//! most `n` bytes for any string or byte buffer, preallocates at most
+//! `n / 16` elements for any collection, and otherwise grows only with
+//! elements actually read (see `docs/protocol-limits.md` for the measured
+//! bounds).
 
 use serde::de::{
     DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
@@ -341,13 +342,14 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     }
 }
 
-/// The largest size hint a visitor is given: half the input, since an
-/// element (or map entry) that is not zero-sized takes a byte or more
-/// (two or more), so that what a visitor preallocates from it stays
-/// within what the elements would take. It is a hint: a sequence of
-/// one-byte elements just grows once more.
+/// The largest size hint a visitor is given: a sixteenth of the input.
+/// It is only a hint (a collection with more elements grows as they come,
+/// each of which takes input bytes), so it can be small: what a visitor
+/// preallocates from it is then at most `n / 16` elements of its type,
+/// whatever the input declares — a `Vec` of 96-byte structs from `n`
+/// bytes starts at `6 n`, not at `n` elements (`96 n`).
 fn hint_cap(budget: usize) -> usize {
-    budget / 2
+    budget / 16
 }
 
 /// A seed whose deserializer is guarded.

@@ -188,9 +188,9 @@ impl<'de> Visitor<'de> for FlatVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Counts, A::Error> {
         // The announced size is untrusted input: cap what it reserves (the
-        // bounded decoder already caps the hint at half the input's bytes,
-        // and the keys take less than the input: 4 bytes per entry is a
-        // start, grown as keys come).
+        // bounded decoder already caps the hint at a sixteenth of the
+        // input's bytes, and the keys take less than the input: 4 bytes per
+        // entry is a start, grown as keys come).
         let hint = access.size_hint().unwrap_or(0).min(1 << 16);
         let (mut keys, mut ends, mut counts) = (
             Vec::with_capacity(hint * 4),
