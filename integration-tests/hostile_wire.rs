@@ -393,3 +393,115 @@ fn a_worker_sent_declared_length_frames_exits_1_with_a_clear_error() {
     let (_, text) = fake_coordinator(&CHUNK_FAILED_2_40, false, true);
     assert!(text.contains("ChunkFailed"), "{text}");
 }
+
+/// A scripted worker on the real protocol: authenticates, then answers
+/// every chunk with `partial` as its `ChunkDone`, until the coordinator
+/// hangs up.
+fn scripted_worker(addr: &str, partial: Vec<u8>) {
+    use futures_util::{SinkExt, StreamExt};
+    use parpipe::protocol::{client_handshake, ChunkStats, Message};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut framed = tokio_util::codec::Framed::new(stream, FrameCodec::default());
+        client_handshake(&mut framed, TOKEN.as_bytes(), 4242, 1)
+            .await
+            .unwrap();
+        let work = async {
+            while let Some(Ok(msg)) = framed.next().await {
+                if let Message::Chunk { seq, .. } | Message::ChunkInFiles { seq, .. } = msg {
+                    let done = Message::ChunkDone {
+                        seq,
+                        partial: partial.clone(),
+                        stats: ChunkStats::default(),
+                    };
+                    if framed.send(done).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(TIMEOUT, work)
+            .await
+            .expect("the coordinator never hung up");
+    });
+}
+
+/// Runs a coordinator whose only worker answers every chunk with
+/// `partial`; returns its exit code, log and output directory's files.
+fn run_with_partials(partial: Vec<u8>) -> (Option<i32>, String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 4_000);
+    let token = token_file(dir.path(), TOKEN);
+    let out = dir.path().join("mp");
+    let mut child = Command::new(bin())
+        .args(["run", "--mode", "multiprocess", "--workers", "0"])
+        .args(["--listen", "127.0.0.1:0", "--token-file", s(&token)])
+        .args([
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--batch-size",
+            "500",
+        ])
+        .env_remove("PARPIPE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::collect(&mut child);
+    let mut coordinator = Reaped(child);
+    let line = log.wait_for(|l| l.starts_with("parpipe: listening on "));
+    let addr = line["parpipe: listening on ".len()..].trim().to_string();
+    scripted_worker(&addr, partial);
+    let code = coordinator.wait();
+    while log.lines.recv_timeout(Duration::from_secs(2)).is_ok() {}
+    let files = std::fs::read_dir(&out)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (code, log.text(), files)
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(v, bincode::config::standard()).unwrap()
+}
+
+#[test]
+fn a_partial_that_overflows_the_total_fails_the_run_naming_chunk_and_worker() {
+    use parpipe::workloads::logs::metrics::LogsPartial;
+    // Each chunk claims almost u64::MAX lines: the second one overflows.
+    let partial = LogsPartial {
+        lines: u64::MAX - 1,
+        ..LogsPartial::default()
+    };
+    let (code, log, files) = run_with_partials(encode(&partial));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("chunk 1 (lines 501-1000) failed on worker 1 (127.0.0.1:")
+            && log.contains("its partial does not merge: lines: 18446744073709551614 + 18446744073709551614 overflows u64"),
+        "{log}"
+    );
+    assert!(files.is_empty(), "outputs left: {files:?}");
+    assert!(!log.contains("panicked"), "{log}");
+
+    // A status table no worker builds is refused at the first chunk.
+    let partial = LogsPartial {
+        status: vec![1; 5000],
+        ..LogsPartial::default()
+    };
+    let (code, log, _) = run_with_partials(encode(&partial));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("chunk 0 (lines 1-500) failed on worker 1")
+            && log.contains("a status table of 5000 entries"),
+        "{log}"
+    );
+}
