@@ -288,6 +288,7 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn proofs_need_the_token() {
@@ -361,5 +362,84 @@ mod tests {
             matches!(s, Err(ProtocolError::Version { got: 99 })),
             "{s:?}"
         );
+    }
+
+    /// A peer that spends 6 s before each of its messages: each wait is
+    /// under the timeout, the two together are not.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_covers_the_whole_handshake() {
+        let (a, b) = tokio::io::duplex(4096);
+        let slow_worker = tokio::spawn(async move {
+            let mut f = Framed::new(b, FrameCodec::default());
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let hello = Message::Hello {
+                version: PROTOCOL_VERSION,
+                worker_id: 1,
+                cores: 1,
+            };
+            write_frame(&mut f, hello).await?;
+            let _challenge = read_frame(&mut f).await?;
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let proof = Message::Proof {
+                mac: vec![0; 32],
+                nonce: vec![0; NONCE_LEN],
+            };
+            write_frame(&mut f, proof).await
+        });
+        let mut f = Framed::new(a, FrameCodec::default());
+        let started = tokio::time::Instant::now();
+        let err = server_handshake(&mut f, b"token").await.unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Timeout("the handshake")),
+            "{err}"
+        );
+        assert_eq!(started.elapsed(), HANDSHAKE_TIMEOUT);
+        let _ = slow_worker.await;
+    }
+
+    /// Before the coordinator has proven itself, a worker takes nothing but
+    /// handshake messages, in small frames; after, the connection's own
+    /// codec is back.
+    #[tokio::test]
+    async fn a_worker_refuses_other_messages_before_the_coordinator_proof() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let fake = tokio::spawn(async move {
+            let mut f = Framed::new(a, FrameCodec::default());
+            let _hello = read_frame(&mut f).await;
+            write_frame(&mut f, Message::Heartbeat).await
+        });
+        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
+        let err = client_handshake(&mut f, b"token", 1, 1).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::Unexpected {
+                    got: "Heartbeat",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(f.codec().is_handshake());
+        fake.await.unwrap().unwrap();
+
+        let (s, c) = pair(b"token", true).await;
+        s.unwrap();
+        c.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_full_codec_is_back_after_a_successful_handshake() {
+        let (a, b) = tokio::io::duplex(4096);
+        let server = tokio::spawn(async move {
+            let mut f = Framed::new(a, FrameCodec::new(1 << 20));
+            server_handshake(&mut f, b"token").await.map(|_| *f.codec())
+        });
+        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
+        client_handshake(&mut f, b"token", 1, 1).await.unwrap();
+        for codec in [*f.codec(), server.await.unwrap().unwrap()] {
+            assert!(!codec.is_handshake());
+            assert_eq!(codec.max_len, 1 << 20);
+        }
     }
 }
