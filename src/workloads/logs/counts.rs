@@ -187,13 +187,13 @@ impl<'de> Visitor<'de> for FlatVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Counts, A::Error> {
-        // The announced size is untrusted input: cap what it reserves (the
-        // bounded decoder already caps the hint at a sixteenth of the
-        // input's bytes, and the keys take less than the input: 4 bytes per
-        // entry is a start, grown as keys come).
+        // The announced size is untrusted input: cap what it reserves. The
+        // bounded decoder caps the hint at a sixteenth of the input's
+        // bytes, so 16 bytes of keys per entry reserve at most the input's
+        // length (which the keys cannot exceed).
         let hint = access.size_hint().unwrap_or(0).min(1 << 16);
         let (mut keys, mut ends, mut counts) = (
-            Vec::with_capacity(hint * 4),
+            Vec::with_capacity(hint * 16),
             Vec::with_capacity(hint),
             Vec::with_capacity(hint),
         );
