@@ -97,7 +97,12 @@ fn everything() -> impl Strategy<Value = Everything> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // No regression files: the project's top level is fixed.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// Every valid encoding decodes to the same value as with plain bincode.
     #[test]
