@@ -19,6 +19,7 @@
 //! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
 //! - [`mod@bench`]: `parpipe bench` (plan, runner, baselines, table, chart).
 //! - [`progress`]: the terminal progress bar of a run.
+//! - [`outputs`]: output files written whole or not at all; stale temporaries.
 #![deny(missing_docs)]
 
 pub mod allocator;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod file_range;
 pub mod metrics;
 pub mod mode;
+pub mod outputs;
 pub mod pipeline;
 pub mod progress;
 pub mod protocol;

@@ -16,6 +16,7 @@ pub mod sink;
 pub mod source;
 pub mod stages;
 pub mod time;
+mod watch;
 
 use crate::pipeline::Pipeline;
 use input::InputSpec;
