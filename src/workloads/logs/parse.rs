@@ -1,4 +1,4 @@
-//! Access-log line parsing (shared/WORKLOAD.md §1 "Parsing"): a hand-written,
+//! Access-log line parsing (docs/logs-workload.md §2): a hand-written,
 //! single forward pass over the bytes that accepts exactly the lines the
 //! contract's regular expression (plus its date/range/u64 rules) accepts, and
 //! the bot test used by enrichment.

@@ -1,6 +1,6 @@
 //! The deterministic access-log generator behind `--records N --seed S` and
 //! `parpipe generate`: realistic Combined/Common Log Format lines, with about
-//! 2% malformed lines of many kinds (shared/WORKLOAD.md §1).
+//! 2% malformed lines of many kinds (docs/logs-workload.md).
 //!
 //! Determinism is the contract: the same `(seed, records)` gives the same
 //! bytes on every machine, release and chunking. Hence the PRNG lives here
@@ -221,7 +221,7 @@ impl Generator {
     }
 
     /// One log record; `defect` makes it malformed in one specific way that the
-    /// WORKLOAD.md parser rejects.
+    /// parser rejects (docs/logs-workload.md §2).
     fn record(&mut self, out: &mut Vec<u8>, defect: Defect) {
         let start = out.len();
         let rng = &mut self.rng;

@@ -6,7 +6,7 @@ use super::*;
 use regex::bytes::Regex;
 use std::collections::HashSet;
 
-/// The WORKLOAD.md §1 expression, in ASCII bytes mode.
+/// The docs/logs-workload.md §2 expression, in ASCII bytes mode.
 const LINE_RE: &str = r#"(?-u)^(\S+) (\S+) (\S+) \[(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?(?: .*)?$"#;
 
 const GOLDEN: u64 = 14_436_830_563_740_754_086;
@@ -19,7 +19,7 @@ fn num(b: &[u8]) -> u32 {
     std::str::from_utf8(b).unwrap().parse().unwrap()
 }
 
-/// The full WORKLOAD.md acceptance rule. The parser is checked against
+/// The full docs/logs-workload.md acceptance rule. The parser is checked against
 /// the regex and the calendar rules in its own property test.
 fn parses(_re: &Regex, line: &[u8]) -> bool {
     crate::workloads::logs::parse::parse_line(line).is_some()
