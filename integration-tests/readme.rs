@@ -742,7 +742,7 @@ fn documented_commands_run() {
         tally.skipped.len()
     );
     for (file, n) in &tally.per_file {
-        report.push_str(&format!("  {file}: {n} commands run\n"));
+        report.push_str(&format!("  {file}: commands run: {n}\n"));
     }
     for s in &tally.skipped {
         report.push_str(&format!("  skipped {s}\n"));
