@@ -10,7 +10,8 @@
 //!   directory) that holds the files the documentation's examples name:
 //!   `access.log` (2000 generated lines), `access.log.1` (1000 lines) and
 //!   `access.log.2.gz` (1000 lines, gzip). `parpipe` on the `PATH` is the
-//!   binary this `cargo test` built. Every line must exit with 0.
+//!   binary this `cargo test` built. Every line must exit with 0, or with
+//!   `N` when its comment says `exit code N` (a failure shown on purpose).
 //! - `cargo run [--release] -- ARGS` runs as `parpipe ARGS`, and a path
 //!   ending in `/parpipe` (`target/release/parpipe`) as `parpipe`: the same
 //!   source, only the profile differs. `cargo run [--release] --example
@@ -252,6 +253,16 @@ fn tokens(line: &str) -> Vec<Tok> {
         });
     }
     out
+}
+
+/// The exit code a documented line promises: 0, unless its comment says
+/// `exit code N` (a command shown failing on purpose).
+fn expected_code(line: &str) -> i32 {
+    let comment = tokens(line).last().map_or(0, |t| t.end);
+    let re = regex::Regex::new(r"#.*\bexit code (\d+)").expect("valid regex");
+    re.captures(&line[comment..])
+        .and_then(|c| c[1].parse().ok())
+        .unwrap_or(0)
 }
 
 /// What a documented line turned out to be, once rewritten for the test.
@@ -598,7 +609,14 @@ fn run_block(block: &Block, bin: &str, examples: &Path, path_env: &str, tally: &
                 let p = &prepared[k];
                 let (child, _group) = spawn(&p.line, dir.path(), path_env);
                 let (code, output) = finish(child, None);
-                assert_eq!(code, Some(0), "{} failed\nran: {}\n{output}", at(k), p.line);
+                let want = expected_code(&block.lines[k].1);
+                assert_eq!(
+                    code,
+                    Some(want),
+                    "{} exited with {code:?}, expected {want}\nran: {}\n{output}",
+                    at(k),
+                    p.line
+                );
                 ran += p.commands;
                 if p.commands == 0 {
                     tally.other_lines += 1;
@@ -845,4 +863,10 @@ fn blocks_lines_and_rewrites() {
         p.line,
         "head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n' > token"
     );
+    assert_eq!(
+        expected_code("parpipe run --input a # exit code 1: a bad line"),
+        1
+    );
+    assert_eq!(expected_code("parpipe run --input '#exit code 1'"), 0);
+    assert_eq!(expected_code("parpipe run --input a  # fine"), 0);
 }
