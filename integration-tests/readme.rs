@@ -863,6 +863,19 @@ fn blocks_lines_and_rewrites() {
         p.line,
         "head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n' > token"
     );
+    let fake = tempfile::tempdir().expect("temp dir");
+    std::fs::write(fake.path().join("demo"), b"").expect("write");
+    let p = prepare(
+        "cargo run --release --example demo -- 200000 3",
+        "/b/p",
+        fake.path(),
+    );
+    let demo = fake.path().join("demo");
+    assert_eq!(
+        p.line,
+        format!("{} 200000 3", quote(&demo.display().to_string()))
+    );
+    assert_eq!((p.commands, p.skip.is_none()), (1, true));
     assert_eq!(
         expected_code("parpipe run --input a # exit code 1: a bad line"),
         1
