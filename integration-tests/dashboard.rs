@@ -86,7 +86,7 @@ fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
 fn sample(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
     s.samples
         .iter()
-        .find(|x| x.metric == name && label.map_or(true, |(k, v)| x.labels.get(k) == Some(v)))
+        .find(|x| x.metric == name && label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
         .map(|x| match x.value {
             prometheus_parse::Value::Counter(v)
             | prometheus_parse::Value::Gauge(v)

@@ -30,8 +30,8 @@ pub enum InputSpec {
     /// A file, plain or gzip-compressed.
     File(PathBuf),
     /// A plain-text file read as it grows, as `tail -F` does (see
-    /// [`follow`](super::follow)): it ends only when
-    /// [`follow::stop_following`](super::follow::stop_following) is called.
+    /// [`super::follow`]): it ends only when
+    /// [`super::follow::stop_following`] is called.
     Follow(PathBuf),
 }
 
