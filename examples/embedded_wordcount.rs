@@ -15,8 +15,8 @@
 //! that fails because of its data fails the run in each mode: the value
 //! travels in the job's [`Params`], so the worker processes see it too.
 
-use parpipe::mode::multiprocess::WorkerCommand;
 use parpipe::worker::{run_worker, WorkerConfig};
+use parpipe::WorkerCommand;
 use parpipe::{
     Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig, Sink, Source, Stage,
     StageError,

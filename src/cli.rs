@@ -3,8 +3,8 @@
 //! them into the library's configuration.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use parpipe::mode::pipelined::Replicas;
 use parpipe::Mode;
+use parpipe::Replicas;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]

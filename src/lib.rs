@@ -10,7 +10,7 @@
 //! - [`pipeline`]: the typed builder, the erased [`Pipeline`], the [`Registry`].
 //! - [`mode`]: [`Mode`], [`RunConfig`], [`run`]/[`execute`] and each mode's actors.
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
-//! - [`error`]: the run error type, [`RunError`].
+//! - [`error`]: the one error type of every mode, [`Error`], and [`ErrorKind`].
 //! - [`protocol`]: the multiprocess wire: frames, messages, handshake.
 //! - [`file_range`]: chunks given as byte ranges of files, for workers on
 //!   the coordinator's machine.
@@ -34,8 +34,8 @@ pub mod stage;
 pub mod worker;
 pub mod workloads;
 
-pub use error::RunError;
+pub use error::{Error, ErrorKind};
 pub use metrics::RunReport;
-pub use mode::{execute, run, Cancel, Mode, RunConfig};
+pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{JobSpec, Pipeline, PipelineBuilder, Registry};
 pub use stage::{Aggregate, BatchInfo, Records, Sink, Source, Stage, StageError};

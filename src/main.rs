@@ -9,14 +9,14 @@ use cli::{
     BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
     RunArgs, WorkerArgs, WorkloadArg,
 };
-use parpipe::mode::pipelined::Replicas;
 use parpipe::protocol::Token;
 use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
 use parpipe::workloads::matrix::{self, MatrixParams};
-use parpipe::{JobSpec, RunConfig, RunError, RunReport};
+use parpipe::Replicas;
+use parpipe::{ErrorKind, JobSpec, RunConfig, RunReport};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -188,9 +188,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(d) = display {
         d.finish();
     }
-    let report = result.map_err(|e| match e {
-        RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
-        other => Failure::from(anyhow::Error::new(other)),
+    let report = result.map_err(|e| match e.kind() {
+        ErrorKind::Config => usage(e),
+        _ => Failure::from(anyhow::Error::new(e)),
     })?;
     if !quiet {
         eprint!("{}", report.to_table());

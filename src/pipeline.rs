@@ -4,7 +4,7 @@
 //! named pipelines that lets a worker process rebuild the coordinator's
 //! pipeline from a name and serialized parameters.
 
-use crate::error::RunError;
+use crate::error::{Error, RunError};
 use crate::file_range::FileRange;
 use crate::stage::{Aggregate, BatchInfo, Records, Sink, Source, StageError};
 use crate::Stage;
@@ -355,7 +355,7 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// A job for pipeline `name` with typed parameters.
-    pub fn new<P: Serialize>(name: impl Into<String>, params: &P) -> Result<Self, RunError> {
+    pub fn new<P: Serialize>(name: impl Into<String>, params: &P) -> Result<Self, Error> {
         let params = bincode::serde::encode_to_vec(params, bincode_config())
             .map_err(|e| RunError::Build(format!("cannot encode parameters: {e}")))?;
         Ok(JobSpec {
@@ -410,12 +410,12 @@ impl Registry {
     }
 
     /// Builds the pipeline a job names.
-    pub fn build(&self, job: &JobSpec) -> Result<Pipeline, RunError> {
+    pub fn build(&self, job: &JobSpec) -> Result<Pipeline, Error> {
         let build = self
             .entries
             .get(&job.pipeline)
             .ok_or_else(|| RunError::UnknownPipeline(job.pipeline.clone()))?;
-        build(&job.params)
+        Ok(build(&job.params)?)
     }
 
     /// The registered names, sorted.

@@ -98,15 +98,17 @@ fn on_batch<T>(
         Ok(Ok(out)) => Ok(out),
         Ok(Err(error)) => Err(RunError::Stage {
             stage: name.to_string(),
-            seq: info.seq,
-            first_line: info.first_line,
+            batch: *info,
+            panicked: false,
+            worker: None,
             error,
         }),
-        Err(payload) => Err(RunError::Panic {
+        Err(payload) => Err(RunError::Stage {
             stage: name.to_string(),
-            seq: info.seq,
-            first_line: info.first_line,
-            message: panic_message(payload.as_ref()),
+            batch: *info,
+            panicked: true,
+            worker: None,
+            error: crate::StageError::new(panic_message(payload.as_ref())),
         }),
     };
     (result, busy)

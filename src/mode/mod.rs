@@ -3,11 +3,14 @@
 //! the chosen mode and returns its [`crate::RunReport`].
 
 pub(crate) mod inline;
-pub mod multiprocess;
-pub mod pipelined;
-pub mod serial;
+pub(crate) mod multiprocess;
+pub(crate) mod pipelined;
+pub(crate) mod serial;
 
-use crate::error::RunError;
+pub use multiprocess::WorkerCommand;
+pub use pipelined::Replicas;
+
+use crate::error::{Error, RunError};
 use crate::metrics::RunReport;
 use crate::pipeline::{JobSpec, Registry};
 use std::fmt;
@@ -133,12 +136,12 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Checks the settings that every mode relies on.
-    pub fn validate(&self) -> Result<(), RunError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.batch_size == 0 {
-            return Err(RunError::Config("batch size must be at least 1".into()));
+            return Err(RunError::Config("batch size must be at least 1".into()).into());
         }
         if self.queue_depth == 0 {
-            return Err(RunError::Config("queue depth must be at least 1".into()));
+            return Err(RunError::Config("queue depth must be at least 1".into()).into());
         }
         if self.mode == Mode::Multiprocess {
             multiprocess::validate(self)?;
@@ -153,17 +156,17 @@ pub async fn execute(
     registry: &Registry,
     job: &JobSpec,
     config: &RunConfig,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Error> {
     config.validate()?;
     match config.mode {
-        Mode::Serial => serial::execute(registry.build(job)?, config).await,
-        Mode::Pipeline => pipelined::execute(registry.build(job)?, config).await,
-        Mode::Multiprocess => multiprocess::execute(registry.build(job)?, job, config).await,
+        Mode::Serial => Ok(serial::execute(registry.build(job)?, config).await?),
+        Mode::Pipeline => Ok(pipelined::execute(registry.build(job)?, config).await?),
+        Mode::Multiprocess => Ok(multiprocess::execute(registry.build(job)?, job, config).await?),
     }
 }
 
 /// Runs `job` to completion on a fresh actix `System`, blocking the caller.
-pub fn run(registry: &Registry, job: &JobSpec, config: &RunConfig) -> Result<RunReport, RunError> {
+pub fn run(registry: &Registry, job: &JobSpec, config: &RunConfig) -> Result<RunReport, Error> {
     let system = actix::System::new();
     let result = system.block_on(execute(registry, job, config));
     // Dropping the system runner stops its arbiter; nothing else runs on it.

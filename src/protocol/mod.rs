@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
@@ -67,6 +67,17 @@ pub struct ChunkStats {
     pub process_cpu_seconds: f64,
     /// Peak resident memory of the worker process so far.
     pub process_peak_rss: u64,
+}
+
+/// Where in a chunk a worker's stage failed (in `ChunkFailed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkFailure {
+    /// The stage's (or the aggregate's) name.
+    pub stage: String,
+    /// The part of the chunk it failed on.
+    pub batch: crate::stage::BatchInfo,
+    /// It panicked (`error` holds the panic message).
+    pub panicked: bool,
 }
 
 /// Every message of the protocol.
@@ -133,8 +144,11 @@ pub enum Message {
     ChunkFailed {
         /// The chunk's sequence number.
         seq: u64,
-        /// What went wrong (names the stage).
+        /// What went wrong (the user code's message when `failure` is set).
         error: String,
+        /// The stage it failed in and on which part of the chunk, when it
+        /// reached one.
+        failure: Option<ChunkFailure>,
     },
     /// "Still alive", both ways.
     Heartbeat,

@@ -17,7 +17,7 @@ mod chunk;
 
 use chunk::{ChunkProcessor, Work};
 
-use crate::error::RunError;
+use crate::error::{Error, RunError};
 use crate::pipeline::Registry;
 use crate::protocol::{
     client_handshake, read_frame, write_frame, FrameCodec, Message, ProtocolError, Token,
@@ -55,7 +55,7 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// A worker for `connect` with defaults: the token from `PARPIPE_TOKEN`
     /// when set, one job, 64 MiB frames, 30 s to connect.
-    pub fn new(connect: impl Into<String>) -> Result<Self, RunError> {
+    pub fn new(connect: impl Into<String>) -> Result<Self, Error> {
         Ok(WorkerConfig {
             connect: connect.into(),
             token: Token::from_env().map_err(RunError::Config)?,
@@ -76,7 +76,7 @@ impl WorkerConfig {
     /// processes it spawns: `--connect HOST:PORT [--max-frame N]
     /// [--keep-alive] [--token-file F]`. An embedding application's `main`
     /// hands its arguments after `worker` to this.
-    pub fn from_args<I, S>(args: I) -> Result<Self, RunError>
+    pub fn from_args<I, S>(args: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -105,9 +105,9 @@ impl WorkerConfig {
                 }
                 "--keep-alive" => config.keep_alive = true,
                 other => {
-                    return Err(RunError::Config(format!(
-                        "unknown worker argument '{other}'"
-                    )))
+                    return Err(
+                        RunError::Config(format!("unknown worker argument '{other}'")).into(),
+                    )
                 }
             }
         }
@@ -118,12 +118,12 @@ impl WorkerConfig {
 
 /// Runs a worker until its job is done (or, with `keep_alive`, forever),
 /// blocking the caller on a runtime of its own.
-pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunError> {
+pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
-    runtime.block_on(async {
+    let result: Result<(), RunError> = runtime.block_on(async {
         let mut timeout = config.connect_timeout;
         loop {
             let stream = connect(config, timeout).await?;
@@ -142,7 +142,8 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunE
                 (_, false) => return result,
             }
         }
-    })
+    });
+    Ok(result?)
 }
 
 /// Longest wait between two connection attempts.

@@ -73,6 +73,8 @@ pub(crate) struct ChunkFailedMsg {
     pub(crate) id: u64,
     pub(crate) seq: u64,
     pub(crate) error: String,
+    /// The stage it failed in, when it reached one.
+    pub(crate) failure: Option<crate::protocol::ChunkFailure>,
 }
 
 struct WorkerRow {
@@ -401,7 +403,14 @@ impl Handler<ChunkFailedMsg> for Coordinator {
             first_line: chunk.first_line,
             last_line: chunk.last_line(),
             worker: format!("{}{peer}", msg.id),
-            error: msg.error,
+            failure: msg.failure.map(|f| {
+                Box::new(crate::error::StageFailure {
+                    stage: f.stage,
+                    batch: f.batch,
+                    panicked: f.panicked,
+                })
+            }),
+            error: crate::StageError::new(msg.error),
         };
         self.fail(ctx, error);
     }

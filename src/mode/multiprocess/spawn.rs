@@ -22,7 +22,7 @@ impl WorkerCommand {
     /// This executable with the `worker` argument: right for the `parpipe`
     /// binary and for any program whose `main` dispatches `worker` to
     /// [`run_worker`](crate::worker::run_worker).
-    pub fn current_exe() -> Result<Self, RunError> {
+    pub fn current_exe() -> Result<Self, crate::Error> {
         let program = std::env::current_exe()
             .map_err(|e| RunError::Runtime(format!("cannot find this executable: {e}")))?;
         Ok(WorkerCommand {

@@ -207,6 +207,7 @@ fn chunk_error(chunk: &ChunkInfo<()>, error: String) -> RunError {
         first_line: chunk.first_line,
         last_line: chunk.last_line(),
         worker: "coordinator".into(),
-        error,
+        failure: None,
+        error: crate::StageError::new(error),
     }
 }
