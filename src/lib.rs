@@ -38,4 +38,6 @@ pub use error::{Error, ErrorKind};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{JobSpec, Pipeline, PipelineBuilder, Registry};
-pub use stage::{Aggregate, BatchInfo, Records, Sink, Source, Stage, StageError};
+pub use stage::{
+    Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, Stage, StageError,
+};

@@ -6,7 +6,9 @@
 
 use crate::error::{Error, RunError};
 use crate::file_range::FileRange;
-use crate::stage::{Aggregate, BatchInfo, Records, Sink, Source, StageError};
+use crate::stage::{
+    Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, StageError,
+};
 use crate::Stage;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -59,31 +61,92 @@ pub(crate) trait DynSource: Send {
     ) -> Result<Option<usize>, StageError>;
 }
 
-struct SourceBox<S>(S);
+/// A plain [`Source`] dressed as a [`ChunkSource`]: its batches cross to
+/// workers in bincode ([`encode_batch`](crate::stage::encode_batch)).
+struct Bincode<S>(S);
 
-impl<S: Source> DynSource for SourceBox<S> {
+impl<S> Source for Bincode<S>
+where
+    S: Source,
+    S::Out: Serialize + DeserializeOwned,
+{
+    type Out = S::Out;
+
+    fn next_batch(&mut self, max: usize) -> Result<Option<S::Out>, StageError> {
+        self.0.next_batch(max)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.0.size_hint()
+    }
+}
+
+impl<S> ChunkSource for Bincode<S>
+where
+    S: Source,
+    S::Out: Serialize + DeserializeOwned,
+{
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
+        let Some(batch) = self.0.next_batch(max)? else {
+            return Ok(None);
+        };
+        crate::stage::encode_batch(&batch, out)?;
+        Ok(Some(batch.record_count()))
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], _info: &BatchInfo) -> Result<S::Out, StageError> {
+        crate::stage::decode_batch(bytes)
+    }
+}
+
+/// A [`ChunkSource`] erased; `files` is its [`FileChunkSource`] side, when
+/// the builder was given one.
+struct SourceBox<S> {
+    source: S,
+    files: Option<FileFns<S>>,
+}
+
+/// The [`FileChunkSource`] methods of `S`, captured where `S` is known to
+/// have them.
+struct FileFns<S> {
+    chunks_in_files: fn(&mut S) -> bool,
+    next_chunk_ranges: RangesFn<S>,
+}
+
+type RangesFn<S> = fn(&mut S, usize, &mut Vec<FileRange>) -> Result<Option<usize>, StageError>;
+
+impl<S: FileChunkSource> FileFns<S> {
+    fn of() -> Self {
+        FileFns {
+            chunks_in_files: S::chunks_in_files,
+            next_chunk_ranges: S::next_chunk_ranges,
+        }
+    }
+}
+
+impl<S: ChunkSource> DynSource for SourceBox<S> {
     fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError> {
-        Ok(self.0.next_batch(max)?.map(|b| {
+        Ok(self.source.next_batch(max)?.map(|b| {
             let n = b.record_count();
             (Box::new(b) as AnyData, n)
         }))
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.0.size_hint()
+        self.source.size_hint()
     }
 
     fn remaining_estimate(&self) -> Option<u64> {
-        self.0.remaining_estimate()
+        self.source.remaining_estimate()
     }
 
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
-        self.0.next_chunk(max, out)
+        self.source.next_chunk(max, out)
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
         let batch = self
-            .0
+            .source
             .decode_chunk(bytes, info)
             .map_err(|e| e.to_string())?;
         let n = batch.record_count();
@@ -97,11 +160,14 @@ impl<S: Source> DynSource for SourceBox<S> {
         max: usize,
         parts: &mut Vec<(usize, usize)>,
     ) {
-        self.0.split_chunk(bytes, records, max, parts)
+        self.source.split_chunk(bytes, records, max, parts)
     }
 
     fn chunks_in_files(&mut self) -> bool {
-        self.0.chunks_in_files()
+        match &self.files {
+            Some(f) => (f.chunks_in_files)(&mut self.source),
+            None => false,
+        }
     }
 
     fn next_chunk_ranges(
@@ -109,7 +175,12 @@ impl<S: Source> DynSource for SourceBox<S> {
         max: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<Option<usize>, StageError> {
-        self.0.next_chunk_ranges(max, out)
+        match &self.files {
+            Some(f) => (f.next_chunk_ranges)(&mut self.source, max, out),
+            None => Err(StageError::new(
+                "this source cannot give chunks as file ranges",
+            )),
+        }
     }
 }
 
@@ -242,17 +313,52 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts a pipeline called `name` that reads from `source`.
-    pub fn builder<S: Source>(
+    /// Starts a pipeline called `name` that reads from `source`. In
+    /// multiprocess mode its batches cross to workers in bincode.
+    pub fn builder<S>(
         name: impl Into<String>,
         source_name: impl Into<String>,
         source: S,
+    ) -> PipelineBuilder<S::Out>
+    where
+        S: Source,
+        S::Out: Serialize + DeserializeOwned,
+    {
+        Self::start_builder(name, source_name, Bincode(source), None)
+    }
+
+    /// Starts a pipeline whose source chooses its own wire form for
+    /// multiprocess mode (see [`ChunkSource`]).
+    pub fn builder_chunked<S: ChunkSource>(
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+        source: S,
+    ) -> PipelineBuilder<S::Out> {
+        Self::start_builder(name, source_name, source, None)
+    }
+
+    /// Starts a pipeline whose source can also give its chunks as byte
+    /// ranges of files, read by local workers themselves (see
+    /// [`FileChunkSource`]).
+    pub fn builder_files<S: FileChunkSource>(
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+        source: S,
+    ) -> PipelineBuilder<S::Out> {
+        Self::start_builder(name, source_name, source, Some(FileFns::of()))
+    }
+
+    fn start_builder<S: ChunkSource>(
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+        source: S,
+        files: Option<FileFns<S>>,
     ) -> PipelineBuilder<S::Out> {
         PipelineBuilder {
             name: name.into(),
             source: Named {
                 name: source_name.into(),
-                part: Box::new(SourceBox(source)),
+                part: Box::new(SourceBox { source, files }),
             },
             stages: Vec::new(),
             _out: PhantomData,

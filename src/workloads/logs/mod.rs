@@ -61,7 +61,7 @@ pub fn pipeline(params: LogsParams) -> Pipeline {
         ),
         LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
     };
-    Pipeline::builder(NAME, source_name, source)
+    Pipeline::builder_files(NAME, source_name, source)
         .stage("parse", stages::Parse)
         .stage("enrich", stages::Enrich::default())
         .aggregate(
