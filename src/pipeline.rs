@@ -37,13 +37,13 @@ fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
 pub(crate) trait DynSource: Send {
     fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError>;
     fn size_hint(&self) -> Option<u64>;
-    /// See [`Source::remaining_estimate`].
+    /// See [`ChunkSource::remaining_estimate`](crate::ChunkSource::remaining_estimate).
     fn remaining_estimate(&self) -> Option<u64>;
-    /// See [`Source::next_chunk`].
+    /// See [`ChunkSource::next_chunk`](crate::ChunkSource::next_chunk).
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
-    /// See [`Source::decode_chunk`]; also returns the record count.
+    /// See [`ChunkSource::decode_chunk`](crate::ChunkSource::decode_chunk); also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
-    /// See [`Source::split_chunk`].
+    /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk).
     fn split_chunk(
         &self,
         bytes: &[u8],
@@ -51,9 +51,9 @@ pub(crate) trait DynSource: Send {
         max: usize,
         parts: &mut Vec<(usize, usize)>,
     );
-    /// See [`Source::chunks_in_files`].
+    /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files).
     fn chunks_in_files(&mut self) -> bool;
-    /// See [`Source::next_chunk_ranges`].
+    /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges).
     fn next_chunk_ranges(
         &mut self,
         max: usize,

@@ -55,7 +55,7 @@ pub(crate) fn pull_source(
 }
 
 /// Multiprocess mode: appends the source's next chunk, in wire form, to
-/// `out` (see `Source::next_chunk`; timing and errors as in [`pull`]).
+/// `out` (see `ChunkSource::next_chunk`; timing and errors as in [`pull`]).
 pub(crate) fn pull_chunk(
     source: &mut Named<Box<dyn DynSource>>,
     max: usize,
@@ -70,7 +70,7 @@ pub(crate) fn pull_chunk(
 }
 
 /// [`pull`] for a chunk given as file ranges (multiprocess mode, see
-/// [`Source::next_chunk_ranges`](crate::Source::next_chunk_ranges)).
+/// [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)).
 pub(crate) fn pull_chunk_ranges(
     source: &mut Named<Box<dyn DynSource>>,
     max: usize,

@@ -114,7 +114,7 @@ pub enum Message {
         /// Heartbeat timeout the coordinator applies, in milliseconds.
         heartbeat_ms: u64,
         /// Records per batch: a worker processes a larger chunk batch by
-        /// batch (see [`Source::split_chunk`](crate::Source::split_chunk)).
+        /// batch (see [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)).
         batch_size: u64,
     },
     /// A chunk of input: one encoded source batch.

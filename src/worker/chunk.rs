@@ -183,10 +183,10 @@ impl From<RunError> for Failed {
 type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk, part by
-/// part (at most `batch_size` records each, see [`Source::split_chunk`]),
+/// part (at most `batch_size` records each, see [`ChunkSource::split_chunk`]),
 /// into one partial.
 ///
-/// [`Source::split_chunk`]: crate::Source::split_chunk
+/// [`ChunkSource::split_chunk`]: crate::ChunkSource::split_chunk
 fn process_chunk(
     pipeline: &mut Pipeline,
     w: &Work,

@@ -32,7 +32,7 @@ enum Origin {
     /// Files or standard input.
     Read(LineReader),
     /// Plain files cut into byte ranges (multiprocess mode, see
-    /// [`Source::chunks_in_files`]).
+    /// [`FileChunkSource::chunks_in_files`]).
     Ranges(RangeCutter),
 }
 
