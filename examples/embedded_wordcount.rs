@@ -127,6 +127,7 @@ struct Print;
 
 impl Sink for Print {
     type Partial = BTreeMap<String, u64>;
+    type Output = ();
 
     fn finish(&mut self, result: Self::Partial) -> Result<(), StageError> {
         for (word, n) in &result {
@@ -209,7 +210,7 @@ fn main() -> ExitCode {
     };
     match parpipe::run(&registry(), &job, &config) {
         Ok(report) => {
-            eprint!("{}", report.to_table());
+            eprint!("{}", report.report.to_table());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -328,6 +328,7 @@ struct SumFile(PathBuf);
 
 impl Sink for SumFile {
     type Partial = u64;
+    type Output = ();
 
     fn finish(&mut self, sum: u64) -> Result<(), StageError> {
         std::fs::write(&self.0, sum.to_string())?;
@@ -369,7 +370,9 @@ fn a_slow_stage_throttles_the_source_and_queues_stay_bounded() {
         (1, Replicas::None),
         (3, Replicas::parse_one("slow=2").unwrap()),
     ] {
-        let report = parpipe::run(&registry, &job, &pipeline_config(depth, replicas)).unwrap();
+        let report = parpipe::run(&registry, &job, &pipeline_config(depth, replicas))
+            .unwrap()
+            .report;
         let expected = records * (records + 1) / 2;
         assert_eq!(std::fs::read_to_string(&out).unwrap(), expected.to_string());
         let source = &report.stages[0];

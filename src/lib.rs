@@ -30,6 +30,7 @@ pub mod mode;
 pub mod pipeline;
 pub mod progress;
 pub mod protocol;
+mod run;
 pub mod stage;
 pub mod worker;
 pub mod workloads;
@@ -37,7 +38,8 @@ pub mod workloads;
 pub use error::{Error, ErrorKind};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
-pub use pipeline::{JobSpec, Pipeline, PipelineBuilder, Registry};
+pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};
+pub use run::Finished;
 pub use stage::{
     Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, Stage, StageError,
 };

@@ -188,10 +188,12 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(d) = display {
         d.finish();
     }
-    let report = result.map_err(|e| match e.kind() {
-        ErrorKind::Config => usage(e),
-        _ => Failure::from(anyhow::Error::new(e)),
-    })?;
+    let report = result
+        .map_err(|e| match e.kind() {
+            ErrorKind::Config => usage(e),
+            _ => Failure::from(anyhow::Error::new(e)),
+        })?
+        .report;
     if !quiet {
         eprint!("{}", report.to_table());
     }

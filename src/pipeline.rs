@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A batch payload or partial whose type was erased by the builder.
 pub type AnyData = Box<dyn Any + Send>;
@@ -276,22 +276,46 @@ pub(crate) trait DynSink: Send {
     fn abort(&mut self);
 }
 
-struct SinkBox<K>(K);
+/// Where a pipeline's sink leaves its output for the caller: shared by the
+/// [`Pipeline`] and its erased sink, wherever a mode moved the sink to.
+pub(crate) type OutputSlot = Arc<Mutex<Option<AnyData>>>;
+
+struct SinkBox<K> {
+    sink: K,
+    output: OutputSlot,
+}
 
 impl<K: Sink> DynSink for SinkBox<K> {
     fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError> {
         let acc = acc
             .downcast_mut::<K::Partial>()
             .expect("parpipe internal error: sink got a partial of the wrong type");
-        self.0.absorb(acc)
+        self.sink.absorb(acc)
     }
 
     fn finish(&mut self, result: AnyData) -> Result<(), StageError> {
-        self.0.finish(downcast::<K::Partial>(result, "the sink"))
+        let out = self
+            .sink
+            .finish(downcast::<K::Partial>(result, "the sink"))?;
+        *self.output.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(out));
+        Ok(())
     }
 
     fn abort(&mut self) {
-        self.0.abort()
+        self.sink.abort()
+    }
+}
+
+/// The sink of a pipeline built without one ([`PipelineBuilder::collect`]):
+/// the result is the aggregate's final partial.
+struct Keep<P>(PhantomData<fn() -> P>);
+
+impl<P: Send + 'static> Sink for Keep<P> {
+    type Partial = P;
+    type Output = P;
+
+    fn finish(&mut self, result: P) -> Result<P, StageError> {
+        Ok(result)
     }
 }
 
@@ -301,15 +325,36 @@ pub(crate) struct Named<T> {
     pub(crate) part: T,
 }
 
-/// A complete pipeline, ready to run in any mode.
+/// A complete pipeline, ready to run in any mode; `O` is what a run gives
+/// back (the sink's [`Output`](Sink::Output), or the aggregate's result when
+/// built with [`collect`](PipelineBuilder::collect)). A [`Registry`] builds
+/// pipelines whose output type is erased to [`AnyData`].
 ///
 /// Build one with [`Pipeline::builder`].
-pub struct Pipeline {
+pub struct Pipeline<O = AnyData> {
     pub(crate) name: String,
     pub(crate) source: Named<Box<dyn DynSource>>,
     pub(crate) stages: Vec<Named<Box<dyn DynStage>>>,
     pub(crate) aggregate: Named<Box<dyn DynAggregate>>,
     pub(crate) sink: Named<Box<dyn DynSink>>,
+    pub(crate) output: OutputSlot,
+    pub(crate) _out: PhantomData<fn() -> O>,
+}
+
+impl<O: Send + 'static> Pipeline<O> {
+    /// The same pipeline with its output type erased (what a [`Registry`]
+    /// holds).
+    pub fn erase(self) -> Pipeline {
+        Pipeline {
+            name: self.name,
+            source: self.source,
+            stages: self.stages,
+            aggregate: self.aggregate,
+            sink: self.sink,
+            output: self.output,
+            _out: PhantomData,
+        }
+    }
 }
 
 impl Pipeline {
@@ -364,7 +409,9 @@ impl Pipeline {
             _out: PhantomData,
         }
     }
+}
 
+impl<O> Pipeline<O> {
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -421,18 +468,20 @@ impl<T: Records> PipelineBuilder<T> {
         }
     }
 
-    /// Ends the stages with an aggregate and a sink for its result.
+    /// Ends the stages with an aggregate and a sink for its result; a run
+    /// gives back what the sink's [`finish`](Sink::finish) returns.
     pub fn aggregate<A, K>(
         self,
         aggregate_name: impl Into<String>,
         aggregate: A,
         sink_name: impl Into<String>,
         sink: K,
-    ) -> Pipeline
+    ) -> Pipeline<K::Output>
     where
         A: Aggregate<In = T>,
         K: Sink<Partial = A::Partial>,
     {
+        let output = OutputSlot::default();
         Pipeline {
             name: self.name,
             source: self.source,
@@ -443,9 +492,23 @@ impl<T: Records> PipelineBuilder<T> {
             },
             sink: Named {
                 name: sink_name.into(),
-                part: Box::new(SinkBox(sink)),
+                part: Box::new(SinkBox {
+                    sink,
+                    output: output.clone(),
+                }),
             },
+            output,
+            _out: PhantomData,
         }
+    }
+
+    /// Ends the stages with an aggregate and no sink: a run gives back the
+    /// aggregate's final result.
+    pub fn collect<A>(self, aggregate_name: impl Into<String>, aggregate: A) -> Pipeline<A::Partial>
+    where
+        A: Aggregate<In = T>,
+    {
+        self.aggregate(aggregate_name, aggregate, "result", Keep(PhantomData))
     }
 }
 
@@ -471,6 +534,41 @@ impl JobSpec {
     }
 }
 
+/// The typed name of a registered pipeline: its parameters `P` and its
+/// output `O` (from [`Registry::register`]), so that a run cannot name a
+/// pipeline that is not there or pass it the wrong parameters.
+pub struct Key<P, O> {
+    name: String,
+    _types: PhantomData<fn(P) -> O>,
+}
+
+impl<P, O> Clone for Key<P, O> {
+    fn clone(&self) -> Self {
+        Key {
+            name: self.name.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<P, O> std::fmt::Debug for Key<P, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:?})", self.name)
+    }
+}
+
+impl<P: Serialize, O> Key<P, O> {
+    /// The registered name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The job that runs this pipeline with `params` (what workers receive).
+    pub fn job(&self, params: &P) -> Result<JobSpec, Error> {
+        JobSpec::new(self.name.clone(), params)
+    }
+}
+
 type BuildFn = dyn Fn(&[u8]) -> Result<Pipeline, RunError> + Send + Sync;
 
 /// Named pipelines that this program knows how to build.
@@ -488,14 +586,18 @@ impl Registry {
         Registry::default()
     }
 
-    /// Registers `build` under `name`; its parameters are decoded from the job.
-    pub fn register<P, F>(&mut self, name: impl Into<String>, build: F) -> &mut Self
+    /// Registers `build` under `name`; its parameters are decoded from the
+    /// job. The key it returns runs the pipeline with typed parameters and
+    /// gives back its typed output ([`Registry::run`]).
+    pub fn register<P, O, F>(&mut self, name: impl Into<String>, build: F) -> Key<P, O>
     where
         P: DeserializeOwned + 'static,
-        F: Fn(P) -> Result<Pipeline, StageError> + Send + Sync + 'static,
+        O: Send + 'static,
+        F: Fn(P) -> Result<Pipeline<O>, StageError> + Send + Sync + 'static,
     {
         let name = name.into();
         let label = name.clone();
+        let key_name = name.clone();
         self.entries.insert(
             name,
             Arc::new(move |bytes: &[u8]| {
@@ -509,10 +611,15 @@ impl Registry {
                         bytes.len() - used
                     )));
                 }
-                build(params).map_err(|e| RunError::Build(format!("pipeline '{label}': {e}")))
+                build(params)
+                    .map(Pipeline::erase)
+                    .map_err(|e| RunError::Build(format!("pipeline '{label}': {e}")))
             }),
         );
-        self
+        Key {
+            name: key_name,
+            _types: PhantomData,
+        }
     }
 
     /// Builds the pipeline a job names.

@@ -318,7 +318,46 @@ pub trait Stage: Send + Clone + 'static {
 /// Folds batches into a mergeable partial result.
 ///
 /// Partials computed on different batches, in any process, are merged in
-/// input order, so the final result is the same in every mode.
+/// input order. How the input is cut differs by mode (one partial for the
+/// whole input in serial mode, one per chunk in multiprocess mode, with
+/// chunk sizes that depend on the number of workers), so
+/// [`merge`](Self::merge) must be **associative** (and `add` must agree
+/// with it: adding batches one by one gives what merging their partials
+/// gives) for the result to be the same in every mode. Integer sums,
+/// counts, minima, maxima, sets and ordered concatenation are; `f64` sums
+/// are not (rounding depends on the grouping): keep money in integer
+/// cents, or sum floats as fixed-point integers.
+///
+/// ```
+/// use parpipe::{Aggregate, BatchInfo, StageError};
+///
+/// /// Total spend in integer cents: the same whatever the chunking.
+/// #[derive(Clone)]
+/// struct Spend;
+///
+/// impl Aggregate for Spend {
+///     type In = Vec<i64>; // prices in cents
+///     type Partial = i64;
+///     fn empty(&self) -> i64 {
+///         0
+///     }
+///     fn add(&mut self, acc: &mut i64, prices: Vec<i64>, _: &BatchInfo) -> Result<(), StageError> {
+///         *acc += prices.iter().sum::<i64>();
+///         Ok(())
+///     }
+///     fn merge(&self, acc: &mut i64, later: i64) {
+///         *acc += later;
+///     }
+/// }
+/// // (a + b) + c == a + (b + c): any chunking gives 60 cents.
+/// let (mut left, mut right) = (10, 20);
+/// Spend.merge(&mut left, 20);
+/// Spend.merge(&mut left, 30);
+/// Spend.merge(&mut right, 30);
+/// let mut other = 10;
+/// Spend.merge(&mut other, right);
+/// assert_eq!(left, other);
+/// ```
 pub trait Aggregate: Send + Clone + 'static {
     /// Input batch type (the last stage's output).
     type In: Records;
@@ -336,7 +375,8 @@ pub trait Aggregate: Send + Clone + 'static {
         info: &BatchInfo,
     ) -> Result<(), StageError>;
 
-    /// Merges `later` (the partial of the batches that follow `acc`'s) into `acc`.
+    /// Merges `later` (the partial of the batches that follow `acc`'s) into
+    /// `acc`. Must be associative (see the trait's docs).
     fn merge(&self, acc: &mut Self::Partial, later: Self::Partial);
 }
 
@@ -344,6 +384,9 @@ pub trait Aggregate: Send + Clone + 'static {
 pub trait Sink: Send + 'static {
     /// The aggregate's partial type.
     type Partial: Send + 'static;
+    /// What a finished run gives back to its caller (`()` for a sink that
+    /// only writes files).
+    type Output: Send + 'static;
 
     /// Called after each batch (or chunk) is folded in, in input order: the
     /// sink may take out parts of the running partial meant for streaming
@@ -353,9 +396,10 @@ pub trait Sink: Send + 'static {
         Ok(())
     }
 
-    /// Writes the final result. Outputs should appear atomically (write a
-    /// temporary file, then rename).
-    fn finish(&mut self, result: Self::Partial) -> Result<(), StageError>;
+    /// Writes the final result and returns what the caller gets back.
+    /// Outputs should appear atomically (write a temporary file, then
+    /// rename).
+    fn finish(&mut self, result: Self::Partial) -> Result<Self::Output, StageError>;
 
     /// Called instead of `finish` when the run fails or is interrupted:
     /// remove anything half-written.

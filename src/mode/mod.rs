@@ -11,8 +11,8 @@ pub use multiprocess::WorkerCommand;
 pub use pipelined::Replicas;
 
 use crate::error::{Error, RunError};
-use crate::metrics::RunReport;
-use crate::pipeline::{JobSpec, Registry};
+use crate::pipeline::{AnyData, JobSpec, Pipeline, Registry};
+use crate::run::Finished;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -150,26 +150,65 @@ impl RunConfig {
     }
 }
 
-/// Runs `job` (built from `registry`) in the configured mode. Must be called
-/// from inside an actix `System` (see [`run`] for a blocking wrapper).
+/// Runs `job` (built from `registry`) in the configured mode and gives back
+/// the sink's output (type-erased: see [`Registry::run`] for a typed one)
+/// with the report. On the caller's actix `System` when there is one (the
+/// CLI, an actix-web app); from any other async runtime it runs on a
+/// `System` thread of its own.
 pub async fn execute(
     registry: &Registry,
     job: &JobSpec,
     config: &RunConfig,
-) -> Result<RunReport, Error> {
-    config.validate()?;
-    match config.mode {
-        Mode::Serial => Ok(serial::execute(registry.build(job)?, config).await?),
-        Mode::Pipeline => Ok(pipelined::execute(registry.build(job)?, config).await?),
-        Mode::Multiprocess => Ok(multiprocess::execute(registry.build(job)?, job, config).await?),
-    }
+) -> Result<Finished<AnyData>, Error> {
+    let (registry, job, config) = (registry.clone(), job.clone(), config.clone());
+    let run = move || async move {
+        let pipeline = registry.build(&job)?;
+        Ok(execute_pipeline(pipeline, Some(&job), &config).await?)
+    };
+    crate::run::on_system(run).await
 }
 
-/// Runs `job` to completion on a fresh actix `System`, blocking the caller.
-pub fn run(registry: &Registry, job: &JobSpec, config: &RunConfig) -> Result<RunReport, Error> {
-    let system = actix::System::new();
-    let result = system.block_on(execute(registry, job, config));
-    // Dropping the system runner stops its arbiter; nothing else runs on it.
-    drop(system);
-    result
+/// Runs `job` to completion, blocking the caller (see [`execute`]). From a
+/// thread that runs an async runtime, it runs on a thread of its own (and
+/// blocks this one until done: prefer [`execute`] there).
+pub fn run(
+    registry: &Registry,
+    job: &JobSpec,
+    config: &RunConfig,
+) -> Result<Finished<AnyData>, Error> {
+    let (registry, job, config) = (registry.clone(), job.clone(), config.clone());
+    crate::run::blocking(move || async move {
+        let pipeline = registry.build(&job)?;
+        Ok(execute_pipeline(pipeline, Some(&job), &config).await?)
+    })
+}
+
+/// Runs an erased pipeline in the configured mode, on the current actix
+/// `System`; `job` names it for multiprocess workers.
+pub(crate) async fn execute_pipeline(
+    pipeline: Pipeline,
+    job: Option<&JobSpec>,
+    config: &RunConfig,
+) -> Result<Finished<AnyData>, RunError> {
+    config.validate()?;
+    let output = pipeline.output.clone();
+    let report = match (config.mode, job) {
+        (Mode::Serial, _) => serial::execute(pipeline, config).await?,
+        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await?,
+        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await?,
+        (Mode::Multiprocess, None) => {
+            return Err(RunError::Config(
+                "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
+                 register it and run it through its key (Registry::run, Registry::execute, \
+                 Registry::start)"
+                    .into(),
+            ))
+        }
+    };
+    let result = output
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| RunError::Runtime("the sink finished without an output".into()))?;
+    Ok(Finished { result, report })
 }

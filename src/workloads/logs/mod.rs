@@ -51,7 +51,7 @@ pub struct LogsParams {
 }
 
 /// Builds the `logs` pipeline.
-pub fn pipeline(params: LogsParams) -> Pipeline {
+pub fn pipeline(params: LogsParams) -> Pipeline<()> {
     // The aggregate hands line buffers back to the source (see `pool`).
     let pool = pool::BatchPool::new();
     let (source_name, source) = match params.input {

@@ -92,6 +92,7 @@ impl LogsSink {
 
 impl Sink for LogsSink {
     type Partial = LogsPartial;
+    type Output = ();
 
     fn absorb(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
         if !self.emit_records {
