@@ -190,7 +190,7 @@ pub(crate) struct MultiprocessArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub(crate) worker_wait_timeout: f64,
     /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME)]
     pub(crate) max_frame: usize,
 }
 
@@ -206,7 +206,7 @@ pub(crate) struct WorkerArgs {
     #[arg(long)]
     pub(crate) keep_alive: bool,
     /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME)]
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME)]
     pub(crate) max_frame: usize,
     /// Seconds to keep trying to connect the first time (0: forever); a
     /// keep-alive worker then waits for each next coordinator without a limit.

@@ -9,13 +9,13 @@ use cli::{
     BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
     RunArgs, WorkerArgs, WorkloadArg,
 };
-use parpipe::protocol::Token;
 use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
 use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::Replicas;
+use parpipe::Token;
 use parpipe::{ErrorKind, JobSpec, RunConfig, RunReport};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! can be a worker: the `parpipe worker` command and an embedding
 //! application's own `main` both call [`run_worker`] with their [`Registry`].
 //!
-//! A worker connects to a coordinator, authenticates (see
-//! [`protocol`](crate::protocol)), receives the job (a registered pipeline
+//! A worker connects to a coordinator, authenticates (the wire's
+//! handshake), receives the job (a registered pipeline
 //! name plus parameters), rebuilds the pipeline from its registry, and then
 //! processes chunks on a dedicated thread — decode the source batch, run the
 //! stages, fold it into an empty partial, encode the partial — while the
@@ -48,7 +48,7 @@ pub struct WorkerConfig {
     pub connect_timeout: Option<Duration>,
     /// Accept chunks given as byte ranges of local files (`ChunkInFiles`):
     /// only for a worker its coordinator started on its own machine, which
-    /// says so through [`LOCAL_WORKER_ENV`] (see [`WorkerConfig::local_from_env`]).
+    /// says so through `PARPIPE_LOCAL_WORKER` (see [`WorkerConfig::local_from_env`]).
     pub accept_file_chunks: bool,
 }
 
@@ -67,7 +67,7 @@ impl WorkerConfig {
     }
 
     /// Whether the coordinator that started this process marked it as a
-    /// worker on its own machine ([`LOCAL_WORKER_ENV`] is `1`).
+    /// worker on its own machine (`PARPIPE_LOCAL_WORKER` is `1`).
     pub fn local_from_env() -> bool {
         std::env::var_os(LOCAL_WORKER_ENV).is_some_and(|v| v == "1")
     }
