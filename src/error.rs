@@ -40,7 +40,8 @@ pub enum ErrorKind {
     Runtime,
 }
 
-/// Why a run failed. One type for every mode, the worker and the handle.
+/// Why a run failed. One type for every mode, the worker and the handle;
+/// cheap to clone (every clone of a run's handle can report it).
 ///
 /// ```
 /// use parpipe::{Error, ErrorKind};
@@ -53,8 +54,10 @@ pub enum ErrorKind {
 /// }
 /// # let _ = exit_code;
 /// ```
+#[derive(Clone)]
 pub struct Error {
-    inner: Box<RunError>,
+    // Shared, so that every clone of a run's handle can report the failure.
+    inner: std::sync::Arc<RunError>,
 }
 
 /// The situations a run can fail in, with their context (the crate's own
@@ -263,14 +266,18 @@ fn stage_kind(panicked: bool) -> ErrorKind {
 
 impl From<RunError> for Error {
     fn from(e: RunError) -> Self {
-        Error { inner: Box::new(e) }
+        Error {
+            inner: std::sync::Arc::new(e),
+        }
     }
 }
 
 impl From<Error> for RunError {
     /// Inside the crate, a public error from a helper goes on as it was.
     fn from(e: Error) -> Self {
-        *e.inner
+        // Unique in practice (a helper's fresh error); a shared one keeps its text.
+        std::sync::Arc::try_unwrap(e.inner)
+            .unwrap_or_else(|shared| RunError::Runtime(shared.to_string()))
     }
 }
 

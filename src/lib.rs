@@ -120,6 +120,7 @@ pub mod allocator;
 pub mod bench;
 pub mod error;
 pub mod file_range;
+mod handle;
 pub mod metrics;
 mod mode;
 pub mod pipeline;
@@ -135,6 +136,7 @@ pub mod worker;
 pub mod workloads;
 
 pub use error::{Error, ErrorKind};
+pub use handle::{LiveStats, PushError, Run};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};

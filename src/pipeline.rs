@@ -33,14 +33,57 @@ fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
     }
 }
 
+/// A future that completes when a waiting source may have input again.
+pub(crate) type Wake = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A request for a copy of the aggregate of every batch the source gave
+/// before it, merged in input order.
+pub(crate) struct SnapshotReq(pub(crate) tokio::sync::oneshot::Sender<AnyData>);
+
+impl SnapshotReq {
+    /// Answers with a copy of `acc`.
+    pub(crate) fn answer(self, aggregate: &dyn DynAggregate, acc: &AnyData) {
+        let _ = self.0.send(aggregate.clone_partial(acc));
+    }
+}
+
+/// What an erased source gave when asked for its next batch (or chunk).
+pub(crate) enum Pulled<T> {
+    /// Input, and its record count.
+    Data(T, usize),
+    /// The input is exhausted.
+    End,
+    /// Nothing yet: ask again once this completes. The engine never blocks
+    /// on a source.
+    Pending(Wake),
+    /// A snapshot request, in input order: answer it once every batch
+    /// before it is folded in.
+    Snapshot(SnapshotReq),
+    /// The feeding handle was dropped without finishing: stop, abort the sink.
+    Cancelled,
+}
+
+impl<T> Pulled<T> {
+    /// The same, with the data mapped.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pulled<U> {
+        match self {
+            Pulled::Data(t, n) => Pulled::Data(f(t), n),
+            Pulled::End => Pulled::End,
+            Pulled::Pending(w) => Pulled::Pending(w),
+            Pulled::Snapshot(r) => Pulled::Snapshot(r),
+            Pulled::Cancelled => Pulled::Cancelled,
+        }
+    }
+}
+
 /// A source with its type erased.
 pub(crate) trait DynSource: Send {
-    fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError>;
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError>;
     fn size_hint(&self) -> Option<u64>;
     /// See [`ChunkSource::remaining_estimate`](crate::ChunkSource::remaining_estimate).
     fn remaining_estimate(&self) -> Option<u64>;
     /// See [`ChunkSource::next_chunk`](crate::ChunkSource::next_chunk).
-    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError>;
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError>;
     /// See [`ChunkSource::decode_chunk`](crate::ChunkSource::decode_chunk); also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
     /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk).
@@ -59,6 +102,20 @@ pub(crate) trait DynSource: Send {
         max: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<Option<usize>, StageError>;
+    /// Hands a pushed-input source its feed (see `handle`); false for any
+    /// other source.
+    fn attach_feed(&mut self, feed: &dyn Any) -> bool {
+        let _ = feed;
+        false
+    }
+}
+
+/// A pulled `Option` as a [`Pulled`].
+pub(crate) fn pulled<T>(got: Option<(T, usize)>) -> Pulled<T> {
+    match got {
+        Some((t, n)) => Pulled::Data(t, n),
+        None => Pulled::End,
+    }
 }
 
 /// A plain [`Source`] dressed as a [`ChunkSource`]: its batches cross to
@@ -125,11 +182,11 @@ impl<S: FileChunkSource> FileFns<S> {
 }
 
 impl<S: ChunkSource> DynSource for SourceBox<S> {
-    fn next_batch(&mut self, max: usize) -> Result<Option<(AnyData, usize)>, StageError> {
-        Ok(self.source.next_batch(max)?.map(|b| {
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
+        Ok(pulled(self.source.next_batch(max)?.map(|b| {
             let n = b.record_count();
             (Box::new(b) as AnyData, n)
-        }))
+        })))
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -140,8 +197,8 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
         self.source.remaining_estimate()
     }
 
-    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
-        self.source.next_chunk(max, out)
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
+        Ok(pulled(self.source.next_chunk(max, out)?.map(|n| ((), n))))
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
@@ -213,8 +270,19 @@ pub(crate) trait DynAggregate: Send {
         -> Result<(), StageError>;
     fn merge(&self, acc: &mut AnyData, later: AnyData);
     fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String>;
+    /// A copy of a partial (for snapshots).
+    fn clone_partial(&self, partial: &AnyData) -> AnyData;
+    /// Whether the partial is a `P`.
+    fn partial_type(&self) -> std::any::TypeId;
     fn decode(&self, bytes: &[u8]) -> Result<AnyData, String>;
     fn clone_box(&self) -> Box<dyn DynAggregate>;
+}
+
+impl dyn DynAggregate {
+    /// Whether the partial is a `P`.
+    pub(crate) fn partial_is<P: 'static>(&self) -> bool {
+        self.partial_type() == std::any::TypeId::of::<P>()
+    }
 }
 
 struct AggregateBox<A>(A);
@@ -242,6 +310,17 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
             .downcast_mut::<A::Partial>()
             .expect("parpipe internal error: aggregate partial of the wrong type");
         self.0.merge(acc, downcast::<A::Partial>(later, "merge"));
+    }
+
+    fn partial_type(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<A::Partial>()
+    }
+
+    fn clone_partial(&self, partial: &AnyData) -> AnyData {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .expect("parpipe internal error: partial of the wrong type");
+        Box::new(p.clone())
     }
 
     fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String> {
@@ -399,15 +478,24 @@ impl Pipeline {
         source: S,
         files: Option<FileFns<S>>,
     ) -> PipelineBuilder<S::Out> {
-        PipelineBuilder {
-            name: name.into(),
-            source: Named {
-                name: source_name.into(),
-                part: Box::new(SourceBox { source, files }),
-            },
-            stages: Vec::new(),
-            _out: PhantomData,
-        }
+        builder_from(name, source_name, Box::new(SourceBox { source, files }))
+    }
+}
+
+/// A builder whose source is already erased (of batches of type `T`).
+pub(crate) fn builder_from<T>(
+    name: impl Into<String>,
+    source_name: impl Into<String>,
+    source: Box<dyn DynSource>,
+) -> PipelineBuilder<T> {
+    PipelineBuilder {
+        name: name.into(),
+        source: Named {
+            name: source_name.into(),
+            part: source,
+        },
+        stages: Vec::new(),
+        _out: PhantomData,
     }
 }
 

@@ -148,21 +148,56 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, Error>> + 'static,
 {
-    if in_actix_system() {
-        return work().await;
-    }
     let (tx, rx) = tokio::sync::oneshot::channel();
+    spawn_on_system(move || async move {
+        let _ = tx.send(work().await);
+    })?;
+    rx.await
+        .map_err(|_| RunError::Runtime("the run's System stopped before it ended".into()))?
+}
+
+/// Spawns `work()` on the caller's actix arbiter when this thread has a
+/// live one (an actix or actix-web `main`, an actix-web worker), else on a
+/// `System` thread of its own that ends with it. The future is made on the
+/// arbiter's thread, inside its local task set, so it need not be `Send`.
+pub(crate) fn spawn_on_system<F, Fut>(work: F) -> Result<(), Error>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    // A thread that once ran a System keeps its thread-locals after the
+    // System is gone: the arbiter's queue tells whether it still runs.
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+    if let Some(arbiter) = current_arbiter() {
+        let on_arbiter = std::sync::Arc::clone(&slot);
+        let sent = arbiter.spawn_fn(move || {
+            let work = on_arbiter.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(work) = work {
+                actix::spawn(work());
+            }
+        });
+        if sent {
+            return Ok(());
+        }
+    }
+    let work = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(work) = work else {
+        return Ok(());
+    };
     std::thread::Builder::new()
         .name("parpipe-system".into())
         .spawn(move || {
             let system = actix::System::new();
-            let result = system.block_on(work());
-            drop(system);
-            let _ = tx.send(result);
+            system.block_on(work());
         })
         .map_err(|e| RunError::Runtime(format!("cannot start a System thread: {e}")))?;
-    rx.await
-        .map_err(|_| RunError::Runtime("the run's System thread stopped early".into()))?
+    Ok(())
+}
+
+/// The arbiter of this thread's actix `System`, when there is one.
+fn current_arbiter() -> Option<actix::ArbiterHandle> {
+    actix::System::try_current()?;
+    actix::Arbiter::try_current()
 }
 
 /// Runs `work()` to completion on a fresh `System`, blocking the caller;
@@ -190,10 +225,4 @@ where
         .map_err(|e| RunError::Runtime(format!("cannot start a System thread: {e}")))?
         .join()
         .map_err(|_| RunError::Runtime("the run's System thread panicked".into()))?
-}
-
-/// True when this thread runs an actix `System` (or one of its arbiters)
-/// inside a runtime, so actors can be spawned here.
-pub(crate) fn in_actix_system() -> bool {
-    actix::System::try_current().is_some() && tokio::runtime::Handle::try_current().is_ok()
 }

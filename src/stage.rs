@@ -362,7 +362,8 @@ pub trait Aggregate: Send + Clone + 'static {
     /// Input batch type (the last stage's output).
     type In: Records;
     /// The partial result. It crosses the wire in multiprocess mode.
-    type Partial: Send + Serialize + DeserializeOwned + 'static;
+    /// `Clone` gives a running pipeline's snapshots.
+    type Partial: Send + Clone + Serialize + DeserializeOwned + 'static;
 
     /// The partial of no batch at all.
     fn empty(&self) -> Self::Partial;

@@ -47,8 +47,15 @@ impl fmt::Display for Mode {
 }
 
 /// A flag that asks a running pipeline to stop (Ctrl-C, a caller's timeout).
+/// It also interrupts a source that is waiting for input.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    raised: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl Cancel {
     /// A flag that is not raised.
@@ -58,12 +65,36 @@ impl Cancel {
 
     /// Asks the run to stop.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.raised.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     /// True once [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.raised.load(Ordering::SeqCst)
+    }
+
+    /// Completes once [`cancel`](Self::cancel) is called.
+    pub async fn cancelled(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a cancel in between is not missed.
+        notified.as_mut().enable();
+        if self.is_cancelled() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// `wake`, cut short by a cancel.
+    pub(crate) fn or_cancelled(&self, wake: crate::pipeline::Wake) -> crate::pipeline::Wake {
+        let cancel = self.clone();
+        Box::pin(async move {
+            tokio::select! {
+                () = wake => {}
+                () = cancel.cancelled() => {}
+            }
+        })
     }
 }
 

@@ -107,6 +107,15 @@ pub(crate) struct Coordinator {
     alone_since: Option<Instant>,
     last_loss: Option<String>,
     done: Option<oneshot::Sender<Result<Outcome, RunError>>>,
+    /// The source is waiting for input: this completes when it may have
+    /// some (taken by `pump`, which then reads again after it).
+    wake: Option<crate::pipeline::Wake>,
+    /// The source is waiting; no chunk is read until it wakes.
+    waiting: bool,
+    /// Snapshot requests and the number of chunks before each, in order.
+    snapshots: std::collections::VecDeque<(u64, crate::pipeline::SnapshotReq)>,
+    /// Chunks merged so far.
+    merged: u64,
 }
 
 impl Coordinator {
@@ -135,6 +144,10 @@ impl Coordinator {
             alone_since: Some(Instant::now()),
             last_loss: None,
             done: Some(done),
+            wake: None,
+            waiting: false,
+            snapshots: std::collections::VecDeque::new(),
+            merged: 0,
         }
     }
 
@@ -154,10 +167,21 @@ impl Coordinator {
                 conn.do_send(SendFrame(frame));
                 continue;
             }
-            if self.sched.wants_new_chunk() {
+            if !self.waiting && self.sched.wants_new_chunk() {
                 if let Err(e) = self.read_chunk() {
                     return self.fail(ctx, e);
                 }
+                if let Some(wake) = self.wake.take() {
+                    // The coordinator never blocks in its source: heartbeats,
+                    // results and signals go on while it waits.
+                    self.waiting = true;
+                    let wake = self.config.cancel.or_cancelled(wake);
+                    ctx.spawn(wake.into_actor(self).map(|(), act, ctx| {
+                        act.waiting = false;
+                        act.pump(ctx);
+                    }));
+                }
+                self.answer_snapshots();
                 continue;
             }
             break;
@@ -179,8 +203,26 @@ impl Coordinator {
             self.pipeline.aggregate.part.merge(acc, partial);
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
+            self.merged += 1;
+            self.answer_snapshots();
         }
         Ok(())
+    }
+
+    /// Answers the snapshot requests whose chunks are all merged.
+    fn answer_snapshots(&mut self) {
+        while self
+            .snapshots
+            .front()
+            .is_some_and(|(after, _)| *after <= self.merged)
+        {
+            let Some((_, req)) = self.snapshots.pop_front() else {
+                break;
+            };
+            if let Some(acc) = &self.acc {
+                req.answer(self.pipeline.aggregate.part.as_ref(), acc);
+            }
+        }
     }
 
     fn close_all(&mut self) {
