@@ -241,6 +241,11 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
     }
 }
 
+/// `stage`, erased (for builders that keep stages of several types).
+pub(crate) fn erase_stage<S: Stage>(stage: S) -> Box<dyn DynStage> {
+    Box::new(StageBox(stage))
+}
+
 /// A stage with its type erased.
 #[allow(dead_code)] // clone_box serves stage replicas in pipeline mode
 pub(crate) trait DynStage: Send {
@@ -554,6 +559,12 @@ impl<T: Records> PipelineBuilder<T> {
             stages: self.stages,
             _out: PhantomData,
         }
+    }
+
+    /// Appends an erased stage that takes and gives the current batch type.
+    pub(crate) fn stage_erased(mut self, name: String, stage: Box<dyn DynStage>) -> Self {
+        self.stages.push(Named { name, part: stage });
+        self
     }
 
     /// Ends the stages with an aggregate and a sink for its result; a run

@@ -4,6 +4,7 @@
 //! `read|generate → parse → enrich → metrics → write`.
 
 pub mod batch;
+pub mod builder;
 pub mod counts;
 pub mod generate;
 pub mod input;
@@ -16,6 +17,8 @@ pub mod sink;
 pub mod source;
 pub mod stages;
 pub mod time;
+
+pub use builder::{builder, LogsBuilder};
 
 use crate::pipeline::Pipeline;
 use input::InputSpec;
@@ -50,27 +53,7 @@ pub struct LogsParams {
     pub emit_records: bool,
 }
 
-/// Builds the `logs` pipeline.
+/// Builds the `logs` pipeline (with no extra stage: see [`builder()`]).
 pub fn pipeline(params: LogsParams) -> Pipeline<()> {
-    // The aggregate hands line buffers back to the source (see `pool`).
-    let pool = pool::BatchPool::new();
-    let (source_name, source) = match params.input {
-        LogsInput::Generate { records, seed } => (
-            "generate",
-            source::LogSource::generate(seed, records, pool.clone()),
-        ),
-        LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
-    };
-    Pipeline::builder_files(NAME, source_name, source)
-        .stage("parse", stages::Parse)
-        .stage("enrich", stages::Enrich::default())
-        .aggregate(
-            "metrics",
-            metrics::LogsMetrics {
-                emit_records: params.emit_records,
-                pool,
-            },
-            "write",
-            sink::LogsSink::new(params.out_dir, params.emit_records),
-        )
+    builder().build(params)
 }
