@@ -14,6 +14,9 @@
 //! processing of one chunk; this file, the connection around it.
 
 mod chunk;
+mod dispatch;
+
+pub use dispatch::{dispatch_if_worker, run_worker_anywhere};
 
 use chunk::{ChunkProcessor, Work};
 
