@@ -116,6 +116,28 @@ impl LogsBuilder {
             )
     }
 
+    /// The pipeline reading `input` with no sink: a run gives back the
+    /// [`LogsPartial`] (its [`summary`](LogsPartial::summary) is what
+    /// `summary.json` would hold).
+    pub fn build_collect(self, input: LogsInput) -> Pipeline<LogsPartial> {
+        let pool = BatchPool::new();
+        let (source_name, source) = match input {
+            LogsInput::Generate { records, seed } => (
+                "generate",
+                source::LogSource::generate(seed, records, pool.clone()),
+            ),
+            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
+        };
+        self.middle(Pipeline::builder_files(NAME, source_name, source))
+            .collect(
+                "metrics",
+                LogsMetrics {
+                    emit_records: false,
+                    pool,
+                },
+            )
+    }
+
     /// The pipeline fed by pushed [`LineBatch`]es (see
     /// [`Pipeline::start`]); its result and its snapshots are the
     /// [`LogsPartial`], whose [`summary`](LogsPartial::summary) is what
