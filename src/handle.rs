@@ -467,6 +467,56 @@ where
         }
     }
 
+    /// Pushes the items of an async `stream` as batches of at most
+    /// `max_records` items (made by `make`), waiting while the pipeline is
+    /// full; a partial batch leaves `max_batch_delay` after its first item,
+    /// so a slow stream still flows. Returns the number of items pushed once
+    /// the stream ends (the pipeline goes on: [`finish`](Self::finish) it).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push); the batch that was not pushed comes back.
+    pub async fn feed<St, T>(
+        &self,
+        stream: St,
+        max_records: usize,
+        max_batch_delay: std::time::Duration,
+        mut make: impl FnMut(Vec<T>) -> B,
+    ) -> Result<u64, PushError<B>>
+    where
+        St: futures_util::Stream<Item = T>,
+    {
+        use futures_util::StreamExt;
+        let max = max_records.max(1);
+        let mut stream = std::pin::pin!(stream);
+        let mut pushed = 0u64;
+        let mut items = Vec::with_capacity(max);
+        loop {
+            let Some(first) = stream.next().await else {
+                return Ok(pushed);
+            };
+            items.push(first);
+            let deadline = tokio::time::Instant::now() + max_batch_delay;
+            let mut ended = false;
+            while items.len() < max {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(item)) => items.push(item),
+                    Ok(None) => {
+                        ended = true;
+                        break;
+                    }
+                    // The delay is up: the partial batch leaves now.
+                    Err(_) => break,
+                }
+            }
+            pushed += items.len() as u64;
+            let batch = make(std::mem::replace(&mut items, Vec::with_capacity(max)));
+            self.push(batch).await?;
+            if ended {
+                return Ok(pushed);
+            }
+        }
+    }
+
     /// Stops the pipeline without a result: the sink aborts.
     pub fn abort(&self) {
         let shared = self.shared();
