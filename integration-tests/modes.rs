@@ -519,9 +519,11 @@ fn ctrl_c_stops_a_long_run_quickly_and_leaves_no_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start parpipe");
-    // The sink opens its temporary outputs with the first batch: wait for them.
+    // The sink opens its temporary outputs (in the run's staging directory)
+    // with the first batch: wait for them.
+    let staging = out.join(format!(".parpipe-run.{}.tmp", child.id()));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while leftovers(&out).is_empty() {
+    while leftovers(&staging).is_empty() {
         assert!(Instant::now() < deadline, "the run never started writing");
         assert!(child.try_wait().unwrap().is_none(), "parpipe ended early");
         std::thread::sleep(Duration::from_millis(10));

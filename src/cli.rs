@@ -1,11 +1,63 @@
 //! The `parpipe` binary's command-line definitions (clap): the
-//! subcommands and their flags, as the user types them. `main.rs` turns
-//! them into the library's configuration.
+//! subcommands and their flags, as the user types them, each numeric flag
+//! with the range the program can honour (a value outside it is a usage
+//! error naming the flag and the range, exit 2). `main.rs` turns them into
+//! the library's configuration.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use parpipe::Mode;
 use parpipe::Replicas;
 use std::path::PathBuf;
+
+/// Most records a run may generate (logs lines, matrix tasks): some 28
+/// hours of logs at 10 M lines/s, and far from any counter's overflow.
+pub(crate) const MAX_RECORDS: u64 = 1_000_000_000_000;
+/// Largest `--batch-size`: batches are allocated (and, in multiprocess
+/// mode, framed) whole.
+pub(crate) const MAX_BATCH: u64 = 1 << 20;
+/// Largest `--queue-depth`: each actor's reorder buffer allocates its slots.
+pub(crate) const MAX_QUEUE_DEPTH: u64 = 1024;
+/// Largest `--workers`: each one is a process with its sockets.
+pub(crate) const MAX_WORKERS: u64 = 1024;
+/// Largest `--inflight`: chunks held per worker, in memory on both sides.
+pub(crate) const MAX_INFLIGHT: u64 = 256;
+/// Largest `--matrix-size`: three n×n f64 matrices per task (96 MiB at 2048).
+pub(crate) const MAX_MATRIX: u64 = 2048;
+/// Smallest `--max-frame`: room for any handshake or control message.
+pub(crate) const MIN_FRAME: u64 = 1024;
+/// Largest `--max-frame`: a frame's length field is a u32.
+pub(crate) const MAX_FRAME: u64 = u32::MAX as u64;
+/// Largest `--repeat` of `parpipe bench`.
+pub(crate) const MAX_REPEAT: u64 = 1000;
+/// Longest timeout, in seconds (a day): deadlines stay far from overflow.
+pub(crate) const MAX_SECS: f64 = 86_400.0;
+
+/// A parser for an integer flag in `lo..=hi`; the error states the range
+/// (clap adds the flag and the value).
+fn int_in<T>(lo: u64, hi: u64) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: TryFrom<u64>,
+{
+    move |text: &str| {
+        let range = || format!("expected an integer from {lo} to {hi}");
+        let n: u64 = text.trim().parse().map_err(|_| range())?;
+        if !(lo..=hi).contains(&n) {
+            return Err(range());
+        }
+        T::try_from(n).map_err(|_| range())
+    }
+}
+
+/// A parser for a number of seconds in `lo..=hi`.
+fn secs_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let range = || format!("expected a number of seconds from {lo} to {hi}");
+        match text.trim().parse::<f64>() {
+            Ok(t) if (lo..=hi).contains(&t) => Ok(t),
+            _ => Err(range()),
+        }
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,15 +110,15 @@ pub(crate) struct BenchArgs {
     /// Modes, comma-separated; a mode this build lacks is shown as n/a.
     #[arg(long, default_value = "serial,pipeline,multiprocess")]
     pub(crate) modes: String,
-    /// Measured runs per column (after one warm-up run).
-    #[arg(long, default_value_t = 5)]
+    /// Measured runs per column (after one warm-up run), 1 to 1000.
+    #[arg(long, default_value_t = 5, value_parser = int_in::<usize>(1, MAX_REPEAT))]
     pub(crate) repeat: usize,
     /// Output directory: inputs, per-run outputs, bench.json, bench.svg.
     #[arg(long, default_value = "parpipe-bench")]
     pub(crate) out: PathBuf,
     /// Matrix size for the `matrix` workload, whose sizes count tasks
-    /// (16×16 keeps a million tasks to seconds).
-    #[arg(long, default_value_t = 16)]
+    /// (16×16 keeps a million tasks to seconds), 1 to 2048.
+    #[arg(long, default_value_t = 16, value_parser = int_in::<usize>(1, MAX_MATRIX))]
     pub(crate) matrix_size: usize,
 }
 
@@ -84,13 +136,13 @@ pub(crate) struct BaselineArgs {
     pub(crate) kind: BaselineKindArg,
     #[arg(long)]
     pub(crate) input: PathBuf,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = int_in::<u64>(0, MAX_RECORDS))]
     pub(crate) records: u64,
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = int_in::<usize>(1, MAX_MATRIX))]
     pub(crate) matrix_size: usize,
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = int_in::<usize>(1, MAX_BATCH))]
     pub(crate) batch_size: usize,
     #[arg(long)]
     pub(crate) out: PathBuf,
@@ -134,8 +186,8 @@ pub(crate) struct RunArgs {
     #[arg(long = "input", value_name = "PATH")]
     pub(crate) inputs: Vec<String>,
     /// Lines to generate when no input is given (logs, default 1000000);
-    /// number of tasks (matrix, default 200).
-    #[arg(long)]
+    /// number of tasks (matrix, default 200); 0 to 10^12.
+    #[arg(long, value_parser = int_in::<u64>(0, MAX_RECORDS))]
     pub(crate) records: Option<u64>,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
@@ -143,21 +195,22 @@ pub(crate) struct RunArgs {
     /// Records per batch, and per chunk in multiprocess mode
     /// (default: 8192 lines for logs; for matrix, about 10 ms of work:
     /// 4 tasks of 160×160; without it, multiprocess chunks are sized to
-    /// what remains, from 1/8 to 2× the default).
-    #[arg(long)]
+    /// what remains, from 1/8 to 2× the default); 1 to 1048576.
+    #[arg(long, value_parser = int_in::<usize>(1, MAX_BATCH))]
     pub(crate) batch_size: Option<usize>,
-    /// Matrix size of the matrix workload.
-    #[arg(long, default_value_t = 160)]
+    /// Matrix size of the matrix workload, 1 to 2048.
+    #[arg(long, default_value_t = 160, value_parser = int_in::<usize>(1, MAX_MATRIX))]
     pub(crate) matrix_size: usize,
-    /// Batches that may wait before each stage (pipeline mode).
-    #[arg(long, default_value_t = 4)]
+    /// Batches that may wait before each stage (pipeline mode), 1 to 1024.
+    #[arg(long, default_value_t = 4, value_parser = int_in::<usize>(1, MAX_QUEUE_DEPTH))]
     pub(crate) queue_depth: usize,
     /// Actors for a stage (pipeline mode): STAGE=N (repeatable), or `auto`
     /// to measure the stages first and give the spare cores to the busiest.
     #[arg(long = "replicas", value_name = "STAGE=N|auto", value_parser = Replicas::parse_one)]
     pub(crate) replicas: Vec<Replicas>,
-    /// Worker processes (multiprocess mode; default: number of cores).
-    #[arg(long)]
+    /// Worker processes (multiprocess mode; default: number of cores), 0 to
+    /// 1024 (0: remote workers only).
+    #[arg(long, value_parser = int_in::<usize>(0, MAX_WORKERS))]
     pub(crate) workers: Option<usize>,
     /// Output directory.
     #[arg(long, default_value = "parpipe-out")]
@@ -174,8 +227,8 @@ pub(crate) struct RunArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct MultiprocessArgs {
-    /// Chunks each worker may hold at once (multiprocess mode).
-    #[arg(long, default_value_t = 2)]
+    /// Chunks each worker may hold at once (multiprocess mode), 1 to 256.
+    #[arg(long, default_value_t = 2, value_parser = int_in::<usize>(1, MAX_INFLIGHT))]
     pub(crate) inflight: usize,
     /// Address to accept workers on (a non-loopback address needs a token).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
@@ -183,14 +236,17 @@ pub(crate) struct MultiprocessArgs {
     /// File holding the shared token (else PARPIPE_TOKEN; never on the command line).
     #[arg(long, value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,
-    /// Seconds of silence after which a worker is dropped and its chunks re-queued.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    /// Seconds of silence after which a worker is dropped and its chunks
+    /// re-queued, 0.1 to 86400.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
     pub(crate) heartbeat_timeout: f64,
-    /// Seconds to wait for a first (or replacement) worker before failing.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    /// Seconds to wait for a first (or replacement) worker before failing,
+    /// 0.1 to 86400.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
     pub(crate) worker_wait_timeout: f64,
-    /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME)]
+    /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
+          value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
 }
 
@@ -205,19 +261,21 @@ pub(crate) struct WorkerArgs {
     /// Serve one job after another instead of exiting after the first.
     #[arg(long)]
     pub(crate) keep_alive: bool,
-    /// Largest frame accepted or sent, in bytes.
-    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME)]
+    /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
+          value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
-    /// Seconds to keep trying to connect the first time (0: forever); a
-    /// keep-alive worker then waits for each next coordinator without a limit.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    /// Seconds to keep trying to connect the first time (0: forever), 0 to
+    /// 86400; a keep-alive worker then waits for each next coordinator
+    /// without a limit.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS", value_parser = secs_in(0.0, MAX_SECS))]
     pub(crate) connect_timeout: f64,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct GenerateArgs {
-    /// Number of lines.
-    #[arg(long)]
+    /// Number of lines, 0 to 10^12.
+    #[arg(long, value_parser = int_in::<u64>(0, MAX_RECORDS))]
     pub(crate) records: u64,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]

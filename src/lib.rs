@@ -113,6 +113,7 @@
 //! - [`worker`]: the worker entry point for any program.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
 //! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
+//! - [`outputs`]: output files written whole or not at all; stale temporaries.
 #![deny(missing_docs)]
 
 pub mod allocator;
@@ -123,6 +124,7 @@ pub mod file_range;
 mod handle;
 pub mod metrics;
 mod mode;
+pub mod outputs;
 pub mod pipeline;
 #[cfg(feature = "cli")]
 pub mod progress;

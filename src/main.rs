@@ -9,6 +9,7 @@ use cli::{
     BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
     RunArgs, WorkerArgs, WorkloadArg,
 };
+use parpipe::outputs::Staging;
 use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
@@ -16,7 +17,7 @@ use parpipe::workloads::logs::{
 use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::Replicas;
 use parpipe::Token;
-use parpipe::{ErrorKind, JobSpec, RunConfig, RunReport};
+use parpipe::{ErrorKind, JobSpec, RunConfig};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,6 +27,16 @@ use std::time::Duration;
 struct Failure {
     code: u8,
     error: anyhow::Error,
+}
+
+impl From<parpipe::outputs::OutputError> for Failure {
+    fn from(error: parpipe::outputs::OutputError) -> Self {
+        // Its message already ends with the cause: not repeated as a chain.
+        Failure {
+            code: 1,
+            error: anyhow::anyhow!("{error}"),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -93,9 +104,32 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(value).map_err(|e| usage(anyhow::anyhow!("{flag}: {e}")))
 }
 
-/// Raw arguments validated into what the library needs.
-fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
-    let (job, default_batch) = match args.workload {
+/// A workload's parameters, still without the directory it writes into.
+enum Params {
+    Matrix(MatrixParams),
+    Logs(LogsParams),
+}
+
+impl Params {
+    /// The job, writing into `out_dir`.
+    fn into_job(self, out_dir: &Path) -> Result<JobSpec, Failure> {
+        match self {
+            Params::Matrix(mut p) => {
+                p.out_dir = out_dir.to_path_buf();
+                JobSpec::new(matrix::NAME, &p).map_err(usage)
+            }
+            Params::Logs(mut p) => {
+                p.out_dir = out_dir.to_path_buf();
+                JobSpec::new(logs::NAME, &p).map_err(usage)
+            }
+        }
+    }
+}
+
+/// Raw arguments validated into what the library needs (touching no file
+/// but the token's).
+fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
+    let (params, default_batch) = match args.workload {
         WorkloadArg::Matrix => {
             if !args.inputs.is_empty() {
                 return Err(usage(anyhow::anyhow!(
@@ -109,7 +143,7 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
                 out_dir: args.out.clone(),
             };
             let batch = matrix::default_batch(params.n);
-            (JobSpec::new(matrix::NAME, &params).map_err(usage)?, batch)
+            (Params::Matrix(params), batch)
         }
         WorkloadArg::Logs => {
             let input = if args.inputs.is_empty() {
@@ -125,7 +159,7 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
                 out_dir: args.out.clone(),
                 emit_records: args.emit_records,
             };
-            (JobSpec::new(logs::NAME, &params).map_err(usage)?, 8192)
+            (Params::Logs(params), 8192)
         }
     };
     let mp = &args.multiprocess;
@@ -146,7 +180,7 @@ fn job_from_args(args: &RunArgs) -> Result<(JobSpec, RunConfig), Failure> {
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;
-    Ok((job, config))
+    Ok((params, config))
 }
 
 fn worker(args: WorkerArgs) -> Result<(), Failure> {
@@ -156,7 +190,7 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
         keep_alive: args.keep_alive,
         max_frame: args.max_frame,
         connect_timeout: match args.connect_timeout {
-            t if t <= 0.0 => None,
+            0.0 => None,
             t => Some(seconds(t, "--connect-timeout")?),
         },
         accept_file_chunks: WorkerConfig::local_from_env(),
@@ -167,7 +201,11 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
 }
 
 fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
-    let (job, mut config) = job_from_args(&args)?;
+    let (params, mut config) = job_from_args(&args)?;
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| args.out.join("report.json"));
     // Remote workers need the address; a quiet local run does not.
     config.announce_listen = !quiet || args.workers == Some(0);
     let registry = parpipe::workloads::builtin_registry();
@@ -176,18 +214,31 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
     let result = system.block_on(async move {
+        // Ctrl-C is caught from before the first file is made: from then on
+        // it stops the run, which removes what it staged.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("cannot catch Ctrl-C")?;
         actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt.recv().await.is_some() {
                 tracing::warn!("interrupted: stopping");
                 cancel.cancel();
             }
         });
-        parpipe::execute(&registry, &job, &config).await
+        // Before any input is read: temporaries of killed runs cleaned, and
+        // the output places proven writable. Every output is staged until
+        // the run and its report are complete; dropping `staging` removes
+        // it all.
+        let staging = Staging::prepare(&args.out, &report_path)?;
+        let job = params.into_job(staging.dir())?;
+        let report = parpipe::execute(&registry, &job, &config).await;
+        Ok::<_, Failure>((staging, report))
     });
     drop(system);
     if let Some(d) = display {
         d.finish();
     }
+    let (staging, result) = result?;
     let report = result
         .map_err(|e| match e.kind() {
             ErrorKind::Config => usage(e),
@@ -197,56 +248,67 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if !quiet {
         eprint!("{}", report.to_table());
     }
-    let report_path = args.report.unwrap_or_else(|| args.out.join("report.json"));
-    write_report(&report, &report_path)
-        .with_context(|| format!("cannot write the report to '{}'", report_path.display()))?;
+    staging.commit(&(report.to_json() + "\n"))?;
     Ok(())
-}
-
-fn write_report(report: &RunReport, path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, report.to_json() + "\n")?;
-    std::fs::rename(&tmp, path)
 }
 
 fn generate(args: GenerateArgs) -> Result<(), Failure> {
     let mut generator = Generator::new(args.seed, args.records);
-    let result = match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create '{}'", path.display()))?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            generator.write_all(&mut out).and_then(|_| out.flush())
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            generator.write_all(&mut out).and_then(|_| out.flush())
-        }
+    let Some(path) = &args.output else {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        return match generator.write_all(&mut out).and_then(|_| out.flush()) {
+            // A closed pipe (`parpipe generate … | head`) is the reader's choice, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other
+                .context("cannot write to standard output")
+                .map_err(Failure::from),
+        };
     };
-    match result {
-        // A closed pipe (`parpipe generate … | head`) is the reader's choice, not a failure.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other
-            .map(|_| ())
-            .with_context(|| match &args.output {
-                Some(p) => format!("cannot write '{}'", p.display()),
-                None => "cannot write to standard output".to_string(),
+    // Written under a temporary name and renamed: a failure leaves nothing.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("--output '{}' names no file", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parpipe::outputs::temp_path(dir, &name);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            generator.write_all(&mut out)?;
+            out.flush()
+        })
+        .with_context(|| format!("cannot write '{}'", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| {
+                format!("cannot rename '{}' to '{}'", tmp.display(), path.display())
             })
-            .map_err(Failure::from),
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    written.map_err(Failure::from)
 }
 
 fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
     use parpipe::bench::{self, BenchPlan, BenchWorkload};
-    let sizes = bench::parse_sizes(&args.sizes).map_err(|e| usage(anyhow::anyhow!(e)))?;
-    let modes = bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!(e)))?;
-    if args.repeat == 0 {
-        return Err(usage(anyhow::anyhow!("--repeat must be at least 1")));
+    let range = format!(
+        "expected comma-separated sizes from 1 to {}",
+        cli::MAX_RECORDS
+    );
+    let sizes = bench::parse_sizes(&args.sizes)
+        .map_err(|e| usage(anyhow::anyhow!("--sizes: {e}; {range}")))?;
+    if let Some(big) = sizes.iter().find(|&&n| n > cli::MAX_RECORDS) {
+        return Err(usage(anyhow::anyhow!(
+            "--sizes: size {big} is out of range; {range}"
+        )));
     }
+    let modes =
+        bench::parse_modes(&args.modes).map_err(|e| usage(anyhow::anyhow!("--modes: {e}")))?;
     let exe = std::env::current_exe().context("cannot find the parpipe binary")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create '{}'", args.out.display()))?;
@@ -302,7 +364,6 @@ fn bench_baseline(args: BaselineArgs) -> Result<(), Failure> {
     }
     .map_err(|e| anyhow::anyhow!("{} baseline: {e}", kind.as_str()))?;
     let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
-    std::fs::write(&args.report, json + "\n")
-        .with_context(|| format!("cannot write '{}'", args.report.display()))?;
+    parpipe::outputs::write_atomic(&args.report, (json + "\n").as_bytes())?;
     Ok(())
 }

@@ -506,10 +506,11 @@ fn check_summary(
 
 /// Writes `bench.json` and `bench.svg` into `out` and returns the table.
 pub fn write_outputs(results: &BenchResults, out: &Path) -> anyhow::Result<String> {
+    // Each whole or not at all (a failure leaves no temporary either).
     let json = serde_json::to_string_pretty(results)?;
-    std::fs::write(out.join("bench.json"), json + "\n")?;
     let svg = chart::render_svg(results)?;
-    std::fs::write(out.join("bench.svg"), svg)?;
+    crate::outputs::write_atomic(&out.join("bench.json"), (json + "\n").as_bytes())?;
+    crate::outputs::write_atomic(&out.join("bench.svg"), svg.as_bytes())?;
     Ok(table::render(results))
 }
 

@@ -223,14 +223,10 @@ impl Sink for MatrixSink {
         std::fs::create_dir_all(&self.out_dir).map_err(|e| {
             StageError::new(format!("cannot create '{}': {e}", self.out_dir.display()))
         })?;
-        let text = summary.to_json();
         let path = self.out_dir.join(SUMMARY_FILE);
-        let tmp = self
-            .out_dir
-            .join(format!(".{SUMMARY_FILE}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| StageError::new(format!("cannot write '{}': {e}", path.display())))
+        // Whole or not at all: a failure removes the temporary.
+        crate::outputs::write_atomic(&path, summary.to_json().as_bytes())
+            .map_err(|e| StageError::new(e.to_string()))
     }
 }
 

@@ -90,8 +90,15 @@ impl SourceActor {
         self.coordinator.do_send(Failed { error });
     }
 
-    /// Pulls and sends batches while the downstream grants them.
+    /// Pulls and sends batches while the downstream grants them. Does
+    /// nothing before [`ConnectSource`]: a grant can arrive first (the first
+    /// stage is wired, and grants, before this actor is), and pulling then
+    /// could reach the end of an empty input with no one to tell — the sink
+    /// would wait for `End` forever.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        let Some(end) = self.end.clone() else {
+            return;
+        };
         while !self.done && !self.waiting && self.outbox.flush() {
             if self.cancel.is_cancelled() {
                 return self.fail(RunError::Interrupted);
@@ -135,12 +142,10 @@ impl SourceActor {
                 Ok(Pulled::Cancelled) => self.fail(RunError::Interrupted),
                 Ok(Pulled::End) => {
                     self.done = true;
-                    if let Some(end) = &self.end {
-                        // do_send is bounded: sent once.
-                        end.do_send(End {
-                            batches: self.numbering.seq,
-                        });
-                    }
+                    // do_send is bounded: sent once.
+                    end.do_send(End {
+                        batches: self.numbering.seq,
+                    });
                 }
                 Err(error) => self.fail(error),
             }
@@ -159,7 +164,8 @@ impl Handler<ConnectSource> for SourceActor {
         self.outbox.connect(msg.downstream);
         self.end = Some(msg.end);
         self.snapshots = Some(msg.snapshots);
-        // Grants may have come before the wiring: send what they allow.
+        // Grants may have come before the wiring (and were only recorded):
+        // send what they allow.
         self.pump(ctx);
     }
 }
@@ -169,6 +175,7 @@ impl Handler<Grant> for SourceActor {
 
     fn handle(&mut self, grant: Grant, ctx: &mut Context<Self>) {
         self.outbox.grant(grant.seq);
+        // Before the wiring, pump() only leaves the grant recorded.
         self.pump(ctx);
     }
 }

@@ -12,6 +12,7 @@ use memchr::memchr;
 use serde::{Deserialize, Serialize};
 
 use super::batch::LineBatch;
+use super::watch::Watch;
 
 /// Size of the read buffer (and of the gzip decoder's input buffer): large
 /// enough that the per-read cost vanishes next to the per-line work.
@@ -124,6 +125,23 @@ struct OpenInput {
     lines: u64,
     /// The source has reported its end.
     eof: bool,
+    /// A regular file: what it looked like at open, checked at its end.
+    watch: Option<Watch>,
+}
+
+impl OpenInput {
+    /// The error for a file that shrank, changed or was replaced while it
+    /// was read; checked when its end is reached (and on a read error,
+    /// which a truncated gzip file gives: the truncation is the cause).
+    fn changed(&self) -> Option<InputError> {
+        let source = self.watch.as_ref()?.changed()?;
+        Some(InputError::Read {
+            input: self.name.clone(),
+            line: self.lines + 1,
+            what: "read error",
+            source,
+        })
+    }
 }
 
 /// Outcome of trying to deliver one line.
@@ -489,6 +507,9 @@ impl LineReader {
         loop {
             match cur.source.read(&mut self.buf) {
                 Ok(0) => {
+                    if let Some(e) = cur.changed() {
+                        return Err(e);
+                    }
                     cur.eof = true;
                     return Ok(());
                 }
@@ -498,6 +519,9 @@ impl LineReader {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    if let Some(changed) = cur.changed() {
+                        return Err(changed);
+                    }
                     // flate2 reports bad headers, bad deflate data and
                     // truncation with these kinds; anything else comes from
                     // the file itself.
@@ -525,16 +549,17 @@ impl LineReader {
     /// Opens `spec`, sniffs the gzip magic bytes and makes it current.
     fn open(&mut self, spec: &InputSpec) -> Result<(), InputError> {
         let name = spec.display_name();
-        let raw: Box<dyn Read + Send> = match spec {
-            InputSpec::Stdin => Box::new(io::stdin()),
+        let (watch, raw): (Option<Watch>, Box<dyn Read + Send>) = match spec {
+            InputSpec::Stdin => (None, Box::new(io::stdin())),
             InputSpec::File(path) => {
                 // Checked first: on Unix a directory opens fine and fails
                 // only on read, with a less helpful message.
                 if path.is_dir() {
                     return Err(InputError::IsDirectory { input: name });
                 }
-                match File::open(path) {
-                    Ok(f) => Box::new(f),
+                let opened = File::open(path).and_then(|f| Watch::open(path.clone(), f));
+                match opened {
+                    Ok(opened) => opened,
                     Err(source) => {
                         return Err(InputError::Open {
                             input: name,
@@ -556,6 +581,7 @@ impl LineReader {
             gzip: false,
             lines: 0,
             eof: false,
+            watch,
         });
         // Sniff the first two bytes (a read may return fewer than asked).
         while self.end < 2 {
@@ -578,6 +604,9 @@ impl LineReader {
                 }
             };
             if got == 0 {
+                if let Some(e) = cur.changed() {
+                    return Err(e);
+                }
                 cur.eof = true;
                 break;
             }
@@ -596,6 +625,9 @@ impl LineReader {
                 ));
                 cur.source = Box::new(decoder);
                 cur.gzip = true;
+                if let Some(watch) = cur.watch.as_mut() {
+                    watch.plain = false;
+                }
                 cur.eof = false;
                 self.end = 0;
             }

@@ -17,6 +17,7 @@ pub mod sink;
 pub mod source;
 pub mod stages;
 pub mod time;
+mod watch;
 
 pub use builder::{builder, LogsBuilder};
 

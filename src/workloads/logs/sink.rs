@@ -1,7 +1,8 @@
 //! The `logs` sink: writes `summary.json` and, with `--emit-records`,
 //! streams `records.jsonl` and `rejects.txt`. Every file is written under a
-//! temporary name and renamed into place only when the run succeeds, with
-//! `summary.json` last, so a failed or interrupted run leaves no partial result.
+//! temporary name (`.NAME.PID.tmp`) and renamed into place only when the run
+//! succeeds and every file is completely written, with `summary.json` last,
+//! so a failed or interrupted run leaves no partial result and no temporary.
 
 use super::metrics::LogsPartial;
 use crate::stage::{Sink, StageError};
@@ -26,7 +27,7 @@ struct PendingFile {
 impl PendingFile {
     fn create(dir: &Path, name: &str) -> Result<Self, StageError> {
         let dest = dir.join(name);
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = crate::outputs::temp_path(dir, name);
         let file = File::create(&tmp)
             .map_err(|e| StageError::new(format!("cannot create '{}': {e}", tmp.display())))?;
         Ok(PendingFile {
@@ -42,25 +43,58 @@ impl PendingFile {
             .map_err(|e| StageError::new(format!("cannot write '{}': {e}", self.tmp.display())))
     }
 
-    /// Flushes and renames into place.
-    fn commit(mut self) -> Result<(), StageError> {
+    /// Writes out what is buffered.
+    fn flush(&mut self) -> Result<(), StageError> {
         self.out
             .flush()
-            .map_err(|e| StageError::new(format!("cannot write '{}': {e}", self.tmp.display())))?;
-        fs::rename(&self.tmp, &self.dest).map_err(|e| {
+            .map_err(|e| StageError::new(format!("cannot write '{}': {e}", self.tmp.display())))
+    }
+
+    /// Renames the (flushed) file into place; on failure it is removed.
+    fn place(self) -> Result<PathBuf, StageError> {
+        let PendingFile { tmp, dest, out } = self;
+        drop(out.into_parts());
+        fs::rename(&tmp, &dest).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
             StageError::new(format!(
                 "cannot rename '{}' to '{}': {e}",
-                self.tmp.display(),
-                self.dest.display()
+                tmp.display(),
+                dest.display()
             ))
-        })
+        })?;
+        Ok(dest)
     }
 
     fn discard(self) {
         let PendingFile { tmp, out, .. } = self;
-        drop(out);
+        // Without flushing: what is still buffered is thrown away anyway.
+        drop(out.into_parts());
         let _ = fs::remove_file(tmp);
     }
+}
+
+/// Places `files` in order, each only once all are completely written; on
+/// any failure removes every temporary and the files already placed.
+fn place_all(mut files: Vec<PendingFile>) -> Result<(), StageError> {
+    if let Some(e) = files.iter_mut().find_map(|f| f.flush().err()) {
+        files.into_iter().for_each(PendingFile::discard);
+        return Err(e);
+    }
+    let mut placed = Vec::new();
+    let mut files = files.into_iter();
+    while let Some(file) = files.next() {
+        match file.place() {
+            Ok(dest) => placed.push(dest),
+            Err(e) => {
+                files.for_each(PendingFile::discard);
+                for dest in placed {
+                    let _ = fs::remove_file(dest);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the `logs` outputs into a directory.
@@ -101,7 +135,13 @@ impl Sink for LogsSink {
         if self.streams.is_none() {
             self.ensure_dir()?;
             let records = PendingFile::create(&self.out_dir, RECORDS_FILE)?;
-            let rejects = PendingFile::create(&self.out_dir, REJECTS_FILE)?;
+            let rejects = match PendingFile::create(&self.out_dir, REJECTS_FILE) {
+                Ok(r) => r,
+                Err(e) => {
+                    records.discard();
+                    return Err(e);
+                }
+            };
             self.streams = Some((records, rejects));
         }
         if let Some((records, rejects)) = self.streams.as_mut() {
@@ -114,21 +154,29 @@ impl Sink for LogsSink {
     }
 
     fn finish(&mut self, mut result: LogsPartial) -> Result<(), StageError> {
-        self.ensure_dir()?;
-        self.absorb(&mut result)?;
-        let mut summary = PendingFile::create(&self.out_dir, SUMMARY_FILE)?;
-        if let Err(e) = summary.write(result.summary().to_json().as_bytes()) {
-            summary.discard();
+        let prepared = self.ensure_dir().and_then(|()| self.absorb(&mut result));
+        if let Err(e) = prepared {
+            self.abort();
             return Err(e);
         }
+        let mut files = Vec::new();
         if let Some((records, rejects)) = self.streams.take() {
-            let done = records.commit().and_then(|()| rejects.commit());
-            if let Err(e) = done {
-                summary.discard();
+            files.extend([records, rejects]);
+        }
+        match PendingFile::create(&self.out_dir, SUMMARY_FILE) {
+            // Last: a summary.json in place means every other output is too.
+            Ok(summary) => files.push(summary),
+            Err(e) => {
+                files.into_iter().for_each(PendingFile::discard);
                 return Err(e);
             }
         }
-        summary.commit()
+        let text = result.summary().to_json();
+        if let Some(Err(e)) = files.last_mut().map(|f| f.write(text.as_bytes())) {
+            files.into_iter().for_each(PendingFile::discard);
+            return Err(e);
+        }
+        place_all(files)
     }
 
     fn abort(&mut self) {
