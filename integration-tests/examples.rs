@@ -2,7 +2,8 @@
 //! in three modes, `stream_from_channel` against `parpipe run --mode
 //! serial` on the same lines, and `embed_actix_web` in each mode, fed over
 //! real sockets with bodies that end mid-line while summaries are asked
-//! for concurrently. (`embedded_wordcount` has its own test file.)
+//! for concurrently, and `any_runtime` under each kind of `main`.
+//! (`embedded_wordcount` has its own test file.)
 
 mod common;
 
@@ -216,5 +217,28 @@ fn the_web_example_answers_the_serial_summary_in_every_mode() {
         let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
         assert_eq!(stats["lines_pushed"], 20_000, "{mode}: {stats}");
         drop(server);
+    }
+}
+
+#[test]
+fn any_runtime_gives_the_same_results_under_every_kind_of_main() {
+    let Some(exe) = example("any_runtime") else {
+        eprintln!("SKIPPED: any_runtime was not built (run through `cargo test`)");
+        return;
+    };
+    let total = (100_000u64 * 100_001 / 2).to_string();
+    for main in ["plain", "tokio", "actix"] {
+        let out = Command::new(&exe).args(["--main", main]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{main}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let full: Vec<&str> = text.lines().filter(|l| l.contains("finish")).collect();
+        assert_eq!(full.len(), 3, "{main}: {text}");
+        for line in full {
+            assert_eq!(line.matches(total.as_str()).count(), 4, "{main}: {line}");
+        }
     }
 }
