@@ -52,6 +52,7 @@ use crate::stage::Stage;
 pub struct LogsBuilder {
     after_parse: Vec<(String, Box<dyn DynStage>)>,
     before_metrics: Vec<(String, Box<dyn DynStage>)>,
+    pool: Option<BatchPool>,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -75,6 +76,15 @@ impl LogsBuilder {
         S: Stage<In = EnrichedBatch, Out = EnrichedBatch>,
     {
         self.before_metrics.push((name.into(), erase_stage(stage)));
+        self
+    }
+
+    /// Where `metrics` gives line buffers back once counted: a caller that
+    /// pushes batches takes them from the same pool
+    /// ([`BatchPool::batch`]), so that their buffers stay warm instead of
+    /// being faulted in afresh for every batch.
+    pub fn with_pool(mut self, pool: BatchPool) -> Self {
+        self.pool = Some(pool);
         self
     }
 
@@ -142,8 +152,15 @@ impl LogsBuilder {
     /// [`Pipeline::start`]); its result and its snapshots are the
     /// [`LogsPartial`], whose [`summary`](LogsPartial::summary) is what
     /// `summary.json` holds. Lines are numbered across batches in push order.
-    pub fn build_pushed(self) -> Pipeline<LogsPartial> {
+    pub fn build_pushed(mut self) -> Pipeline<LogsPartial> {
+        let pool = self.pool.take().unwrap_or_default();
         self.middle(Pipeline::input::<LineBatch>(NAME, "pushed"))
-            .collect("metrics", LogsMetrics::default())
+            .collect(
+                "metrics",
+                LogsMetrics {
+                    emit_records: false,
+                    pool,
+                },
+            )
     }
 }
