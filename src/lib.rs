@@ -66,6 +66,59 @@
 //! # Ok::<(), parpipe::Error>(())
 //! ```
 //!
+//! # A long-lived pipeline: push, snapshot, finish
+//!
+//! [`Pipeline::input`] starts a pipeline whose batches the caller pushes;
+//! [`Pipeline::start`] (or [`Registry::start`], in any mode) returns a
+//! cloneable [`Run`] handle. [`Run::push`] waits while the pipeline is full
+//! (the stages' credits reach the caller: memory stays bounded),
+//! [`Run::try_push`] says [`PushError::Full`], [`Run::snapshot`] gives the
+//! aggregate of everything pushed before it without stopping anything,
+//! [`Run::feed`] pushes an async stream in batches (a partial batch leaves
+//! after a delay), and [`Run::finish`] gives the result and the report. A
+//! stage error comes back on the next call; dropping every handle stops
+//! the run and aborts the sink.
+//!
+//! ```
+//! use parpipe::{Aggregate, BatchInfo, Mode, Pipeline, RunConfig, StageError};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone)]
+//! struct Count;
+//! impl Aggregate for Count {
+//!     type In = Vec<String>;
+//!     type Partial = u64;
+//!     fn empty(&self) -> u64 { 0 }
+//!     fn add(&mut self, acc: &mut u64, b: Vec<String>, _: &BatchInfo) -> Result<(), StageError> {
+//!         *acc += b.len() as u64;
+//!         Ok(())
+//!     }
+//!     fn merge(&self, acc: &mut u64, later: u64) { *acc += later; }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let config = RunConfig { mode: Mode::Pipeline, queue_depth: 2, ..RunConfig::default() };
+//! let run = Pipeline::input::<Vec<String>>("events", "pushed")
+//!     .collect("count", Count)
+//!     .start::<Vec<String>, u64>(&config)?;
+//! run.push(vec!["a".into(), "b".into()]).await.unwrap();
+//! assert_eq!(run.snapshot().await?, 2);
+//! // Any stream: here 1 000 events, in batches of at most 64.
+//! let events = futures_util::stream::iter((0..1000).map(|i| format!("event {i}")));
+//! run.feed(events, 64, Duration::from_millis(50), |batch| batch).await.unwrap();
+//! let done = run.finish().await?;
+//! assert_eq!(done.result, 1002);
+//! # Ok::<(), parpipe::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Extending the built-in `logs` pipeline
+//!
+//! [`workloads::logs::builder()`] is the `logs` pipeline as a builder: add a
+//! filter after `parse` or an enricher before `metrics`; records a stage
+//! removes count as `dropped` in the summary. Its module docs have a
+//! runnable example; `examples/custom_stage.rs` runs one in every mode.
+//!
 //! # Multiprocess mode: a registry and a worker dispatch
 //!
 //! Closures cannot cross processes, so workers are the same program: the
@@ -73,7 +126,21 @@
 //! typed [`Key`]), the coordinator sends the name and the parameters, and
 //! `main` hands the process to [`worker::run_worker`] when it was started
 //! as a worker (`PROGRAM worker --connect ADDR …`, see [`WorkerCommand`]).
-//! `examples/embedded_wordcount.rs` is a complete program.
+//! [`worker::dispatch_if_worker`] is that dispatch in one line, whatever
+//! `main` looks like. `examples/embedded_wordcount.rs` is a complete
+//! program.
+//!
+//! **When multiprocess pays.** The coordinator ships every record to a
+//! worker: a plain [`Source`]'s batches go in bincode (measured first, then
+//! written once into the frame), and the worker decodes them again. That
+//! costs per record about what a light stage does (on 2 M short sentences:
+//! 0.07 s of encoding on the coordinator, plus decoding in the workers,
+//! against 0.38 s of tokenizing), so multiprocess mode pays when the work
+//! per record is well above the cost of shipping it, or the input is
+//! already where the workers are. A source can ship cheaper bytes by
+//! implementing [`ChunkSource`] (the `logs` reader ships raw text and lets
+//! workers cut lines) or [`FileChunkSource`] (workers on the machine read
+//! byte ranges of the files themselves).
 //!
 //! # Errors
 //!
