@@ -54,9 +54,10 @@ fn merge(c: &mut Criterion) {
             bench.iter_batched(
                 || a.clone(),
                 |mut a| {
-                    let (later, _): (LogsPartial, usize) =
-                        bincode::serde::decode_from_slice(&encoded, config).unwrap();
-                    a.merge(later);
+                    // As the coordinator does it: bounded decoding, checked merge.
+                    let later: LogsPartial =
+                        parpipe::protocol::decode_whole(&encoded, "partial").unwrap();
+                    a.try_merge(later).unwrap();
                     a
                 },
                 BatchSize::LargeInput,

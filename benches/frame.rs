@@ -25,8 +25,9 @@ fn frame(c: &mut Criterion) {
     group.bench_function("decode", |b| {
         b.iter(|| {
             let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
-            let (batch, _): (LineBatch, usize) =
-                bincode::serde::decode_from_slice(black_box(&bytes[4..4 + len]), config).unwrap();
+            // Bounded decoding, as every body from a peer is decoded.
+            let batch: LineBatch =
+                parpipe::protocol::decode_whole(black_box(&bytes[4..4 + len]), "batch").unwrap();
             batch
         })
     });

@@ -274,6 +274,8 @@ pub(crate) trait DynAggregate: Send {
     fn add(&mut self, acc: &mut AnyData, data: AnyData, info: &BatchInfo)
         -> Result<(), StageError>;
     fn merge(&self, acc: &mut AnyData, later: AnyData);
+    /// See [`Aggregate::try_merge`].
+    fn try_merge(&self, acc: &mut AnyData, later: AnyData) -> Result<(), StageError>;
     fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String>;
     /// A copy of a partial (for snapshots).
     fn clone_partial(&self, partial: &AnyData) -> AnyData;
@@ -328,6 +330,14 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
         Box::new(p.clone())
     }
 
+    fn try_merge(&self, acc: &mut AnyData, later: AnyData) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0
+            .try_merge(acc, downcast::<A::Partial>(later, "merge"))
+    }
+
     fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String> {
         let p = partial
             .downcast_ref::<A::Partial>()
@@ -336,15 +346,8 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<AnyData, String> {
-        let (p, used): (A::Partial, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode_config())
-                .map_err(|e| e.to_string())?;
-        if used != bytes.len() {
-            return Err(format!(
-                "{} trailing bytes after the partial",
-                bytes.len() - used
-            ));
-        }
+        // Bytes from a worker: bounded decoding (see `protocol`).
+        let p: A::Partial = crate::protocol::decode_whole(bytes, "partial")?;
         Ok(Box::new(p))
     }
 
@@ -700,16 +703,11 @@ impl Registry {
         self.entries.insert(
             name,
             Arc::new(move |bytes: &[u8]| {
-                let (params, used): (P, usize) =
-                    bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| {
+                // Bytes from the coordinator: bounded decoding (see `protocol`).
+                let params: P =
+                    crate::protocol::decode_whole(bytes, "parameters").map_err(|e| {
                         RunError::Build(format!("pipeline '{label}': bad parameters: {e}"))
                     })?;
-                if used != bytes.len() {
-                    return Err(RunError::Build(format!(
-                        "pipeline '{label}': {} trailing bytes after the parameters",
-                        bytes.len() - used
-                    )));
-                }
                 build(params)
                     .map(Pipeline::erase)
                     .map_err(|e| RunError::Build(format!("pipeline '{label}': {e}")))

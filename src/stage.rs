@@ -289,17 +289,11 @@ pub fn encode_batch<T: Serialize>(batch: &T, out: &mut Vec<u8>) -> Result<(), St
 }
 
 /// Reads what [`encode_batch`] wrote: exactly one batch, no trailing bytes.
+/// No length the bytes declare is allocated before it is checked against
+/// `bytes` (see [`protocol::decode_whole`](crate::protocol::decode_whole)).
 pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StageError> {
-    let (batch, used): (T, usize) =
-        bincode::serde::decode_from_slice(bytes, crate::pipeline::bincode_config())
-            .map_err(|e| StageError::new(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(StageError::new(format!(
-            "{} trailing bytes after the batch",
-            bytes.len() - used
-        )));
-    }
-    Ok(batch)
+    // Bytes from the network: bounded decoding (see `protocol`).
+    crate::protocol::decode_whole(bytes, "batch").map_err(StageError::new)
 }
 
 /// Turns a batch into a batch.
@@ -379,6 +373,18 @@ pub trait Aggregate: Send + Clone + 'static {
     /// Merges `later` (the partial of the batches that follow `acc`'s) into
     /// `acc`. Must be associative (see the trait's docs).
     fn merge(&self, acc: &mut Self::Partial, later: Self::Partial);
+
+    /// Multiprocess mode: merges `later`, a partial decoded from a worker's
+    /// bytes, into `acc`. Its numbers come from another process, so an
+    /// aggregate whose merge can overflow, or that relies on invariants of
+    /// its partial, checks them here and returns an error — the run then
+    /// fails naming the chunk and the worker — rather than panicking or
+    /// wrapping around. On an error, `acc` may be partly merged (the run
+    /// stops). The default calls [`merge`](Self::merge).
+    fn try_merge(&self, acc: &mut Self::Partial, later: Self::Partial) -> Result<(), StageError> {
+        self.merge(acc, later);
+        Ok(())
+    }
 }
 
 /// Writes the result. Runs only in the coordinating process.

@@ -24,9 +24,9 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchWorkload {
-    /// Access-log analytics (WORKLOAD.md §1).
+    /// Access-log analytics (docs/logs-workload.md).
     Logs,
-    /// The CPU-bound matrix kernel (WORKLOAD.md §2).
+    /// The CPU-bound matrix kernel (docs/matrix-workload.md).
     Matrix,
 }
 

@@ -78,9 +78,9 @@ fn cell(value: Option<f64>, unavailable: bool, fmt: impl Fn(f64) -> String) -> S
 }
 
 fn size_label(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{} M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{} K", n / 1_000)
     } else {
         n.to_string()

@@ -1,8 +1,11 @@
 //! Framing: a 4-byte big-endian body length, then one bincode [`Message`],
-//! with the length checked against the limit before any allocation; plus the
-//! chunk fast paths that spare the coordinator and workers a copy.
+//! with the length checked against the limit before any allocation and the
+//! body decoded with every declared length bounded by the frame (see
+//! `bounded.rs`); before authentication, only small handshake frames; plus
+//! the chunk fast paths that spare the coordinator and workers a copy.
 
-use super::{Message, ProtocolError, DEFAULT_MAX_FRAME};
+use super::bounded::{bincode_config, decode_prefix};
+use super::{Message, ProtocolError, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,12 +16,33 @@ use tokio_util::codec::{Decoder, Encoder, Framed};
 pub struct FrameCodec {
     /// Largest body length accepted or produced.
     pub max_len: usize,
+    /// Only `Hello`, `Challenge` and `Proof` are accepted: the peer is not
+    /// authenticated yet.
+    handshake_only: bool,
 }
 
 impl FrameCodec {
     /// A codec with the given limit.
     pub fn new(max_len: usize) -> Self {
-        FrameCodec { max_len }
+        FrameCodec {
+            max_len,
+            handshake_only: false,
+        }
+    }
+
+    /// The codec of a connection before authentication: frames of at most
+    /// [`HANDSHAKE_MAX_FRAME`] bytes, and only the handshake messages,
+    /// whose variant is checked before the body is even complete.
+    pub fn handshake() -> Self {
+        FrameCodec {
+            max_len: HANDSHAKE_MAX_FRAME,
+            handshake_only: true,
+        }
+    }
+
+    /// True while only handshake messages are accepted.
+    pub fn is_handshake(&self) -> bool {
+        self.handshake_only
     }
 }
 
@@ -28,8 +52,36 @@ impl Default for FrameCodec {
     }
 }
 
-fn bincode_config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// The name of the message whose variant index a body starts with (a
+/// variant index below 251 is its own one-byte varint), if any.
+fn variant_name(first: u8) -> Option<&'static str> {
+    const NAMES: [&str; 10] = [
+        "Hello",
+        "Challenge",
+        "Proof",
+        "Job",
+        "Chunk",
+        "ChunkDone",
+        "ChunkFailed",
+        "Heartbeat",
+        "Shutdown",
+        "ChunkInFiles",
+    ];
+    NAMES.get(first as usize).copied()
+}
+
+/// Refuses, from its first byte, a body that is not a handshake message.
+fn check_handshake_variant(first: u8) -> Result<(), ProtocolError> {
+    match variant_name(first) {
+        Some("Hello" | "Challenge" | "Proof") => Ok(()),
+        Some(name) => Err(ProtocolError::Unexpected {
+            got: name,
+            during: "the handshake (only Hello, Challenge and Proof are accepted before it)",
+        }),
+        None => Err(ProtocolError::Malformed(format!(
+            "unknown message variant (first byte {first:#04x})"
+        ))),
+    }
 }
 
 /// Decodes a `Chunk` body without copying its payload, which is most of
@@ -37,6 +89,7 @@ fn bincode_config() -> bincode::config::Configuration {
 /// it, and the payload is a view of `body`. Accepts and refuses exactly
 /// what [`decode_body`] does (a test checks this).
 fn decode_chunk_body(body: bytes::Bytes) -> Result<Message, ProtocolError> {
+    // Integers only: nothing here is allocated from a declared length.
     let ((variant, seq, first_line, records, len), used): ((u32, u64, u64, u64, u64), usize) =
         bincode::decode_from_slice(&body, bincode_config())
             .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
@@ -61,10 +114,11 @@ fn decode_chunk_body(body: bytes::Bytes) -> Result<Message, ProtocolError> {
     })
 }
 
-/// Decodes one frame body into exactly one message.
+/// Decodes one frame body into exactly one message. No length the body
+/// declares is allocated beyond the body's own length (see `bounded.rs`).
 pub fn decode_body(body: &[u8]) -> Result<Message, ProtocolError> {
-    let (msg, used): (Message, usize) = bincode::serde::decode_from_slice(body, bincode_config())
-        .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let (msg, used): (Message, usize) =
+        decode_prefix(body).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     if used != body.len() {
         return Err(ProtocolError::Malformed(format!(
             "{} trailing bytes after a {}",
@@ -90,6 +144,15 @@ impl Decoder for FrameCodec {
                 len,
                 max: self.max_len,
             });
+        }
+        if self.handshake_only {
+            match src.get(4) {
+                Some(&first) => check_handshake_variant(first)?,
+                None if len == 0 => {
+                    return Err(ProtocolError::Malformed("empty frame body".into()))
+                }
+                None => return Ok(None),
+            }
         }
         if src.len() < 4 + len {
             src.reserve(4 + len - src.len());
@@ -250,180 +313,5 @@ pub async fn write_frame<T: AsyncRead + AsyncWrite + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_chunk_frames_match_the_codec() {
-        for (seq, first_line, records, len) in [
-            (0, 1, 0, 0),
-            (7, 250, 250, 250),
-            (251, 65_536, 8192, 1 << 16),
-            (u64::MAX, u64::MAX - 1, 1 << 40, 3),
-        ] {
-            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let mut buf = vec![0xAA; CHUNK_HEADER_ROOM];
-            buf.extend_from_slice(&payload);
-            let sealed =
-                seal_chunk_frame(buf, seq, first_line, records, DEFAULT_MAX_FRAME).unwrap();
-            let msg = Message::Chunk {
-                seq,
-                first_line,
-                records,
-                payload: payload.into(),
-            };
-            assert_eq!(
-                &sealed[..],
-                &encode_frame(&msg, DEFAULT_MAX_FRAME).unwrap()[..]
-            );
-        }
-        let mut buf = vec![0; CHUNK_HEADER_ROOM];
-        buf.extend_from_slice(&[1; 2000]);
-        assert!(matches!(
-            seal_chunk_frame(buf, 0, 1, 1, 1024),
-            Err(ProtocolError::TooLarge { .. })
-        ));
-        assert!(seal_chunk_frame(vec![0; 3], 0, 1, 1, 1024).is_err());
-    }
-
-    fn decode_all(bytes: &[u8], max: usize) -> Result<Vec<Message>, ProtocolError> {
-        let mut codec = FrameCodec::new(max);
-        let mut buf = BytesMut::from(bytes);
-        let mut out = Vec::new();
-        while let Some(m) = codec.decode_eof(&mut buf)? {
-            out.push(m);
-        }
-        Ok(out)
-    }
-
-    #[test]
-    fn heartbeat_is_a_fixed_byte_literal() {
-        // Variant index 7 (Heartbeat) is one varint byte; the body is 1 byte long.
-        let frame = encode_frame(&Message::Heartbeat, 1024).unwrap();
-        assert_eq!(frame, [0, 0, 0, 1, 7]);
-        assert_eq!(decode_all(&frame, 1024).unwrap(), vec![Message::Heartbeat]);
-        assert_eq!(
-            decode_all(&[0, 0, 0, 1, 8], 1024).unwrap(),
-            vec![Message::Shutdown]
-        );
-    }
-
-    #[test]
-    fn hello_byte_literal_round_trips() {
-        // Hello = variant 0; version 1, worker_id 5, cores 2 as varints.
-        let bytes = [0u8, 0, 0, 4, 0, 1, 5, 2];
-        let msgs = decode_all(&bytes, 1024).unwrap();
-        assert_eq!(
-            msgs,
-            vec![Message::Hello {
-                version: 1,
-                worker_id: 5,
-                cores: 2
-            }]
-        );
-        assert_eq!(encode_frame(&msgs[0], 1024).unwrap(), bytes);
-    }
-
-    #[test]
-    fn chunk_round_trips() {
-        let msg = Message::Chunk {
-            seq: 3,
-            first_line: 1001,
-            records: 2,
-            payload: bytes::Bytes::from_static(b"ab\ncd"),
-        };
-        let frame = encode_frame(&msg, 1024).unwrap();
-        assert_eq!(decode_all(&frame, 1024).unwrap(), vec![msg]);
-    }
-
-    #[test]
-    fn chunk_fast_path_agrees_with_the_serde_decoder() {
-        let msg = Message::Chunk {
-            seq: 300,
-            first_line: 70_000,
-            records: 2,
-            payload: bytes::Bytes::from(vec![b'x'; 300]),
-        };
-        let frame = encode_frame(&msg, 1 << 20).unwrap();
-        let body = &frame[4..];
-        let fast = |b: &[u8]| decode_chunk_body(bytes::Bytes::copy_from_slice(b));
-        assert_eq!(fast(body).unwrap(), msg);
-        assert_eq!(decode_body(body).unwrap(), msg);
-        // Every truncation, and trailing bytes, are refused by both.
-        for cut in 1..body.len() {
-            assert!(fast(&body[..cut]).is_err(), "cut {cut}");
-            assert!(decode_body(&body[..cut]).is_err(), "cut {cut}");
-        }
-        let mut long = body.to_vec();
-        long.push(0);
-        assert!(fast(&long).is_err());
-        assert!(decode_body(&long).is_err());
-        // Through the codec (which takes the fast path).
-        assert_eq!(decode_all(&frame, 1 << 20).unwrap(), vec![msg]);
-    }
-
-    #[test]
-    fn truncated_frame_is_an_error_at_eof() {
-        // Announces 4 bytes, carries 2.
-        let err = decode_all(&[0, 0, 0, 4, 0, 1], 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::Truncated(6)), "{err}");
-        // A partial length prefix too.
-        let err = decode_all(&[0, 0], 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::Truncated(2)), "{err}");
-        // A partial frame is not an error while the stream is open.
-        let mut buf = BytesMut::from(&[0u8, 0, 0, 4, 0][..]);
-        assert!(FrameCodec::new(1024).decode(&mut buf).unwrap().is_none());
-    }
-
-    #[test]
-    fn oversized_length_is_refused_before_allocating() {
-        let mut codec = FrameCodec::new(1024);
-        let mut buf = BytesMut::from(&[0xffu8, 0xff, 0xff, 0xff][..]);
-        let capacity = buf.capacity();
-        let err = codec.decode(&mut buf).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ProtocolError::TooLarge {
-                    len: 0xffff_ffff,
-                    max: 1024
-                }
-            ),
-            "{err}"
-        );
-        assert_eq!(buf.capacity(), capacity, "nothing was reserved");
-        // Encoding checks the same limit.
-        let big = Message::Chunk {
-            seq: 0,
-            first_line: 1,
-            records: 1,
-            payload: vec![0; 2000].into(),
-        };
-        assert!(matches!(
-            encode_frame(&big, 1024),
-            Err(ProtocolError::TooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn unknown_variant_is_malformed() {
-        let err = decode_all(&[0, 0, 0, 1, 9], 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::Malformed(_)), "{err}");
-        let err = decode_all(&[0, 0, 0, 1, 0xfa], 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::Malformed(_)), "{err}");
-    }
-
-    #[test]
-    fn trailing_bytes_are_malformed() {
-        let err = decode_all(&[0, 0, 0, 2, 7, 7], 1024).unwrap_err();
-        assert!(err.to_string().contains("trailing"), "{err}");
-    }
-
-    #[test]
-    fn garbage_is_malformed_or_oversized() {
-        let err = decode_all(b"GET / HTTP/1.1\r\n\r\n", 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::TooLarge { .. }), "{err}");
-        let err = decode_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff], 1024).unwrap_err();
-        assert!(matches!(err, ProtocolError::Malformed(_)), "{err}");
-    }
-}
+#[path = "codec_tests.rs"]
+mod tests;

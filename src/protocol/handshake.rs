@@ -111,16 +111,41 @@ pub fn verify(token: &[u8], role: &[u8], theirs: &[u8], mine: &[u8], tag: &[u8])
 const WORKER_ROLE: &[u8] = b"parpipe worker";
 const COORDINATOR_ROLE: &[u8] = b"parpipe coordinator";
 
-async fn next_within<T: AsyncRead + AsyncWrite + Unpin>(
+/// The next message of the handshake; the stream ending is an error.
+async fn next<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     during: &'static str,
 ) -> Result<Message, ProtocolError> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(framed)).await {
-        Err(_) => Err(ProtocolError::Timeout(during)),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) => Err(ProtocolError::Closed(during)),
-        Ok(Ok(Some(m))) => Ok(m),
+    read_frame(framed)
+        .await?
+        .ok_or(ProtocolError::Closed(during))
+}
+
+/// Switches `framed` to the pre-authentication codec (small frames,
+/// handshake messages only); returns the connection's own codec.
+fn enter<T>(framed: &mut Framed<T, FrameCodec>) -> FrameCodec {
+    std::mem::replace(framed.codec_mut(), FrameCodec::handshake())
+}
+
+/// One deadline for the whole handshake, writes included.
+async fn finish_steps<R>(
+    steps: impl std::future::Future<Output = Result<R, ProtocolError>>,
+) -> Result<R, ProtocolError> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, steps)
+        .await
+        .unwrap_or(Err(ProtocolError::Timeout("the handshake")))
+}
+
+/// Puts the connection's own codec back, only after a handshake that succeeded.
+fn restore<T, R>(
+    framed: &mut Framed<T, FrameCodec>,
+    full: FrameCodec,
+    result: Result<R, ProtocolError>,
+) -> Result<R, ProtocolError> {
+    if result.is_ok() {
+        *framed.codec_mut() = full;
     }
+    result
 }
 
 /// What the coordinator learns of a worker in the handshake.
@@ -133,11 +158,22 @@ pub struct PeerHello {
 }
 
 /// The coordinator's side: check version and proof, prove ourselves.
+/// Until the worker's proof verifies, only small handshake frames are
+/// accepted, and the whole exchange has [`HANDSHAKE_TIMEOUT`].
 pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
 ) -> Result<PeerHello, ProtocolError> {
-    let hello = match next_within(framed, "hello").await? {
+    let full = enter(framed);
+    let result = finish_steps(server_steps(framed, token)).await;
+    restore(framed, full, result)
+}
+
+async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+) -> Result<PeerHello, ProtocolError> {
+    let hello = match next(framed, "hello").await? {
         Message::Hello {
             version,
             worker_id,
@@ -163,7 +199,7 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next_within(framed, "proof").await? {
+    match next(framed, "proof").await? {
         Message::Proof { mac, nonce } => {
             if nonce.len() != NONCE_LEN || !verify(token, WORKER_ROLE, &ours, &nonce, &mac) {
                 return Err(ProtocolError::Auth);
@@ -188,8 +224,22 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     Ok(hello)
 }
 
-/// The worker's side: say hello, answer the challenge, check the coordinator's proof.
+/// The worker's side: say hello, answer the challenge, check the
+/// coordinator's proof. Until that proof verifies, only small handshake
+/// frames are accepted from the coordinator, and the whole exchange has
+/// [`HANDSHAKE_TIMEOUT`].
 pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    token: &[u8],
+    worker_id: u64,
+    cores: u32,
+) -> Result<(), ProtocolError> {
+    let full = enter(framed);
+    let result = finish_steps(client_steps(framed, token, worker_id, cores)).await;
+    restore(framed, full, result)
+}
+
+async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
     worker_id: u64,
@@ -204,7 +254,7 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    let theirs = match next_within(framed, "challenge").await? {
+    let theirs = match next(framed, "challenge").await? {
         Message::Challenge { nonce } if nonce.len() == NONCE_LEN => nonce,
         other => {
             return Err(ProtocolError::Unexpected {
@@ -223,7 +273,7 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next_within(framed, "coordinator proof").await? {
+    match next(framed, "coordinator proof").await? {
         Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
             Ok(())
         }
@@ -238,6 +288,7 @@ pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn proofs_need_the_token() {
@@ -311,5 +362,84 @@ mod tests {
             matches!(s, Err(ProtocolError::Version { got: 99 })),
             "{s:?}"
         );
+    }
+
+    /// A peer that spends 6 s before each of its messages: each wait is
+    /// under the timeout, the two together are not.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_covers_the_whole_handshake() {
+        let (a, b) = tokio::io::duplex(4096);
+        let slow_worker = tokio::spawn(async move {
+            let mut f = Framed::new(b, FrameCodec::default());
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let hello = Message::Hello {
+                version: PROTOCOL_VERSION,
+                worker_id: 1,
+                cores: 1,
+            };
+            write_frame(&mut f, hello).await?;
+            let _challenge = read_frame(&mut f).await?;
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let proof = Message::Proof {
+                mac: vec![0; 32],
+                nonce: vec![0; NONCE_LEN],
+            };
+            write_frame(&mut f, proof).await
+        });
+        let mut f = Framed::new(a, FrameCodec::default());
+        let started = tokio::time::Instant::now();
+        let err = server_handshake(&mut f, b"token").await.unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Timeout("the handshake")),
+            "{err}"
+        );
+        assert_eq!(started.elapsed(), HANDSHAKE_TIMEOUT);
+        let _ = slow_worker.await;
+    }
+
+    /// Before the coordinator has proven itself, a worker takes nothing but
+    /// handshake messages, in small frames; after, the connection's own
+    /// codec is back.
+    #[tokio::test]
+    async fn a_worker_refuses_other_messages_before_the_coordinator_proof() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let fake = tokio::spawn(async move {
+            let mut f = Framed::new(a, FrameCodec::default());
+            let _hello = read_frame(&mut f).await;
+            write_frame(&mut f, Message::Heartbeat).await
+        });
+        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
+        let err = client_handshake(&mut f, b"token", 1, 1).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::Unexpected {
+                    got: "Heartbeat",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(f.codec().is_handshake());
+        fake.await.unwrap().unwrap();
+
+        let (s, c) = pair(b"token", true).await;
+        s.unwrap();
+        c.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_full_codec_is_back_after_a_successful_handshake() {
+        let (a, b) = tokio::io::duplex(4096);
+        let server = tokio::spawn(async move {
+            let mut f = Framed::new(a, FrameCodec::new(1 << 20));
+            server_handshake(&mut f, b"token").await.map(|_| *f.codec())
+        });
+        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
+        client_handshake(&mut f, b"token", 1, 1).await.unwrap();
+        for codec in [*f.codec(), server.await.unwrap().unwrap()] {
+            assert!(!codec.is_handshake());
+            assert_eq!(codec.max_len, 1 << 20);
+        }
     }
 }

@@ -23,13 +23,25 @@
 //! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side.
 //!
+//! Trust: until the handshake has authenticated the peer, a connection
+//! accepts only `Hello`, `Challenge` and `Proof`, in frames of at most
+//! [`HANDSHAKE_MAX_FRAME`] bytes, and the whole handshake must finish
+//! within [`HANDSHAKE_TIMEOUT`]; a coordinator holds at most
+//! [`MAX_PENDING_HANDSHAKES`] unauthenticated connections at a time. Every
+//! body — and every partial, chunk or parameter set decoded from one — is
+//! decoded with [`decode_prefix`] / [`decode_whole`], which never allocate
+//! a length the bytes declare before checking it against the bytes in hand.
+//!
 //! Files: this one (constants, [`Message`], [`ProtocolError`]), `codec.rs`
 //! (framing: [`FrameCodec`], the zero-copy chunk frames, read/write
-//! helpers) and `handshake.rs` ([`Token`], the HMAC challenge–response).
+//! helpers), `bounded.rs` (bounded bincode decoding) and `handshake.rs`
+//! ([`Token`], the HMAC challenge–response).
 
+mod bounded;
 mod codec;
 mod handshake;
 
+pub use bounded::{decode_prefix, decode_whole};
 pub use codec::*;
 pub use handshake::*;
 
@@ -38,13 +50,20 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
 pub const NONCE_LEN: usize = 32;
-/// Time a peer has to complete the handshake.
+/// Time a peer has to complete the whole handshake (all its messages).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest frame body accepted before the peer is authenticated: the
+/// handshake messages take well under 100 bytes.
+pub const HANDSHAKE_MAX_FRAME: usize = 4096;
+/// Most connections a coordinator keeps in the handshake at once; more are
+/// closed as soon as they are accepted. With [`HANDSHAKE_MAX_FRAME`], all
+/// strangers together hold at most a few MiB.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// The environment variable a token may be read from (and through which a
 /// coordinator hands it to the workers it spawns).

@@ -158,8 +158,29 @@ impl Aggregate for Collect {
     }
 
     fn merge(&self, acc: &mut MatrixPartial, later: MatrixPartial) {
-        acc.tasks += later.tasks;
+        // Counts of tasks run here: they cannot come near u64::MAX.
+        acc.tasks = acc.tasks.saturating_add(later.tasks);
         acc.values.extend(later.values);
+    }
+
+    /// A worker's partial: its task count must match its values, and the
+    /// total must fit.
+    fn try_merge(&self, acc: &mut MatrixPartial, later: MatrixPartial) -> Result<(), StageError> {
+        if later.values.len() as u64 != later.tasks {
+            return Err(StageError::new(format!(
+                "a partial of {} tasks carries {} values",
+                later.tasks,
+                later.values.len()
+            )));
+        }
+        acc.tasks = acc.tasks.checked_add(later.tasks).ok_or_else(|| {
+            StageError::new(format!(
+                "tasks: {} + {} overflows u64",
+                acc.tasks, later.tasks
+            ))
+        })?;
+        acc.values.extend(later.values);
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@
 mod chunks;
 
 use super::connection::{Close, Connection, SendFrame};
-use super::scheduler::{Completion, Scheduler};
+use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
 use crate::metrics::{StageStats, WorkerReport};
 use crate::mode::inline::{run_sink_absorb, run_sink_finish};
@@ -77,6 +77,13 @@ pub(crate) struct ChunkFailedMsg {
     pub(crate) failure: Option<crate::protocol::ChunkFailure>,
 }
 
+/// A decoded partial waiting for its turn to be merged, with where it came from.
+pub(crate) struct Done {
+    partial: AnyData,
+    worker: u64,
+    chunk: ChunkInfo<()>,
+}
+
 struct WorkerRow {
     report: WorkerReport,
     joined: Instant,
@@ -86,7 +93,7 @@ struct WorkerRow {
 pub(crate) struct Coordinator {
     pipeline: Pipeline,
     config: RunConfig,
-    sched: Scheduler<ChunkFrame, AnyData>,
+    sched: Scheduler<ChunkFrame, Done>,
     conns: HashMap<u64, Addr<Connection>>,
     /// Announced process id of each connected worker.
     pids: HashMap<u64, u64>,
@@ -194,13 +201,25 @@ impl Coordinator {
     /// Merges every partial that is next in sequence and lets the sink absorb it.
     fn merge_ready(&mut self) -> Result<(), RunError> {
         let n = self.stats.len();
-        while let Some((_seq, partial)) = self.sched.pop_ready() {
+        while let Some((_seq, done)) = self.sched.pop_ready() {
             let acc = self
                 .acc
                 .as_mut()
                 .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
             let started = Instant::now();
-            self.pipeline.aggregate.part.merge(acc, partial);
+            // A worker's numbers: a merge that would overflow (or break the
+            // aggregate's invariants) fails the run, naming the chunk.
+            if let Err(e) = self.pipeline.aggregate.part.try_merge(acc, done.partial) {
+                let chunk = done.chunk;
+                return Err(RunError::Chunk {
+                    seq: chunk.seq,
+                    first_line: chunk.first_line,
+                    last_line: chunk.last_line(),
+                    worker: self.worker_label(done.worker),
+                    failure: None,
+                    error: crate::StageError::with_source("its partial does not merge", e),
+                });
+            }
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
             self.merged += 1;
@@ -222,6 +241,14 @@ impl Coordinator {
             if let Some(acc) = &self.acc {
                 req.answer(self.pipeline.aggregate.part.as_ref(), acc);
             }
+        }
+    }
+
+    /// A worker as errors name it: its id and address.
+    fn worker_label(&self, id: u64) -> String {
+        match self.rows.get(&id) {
+            Some(r) => format!("{id} ({})", r.report.address),
+            None => id.to_string(),
         }
     }
 
@@ -383,8 +410,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
-        let records = match self.sched.in_flight(msg.seq) {
-            Some(c) => c.records,
+        let chunk = match self.sched.in_flight(msg.seq) {
+            Some(c) => c.info(),
             None => {
                 tracing::debug!(worker = msg.id, seq = msg.seq, "ignoring a late duplicate");
                 return;
@@ -401,7 +428,13 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 return;
             }
         };
-        if self.sched.complete(msg.id, msg.seq, partial) == Completion::Ignored {
+        let records = chunk.records;
+        let done = Done {
+            partial,
+            worker: msg.id,
+            chunk,
+        };
+        if self.sched.complete(msg.id, msg.seq, done) == Completion::Ignored {
             tracing::debug!(
                 worker = msg.id,
                 seq = msg.seq,
@@ -436,15 +469,11 @@ impl Handler<ChunkFailedMsg> for Coordinator {
         let Some(chunk) = self.sched.in_flight(msg.seq) else {
             return;
         };
-        let peer = self
-            .rows
-            .get(&msg.id)
-            .map_or_else(String::new, |r| format!(" ({})", r.report.address));
         let error = RunError::Chunk {
             seq: chunk.seq,
             first_line: chunk.first_line,
             last_line: chunk.last_line(),
-            worker: format!("{}{peer}", msg.id),
+            worker: self.worker_label(msg.id),
             failure: msg.failure.map(|f| {
                 Box::new(crate::error::StageFailure {
                     stage: f.stage,

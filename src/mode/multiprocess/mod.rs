@@ -24,7 +24,10 @@ use crate::error::RunError;
 use crate::metrics::{ProcessSampler, RunReport};
 use crate::mode::RunConfig;
 use crate::pipeline::{JobSpec, Pipeline};
-use crate::protocol::{server_handshake, write_frame, FrameCodec, Message, Token};
+use crate::protocol::{
+    server_handshake, write_frame, FrameCodec, Message, ProtocolError, Token, HANDSHAKE_TIMEOUT,
+    MAX_PENDING_HANDSHAKES,
+};
 use actix::prelude::*;
 use connection::Connection;
 use coordinator::Coordinator;
@@ -33,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio_util::codec::{Framed, FramedRead};
 
 /// Checks the multiprocess settings; in particular, listening beyond
@@ -193,7 +196,10 @@ pub async fn execute(
     Ok(report)
 }
 
-/// Accepts connections until aborted; each is authenticated on its own task.
+/// Accepts connections until aborted; each is authenticated on its own
+/// task. At most [`MAX_PENDING_HANDSHAKES`] connections are in the
+/// handshake at once: one more is closed as soon as it is accepted, so no
+/// number of strangers exhausts memory or file descriptors.
 async fn accept_loop(
     listener: TcpListener,
     coordinator: Addr<Coordinator>,
@@ -202,6 +208,7 @@ async fn accept_loop(
     config: RunConfig,
 ) {
     let ids = Arc::new(AtomicU64::new(1));
+    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -211,6 +218,15 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::warn!(
+                peer = %peer,
+                "dropping connection: {MAX_PENDING_HANDSHAKES} connections are already \
+                 in the handshake"
+            );
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let coordinator = coordinator.clone();
@@ -218,14 +234,18 @@ async fn accept_loop(
         let token = token.clone();
         let config = config.clone();
         actix::spawn(async move {
-            if let Err(e) = admit(stream, peer, id, coordinator, job, token, &config).await {
+            let result = admit(stream, peer, id, coordinator, job, token, &config).await;
+            // The slot is free once the peer is authenticated and has its job, or is gone.
+            drop(permit);
+            if let Err(e) = result {
                 tracing::warn!(peer = %peer, "dropping connection: {e}");
             }
         });
     }
 }
 
-/// Handshake, job, then hand the socket to a [`Connection`] actor.
+/// Handshake, job, then hand the socket to a [`Connection`] actor. The
+/// handshake and the job's write share one deadline.
 async fn admit(
     stream: TcpStream,
     peer: SocketAddr,
@@ -234,20 +254,22 @@ async fn admit(
     job: JobSpec,
     token: Option<Token>,
     config: &RunConfig,
-) -> Result<(), crate::protocol::ProtocolError> {
+) -> Result<(), ProtocolError> {
     let codec = FrameCodec::new(config.max_frame);
     let mut framed = Framed::new(stream, codec);
     let key = token.as_ref().map_or(&[][..], |t| t.expose());
-    let hello = server_handshake(&mut framed, key).await?;
-    write_frame(
-        &mut framed,
-        Message::Job {
-            spec: job,
-            heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
-            batch_size: config.batch_size as u64,
-        },
-    )
-    .await?;
+    let job = Message::Job {
+        spec: job,
+        heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
+        batch_size: config.batch_size as u64,
+    };
+    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let hello = server_handshake(&mut framed, key).await?;
+        write_frame(&mut framed, job).await?;
+        Ok::<_, ProtocolError>(hello)
+    })
+    .await
+    .unwrap_or(Err(ProtocolError::Timeout("the handshake")))?;
     // A connection from this machine comes from loopback or from the very
     // address it reached (when the coordinator listens on another one).
     let same_host = peer.ip().is_loopback()

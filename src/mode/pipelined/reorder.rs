@@ -61,7 +61,7 @@ impl<T> ReorderBuffer<T> {
 
     /// Accepts item `seq` if it falls in the window.
     pub fn insert(&mut self, seq: u64, item: T) -> Result<(), Refused> {
-        if seq < self.next || (seq - self.next) % self.stride != 0 {
+        if seq < self.next || !(seq - self.next).is_multiple_of(self.stride) {
             return Err(Refused::OutOfWindow);
         }
         let index = ((seq - self.next) / self.stride) as usize;

@@ -8,6 +8,7 @@
 //! and merging hashed every key again: most of the coordinator's work
 //! besides finding line ends.
 
+use super::metrics::Overflow;
 use rustc_hash::FxHashMap;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -70,20 +71,36 @@ impl Counts {
             .chain(self.flat.iter().flat_map(Flat::iter))
     }
 
-    /// Folds `later`'s counts into these.
+    /// Folds `later`'s counts into these (a count that would overflow
+    /// saturates: see [`LogsPartial::merge`](super::metrics::LogsPartial::merge)).
     pub fn merge(&mut self, later: Counts) {
+        // Saturate never fails.
+        let _ = self.merge_with(later, Overflow::Saturate);
+    }
+
+    /// Folds `later`'s counts into these, refusing a count that would overflow.
+    pub fn try_merge(&mut self, later: Counts) -> Result<(), String> {
+        self.merge_with(later, Overflow::Refuse)
+    }
+
+    pub(crate) fn merge_with(&mut self, later: Counts, overflow: Overflow) -> Result<(), String> {
         if self.is_empty() && later.flat.is_none() {
             *self = later;
-            return;
+            return Ok(());
         }
         let map = self.map_mut();
         map.reserve(later.len().saturating_sub(map.len()));
         for (k, v) in later.map {
-            *map.entry(k).or_insert(0) += v;
+            overflow.add_u64(map.entry(k).or_insert(0), v, "count")?;
         }
         for (key, count) in later.flat.iter().flat_map(Flat::iter) {
-            bump_map(map, key, count);
+            if let Some(mine) = map.get_mut(key) {
+                overflow.add_u64(mine, count, "count")?;
+            } else {
+                map.insert(key.into(), count);
+            }
         }
+        Ok(())
     }
 
     /// The counts as a map, folding decoded entries into it first.
@@ -91,7 +108,12 @@ impl Counts {
         if let Some(flat) = self.flat.take() {
             self.map.reserve(flat.counts.len());
             for (key, count) in flat.iter() {
-                bump_map(&mut self.map, key, count);
+                // A key listed twice in decoded bytes: saturate, never wrap.
+                if let Some(mine) = self.map.get_mut(key) {
+                    *mine = mine.saturating_add(count);
+                } else {
+                    self.map.insert(key.into(), count);
+                }
             }
         }
         &mut self.map
@@ -101,7 +123,8 @@ impl Counts {
     fn totals(&self) -> FxHashMap<&[u8], u64> {
         let mut totals = FxHashMap::default();
         for (key, count) in self.iter() {
-            *totals.entry(key).or_insert(0) += count;
+            let total: &mut u64 = totals.entry(key).or_insert(0);
+            *total = total.saturating_add(count);
         }
         totals
     }
@@ -164,7 +187,10 @@ impl<'de> Visitor<'de> for FlatVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Counts, A::Error> {
-        // The announced size is untrusted input: cap what it reserves.
+        // The announced size is untrusted input: cap what it reserves. The
+        // bounded decoder caps the hint at a sixteenth of the input's
+        // bytes, so 16 bytes of keys per entry reserve at most the input's
+        // length (which the keys cannot exceed).
         let hint = access.size_hint().unwrap_or(0).min(1 << 16);
         let (mut keys, mut ends, mut counts) = (
             Vec::with_capacity(hint * 16),

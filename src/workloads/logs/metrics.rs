@@ -56,39 +56,114 @@ pub struct LogsPartial {
     pub rejects_out: Vec<u8>,
 }
 
+/// Most status codes a partial counts (`000` to `999`).
+const STATUS_CODES: usize = 1000;
+
+/// How a merge treats a sum that does not fit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// An error naming the field: the partial came from another process.
+    Refuse,
+    /// The largest value: the partial was computed here, where counts of
+    /// lines and sums of their sizes cannot come near the limits.
+    Saturate,
+}
+
+impl Overflow {
+    pub(crate) fn add_u64(self, acc: &mut u64, by: u64, what: &str) -> Result<(), String> {
+        match acc.checked_add(by) {
+            Some(v) => *acc = v,
+            None if self == Overflow::Refuse => {
+                return Err(format!("{what}: {acc} + {by} overflows u64"))
+            }
+            None => *acc = u64::MAX,
+        }
+        Ok(())
+    }
+
+    fn add_u128(self, acc: &mut u128, by: u128, what: &str) -> Result<(), String> {
+        match acc.checked_add(by) {
+            Some(v) => *acc = v,
+            None if self == Overflow::Refuse => {
+                return Err(format!("{what}: {acc} + {by} overflows u128"))
+            }
+            None => *acc = u128::MAX,
+        }
+        Ok(())
+    }
+}
+
+/// The hour keys a summary can name: `hour * 3600` seconds must fit an i64.
+fn valid_hour(h: i64) -> bool {
+    h.checked_mul(3600).is_some()
+}
+
 impl LogsPartial {
-    /// Folds `later` (the batches after these) into `self`.
+    /// Folds `later` (the batches after these) into `self`: for partials
+    /// computed in this process, where no count can overflow (a sum that
+    /// would saturates). A partial decoded from another process goes
+    /// through [`try_merge`](Self::try_merge).
     pub fn merge(&mut self, later: LogsPartial) {
-        self.lines += later.lines;
-        self.parsed += later.parsed;
-        self.dropped += later.dropped;
-        self.rejected += later.rejected;
+        // Saturate never fails.
+        let _ = self.merge_with(later, Overflow::Saturate);
+    }
+
+    /// Folds `later`, a partial decoded from another process, into `self`,
+    /// refusing one whose numbers would overflow or that does not hold what
+    /// a partial built by [`LogsMetrics`] holds (status codes below 1000,
+    /// hours a summary can name). On an error, `self` may be partly merged.
+    pub fn try_merge(&mut self, later: LogsPartial) -> Result<(), String> {
+        if later.status.len() > STATUS_CODES {
+            return Err(format!(
+                "a status table of {} entries (codes go up to {})",
+                later.status.len(),
+                STATUS_CODES - 1
+            ));
+        }
+        if let Some(h) = later.hours.keys().find(|&&h| !valid_hour(h)) {
+            return Err(format!("hour {h} is out of range"));
+        }
+        self.merge_with(later, Overflow::Refuse)
+    }
+
+    fn merge_with(&mut self, later: LogsPartial, overflow: Overflow) -> Result<(), String> {
+        overflow.add_u64(&mut self.lines, later.lines, "lines")?;
+        overflow.add_u64(&mut self.parsed, later.parsed, "parsed")?;
+        overflow.add_u64(&mut self.dropped, later.dropped, "dropped")?;
+        overflow.add_u64(&mut self.rejected, later.rejected, "rejected")?;
         let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
         self.rejected_samples
             .extend(later.rejected_samples.into_iter().take(room));
-        self.bytes += later.bytes;
-        self.bots += later.bots;
+        overflow.add_u128(&mut self.bytes, later.bytes, "bytes")?;
+        overflow.add_u64(&mut self.bots, later.bots, "bots")?;
         if self.status.len() < later.status.len() {
             self.status.resize(later.status.len(), 0);
         }
         for (mine, theirs) in self.status.iter_mut().zip(later.status) {
-            *mine += theirs;
+            overflow.add_u64(mine, theirs, "status count")?;
         }
         for (mine, theirs) in self
             .status_class_bytes
             .iter_mut()
             .zip(later.status_class_bytes)
         {
-            *mine += theirs;
+            overflow.add_u128(mine, theirs, "status class bytes")?;
         }
-        self.methods.merge(later.methods);
-        self.paths.merge(later.paths);
-        self.clients.merge(later.clients);
+        self.methods
+            .merge_with(later.methods, overflow)
+            .map_err(|e| format!("methods: {e}"))?;
+        self.paths
+            .merge_with(later.paths, overflow)
+            .map_err(|e| format!("paths: {e}"))?;
+        self.clients
+            .merge_with(later.clients, overflow)
+            .map_err(|e| format!("clients: {e}"))?;
         for (k, v) in later.hours {
-            *self.hours.entry(k).or_insert(0) += v;
+            overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
         }
         self.records_out.extend_from_slice(&later.records_out);
         self.rejects_out.extend_from_slice(&later.rejects_out);
+        Ok(())
     }
 
     /// The final summary.
@@ -115,7 +190,9 @@ impl LogsPartial {
         let mut bucket = Vec::with_capacity(16);
         for (&h, &n) in &self.hours {
             bucket.clear();
-            write_hour_bucket(h * 3600, &mut bucket);
+            // `try_merge` refuses hours out of range; a partial built here
+            // has none (saturating keeps a hand-made one from panicking).
+            write_hour_bucket(h.saturating_mul(3600), &mut bucket);
             hours.insert(text(&bucket), n);
         }
         Summary {
@@ -280,6 +357,10 @@ impl Aggregate for LogsMetrics {
 
     fn merge(&self, acc: &mut LogsPartial, later: LogsPartial) {
         acc.merge(later);
+    }
+
+    fn try_merge(&self, acc: &mut LogsPartial, later: LogsPartial) -> Result<(), StageError> {
+        acc.try_merge(later).map_err(StageError::new)
     }
 }
 

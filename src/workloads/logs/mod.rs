@@ -1,4 +1,4 @@
-//! The built-in `logs` workload (shared/WORKLOAD.md §1): read or generate
+//! The built-in `logs` workload (docs/logs-workload.md): read or generate
 //! access-log lines, parse, enrich, aggregate, write `summary.json`.
 //!
 //! `read|generate → parse → enrich → metrics → write`.

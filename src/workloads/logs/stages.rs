@@ -136,7 +136,7 @@ impl Records for EnrichedBatch {
     }
 }
 
-/// The `parse` stage (WORKLOAD.md "Parsing").
+/// The `parse` stage (docs/logs-workload.md §2).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Parse;
 
@@ -212,7 +212,7 @@ impl Stage for Parse {
     }
 }
 
-/// The `enrich` stage (WORKLOAD.md "Enrichment").
+/// The `enrich` stage (docs/logs-workload.md §3).
 ///
 /// User agents repeat heavily in real traffic, so the bot verdict is
 /// memoized per distinct user agent (a bounded cache, cleared when full):

@@ -1,6 +1,6 @@
 //! The generator's vocabulary: what a line is made of (methods, statuses,
 //! paths, user agents, …) with integer weights, and the malformed pieces,
-//! each guaranteed to be rejected by the WORKLOAD.md parser.
+//! each guaranteed to be rejected by the docs/logs-workload.md parser.
 
 /// The ways `record` can spoil a line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub(super) const QUERIES: &[&[u8]] = &[
     b"?ref=home&v=",
 ];
 
-// Malformed pieces, each guaranteed to be rejected by the WORKLOAD.md parser.
+// Malformed pieces, each guaranteed to be rejected by the docs/logs-workload.md parser.
 pub(super) const NO_SUCH_DATES: &[&[u8]] = &[
     b"31/Apr/2024",
     b"30/Feb/2024",
