@@ -3,8 +3,10 @@
 //! It defines its own source, stage, aggregate and sink (a word count over
 //! generated sentences), registers the pipeline under its own name, and runs
 //! it with worker processes that are *this example binary itself*: when
-//! started as `embedded_wordcount worker --connect ADDR …`, `main` hands
-//! over to the library's worker entry point with the same registry.
+//! started as `embedded_wordcount worker --connect ADDR …`, the first line
+//! of `main` (`parpipe::worker::dispatch_if_worker`) serves the job with the
+//! same registry. The pipeline has no sink: `Registry::run` gives the
+//! counts back, typed, through the key `register` returned.
 //!
 //! Run: `cargo run --release --example embedded_wordcount -- 200000 3`
 //! (sentences, worker processes, and optionally the mode: `multiprocess`
@@ -15,11 +17,9 @@
 //! that fails because of its data fails the run in each mode: the value
 //! travels in the job's [`Params`], so the worker processes see it too.
 
-use parpipe::mode::multiprocess::WorkerCommand;
-use parpipe::worker::{run_worker, WorkerConfig};
+use parpipe::WorkerCommand;
 use parpipe::{
-    Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig, Sink, Source, Stage,
-    StageError,
+    Aggregate, BatchInfo, Key, Mode, Pipeline, Registry, RunConfig, Source, Stage, StageError,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -122,23 +122,11 @@ impl Aggregate for Count {
     }
 }
 
-/// Prints the counts (only the coordinating process runs a sink).
-struct Print;
-
-impl Sink for Print {
-    type Partial = BTreeMap<String, u64>;
-
-    fn finish(&mut self, result: Self::Partial) -> Result<(), StageError> {
-        for (word, n) in &result {
-            println!("{word:<10} {n}");
-        }
-        Ok(())
-    }
-}
-
-fn registry() -> Registry {
+/// The registry: workers (this binary, started with `worker`) rebuild the
+/// pipeline from it; the key names it, typed, for the coordinator.
+fn registry() -> (Registry, Key<Params, BTreeMap<String, u64>>) {
     let mut r = Registry::new();
-    r.register("wordcount", |p: Params| {
+    let key = r.register("wordcount", |p: Params| {
         Ok(Pipeline::builder(
             "wordcount",
             "sentences",
@@ -148,28 +136,20 @@ fn registry() -> Registry {
             },
         )
         .stage("tokenize", Tokenize { fail_at: p.fail_at })
-        .aggregate("count", Count, "print", Print))
+        // No sink: the run gives the counts back to `main`.
+        .collect("count", Count))
     });
-    r
+    (r, key)
 }
 
 fn main() -> ExitCode {
+    let (registry, key) = registry();
+    // Started by the coordinator as a worker: serve the job and exit.
+    parpipe::worker::dispatch_if_worker(&registry);
     // Optional: reuse batch-sized buffers instead of refaulting them.
     parpipe::allocator::tune_for_batches();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // Started by the coordinator as a worker: serve the job and exit.
-    if args.first().map(String::as_str) == Some("worker") {
-        let result = WorkerConfig::from_args(&args[1..]).and_then(|c| run_worker(&registry(), &c));
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("worker: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     // `--fail-at N`, then the positional arguments.
-    let mut args = args;
     let mut fail_at = None;
     if let Some(i) = args.iter().position(|a| a == "--fail-at") {
         match args.get(i + 1).and_then(|v| v.parse::<u64>().ok()) {
@@ -192,13 +172,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let job = match JobSpec::new("wordcount", &Params { sentences, fail_at }) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let config = RunConfig {
         mode,
         workers: Some(workers),
@@ -207,13 +180,24 @@ fn main() -> ExitCode {
         worker_command: WorkerCommand::current_exe().ok(),
         ..RunConfig::default()
     };
-    match parpipe::run(&registry(), &job, &config) {
-        Ok(report) => {
-            eprint!("{}", report.to_table());
+    match registry.run(&key, &Params { sentences, fail_at }, &config) {
+        Ok(done) => {
+            for (word, n) in &done.result {
+                println!("{word:<10} {n}");
+            }
+            eprint!("{}", done.report.to_table());
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let (Some(stage), Some(batch)) = (e.stage(), e.batch()) {
+                eprintln!(
+                    "kind {:?}, stage '{stage}', first line {}, worker {}",
+                    e.kind(),
+                    batch.first_line,
+                    e.worker().unwrap_or("-")
+                );
+            }
             ExitCode::FAILURE
         }
     }

@@ -9,8 +9,8 @@ mod common;
 
 use common::describe;
 use parpipe::{
-    mode::pipelined::Replicas, Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig,
-    Sink, Source, Stage, StageError,
+    Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, Replicas, RunConfig, Sink, Source,
+    Stage, StageError,
 };
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -183,6 +183,7 @@ struct Report(mpsc::Sender<u64>);
 
 impl Sink for Report {
     type Partial = u64;
+    type Output = ();
 
     fn finish(&mut self, sum: u64) -> Result<(), StageError> {
         let _ = self.0.send(sum);
@@ -222,7 +223,7 @@ fn empty_and_one_batch_pipelines_finish_in_process() {
             let reg = registry.clone();
             // A hung run leaves its thread behind; the test fails either way.
             std::thread::spawn(move || {
-                let _ = done_tx.send(parpipe::run(&reg, &job, &config).map(|r| r.records));
+                let _ = done_tx.send(parpipe::run(&reg, &job, &config).map(|r| r.report.records));
             });
             let result = done
                 .recv_timeout(HANG)

@@ -18,8 +18,8 @@
 
 use parpipe::file_range::FileRange;
 use parpipe::protocol::{
-    client_handshake, decode_body, decode_whole, encode_frame, server_handshake, ChunkStats,
-    FrameCodec, Message, HANDSHAKE_MAX_FRAME,
+    client_handshake, decode_body, decode_whole, encode_frame, server_handshake, ChunkFailure,
+    ChunkStats, FrameCodec, Message, HANDSHAKE_MAX_FRAME,
 };
 use parpipe::workloads::logs::counts::Counts;
 use parpipe::workloads::logs::input::InputSpec;
@@ -241,7 +241,21 @@ fn message() -> impl Strategy<Value = Message> {
                     },
                 }
             }),
-        (any::<u64>(), ".{0,30}").prop_map(|(seq, error)| Message::ChunkFailed { seq, error }),
+        (any::<u64>(), ".{0,30}", any::<Option<(u64, u64, bool)>>()).prop_map(
+            |(seq, error, at)| Message::ChunkFailed {
+                seq,
+                error,
+                failure: at.map(|(first_line, records, panicked)| ChunkFailure {
+                    stage: "stage".into(),
+                    batch: parpipe::BatchInfo {
+                        seq,
+                        first_line,
+                        records,
+                    },
+                    panicked,
+                }),
+            }
+        ),
         Just(Message::Heartbeat),
         Just(Message::Shutdown),
         (
@@ -287,6 +301,7 @@ fn logs_partial_with(status: usize) -> impl Strategy<Value = LogsPartial> {
             any::<u128>(),
             count(),
             prop::collection::vec(count(), 0..status),
+            count(),
         ),
         prop::array::uniform10(any::<u128>()),
         (counts(), counts(), counts()),
@@ -296,7 +311,7 @@ fn logs_partial_with(status: usize) -> impl Strategy<Value = LogsPartial> {
         .prop_map(
             |(
                 (lines, parsed, rejected, rejected_samples),
-                (bytes, bots, status),
+                (bytes, bots, status, dropped),
                 status_class_bytes,
                 (methods, paths, clients),
                 hours,
@@ -304,6 +319,7 @@ fn logs_partial_with(status: usize) -> impl Strategy<Value = LogsPartial> {
             )| LogsPartial {
                 lines,
                 parsed,
+                dropped,
                 rejected,
                 rejected_samples,
                 bytes,
@@ -709,6 +725,15 @@ fn huge_declared_lengths_at_every_position() {
         Message::ChunkFailed {
             seq: 1,
             error: "x".repeat(20),
+            failure: Some(ChunkFailure {
+                stage: "y".repeat(20),
+                batch: parpipe::BatchInfo {
+                    seq: 1,
+                    first_line: 2,
+                    records: 3,
+                },
+                panicked: true,
+            }),
         },
         Message::Job {
             spec: JobSpec {

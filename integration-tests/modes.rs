@@ -11,8 +11,8 @@ use parpipe::workloads::logs::{
     metrics::LogsMetrics, pool::BatchPool, sink::LogsSink, source::LogSource, stages,
 };
 use parpipe::{
-    mode::pipelined::Replicas, Aggregate, BatchInfo, JobSpec, Mode, Pipeline, Registry, RunConfig,
-    RunError, Sink, Source, Stage, StageError,
+    Aggregate, BatchInfo, Error, ErrorKind, JobSpec, Mode, Pipeline, Registry, Replicas, RunConfig,
+    Sink, Source, Stage, StageError,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -328,6 +328,7 @@ struct SumFile(PathBuf);
 
 impl Sink for SumFile {
     type Partial = u64;
+    type Output = ();
 
     fn finish(&mut self, sum: u64) -> Result<(), StageError> {
         std::fs::write(&self.0, sum.to_string())?;
@@ -369,7 +370,9 @@ fn a_slow_stage_throttles_the_source_and_queues_stay_bounded() {
         (1, Replicas::None),
         (3, Replicas::parse_one("slow=2").unwrap()),
     ] {
-        let report = parpipe::run(&registry, &job, &pipeline_config(depth, replicas)).unwrap();
+        let report = parpipe::run(&registry, &job, &pipeline_config(depth, replicas))
+            .unwrap()
+            .report;
         let expected = records * (records + 1) / 2;
         assert_eq!(std::fs::read_to_string(&out).unwrap(), expected.to_string());
         let source = &report.stages[0];
@@ -420,7 +423,7 @@ impl Stage for Boom {
     }
 }
 
-fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> RunError {
+fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> Error {
     let mut registry = Registry::new();
     let out_dir = out.to_path_buf();
     registry.register("boom", move |panic: bool| {
@@ -482,6 +485,16 @@ fn stage_errors_and_panics_name_the_stage_batch_and_line_and_leave_nothing() {
                 "{mode} {replicas}: {text}"
             );
             assert!(text.contains(if panic { "boom at batch 3" } else { "no good" }));
+            let kind = if panic {
+                ErrorKind::Panic
+            } else {
+                ErrorKind::Stage
+            };
+            assert_eq!(error.kind(), kind, "{mode} {replicas}");
+            assert_eq!(error.stage(), Some("boom"));
+            let batch = error.batch().expect("a stage error names its batch");
+            assert_eq!((batch.seq, batch.first_line, batch.records), (3, 301, 100));
+            assert_eq!(error.worker(), None);
             assert_eq!(leftovers(&out), Vec::<String>::new(), "{mode} {replicas}");
         }
     }

@@ -480,7 +480,11 @@ fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
                     } if failed.is_none() => {
                         failed = Some((seq, first_line, records));
                         let error = format!("stage 'parse' rejected line {first_line}");
-                        let answer = Message::ChunkFailed { seq, error };
+                        let answer = Message::ChunkFailed {
+                            seq,
+                            error,
+                            failure: None,
+                        };
                         write_frame(&mut framed, answer).await.unwrap();
                     }
                     Message::Shutdown => break,

@@ -5,8 +5,8 @@
 //! the library's configuration.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use parpipe::mode::pipelined::Replicas;
 use parpipe::Mode;
+use parpipe::Replicas;
 use std::path::PathBuf;
 
 /// Most records a run may generate (logs lines, matrix tasks): some 28
@@ -259,7 +259,7 @@ pub(crate) struct MultiprocessArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
     pub(crate) worker_wait_timeout: f64,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME,
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
 }
@@ -276,7 +276,7 @@ pub(crate) struct WorkerArgs {
     #[arg(long)]
     pub(crate) keep_alive: bool,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
-    #[arg(long, default_value_t = parpipe::protocol::DEFAULT_MAX_FRAME,
+    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
     /// Seconds to keep trying to connect the first time (0: forever), 0 to

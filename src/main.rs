@@ -9,15 +9,15 @@ use cli::{
     BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
     ModeArg, RunArgs, WorkerArgs, WorkloadArg,
 };
-use parpipe::mode::pipelined::Replicas;
 use parpipe::outputs::Staging;
-use parpipe::protocol::Token;
 use parpipe::worker::WorkerConfig;
 use parpipe::workloads::logs::{
     self, generate::Generator, input::InputSpec, LogsInput, LogsParams,
 };
 use parpipe::workloads::matrix::{self, MatrixParams};
-use parpipe::{JobSpec, RunConfig, RunError};
+use parpipe::Replicas;
+use parpipe::Token;
+use parpipe::{ErrorKind, JobSpec, RunConfig};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -309,10 +309,12 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         s.stop();
     }
     let (staging, result) = result?;
-    let report = result.map_err(|e| match e {
-        RunError::ModeUnavailable(_) | RunError::Config(_) => usage(e),
-        other => Failure::from(anyhow::Error::new(other)),
-    })?;
+    let report = result
+        .map_err(|e| match e.kind() {
+            ErrorKind::Config => usage(e),
+            _ => Failure::from(anyhow::Error::new(e)),
+        })?
+        .report;
     if !quiet {
         eprint!("{}", report.to_table());
     }

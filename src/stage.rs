@@ -76,9 +76,13 @@ impl BatchInfo {
 /// An error raised by user code (a source, stage, aggregate or sink).
 ///
 /// The framework adds where it happened (stage name, batch, first line).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// It may wrap the error that caused it ([`with_source`](Self::with_source),
+/// `From<io::Error>`), which [`std::error::Error::source`] then returns; in
+/// multiprocess mode only its text crosses the wire from a worker.
+#[derive(Debug)]
 pub struct StageError {
     message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl StageError {
@@ -86,10 +90,31 @@ impl StageError {
     pub fn new(message: impl Into<String>) -> Self {
         StageError {
             message: message.into(),
+            source: None,
         }
     }
 
-    /// The message.
+    /// An error with the given message, caused by `source`.
+    ///
+    /// ```
+    /// use parpipe::StageError;
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+    /// let e = StageError::with_source("cannot read 'a.log'", io);
+    /// assert_eq!(e.to_string(), "cannot read 'a.log': gone");
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        StageError {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The message (without the source's text; empty when the error is
+    /// only its source, as `From<io::Error>` makes it).
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -97,25 +122,72 @@ impl StageError {
 
 impl fmt::Display for StageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match (&self.source, self.message.is_empty()) {
+            (Some(source), true) => write!(f, "{source}"),
+            (Some(source), false) => write!(f, "{}: {source}", self.message),
+            (None, _) => f.write_str(&self.message),
+        }
     }
 }
 
-impl std::error::Error for StageError {}
+impl std::error::Error for StageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for StageError {
+    /// Keeps the `io::Error` as the source (its kind stays matchable).
     fn from(e: std::io::Error) -> Self {
-        StageError::new(e.to_string())
+        StageError {
+            message: String::new(),
+            source: Some(Box::new(e)),
+        }
     }
 }
 
-/// Produces the input, batch by batch.
+/// Produces the input, batch by batch. The one trait a source must
+/// implement; everything else has a default.
 ///
 /// Construction must do no I/O: in multiprocess mode, workers build the same
 /// pipeline (to get its stages) but never pull from its source.
+///
+/// In multiprocess mode the coordinator ships each chunk to a worker. A
+/// plain `Source` (given to [`Pipeline::builder`](crate::Pipeline::builder))
+/// ships its batches in bincode; a source that can hand out cheaper bytes
+/// (raw text the workers cut themselves, byte ranges of shared files)
+/// implements [`ChunkSource`] (and [`FileChunkSource`]) and is given to
+/// [`Pipeline::builder_chunked`](crate::Pipeline::builder_chunked) (or
+/// [`builder_files`](crate::Pipeline::builder_files)).
+///
+/// ```
+/// use parpipe::{Source, StageError};
+///
+/// /// The numbers 1 to `end`.
+/// struct Count { next: u64, end: u64 }
+///
+/// impl Source for Count {
+///     type Out = Vec<u64>;
+///     fn next_batch(&mut self, max: usize) -> Result<Option<Vec<u64>>, StageError> {
+///         if self.next > self.end {
+///             return Ok(None);
+///         }
+///         let last = (self.next + max as u64 - 1).min(self.end);
+///         let batch = (self.next..=last).collect();
+///         self.next = last + 1;
+///         Ok(Some(batch))
+///     }
+/// }
+/// let mut c = Count { next: 1, end: 5 };
+/// assert_eq!(c.next_batch(3).unwrap(), Some(vec![1, 2, 3]));
+/// assert_eq!(c.next_batch(3).unwrap(), Some(vec![4, 5]));
+/// assert_eq!(c.next_batch(3).unwrap(), None);
+/// ```
 pub trait Source: Send + 'static {
-    /// The batch type. It crosses the wire in multiprocess mode.
-    type Out: Records + Serialize + DeserializeOwned;
+    /// The batch type.
+    type Out: Records;
 
     /// The next batch of at most `max_records` records (at least one), or
     /// `None` when the input is exhausted.
@@ -125,46 +197,44 @@ pub trait Source: Send + 'static {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+}
 
+/// A [`Source`] that chooses its own wire form for multiprocess mode (an
+/// optional power: plain sources get bincode of their batches).
+///
+/// What reaches [`decode_chunk`](Self::decode_chunk) and
+/// [`split_chunk`](Self::split_chunk) in a worker is a byte slice of a frame
+/// from an authenticated coordinator whose length was checked against the
+/// frame limit, and whose record count the worker checks against the
+/// chunk's header after decoding; its content is otherwise unchecked, so
+/// malformed bytes must give an error, not a panic.
+pub trait ChunkSource: Source {
     /// How many records remain, roughly (multiprocess mode sizes its
     /// chunks by it: large ones first, smaller ones towards the end, so
     /// that the workers finish together). Defaults to
-    /// [`size_hint`](Self::size_hint).
+    /// [`size_hint`](Source::size_hint).
     fn remaining_estimate(&self) -> Option<u64> {
         self.size_hint()
     }
 
-    /// Multiprocess mode: appends the next batch of at most `max_records`
-    /// records to `out` in wire form and returns its record count, or `None`
-    /// when the input is exhausted. A worker turns it back into a batch with
-    /// [`decode_chunk`](Self::decode_chunk).
-    ///
-    /// The default encodes [`next_batch`](Self::next_batch)'s batch with
-    /// bincode. The coordinator does this for every chunk while all workers
-    /// wait on it, so a source that can hand out cheaper bytes should (the
-    /// `logs` file reader ships the raw text and lets workers cut the lines).
+    /// Appends the next chunk of at most `max_records` records to `out` in
+    /// wire form and returns its record count, or `None` when the input is
+    /// exhausted. The coordinator does this for every chunk while all
+    /// workers wait on it, so it should be cheap (the `logs` file reader
+    /// ships the raw text and lets workers cut the lines).
     fn next_chunk(
         &mut self,
         max_records: usize,
         out: &mut Vec<u8>,
-    ) -> Result<Option<usize>, StageError> {
-        let Some(batch) = self.next_batch(max_records)? else {
-            return Ok(None);
-        };
-        encode_batch(&batch, out)?;
-        Ok(Some(batch.record_count()))
-    }
+    ) -> Result<Option<usize>, StageError>;
 
-    /// The batch that [`next_chunk`](Self::next_chunk) encoded as `bytes`;
-    /// `info` says where it sits in the input. Runs in workers, on bytes
-    /// from the network: malformed bytes must give an error, not a panic.
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError> {
-        let _ = info;
-        decode_batch(bytes)
-    }
+    /// The batch that [`next_chunk`](Self::next_chunk) encoded as `bytes`
+    /// (or one part of it, see [`split_chunk`](Self::split_chunk)); `info`
+    /// says where it sits in the input. Runs in workers.
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError>;
 
-    /// Multiprocess mode, in a worker: where to cut a chunk's `bytes` (of
-    /// `records` records) into parts of at most `max_records` records that
+    /// In a worker: where to cut a chunk's `bytes` (of `records` records)
+    /// into parts of at most `max_records` records that
     /// [`decode_chunk`](Self::decode_chunk) decodes one by one, so that a
     /// large chunk is processed with the memory (and cache) footprint of a
     /// batch. Appends `(end offset, records)` for each part, in order. The
@@ -179,38 +249,41 @@ pub trait Source: Send + 'static {
         let _ = max_records;
         parts.push((bytes.len(), records));
     }
+}
 
-    /// Multiprocess mode: whether this source can describe its chunks as
-    /// byte ranges of files (see [`next_chunk_ranges`](Self::next_chunk_ranges)).
-    /// Asked once, before the first chunk; the answer holds for the run.
-    /// The default is no.
+/// A [`ChunkSource`] that can also describe its chunks as byte ranges of
+/// files, so that workers on the coordinator's machine read them themselves
+/// (an optional power, for [`Pipeline::builder_files`](crate::Pipeline::builder_files)).
+pub trait FileChunkSource: ChunkSource {
+    /// Whether this source can describe its chunks as file ranges (asked
+    /// once, before the first chunk; the answer holds for the run). The
+    /// default is yes.
     fn chunks_in_files(&mut self) -> bool {
-        false
+        true
     }
 
-    /// Multiprocess mode, when [`chunks_in_files`](Self::chunks_in_files)
-    /// said yes: the next chunk of at most `max_records` records as byte
-    /// ranges of files, appended to `out`, such that
-    /// [`read_ranges`](crate::file_range::read_ranges) gives the bytes
-    /// [`next_chunk`](Self::next_chunk) would have written. Workers on this
-    /// machine then read their chunks themselves. Returns the record
-    /// count, or `None` when the input is exhausted.
+    /// When [`chunks_in_files`](Self::chunks_in_files) said yes: the next
+    /// chunk of at most `max_records` records as byte ranges of files,
+    /// appended to `out`, such that reading them gives the bytes
+    /// [`next_chunk`](ChunkSource::next_chunk) would have written. Returns
+    /// the record count, or `None` when the input is exhausted.
     fn next_chunk_ranges(
         &mut self,
         max_records: usize,
         out: &mut Vec<crate::file_range::FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        let _ = (max_records, out);
-        Err(StageError::new(
-            "this source cannot give chunks as file ranges",
-        ))
-    }
+    ) -> Result<Option<usize>, StageError>;
 }
 
-/// The default wire form of a batch (see [`Source::next_chunk`]): bincode,
-/// appended to `out`.
+/// The default wire form of a batch (what a plain [`Source`] ships):
+/// bincode, appended to `out`. The size is measured first and reserved, so
+/// `out` grows at most once and the batch is written once, in place.
 pub fn encode_batch<T: Serialize>(batch: &T, out: &mut Vec<u8>) -> Result<(), StageError> {
-    bincode::serde::encode_into_std_write(batch, out, crate::pipeline::bincode_config())
+    let config = crate::pipeline::bincode_config();
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(batch, &mut size, config)
+        .map_err(|e| StageError::new(format!("cannot encode the batch: {e}")))?;
+    out.reserve(size.bytes_written);
+    bincode::serde::encode_into_std_write(batch, out, config)
         .map(drop)
         .map_err(|e| StageError::new(format!("cannot encode the batch: {e}")))
 }
@@ -239,12 +312,52 @@ pub trait Stage: Send + Clone + 'static {
 /// Folds batches into a mergeable partial result.
 ///
 /// Partials computed on different batches, in any process, are merged in
-/// input order, so the final result is the same in every mode.
+/// input order. How the input is cut differs by mode (one partial for the
+/// whole input in serial mode, one per chunk in multiprocess mode, with
+/// chunk sizes that depend on the number of workers), so
+/// [`merge`](Self::merge) must be **associative** (and `add` must agree
+/// with it: adding batches one by one gives what merging their partials
+/// gives) for the result to be the same in every mode. Integer sums,
+/// counts, minima, maxima, sets and ordered concatenation are; `f64` sums
+/// are not (rounding depends on the grouping): keep money in integer
+/// cents, or sum floats as fixed-point integers.
+///
+/// ```
+/// use parpipe::{Aggregate, BatchInfo, StageError};
+///
+/// /// Total spend in integer cents: the same whatever the chunking.
+/// #[derive(Clone)]
+/// struct Spend;
+///
+/// impl Aggregate for Spend {
+///     type In = Vec<i64>; // prices in cents
+///     type Partial = i64;
+///     fn empty(&self) -> i64 {
+///         0
+///     }
+///     fn add(&mut self, acc: &mut i64, prices: Vec<i64>, _: &BatchInfo) -> Result<(), StageError> {
+///         *acc += prices.iter().sum::<i64>();
+///         Ok(())
+///     }
+///     fn merge(&self, acc: &mut i64, later: i64) {
+///         *acc += later;
+///     }
+/// }
+/// // (a + b) + c == a + (b + c): any chunking gives 60 cents.
+/// let (mut left, mut right) = (10, 20);
+/// Spend.merge(&mut left, 20);
+/// Spend.merge(&mut left, 30);
+/// Spend.merge(&mut right, 30);
+/// let mut other = 10;
+/// Spend.merge(&mut other, right);
+/// assert_eq!(left, other);
+/// ```
 pub trait Aggregate: Send + Clone + 'static {
     /// Input batch type (the last stage's output).
     type In: Records;
     /// The partial result. It crosses the wire in multiprocess mode.
-    type Partial: Send + Serialize + DeserializeOwned + 'static;
+    /// `Clone` gives a running pipeline's snapshots.
+    type Partial: Send + Clone + Serialize + DeserializeOwned + 'static;
 
     /// The partial of no batch at all.
     fn empty(&self) -> Self::Partial;
@@ -257,7 +370,8 @@ pub trait Aggregate: Send + Clone + 'static {
         info: &BatchInfo,
     ) -> Result<(), StageError>;
 
-    /// Merges `later` (the partial of the batches that follow `acc`'s) into `acc`.
+    /// Merges `later` (the partial of the batches that follow `acc`'s) into
+    /// `acc`. Must be associative (see the trait's docs).
     fn merge(&self, acc: &mut Self::Partial, later: Self::Partial);
 
     /// Multiprocess mode: merges `later`, a partial decoded from a worker's
@@ -277,6 +391,9 @@ pub trait Aggregate: Send + Clone + 'static {
 pub trait Sink: Send + 'static {
     /// The aggregate's partial type.
     type Partial: Send + 'static;
+    /// What a finished run gives back to its caller (`()` for a sink that
+    /// only writes files).
+    type Output: Send + 'static;
 
     /// Called after each batch (or chunk) is folded in, in input order: the
     /// sink may take out parts of the running partial meant for streaming
@@ -286,9 +403,10 @@ pub trait Sink: Send + 'static {
         Ok(())
     }
 
-    /// Writes the final result. Outputs should appear atomically (write a
-    /// temporary file, then rename).
-    fn finish(&mut self, result: Self::Partial) -> Result<(), StageError>;
+    /// Writes the final result and returns what the caller gets back.
+    /// Outputs should appear atomically (write a temporary file, then
+    /// rename).
+    fn finish(&mut self, result: Self::Partial) -> Result<Self::Output, StageError>;
 
     /// Called instead of `finish` when the run fails or is interrupted:
     /// remove anything half-written.

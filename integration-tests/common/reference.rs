@@ -202,7 +202,8 @@ pub fn summary(data: &[u8]) -> Value {
         }
     }
     json!({
-        "lines": all.len(), "parsed": parsed, "rejected": rejected, "rejected_samples": samples,
+        // No stage drops lines in the built-in pipeline.
+        "lines": all.len(), "parsed": parsed, "dropped": 0, "rejected": rejected, "rejected_samples": samples,
         "bytes": big(bytes), "clients": clients.len(), "bots": bots, "status": status,
         "status_class_bytes": class_bytes.into_iter().map(|(k, v)| (k, big(v))).collect::<BTreeMap<_, _>>(),
         "methods": methods, "hours": hours, "top_paths": top(&paths), "top_clients": top(&clients),

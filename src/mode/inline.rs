@@ -4,20 +4,20 @@
 
 use crate::error::{panic_message, RunError};
 use crate::metrics::{Progress, StageStats};
-use crate::pipeline::{AnyData, DynAggregate, DynSink, DynSource, DynStage, Named};
+use crate::pipeline::{AnyData, DynAggregate, DynSink, DynSource, DynStage, Named, Pulled};
 use crate::stage::BatchInfo;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 /// Runs `pull` on the source, timing it, counting progress, and turning
 /// errors and panics into a [`RunError`] that names the source. `pull`
-/// returns what it produced and how many records that holds.
+/// says what it produced and how many records that holds.
 fn pull<T>(
     source: &mut Named<Box<dyn DynSource>>,
     stats: &mut StageStats,
     progress: &Progress,
-    pull: impl FnOnce(&mut dyn DynSource) -> Result<Option<(T, usize)>, crate::StageError>,
-) -> Result<Option<(T, usize)>, RunError> {
+    pull: impl FnOnce(&mut dyn DynSource) -> Result<Pulled<T>, crate::StageError>,
+) -> Result<Pulled<T>, RunError> {
     let started = Instant::now();
     let part = &mut source.part;
     let result = catch_unwind(AssertUnwindSafe(|| pull(part.as_mut())));
@@ -27,14 +27,14 @@ fn pull<T>(
         error,
     };
     match result {
-        Ok(Ok(Some((out, n)))) => {
+        Ok(Ok(Pulled::Data(out, n))) => {
             stats.record_batch(0, n as u64, busy);
             progress.add_records(n as u64);
-            Ok(Some((out, n)))
+            Ok(Pulled::Data(out, n))
         }
-        Ok(Ok(None)) => {
+        Ok(Ok(other)) => {
             stats.busy += busy;
-            Ok(None)
+            Ok(other)
         }
         Ok(Err(e)) => Err(error(e)),
         Err(payload) => Err(error(crate::StageError::new(format!(
@@ -50,27 +50,24 @@ pub(crate) fn pull_source(
     max: usize,
     stats: &mut StageStats,
     progress: &Progress,
-) -> Result<Option<(AnyData, usize)>, RunError> {
+) -> Result<Pulled<AnyData>, RunError> {
     pull(source, stats, progress, |s| s.next_batch(max))
 }
 
 /// Multiprocess mode: appends the source's next chunk, in wire form, to
-/// `out` (see `Source::next_chunk`; timing and errors as in [`pull`]).
+/// `out` (see `ChunkSource::next_chunk`; timing and errors as in [`pull`]).
 pub(crate) fn pull_chunk(
     source: &mut Named<Box<dyn DynSource>>,
     max: usize,
     out: &mut Vec<u8>,
     stats: &mut StageStats,
     progress: &Progress,
-) -> Result<Option<usize>, RunError> {
-    let pulled = pull(source, stats, progress, |s| {
-        Ok(s.next_chunk(max, out)?.map(|n| ((), n)))
-    })?;
-    Ok(pulled.map(|((), n)| n))
+) -> Result<Pulled<()>, RunError> {
+    pull(source, stats, progress, |s| s.next_chunk(max, out))
 }
 
 /// [`pull`] for a chunk given as file ranges (multiprocess mode, see
-/// [`Source::next_chunk_ranges`](crate::Source::next_chunk_ranges)).
+/// [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)).
 pub(crate) fn pull_chunk_ranges(
     source: &mut Named<Box<dyn DynSource>>,
     max: usize,
@@ -79,9 +76,15 @@ pub(crate) fn pull_chunk_ranges(
     progress: &Progress,
 ) -> Result<Option<usize>, RunError> {
     let pulled = pull(source, stats, progress, |s| {
-        Ok(s.next_chunk_ranges(max, out)?.map(|n| ((), n)))
+        Ok(crate::pipeline::pulled(
+            s.next_chunk_ranges(max, out)?.map(|n| ((), n)),
+        ))
     })?;
-    Ok(pulled.map(|((), n)| n))
+    match pulled {
+        Pulled::Data((), n) => Ok(Some(n)),
+        // A file source neither waits nor takes snapshots.
+        _ => Ok(None),
+    }
 }
 
 /// Runs `work` for the part `name` on one batch, timing it and turning
@@ -98,15 +101,17 @@ fn on_batch<T>(
         Ok(Ok(out)) => Ok(out),
         Ok(Err(error)) => Err(RunError::Stage {
             stage: name.to_string(),
-            seq: info.seq,
-            first_line: info.first_line,
+            batch: *info,
+            panicked: false,
+            worker: None,
             error,
         }),
-        Err(payload) => Err(RunError::Panic {
+        Err(payload) => Err(RunError::Stage {
             stage: name.to_string(),
-            seq: info.seq,
-            first_line: info.first_line,
-            message: panic_message(payload.as_ref()),
+            batch: *info,
+            panicked: true,
+            worker: None,
+            error: crate::StageError::new(panic_message(payload.as_ref())),
         }),
     };
     (result, busy)

@@ -3,13 +3,16 @@
 //! the chosen mode and returns its [`crate::RunReport`].
 
 pub(crate) mod inline;
-pub mod multiprocess;
-pub mod pipelined;
-pub mod serial;
+pub(crate) mod multiprocess;
+pub(crate) mod pipelined;
+pub(crate) mod serial;
 
-use crate::error::RunError;
-use crate::metrics::RunReport;
-use crate::pipeline::{JobSpec, Registry};
+pub use multiprocess::WorkerCommand;
+pub use pipelined::Replicas;
+
+use crate::error::{Error, RunError};
+use crate::pipeline::{AnyData, JobSpec, Pipeline, Registry};
+use crate::run::Finished;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,8 +47,15 @@ impl fmt::Display for Mode {
 }
 
 /// A flag that asks a running pipeline to stop (Ctrl-C, a caller's timeout).
+/// It also interrupts a source that is waiting for input.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    raised: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl Cancel {
     /// A flag that is not raised.
@@ -55,12 +65,36 @@ impl Cancel {
 
     /// Asks the run to stop.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.raised.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     /// True once [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.raised.load(Ordering::SeqCst)
+    }
+
+    /// Completes once [`cancel`](Self::cancel) is called.
+    pub async fn cancelled(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a cancel in between is not missed.
+        notified.as_mut().enable();
+        if self.is_cancelled() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// `wake`, cut short by a cancel.
+    pub(crate) fn or_cancelled(&self, wake: crate::pipeline::Wake) -> crate::pipeline::Wake {
+        let cancel = self.clone();
+        Box::pin(async move {
+            tokio::select! {
+                () = wake => {}
+                () = cancel.cancelled() => {}
+            }
+        })
     }
 }
 
@@ -142,12 +176,12 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Checks the settings that every mode relies on.
-    pub fn validate(&self) -> Result<(), RunError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.batch_size == 0 {
-            return Err(RunError::Config("batch size must be at least 1".into()));
+            return Err(RunError::Config("batch size must be at least 1".into()).into());
         }
         if self.queue_depth == 0 {
-            return Err(RunError::Config("queue depth must be at least 1".into()));
+            return Err(RunError::Config("queue depth must be at least 1".into()).into());
         }
         if self.mode == Mode::Multiprocess {
             multiprocess::validate(self)?;
@@ -160,51 +194,110 @@ impl RunConfig {
     }
 }
 
-/// Runs `job` (built from `registry`) in the configured mode. Must be called
-/// from inside an actix `System` (see [`run`] for a blocking wrapper).
+/// Runs `job` (built from `registry`) in the configured mode and gives back
+/// the sink's output (type-erased: see [`Registry::run`] for a typed one)
+/// with the report. On the caller's actix `System` when there is one (the
+/// CLI, an actix-web app); from any other async runtime it runs on a
+/// `System` thread of its own.
 pub async fn execute(
     registry: &Registry,
     job: &JobSpec,
     config: &RunConfig,
-) -> Result<RunReport, RunError> {
+) -> Result<Finished<AnyData>, Error> {
+    let (registry, job, config) = (registry.clone(), job.clone(), config.clone());
+    let run = move || async move {
+        let pipeline = registry.build(&job)?;
+        Ok(execute_pipeline(pipeline, Some(&job), &config).await?)
+    };
+    crate::run::on_system(run).await
+}
+
+/// Runs `job` to completion, blocking the caller (see [`execute`]). From a
+/// thread that runs an async runtime, it runs on a thread of its own (and
+/// blocks this one until done: prefer [`execute`] there).
+pub fn run(
+    registry: &Registry,
+    job: &JobSpec,
+    config: &RunConfig,
+) -> Result<Finished<AnyData>, Error> {
+    let (registry, job, config) = (registry.clone(), job.clone(), config.clone());
+    crate::run::blocking(move || async move {
+        let pipeline = registry.build(&job)?;
+        Ok(execute_pipeline(pipeline, Some(&job), &config).await?)
+    })
+}
+
+/// Starts the dashboard `config` asks for (and the board it shows, unless
+/// the caller gave one), announcing its address.
+#[cfg(not(feature = "dashboard"))]
+fn start_dashboard(config: &mut std::borrow::Cow<'_, RunConfig>) -> Result<Option<()>, RunError> {
+    match config.dashboard {
+        Some(_) => Err(RunError::Config(
+            crate::live::DashboardError::NotBuilt.to_string(),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Starts the dashboard `config` asks for (and the board it shows, unless
+/// the caller gave one), announcing its address.
+#[cfg(feature = "dashboard")]
+fn start_dashboard(
+    config: &mut std::borrow::Cow<'_, RunConfig>,
+) -> Result<Option<crate::live::Dashboard>, RunError> {
+    let Some(addr) = config.dashboard.clone() else {
+        return Ok(None);
+    };
+    let board = config.live.clone().unwrap_or_default();
+    let dash = crate::live::Dashboard::start(&addr, board.clone(), config.token.clone())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    if config.announce_listen {
+        // The machine-readable line scripts and tests wait for.
+        eprintln!("parpipe: dashboard on http://{}", dash.addr());
+    } else {
+        tracing::info!(addr = %dash.addr(), "dashboard");
+    }
+    config.to_mut().live = Some(board);
+    Ok(Some(dash))
+}
+
+/// Runs an erased pipeline in the configured mode, on the current actix
+/// `System`; `job` names it for multiprocess workers.
+pub(crate) async fn execute_pipeline(
+    pipeline: Pipeline,
+    job: Option<&JobSpec>,
+    config: &RunConfig,
+) -> Result<Finished<AnyData>, RunError> {
     config.validate()?;
     let mut config = std::borrow::Cow::Borrowed(config);
-    let dashboard = match &config.dashboard {
-        Some(addr) => {
-            let board = config.live.clone().unwrap_or_default();
-            let dash = crate::live::Dashboard::start(addr, board.clone(), config.token.clone())
-                .map_err(|e| RunError::Config(e.to_string()))?;
-            if config.announce_listen {
-                // The machine-readable line scripts and tests wait for.
-                eprintln!("parpipe: dashboard on http://{}", dash.addr());
-            } else {
-                tracing::info!(addr = %dash.addr(), "dashboard");
-            }
-            config.to_mut().live = Some(board);
-            Some(dash)
-        }
-        None => None,
-    };
+    let dashboard = start_dashboard(&mut config)?;
     let config = config.as_ref();
-    let result = match config.mode {
-        Mode::Serial => serial::execute(registry.build(job)?, config).await,
-        Mode::Pipeline => pipelined::execute(registry.build(job)?, config).await,
-        Mode::Multiprocess => multiprocess::execute(registry.build(job)?, job, config).await,
+    let output = pipeline.output.clone();
+    let report = match (config.mode, job) {
+        (Mode::Serial, _) => serial::execute(pipeline, config).await,
+        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
+        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
+        (Mode::Multiprocess, None) => Err(RunError::Config(
+            "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
+             register it and run it through its key (Registry::run, Registry::execute, \
+             Registry::start)"
+                .into(),
+        )),
     };
     if let Some(board) = &config.live {
-        crate::live::publisher::publish_final(board, result.as_ref().map_err(|e| e.to_string()));
+        crate::live::publisher::publish_final(board, report.as_ref().map_err(|e| e.to_string()));
     }
+    #[cfg(feature = "dashboard")]
     if let Some(dash) = dashboard {
         dash.stop().await;
     }
-    result
-}
-
-/// Runs `job` to completion on a fresh actix `System`, blocking the caller.
-pub fn run(registry: &Registry, job: &JobSpec, config: &RunConfig) -> Result<RunReport, RunError> {
-    let system = actix::System::new();
-    let result = system.block_on(execute(registry, job, config));
-    // Dropping the system runner stops its arbiter; nothing else runs on it.
-    drop(system);
-    result
+    #[cfg(not(feature = "dashboard"))]
+    let _ = dashboard;
+    let report = report?;
+    let result = output
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| RunError::Runtime("the sink finished without an output".into()))?;
+    Ok(Finished { result, report })
 }

@@ -7,7 +7,7 @@ use super::RunConfig;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::pipeline::{AnyData, Pipeline};
+use crate::pipeline::{AnyData, Pipeline, Pulled, Wake};
 use crate::stage::Numbering;
 use actix::prelude::*;
 use std::time::{Duration, Instant};
@@ -23,6 +23,16 @@ pub struct SerialRunner {
     /// Publishes the numbers so far, when the run has a live view.
     live: Option<(LivePublisher, Instant)>,
     done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
+}
+
+/// What the runner does after a step.
+enum Next {
+    /// Pull again.
+    Continue,
+    /// Pull again once the source may have input.
+    Wait(Wake),
+    /// The result is written.
+    Done,
 }
 
 /// Asks the runner to process its next batch.
@@ -53,21 +63,32 @@ impl SerialRunner {
         }
     }
 
-    /// Processes one batch; `Ok(false)` once the input is exhausted and the
-    /// result written.
-    fn step(&mut self) -> Result<bool, RunError> {
+    /// Processes one batch (or answers one snapshot).
+    fn step(&mut self) -> Result<Next, RunError> {
         let p = &mut self.pipeline;
         let n_stages = p.stages.len();
-        let Some((mut data, mut n)) = pull_source(
+        let pulled = pull_source(
             &mut p.source,
             self.config.batch_size,
             &mut self.stats[0],
             &self.config.progress,
-        )?
-        else {
-            let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
-            run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
-            return Ok(false);
+        )?;
+        let (mut data, mut n) = match pulled {
+            Pulled::Data(data, n) => (data, n),
+            Pulled::End => {
+                let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
+                run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+                return Ok(Next::Done);
+            }
+            Pulled::Pending(wake) => return Ok(Next::Wait(wake)),
+            Pulled::Snapshot(req) => {
+                // Everything pulled before it is folded in already.
+                if let Some(acc) = &self.acc {
+                    req.answer(p.aggregate.part.as_ref(), acc);
+                }
+                return Ok(Next::Continue);
+            }
+            Pulled::Cancelled => return Err(RunError::Interrupted),
         };
         let info = self.numbering.next(n);
         for (i, stage) in p.stages.iter_mut().enumerate() {
@@ -86,7 +107,7 @@ impl SerialRunner {
             &mut self.stats[n_stages + 1],
         )?;
         run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
-        Ok(true)
+        Ok(Next::Continue)
     }
 
     /// Publishes the stats so far, at most every [`PUBLISH_EVERY`].
@@ -143,11 +164,16 @@ impl Handler<Step> for SerialRunner {
             return self.end(ctx, Err(RunError::Interrupted));
         }
         match self.step() {
-            Ok(true) => {
+            Ok(Next::Continue) => {
                 self.publish_live();
                 ctx.notify(Step)
             }
-            Ok(false) => self.end(ctx, Ok(())),
+            Ok(Next::Wait(wake)) => {
+                // The actor stays free (for cancellation) while the source waits.
+                let wake = self.config.cancel.or_cancelled(wake);
+                ctx.spawn(wake.into_actor(self).map(|(), _, ctx| ctx.notify(Step)));
+            }
+            Ok(Next::Done) => self.end(ctx, Ok(())),
             Err(e) => self.end(ctx, Err(e)),
         }
     }

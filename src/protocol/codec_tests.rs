@@ -211,6 +211,15 @@ pub(crate) fn one_of_each() -> Vec<Message> {
         Message::ChunkFailed {
             seq: 1,
             error: "bad".into(),
+            failure: Some(super::super::ChunkFailure {
+                stage: "parse".into(),
+                batch: crate::BatchInfo {
+                    seq: 1,
+                    first_line: 9,
+                    records: 4,
+                },
+                panicked: false,
+            }),
         },
         Message::Heartbeat,
         Message::Shutdown,

@@ -41,6 +41,8 @@ mod bounded;
 mod codec;
 mod handshake;
 
+// `decode_prefix` is the codec's (public only with `unstable-wire`).
+#[cfg_attr(not(feature = "unstable-wire"), allow(unused_imports))]
 pub use bounded::{decode_prefix, decode_whole};
 pub use codec::*;
 pub use handshake::*;
@@ -50,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
@@ -88,6 +90,17 @@ pub struct ChunkStats {
     pub process_peak_rss: u64,
 }
 
+/// Where in a chunk a worker's stage failed (in `ChunkFailed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkFailure {
+    /// The stage's (or the aggregate's) name.
+    pub stage: String,
+    /// The part of the chunk it failed on.
+    pub batch: crate::stage::BatchInfo,
+    /// It panicked (`error` holds the panic message).
+    pub panicked: bool,
+}
+
 /// Every message of the protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
@@ -122,7 +135,7 @@ pub enum Message {
         /// Heartbeat timeout the coordinator applies, in milliseconds.
         heartbeat_ms: u64,
         /// Records per batch: a worker processes a larger chunk batch by
-        /// batch (see [`Source::split_chunk`](crate::Source::split_chunk)).
+        /// batch (see [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)).
         batch_size: u64,
     },
     /// A chunk of input: one encoded source batch.
@@ -152,8 +165,11 @@ pub enum Message {
     ChunkFailed {
         /// The chunk's sequence number.
         seq: u64,
-        /// What went wrong (names the stage).
+        /// What went wrong (the user code's message when `failure` is set).
         error: String,
+        /// The stage it failed in and on which part of the chunk, when it
+        /// reached one.
+        failure: Option<ChunkFailure>,
     },
     /// "Still alive", both ways.
     Heartbeat,

@@ -2,11 +2,12 @@
 //! in as a `Chunk` or `ChunkInFiles` message (its bytes in the frame, or in
 //! local files read here) and goes out as `ChunkDone` or `ChunkFailed`.
 
+use crate::error::RunError;
 use crate::file_range::{read_ranges, FileRange};
 use crate::metrics::StageStats;
 use crate::mode::inline::{run_aggregate, run_stage};
 use crate::pipeline::Pipeline;
-use crate::protocol::{ChunkStats, Message};
+use crate::protocol::{ChunkFailure, ChunkStats, Message};
 use crate::stage::BatchInfo;
 use std::time::Instant;
 
@@ -94,7 +95,7 @@ impl ChunkProcessor {
                 self.scratch.clear();
                 read_ranges(ranges, &mut self.scratch, self.max_frame)
                     .map(|()| &self.scratch[..])
-                    .map_err(|e| format!("cannot read the chunk: {e}"))
+                    .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
             }
         };
         let processed = bytes.and_then(|bytes| {
@@ -120,10 +121,60 @@ impl ChunkProcessor {
                     },
                 }
             }
-            Err(error) => {
+            Err(Failed { error, failure }) => {
                 tracing::warn!(pipeline = %self.pipeline.name, "chunk {} failed: {error}", w.seq);
-                Message::ChunkFailed { seq: w.seq, error }
+                Message::ChunkFailed {
+                    seq: w.seq,
+                    error,
+                    failure,
+                }
             }
+        }
+    }
+}
+
+/// Why a chunk failed: the text, and the stage when it reached one.
+struct Failed {
+    error: String,
+    failure: Option<ChunkFailure>,
+}
+
+impl Failed {
+    fn plain(error: String) -> Self {
+        Failed {
+            error,
+            failure: None,
+        }
+    }
+}
+
+impl From<String> for Failed {
+    fn from(error: String) -> Self {
+        Failed::plain(error)
+    }
+}
+
+impl From<RunError> for Failed {
+    /// A stage's failure keeps its stage and batch, so that the
+    /// coordinator reports it as serial mode would; only the user error's
+    /// text crosses the wire.
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Stage {
+                stage,
+                batch,
+                panicked,
+                error,
+                ..
+            } => Failed {
+                error: error.to_string(),
+                failure: Some(ChunkFailure {
+                    stage,
+                    batch,
+                    panicked,
+                }),
+            },
+            other => Failed::plain(other.to_string()),
         }
     }
 }
@@ -132,28 +183,29 @@ impl ChunkProcessor {
 type PartTimes = Vec<(u64, u64, u64)>;
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk, part by
-/// part (at most `batch_size` records each, see [`Source::split_chunk`]),
+/// part (at most `batch_size` records each, see [`ChunkSource::split_chunk`]),
 /// into one partial.
 ///
-/// [`Source::split_chunk`]: crate::Source::split_chunk
+/// [`ChunkSource::split_chunk`]: crate::ChunkSource::split_chunk
 fn process_chunk(
     pipeline: &mut Pipeline,
     w: &Work,
     payload: &[u8],
     batch_size: usize,
     cuts: &mut Vec<(usize, usize)>,
-) -> Result<(Vec<u8>, PartTimes), String> {
-    let records = usize::try_from(w.records).map_err(|e| format!("chunk too large: {e}"))?;
+) -> Result<(Vec<u8>, PartTimes), Failed> {
+    let records =
+        usize::try_from(w.records).map_err(|e| Failed::plain(format!("chunk too large: {e}")))?;
     cuts.clear();
     pipeline
         .source
         .part
         .split_chunk(payload, records, batch_size, cuts);
     if cuts.iter().map(|&(_, n)| n as u64).sum::<u64>() != w.records {
-        return Err(format!(
+        return Err(Failed::plain(format!(
             "the chunk's parts do not add up to the {} records its header says",
             w.records
-        ));
+        )));
     }
     let mut stage_stats: Vec<StageStats> = pipeline
         .stages
@@ -169,7 +221,7 @@ fn process_chunk(
     for &(end, part_records) in cuts.iter() {
         let bytes = payload
             .get(start..end)
-            .ok_or_else(|| format!("chunk part {start}..{end} out of range"))?;
+            .ok_or_else(|| Failed::plain(format!("chunk part {start}..{end} out of range")))?;
         start = end;
         let info = BatchInfo {
             seq: w.seq,
@@ -181,14 +233,14 @@ fn process_chunk(
             .source
             .part
             .decode_chunk(bytes, &info)
-            .map_err(|e| format!("cannot decode the chunk: {e}"))?;
+            .map_err(|e| Failed::plain(format!("cannot decode the chunk: {e}")))?;
         if n != part_records {
-            return Err(format!(
+            return Err(Failed::plain(format!(
                 "the chunk holds {n} records where its header says {part_records}"
-            ));
+            )));
         }
         for (stage, stats) in pipeline.stages.iter_mut().zip(&mut stage_stats) {
-            (data, n) = run_stage(stage, data, n, &info, stats).map_err(|e| e.to_string())?;
+            (data, n) = run_stage(stage, data, n, &info, stats)?;
         }
         run_aggregate(
             &mut pipeline.aggregate,
@@ -197,8 +249,7 @@ fn process_chunk(
             n,
             &info,
             &mut agg_stats,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     let parts = stage_stats
         .iter()
@@ -209,7 +260,7 @@ fn process_chunk(
         .aggregate
         .part
         .encode(&acc)
-        .map_err(|e| format!("cannot encode the partial: {e}"))?;
+        .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
     Ok((partial, parts))
 }
 

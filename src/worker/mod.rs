@@ -2,8 +2,8 @@
 //! can be a worker: the `parpipe worker` command and an embedding
 //! application's own `main` both call [`run_worker`] with their [`Registry`].
 //!
-//! A worker connects to a coordinator, authenticates (see
-//! [`protocol`](crate::protocol)), receives the job (a registered pipeline
+//! A worker connects to a coordinator, authenticates (the wire's
+//! handshake), receives the job (a registered pipeline
 //! name plus parameters), rebuilds the pipeline from its registry, and then
 //! processes chunks on a dedicated thread — decode the source batch, run the
 //! stages, fold it into an empty partial, encode the partial — while the
@@ -14,10 +14,13 @@
 //! processing of one chunk; this file, the connection around it.
 
 mod chunk;
+mod dispatch;
+
+pub use dispatch::{dispatch_if_worker, run_worker_anywhere};
 
 use chunk::{ChunkProcessor, Work};
 
-use crate::error::RunError;
+use crate::error::{Error, RunError};
 use crate::pipeline::Registry;
 use crate::protocol::{
     client_handshake, read_frame, write_frame, FrameCodec, Message, ProtocolError, Token,
@@ -48,14 +51,14 @@ pub struct WorkerConfig {
     pub connect_timeout: Option<Duration>,
     /// Accept chunks given as byte ranges of local files (`ChunkInFiles`):
     /// only for a worker its coordinator started on its own machine, which
-    /// says so through [`LOCAL_WORKER_ENV`] (see [`WorkerConfig::local_from_env`]).
+    /// says so through `PARPIPE_LOCAL_WORKER` (see [`WorkerConfig::local_from_env`]).
     pub accept_file_chunks: bool,
 }
 
 impl WorkerConfig {
     /// A worker for `connect` with defaults: the token from `PARPIPE_TOKEN`
     /// when set, one job, 64 MiB frames, 30 s to connect.
-    pub fn new(connect: impl Into<String>) -> Result<Self, RunError> {
+    pub fn new(connect: impl Into<String>) -> Result<Self, Error> {
         Ok(WorkerConfig {
             connect: connect.into(),
             token: Token::from_env().map_err(RunError::Config)?,
@@ -67,7 +70,7 @@ impl WorkerConfig {
     }
 
     /// Whether the coordinator that started this process marked it as a
-    /// worker on its own machine ([`LOCAL_WORKER_ENV`] is `1`).
+    /// worker on its own machine (`PARPIPE_LOCAL_WORKER` is `1`).
     pub fn local_from_env() -> bool {
         std::env::var_os(LOCAL_WORKER_ENV).is_some_and(|v| v == "1")
     }
@@ -76,7 +79,7 @@ impl WorkerConfig {
     /// processes it spawns: `--connect HOST:PORT [--max-frame N]
     /// [--keep-alive] [--token-file F]`. An embedding application's `main`
     /// hands its arguments after `worker` to this.
-    pub fn from_args<I, S>(args: I) -> Result<Self, RunError>
+    pub fn from_args<I, S>(args: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -105,9 +108,9 @@ impl WorkerConfig {
                 }
                 "--keep-alive" => config.keep_alive = true,
                 other => {
-                    return Err(RunError::Config(format!(
-                        "unknown worker argument '{other}'"
-                    )))
+                    return Err(
+                        RunError::Config(format!("unknown worker argument '{other}'")).into(),
+                    )
                 }
             }
         }
@@ -118,12 +121,12 @@ impl WorkerConfig {
 
 /// Runs a worker until its job is done (or, with `keep_alive`, forever),
 /// blocking the caller on a runtime of its own.
-pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunError> {
+pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
-    runtime.block_on(async {
+    let result: Result<(), RunError> = runtime.block_on(async {
         let mut timeout = config.connect_timeout;
         loop {
             let stream = connect(config, timeout).await?;
@@ -142,7 +145,8 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), RunE
                 (_, false) => return result,
             }
         }
-    })
+    });
+    Ok(result?)
 }
 
 /// Longest wait between two connection attempts.

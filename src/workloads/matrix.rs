@@ -223,6 +223,7 @@ pub struct MatrixSink {
 
 impl Sink for MatrixSink {
     type Partial = MatrixPartial;
+    type Output = ();
 
     fn absorb(&mut self, acc: &mut MatrixPartial) -> Result<(), StageError> {
         for (t, f) in acc.values.drain(..) {
@@ -251,7 +252,7 @@ impl Sink for MatrixSink {
 }
 
 /// Builds the `matrix` pipeline.
-pub fn pipeline(params: MatrixParams) -> Result<Pipeline, StageError> {
+pub fn pipeline(params: MatrixParams) -> Result<Pipeline<()>, StageError> {
     if params.n == 0 || params.n > 4096 {
         return Err(StageError::new("matrix size must be between 1 and 4096"));
     }

@@ -112,10 +112,15 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
                 partial,
                 stats,
             }),
-            Ok(Message::ChunkFailed { seq, error }) => self.coordinator.do_send(ChunkFailedMsg {
+            Ok(Message::ChunkFailed {
+                seq,
+                error,
+                failure,
+            }) => self.coordinator.do_send(ChunkFailedMsg {
                 id: self.id,
                 seq,
                 error,
+                failure,
             }),
             Ok(other) => self.drop_with(ctx, format!("unexpected {} message", other.kind())),
             Err(e) => self.drop_with(ctx, e.to_string()),

@@ -75,6 +75,8 @@ pub(crate) struct ChunkFailedMsg {
     pub(crate) id: u64,
     pub(crate) seq: u64,
     pub(crate) error: String,
+    /// The stage it failed in, when it reached one.
+    pub(crate) failure: Option<crate::protocol::ChunkFailure>,
 }
 
 /// A decoded partial waiting for its turn to be merged, with where it came from.
@@ -126,6 +128,15 @@ pub(crate) struct Coordinator {
     /// Publishes the numbers so far, when the run has a live view.
     live: Option<(LivePublisher, Instant)>,
     done: Option<oneshot::Sender<Result<Outcome, RunError>>>,
+    /// The source is waiting for input: this completes when it may have
+    /// some (taken by `pump`, which then reads again after it).
+    wake: Option<crate::pipeline::Wake>,
+    /// The source is waiting; no chunk is read until it wakes.
+    waiting: bool,
+    /// Snapshot requests and the number of chunks before each, in order.
+    snapshots: std::collections::VecDeque<(u64, crate::pipeline::SnapshotReq)>,
+    /// Chunks merged so far.
+    merged: u64,
 }
 
 impl Coordinator {
@@ -160,6 +171,10 @@ impl Coordinator {
             alone_since: Some(Instant::now()),
             last_loss: None,
             done: Some(done),
+            wake: None,
+            waiting: false,
+            snapshots: std::collections::VecDeque::new(),
+            merged: 0,
         }
     }
 
@@ -179,10 +194,21 @@ impl Coordinator {
                 conn.do_send(SendFrame(frame));
                 continue;
             }
-            if self.sched.wants_new_chunk() {
+            if !self.waiting && self.sched.wants_new_chunk() {
                 if let Err(e) = self.read_chunk() {
                     return self.fail(ctx, e);
                 }
+                if let Some(wake) = self.wake.take() {
+                    // The coordinator never blocks in its source: heartbeats,
+                    // results and signals go on while it waits.
+                    self.waiting = true;
+                    let wake = self.config.cancel.or_cancelled(wake);
+                    ctx.spawn(wake.into_actor(self).map(|(), act, ctx| {
+                        act.waiting = false;
+                        act.pump(ctx);
+                    }));
+                }
+                self.answer_snapshots();
                 continue;
             }
             break;
@@ -210,13 +236,32 @@ impl Coordinator {
                     first_line: chunk.first_line,
                     last_line: chunk.last_line(),
                     worker: self.worker_label(done.worker),
-                    error: format!("its partial does not merge: {e}"),
+                    failure: None,
+                    error: crate::StageError::with_source("its partial does not merge", e),
                 });
             }
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
+            self.merged += 1;
+            self.answer_snapshots();
         }
         Ok(())
+    }
+
+    /// Answers the snapshot requests whose chunks are all merged.
+    fn answer_snapshots(&mut self) {
+        while self
+            .snapshots
+            .front()
+            .is_some_and(|(after, _)| *after <= self.merged)
+        {
+            let Some((_, req)) = self.snapshots.pop_front() else {
+                break;
+            };
+            if let Some(acc) = &self.acc {
+                req.answer(self.pipeline.aggregate.part.as_ref(), acc);
+            }
+        }
     }
 
     /// A worker as errors name it: its id and address.
@@ -488,7 +533,14 @@ impl Handler<ChunkFailedMsg> for Coordinator {
             first_line: chunk.first_line,
             last_line: chunk.last_line(),
             worker: self.worker_label(msg.id),
-            error: msg.error,
+            failure: msg.failure.map(|f| {
+                Box::new(crate::error::StageFailure {
+                    stage: f.stage,
+                    batch: f.batch,
+                    panicked: f.panicked,
+                })
+            }),
+            error: crate::StageError::new(msg.error),
         };
         self.fail(ctx, error);
     }

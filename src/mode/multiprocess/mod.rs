@@ -156,6 +156,22 @@ pub async fn execute(
         .map_err(|_| RunError::Runtime("the coordinator vanished".into()));
     let wall = started.elapsed();
     accept.abort();
+    let mut children = children;
+    // No worker joined: say what became of the ones this run started.
+    let result = match (result, children.as_mut()) {
+        (Ok(Err(RunError::NoWorkers(why))), Some(c)) => {
+            let exited = c.exited();
+            if exited.is_empty() {
+                Ok(Err(RunError::NoWorkers(why)))
+            } else {
+                Ok(Err(RunError::NoWorkers(format!(
+                    "{why}; {}",
+                    exited.join("; ")
+                ))))
+            }
+        }
+        (other, _) => other,
+    };
     if let Some(children) = children {
         // Workers told to shut down get time to exit cleanly; one that
         // joined too late to get any work (small inputs) is not waited for.

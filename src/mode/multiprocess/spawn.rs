@@ -22,7 +22,7 @@ impl WorkerCommand {
     /// This executable with the `worker` argument: right for the `parpipe`
     /// binary and for any program whose `main` dispatches `worker` to
     /// [`run_worker`](crate::worker::run_worker).
-    pub fn current_exe() -> Result<Self, RunError> {
+    pub fn current_exe() -> Result<Self, crate::Error> {
         let program = std::env::current_exe()
             .map_err(|e| RunError::Runtime(format!("cannot find this executable: {e}")))?;
         Ok(WorkerCommand {
@@ -35,6 +35,39 @@ impl WorkerCommand {
 /// The children of one run; killed if still running when dropped.
 pub(crate) struct Children {
     children: Vec<Child>,
+    /// Per child: the end of its stderr (which is also copied to ours), and
+    /// the thread copying it.
+    stderr: Vec<(StderrTail, Option<std::thread::JoinHandle<()>>)>,
+}
+
+/// The last bytes a child wrote to its stderr.
+type StderrTail = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// How much of a child's stderr is kept for the error of a run it failed.
+const STDERR_TAIL: usize = 2048;
+
+/// Copies `from` (a child's stderr) to this process's stderr, keeping its
+/// last [`STDERR_TAIL`] bytes in `tail`.
+fn copy_stderr(
+    mut from: std::process::ChildStderr,
+    tail: StderrTail,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::io::{Read, Write};
+    std::thread::Builder::new()
+        .name("parpipe-worker-stderr".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = std::io::stderr().write_all(&buf[..n]);
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                t.extend_from_slice(&buf[..n]);
+                let excess = t.len().saturating_sub(STDERR_TAIL);
+                t.drain(..excess);
+            }
+        })
 }
 
 impl Children {
@@ -48,6 +81,7 @@ impl Children {
     ) -> Result<Self, RunError> {
         let mut children = Children {
             children: Vec::with_capacity(n),
+            stderr: Vec::with_capacity(n),
         };
         let token = String::from_utf8_lossy(token.expose()).into_owned();
         for _ in 0..n {
@@ -61,7 +95,7 @@ impl Children {
                 .env(LOCAL_WORKER_ENV, "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+                .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| {
                     RunError::Runtime(format!(
@@ -70,9 +104,46 @@ impl Children {
                     ))
                 })?;
             tracing::debug!(pid = child.id(), "started worker process");
+            let mut child = child;
+            let tail = StderrTail::default();
+            let copier = child
+                .stderr
+                .take()
+                .and_then(|e| copy_stderr(e, tail.clone()).ok());
             children.children.push(child);
+            children.stderr.push((tail, copier));
         }
         Ok(children)
+    }
+
+    /// The children that have exited, each with its exit status and the
+    /// end of its stderr (for the error of a run no worker could join).
+    pub(crate) fn exited(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (child, (tail, copier)) in self.children.iter_mut().zip(&mut self.stderr) {
+            let Ok(Some(status)) = child.try_wait() else {
+                continue;
+            };
+            // Its stderr is closed: the copy ends (unless a grandchild holds it).
+            if let Some(copier) = copier.take() {
+                let _ = copier.join();
+            }
+            let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+            let text = String::from_utf8_lossy(&tail);
+            let text = text.trim();
+            out.push(if text.is_empty() {
+                format!(
+                    "worker process {} exited with {status} (no stderr)",
+                    child.id()
+                )
+            } else {
+                format!(
+                    "worker process {} exited with {status}; its stderr ended with: {text}",
+                    child.id()
+                )
+            });
+        }
+        out
     }
 
     /// The children's process ids.

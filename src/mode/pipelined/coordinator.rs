@@ -191,6 +191,7 @@ impl Coordinator {
         source_addr.do_send(ConnectSource {
             downstream: first,
             end: sink_addr.clone().recipient(),
+            snapshots: sink_addr.clone().recipient(),
         });
         self.source = Some(source_addr);
         self.stages = layers.into_iter().flatten().collect();

@@ -8,7 +8,7 @@ use crate::error::RunError;
 use crate::metrics::StageStats;
 use crate::mode::inline::{pull_source, run_aggregate, run_sink_absorb, run_stage};
 use crate::mode::RunConfig;
-use crate::pipeline::{AnyData, Pipeline};
+use crate::pipeline::{AnyData, Pipeline, Pulled};
 use crate::stage::Numbering;
 use std::time::Duration;
 
@@ -110,9 +110,20 @@ pub(crate) fn probe(
             &config.progress,
         )?;
         measure(0, &mut laps, &mut at.measured);
-        let Some((mut data, mut records)) = pulled else {
-            at.exhausted = true;
-            break;
+        let (mut data, mut records) = match pulled {
+            Pulled::Data(data, records) => (data, records),
+            Pulled::End => {
+                at.exhausted = true;
+                break;
+            }
+            // A waiting source: the actors go on from here (the source
+            // is asked again; the measurement is what it is).
+            Pulled::Pending(_) => break,
+            Pulled::Snapshot(req) => {
+                req.answer(p.aggregate.part.as_ref(), acc);
+                continue;
+            }
+            Pulled::Cancelled => return Err(RunError::Interrupted),
         };
         let info = at.numbering.next(records);
         for (i, stage) in p.stages.iter_mut().enumerate() {

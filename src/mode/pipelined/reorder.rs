@@ -48,11 +48,13 @@ impl<T> ReorderBuffer<T> {
     }
 
     /// Items waiting.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True when no item waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

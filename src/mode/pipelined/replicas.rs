@@ -72,7 +72,11 @@ impl Replicas {
     /// Replica counts per stage for a pipeline whose transforming stages are
     /// `stages` and whose other parts are `others` (not replicable).
     /// `Auto` gives all ones here: [`plan_auto`] decides after the probe.
-    pub fn counts(&self, stages: &[String], others: &[String]) -> Result<Vec<usize>, RunError> {
+    pub(crate) fn counts(
+        &self,
+        stages: &[String],
+        others: &[String],
+    ) -> Result<Vec<usize>, RunError> {
         let mut counts = vec![1; stages.len()];
         if let Replicas::Fixed(list) = self {
             for (name, n) in list {

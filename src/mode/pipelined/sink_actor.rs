@@ -11,7 +11,7 @@ use super::TakeStats;
 use crate::error::RunError;
 use crate::metrics::{StageKind, StageStats};
 use crate::mode::inline::{run_aggregate, run_sink_absorb, run_sink_finish};
-use crate::pipeline::{AnyData, DynAggregate, DynSink, Named};
+use crate::pipeline::{AnyData, DynAggregate, DynSink, Named, SnapshotReq};
 use actix::prelude::*;
 
 /// The aggregate-and-sink actor.
@@ -26,6 +26,18 @@ pub(crate) struct SinkActor {
     coordinator: Recipient<Failed>,
     finished: Option<Recipient<Finished>>,
     over: bool,
+    /// Snapshot requests waiting for their batches, in input order.
+    snapshots: std::collections::VecDeque<SnapshotAt>,
+}
+
+/// Answer `req` once the first `after` batches are folded in.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SnapshotAt {
+    /// How many batches the source had sent before the request.
+    pub(crate) after: u64,
+    /// Where the copy goes.
+    pub(crate) req: SnapshotReq,
 }
 
 /// The input ended after `batches` batches.
@@ -82,6 +94,7 @@ impl SinkActor {
             coordinator,
             finished: Some(finished),
             over: false,
+            snapshots: std::collections::VecDeque::new(),
         }
     }
 
@@ -114,6 +127,22 @@ impl SinkActor {
         run_sink_absorb(&mut self.sink, acc, &mut self.sink_stats)
     }
 
+    /// Answers the snapshot requests whose batches are all folded in.
+    fn answer_snapshots(&mut self) {
+        while self
+            .snapshots
+            .front()
+            .is_some_and(|s| s.after <= self.inbox.next_seq())
+        {
+            let Some(s) = self.snapshots.pop_front() else {
+                break;
+            };
+            if let Some(acc) = &self.acc {
+                s.req.answer(self.aggregate.part.as_ref(), acc);
+            }
+        }
+    }
+
     fn pump(&mut self) {
         while !self.over {
             let Some(batch) = self.inbox.take() else {
@@ -123,6 +152,7 @@ impl SinkActor {
                 return self.fail(e);
             }
             self.inbox.processed();
+            self.answer_snapshots();
         }
         if self.over {
             return;
@@ -177,6 +207,15 @@ impl Handler<End> for SinkActor {
     fn handle(&mut self, end: End, _: &mut Context<Self>) {
         self.batches = Some(end.batches);
         self.pump();
+    }
+}
+
+impl Handler<SnapshotAt> for SinkActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SnapshotAt, _: &mut Context<Self>) {
+        self.snapshots.push_back(msg);
+        self.answer_snapshots();
     }
 }
 

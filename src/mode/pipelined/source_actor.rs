@@ -7,13 +7,13 @@
 
 use super::coordinator::Failed;
 use super::credits::{Batch, Grant, Outbox};
-use super::sink_actor::End;
+use super::sink_actor::{End, SnapshotAt};
 use super::TakeStats;
 use crate::error::RunError;
 use crate::metrics::{Progress, StageKind, StageStats};
 use crate::mode::inline::pull_source;
 use crate::mode::Cancel;
-use crate::pipeline::{DynSource, Named};
+use crate::pipeline::{DynSource, Named, Pulled};
 use crate::stage::Numbering;
 use actix::prelude::*;
 
@@ -28,7 +28,11 @@ pub(crate) struct SourceActor {
     progress: Progress,
     coordinator: Recipient<Failed>,
     end: Option<Recipient<End>>,
+    /// Where snapshot requests go (the sink actor answers them in order).
+    snapshots: Option<Recipient<SnapshotAt>>,
     done: bool,
+    /// The source is waiting for input; a wake-up is pending.
+    waiting: bool,
 }
 
 /// Wires the source to the first actor(s) and the sink actor.
@@ -39,6 +43,8 @@ pub(crate) struct ConnectSource {
     pub(crate) downstream: Vec<Recipient<Batch>>,
     /// Told the number of batches when the input ends.
     pub(crate) end: Recipient<End>,
+    /// Answers snapshot requests once the batches before them are folded.
+    pub(crate) snapshots: Recipient<SnapshotAt>,
 }
 
 /// Where the source starts (after a probe, not at zero) and how it reads.
@@ -72,7 +78,9 @@ impl SourceActor {
             progress: start.progress,
             coordinator,
             end: None,
+            snapshots: None,
             done: false,
+            waiting: false,
         }
     }
 
@@ -87,11 +95,11 @@ impl SourceActor {
     /// stage is wired, and grants, before this actor is), and pulling then
     /// could reach the end of an empty input with no one to tell — the sink
     /// would wait for `End` forever.
-    fn pump(&mut self) {
+    fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(end) = self.end.clone() else {
             return;
         };
-        while !self.done && self.outbox.flush() {
+        while !self.done && !self.waiting && self.outbox.flush() {
             if self.cancel.is_cancelled() {
                 return self.fail(RunError::Interrupted);
             }
@@ -102,7 +110,7 @@ impl SourceActor {
                 &self.progress,
             );
             match pulled {
-                Ok(Some((data, records))) => {
+                Ok(Pulled::Data(data, records)) => {
                     let info = self.numbering.next(records);
                     self.outbox.hold(Batch {
                         info,
@@ -110,7 +118,29 @@ impl SourceActor {
                         records,
                     });
                 }
-                Ok(None) => {
+                Ok(Pulled::Pending(wake)) => {
+                    // Never block the actor: come back when there is input.
+                    self.waiting = true;
+                    let wake = self.cancel.or_cancelled(wake);
+                    ctx.spawn(wake.into_actor(self).map(|(), act, ctx| {
+                        act.waiting = false;
+                        act.pump(ctx);
+                    }));
+                }
+                Ok(Pulled::Snapshot(req)) => match &self.snapshots {
+                    // do_send is bounded: one per snapshot the caller awaits.
+                    Some(to) => to.do_send(SnapshotAt {
+                        after: self.numbering.seq,
+                        req,
+                    }),
+                    None => {
+                        return self.fail(RunError::Runtime(
+                            "snapshot before the pipeline was wired".into(),
+                        ))
+                    }
+                },
+                Ok(Pulled::Cancelled) => self.fail(RunError::Interrupted),
+                Ok(Pulled::End) => {
                     self.done = true;
                     // do_send is bounded: sent once.
                     end.do_send(End {
@@ -130,22 +160,23 @@ impl Actor for SourceActor {
 impl Handler<ConnectSource> for SourceActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ConnectSource, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: ConnectSource, ctx: &mut Context<Self>) {
         self.outbox.connect(msg.downstream);
         self.end = Some(msg.end);
+        self.snapshots = Some(msg.snapshots);
         // Grants may have come before the wiring (and were only recorded):
         // send what they allow.
-        self.pump();
+        self.pump(ctx);
     }
 }
 
 impl Handler<Grant> for SourceActor {
     type Result = ();
 
-    fn handle(&mut self, grant: Grant, _: &mut Context<Self>) {
+    fn handle(&mut self, grant: Grant, ctx: &mut Context<Self>) {
         self.outbox.grant(grant.seq);
         // Before the wiring, pump() only leaves the grant recorded.
-        self.pump();
+        self.pump(ctx);
     }
 }
 

@@ -25,6 +25,9 @@ pub struct LogsPartial {
     pub lines: u64,
     /// Lines parsed.
     pub parsed: u64,
+    /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
+    /// the other counts are over the kept ones).
+    pub dropped: u64,
     /// Lines rejected.
     pub rejected: u64,
     /// First rejected line numbers, ascending, at most five.
@@ -126,6 +129,7 @@ impl LogsPartial {
     fn merge_with(&mut self, later: LogsPartial, overflow: Overflow) -> Result<(), String> {
         overflow.add_u64(&mut self.lines, later.lines, "lines")?;
         overflow.add_u64(&mut self.parsed, later.parsed, "parsed")?;
+        overflow.add_u64(&mut self.dropped, later.dropped, "dropped")?;
         overflow.add_u64(&mut self.rejected, later.rejected, "rejected")?;
         let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
         self.rejected_samples
@@ -195,6 +199,7 @@ impl LogsPartial {
             bots: self.bots,
             bytes: self.bytes,
             clients: self.clients.len() as u64,
+            dropped: self.dropped,
             hours,
             lines: self.lines,
             methods: self.methods.iter().map(|(k, v)| (text(k), v)).collect(),
@@ -233,6 +238,9 @@ pub struct Summary {
     pub bytes: u128,
     /// Distinct clients.
     pub clients: u64,
+    /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
+    /// 0 for the built-in pipeline).
+    pub dropped: u64,
     /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
     pub hours: BTreeMap<String, u64>,
     /// Lines read.
@@ -291,6 +299,8 @@ impl Aggregate for LogsMetrics {
         let first_line = info.first_line;
         acc.lines += parsed.lines.len() as u64;
         acc.rejected += parsed.rejected.len() as u64;
+        acc.parsed += parsed.dropped as u64;
+        acc.dropped += parsed.dropped as u64;
         for &i in &parsed.rejected {
             let line_no = first_line + i as u64;
             if acc.rejected_samples.len() < REJECTED_SAMPLES {

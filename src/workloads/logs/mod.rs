@@ -4,6 +4,7 @@
 //! `read|generate → parse → enrich → metrics → write`.
 
 pub mod batch;
+pub mod builder;
 pub mod counts;
 pub mod follow;
 pub mod generate;
@@ -18,6 +19,8 @@ pub mod source;
 pub mod stages;
 pub mod time;
 mod watch;
+
+pub use builder::{builder, LogsBuilder};
 
 use crate::pipeline::Pipeline;
 use input::InputSpec;
@@ -70,28 +73,7 @@ pub struct SnapshotPlan {
     pub trailing: bool,
 }
 
-/// Builds the `logs` pipeline.
-pub fn pipeline(params: LogsParams) -> Pipeline {
-    // The aggregate hands line buffers back to the source (see `pool`).
-    let pool = pool::BatchPool::new();
-    let (source_name, source) = match params.input {
-        LogsInput::Generate { records, seed } => (
-            "generate",
-            source::LogSource::generate(seed, records, pool.clone()),
-        ),
-        LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
-    };
-    Pipeline::builder(NAME, source_name, source)
-        .stage("parse", stages::Parse)
-        .stage("enrich", stages::Enrich::default())
-        .aggregate(
-            "metrics",
-            metrics::LogsMetrics {
-                emit_records: params.emit_records,
-                pool,
-            },
-            "write",
-            sink::LogsSink::new(params.out_dir, params.emit_records)
-                .with_snapshots(params.snapshot),
-        )
+/// Builds the `logs` pipeline (with no extra stage: see [`builder()`]).
+pub fn pipeline(params: LogsParams) -> Pipeline<()> {
+    builder().build(params)
 }

@@ -205,6 +205,7 @@ impl LogsSink {
 
 impl Sink for LogsSink {
     type Partial = LogsPartial;
+    type Output = ();
 
     fn absorb(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
         if let Some(s) = self.snapshots.as_mut() {

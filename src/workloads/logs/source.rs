@@ -7,7 +7,7 @@ use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
 use super::ranges::RangeCutter;
 use crate::file_range::FileRange;
-use crate::stage::{BatchInfo, Source, StageError};
+use crate::stage::{BatchInfo, ChunkSource, FileChunkSource, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
 /// so that memory stays bounded whatever the line lengths.
@@ -32,7 +32,7 @@ enum Origin {
     /// Files or standard input.
     Read(LineReader),
     /// Plain files cut into byte ranges (multiprocess mode, see
-    /// [`Source::chunks_in_files`]).
+    /// [`FileChunkSource::chunks_in_files`]).
     Ranges(RangeCutter),
 }
 
@@ -85,6 +85,15 @@ impl Source for LogSource {
         }
     }
 
+    fn size_hint(&self) -> Option<u64> {
+        match &self.origin {
+            Origin::Generate { generator, .. } => Some(generator.remaining()),
+            Origin::Read(_) | Origin::Ranges(_) => None,
+        }
+    }
+}
+
+impl ChunkSource for LogSource {
     /// Chunks ship as raw LF-terminated text ([`LineReader::fill_text`]
     /// for read input): the coordinator then only finds line ends and
     /// copies bytes, and each worker cuts its own chunks into lines.
@@ -114,41 +123,6 @@ impl Source for LogSource {
                 "the logs source gives file ranges now, not text",
             )),
         }
-    }
-
-    /// Yes, when every input is a plain regular file (not gzip, not
-    /// standard input) and nothing was read yet: workers on this machine
-    /// then read their own chunks ([`RangeCutter`]).
-    fn chunks_in_files(&mut self) -> bool {
-        let Origin::Read(reader) = &self.origin else {
-            return matches!(self.origin, Origin::Ranges(_));
-        };
-        if reader.next_line() != 1 {
-            return false;
-        }
-        match RangeCutter::for_inputs(reader.inputs()) {
-            Some(cutter) => {
-                self.origin = Origin::Ranges(cutter);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        max_records: usize,
-        out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        let Origin::Ranges(cutter) = &mut self.origin else {
-            return Err(StageError::new(
-                "the logs source was not cut into file ranges",
-            ));
-        };
-        let n = cutter
-            .fill(out, max_records, MAX_BATCH_BYTES)
-            .map_err(|e| StageError::new(e.to_string()))?;
-        Ok((n > 0).then_some(n))
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
@@ -197,12 +171,42 @@ impl Source for LogSource {
             _ => self.size_hint(),
         }
     }
+}
 
-    fn size_hint(&self) -> Option<u64> {
-        match &self.origin {
-            Origin::Generate { generator, .. } => Some(generator.remaining()),
-            Origin::Read(_) | Origin::Ranges(_) => None,
+impl FileChunkSource for LogSource {
+    /// Yes, when every input is a plain regular file (not gzip, not
+    /// standard input) and nothing was read yet: workers on this machine
+    /// then read their own chunks ([`RangeCutter`]).
+    fn chunks_in_files(&mut self) -> bool {
+        let Origin::Read(reader) = &self.origin else {
+            return matches!(self.origin, Origin::Ranges(_));
+        };
+        if reader.next_line() != 1 {
+            return false;
         }
+        match RangeCutter::for_inputs(reader.inputs()) {
+            Some(cutter) => {
+                self.origin = Origin::Ranges(cutter);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        let Origin::Ranges(cutter) = &mut self.origin else {
+            return Err(StageError::new(
+                "the logs source was not cut into file ranges",
+            ));
+        };
+        let n = cutter
+            .fill(out, max_records, MAX_BATCH_BYTES)
+            .map_err(|e| StageError::new(e.to_string()))?;
+        Ok((n > 0).then_some(n))
     }
 }
 

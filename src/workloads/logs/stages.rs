@@ -52,9 +52,22 @@ pub struct ParsedBatch {
     pub records: Vec<ParsedRecord>,
     /// Indices (within the batch) of rejected lines, ascending.
     pub rejected: Vec<u32>,
+    /// Parsed records a plugged-in stage removed (see [`retain`](Self::retain)).
+    pub dropped: u32,
 }
 
 impl ParsedBatch {
+    /// Keeps the parsed records for which `keep` is true, counting the
+    /// others as dropped (they then count in `parsed` and `dropped`, not
+    /// in the other metrics, and are not written to `records.jsonl`).
+    pub fn retain(&mut self, mut keep: impl FnMut(&ParsedBatch, &ParsedRecord) -> bool) {
+        let mut records = std::mem::take(&mut self.records);
+        let before = records.len();
+        records.retain(|r| keep(self, r));
+        self.dropped += (before - records.len()) as u32;
+        self.records = records;
+    }
+
     /// The bytes a span points to. Text spans are valid UTF-8.
     pub fn bytes(&self, span: Span) -> &[u8] {
         let (buf, start) = if span.start & IN_ARENA != 0 {
@@ -90,6 +103,31 @@ pub struct EnrichedBatch {
     pub parsed: ParsedBatch,
     /// One entry per parsed record.
     pub enriched: Vec<Enrichment>,
+}
+
+impl EnrichedBatch {
+    /// Keeps the records for which `keep` is true, counting the others as
+    /// dropped (see [`ParsedBatch::retain`]).
+    pub fn retain(
+        &mut self,
+        mut keep: impl FnMut(&ParsedBatch, &ParsedRecord, &Enrichment) -> bool,
+    ) {
+        let parsed = &mut self.parsed;
+        let mut records = std::mem::take(&mut parsed.records);
+        let mut enriched = std::mem::take(&mut self.enriched);
+        let before = records.len();
+        let mut flags = Vec::with_capacity(before);
+        for (r, e) in records.iter().zip(&enriched) {
+            flags.push(keep(parsed, r, e));
+        }
+        let mut it = flags.iter();
+        records.retain(|_| *it.next().unwrap_or(&true));
+        let mut it = flags.iter();
+        enriched.retain(|_| *it.next().unwrap_or(&true));
+        parsed.dropped += (before - records.len()) as u32;
+        parsed.records = records;
+        self.enriched = enriched;
+    }
 }
 
 impl Records for EnrichedBatch {
@@ -169,6 +207,7 @@ impl Stage for Parse {
             arena,
             records,
             rejected,
+            dropped: 0,
         })
     }
 }

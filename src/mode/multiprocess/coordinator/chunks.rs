@@ -7,6 +7,7 @@ use crate::error::RunError;
 use crate::file_range::{read_ranges, FileRange};
 use crate::mode::inline::{pull_chunk, pull_chunk_ranges};
 use crate::mode::multiprocess::scheduler::ChunkInfo;
+use crate::pipeline::Pulled;
 use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM};
 use std::sync::Arc;
 use std::time::Instant;
@@ -168,16 +169,29 @@ impl Coordinator {
         let p = &mut self.pipeline;
         let mut buf = Vec::with_capacity(self.chunk_capacity);
         buf.resize(CHUNK_HEADER_ROOM, 0);
-        let Some(n) = pull_chunk(
+        let pulled = pull_chunk(
             &mut p.source,
             max,
             &mut buf,
             &mut self.stats[0],
             &self.config.progress,
-        )?
-        else {
-            self.sched.set_exhausted();
-            return Ok(());
+        )?;
+        let n = match pulled {
+            Pulled::Data((), n) => n,
+            Pulled::End => {
+                self.sched.set_exhausted();
+                return Ok(());
+            }
+            Pulled::Pending(wake) => {
+                self.wake = Some(wake);
+                return Ok(());
+            }
+            Pulled::Snapshot(req) => {
+                let after = self.sched.next_seq();
+                self.snapshots.push_back((after, req));
+                return Ok(());
+            }
+            Pulled::Cancelled => return Err(RunError::Interrupted),
         };
         // Chunks are alike in size: the next buffer is allocated once.
         self.chunk_capacity = (buf.len() + buf.len() / 8).min(self.config.max_frame + 64);
@@ -207,6 +221,7 @@ fn chunk_error(chunk: &ChunkInfo<()>, error: String) -> RunError {
         first_line: chunk.first_line,
         last_line: chunk.last_line(),
         worker: "coordinator".into(),
-        error,
+        failure: None,
+        error: crate::StageError::new(error),
     }
 }

@@ -1,0 +1,244 @@
+//! The examples listed in examples/README.md, run for real: `custom_stage`
+//! in three modes, `stream_from_channel` against `parpipe run --mode
+//! serial` on the same lines, and `embed_actix_web` in each mode, fed over
+//! real sockets with bodies that end mid-line while summaries are asked
+//! for concurrently, and `any_runtime` under each kind of `main`.
+//! (`embedded_wordcount` has its own test file.)
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// `cargo test` builds the examples next to the test binaries' directory.
+fn example(name: &str) -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let exe = deps
+        .parent()?
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    exe.exists().then_some(exe)
+}
+
+fn generate(dir: &Path, records: u64, seed: u64) -> PathBuf {
+    let path = dir.join(format!("gen-{records}-{seed}.log"));
+    let n = records.to_string();
+    let s = seed.to_string();
+    let out = common::run_with_stdin(
+        &[
+            "generate",
+            "--records",
+            &n,
+            "--seed",
+            &s,
+            "--output",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "generate failed");
+    path
+}
+
+/// `parpipe run --mode serial` on `input`: its summary.json bytes.
+fn serial_summary(dir: &Path, input: &Path) -> Vec<u8> {
+    let out_dir = dir.join(format!(
+        "serial-{}",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    let args = [
+        "run",
+        "--mode",
+        "serial",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ];
+    let out = common::run_with_stdin(&args, None);
+    assert!(out.status.success(), "{}", common::describe(&args, &out));
+    std::fs::read(out_dir.join("summary.json")).unwrap()
+}
+
+#[test]
+fn custom_stage_is_identical_in_every_mode_and_counts_what_it_dropped() {
+    let Some(exe) = example("custom_stage") else {
+        eprintln!("SKIPPED: custom_stage was not built (run through `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 30_000, 7);
+    for extra in [vec![], vec!["--input", input.to_str().unwrap()]] {
+        let mut outputs = Vec::new();
+        for mode in ["serial", "pipeline", "multiprocess"] {
+            let mut args = vec!["--mode", mode];
+            args.extend(&extra);
+            let out = Command::new(&exe).args(&args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{mode}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            outputs.push(out.stdout);
+        }
+        assert_eq!(outputs[0], outputs[1], "pipeline differs from serial");
+        assert_eq!(outputs[0], outputs[2], "multiprocess differs from serial");
+        let s: serde_json::Value = serde_json::from_slice(&outputs[0]).unwrap();
+        let n = |k: &str| s[k].as_u64().unwrap();
+        assert!(n("dropped") > 0, "the deny list dropped nothing: {s}");
+        assert_eq!(n("lines"), n("parsed") + n("rejected"));
+        let kept: u64 = s["methods"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(n("parsed"), kept + n("dropped"));
+    }
+}
+
+#[test]
+fn stream_from_channel_gives_the_serial_summary() {
+    let Some(exe) = example("stream_from_channel") else {
+        eprintln!("SKIPPED: stream_from_channel was not built (run through `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = serial_summary(dir.path(), &generate(dir.path(), 50_000, 7));
+    for mode in ["serial", "pipeline"] {
+        let out = Command::new(&exe)
+            .args(["--lines", "50000", "--mode", mode])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mode}: {err}");
+        assert_eq!(out.stdout, expected, "{mode}");
+        assert!(err.contains("waited"), "{err}");
+    }
+    let bad = Command::new(&exe).args(["--lines", "x"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no header end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+/// The example server, stopped (by its process id) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_web_example_answers_the_serial_summary_in_every_mode() {
+    let Some(exe) = example("embed_actix_web") else {
+        eprintln!("SKIPPED: embed_actix_web was not built (run through `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 20_000, 11);
+    let expected = serial_summary(dir.path(), &input);
+    let data = std::fs::read(&input).unwrap();
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let mut child = Command::new(&exe)
+            .args(["--listen", "127.0.0.1:0", "--mode", mode])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let server = Server(child);
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{mode}: first line {line:?}"))
+            .to_string();
+        // 60 bodies of odd sizes: nearly all end in the middle of a line.
+        let size = data.len() / 60 + 7;
+        let bodies: Vec<&[u8]> = data.chunks(size).collect();
+        assert!(bodies.len() >= 50);
+        let mid_line = bodies.iter().filter(|b| b.last() != Some(&b'\n')).count();
+        assert!(mid_line >= 50, "{mid_line} bodies end mid-line");
+        let reader = {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut lines_seen = Vec::new();
+                for _ in 0..20 {
+                    let (status, body) = http(&addr, "GET", "/summary", b"");
+                    assert_eq!(status, 200);
+                    let s: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    lines_seen.push(s["lines"].as_u64().unwrap());
+                }
+                lines_seen
+            })
+        };
+        for body in &bodies {
+            let (status, _) = http(&addr, "POST", "/lines", body);
+            assert_eq!(status, 200, "{mode}");
+        }
+        let (status, summary) = http(&addr, "GET", "/summary", b"");
+        assert_eq!(status, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&summary),
+            String::from_utf8_lossy(&expected),
+            "{mode}: the summary after the last POST"
+        );
+        let seen = reader.join().unwrap();
+        // Concurrent snapshots never go back in time.
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{mode}: {seen:?}");
+        let (status, stats) = http(&addr, "GET", "/stats", b"");
+        assert_eq!(status, 200);
+        let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+        assert_eq!(stats["lines_pushed"], 20_000, "{mode}: {stats}");
+        drop(server);
+    }
+}
+
+#[test]
+fn any_runtime_gives_the_same_results_under_every_kind_of_main() {
+    let Some(exe) = example("any_runtime") else {
+        eprintln!("SKIPPED: any_runtime was not built (run through `cargo test`)");
+        return;
+    };
+    let total = (100_000u64 * 100_001 / 2).to_string();
+    for main in ["plain", "tokio", "actix"] {
+        let out = Command::new(&exe).args(["--main", main]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{main}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let full: Vec<&str> = text.lines().filter(|l| l.contains("finish")).collect();
+        assert_eq!(full.len(), 3, "{main}: {text}");
+        for line in full {
+            assert_eq!(line.matches(total.as_str()).count(), 4, "{main}: {line}");
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The long-lived handle: a pipeline that runs until its caller finishes
+//! it, fed by [`Run::push`] (which waits while the pipeline is full), read
+//! by [`Run::snapshot`] without stopping it, and ended by [`Run::finish`].
+//!
+//! It is the same engine as a run to completion: the pipeline's source is
+//! a *feed*, a queue of at most `queue_depth` batches that the mode pulls
+//! from like any source. An empty feed tells the mode to wait (never to
+//! block: the actor stays free, heartbeats go on) until a push wakes it.
+//! Credits therefore reach the caller: the mode pulls only when its first
+//! stage (or a worker) has room, so the feed fills, and `push` waits on a
+//! free slot of the feed. A snapshot request travels in the feed, in input
+//! order, and is answered once every batch before it is folded in.
+
+mod feed;
+
+use crate::error::{Error, RunError};
+use crate::mode::RunConfig;
+use crate::pipeline::{AnyData, Key, Pipeline, Registry};
+use crate::run::{spawn_on_system, Finished};
+use crate::stage::Records;
+use feed::{Feed, Item};
+use serde::Serialize;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Why a batch was not pushed; the batch comes back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PushError<B> {
+    /// The pipeline is full ([`Run::try_push`] only): try again later.
+    Full(B),
+    /// The pipeline was finished or aborted.
+    Closed(B),
+    /// The pipeline failed (a stage error, …): the error is the run's.
+    Failed(B, Error),
+}
+
+impl<B> PushError<B> {
+    /// The batch that was not pushed.
+    pub fn into_batch(self) -> B {
+        match self {
+            PushError::Full(b) | PushError::Closed(b) | PushError::Failed(b, _) => b,
+        }
+    }
+}
+
+impl<B> std::fmt::Display for PushError<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("the pipeline is full"),
+            PushError::Closed(_) => f.write_str("the pipeline is finished"),
+            PushError::Failed(_, e) => write!(f, "the pipeline failed: {e}"),
+        }
+    }
+}
+
+impl<B: std::fmt::Debug> std::error::Error for PushError<B> {}
+
+/// Live counters of a running pipeline (see [`Run::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LiveStats {
+    /// Batches pushed so far.
+    pub batches_pushed: u64,
+    /// Records pushed so far.
+    pub records_pushed: u64,
+    /// Batches the pipeline has taken from the feed.
+    pub batches_taken: u64,
+    /// Batches waiting in the feed (at most the queue depth).
+    pub queued: u64,
+    /// Milliseconds since the pipeline started.
+    pub uptime_ms: u64,
+}
+
+/// What the run's task leaves behind.
+type Outcome = Result<Finished<AnyData>, Error>;
+
+/// State shared by every clone of a handle.
+struct Shared<B> {
+    feed: Arc<Feed<B>>,
+    cancel: crate::Cancel,
+    started: Instant,
+    /// The run's result, once it is over (taken by `finish`).
+    outcome: tokio::sync::Mutex<Ending>,
+    /// The failure, once the run failed (for `push` and `snapshot`).
+    failure: Mutex<Option<Error>>,
+    /// Becomes true once the run is over (its failure, if any, recorded).
+    ended: tokio::sync::watch::Receiver<bool>,
+}
+
+enum Ending {
+    Running(oneshot::Receiver<Outcome>),
+    Taken,
+}
+
+impl<B> Shared<B> {
+    fn failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Why the run stopped, once it has (a snapshot request can be dropped
+    /// by a failing actor before the run records its error).
+    async fn stopped(&self) -> Error {
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|&over| over).await;
+        self.failure()
+            .unwrap_or_else(|| RunError::Interrupted.into())
+    }
+}
+
+/// Dropping the last handle without [`Run::finish`] stops the pipeline:
+/// the sink aborts, actors and worker processes stop.
+struct LastHandle<B>(Arc<Shared<B>>);
+
+impl<B> Drop for LastHandle<B> {
+    fn drop(&mut self) {
+        self.0.feed.lock().dropped = true;
+        self.0.feed.ready.notify_one();
+        self.0.cancel.cancel();
+    }
+}
+
+/// A running pipeline: push batches of type `B`, read snapshots of the
+/// aggregate's partial `P`, finish to get the output `O` and the report.
+/// Cloneable and `Send`; the pipeline stops when the last clone is dropped.
+pub struct Run<B, P, O> {
+    last: Arc<LastHandle<B>>,
+    _types: PhantomData<fn() -> (P, O)>,
+}
+
+impl<B, P, O> Clone for Run<B, P, O> {
+    fn clone(&self) -> Self {
+        Run {
+            last: Arc::clone(&self.last),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<B, P, O> Run<B, P, O>
+where
+    B: Records,
+    P: Send + 'static,
+    O: Send + 'static,
+{
+    fn shared(&self) -> &Shared<B> {
+        &self.last.0
+    }
+
+    /// Pushes one batch, waiting while the pipeline is full (so memory
+    /// stays bounded however fast the caller is).
+    ///
+    /// # Errors
+    /// [`PushError::Closed`] after `finish` or `abort`,
+    /// [`PushError::Failed`] once the pipeline failed; the batch comes back.
+    ///
+    /// # Cancel safety
+    /// If the returned future is dropped before it completes, the batch is
+    /// dropped with it and was not pushed.
+    pub async fn push(&self, batch: B) -> Result<(), PushError<B>> {
+        let shared = self.shared();
+        match shared.feed.space.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(self.closed(batch)),
+        }
+        self.enqueue(batch)
+    }
+
+    /// Pushes one batch if there is room now.
+    ///
+    /// # Errors
+    /// [`PushError::Full`] when the pipeline is full; otherwise as
+    /// [`push`](Self::push).
+    pub fn try_push(&self, batch: B) -> Result<(), PushError<B>> {
+        match self.shared().feed.space.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(PushError::Full(batch)),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(self.closed(batch)),
+        }
+        self.enqueue(batch)
+    }
+
+    fn closed(&self, batch: B) -> PushError<B> {
+        match self.shared().failure() {
+            Some(e) => PushError::Failed(batch, e),
+            None => PushError::Closed(batch),
+        }
+    }
+
+    fn enqueue(&self, batch: B) -> Result<(), PushError<B>> {
+        let shared = self.shared();
+        let records = batch.record_count() as u64;
+        {
+            let mut q = shared.feed.lock();
+            if q.closed || q.dropped {
+                drop(q);
+                shared.feed.space.add_permits(1);
+                return Err(self.closed(batch));
+            }
+            q.items.push_back(Item::Batch(batch));
+        }
+        shared.feed.pushed_batches.fetch_add(1, Ordering::Relaxed);
+        shared
+            .feed
+            .pushed_records
+            .fetch_add(records, Ordering::Relaxed);
+        shared.feed.ready.notify_one();
+        Ok(())
+    }
+
+    /// A copy of the aggregate of every batch pushed before this call,
+    /// merged in input order, taken without stopping the pipeline.
+    ///
+    /// # Errors
+    /// The run's error once it failed; [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted)
+    /// when it was finished or aborted first.
+    pub async fn snapshot(&self) -> Result<P, Error> {
+        let shared = self.shared();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = shared.feed.lock();
+            if q.closed || q.dropped {
+                drop(q);
+                return Err(shared
+                    .failure()
+                    .unwrap_or_else(|| RunError::Interrupted.into()));
+            }
+            q.items.push_back(Item::Snapshot(tx));
+        }
+        shared.feed.ready.notify_one();
+        match rx.await {
+            Ok(partial) => partial.downcast::<P>().map(|p| *p).map_err(|_| {
+                RunError::Runtime("the snapshot is not of the partial type".into()).into()
+            }),
+            Err(_) => Err(shared.stopped().await),
+        }
+    }
+
+    /// Live counters (pushed, taken, queued).
+    pub fn stats(&self) -> LiveStats {
+        let f = &self.shared().feed;
+        LiveStats {
+            batches_pushed: f.pushed_batches.load(Ordering::Relaxed),
+            records_pushed: f.pushed_records.load(Ordering::Relaxed),
+            batches_taken: f.taken.load(Ordering::Relaxed),
+            queued: f.lock().items.len() as u64,
+            uptime_ms: self.shared().started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Ends the input, waits for everything pushed to be processed, runs
+    /// the sink and gives back its output with the report.
+    ///
+    /// # Errors
+    /// The run's error, if it failed; a second `finish` (from a clone)
+    /// fails with [`ErrorKind::Config`](crate::ErrorKind::Config).
+    pub async fn finish(self) -> Result<Finished<O>, Error> {
+        let shared = self.shared();
+        shared.feed.lock().closed = true;
+        shared.feed.ready.notify_one();
+        let rx = {
+            let mut ending = shared.outcome.lock().await;
+            match std::mem::replace(&mut *ending, Ending::Taken) {
+                Ending::Running(rx) => rx,
+                Ending::Taken => {
+                    return Err(Error::config("this pipeline was already finished"));
+                }
+            }
+        };
+        let finished = rx
+            .await
+            .map_err(|_| Error::from(RunError::Runtime("the pipeline stopped early".into())))??;
+        match finished.result.downcast::<O>() {
+            Ok(result) => Ok(Finished {
+                result: *result,
+                report: finished.report,
+            }),
+            Err(_) => {
+                Err(RunError::Runtime("the pipeline's output is of another type".into()).into())
+            }
+        }
+    }
+
+    /// Pushes the items of an async `stream` as batches of at most
+    /// `max_records` items (made by `make`), waiting while the pipeline is
+    /// full; a partial batch leaves `max_batch_delay` after its first item,
+    /// so a slow stream still flows. Returns the number of items pushed once
+    /// the stream ends (the pipeline goes on: [`finish`](Self::finish) it).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push); the batch that was not pushed comes back.
+    pub async fn feed<St, T>(
+        &self,
+        stream: St,
+        max_records: usize,
+        max_batch_delay: std::time::Duration,
+        mut make: impl FnMut(Vec<T>) -> B,
+    ) -> Result<u64, PushError<B>>
+    where
+        St: futures_util::Stream<Item = T>,
+    {
+        use futures_util::StreamExt;
+        let max = max_records.max(1);
+        let mut stream = std::pin::pin!(stream);
+        let mut pushed = 0u64;
+        let mut items = Vec::with_capacity(max);
+        loop {
+            let Some(first) = stream.next().await else {
+                return Ok(pushed);
+            };
+            items.push(first);
+            let deadline = tokio::time::Instant::now() + max_batch_delay;
+            let mut ended = false;
+            while items.len() < max {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(item)) => items.push(item),
+                    Ok(None) => {
+                        ended = true;
+                        break;
+                    }
+                    // The delay is up: the partial batch leaves now.
+                    Err(_) => break,
+                }
+            }
+            pushed += items.len() as u64;
+            let batch = make(std::mem::replace(&mut items, Vec::with_capacity(max)));
+            self.push(batch).await?;
+            if ended {
+                return Ok(pushed);
+            }
+        }
+    }
+
+    /// Stops the pipeline without a result: the sink aborts.
+    pub fn abort(&self) {
+        let shared = self.shared();
+        shared.feed.lock().dropped = true;
+        shared.feed.ready.notify_one();
+        shared.cancel.cancel();
+    }
+}
+
+/// Starts `pipeline` (its source must be a feed of `B`) and returns its
+/// handle; `job` names it for multiprocess workers.
+fn start<B, P, O>(
+    mut pipeline: Pipeline,
+    job: Option<crate::JobSpec>,
+    config: &RunConfig,
+) -> Result<Run<B, P, O>, Error>
+where
+    B: Records,
+    P: Send + 'static,
+    O: Send + 'static,
+{
+    config.validate()?;
+    if !pipeline.aggregate.part.partial_is::<P>() {
+        return Err(Error::config(format!(
+            "the snapshot type {} is not the aggregate's partial",
+            std::any::type_name::<P>()
+        )));
+    }
+    let feed = Arc::new(Feed::<B>::new(config.queue_depth));
+    if !pipeline.source.part.attach_feed(&feed) {
+        return Err(Error::config(format!(
+            "pipeline '{}' does not take pushed batches of type {}: build it with Pipeline::input",
+            pipeline.name,
+            std::any::type_name::<B>()
+        )));
+    }
+    // The handle's own cancel flag (`abort` and dropping raise it); the
+    // caller's flag, shared by the configs cloned from it, is relayed.
+    let mut config = config.clone();
+    let caller = std::mem::take(&mut config.cancel);
+    let cancel = config.cancel.clone();
+    let (tx, rx) = oneshot::channel::<Outcome>();
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        feed: Arc::clone(&feed),
+        cancel: cancel.clone(),
+        started: Instant::now(),
+        outcome: tokio::sync::Mutex::new(Ending::Running(rx)),
+        failure: Mutex::new(None),
+        ended,
+    });
+    let watcher = Arc::downgrade(&shared);
+    let own = cancel.clone();
+    let run = async move {
+        let execute = crate::mode::execute_pipeline(pipeline, job.as_ref(), &config);
+        tokio::pin!(execute);
+        let outcome = tokio::select! {
+            outcome = &mut execute => outcome,
+            () = caller.cancelled() => {
+                own.cancel();
+                execute.await
+            }
+        };
+        let outcome: Outcome = outcome.map_err(Error::from);
+        // No more room: pushes fail fast from now on, with the error.
+        if let Some(shared) = watcher.upgrade() {
+            if let Err(e) = &outcome {
+                *shared.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            }
+            shared.feed.space.close();
+            let mut q = shared.feed.lock();
+            // Pending snapshot requests are dropped: their callers see the end.
+            q.items.clear();
+        }
+        let _ = ended_tx.send(true);
+        let _ = tx.send(outcome);
+    };
+    spawn_on_system(move || run)?;
+    Ok(Run {
+        last: Arc::new(LastHandle(shared)),
+        _types: PhantomData,
+    })
+}
+
+impl<O: Send + 'static> Pipeline<O> {
+    /// Starts a long-lived pipeline built with [`Pipeline::input`] (serial
+    /// or pipeline mode; multiprocess through [`Registry::start`]) and
+    /// returns its handle. On the caller's actix `System` when there is
+    /// one (an actix-web app's), else on a `System` thread of its own.
+    ///
+    /// ```
+    /// use parpipe::{Aggregate, BatchInfo, Mode, Pipeline, RunConfig, StageError};
+    ///
+    /// #[derive(Clone)]
+    /// struct Sum;
+    /// impl Aggregate for Sum {
+    ///     type In = Vec<u64>;
+    ///     type Partial = u64;
+    ///     fn empty(&self) -> u64 { 0 }
+    ///     fn add(&mut self, acc: &mut u64, b: Vec<u64>, _: &BatchInfo) -> Result<(), StageError> {
+    ///         *acc += b.iter().sum::<u64>();
+    ///         Ok(())
+    ///     }
+    ///     fn merge(&self, acc: &mut u64, later: u64) { *acc += later; }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let run = Pipeline::input::<Vec<u64>>("sum", "pushed")
+    ///     .collect("sum", Sum)
+    ///     .start::<Vec<u64>, u64>(&config)?;
+    /// run.push(vec![1, 2, 3]).await.unwrap();
+    /// assert_eq!(run.snapshot().await?, 6); // read-your-writes
+    /// run.push(vec![4]).await.unwrap();
+    /// let done = run.finish().await?;
+    /// assert_eq!(done.result, 10);
+    /// # Ok::<(), parpipe::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn start<B, P>(self, config: &RunConfig) -> Result<Run<B, P, O>, Error>
+    where
+        B: Records,
+        P: Send + 'static,
+    {
+        if config.mode == crate::Mode::Multiprocess {
+            return Err(Error::config(
+                "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
+                 start it with Registry::start",
+            ));
+        }
+        start(self.erase(), None, config)
+    }
+}
+
+impl Registry {
+    /// Starts the registered pipeline `key` (built with [`Pipeline::input`])
+    /// with `params`, in any mode, and returns its handle (see
+    /// [`Pipeline::start`]).
+    pub fn start<Params, B, P, O>(
+        &self,
+        key: &Key<Params, O>,
+        params: &Params,
+        config: &RunConfig,
+    ) -> Result<Run<B, P, O>, Error>
+    where
+        Params: Serialize,
+        B: Records,
+        P: Send + 'static,
+        O: Send + 'static,
+    {
+        let job = key.job(params)?;
+        let pipeline = self.build(&job)?;
+        start(pipeline, Some(job), config)
+    }
+}

@@ -1,0 +1,167 @@
+//! The `logs` pipeline as a builder that users add stages to: a filter or
+//! validator after `parse` ([`LogsBuilder::after_parse`], on
+//! [`ParsedBatch`]es), an enricher before `metrics`
+//! ([`LogsBuilder::before_metrics`], on [`EnrichedBatch`]es). Records a
+//! stage removes (with [`ParsedBatch::retain`] / [`EnrichedBatch::retain`])
+//! count in `summary.json` as `dropped`, so `lines = parsed + rejected` and
+//! `parsed = kept + dropped` hold. The result runs in every mode; workers
+//! get the same stages when the application registers the same builder.
+//!
+//! ```
+//! use parpipe::workloads::logs::{self, stages::ParsedBatch, LogsInput, LogsParams};
+//! use parpipe::{BatchInfo, Mode, RunConfig, Stage, StageError};
+//!
+//! /// Drops GET requests.
+//! #[derive(Clone)]
+//! struct NoGets;
+//! impl Stage for NoGets {
+//!     type In = ParsedBatch;
+//!     type Out = ParsedBatch;
+//!     fn process(&mut self, mut b: ParsedBatch, _: &BatchInfo) -> Result<ParsedBatch, StageError> {
+//!         b.retain(|b, r| b.bytes(r.method) != b"GET");
+//!         Ok(b)
+//!     }
+//! }
+//!
+//! let out = std::env::temp_dir().join(format!("parpipe-doc-{}", std::process::id()));
+//! let params = LogsParams {
+//!     input: LogsInput::Generate { records: 2_000, seed: 1 },
+//!     out_dir: out.clone(),
+//!     emit_records: false,
+//! };
+//! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+//! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
+//! let summary: serde_json::Value =
+//!     serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+//! assert!(summary["dropped"].as_u64().unwrap() > 0);
+//! assert_eq!(summary["lines"], summary["parsed"].as_u64().unwrap() + summary["rejected"].as_u64().unwrap());
+//! # std::fs::remove_dir_all(&out).ok();
+//! # Ok::<(), parpipe::Error>(())
+//! ```
+
+use super::batch::LineBatch;
+use super::metrics::{LogsMetrics, LogsPartial};
+use super::pool::BatchPool;
+use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
+use super::{source, LogsInput, LogsParams, NAME};
+use crate::pipeline::{erase_stage, DynStage, Pipeline, PipelineBuilder};
+use crate::stage::Stage;
+
+/// The `logs` pipeline with stages of the user's (see the module docs).
+#[derive(Default)]
+pub struct LogsBuilder {
+    after_parse: Vec<(String, Box<dyn DynStage>)>,
+    before_metrics: Vec<(String, Box<dyn DynStage>)>,
+    pool: Option<BatchPool>,
+}
+
+/// A builder of the built-in `logs` pipeline, with no extra stage yet.
+pub fn builder() -> LogsBuilder {
+    LogsBuilder::default()
+}
+
+impl LogsBuilder {
+    /// Adds a stage right after `parse` (stages run in the order added).
+    pub fn after_parse<S>(mut self, name: impl Into<String>, stage: S) -> Self
+    where
+        S: Stage<In = ParsedBatch, Out = ParsedBatch>,
+    {
+        self.after_parse.push((name.into(), erase_stage(stage)));
+        self
+    }
+
+    /// Adds a stage right before `metrics`, after `enrich`.
+    pub fn before_metrics<S>(mut self, name: impl Into<String>, stage: S) -> Self
+    where
+        S: Stage<In = EnrichedBatch, Out = EnrichedBatch>,
+    {
+        self.before_metrics.push((name.into(), erase_stage(stage)));
+        self
+    }
+
+    /// Where `metrics` gives line buffers back once counted: a caller that
+    /// pushes batches takes them from the same pool
+    /// ([`BatchPool::batch`]), so that their buffers stay warm instead of
+    /// being faulted in afresh for every batch.
+    pub fn with_pool(mut self, pool: BatchPool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// The stages from `parse` to `metrics` on a builder of line batches.
+    fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
+        let mut parsed = start.stage("parse", Parse);
+        for (name, stage) in self.after_parse {
+            parsed = parsed.stage_erased(name, stage);
+        }
+        let mut enriched = parsed.stage("enrich", Enrich::default());
+        for (name, stage) in self.before_metrics {
+            enriched = enriched.stage_erased(name, stage);
+        }
+        enriched
+    }
+
+    /// The pipeline reading `params.input` and writing `summary.json` (and
+    /// with `emit_records`, `records.jsonl` and `rejects.txt`) to
+    /// `params.out_dir`, as `parpipe run --workload logs` does.
+    pub fn build(self, params: LogsParams) -> Pipeline<()> {
+        // The aggregate hands line buffers back to the source (see `pool`).
+        let pool = BatchPool::new();
+        let (source_name, source) = match params.input {
+            LogsInput::Generate { records, seed } => (
+                "generate",
+                source::LogSource::generate(seed, records, pool.clone()),
+            ),
+            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
+        };
+        self.middle(Pipeline::builder_files(NAME, source_name, source))
+            .aggregate(
+                "metrics",
+                LogsMetrics {
+                    emit_records: params.emit_records,
+                    pool,
+                },
+                "write",
+                super::sink::LogsSink::new(params.out_dir, params.emit_records)
+                    .with_snapshots(params.snapshot),
+            )
+    }
+
+    /// The pipeline reading `input` with no sink: a run gives back the
+    /// [`LogsPartial`] (its [`summary`](LogsPartial::summary) is what
+    /// `summary.json` would hold).
+    pub fn build_collect(self, input: LogsInput) -> Pipeline<LogsPartial> {
+        let pool = BatchPool::new();
+        let (source_name, source) = match input {
+            LogsInput::Generate { records, seed } => (
+                "generate",
+                source::LogSource::generate(seed, records, pool.clone()),
+            ),
+            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
+        };
+        self.middle(Pipeline::builder_files(NAME, source_name, source))
+            .collect(
+                "metrics",
+                LogsMetrics {
+                    emit_records: false,
+                    pool,
+                },
+            )
+    }
+
+    /// The pipeline fed by pushed [`LineBatch`]es (see
+    /// [`Pipeline::start`]); its result and its snapshots are the
+    /// [`LogsPartial`], whose [`summary`](LogsPartial::summary) is what
+    /// `summary.json` holds. Lines are numbered across batches in push order.
+    pub fn build_pushed(mut self) -> Pipeline<LogsPartial> {
+        let pool = self.pool.take().unwrap_or_default();
+        self.middle(Pipeline::input::<LineBatch>(NAME, "pushed"))
+            .collect(
+                "metrics",
+                LogsMetrics {
+                    emit_records: false,
+                    pool,
+                },
+            )
+    }
+}
