@@ -323,14 +323,10 @@ pub fn render(results: &GridResults) -> String {
                             .map(|x| x.cpu_percent)
                             .collect::<Vec<_>>(),
                     );
-                    let name = if auto {
-                        format!("{cfg} (automatic)")
-                    } else {
-                        cfg.clone()
-                    };
+                    let note = if auto { " (automatic)" } else { "" };
                     let _ = writeln!(
                         t,
-                        "| {column} | `{name}` | {} | {} | {} | {} |",
+                        "| {column} | `{cfg}`{note} | {} | {} | {} | {} |",
                         wall.map_or("–".into(), |v| format!("{v:.3}")),
                         opt(over),
                         opt(paired(&bound, &mine)),
