@@ -446,7 +446,7 @@ fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     if args.grid {
-        if !plan.modes.iter().any(|&m| m != parpipe::mode::Mode::Serial) {
+        if !plan.has_parallel_mode() {
             return Err(usage(anyhow::anyhow!(
                 "--grid: --modes must include pipeline or multiprocess"
             )));

@@ -301,6 +301,12 @@ pub fn workload_available(exe: &Path, workload: BenchWorkload, scratch: &Path) -
 }
 
 impl BenchPlan {
+    /// True when the plan runs pipeline or multiprocess mode (`--grid`
+    /// needs one).
+    pub fn has_parallel_mode(&self) -> bool {
+        self.modes.iter().any(|&m| m != Mode::Serial)
+    }
+
     fn columns(&self) -> Vec<Column> {
         let mut cols: Vec<Column> = self.modes.iter().map(|&m| Column::of_mode(m)).collect();
         cols.sort();
