@@ -113,9 +113,10 @@ pub(crate) struct BenchArgs {
     /// Workload to benchmark (`all`: every workload this build can run).
     #[arg(long, value_enum, default_value_t = BenchWorkloadArg::Logs)]
     pub(crate) workload: BenchWorkloadArg,
-    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed).
-    #[arg(long, default_value = "25000,50000,100000,1000000")]
-    pub(crate) sizes: String,
+    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed;
+    /// default 25000,50000,100000,1000000, with --grid 100000).
+    #[arg(long)]
+    pub(crate) sizes: Option<String>,
     /// Modes, comma-separated; a mode this build lacks is shown as n/a.
     #[arg(long, default_value = "serial,pipeline,multiprocess")]
     pub(crate) modes: String,
@@ -129,6 +130,16 @@ pub(crate) struct BenchArgs {
     /// (16×16 keeps a million tasks to seconds), 1 to 2048.
     #[arg(long, default_value_t = 16, value_parser = int_in::<usize>(1, MAX_MATRIX))]
     pub(crate) matrix_size: usize,
+    /// Serial processes run at once, each on 1/N of the input, for the
+    /// bound column (default: number of cores), 1 to 1024.
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1, MAX_WORKERS))]
+    pub(crate) bound_ways: Option<usize>,
+    /// Instead of the table, search the parallel modes' knobs (pipeline:
+    /// replicas, batch size, queue depth; multiprocess: batch size,
+    /// inflight, workers) and compare the best fixed configuration with the
+    /// automatic one; writes grid.json.
+    #[arg(long)]
+    pub(crate) grid: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
