@@ -19,7 +19,7 @@
 use parpipe::file_range::FileRange;
 use parpipe::protocol::{
     client_handshake, decode_body, decode_whole, encode_frame, server_handshake, ChunkStats,
-    FrameCodec, Message, HANDSHAKE_MAX_FRAME,
+    FrameCodec, Message, PeerHello, HANDSHAKE_MAX_FRAME,
 };
 use parpipe::workloads::logs::counts::Counts;
 use parpipe::workloads::logs::input::InputSpec;
@@ -199,13 +199,14 @@ fn file_range() -> impl Strategy<Value = FileRange> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(version, worker_id, cores)| {
-            Message::Hello {
+        (any::<u32>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
+            |(version, worker_id, cores, threads)| Message::Hello {
                 version,
                 worker_id,
                 cores,
+                threads,
             }
-        }),
+        ),
         bytes(40).prop_map(|nonce| Message::Challenge { nonce }),
         (bytes(40), bytes(40)).prop_map(|(mac, nonce)| Message::Proof { mac, nonce }),
         ("[a-z]{0,10}", bytes(60), any::<u64>(), any::<u64>()).prop_map(
@@ -671,7 +672,16 @@ fn the_handshake_refuses_hostile_peers_within_bounds() {
                 let result = if server_side {
                     server_handshake(&mut framed, b"token").await.map(drop)
                 } else {
-                    client_handshake(&mut framed, b"token", 1, 1).await
+                    client_handshake(
+                        &mut framed,
+                        b"token",
+                        &PeerHello {
+                            worker_id: 1,
+                            cores: 1,
+                            threads: 1,
+                        },
+                    )
+                    .await
                 };
                 ARMED.with(|a| a.set(false));
                 drop(framed);

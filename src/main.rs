@@ -235,6 +235,7 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
             t => Some(seconds(t, "--connect-timeout")?),
         },
         accept_file_chunks: WorkerConfig::local_from_env(),
+        threads: args.threads.unwrap_or_else(WorkerConfig::default_threads),
     };
     let registry = parpipe::workloads::builtin_registry();
     parpipe::worker::run_worker(&registry, &config)

@@ -11,7 +11,7 @@
 //! token; the token itself never crosses the wire:
 //!
 //! ```text
-//! worker → coordinator  Hello { version, worker_id, cores }
+//! worker → coordinator  Hello { version, worker_id, cores, threads }
 //! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
 //! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
 //! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
@@ -50,7 +50,12 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
+/// Most chunks one worker may process at once (`parpipe worker
+/// --threads`): a coordinator gives a worker `inflight` credits per thread
+/// and reads ahead twice its workers' credits, so this bounds what one
+/// peer's hello can make it hold.
+pub const MAX_WORKER_THREADS: u32 = 256;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
@@ -99,6 +104,9 @@ pub enum Message {
         worker_id: u64,
         /// Cores of the worker's machine.
         cores: u32,
+        /// Chunks the worker processes at once (its `--threads`); the
+        /// coordinator clamps it to `1..=`[`MAX_WORKER_THREADS`].
+        threads: u32,
     },
     /// The coordinator's nonce.
     Challenge {

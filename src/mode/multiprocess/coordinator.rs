@@ -358,6 +358,7 @@ impl Handler<Joined> for Coordinator {
             peer = %msg.peer,
             pid = msg.hello.worker_id,
             cores = msg.hello.cores,
+            threads = msg.hello.threads,
             "worker joined"
         );
         self.conns.insert(msg.id, msg.addr);
@@ -382,7 +383,7 @@ impl Handler<Joined> for Coordinator {
                 last_heard: Instant::now(),
             },
         );
-        self.sched.add_worker(msg.id);
+        self.sched.add_worker(msg.id, msg.hello.threads as usize);
         self.alone_since = None;
         self.pump(ctx);
     }
@@ -466,7 +467,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             r.records += records;
             r.busy_seconds += msg.stats.busy_nanos as f64 / 1e9;
             // Holds CPU seconds until `finish` turns it into a percentage.
-            r.cpu_percent = msg.stats.process_cpu_seconds;
+            // Threads answer out of order: the latest sample is the largest.
+            r.cpu_percent = r.cpu_percent.max(msg.stats.process_cpu_seconds);
             r.peak_rss_bytes = r.peak_rss_bytes.max(msg.stats.process_peak_rss);
         }
         if let Err(e) = self.merge_ready() {

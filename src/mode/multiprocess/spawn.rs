@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How to start a local worker: `program args… --connect ADDR --max-frame N`.
+/// How to start a local worker: `program args… --connect ADDR --max-frame N
+/// --threads 1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCommand {
     /// The executable.
@@ -57,6 +58,10 @@ impl Children {
                 .arg(addr)
                 .arg("--max-frame")
                 .arg(max_frame.to_string())
+                // `--workers` already counts local processes: one chunk at a
+                // time each, as before workers had threads.
+                .arg("--threads")
+                .arg("1")
                 .env(TOKEN_ENV, &token)
                 .env(LOCAL_WORKER_ENV, "1")
                 .stdin(Stdio::null())
