@@ -421,6 +421,7 @@ fn scripted_worker(addr: &str, partial: Vec<u8>) {
                 worker_id: 4242,
                 cores: 1,
                 threads: 1,
+                allowed_roots: Vec::new(),
             },
         )
         .await

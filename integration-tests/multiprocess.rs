@@ -467,6 +467,69 @@ fn a_worker_with_two_threads_beside_two_single_thread_workers_changes_nothing() 
     assert_eq!(sum_of(&report, "chunks"), 150_004u64.div_ceil(500));
 }
 
+/// A worker started by hand with `extra` arguments, logging at debug
+/// level into `log`.
+fn start_logging_worker(addr: &str, token_file: &Path, extra: &[&str], log: &Path) -> Child {
+    Command::new(bin())
+        .args([
+            "-vv",
+            "worker",
+            "--connect",
+            addr,
+            "--token-file",
+            s(token_file),
+        ])
+        .args(extra)
+        .env_remove("PARPIPE_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start worker")
+}
+
+#[test]
+fn a_worker_allowed_only_a_subfolder_gets_bytes_while_one_allowed_the_input_reads_ranges() {
+    let mut run = Scenario::start(150_000, "0", &["--inflight", "1"], true);
+    let top = std::fs::canonicalize(run.out.parent().unwrap()).unwrap();
+    let sub = top.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Apart from the run's folder, which `finish` removes.
+    let logs = tempfile::tempdir().unwrap();
+    let (sub_log, top_log) = (
+        logs.path().join("sub-worker.log"),
+        logs.path().join("top-worker.log"),
+    );
+    let narrow = start_logging_worker(
+        &run.c.addr,
+        &run.token,
+        &["--threads", "1", "--allow-read", s(&sub)],
+        &sub_log,
+    );
+    let joined = run.c.wait_for(|l| l.contains("worker joined"));
+    assert!(joined.contains(s(&sub)), "its root is announced: {joined}");
+    let wide = start_logging_worker(
+        &run.c.addr,
+        &run.token,
+        &["--threads", "1", "--allow-read", s(&top)],
+        &top_log,
+    );
+    run.c.wait_for(|l| l.contains("worker joined"));
+    let (report, log) = run.finish(vec![narrow, wide]);
+    assert_every_worker_worked(&report, &log, 2);
+    let (sub_log, top_log) = (
+        std::fs::read_to_string(&sub_log).unwrap(),
+        std::fs::read_to_string(&top_log).unwrap(),
+    );
+    assert!(sub_log.contains("joined coordinator"), "{sub_log}");
+    assert!(
+        !sub_log.contains("file range"),
+        "the worker allowed only sub/ read the input itself:\n{sub_log}"
+    );
+    assert!(top_log.contains("file range(s)"), "{top_log}");
+}
+
 #[test]
 fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
     // The worker started by hand lacks the coordinator's local-worker mark:
@@ -499,6 +562,7 @@ fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
                 worker_id: 4242,
                 cores: 1,
                 threads: 1,
+                allowed_roots: Vec::new(),
             },
         )
         .await
@@ -725,6 +789,7 @@ fn hostile_peers_are_dropped_with_a_reason_and_the_run_completes() {
             worker_id: 1,
             cores: 1,
             threads: 1,
+            allowed_roots: Vec::new(),
         },
         1024,
     )

@@ -289,6 +289,11 @@ pub(crate) struct WorkerArgs {
     /// `--inflight` credits.
     #[arg(long, value_parser = int_in::<usize>(1, parpipe::protocol::MAX_WORKER_THREADS as u64))]
     pub(crate) threads: Option<usize>,
+    /// A directory whose files this worker may read its chunks from itself
+    /// (repeatable): the coordinator then sends byte ranges of inputs under
+    /// it (same path on both machines) instead of the bytes.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) allow_read: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

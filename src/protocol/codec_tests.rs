@@ -59,8 +59,9 @@ fn heartbeat_is_a_fixed_byte_literal() {
 
 #[test]
 fn hello_byte_literal_round_trips() {
-    // Hello = variant 0; version 1, worker_id 5, cores 2, threads 3 as varints.
-    let bytes = [0u8, 0, 0, 5, 0, 1, 5, 2, 3];
+    // Hello = variant 0; version 1, worker_id 5, cores 2, threads 3 as
+    // varints, then one root: its length 2 and "/d".
+    let bytes = [0u8, 0, 0, 9, 0, 1, 5, 2, 3, 1, 2, b'/', b'd'];
     let msgs = decode_all(&bytes, 1024).unwrap();
     assert_eq!(
         msgs,
@@ -69,6 +70,7 @@ fn hello_byte_literal_round_trips() {
             worker_id: 5,
             cores: 2,
             threads: 3,
+            allowed_roots: vec!["/d".into()],
         }]
     );
     assert_eq!(encode_frame(&msgs[0], 1024).unwrap(), bytes);
@@ -185,6 +187,7 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             worker_id: 1,
             cores: 1,
             threads: 1,
+            allowed_roots: vec!["/data".into(), "/srv/logs".into()],
         },
         Message::Challenge { nonce: vec![1; 32] },
         Message::Proof {

@@ -159,6 +159,9 @@ pub struct PeerHello {
     /// Chunks it processes at once, `1..=`[`MAX_WORKER_THREADS`] (a
     /// coordinator clamps what a peer announces into that range).
     pub threads: u32,
+    /// The directories it reads chunks from itself (see
+    /// [`Message::Hello`]).
+    pub allowed_roots: Vec<String>,
 }
 
 /// The coordinator's side: check version and proof, prove ourselves.
@@ -183,6 +186,7 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
             worker_id,
             cores,
             threads,
+            allowed_roots,
         } => {
             if version != PROTOCOL_VERSION {
                 return Err(ProtocolError::Version { got: version });
@@ -191,6 +195,7 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
                 worker_id,
                 cores,
                 threads: threads.clamp(1, MAX_WORKER_THREADS),
+                allowed_roots,
             }
         }
         other => {
@@ -259,6 +264,7 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
             worker_id: hello.worker_id,
             cores: hello.cores,
             threads: hello.threads,
+            allowed_roots: hello.allowed_roots.clone(),
         },
     )
     .await?;
@@ -327,6 +333,7 @@ mod tests {
                         worker_id: 9,
                         cores: 4,
                         threads: 2,
+                        allowed_roots: Vec::new(),
                     },
                 )
                 .await
@@ -338,6 +345,7 @@ mod tests {
                         worker_id: 9,
                         cores: 4,
                         threads: 1,
+                        allowed_roots: Vec::new(),
                     },
                 )
                 .await?;
@@ -362,6 +370,7 @@ mod tests {
                 worker_id: 9,
                 cores: 4,
                 threads: 2,
+                allowed_roots: Vec::new(),
             }
         );
         c.unwrap();
@@ -396,6 +405,7 @@ mod tests {
                 worker_id: 1,
                 cores: 1,
                 threads: 1,
+                allowed_roots: Vec::new(),
             };
             write_frame(&mut f, hello).await?;
             let _challenge = read_frame(&mut f).await?;
@@ -436,6 +446,7 @@ mod tests {
                 worker_id: 1,
                 cores: 1,
                 threads: 1,
+                allowed_roots: Vec::new(),
             },
         )
         .await
@@ -473,6 +484,7 @@ mod tests {
                 worker_id: 1,
                 cores: 1,
                 threads: 1,
+                allowed_roots: Vec::new(),
             },
         )
         .await

@@ -2,7 +2,7 @@
 //! in as a `Chunk` or `ChunkInFiles` message (its bytes in the frame, or in
 //! local files read here) and goes out as `ChunkDone` or `ChunkFailed`.
 
-use crate::file_range::{read_ranges, FileRange};
+use crate::file_range::{read_ranges_within, AllowedRoots, FileRange};
 use crate::metrics::StageStats;
 use crate::mode::inline::{run_aggregate, run_stage};
 use crate::pipeline::Pipeline;
@@ -68,13 +68,20 @@ pub(crate) struct ChunkProcessor {
     scratch: Vec<u8>,
     /// Where a chunk is cut into batches: (end offset, records).
     cuts: Vec<(usize, usize)>,
+    /// The only directories chunks are read from.
+    roots: AllowedRoots,
 }
 
 impl ChunkProcessor {
     /// A processor for `pipeline` (only its source's decoding, its stages
     /// and its aggregate are used), with chunks cut into batches of at
-    /// most `batch_size` records.
-    pub(crate) fn new(pipeline: Pipeline, max_frame: usize, batch_size: usize) -> Self {
+    /// most `batch_size` records, and chunks in files read only under `roots`.
+    pub(crate) fn new(
+        pipeline: Pipeline,
+        max_frame: usize,
+        batch_size: usize,
+        roots: AllowedRoots,
+    ) -> Self {
         ChunkProcessor {
             pipeline,
             max_frame,
@@ -82,6 +89,7 @@ impl ChunkProcessor {
             usage: ProcessUsage::new(),
             scratch: Vec::new(),
             cuts: Vec::new(),
+            roots,
         }
     }
 
@@ -92,8 +100,16 @@ impl ChunkProcessor {
             Payload::Bytes(b) => Ok(&b[..]),
             Payload::Files(ranges) => {
                 self.scratch.clear();
-                read_ranges(ranges, &mut self.scratch, self.max_frame)
-                    .map(|()| &self.scratch[..])
+                read_ranges_within(&self.roots, ranges, &mut self.scratch, self.max_frame)
+                    .map(|()| {
+                        tracing::debug!(
+                            "chunk {}: read {} bytes from {} file range(s)",
+                            w.seq,
+                            self.scratch.len(),
+                            ranges.len()
+                        );
+                        &self.scratch[..]
+                    })
                     .map_err(|e| format!("cannot read the chunk: {e}"))
             }
         };

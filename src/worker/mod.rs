@@ -11,9 +11,11 @@
 //! exchanging heartbeats. Results go back in the order they finish; the
 //! coordinator merges them in input order, so the output does not depend
 //! on the thread count. With `keep_alive` it serves one
-//! job after another. A worker its coordinator started on the same machine
-//! may be sent chunks as byte ranges of the input files, which it reads
-//! itself (see [`file_range`](crate::file_range)). `chunk.rs` holds the
+//! job after another. A worker allowed to read directories
+//! (`--allow-read`, announced in its hello) may be sent chunks as byte
+//! ranges of input files under them, which it reads itself after checking
+//! each path, size, time and fingerprint (see
+//! [`file_range`](crate::file_range)). `chunk.rs` holds the
 //! processing of one chunk; this file, the connection around it.
 
 mod chunk;
@@ -21,10 +23,11 @@ mod chunk;
 use chunk::{ChunkProcessor, Work};
 
 use crate::error::RunError;
+use crate::file_range::AllowedRoots;
 use crate::pipeline::Registry;
 use crate::protocol::{
     client_handshake, read_frame, write_frame, FrameCodec, Message, PeerHello, ProtocolError,
-    Token, DEFAULT_MAX_FRAME, LOCAL_WORKER_ENV, MAX_WORKER_THREADS,
+    Token, DEFAULT_MAX_FRAME, MAX_WORKER_THREADS,
 };
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -50,10 +53,10 @@ pub struct WorkerConfig {
     /// forever). With `keep_alive`, the worker then waits for its next
     /// coordinator without a limit.
     pub connect_timeout: Option<Duration>,
-    /// Accept chunks given as byte ranges of local files (`ChunkInFiles`):
-    /// only for a worker its coordinator started on its own machine, which
-    /// says so through [`LOCAL_WORKER_ENV`] (see [`WorkerConfig::local_from_env`]).
-    pub accept_file_chunks: bool,
+    /// The directories whose files this worker reads chunks from itself
+    /// (`ChunkInFiles`), announced in its hello; empty: it takes every
+    /// chunk as bytes, and a `ChunkInFiles` is a protocol error.
+    pub allow_read: AllowedRoots,
     /// Chunks processed at once, each on its own thread,
     /// `1..=`[`MAX_WORKER_THREADS`]; announced in the hello, so that the
     /// coordinator gives this worker `threads` × `inflight` credits.
@@ -71,7 +74,7 @@ impl WorkerConfig {
             keep_alive: false,
             max_frame: DEFAULT_MAX_FRAME,
             connect_timeout: Some(Duration::from_secs(30)),
-            accept_file_chunks: Self::local_from_env(),
+            allow_read: AllowedRoots::default(),
             threads: Self::default_threads(),
         })
     }
@@ -83,15 +86,9 @@ impl WorkerConfig {
             .min(MAX_WORKER_THREADS as usize)
     }
 
-    /// Whether the coordinator that started this process marked it as a
-    /// worker on its own machine ([`LOCAL_WORKER_ENV`] is `1`).
-    pub fn local_from_env() -> bool {
-        std::env::var_os(LOCAL_WORKER_ENV).is_some_and(|v| v == "1")
-    }
-
     /// Parses worker arguments as the coordinator passes them to the
     /// processes it spawns: `--connect HOST:PORT [--max-frame N]
-    /// [--keep-alive] [--token-file F] [--threads N]`. An embedding application's `main`
+    /// [--keep-alive] [--token-file F] [--threads N] [--allow-read DIR]…`. An embedding application's `main`
     /// hands its arguments after `worker` to this.
     pub fn from_args<I, S>(args: I) -> Result<Self, RunError>
     where
@@ -99,6 +96,7 @@ impl WorkerConfig {
         S: AsRef<str>,
     {
         let mut connect = None;
+        let mut roots = Vec::new();
         let mut config = WorkerConfig::new(String::new())?;
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -121,6 +119,7 @@ impl WorkerConfig {
                     )
                 }
                 "--keep-alive" => config.keep_alive = true,
+                "--allow-read" => roots.push(value("--allow-read")?),
                 "--threads" => {
                     config.threads = value("--threads")?
                         .parse()
@@ -140,6 +139,7 @@ impl WorkerConfig {
             }
         }
         config.connect = connect.ok_or_else(|| RunError::Config("--connect is required".into()))?;
+        config.allow_read = AllowedRoots::new(&roots).map_err(RunError::Config)?;
         Ok(config)
     }
 }
@@ -223,6 +223,7 @@ async fn serve(
         worker_id: std::process::id() as u64,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
         threads: threads as u32,
+        allowed_roots: config.allow_read.announced(),
     };
     client_handshake(&mut framed, token, &hello)
         .await
@@ -259,7 +260,12 @@ async fn serve(
     let mut processors = Vec::with_capacity(threads);
     for _ in 0..threads {
         let pipeline = registry.build(&spec)?;
-        processors.push(ChunkProcessor::new(pipeline, config.max_frame, batch_size));
+        processors.push(ChunkProcessor::new(
+            pipeline,
+            config.max_frame,
+            batch_size,
+            config.allow_read.clone(),
+        ));
     }
     tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
@@ -296,8 +302,8 @@ async fn serve(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(msg @ (Message::Chunk { .. } | Message::ChunkInFiles { .. }))) => {
-                        // A `ChunkInFiles` to a worker not marked local comes back here.
-                        match Work::from_message(msg, config.accept_file_chunks) {
+                        // A `ChunkInFiles` to a worker that announced no root comes back here.
+                        match Work::from_message(msg, !config.allow_read.is_empty()) {
                             Ok(work) => if work_tx.send(work).is_err() {
                                 break Err(RunError::Runtime("the worker thread stopped".into()));
                             },

@@ -3,7 +3,7 @@
 //! the environment (never in argv), and reaped at the end of the run.
 
 use crate::error::RunError;
-use crate::protocol::{Token, LOCAL_WORKER_ENV, TOKEN_ENV};
+use crate::protocol::{Token, TOKEN_ENV};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,17 @@ pub struct WorkerCommand {
 }
 
 impl WorkerCommand {
+    /// The same command, allowed to read chunks from files under each of
+    /// `dirs` (`--allow-read DIR` each): for local workers, the input
+    /// files' directories.
+    pub fn allow_read<P: AsRef<std::path::Path>>(mut self, dirs: &[P]) -> Self {
+        for dir in dirs {
+            self.args.push("--allow-read".into());
+            self.args.push(dir.as_ref().as_os_str().to_owned());
+        }
+        self
+    }
+
     /// This executable with the `worker` argument: right for the `parpipe`
     /// binary and for any program whose `main` dispatches `worker` to
     /// [`run_worker`](crate::worker::run_worker).
@@ -63,7 +74,6 @@ impl Children {
                 .arg("--threads")
                 .arg("1")
                 .env(TOKEN_ENV, &token)
-                .env(LOCAL_WORKER_ENV, "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
