@@ -1,17 +1,19 @@
 //! Chunks given as file ranges (`ChunkInFiles`), against the real `parpipe
 //! worker` binary and a scripted coordinator on a real socket: a worker
-//! marked as local by its coordinator reads the ranges and answers with the
-//! partial of exactly those lines; a worker started by anyone else refuses
-//! them and hangs up without touching the file; and an input that changes
+//! allowed to read the file's directory (`--allow-read`) reads the ranges
+//! and answers with the partial of exactly those lines; a worker allowed
+//! nothing refuses them and hangs up without touching the file; a path
+//! outside the allowed directories, through a symbolic link or with `..`
+//! is refused and logged; a file whose size, modification time or
+//! fingerprint differs fails the chunk clearly; and an input that changes
 //! during a real run fails it, naming the file and the chunk's lines.
 
 mod common;
 
 use common::bin;
-use parpipe::file_range::{file_identity, FileRange};
+use parpipe::file_range::{file_identity, fingerprint, FileRange};
 use parpipe::protocol::{
-    read_frame, server_handshake, write_frame, FrameCodec, Message, DEFAULT_MAX_FRAME,
-    LOCAL_WORKER_ENV, TOKEN_ENV,
+    read_frame, server_handshake, write_frame, FrameCodec, Message, DEFAULT_MAX_FRAME, TOKEN_ENV,
 };
 use parpipe::workloads::logs::input::InputSpec;
 use parpipe::workloads::logs::metrics::LogsPartial;
@@ -30,9 +32,26 @@ const LINES: &[u8] = b"\
 not a log line\n\
 10.0.0.2 - - [10/Oct/2000:13:55:37 -0700] \"GET /b HTTP/1.0\" 404 7\n";
 
-/// What a worker sent back for one `ChunkInFiles` naming all of `file`:
-/// the decoded partial, or `None` if it hung up first; and its exit code.
-fn offer_file_chunk(file: &Path, local: bool) -> (Option<LogsPartial>, Option<i32>) {
+/// What a worker answered to one chunk.
+#[derive(Debug)]
+enum Answer {
+    /// `ChunkDone`, its partial decoded.
+    Done(Box<LogsPartial>),
+    /// `ChunkFailed`, its error.
+    Failed(String),
+    /// It hung up first.
+    HungUp,
+}
+
+/// What a worker started with `worker_args` sent back for one
+/// `ChunkInFiles` naming all of `file` as `path` (the range then changed
+/// by `edit`); its exit code and its log (stderr).
+fn offer_file_chunk(
+    file: &Path,
+    path: &Path,
+    worker_args: &[&str],
+    edit: impl FnOnce(&mut FileRange),
+) -> (Answer, Option<i32>, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,16 +60,14 @@ fn offer_file_chunk(file: &Path, local: bool) -> (Option<LogsPartial>, Option<i3
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mut cmd = Command::new(bin());
-        cmd.args(["worker", "--connect", &addr])
+        cmd.args(["worker", "--connect", &addr, "--threads", "1"])
+            .args(worker_args)
             .env(TOKEN_ENV, TOKEN)
-            .env_remove(LOCAL_WORKER_ENV)
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if local {
-            cmd.env(LOCAL_WORKER_ENV, "1");
-        }
-        let mut worker = cmd.spawn().expect("start worker");
+            .stderr(Stdio::piped());
+        let worker = cmd.spawn().expect("start worker");
         let (stream, _) = tokio::time::timeout(TIMEOUT, listener.accept())
             .await
             .expect("the worker never connected")
@@ -73,18 +90,21 @@ fn offer_file_chunk(file: &Path, local: bool) -> (Option<LogsPartial>, Option<i3
         };
         write_frame(&mut framed, job).await.unwrap();
         let (file_len, modified_nanos) = file_identity(file).unwrap();
+        let mut range = FileRange {
+            path: path.to_path_buf(),
+            offset: 0,
+            len: file_len,
+            suffix: Vec::new(),
+            file_len,
+            modified_nanos,
+            fingerprint: fingerprint(&std::fs::File::open(file).unwrap(), file_len).unwrap(),
+        };
+        edit(&mut range);
         let chunk = Message::ChunkInFiles {
             seq: 0,
             first_line: 1,
             records: 3,
-            ranges: vec![FileRange {
-                path: file.to_path_buf(),
-                offset: 0,
-                len: file_len,
-                suffix: Vec::new(),
-                file_len,
-                modified_nanos,
-            }],
+            ranges: vec![range],
         };
         write_frame(&mut framed, chunk).await.unwrap();
         let answer = tokio::time::timeout(TIMEOUT, async {
@@ -96,33 +116,102 @@ fn offer_file_chunk(file: &Path, local: bool) -> (Option<LogsPartial>, Option<i3
                         let config = bincode::config::standard();
                         let (p, _): (LogsPartial, usize) =
                             bincode::serde::decode_from_slice(&partial, config).unwrap();
-                        break Some(p);
+                        break Answer::Done(Box::new(p));
+                    }
+                    Ok(Some(Message::ChunkFailed { seq, error, .. })) => {
+                        assert_eq!(seq, 0);
+                        break Answer::Failed(error);
                     }
                     Ok(Some(other)) => panic!("unexpected {other:?}"),
-                    Ok(None) | Err(_) => break None,
+                    Ok(None) | Err(_) => break Answer::HungUp,
                 }
             }
         })
         .await
         .expect("the worker neither answered nor hung up");
-        if answer.is_some() {
+        if !matches!(answer, Answer::HungUp) {
             write_frame(&mut framed, Message::Shutdown).await.unwrap();
         }
         drop(framed);
-        let code = tokio::task::spawn_blocking(move || worker.wait().unwrap().code())
+        let out = tokio::task::spawn_blocking(move || worker.wait_with_output().unwrap())
             .await
             .unwrap();
-        (answer, code)
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        (answer, out.status.code(), log)
     })
 }
 
+/// A folder with `secret.log` at its top and an empty `sub/` folder.
+fn folder_with_a_subfolder() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let top = std::fs::canonicalize(dir.path()).unwrap();
+    let sub = top.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let secret = top.join("secret.log");
+    std::fs::write(&secret, LINES).unwrap();
+    (dir, secret, sub)
+}
+
+/// Asserts the worker answered `ChunkFailed` with an error containing
+/// `why` and naming the file, logged it, and still ended cleanly.
+fn assert_refused(got: (Answer, Option<i32>, String), path: &Path, why: &str) {
+    let (answer, code, log) = got;
+    let Answer::Failed(error) = answer else {
+        panic!("expected ChunkFailed, got {answer:?}\n{log}");
+    };
+    assert!(error.contains(why), "{error}");
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(log.contains(why), "the refusal is logged: {log}");
+    assert_eq!(code, Some(0), "{log}");
+}
+
 #[test]
-fn a_local_worker_reads_its_chunk_from_the_file() {
+fn a_worker_allowed_only_a_subfolder_refuses_files_outside_it_through_links_or_dot_dot() {
+    let (_dir, secret, sub) = folder_with_a_subfolder();
+    let allow = ["--allow-read", sub.to_str().unwrap()];
+    // Outside the allowed folder.
+    let got = offer_file_chunk(&secret, &secret, &allow, |_| {});
+    assert_refused(got, &secret, "outside the directories this worker may read");
+    // A symbolic link inside it, pointing out of it.
+    let link = sub.join("link.log");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let got = offer_file_chunk(&secret, &link, &allow, |_| {});
+    assert_refused(got, &link, "through a symbolic link");
+    // A path that starts inside it and climbs out with `..`.
+    let climb = sub.join("..").join("secret.log");
+    let got = offer_file_chunk(&secret, &climb, &allow, |_| {});
+    assert_refused(got, &climb, "holds '..'");
+    // A relative path.
+    let relative = Path::new("secret.log");
+    let got = offer_file_chunk(&secret, relative, &allow, |_| {});
+    assert_refused(got, relative, "not an absolute path");
+}
+
+#[test]
+fn a_file_whose_size_time_or_fingerprint_differs_fails_the_chunk_clearly() {
+    let (_dir, secret, _sub) = folder_with_a_subfolder();
+    let top = secret.parent().unwrap().to_str().unwrap().to_string();
+    let allow = ["--allow-read", top.as_str()];
+    let got = offer_file_chunk(&secret, &secret, &allow, |r| r.file_len += 1);
+    assert_refused(got, &secret, "bytes, expected");
+    let got = offer_file_chunk(&secret, &secret, &allow, |r| {
+        r.modified_nanos += 1;
+    });
+    assert_refused(got, &secret, "modification time differs");
+    let got = offer_file_chunk(&secret, &secret, &allow, |r| r.fingerprint ^= 1);
+    assert_refused(got, &secret, "fingerprint (first and last 4 KiB) differs");
+}
+
+#[test]
+fn a_worker_allowed_the_files_directory_reads_its_chunk_from_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("three.log");
     std::fs::write(&file, LINES).unwrap();
-    let (partial, code) = offer_file_chunk(&file, true);
-    let partial = partial.expect("no ChunkDone");
+    let dir_arg = dir.path().to_str().unwrap();
+    let (answer, code, log) = offer_file_chunk(&file, &file, &["--allow-read", dir_arg], |_| {});
+    let Answer::Done(partial) = answer else {
+        panic!("no ChunkDone: {answer:?}\n{log}");
+    };
     assert_eq!((partial.lines, partial.parsed, partial.rejected), (3, 2, 1));
     assert_eq!(partial.rejected_samples, vec![2]);
     assert_eq!(partial.bytes, 2326 + 7);
@@ -130,15 +219,16 @@ fn a_local_worker_reads_its_chunk_from_the_file() {
 }
 
 #[test]
-fn a_worker_not_started_by_its_coordinator_refuses_file_chunks() {
+fn a_worker_allowed_no_directory_refuses_file_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secret.log");
     std::fs::write(&file, LINES).unwrap();
-    let (partial, code) = offer_file_chunk(&file, false);
+    let (answer, code, log) = offer_file_chunk(&file, &file, &[], |_| {});
     assert!(
-        partial.is_none(),
-        "the worker read a file it was not entitled to"
+        matches!(answer, Answer::HungUp),
+        "the worker read a file it was not entitled to: {answer:?}\n{log}"
     );
+    assert!(log.contains("unexpected ChunkInFiles"), "{log}");
     assert_ne!(code, Some(0), "the worker should end with an error");
 }
 

@@ -78,6 +78,13 @@ const CASES: &[Case] = &[
     ),
     (
         &["worker", "--connect", "127.0.0.1:9"],
+        "--threads",
+        Some("0"),
+        "257",
+        "from 1 to 256",
+    ),
+    (
+        &["worker", "--connect", "127.0.0.1:9"],
         "--connect-timeout",
         Some("-0.5"),
         "86401",

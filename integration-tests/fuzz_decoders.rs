@@ -19,7 +19,7 @@
 use parpipe::file_range::FileRange;
 use parpipe::protocol::{
     client_handshake, decode_body, decode_whole, encode_frame, server_handshake, ChunkFailure,
-    ChunkStats, FrameCodec, Message, HANDSHAKE_MAX_FRAME,
+    ChunkStats, FrameCodec, Message, PeerHello, HANDSHAKE_MAX_FRAME,
 };
 use parpipe::workloads::logs::counts::Counts;
 use parpipe::workloads::logs::input::InputSpec;
@@ -184,28 +184,39 @@ fn file_range() -> impl Strategy<Value = FileRange> {
         bytes(4),
         any::<u64>(),
         any::<u128>(),
+        any::<u64>(),
     )
         .prop_map(
-            |(path, offset, len, suffix, file_len, modified_nanos)| FileRange {
+            |(path, offset, len, suffix, file_len, modified_nanos, fingerprint)| FileRange {
                 path: path.into(),
                 offset,
                 len,
                 suffix,
                 file_len,
                 modified_nanos,
+                fingerprint,
             },
         )
 }
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(version, worker_id, cores)| {
-            Message::Hello {
-                version,
-                worker_id,
-                cores,
-            }
-        }),
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec("[a-z/]{0,12}", 0..3)
+        )
+            .prop_map(|(version, worker_id, cores, threads, allowed_roots)| {
+                Message::Hello {
+                    version,
+                    worker_id,
+                    cores,
+                    threads,
+                    allowed_roots,
+                }
+            }),
         bytes(40).prop_map(|nonce| Message::Challenge { nonce }),
         (bytes(40), bytes(40)).prop_map(|(mac, nonce)| Message::Proof { mac, nonce }),
         ("[a-z]{0,10}", bytes(60), any::<u64>(), any::<u64>()).prop_map(
@@ -687,7 +698,17 @@ fn the_handshake_refuses_hostile_peers_within_bounds() {
                 let result = if server_side {
                     server_handshake(&mut framed, b"token").await.map(drop)
                 } else {
-                    client_handshake(&mut framed, b"token", 1, 1).await
+                    client_handshake(
+                        &mut framed,
+                        b"token",
+                        &PeerHello {
+                            worker_id: 1,
+                            cores: 1,
+                            threads: 1,
+                            allowed_roots: Vec::new(),
+                        },
+                    )
+                    .await
                 };
                 ARMED.with(|a| a.set(false));
                 drop(framed);
@@ -754,6 +775,7 @@ fn huge_declared_lengths_at_every_position() {
                 suffix: vec![b'\n'],
                 file_len: 3,
                 modified_nanos: 4,
+                fingerprint: 5,
             }],
         },
         Message::ChunkDone {

@@ -414,9 +414,18 @@ fn scripted_worker(addr: &str, partial: Vec<u8>) {
     runtime.block_on(async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut framed = tokio_util::codec::Framed::new(stream, FrameCodec::default());
-        client_handshake(&mut framed, TOKEN.as_bytes(), 4242, 1)
-            .await
-            .unwrap();
+        client_handshake(
+            &mut framed,
+            TOKEN.as_bytes(),
+            &parpipe::protocol::PeerHello {
+                worker_id: 4242,
+                cores: 1,
+                threads: 1,
+                allowed_roots: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
         let work = async {
             while let Some(Ok(msg)) = framed.next().await {
                 if let Message::Chunk { seq, .. } | Message::ChunkInFiles { seq, .. } = msg {

@@ -178,8 +178,14 @@ fn token_file(dir: &Path, token: &str) -> PathBuf {
 }
 
 fn start_worker(addr: &str, token_file: &Path) -> Child {
+    start_worker_with(addr, token_file, &[])
+}
+
+/// A worker started by hand with `extra` arguments.
+fn start_worker_with(addr: &str, token_file: &Path, extra: &[&str]) -> Child {
     Command::new(bin())
         .args(["worker", "--connect", addr, "--token-file", s(token_file)])
+        .args(extra)
         .env_remove("PARPIPE_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -440,6 +446,91 @@ fn a_worker_joining_mid_run_gets_chunks() {
 }
 
 #[test]
+fn a_worker_with_two_threads_beside_two_single_thread_workers_changes_nothing() {
+    // 300 chunks at one credit per thread leave the later workers time to join.
+    let mut run = Scenario::start(150_000, "0", &["--inflight", "1"], true);
+    let wide = start_worker_with(&run.c.addr, &run.token, &["--threads", "2"]);
+    let joined = run.c.wait_for(|l| l.contains("worker joined"));
+    assert!(joined.contains("threads=2"), "{joined}");
+    let mut workers = vec![wide];
+    for _ in 0..2 {
+        workers.push(start_worker_with(
+            &run.c.addr,
+            &run.token,
+            &["--threads", "1"],
+        ));
+        let joined = run.c.wait_for(|l| l.contains("worker joined"));
+        assert!(joined.contains("threads=1"), "{joined}");
+    }
+    let (report, log) = run.finish(workers);
+    assert_every_worker_worked(&report, &log, 3);
+    assert_eq!(sum_of(&report, "chunks"), 150_004u64.div_ceil(500));
+}
+
+/// A worker started by hand with `extra` arguments, logging at debug
+/// level into `log`.
+fn start_logging_worker(addr: &str, token_file: &Path, extra: &[&str], log: &Path) -> Child {
+    Command::new(bin())
+        .args([
+            "-vv",
+            "worker",
+            "--connect",
+            addr,
+            "--token-file",
+            s(token_file),
+        ])
+        .args(extra)
+        .env_remove("PARPIPE_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start worker")
+}
+
+#[test]
+fn a_worker_allowed_only_a_subfolder_gets_bytes_while_one_allowed_the_input_reads_ranges() {
+    let mut run = Scenario::start(150_000, "0", &["--inflight", "1"], true);
+    let top = std::fs::canonicalize(run.out.parent().unwrap()).unwrap();
+    let sub = top.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Apart from the run's folder, which `finish` removes.
+    let logs = tempfile::tempdir().unwrap();
+    let (sub_log, top_log) = (
+        logs.path().join("sub-worker.log"),
+        logs.path().join("top-worker.log"),
+    );
+    let narrow = start_logging_worker(
+        &run.c.addr,
+        &run.token,
+        &["--threads", "1", "--allow-read", s(&sub)],
+        &sub_log,
+    );
+    let joined = run.c.wait_for(|l| l.contains("worker joined"));
+    assert!(joined.contains(s(&sub)), "its root is announced: {joined}");
+    let wide = start_logging_worker(
+        &run.c.addr,
+        &run.token,
+        &["--threads", "1", "--allow-read", s(&top)],
+        &top_log,
+    );
+    run.c.wait_for(|l| l.contains("worker joined"));
+    let (report, log) = run.finish(vec![narrow, wide]);
+    assert_every_worker_worked(&report, &log, 2);
+    let (sub_log, top_log) = (
+        std::fs::read_to_string(&sub_log).unwrap(),
+        std::fs::read_to_string(&top_log).unwrap(),
+    );
+    assert!(sub_log.contains("joined coordinator"), "{sub_log}");
+    assert!(
+        !sub_log.contains("file range"),
+        "the worker allowed only sub/ read the input itself:\n{sub_log}"
+    );
+    assert!(top_log.contains("file range(s)"), "{top_log}");
+}
+
+#[test]
 fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
     // The worker started by hand lacks the coordinator's local-worker mark:
     // it is sent each chunk's bytes, read by the coordinator. (300 chunks at
@@ -464,9 +555,18 @@ fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
     runtime.block_on(async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut framed = tokio_util::codec::Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
-        client_handshake(&mut framed, token.as_bytes(), 4242, 1)
-            .await
-            .unwrap();
+        client_handshake(
+            &mut framed,
+            token.as_bytes(),
+            &parpipe::protocol::PeerHello {
+                worker_id: 4242,
+                cores: 1,
+                threads: 1,
+                allowed_roots: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
         let mut failed = None;
         let work = async {
             // Job, heartbeats, chunks…, then Shutdown or the end of the stream.
@@ -692,6 +792,8 @@ fn hostile_peers_are_dropped_with_a_reason_and_the_run_completes() {
             version: 99,
             worker_id: 1,
             cores: 1,
+            threads: 1,
+            allowed_roots: Vec::new(),
         },
         1024,
     )

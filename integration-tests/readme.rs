@@ -62,6 +62,14 @@ const SKIPS: &[(&str, &str)] = &[
         "follows a growing file until SIGINT: integration-tests/follow.rs runs it with a writer",
     ),
     (
+        "docker build",
+        "builds a container image: no container engine here (integration-tests/deploy.rs parses the Dockerfile)",
+    ),
+    (
+        "kubectl ",
+        "needs a Kubernetes cluster (integration-tests/deploy.rs parses the manifests)",
+    ),
+    (
         "docs/side-by-side.sh",
         "a measurement: 4 x N release-build runs of a 1 M-line file",
     ),

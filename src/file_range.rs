@@ -1,10 +1,13 @@
-//! Chunks given by reference: a [`FileRange`] names bytes of a file on the
-//! coordinator's machine, so that a worker started on that machine reads
-//! its chunk itself instead of receiving it through the coordinator's
-//! socket (which would read, copy and send every byte of the input once
-//! more). [`read_ranges`] turns ranges into the chunk's bytes; the worker
-//! and the coordinator (for a worker elsewhere) both call it, so both get
-//! the very same bytes.
+//! Chunks given by reference: a [`FileRange`] names bytes of a file the
+//! coordinator reads, so that a worker that sees the same file at the same
+//! path (on this machine, or on storage every node mounts) reads its chunk
+//! itself instead of receiving it through the coordinator's socket (which
+//! would read, copy and send every byte of the input once more).
+//! [`read_ranges`] turns ranges into the chunk's bytes; the worker and the
+//! coordinator (for a worker that cannot read them) both call it, so both
+//! get the very same bytes. [`AllowedRoots`] is the worker's side of the
+//! trust: it reads only files that resolve to a path under a directory it
+//! was allowed (`parpipe worker --allow-read DIR`).
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -32,6 +35,121 @@ pub struct FileRange {
     pub file_len: u64,
     /// The file's modification time then, in nanoseconds since the epoch.
     pub modified_nanos: u128,
+    /// [`fingerprint`] of the file then: another machine's copy with the
+    /// same size and time but other contents is caught before it is read.
+    pub fingerprint: u64,
+}
+
+/// Bytes hashed at each end of a file by [`fingerprint`].
+pub const FINGERPRINT_EDGE: u64 = 4096;
+
+/// A short fingerprint of an open file of `len` bytes: the first 8 bytes
+/// (big-endian) of SHA-256 over its length, its first and its last
+/// [`FINGERPRINT_EDGE`] bytes. Cheap (8 KiB read), and it catches a file
+/// replaced by one of the same size and time, or a different file at the
+/// same path on another machine.
+pub fn fingerprint(file: &File, len: u64) -> std::io::Result<u64> {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(len.to_be_bytes());
+    let head = len.min(FINGERPRINT_EDGE);
+    let tail_from = len.saturating_sub(FINGERPRINT_EDGE).max(head);
+    let mut buf = Vec::with_capacity(2 * FINGERPRINT_EDGE as usize);
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    f.take(head).read_to_end(&mut buf)?;
+    f.seek(SeekFrom::Start(tail_from))?;
+    f.take(len - tail_from).read_to_end(&mut buf)?;
+    if buf.len() as u64 != head + (len - tail_from) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file is shorter than its size",
+        ));
+    }
+    hash.update(&buf);
+    let digest = hash.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Ok(u64::from_be_bytes(first))
+}
+
+/// The directories a worker may read chunks from, canonicalized (so that
+/// `..` and symbolic links are resolved once, when the worker starts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedRoots(Vec<PathBuf>);
+
+impl AllowedRoots {
+    /// Canonicalizes each directory; one that does not exist or is not a
+    /// directory is an error naming it.
+    pub fn new<P: AsRef<Path>>(dirs: &[P]) -> Result<Self, String> {
+        let mut roots = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let dir = dir.as_ref();
+            let canon = std::fs::canonicalize(dir)
+                .map_err(|e| format!("--allow-read '{}': {e}", dir.display()))?;
+            if !canon.is_dir() {
+                return Err(format!("--allow-read '{}': not a directory", dir.display()));
+            }
+            roots.push(canon);
+        }
+        Ok(AllowedRoots(roots))
+    }
+
+    /// No directory at all: the worker reads no file.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The roots as announced in the hello (a root that is not UTF-8
+    /// cannot be sent: it is left out, and its files come as bytes).
+    pub fn announced(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter_map(|p| p.to_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Whether `path` names a file inside one of the roots as given, with
+    /// no `..` and no symbolic link on the way: the path must be absolute,
+    /// lie under a root, and be its own canonical form.
+    pub fn check(&self, path: &Path) -> Result<(), String> {
+        use std::path::Component;
+        if !path.is_absolute() {
+            return Err("not an absolute path".into());
+        }
+        if path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        {
+            return Err("the path holds '..' or '.'".into());
+        }
+        if !self.0.iter().any(|root| path.starts_with(root)) {
+            return Err("outside the directories this worker may read (--allow-read)".into());
+        }
+        let canon = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve: {e}"))?;
+        if canon != path {
+            return Err(format!(
+                "resolves to '{}' through a symbolic link",
+                canon.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether every range lies under some root, as the coordinator judges
+    /// it from a worker's announced roots (its own path, not resolved;
+    /// only absolute roots count, component by component: `/data` does
+    /// not hold `/database`).
+    pub fn covers(announced: &[String], ranges: &[FileRange]) -> bool {
+        !ranges.is_empty()
+            && ranges.iter().all(|r| {
+                announced.iter().any(|root| {
+                    Path::new(root).is_absolute()
+                        && r.path.is_absolute()
+                        && r.path.starts_with(root)
+                })
+            })
+    }
 }
 
 /// What identifies a file's contents cheaply: its size and modification time.
@@ -47,9 +165,26 @@ fn modified_nanos(meta: &std::fs::Metadata) -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// Like [`read_ranges`], for a worker: every path must first pass
+/// `roots` ([`AllowedRoots::check`]), else nothing is read.
+pub fn read_ranges_within(
+    roots: &AllowedRoots,
+    ranges: &[FileRange],
+    out: &mut Vec<u8>,
+    max_len: usize,
+) -> Result<(), String> {
+    for r in ranges {
+        roots
+            .check(&r.path)
+            .map_err(|e| format!("input '{}' refused: {e}", r.path.display()))?;
+    }
+    read_ranges(ranges, out, max_len)
+}
+
 /// Appends the bytes of `ranges` to `out`, in order. Refuses (before
 /// reading) to make more than `max_len` bytes in all, and fails with a
-/// message naming the file when it cannot be read or has changed.
+/// message naming the file when it cannot be read or has changed (size,
+/// modification time or [`fingerprint`]).
 pub fn read_ranges(ranges: &[FileRange], out: &mut Vec<u8>, max_len: usize) -> Result<(), String> {
     let total = ranges.iter().try_fold(0u64, |sum, r| {
         sum.checked_add(r.len)?.checked_add(r.suffix.len() as u64)
@@ -68,8 +203,24 @@ pub fn read_ranges(ranges: &[FileRange], out: &mut Vec<u8>, max_len: usize) -> R
 fn read_range(r: &FileRange, out: &mut Vec<u8>) -> Result<(), String> {
     let file = File::open(&r.path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if meta.len() != r.file_len || modified_nanos(&meta) != r.modified_nanos {
-        return Err("the file changed during the run".into());
+    if meta.len() != r.file_len {
+        return Err(format!(
+            "the file changed during the run (or is another file): {} bytes, expected {}",
+            meta.len(),
+            r.file_len
+        ));
+    }
+    if modified_nanos(&meta) != r.modified_nanos {
+        return Err(
+            "the file changed during the run (or is another file): its modification time differs"
+                .into(),
+        );
+    }
+    if fingerprint(&file, r.file_len).map_err(|e| format!("read error: {e}"))? != r.fingerprint {
+        return Err(
+            "the file changed during the run (or is another file): its fingerprint (first and last 4 KiB) differs"
+                .into(),
+        );
     }
     let end = r.offset.checked_add(r.len).filter(|&e| e <= r.file_len);
     if end.is_none() {
@@ -111,6 +262,7 @@ mod tests {
             suffix: suffix.to_vec(),
             file_len,
             modified_nanos,
+            fingerprint: fingerprint(&File::open(path).unwrap(), file_len).unwrap(),
         }
     }
 
@@ -129,6 +281,77 @@ mod tests {
         ];
         read_ranges(&ranges, &mut out, 100).unwrap();
         assert_eq!(out, b"head:world\nxyz\n");
+    }
+
+    #[test]
+    fn the_fingerprint_sees_both_ends_and_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let print = |data: &[u8]| {
+            std::fs::write(&p, data).unwrap();
+            fingerprint(&File::open(&p).unwrap(), data.len() as u64).unwrap()
+        };
+        let base = vec![b'a'; 20_000];
+        let same = print(&base);
+        assert_eq!(print(&base), same);
+        let mut head = base.clone();
+        head[10] = b'b';
+        assert_ne!(print(&head), same);
+        let mut tail = base.clone();
+        tail[19_990] = b'b';
+        assert_ne!(print(&tail), same);
+        // The middle is not hashed: that is what the size and time are for.
+        let mut middle = base.clone();
+        middle[10_000] = b'b';
+        assert_eq!(print(&middle), same);
+        assert_ne!(print(&base[..5]), print(&base[..6]));
+        assert_eq!(print(b""), print(b""));
+        // A file shorter than the length it is said to have.
+        std::fs::write(&p, b"abc").unwrap();
+        assert!(fingerprint(&File::open(&p).unwrap(), 10).is_err());
+    }
+
+    #[test]
+    fn the_coordinator_sends_ranges_only_under_an_announced_absolute_root() {
+        let at = |path: &str| FileRange {
+            path: path.into(),
+            offset: 0,
+            len: 1,
+            suffix: Vec::new(),
+            file_len: 1,
+            modified_nanos: 0,
+            fingerprint: 0,
+        };
+        let roots = vec!["/data".to_string(), "/srv/logs".to_string()];
+        assert!(AllowedRoots::covers(
+            &roots,
+            &[at("/data/a.log"), at("/srv/logs/x/b")]
+        ));
+        assert!(!AllowedRoots::covers(
+            &roots,
+            &[at("/data/a.log"), at("/srv/c")]
+        ));
+        assert!(!AllowedRoots::covers(&roots, &[at("/database/a.log")]));
+        assert!(!AllowedRoots::covers(&roots, &[at("data/a.log")]));
+        assert!(!AllowedRoots::covers(&roots, &[]));
+        assert!(!AllowedRoots::covers(&["".into()], &[at("/data/a.log")]));
+        assert!(!AllowedRoots::covers(&["data".into()], &[at("data/a.log")]));
+    }
+
+    #[test]
+    fn allowed_roots_must_exist_and_be_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let err = AllowedRoots::new(&[&file]).unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+        let err = AllowedRoots::new(&[dir.path().join("missing")]).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
+        let roots = AllowedRoots::new(&[dir.path()]).unwrap();
+        let canon = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(roots.announced(), vec![canon.display().to_string()]);
+        assert!(roots.check(&canon.join("f")).is_ok());
+        assert!(AllowedRoots::default().check(&canon.join("f")).is_err());
     }
 
     #[test]

@@ -59,15 +59,18 @@ fn heartbeat_is_a_fixed_byte_literal() {
 
 #[test]
 fn hello_byte_literal_round_trips() {
-    // Hello = variant 0; version 1, worker_id 5, cores 2 as varints.
-    let bytes = [0u8, 0, 0, 4, 0, 1, 5, 2];
+    // Hello = variant 0; version 1, worker_id 5, cores 2, threads 3 as
+    // varints, then one root: its length 2 and "/d".
+    let bytes = [0u8, 0, 0, 9, 0, 1, 5, 2, 3, 1, 2, b'/', b'd'];
     let msgs = decode_all(&bytes, 1024).unwrap();
     assert_eq!(
         msgs,
         vec![Message::Hello {
             version: 1,
             worker_id: 5,
-            cores: 2
+            cores: 2,
+            threads: 3,
+            allowed_roots: vec!["/d".into()],
         }]
     );
     assert_eq!(encode_frame(&msgs[0], 1024).unwrap(), bytes);
@@ -183,6 +186,8 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             version: 2,
             worker_id: 1,
             cores: 1,
+            threads: 1,
+            allowed_roots: vec!["/data".into(), "/srv/logs".into()],
         },
         Message::Challenge { nonce: vec![1; 32] },
         Message::Proof {

@@ -2,8 +2,8 @@
 //! challenge–response over random nonces (the token never crosses the wire).
 
 use super::{
-    read_frame, write_frame, FrameCodec, Message, ProtocolError, HANDSHAKE_TIMEOUT, NONCE_LEN,
-    PROTOCOL_VERSION, TOKEN_ENV,
+    read_frame, write_frame, FrameCodec, Message, ProtocolError, HANDSHAKE_TIMEOUT,
+    MAX_WORKER_THREADS, NONCE_LEN, PROTOCOL_VERSION, TOKEN_ENV,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -148,13 +148,20 @@ fn restore<T, R>(
     result
 }
 
-/// What the coordinator learns of a worker in the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a worker says of itself in its hello, and the coordinator learns
+/// in the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerHello {
     /// The worker's own id.
     pub worker_id: u64,
     /// Its cores.
     pub cores: u32,
+    /// Chunks it processes at once, `1..=`[`MAX_WORKER_THREADS`] (a
+    /// coordinator clamps what a peer announces into that range).
+    pub threads: u32,
+    /// The directories it reads chunks from itself (see
+    /// [`Message::Hello`]).
+    pub allowed_roots: Vec<String>,
 }
 
 /// The coordinator's side: check version and proof, prove ourselves.
@@ -178,11 +185,18 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
             version,
             worker_id,
             cores,
+            threads,
+            allowed_roots,
         } => {
             if version != PROTOCOL_VERSION {
                 return Err(ProtocolError::Version { got: version });
             }
-            PeerHello { worker_id, cores }
+            PeerHello {
+                worker_id,
+                cores,
+                threads: threads.clamp(1, MAX_WORKER_THREADS),
+                allowed_roots,
+            }
         }
         other => {
             return Err(ProtocolError::Unexpected {
@@ -231,26 +245,26 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
 pub async fn client_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
-    worker_id: u64,
-    cores: u32,
+    hello: &PeerHello,
 ) -> Result<(), ProtocolError> {
     let full = enter(framed);
-    let result = finish_steps(client_steps(framed, token, worker_id, cores)).await;
+    let result = finish_steps(client_steps(framed, token, hello)).await;
     restore(framed, full, result)
 }
 
 async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
-    worker_id: u64,
-    cores: u32,
+    hello: &PeerHello,
 ) -> Result<(), ProtocolError> {
     write_frame(
         framed,
         Message::Hello {
             version: PROTOCOL_VERSION,
-            worker_id,
-            cores,
+            worker_id: hello.worker_id,
+            cores: hello.cores,
+            threads: hello.threads,
+            allowed_roots: hello.allowed_roots.clone(),
         },
     )
     .await?;
@@ -312,7 +326,17 @@ mod tests {
         let client = tokio::spawn(async move {
             let mut f = Framed::new(b, FrameCodec::default());
             if version_ok {
-                client_handshake(&mut f, worker_token, 9, 4).await
+                client_handshake(
+                    &mut f,
+                    worker_token,
+                    &PeerHello {
+                        worker_id: 9,
+                        cores: 4,
+                        threads: 2,
+                        allowed_roots: Vec::new(),
+                    },
+                )
+                .await
             } else {
                 write_frame(
                     &mut f,
@@ -320,6 +344,8 @@ mod tests {
                         version: 99,
                         worker_id: 9,
                         cores: 4,
+                        threads: 1,
+                        allowed_roots: Vec::new(),
                     },
                 )
                 .await?;
@@ -342,7 +368,9 @@ mod tests {
             s.unwrap(),
             PeerHello {
                 worker_id: 9,
-                cores: 4
+                cores: 4,
+                threads: 2,
+                allowed_roots: Vec::new(),
             }
         );
         c.unwrap();
@@ -376,6 +404,8 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 worker_id: 1,
                 cores: 1,
+                threads: 1,
+                allowed_roots: Vec::new(),
             };
             write_frame(&mut f, hello).await?;
             let _challenge = read_frame(&mut f).await?;
@@ -409,7 +439,18 @@ mod tests {
             write_frame(&mut f, Message::Heartbeat).await
         });
         let mut f = Framed::new(b, FrameCodec::new(1 << 20));
-        let err = client_handshake(&mut f, b"token", 1, 1).await.unwrap_err();
+        let err = client_handshake(
+            &mut f,
+            b"token",
+            &PeerHello {
+                worker_id: 1,
+                cores: 1,
+                threads: 1,
+                allowed_roots: Vec::new(),
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -436,7 +477,18 @@ mod tests {
             server_handshake(&mut f, b"token").await.map(|_| *f.codec())
         });
         let mut f = Framed::new(b, FrameCodec::new(1 << 20));
-        client_handshake(&mut f, b"token", 1, 1).await.unwrap();
+        client_handshake(
+            &mut f,
+            b"token",
+            &PeerHello {
+                worker_id: 1,
+                cores: 1,
+                threads: 1,
+                allowed_roots: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
         for codec in [*f.codec(), server.await.unwrap().unwrap()] {
             assert!(!codec.is_handshake());
             assert_eq!(codec.max_len, 1 << 20);

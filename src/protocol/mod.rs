@@ -11,7 +11,7 @@
 //! token; the token itself never crosses the wire:
 //!
 //! ```text
-//! worker → coordinator  Hello { version, worker_id, cores }
+//! worker → coordinator  Hello { version, worker_id, cores, threads, allowed_roots }
 //! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
 //! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
 //! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
-//! to workers it started on its own machine), `ChunkDone` / `ChunkFailed`
+//! for files under a root the worker announced), `ChunkDone` / `ChunkFailed`
 //! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side.
 //!
@@ -52,7 +52,12 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
+/// Most chunks one worker may process at once (`parpipe worker
+/// --threads`): a coordinator gives a worker `inflight` credits per thread
+/// and reads ahead twice its workers' credits, so this bounds what one
+/// peer's hello can make it hold.
+pub const MAX_WORKER_THREADS: u32 = 256;
 /// Default largest frame body accepted or sent: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 /// Bytes in a handshake nonce.
@@ -70,11 +75,6 @@ pub const MAX_PENDING_HANDSHAKES: usize = 64;
 /// The environment variable a token may be read from (and through which a
 /// coordinator hands it to the workers it spawns).
 pub const TOKEN_ENV: &str = "PARPIPE_TOKEN";
-
-/// Set to `1` by a coordinator in the environment of the workers it starts
-/// on its own machine: only such a worker accepts `ChunkInFiles`, which
-/// makes it read files named by the coordinator.
-pub const LOCAL_WORKER_ENV: &str = "PARPIPE_LOCAL_WORKER";
 
 /// Per-part timing of one chunk in a worker: `(records_in, records_out,
 /// busy_nanos)` for each stage and then the aggregate, in pipeline order.
@@ -112,6 +112,13 @@ pub enum Message {
         worker_id: u64,
         /// Cores of the worker's machine.
         cores: u32,
+        /// Chunks the worker processes at once (its `--threads`); the
+        /// coordinator clamps it to `1..=`[`MAX_WORKER_THREADS`].
+        threads: u32,
+        /// Directories (canonical, absolute) the worker reads chunks from
+        /// itself (`--allow-read`): a chunk cut as ranges of files under
+        /// one of them is sent as `ChunkInFiles`, any other as bytes.
+        allowed_roots: Vec<String>,
     },
     /// The coordinator's nonce.
     Challenge {
@@ -177,8 +184,10 @@ pub enum Message {
     Shutdown,
     /// A chunk given by reference: its payload is the bytes of `ranges`
     /// (see [`read_ranges`](crate::file_range::read_ranges)), which the
-    /// worker reads itself. Sent only to workers the coordinator started on
-    /// its own machine (see [`LOCAL_WORKER_ENV`]).
+    /// worker reads itself. Sent only for files under a root the worker
+    /// announced in its `Hello`; the worker checks each path against its
+    /// own roots again before reading
+    /// ([`AllowedRoots`](crate::file_range::AllowedRoots)).
     ChunkInFiles {
         /// Sequence number, from 0, in input order.
         seq: u64,

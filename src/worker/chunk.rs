@@ -3,7 +3,7 @@
 //! local files read here) and goes out as `ChunkDone` or `ChunkFailed`.
 
 use crate::error::RunError;
-use crate::file_range::{read_ranges, FileRange};
+use crate::file_range::{read_ranges_within, AllowedRoots, FileRange};
 use crate::metrics::StageStats;
 use crate::mode::inline::{run_aggregate, run_stage};
 use crate::pipeline::Pipeline;
@@ -69,13 +69,20 @@ pub(crate) struct ChunkProcessor {
     scratch: Vec<u8>,
     /// Where a chunk is cut into batches: (end offset, records).
     cuts: Vec<(usize, usize)>,
+    /// The only directories chunks are read from.
+    roots: AllowedRoots,
 }
 
 impl ChunkProcessor {
     /// A processor for `pipeline` (only its source's decoding, its stages
     /// and its aggregate are used), with chunks cut into batches of at
-    /// most `batch_size` records.
-    pub(crate) fn new(pipeline: Pipeline, max_frame: usize, batch_size: usize) -> Self {
+    /// most `batch_size` records, and chunks in files read only under `roots`.
+    pub(crate) fn new(
+        pipeline: Pipeline,
+        max_frame: usize,
+        batch_size: usize,
+        roots: AllowedRoots,
+    ) -> Self {
         ChunkProcessor {
             pipeline,
             max_frame,
@@ -83,6 +90,7 @@ impl ChunkProcessor {
             usage: ProcessUsage::new(),
             scratch: Vec::new(),
             cuts: Vec::new(),
+            roots,
         }
     }
 
@@ -93,8 +101,16 @@ impl ChunkProcessor {
             Payload::Bytes(b) => Ok(&b[..]),
             Payload::Files(ranges) => {
                 self.scratch.clear();
-                read_ranges(ranges, &mut self.scratch, self.max_frame)
-                    .map(|()| &self.scratch[..])
+                read_ranges_within(&self.roots, ranges, &mut self.scratch, self.max_frame)
+                    .map(|()| {
+                        tracing::debug!(
+                            "chunk {}: read {} bytes from {} file range(s)",
+                            w.seq,
+                            self.scratch.len(),
+                            ranges.len()
+                        );
+                        &self.scratch[..]
+                    })
                     .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
             }
         };

@@ -5,12 +5,17 @@
 //! A worker connects to a coordinator, authenticates (the wire's
 //! handshake), receives the job (a registered pipeline
 //! name plus parameters), rebuilds the pipeline from its registry, and then
-//! processes chunks on a dedicated thread — decode the source batch, run the
-//! stages, fold it into an empty partial, encode the partial — while the
-//! socket task keeps exchanging heartbeats. With `keep_alive` it serves one
-//! job after another. A worker its coordinator started on the same machine
-//! may be sent chunks as byte ranges of the input files, which it reads
-//! itself (see [`file_range`](crate::file_range)). `chunk.rs` holds the
+//! processes chunks on `threads` dedicated threads, each with its own copy
+//! of the pipeline — decode the source batch, run the stages, fold it into
+//! an empty partial, encode the partial — while the socket task keeps
+//! exchanging heartbeats. Results go back in the order they finish; the
+//! coordinator merges them in input order, so the output does not depend
+//! on the thread count. With `keep_alive` it serves one
+//! job after another. A worker allowed to read directories
+//! (`--allow-read`, announced in its hello) may be sent chunks as byte
+//! ranges of input files under them, which it reads itself after checking
+//! each path, size, time and fingerprint (see
+//! [`file_range`](crate::file_range)). `chunk.rs` holds the
 //! processing of one chunk; this file, the connection around it.
 
 mod chunk;
@@ -21,12 +26,14 @@ pub use dispatch::{dispatch_if_worker, run_worker_anywhere};
 use chunk::{ChunkProcessor, Work};
 
 use crate::error::{Error, RunError};
+use crate::file_range::AllowedRoots;
 use crate::pipeline::Registry;
 use crate::protocol::{
-    client_handshake, read_frame, write_frame, FrameCodec, Message, ProtocolError, Token,
-    DEFAULT_MAX_FRAME, LOCAL_WORKER_ENV,
+    client_handshake, read_frame, write_frame, FrameCodec, Message, PeerHello, ProtocolError,
+    Token, DEFAULT_MAX_FRAME, MAX_WORKER_THREADS,
 };
 use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -49,15 +56,20 @@ pub struct WorkerConfig {
     /// forever). With `keep_alive`, the worker then waits for its next
     /// coordinator without a limit.
     pub connect_timeout: Option<Duration>,
-    /// Accept chunks given as byte ranges of local files (`ChunkInFiles`):
-    /// only for a worker its coordinator started on its own machine, which
-    /// says so through `PARPIPE_LOCAL_WORKER` (see [`WorkerConfig::local_from_env`]).
-    pub accept_file_chunks: bool,
+    /// The directories whose files this worker reads chunks from itself
+    /// (`ChunkInFiles`), announced in its hello; empty: it takes every
+    /// chunk as bytes, and a `ChunkInFiles` is a protocol error.
+    pub allow_read: AllowedRoots,
+    /// Chunks processed at once, each on its own thread,
+    /// `1..=`[`MAX_WORKER_THREADS`]; announced in the hello, so that the
+    /// coordinator gives this worker `threads` × `inflight` credits.
+    pub threads: usize,
 }
 
 impl WorkerConfig {
     /// A worker for `connect` with defaults: the token from `PARPIPE_TOKEN`
-    /// when set, one job, 64 MiB frames, 30 s to connect.
+    /// when set, one job, 64 MiB frames, 30 s to connect, one thread per
+    /// core ([`WorkerConfig::default_threads`]).
     pub fn new(connect: impl Into<String>) -> Result<Self, Error> {
         Ok(WorkerConfig {
             connect: connect.into(),
@@ -65,19 +77,21 @@ impl WorkerConfig {
             keep_alive: false,
             max_frame: DEFAULT_MAX_FRAME,
             connect_timeout: Some(Duration::from_secs(30)),
-            accept_file_chunks: Self::local_from_env(),
+            allow_read: AllowedRoots::default(),
+            threads: Self::default_threads(),
         })
     }
 
-    /// Whether the coordinator that started this process marked it as a
-    /// worker on its own machine (`PARPIPE_LOCAL_WORKER` is `1`).
-    pub fn local_from_env() -> bool {
-        std::env::var_os(LOCAL_WORKER_ENV).is_some_and(|v| v == "1")
+    /// The machine's cores (at most [`MAX_WORKER_THREADS`]).
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKER_THREADS as usize)
     }
 
     /// Parses worker arguments as the coordinator passes them to the
     /// processes it spawns: `--connect HOST:PORT [--max-frame N]
-    /// [--keep-alive] [--token-file F]`. An embedding application's `main`
+    /// [--keep-alive] [--token-file F] [--threads N] [--allow-read DIR]…`. An embedding application's `main`
     /// hands its arguments after `worker` to this.
     pub fn from_args<I, S>(args: I) -> Result<Self, Error>
     where
@@ -85,6 +99,7 @@ impl WorkerConfig {
         S: AsRef<str>,
     {
         let mut connect = None;
+        let mut roots = Vec::new();
         let mut config = WorkerConfig::new(String::new())?;
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -107,6 +122,18 @@ impl WorkerConfig {
                     )
                 }
                 "--keep-alive" => config.keep_alive = true,
+                "--allow-read" => roots.push(value("--allow-read")?),
+                "--threads" => {
+                    config.threads = value("--threads")?
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_WORKER_THREADS as usize).contains(n))
+                        .ok_or_else(|| {
+                            RunError::Config(format!(
+                                "--threads: expected 1 to {MAX_WORKER_THREADS}"
+                            ))
+                        })?
+                }
                 other => {
                     return Err(
                         RunError::Config(format!("unknown worker argument '{other}'")).into(),
@@ -115,6 +142,7 @@ impl WorkerConfig {
             }
         }
         config.connect = connect.ok_or_else(|| RunError::Config("--connect is required".into()))?;
+        config.allow_read = AllowedRoots::new(&roots).map_err(RunError::Config)?;
         Ok(config)
     }
 }
@@ -194,8 +222,14 @@ async fn serve(
 ) -> Result<(), RunError> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let token = config.token.as_ref().map_or(&[][..], |t| t.expose());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    client_handshake(&mut framed, token, std::process::id() as u64, cores)
+    let threads = config.threads.clamp(1, MAX_WORKER_THREADS as usize);
+    let hello = PeerHello {
+        worker_id: std::process::id() as u64,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
+        threads: threads as u32,
+        allowed_roots: config.allow_read.announced(),
+    };
+    client_handshake(&mut framed, token, &hello)
         .await
         .map_err(|e| protocol_error(config, e))?;
     let (spec, heartbeat, batch_size) =
@@ -224,24 +258,45 @@ async fn serve(
             Ok(Err(e)) => return Err(protocol_error(config, e)),
             Err(_) => return Err(protocol_error(config, ProtocolError::Timeout("job"))),
         };
-    let pipeline = registry.build(&spec)?;
-    tracing::info!(pipeline = %spec.pipeline, "joined coordinator {}", config.connect);
+    // One pipeline per thread: stages keep per-instance state (scratch
+    // buffers, compiled patterns), and each chunk folds into an empty
+    // partial of its own, so copies never need to agree on anything.
+    let mut processors = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let pipeline = registry.build(&spec)?;
+        processors.push(ChunkProcessor::new(
+            pipeline,
+            config.max_frame,
+            batch_size,
+            config.allow_read.clone(),
+        ));
+    }
+    tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
     let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
-    let mut processor = ChunkProcessor::new(pipeline, config.max_frame, batch_size);
+    // The threads take chunks from one queue, whichever is free first.
+    let work_rx = Arc::new(Mutex::new(work_rx));
     // Unbounded, but bounded in practice: one result per chunk received, and
     // the coordinator sends at most its credit of chunks at a time.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
-    std::thread::Builder::new()
-        .name("parpipe-worker".into())
-        .spawn(move || {
-            while let Ok(work) = work_rx.recv() {
+    for (i, mut processor) in processors.into_iter().enumerate() {
+        let (work_rx, done_tx) = (Arc::clone(&work_rx), done_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("parpipe-worker-{i}"))
+            .spawn(move || loop {
+                // The lock is held only while waiting for the next chunk.
+                let next = match work_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(work) = next else { return };
                 if done_tx.send(processor.process(work)).is_err() {
                     return;
                 }
-            }
-        })
-        .map_err(|e| RunError::Runtime(format!("cannot start the worker thread: {e}")))?;
+            })
+            .map_err(|e| RunError::Runtime(format!("cannot start a worker thread: {e}")))?;
+    }
+    drop(done_tx);
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
     let mut last_heard = Instant::now();
@@ -251,8 +306,8 @@ async fn serve(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(msg @ (Message::Chunk { .. } | Message::ChunkInFiles { .. }))) => {
-                        // A `ChunkInFiles` to a worker not marked local comes back here.
-                        match Work::from_message(msg, config.accept_file_chunks) {
+                        // A `ChunkInFiles` to a worker that announced no root comes back here.
+                        match Work::from_message(msg, !config.allow_read.is_empty()) {
                             Ok(work) => if work_tx.send(work).is_err() {
                                 break Err(RunError::Runtime("the worker thread stopped".into()));
                             },

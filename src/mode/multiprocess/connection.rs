@@ -68,7 +68,7 @@ impl Actor for Connection {
             addr: ctx.address(),
             peer: self.peer.clone(),
             same_host: self.same_host,
-            hello: self.hello,
+            hello: self.hello.clone(),
         });
         let every = (self.heartbeat_timeout / 4).max(Duration::from_millis(25));
         ctx.run_interval(every, |act, ctx| {

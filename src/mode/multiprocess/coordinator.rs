@@ -109,10 +109,12 @@ pub(crate) struct Coordinator {
     conns: HashMap<u64, Addr<Connection>>,
     /// Announced process id of each connected worker.
     pids: HashMap<u64, u64>,
-    /// Connected workers that came from this machine.
-    same_host: HashSet<u64>,
-    /// Process ids of the workers this run started: if any, chunks are cut
-    /// as file ranges when the source can (decided at the first chunk).
+    /// Directories each connected worker announced it reads chunks from
+    /// (`--allow-read`); absent: none.
+    roots: HashMap<u64, Vec<String>>,
+    /// Process ids of the workers this run started: if any (or if a worker
+    /// announced roots), chunks are cut as file ranges when the source can
+    /// (decided at the first chunk).
     local_pids: HashSet<u64>,
     /// The source gives chunks as file ranges.
     in_files: Option<bool>,
@@ -160,7 +162,7 @@ impl Coordinator {
             config,
             conns: HashMap::new(),
             pids: HashMap::new(),
-            same_host: HashSet::new(),
+            roots: HashMap::new(),
             local_pids: local_pids.into_iter().collect(),
             in_files: None,
             rows: BTreeMap::new(),
@@ -403,12 +405,15 @@ impl Handler<Joined> for Coordinator {
             peer = %msg.peer,
             pid = msg.hello.worker_id,
             cores = msg.hello.cores,
+            threads = msg.hello.threads,
+            same_host = msg.same_host,
+            allowed_roots = ?msg.hello.allowed_roots,
             "worker joined"
         );
         self.conns.insert(msg.id, msg.addr);
         self.pids.insert(msg.id, msg.hello.worker_id);
-        if msg.same_host {
-            self.same_host.insert(msg.id);
+        if !msg.hello.allowed_roots.is_empty() {
+            self.roots.insert(msg.id, msg.hello.allowed_roots.clone());
         }
         self.rows.insert(
             msg.id,
@@ -427,7 +432,7 @@ impl Handler<Joined> for Coordinator {
                 last_heard: Instant::now(),
             },
         );
-        self.sched.add_worker(msg.id);
+        self.sched.add_worker(msg.id, msg.hello.threads as usize);
         self.alone_since = None;
         self.pump(ctx);
     }
@@ -438,7 +443,7 @@ impl Handler<Left> for Coordinator {
 
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
         self.pids.remove(&msg.id);
-        self.same_host.remove(&msg.id);
+        self.roots.remove(&msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }
@@ -511,7 +516,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             r.records += records;
             r.busy_seconds += msg.stats.busy_nanos as f64 / 1e9;
             // Holds CPU seconds until `finish` turns it into a percentage.
-            r.cpu_percent = msg.stats.process_cpu_seconds;
+            // Threads answer out of order: the latest sample is the largest.
+            r.cpu_percent = r.cpu_percent.max(msg.stats.process_cpu_seconds);
             r.peak_rss_bytes = r.peak_rss_bytes.max(msg.stats.process_peak_rss);
         }
         if let Err(e) = self.merge_ready() {

@@ -62,6 +62,9 @@ pub(crate) struct Scheduler<F, R> {
     in_flight: HashMap<u64, (u64, ChunkInfo<F>)>,
     /// Outstanding chunks per connected worker.
     credits_used: BTreeMap<u64, usize>,
+    /// Chunks each connected worker processes at once (its `--threads`):
+    /// its credit is that many times `inflight_per_worker`.
+    threads: HashMap<u64, usize>,
     /// Results waiting for their predecessors.
     ready: BTreeMap<u64, R>,
     /// The next sequence number to hand out of the reorder buffer.
@@ -80,6 +83,7 @@ impl<F: Clone, R> Scheduler<F, R> {
             pending: BTreeMap::new(),
             in_flight: HashMap::new(),
             credits_used: BTreeMap::new(),
+            threads: HashMap::new(),
             ready: BTreeMap::new(),
             next_merge: 0,
             next_seq: 0,
@@ -87,15 +91,22 @@ impl<F: Clone, R> Scheduler<F, R> {
         }
     }
 
-    /// A worker joined.
-    pub(crate) fn add_worker(&mut self, worker: u64) {
+    /// A worker joined that processes `threads` chunks at once (at least 1).
+    pub(crate) fn add_worker(&mut self, worker: u64, threads: usize) {
         self.credits_used.entry(worker).or_insert(0);
+        self.threads.insert(worker, threads.max(1));
+    }
+
+    /// The most chunks `worker` may hold at once.
+    fn credit(&self, worker: u64) -> usize {
+        self.inflight_per_worker * self.threads.get(&worker).copied().unwrap_or(1)
     }
 
     /// A worker left: its in-flight chunks go back to the queue. Returns
     /// their sequence numbers.
     pub(crate) fn remove_worker(&mut self, worker: u64) -> Vec<u64> {
         self.credits_used.remove(&worker);
+        self.threads.remove(&worker);
         let lost: Vec<u64> = self
             .in_flight
             .iter()
@@ -117,19 +128,24 @@ impl<F: Clone, R> Scheduler<F, R> {
         self.credits_used.len()
     }
 
-    /// The connected worker with a free credit and the fewest chunks out.
+    /// The connected worker with a free credit and the smallest share of
+    /// its credit in use (ties: the lowest id), so that a worker with N
+    /// threads gets N times the chunks of a single-thread one.
     pub(crate) fn free_worker(&self) -> Option<u64> {
         self.credits_used
             .iter()
-            .filter(|(_, &used)| used < self.inflight_per_worker)
-            .min_by_key(|(&id, &used)| (used, id))
-            .map(|(&id, _)| id)
+            .map(|(&id, &used)| (id, used, self.credit(id)))
+            .filter(|&(_, used, credit)| used < credit)
+            // used_a / credit_a against used_b / credit_b, without division.
+            .min_by(|a, b| (a.1 * b.2).cmp(&(b.1 * a.2)).then(a.0.cmp(&b.0)))
+            .map(|(id, _, _)| id)
     }
 
     /// Most chunks read from the source and not yet merged: bounds memory
     /// (read-ahead plus the reorder buffer) while keeping every worker fed.
     fn window(&self) -> u64 {
-        (2 * self.inflight_per_worker * self.workers().max(1)) as u64
+        let credits: usize = self.credits_used.keys().map(|&w| self.credit(w)).sum();
+        (2 * credits.max(self.inflight_per_worker)) as u64
     }
 
     /// True when a new chunk should be read from the source now: a worker
@@ -253,8 +269,8 @@ mod tests {
     #[test]
     fn credits_bound_what_each_worker_holds() {
         let mut s = Scheduler::new(2);
-        s.add_worker(1);
-        s.add_worker(2);
+        s.add_worker(1, 1);
+        s.add_worker(2, 1);
         let sent = feed(&mut s, 100);
         assert_eq!(sent.len(), 4);
         assert_eq!(sent.iter().filter(|(w, _)| *w == 1).count(), 2);
@@ -263,10 +279,28 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_with_threads_gets_that_many_times_the_credit() {
+        let mut s = Scheduler::new(2);
+        s.add_worker(1, 3);
+        s.add_worker(2, 1);
+        let sent = feed(&mut s, 100);
+        assert_eq!(sent.len(), 8, "credit 2 × 3 plus 2 × 1");
+        assert_eq!(sent.iter().filter(|(w, _)| *w == 1).count(), 6);
+        assert!(s.free_worker().is_none());
+        // The window grows with the credits: 2 × 8 chunks read ahead at most.
+        assert_eq!(s.window(), 16);
+        // Freed credit goes to the worker using the smallest share of its own.
+        assert_eq!(s.complete(1, sent[0].1, 0), Completion::Accepted);
+        assert_eq!(s.free_worker(), Some(1));
+        s.remove_worker(1);
+        assert_eq!(s.window(), 4);
+    }
+
+    #[test]
     fn results_come_out_in_order_exactly_once() {
         let mut s = Scheduler::new(2);
-        s.add_worker(1);
-        s.add_worker(2);
+        s.add_worker(1, 1);
+        s.add_worker(2, 1);
         let sent = feed(&mut s, 4);
         assert_eq!(sent, vec![(1, 0), (2, 1), (1, 2), (2, 3)]);
         assert_eq!(s.complete(2, 1, 1), Completion::Accepted);
@@ -287,8 +321,8 @@ mod tests {
     #[test]
     fn a_lost_worker_has_its_chunks_requeued_to_others() {
         let mut s = Scheduler::new(2);
-        s.add_worker(1);
-        s.add_worker(2);
+        s.add_worker(1, 1);
+        s.add_worker(2, 1);
         feed(&mut s, 6);
         assert_eq!(s.remove_worker(1), vec![0, 2]);
         assert_eq!(s.complete(2, 1, 1), Completion::Accepted);
@@ -317,8 +351,8 @@ mod tests {
     #[test]
     fn read_ahead_is_bounded_by_the_window() {
         let mut s = Scheduler::new(1);
-        s.add_worker(1);
-        s.add_worker(2);
+        s.add_worker(1, 1);
+        s.add_worker(2, 1);
         // Chunk 0 is slow: results 1.. pile up, but at most the window is read.
         let mut created = 0;
         for _ in 0..100 {
@@ -339,7 +373,7 @@ mod tests {
         assert!(!s.wants_new_chunk());
         s.push_new(chunk(0));
         assert!(s.assign().is_none());
-        s.add_worker(7);
+        s.add_worker(7, 1);
         assert_eq!(s.assign().map(|(w, c)| (w, c.seq)), Some((7, 0)));
     }
 }

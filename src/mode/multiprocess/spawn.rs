@@ -3,13 +3,14 @@
 //! the environment (never in argv), and reaped at the end of the run.
 
 use crate::error::RunError;
-use crate::protocol::{Token, LOCAL_WORKER_ENV, TOKEN_ENV};
+use crate::protocol::{Token, TOKEN_ENV};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How to start a local worker: `program args… --connect ADDR --max-frame N`.
+/// How to start a local worker: `program args… --connect ADDR --max-frame N
+/// --threads 1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCommand {
     /// The executable.
@@ -19,6 +20,17 @@ pub struct WorkerCommand {
 }
 
 impl WorkerCommand {
+    /// The same command, allowed to read chunks from files under each of
+    /// `dirs` (`--allow-read DIR` each): for local workers, the input
+    /// files' directories.
+    pub fn allow_read<P: AsRef<std::path::Path>>(mut self, dirs: &[P]) -> Self {
+        for dir in dirs {
+            self.args.push("--allow-read".into());
+            self.args.push(dir.as_ref().as_os_str().to_owned());
+        }
+        self
+    }
+
     /// This executable with the `worker` argument: right for the `parpipe`
     /// binary and for any program whose `main` dispatches `worker` to
     /// [`run_worker`](crate::worker::run_worker).
@@ -91,8 +103,11 @@ impl Children {
                 .arg(addr)
                 .arg("--max-frame")
                 .arg(max_frame.to_string())
+                // `--workers` already counts local processes: one chunk at a
+                // time each, as before workers had threads.
+                .arg("--threads")
+                .arg("1")
                 .env(TOKEN_ENV, &token)
-                .env(LOCAL_WORKER_ENV, "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -24,6 +24,8 @@ struct InputFile {
     path: PathBuf,
     len: u64,
     modified_nanos: u128,
+    /// Its [`fingerprint`](crate::file_range::fingerprint).
+    fingerprint: u64,
     /// The file's last byte is not a line feed (so its last line gets one).
     unterminated: bool,
 }
@@ -197,11 +199,13 @@ fn inspect(path: &std::path::Path) -> io::Result<Option<InputFile>> {
     }
     let mut last = [0u8; 1];
     let unterminated = len > 0 && read_at(&file, &mut last, len - 1)? == 1 && last[0] != b'\n';
+    let fingerprint = crate::file_range::fingerprint(&file, len)?;
     Ok(Some(InputFile {
         name: path.display().to_string(),
         path,
         len,
         modified_nanos,
+        fingerprint,
         unterminated,
     }))
 }
@@ -236,6 +240,7 @@ fn push_range(out: &mut Vec<FileRange>, f: &InputFile, start: u64, end: u64) {
         suffix,
         file_len: f.len,
         modified_nanos: f.modified_nanos,
+        fingerprint: f.fingerprint,
     });
 }
 

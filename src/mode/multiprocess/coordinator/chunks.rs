@@ -1,10 +1,10 @@
 //! The coordinator's chunks: how large the next one is, cutting it from
-//! the source (as file ranges for local workers, else as bytes), and the
-//! frame each worker is sent.
+//! the source (as file ranges when some worker can read them, else as
+//! bytes), and the frame each worker is sent.
 
 use super::Coordinator;
 use crate::error::RunError;
-use crate::file_range::{read_ranges, FileRange};
+use crate::file_range::{read_ranges, AllowedRoots, FileRange};
 use crate::mode::inline::{pull_chunk, pull_chunk_ranges};
 use crate::mode::multiprocess::scheduler::ChunkInfo;
 use crate::pipeline::Pulled;
@@ -17,8 +17,8 @@ use std::time::Instant;
 pub(crate) enum ChunkFrame {
     /// The frame of a `Chunk`, payload included.
     Bytes(bytes::Bytes),
-    /// The frame of a `ChunkInFiles`, for local workers, and its ranges,
-    /// for the others.
+    /// The frame of a `ChunkInFiles`, for workers allowed to read its
+    /// files, and its ranges, for the others.
     InFiles {
         frame: bytes::Bytes,
         ranges: Arc<Vec<FileRange>>,
@@ -27,8 +27,9 @@ pub(crate) enum ChunkFrame {
 
 impl Coordinator {
     /// The frame that sends `chunk` to `worker`: a chunk cut as file
-    /// ranges goes as ranges to a local worker, as bytes read here to any
-    /// other.
+    /// ranges goes as ranges to a worker that announced a root holding
+    /// every one of its files (the same path on both sides), as bytes read
+    /// here to any other.
     pub(super) fn frame_for(
         &self,
         worker: u64,
@@ -37,20 +38,16 @@ impl Coordinator {
         let info = chunk.info();
         match chunk.frame {
             ChunkFrame::Bytes(frame) => Ok(frame),
-            ChunkFrame::InFiles { frame, .. } if self.is_local(worker) => Ok(frame),
+            ChunkFrame::InFiles { frame, ranges } if self.can_read(worker, &ranges) => Ok(frame),
             ChunkFrame::InFiles { ranges, .. } => self.resolve(&info, &ranges),
         }
     }
 
-    /// Whether `worker` is one this run started on this machine: it
-    /// connected from this machine and announced the process id of one of
-    /// our children.
-    fn is_local(&self, worker: u64) -> bool {
-        self.same_host.contains(&worker)
-            && self
-                .pids
-                .get(&worker)
-                .is_some_and(|pid| self.local_pids.contains(pid))
+    /// Whether `worker` announced roots that hold every file of `ranges`.
+    fn can_read(&self, worker: u64, ranges: &[FileRange]) -> bool {
+        self.roots
+            .get(&worker)
+            .is_some_and(|roots| AllowedRoots::covers(roots, ranges))
     }
 
     /// The `Chunk` frame of a chunk cut as file ranges: the bytes are read
@@ -105,10 +102,12 @@ impl Coordinator {
         let in_files = match self.in_files {
             Some(known) => known,
             None => {
-                let can =
-                    !self.local_pids.is_empty() && self.pipeline.source.part.chunks_in_files();
+                let readers = !self.local_pids.is_empty() || !self.roots.is_empty();
+                let can = readers && self.pipeline.source.part.chunks_in_files();
                 if can {
-                    tracing::info!("chunks go to local workers as file ranges");
+                    tracing::info!(
+                        "chunks go as file ranges to the workers allowed to read the inputs"
+                    );
                 }
                 self.in_files = Some(can);
                 can
