@@ -63,6 +63,7 @@ fn offer_file_chunk(file: &Path, local: bool) -> (Option<LogsPartial>, Option<i3
             input: LogsInput::Files(vec![InputSpec::File(file.to_path_buf())]),
             out_dir: file.with_extension("out"),
             emit_records: false,
+            snapshot: None,
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

@@ -24,7 +24,7 @@ use parpipe::protocol::{
 use parpipe::workloads::logs::counts::Counts;
 use parpipe::workloads::logs::input::InputSpec;
 use parpipe::workloads::logs::metrics::LogsPartial;
-use parpipe::workloads::logs::{LogsInput, LogsParams};
+use parpipe::workloads::logs::{LogsInput, LogsParams, SnapshotPlan};
 use parpipe::workloads::matrix::{MatrixParams, MatrixPartial};
 use parpipe::JobSpec;
 use proptest::prelude::*;
@@ -354,7 +354,8 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
             prop::collection::vec(
                 prop_oneof![
                     Just(InputSpec::Stdin),
-                    "[a-z/]{0,16}".prop_map(|p| InputSpec::File(p.into()))
+                    "[a-z/]{0,16}".prop_map(|p| InputSpec::File(p.into())),
+                    "[a-z/]{0,16}".prop_map(|p| InputSpec::Follow(p.into()))
                 ],
                 0..3
             )
@@ -362,11 +363,17 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
         ],
         "[a-z/]{0,16}",
         any::<bool>(),
+        proptest::option::of(("[a-z/]{0,16}", any::<u64>(), any::<bool>())),
     )
-        .prop_map(|(input, out, emit_records)| LogsParams {
+        .prop_map(|(input, out, emit_records, snapshot)| LogsParams {
             input,
             out_dir: out.into(),
             emit_records,
+            snapshot: snapshot.map(|(dir, every_ms, trailing)| SnapshotPlan {
+                dir: dir.into(),
+                every_ms,
+                trailing,
+            }),
         })
 }
 
@@ -794,6 +801,7 @@ fn the_widest_valid_input_stays_within_the_bound() {
         input: LogsInput::Files(vec![InputSpec::Stdin; 1000]),
         out_dir: "out".into(),
         emit_records: false,
+        snapshot: None,
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

@@ -58,6 +58,10 @@ const SKIPS: &[(&str, &str)] = &[
     ),
     ("cargo bench", "criterion benches take minutes"),
     (
+        "--follow",
+        "follows a growing file until SIGINT: integration-tests/follow.rs runs it with a writer",
+    ),
+    (
         "docs/side-by-side.sh",
         "a measurement: 4 x N release-build runs of a 1 M-line file",
     ),

@@ -221,6 +221,20 @@ pub(crate) struct RunArgs {
     /// Where to write the JSON report (default: OUT/report.json).
     #[arg(long, value_name = "PATH")]
     pub(crate) report: Option<PathBuf>,
+    /// Serve a live dashboard (/), Prometheus metrics (/metrics) and the
+    /// status as JSON (/api/status) while the run lasts; alone, on
+    /// 127.0.0.1:7071. A non-loopback address needs the job's token.
+    #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:7071")]
+    pub(crate) dashboard: Option<String>,
+    /// Read the --input file as it grows, as `tail -F` does (rotation by
+    /// rename and truncation followed), until SIGINT or SIGTERM, which end
+    /// the run normally with its outputs written (serial and pipeline mode).
+    #[arg(long)]
+    pub(crate) follow: bool,
+    /// Rewrite OUT/summary.json and the report of everything read so far,
+    /// atomically, every SECS while the run goes on (logs workload).
+    #[arg(long, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
+    pub(crate) snapshot_every: Option<f64>,
     #[command(flatten)]
     pub(crate) multiprocess: MultiprocessArgs,
 }

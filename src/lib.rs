@@ -178,6 +178,7 @@
 //! - [`error`]: [`Error`] and [`ErrorKind`].
 //! - [`file_range`]: chunks given as byte ranges of files.
 //! - [`worker`]: the worker entry point for any program.
+//! - [`live`]: the live view of a run: status board, dashboard server, Prometheus metrics.
 //! - [`workloads`]: the built-in `logs` (and `matrix`) workloads.
 //! - [`allocator`]: opt-in glibc allocator tuning for batch-sized buffers.
 //! - [`outputs`]: output files written whole or not at all; stale temporaries.
@@ -189,6 +190,7 @@ pub mod bench;
 pub mod error;
 pub mod file_range;
 mod handle;
+pub mod live;
 pub mod metrics;
 mod mode;
 pub mod outputs;
@@ -197,7 +199,9 @@ pub mod pipeline;
 pub mod progress;
 #[cfg(feature = "unstable-wire")]
 pub mod protocol;
+// Without `unstable-wire`, the parts only parpipe's own wire tests use are idle.
 #[cfg(not(feature = "unstable-wire"))]
+#[allow(dead_code, unused_imports)]
 mod protocol;
 mod run;
 pub mod stage;

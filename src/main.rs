@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use cli::{
     BaselineArgs, BaselineKindArg, BenchArgs, BenchWorkloadArg, Cli, Command, GenerateArgs,
-    RunArgs, WorkerArgs, WorkloadArg,
+    ModeArg, RunArgs, WorkerArgs, WorkloadArg,
 };
 use parpipe::outputs::Staging;
 use parpipe::worker::WorkerConfig;
@@ -126,11 +126,39 @@ impl Params {
     }
 }
 
+/// `--follow` takes one growing file, in serial or pipeline mode.
+fn check_follow(args: &RunArgs) -> Result<(), Failure> {
+    if !args.follow {
+        return Ok(());
+    }
+    let why = if args.workload != WorkloadArg::Logs {
+        Some("--follow is for the logs workload".to_string())
+    } else if args.inputs.len() != 1 || args.inputs[0] == "-" {
+        Some("--follow takes exactly one --input FILE (not standard input)".to_string())
+    } else if matches!(args.mode, ModeArg::Multiprocess) {
+        // The coordinator must never wait inside its source (heartbeats,
+        // signals): a growing file is read in serial or pipeline mode.
+        Some("--follow works in serial and pipeline mode, not multiprocess".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(usage(anyhow::anyhow!(why))),
+        None => Ok(()),
+    }
+}
+
 /// Raw arguments validated into what the library needs (touching no file
 /// but the token's).
 fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
+    check_follow(args)?;
     let (params, default_batch) = match args.workload {
         WorkloadArg::Matrix => {
+            if args.snapshot_every.is_some() {
+                return Err(usage(anyhow::anyhow!(
+                    "--snapshot-every is for the logs workload (matrix writes its summary at the end)"
+                )));
+            }
             if !args.inputs.is_empty() {
                 return Err(usage(anyhow::anyhow!(
                     "workload 'matrix' takes no --input (its tasks are generated)"
@@ -151,6 +179,13 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                     records: args.records.unwrap_or(1_000_000),
                     seed: args.seed,
                 }
+            } else if args.follow {
+                LogsInput::Files(
+                    args.inputs
+                        .iter()
+                        .map(|a| InputSpec::Follow(a.into()))
+                        .collect(),
+                )
             } else {
                 LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
             };
@@ -158,6 +193,11 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                 input,
                 out_dir: args.out.clone(),
                 emit_records: args.emit_records,
+                snapshot: args.snapshot_every.map(|secs| logs::SnapshotPlan {
+                    dir: args.out.clone(),
+                    every_ms: (secs * 1000.0) as u64,
+                    trailing: args.follow,
+                }),
             };
             (Params::Logs(params), 8192)
         }
@@ -177,6 +217,7 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
         heartbeat_timeout: seconds(mp.heartbeat_timeout, "--heartbeat-timeout")?,
         worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
         max_frame: mp.max_frame,
+        dashboard: args.dashboard.clone(),
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;
@@ -207,9 +248,19 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| args.out.join("report.json"));
     // Remote workers need the address; a quiet local run does not.
-    config.announce_listen = !quiet || args.workers == Some(0);
+    // The dashboard's address is announced even in a quiet run: it is why
+    // the dashboard was asked for.
+    config.announce_listen = !quiet || args.workers == Some(0) || args.dashboard.is_some();
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
+    let follow = args.follow;
+    let report_snapshots = match args.snapshot_every {
+        Some(secs) => {
+            let board = config.live.get_or_insert_with(Default::default).clone();
+            Some(ReportSnapshots::start(board, report_path.clone(), secs))
+        }
+        None => None,
+    };
     let display = (!quiet && std::io::stderr().is_terminal())
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
@@ -219,12 +270,28 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         let mut interrupt =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
                 .context("cannot catch Ctrl-C")?;
-        actix::spawn(async move {
-            if interrupt.recv().await.is_some() {
-                tracing::warn!("interrupted: stopping");
-                cancel.cancel();
-            }
-        });
+        if follow {
+            // A follow run ends normally on SIGINT or SIGTERM: reading stops
+            // at what was written, and the outputs are written as usual.
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("cannot catch SIGTERM")?;
+            actix::spawn(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                tracing::info!("stopping: finishing what was written");
+                logs::follow::stop_following();
+            });
+        } else {
+            actix::spawn(async move {
+                if interrupt.recv().await.is_some() {
+                    tracing::warn!("interrupted: stopping");
+                    cancel.cancel();
+                }
+            });
+        }
         // Before any input is read: temporaries of killed runs cleaned, and
         // the output places proven writable. Every output is staged until
         // the run and its report are complete; dropping `staging` removes
@@ -238,6 +305,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(d) = display {
         d.finish();
     }
+    if let Some(s) = report_snapshots {
+        s.stop();
+    }
     let (staging, result) = result?;
     let report = result
         .map_err(|e| match e.kind() {
@@ -250,6 +320,38 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     }
     staging.commit(&(report.to_json() + "\n"))?;
     Ok(())
+}
+
+/// Rewrites the report of a run with `--snapshot-every` from its live
+/// status, on a thread of its own, until stopped.
+struct ReportSnapshots {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ReportSnapshots {
+    fn start(board: parpipe::live::LiveBoard, path: PathBuf, secs: f64) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let every = Duration::from_secs_f64(secs);
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                if let Some(status) = board.latest().filter(|s| s.running) {
+                    let text = status.report.to_json() + "\n";
+                    if let Err(e) = parpipe::outputs::write_snapshot(&path, text.as_bytes()) {
+                        tracing::warn!("report snapshot: {e}");
+                    }
+                }
+            }
+        });
+        ReportSnapshots { stop, thread }
+    }
+
+    /// Stops before the final report is written in its place.
+    fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
 }
 
 fn generate(args: GenerateArgs) -> Result<(), Failure> {

@@ -44,6 +44,8 @@ pub struct StageStats {
     pub blocked: Duration,
     /// Most batches ever waiting in the stage's queue.
     pub queue_high_water: usize,
+    /// Batches waiting in the stage's queue now (the live view's; not in the report).
+    pub queue_length: usize,
     /// Actors running this stage.
     pub replicas: usize,
 }
@@ -61,6 +63,7 @@ impl StageStats {
             idle: Duration::ZERO,
             blocked: Duration::ZERO,
             queue_high_water: 0,
+            queue_length: 0,
             replicas: 1,
         }
     }
@@ -82,6 +85,7 @@ impl StageStats {
         self.idle += other.idle;
         self.blocked += other.blocked;
         self.queue_high_water = self.queue_high_water.max(other.queue_high_water);
+        self.queue_length += other.queue_length;
     }
 
     /// The stage's row of a report, for a run that lasted `wall`.

@@ -48,12 +48,24 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
 /// Writes `bytes` to `path` under a temporary name and renames it into
 /// place; on any failure the temporary is removed and `path` untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic_tagged(path, bytes, "")
+}
+
+/// [`write_atomic`] for a snapshot of a file that a run rewrites while it
+/// goes on (`--snapshot-every`): its temporary, `.NAME.snapshot.PID.tmp`,
+/// never meets the one the run's final output is written through, and a
+/// killed run's is cleaned like any other.
+pub fn write_snapshot(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic_tagged(path, bytes, ".snapshot")
+}
+
+fn write_atomic_tagged(path: &Path, bytes: &[u8], tag: &str) -> Result<(), OutputError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = temp_path(dir, &name);
+    let tmp = temp_path(dir, &format!("{name}{tag}"));
     let written = fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
         .map_err(fail("cannot write", &tmp))

@@ -264,6 +264,7 @@ mod tests {
             input: LogsInput::Files(spec()),
             out_dir: out.clone(),
             emit_records: false,
+            snapshot: None,
         };
         let job = JobSpec::new(crate::workloads::logs::NAME, &params).unwrap();
         let config = RunConfig {

@@ -137,7 +137,14 @@ pub struct RunConfig {
     pub worker_wait_timeout: std::time::Duration,
     /// The command that starts a local worker (`None`: this executable + `worker`).
     pub worker_command: Option<multiprocess::WorkerCommand>,
-    /// Print `parpipe: listening on ADDR` on stderr once bound (for people
+    /// Where the run publishes its live status (set it to read the status
+    /// yourself; [`dashboard`](Self::dashboard) sets one up when unset).
+    pub live: Option<crate::live::LiveBoard>,
+    /// Serve the live dashboard on this `IP:PORT` while the run lasts
+    /// (a non-loopback address needs [`token`](Self::token)).
+    pub dashboard: Option<String>,
+    /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on
+    /// http://ADDR`) on stderr once bound (for people
     /// and scripts starting remote workers); otherwise it is only logged.
     pub announce_listen: bool,
 }
@@ -161,6 +168,8 @@ impl Default for RunConfig {
             worker_wait_timeout: std::time::Duration::from_secs(10),
             announce_listen: false,
             worker_command: None,
+            live: None,
+            dashboard: None,
         }
     }
 }
@@ -176,6 +185,10 @@ impl RunConfig {
         }
         if self.mode == Mode::Multiprocess {
             multiprocess::validate(self)?;
+        }
+        if let Some(addr) = &self.dashboard {
+            crate::live::check_dashboard_address(addr, self.token.as_ref())
+                .map_err(|e| RunError::Config(e.to_string()))?;
         }
         Ok(())
     }
@@ -223,19 +236,44 @@ pub(crate) async fn execute_pipeline(
 ) -> Result<Finished<AnyData>, RunError> {
     config.validate()?;
     let output = pipeline.output.clone();
-    let report = match (config.mode, job) {
-        (Mode::Serial, _) => serial::execute(pipeline, config).await?,
-        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await?,
-        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await?,
-        (Mode::Multiprocess, None) => {
-            return Err(RunError::Config(
-                "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
-                 register it and run it through its key (Registry::run, Registry::execute, \
-                 Registry::start)"
-                    .into(),
-            ))
+    if config.mode == Mode::Multiprocess && job.is_none() {
+        return Err(RunError::Config(
+            "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
+             register it and run it through its key (Registry::run, Registry::execute, \
+             Registry::start)"
+                .into(),
+        ));
+    }
+    let mut config = std::borrow::Cow::Borrowed(config);
+    let dashboard = match &config.dashboard {
+        Some(addr) => {
+            let board = config.live.clone().unwrap_or_default();
+            let dash = crate::live::Dashboard::start(addr, board.clone(), config.token.clone())
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            if config.announce_listen {
+                // The machine-readable line scripts and tests wait for.
+                eprintln!("parpipe: dashboard on http://{}", dash.addr());
+            } else {
+                tracing::info!(addr = %dash.addr(), "dashboard");
+            }
+            config.to_mut().live = Some(board);
+            Some(dash)
         }
+        None => None,
     };
+    let config = config.as_ref();
+    let result = match (config.mode, job) {
+        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
+        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
+        _ => serial::execute(pipeline, config).await,
+    };
+    if let Some(board) = &config.live {
+        crate::live::publisher::publish_final(board, result.as_ref().map_err(|e| e.to_string()));
+    }
+    if let Some(dash) = dashboard {
+        dash.stop().await;
+    }
+    let report = result?;
     let result = output
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -5,6 +5,7 @@
 use super::inline::{pull_source, run_aggregate, run_sink_absorb, run_sink_finish, run_stage};
 use super::RunConfig;
 use crate::error::RunError;
+use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::pipeline::{AnyData, Pipeline, Pulled, Wake};
 use crate::stage::Numbering;
@@ -19,6 +20,8 @@ pub struct SerialRunner {
     acc: Option<AnyData>,
     stats: Vec<StageStats>,
     numbering: Numbering,
+    /// Publishes the numbers so far, when the run has a live view.
+    live: Option<(LivePublisher, Instant)>,
     done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
 }
 
@@ -45,7 +48,12 @@ impl SerialRunner {
     ) -> Self {
         let stats = pipeline.fresh_stats();
         let acc = Some(pipeline.aggregate.part.empty());
+        let live = config.live.clone().map(|board| {
+            let publisher = LivePublisher::new(board, &pipeline.name, super::Mode::Serial, 0);
+            (publisher, Instant::now())
+        });
         SerialRunner {
+            live,
             pipeline,
             config,
             acc,
@@ -102,6 +110,21 @@ impl SerialRunner {
         Ok(Next::Continue)
     }
 
+    /// Publishes the stats so far, at most every [`PUBLISH_EVERY`].
+    fn publish_live(&mut self) {
+        let Some((publisher, last)) = &mut self.live else {
+            return;
+        };
+        if last.elapsed() < PUBLISH_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let wall = publisher.elapsed();
+        let mut stats = self.stats.clone();
+        with_serial_idle(&mut stats, wall);
+        publisher.publish(&stats, Vec::new(), Vec::new());
+    }
+
     fn end(&mut self, ctx: &mut Context<Self>, result: Result<(), RunError>) {
         let result = match result {
             Ok(()) => Ok(std::mem::take(&mut self.stats)),
@@ -141,7 +164,10 @@ impl Handler<Step> for SerialRunner {
             return self.end(ctx, Err(RunError::Interrupted));
         }
         match self.step() {
-            Ok(Next::Continue) => ctx.notify(Step),
+            Ok(Next::Continue) => {
+                self.publish_live();
+                ctx.notify(Step)
+            }
             Ok(Next::Wait(wake)) => {
                 // The actor stays free (for cancellation) while the source waits.
                 let wake = self.config.cancel.or_cancelled(wake);
@@ -150,6 +176,13 @@ impl Handler<Step> for SerialRunner {
             Ok(Next::Done) => self.end(ctx, Ok(())),
             Err(e) => self.end(ctx, Err(e)),
         }
+    }
+}
+
+/// In serial mode a part waits while the others run: that is its idle time.
+fn with_serial_idle(stats: &mut [StageStats], wall: Duration) {
+    for s in stats {
+        s.idle = wall.saturating_sub(s.busy);
     }
 }
 
@@ -176,12 +209,8 @@ pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport
     let wall = started.elapsed();
     arbiter.stop();
     let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
-    let stats = result??;
-    let mut stats = stats;
-    // In serial mode a part waits while the others run: that is its idle time.
-    for s in &mut stats {
-        s.idle = wall.saturating_sub(s.busy);
-    }
+    let mut stats = result??;
+    with_serial_idle(&mut stats, wall);
     Ok(RunReport::new(
         &name,
         super::Mode::Serial,

@@ -5,7 +5,7 @@
 //! connection — with a logged reason — on any malformed, oversized or
 //! unexpected frame or a missed heartbeat.
 
-use super::coordinator::{ChunkDoneMsg, ChunkFailedMsg, Coordinator, Joined, Left};
+use super::coordinator::{ChunkDoneMsg, ChunkFailedMsg, Coordinator, Heard, Joined, Left};
 use crate::protocol::{FrameCodec, Message, Outgoing, PeerHello, ProtocolError};
 use actix::io::{FramedWrite, WriteHandler};
 use actix::prelude::*;
@@ -98,7 +98,8 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
     fn handle(&mut self, item: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         match item {
-            Ok(Message::Heartbeat) => {}
+            // Bounded: at most one per heartbeat interval of the worker.
+            Ok(Message::Heartbeat) => self.coordinator.do_send(Heard { id: self.id }),
             // Bounded by credits: a worker answers only the chunks it was sent
             // (a worker answering more is a protocol error caught by the scheduler).
             Ok(Message::ChunkDone {

@@ -15,6 +15,8 @@ mod chunks;
 use super::connection::{Close, Connection, SendFrame};
 use super::scheduler::{ChunkInfo, Completion, Scheduler};
 use crate::error::RunError;
+use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
+use crate::live::WorkerLiveness;
 use crate::metrics::{StageStats, WorkerReport};
 use crate::mode::inline::{run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
@@ -87,6 +89,16 @@ pub(crate) struct Done {
 struct WorkerRow {
     report: WorkerReport,
     joined: Instant,
+    /// Its last frame (a heartbeat or a result), for the live view.
+    last_heard: Instant,
+}
+
+/// A worker's heartbeat arrived (for the live view's "last heard").
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Heard {
+    /// The connection's id.
+    pub(crate) id: u64,
 }
 
 /// The coordinator.
@@ -113,6 +125,8 @@ pub(crate) struct Coordinator {
     /// Since when no worker is connected (`None` while some are).
     alone_since: Option<Instant>,
     last_loss: Option<String>,
+    /// Publishes the numbers so far, when the run has a live view.
+    live: Option<(LivePublisher, Instant)>,
     done: Option<oneshot::Sender<Result<Outcome, RunError>>>,
     /// The source is waiting for input: this completes when it may have
     /// some (taken by `pump`, which then reads again after it).
@@ -134,7 +148,13 @@ impl Coordinator {
     ) -> Self {
         let stats = pipeline.fresh_stats();
         let acc = Some(pipeline.aggregate.part.empty());
+        // Before `pipeline` moves into the struct.
+        let live = config.live.clone().map(|board| {
+            let publisher = LivePublisher::new(board, &pipeline.name, crate::Mode::Multiprocess, 0);
+            (publisher, Instant::now())
+        });
         Coordinator {
+            live,
             sched: Scheduler::new(config.inflight),
             pipeline,
             config,
@@ -273,16 +293,7 @@ impl Coordinator {
         for s in &mut self.stats[1..n - 1] {
             s.replicas = replicas.max(1);
         }
-        let workers = self
-            .rows
-            .values()
-            .map(|r| {
-                let mut w = r.report.clone();
-                let alive = r.joined.elapsed().as_secs_f64().max(1e-9);
-                w.cpu_percent = (w.cpu_percent / alive * 100.0).min(100.0 * 1024.0);
-                w
-            })
-            .collect();
+        let workers = self.worker_reports();
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(Outcome {
                 stats: std::mem::take(&mut self.stats),
@@ -291,6 +302,51 @@ impl Coordinator {
             }));
         }
         ctx.stop();
+    }
+
+    /// The workers' rows, CPU seconds turned into a percentage of the time
+    /// each has been connected.
+    fn worker_reports(&self) -> Vec<WorkerReport> {
+        self.rows
+            .values()
+            .map(|r| {
+                let mut w = r.report.clone();
+                let alive = r.joined.elapsed().as_secs_f64().max(1e-9);
+                w.cpu_percent = (w.cpu_percent / alive * 100.0).min(100.0 * 1024.0);
+                w
+            })
+            .collect()
+    }
+
+    /// Publishes the numbers so far, at most every [`PUBLISH_EVERY`].
+    fn publish_live(&mut self) {
+        let due = match &self.live {
+            Some((_, last)) => last.elapsed() >= PUBLISH_EVERY,
+            None => false,
+        };
+        if !due {
+            return;
+        }
+        let liveness = self
+            .rows
+            .iter()
+            .map(|(id, r)| WorkerLiveness {
+                id: *id,
+                last_heard_seconds_ago: r.last_heard.elapsed().as_secs_f64(),
+                connected: self.conns.contains_key(id),
+            })
+            .collect();
+        let workers = self.worker_reports();
+        let mut stats = self.stats.clone();
+        let n = stats.len();
+        let replicas = self.conns.len().max(1);
+        for s in &mut stats[1..n - 1] {
+            s.replicas = replicas;
+        }
+        if let Some((publisher, last)) = &mut self.live {
+            *last = Instant::now();
+            publisher.publish(&stats, workers, liveness);
+        }
     }
 
     fn fail(&mut self, ctx: &mut Context<Self>, error: RunError) {
@@ -311,6 +367,7 @@ impl Actor for Coordinator {
             if act.config.cancel.is_cancelled() {
                 return act.fail(ctx, RunError::Interrupted);
             }
+            act.publish_live();
             if let Some(since) = act.alone_since {
                 if since.elapsed() > act.config.worker_wait_timeout {
                     let why = match &act.last_loss {
@@ -367,6 +424,7 @@ impl Handler<Joined> for Coordinator {
                     peak_rss_bytes: 0,
                 },
                 joined: Instant::now(),
+                last_heard: Instant::now(),
             },
         );
         self.sched.add_worker(msg.id);
@@ -447,6 +505,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             self.stats[i + 1].record_batch(rin, rout, Duration::from_nanos(nanos));
         }
         if let Some(row) = self.rows.get_mut(&msg.id) {
+            row.last_heard = Instant::now();
             let r = &mut row.report;
             r.chunks += 1;
             r.records += records;
@@ -484,5 +543,15 @@ impl Handler<ChunkFailedMsg> for Coordinator {
             error: crate::StageError::new(msg.error),
         };
         self.fail(ctx, error);
+    }
+}
+
+impl Handler<Heard> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Heard, _: &mut Context<Self>) {
+        if let Some(row) = self.rows.get_mut(&msg.id) {
+            row.last_heard = Instant::now();
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::source_actor::{ConnectSource, SourceActor, SourceStart};
 use super::stage_actor::{ConnectStage, StageActor};
 use super::TakeStats;
 use crate::error::RunError;
+use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::StageStats;
 use crate::mode::Cancel;
 use crate::pipeline::{DynAggregate, DynSink, DynSource, DynStage, Named};
@@ -50,6 +51,18 @@ pub(crate) struct Setup {
     pub(crate) depth: usize,
     /// Raised to stop the run.
     pub(crate) cancel: Cancel,
+    /// Where to publish the numbers so far, if the run has a live view.
+    pub(crate) live: Option<LiveView>,
+}
+
+/// What the coordinator needs to publish the numbers so far.
+pub(crate) struct LiveView {
+    /// Publishes on the run's board.
+    pub(crate) publisher: LivePublisher,
+    /// The rows the actors' numbers add to (the `auto` probe's, or zeros).
+    pub(crate) base: Vec<StageStats>,
+    /// Replicas per stage.
+    pub(crate) counts: Vec<usize>,
 }
 
 /// How the run ended, and the arbiters to stop and join.
@@ -71,6 +84,9 @@ pub(crate) struct Coordinator {
     sink: Option<Addr<SinkActor>>,
     done: Option<oneshot::Sender<Outcome>>,
     ending: bool,
+    live: Option<LiveView>,
+    /// A live collection is under way (they never overlap).
+    collecting: bool,
 }
 
 impl Coordinator {
@@ -85,6 +101,8 @@ impl Coordinator {
             sink: None,
             done: Some(done),
             ending: false,
+            live: None,
+            collecting: false,
         }
     }
 
@@ -180,6 +198,40 @@ impl Coordinator {
         self.sink = Some(sink_addr);
     }
 
+    /// Every actor, for a stats collection.
+    fn stats_recipients(&self) -> Vec<Recipient<TakeStats>> {
+        let mut actors: Vec<Recipient<TakeStats>> = Vec::new();
+        actors.extend(self.source.iter().map(|a| a.clone().recipient()));
+        actors.extend(self.stages.iter().map(|a| a.clone().recipient()));
+        actors.extend(self.sink.iter().map(|a| a.clone().recipient()));
+        actors
+    }
+
+    /// Collects every actor's numbers (each answers between two batches)
+    /// and publishes them, unless the run is ending.
+    fn publish_live(&mut self, ctx: &mut Context<Self>) {
+        if self.ending || self.collecting || self.live.is_none() {
+            return;
+        }
+        self.collecting = true;
+        let actors = self.stats_recipients();
+        let collect = async move {
+            let mut rows = Vec::new();
+            for actor in actors {
+                rows.extend(actor.send(TakeStats).await.ok()?);
+            }
+            Some(rows)
+        };
+        // Spawned, not waited on: the coordinator keeps handling failures.
+        ctx.spawn(collect.into_actor(self).map(|rows, act, _| {
+            act.collecting = false;
+            if let (Some(rows), Some(live), false) = (rows, &act.live, act.ending) {
+                let stats = super::combine(live.base.clone(), &live.counts, rows);
+                live.publisher.publish(&stats, Vec::new(), Vec::new());
+            }
+        }));
+    }
+
     fn report(&mut self, result: Result<Vec<StageStats>, RunError>, ctx: &mut Context<Self>) {
         if let Some(done) = self.done.take() {
             let arbiters = std::mem::take(&mut self.arbiters);
@@ -212,10 +264,14 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let Some(setup) = self.setup.take() else {
+        let Some(mut setup) = self.setup.take() else {
             return;
         };
+        self.live = setup.live.take();
         self.wire(setup, ctx);
+        if self.live.is_some() {
+            ctx.run_interval(PUBLISH_EVERY, |act, ctx| act.publish_live(ctx));
+        }
         ctx.run_interval(Duration::from_millis(20), |act, ctx| {
             if act.cancel.is_cancelled() {
                 act.fail(RunError::Interrupted, ctx);
@@ -240,10 +296,7 @@ impl Handler<Finished> for Coordinator {
             return;
         }
         self.ending = true;
-        let mut actors: Vec<Recipient<TakeStats>> = Vec::new();
-        actors.extend(self.source.iter().map(|a| a.clone().recipient()));
-        actors.extend(self.stages.iter().map(|a| a.clone().recipient()));
-        actors.extend(self.sink.iter().map(|a| a.clone().recipient()));
+        let actors = self.stats_recipients();
         let collect = async move {
             let mut stats = Vec::new();
             for actor in actors {

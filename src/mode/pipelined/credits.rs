@@ -135,6 +135,11 @@ impl Inbox {
         self.queue.next_seq()
     }
 
+    /// Batches queued now (received, not yet processed).
+    pub(crate) fn queued(&self) -> usize {
+        (self.received - self.processed) as usize
+    }
+
     /// Most batches ever queued.
     pub(crate) fn high_water(&self) -> usize {
         self.high_water

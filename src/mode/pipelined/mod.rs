@@ -28,6 +28,7 @@ pub use replicas::Replicas;
 use super::inline::run_sink_finish;
 use super::RunConfig;
 use crate::error::RunError;
+use crate::live::publisher::LivePublisher;
 use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
 use crate::pipeline::{Named, Pipeline};
 use crate::stage::Numbering;
@@ -137,6 +138,11 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
         ),
         depth: config.queue_depth,
         cancel: config.cancel.clone(),
+        live: config.live.clone().map(|board| coordinator::LiveView {
+            publisher: LivePublisher::new(board, &name, super::Mode::Pipeline, config.queue_depth),
+            base: base.clone(),
+            counts: counts.clone(),
+        }),
     };
     let (tx, rx) = oneshot::channel();
     Coordinator::new(setup, tx).start();
@@ -159,8 +165,18 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     })
     .await;
     let rows = result?;
-    // rows: source, each replica of each stage in order, aggregate, sink.
-    let mut stats = base;
+    Ok(report(&name, wall, combine(base, &counts, rows), sampler))
+}
+
+/// One row per part from the actors' rows (source, each replica of each
+/// stage in order, aggregate, sink) added to `base` (the probe's numbers,
+/// or zeros), with `counts` replicas per stage.
+pub(crate) fn combine(
+    mut stats: Vec<StageStats>,
+    counts: &[usize],
+    rows: Vec<StageStats>,
+) -> Vec<StageStats> {
+    let n_stages = counts.len();
     let mut rows = rows.into_iter();
     let mut take = |into: &mut StageStats, replicas: usize| {
         for _ in 0..replicas {
@@ -176,7 +192,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     }
     take(&mut stats[n_stages + 1], 1);
     take(&mut stats[n_stages + 2], 1);
-    Ok(report(&name, wall, stats, sampler))
+    stats
 }
 
 fn report(

@@ -234,6 +234,7 @@ impl Handler<TakeStats> for SinkActor {
         let mut aggregate = self.aggregate_stats.clone();
         aggregate.idle += self.inbox.idle();
         aggregate.queue_high_water = self.inbox.high_water();
+        aggregate.queue_length = self.inbox.queued();
         let mut sink = self.sink_stats.clone();
         sink.idle += self.inbox.idle();
         MessageResult(vec![aggregate, sink])

@@ -130,6 +130,7 @@ impl Handler<TakeStats> for StageActor {
         stats.idle = self.inbox.idle();
         stats.blocked = self.outbox.blocked();
         stats.queue_high_water = self.inbox.high_water();
+        stats.queue_length = self.inbox.queued();
         MessageResult(vec![stats])
     }
 }

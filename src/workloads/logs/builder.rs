@@ -28,6 +28,7 @@
 //!     input: LogsInput::Generate { records: 2_000, seed: 1 },
 //!     out_dir: out.clone(),
 //!     emit_records: false,
+//!     snapshot: None,
 //! };
 //! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
@@ -122,7 +123,8 @@ impl LogsBuilder {
                     pool,
                 },
                 "write",
-                super::sink::LogsSink::new(params.out_dir, params.emit_records),
+                super::sink::LogsSink::new(params.out_dir, params.emit_records)
+                    .with_snapshots(params.snapshot),
             )
     }
 

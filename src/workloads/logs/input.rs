@@ -12,6 +12,7 @@ use memchr::memchr;
 use serde::{Deserialize, Serialize};
 
 use super::batch::LineBatch;
+use super::follow::{self, FollowReader};
 use super::watch::Watch;
 
 /// Size of the read buffer (and of the gzip decoder's input buffer): large
@@ -28,6 +29,10 @@ pub enum InputSpec {
     Stdin,
     /// A file, plain or gzip-compressed.
     File(PathBuf),
+    /// A plain-text file read as it grows, as `tail -F` does (see
+    /// [`super::follow`]): it ends only when
+    /// [`super::follow::stop_following`] is called.
+    Follow(PathBuf),
 }
 
 impl InputSpec {
@@ -44,7 +49,7 @@ impl InputSpec {
     pub fn display_name(&self) -> String {
         match self {
             InputSpec::Stdin => "<stdin>".to_string(),
-            InputSpec::File(p) => p.display().to_string(),
+            InputSpec::File(p) | InputSpec::Follow(p) => p.display().to_string(),
         }
     }
 }
@@ -127,6 +132,8 @@ struct OpenInput {
     eof: bool,
     /// A regular file: what it looked like at open, checked at its end.
     watch: Option<Watch>,
+    /// A followed file: "nothing new yet" is not an error.
+    follow: bool,
 }
 
 impl OpenInput {
@@ -149,6 +156,9 @@ enum Step {
     Pushed,
     Full,
     Exhausted,
+    /// A followed file has nothing new for now: the lines already in the
+    /// batch leave without waiting for more.
+    Paused,
 }
 
 /// Where the reader delivers lines. `raw` is a line as read, without its LF
@@ -325,7 +335,7 @@ impl LineReader {
             }
             match self.step(sink, n > 0, max_bytes) {
                 Ok(Step::Pushed) => n += 1,
-                Ok(Step::Full) | Ok(Step::Exhausted) => break,
+                Ok(Step::Full) | Ok(Step::Exhausted) | Ok(Step::Paused) => break,
                 Err(e) => {
                     self.abandon_current();
                     if n == 0 {
@@ -453,7 +463,9 @@ impl LineReader {
                             line: cur.lines + 1,
                         });
                     }
-                    self.refill()?;
+                    if !self.refill()? && !sink.is_empty() {
+                        return Ok(Step::Paused);
+                    }
                     continue;
                 }
             };
@@ -500,9 +512,11 @@ impl LineReader {
     }
 
     /// Reads the next chunk of the current input into the (empty) buffer.
-    fn refill(&mut self) -> Result<(), InputError> {
+    /// False when a followed file had nothing new within its idle interval
+    /// (the buffer stays empty; the caller may try again).
+    fn refill(&mut self) -> Result<bool, InputError> {
         let Some(cur) = self.current.as_mut() else {
-            return Ok(());
+            return Ok(true);
         };
         loop {
             match cur.source.read(&mut self.buf) {
@@ -511,13 +525,14 @@ impl LineReader {
                         return Err(e);
                     }
                     cur.eof = true;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Ok(k) => {
                     self.end = k;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && cur.follow => return Ok(false),
                 Err(e) => {
                     if let Some(changed) = cur.changed() {
                         return Err(changed);
@@ -546,11 +561,47 @@ impl LineReader {
         }
     }
 
+    /// Makes `source` the current input, with an empty buffer.
+    fn start_input(
+        &mut self,
+        name: String,
+        source: Box<dyn Read + Send>,
+        watch: Option<Watch>,
+        follow: bool,
+    ) {
+        if self.buf.len() != BUF_SIZE {
+            self.buf = vec![0; BUF_SIZE];
+        }
+        self.start = 0;
+        self.end = 0;
+        self.partial.clear();
+        self.current = Some(OpenInput {
+            name,
+            source,
+            gzip: false,
+            lines: 0,
+            eof: false,
+            watch,
+            follow,
+        });
+    }
+
     /// Opens `spec`, sniffs the gzip magic bytes and makes it current.
     fn open(&mut self, spec: &InputSpec) -> Result<(), InputError> {
         let name = spec.display_name();
         let (watch, raw): (Option<Watch>, Box<dyn Read + Send>) = match spec {
             InputSpec::Stdin => (None, Box::new(io::stdin())),
+            InputSpec::Follow(path) => {
+                let reader = FollowReader::open(path, follow::global_stop(), follow::IDLE)
+                    .map_err(|source| InputError::Open {
+                        input: name.clone(),
+                        source,
+                    })?;
+                // A growing file is read as it is: no watch (it is meant to
+                // change) and no gzip sniffing (it is text, possibly empty yet).
+                self.start_input(name, Box::new(reader), None, true);
+                return Ok(());
+            }
             InputSpec::File(path) => {
                 // Checked first: on Unix a directory opens fine and fails
                 // only on read, with a less helpful message.
@@ -569,20 +620,7 @@ impl LineReader {
                 }
             }
         };
-        if self.buf.len() != BUF_SIZE {
-            self.buf = vec![0; BUF_SIZE];
-        }
-        self.start = 0;
-        self.end = 0;
-        self.partial.clear();
-        self.current = Some(OpenInput {
-            name,
-            source: raw,
-            gzip: false,
-            lines: 0,
-            eof: false,
-            watch,
-        });
+        self.start_input(name, raw, watch, false);
         // Sniff the first two bytes (a read may return fewer than asked).
         while self.end < 2 {
             let before = self.end;

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod builder;
 pub mod counts;
+pub mod follow;
 pub mod generate;
 pub mod input;
 pub mod metrics;
@@ -52,6 +53,24 @@ pub struct LogsParams {
     pub out_dir: PathBuf,
     /// Also write `records.jsonl` and `rejects.txt`.
     pub emit_records: bool,
+    /// Rewrite `summary.json` of everything read so far while the run goes
+    /// on (`--snapshot-every`); `None`: only at the end.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotPlan>,
+}
+
+/// Where and how often a long run rewrites its `summary.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPlan {
+    /// The directory the user reads (the run's own outputs are staged
+    /// elsewhere until it ends).
+    pub dir: PathBuf,
+    /// Milliseconds between two snapshots.
+    pub every_ms: u64,
+    /// The input may pause (`--follow`): a snapshot is also written once
+    /// the interval has passed after the last batch, not only at a batch.
+    #[serde(default)]
+    pub trailing: bool,
 }
 
 /// Builds the `logs` pipeline (with no extra stage: see [`builder()`]).

@@ -62,7 +62,7 @@ impl RangeCutter {
             .iter()
             .map(|spec| match spec {
                 InputSpec::File(path) => inspect(path).ok().flatten(),
-                InputSpec::Stdin => None,
+                InputSpec::Stdin | InputSpec::Follow(_) => None,
             })
             .collect::<Option<Vec<_>>>()?;
         let (seen_lines, seen_bytes) = files.first().map_or((0, 0), sample);

@@ -102,6 +102,77 @@ pub struct LogsSink {
     out_dir: PathBuf,
     emit_records: bool,
     streams: Option<(PendingFile, PendingFile)>,
+    /// Snapshots of the summary so far.
+    snapshots: Option<Snapshots>,
+}
+
+/// `summary.json` rewritten while a run goes on: at most every
+/// `every`, by a thread of its own so that the last state before a pause
+/// of the input is written too, without waiting for a next batch.
+struct Snapshots {
+    every: std::time::Duration,
+    last: std::time::Instant,
+    /// Where texts are written, for trailing snapshots (`--follow`).
+    trailing: Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>,
+    path: PathBuf,
+}
+
+impl Snapshots {
+    fn new(plan: super::SnapshotPlan) -> Self {
+        let path = plan.dir.join(SUMMARY_FILE);
+        let every = std::time::Duration::from_millis(plan.every_ms);
+        let trailing = plan.trailing.then(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<String>();
+            let path = path.clone();
+            let thread = std::thread::spawn(move || {
+                let mut last: Option<std::time::Instant> = None;
+                while let Ok(mut text) = rx.recv() {
+                    if let Some(wait) = last.and_then(|l| every.checked_sub(l.elapsed())) {
+                        std::thread::sleep(wait);
+                    }
+                    // Only the newest state is worth writing.
+                    while let Ok(newer) = rx.try_recv() {
+                        text = newer;
+                    }
+                    if let Err(e) = crate::outputs::write_snapshot(&path, text.as_bytes()) {
+                        tracing::warn!("summary snapshot: {e}");
+                    }
+                    last = Some(std::time::Instant::now());
+                }
+            });
+            (tx, thread)
+        });
+        Snapshots {
+            every,
+            last: std::time::Instant::now(),
+            trailing,
+            path,
+        }
+    }
+
+    /// Called at every batch with the summary so far.
+    fn offer(&mut self, acc: &LogsPartial) -> Result<(), StageError> {
+        if let Some((tx, _)) = &self.trailing {
+            // The thread writes it when due, or drops it for a newer one.
+            let _ = tx.send(acc.summary().to_json());
+            return Ok(());
+        }
+        if self.last.elapsed() < self.every {
+            return Ok(());
+        }
+        self.last = std::time::Instant::now();
+        let text = acc.summary().to_json();
+        crate::outputs::write_snapshot(&self.path, text.as_bytes())
+            .map_err(|e| StageError::new(e.to_string()))
+    }
+
+    /// Stops the thread (what it still holds is older than the final result).
+    fn stop(&mut self) {
+        if let Some((tx, thread)) = self.trailing.take() {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl LogsSink {
@@ -111,7 +182,15 @@ impl LogsSink {
             out_dir,
             emit_records,
             streams: None,
+            snapshots: None,
         }
+    }
+
+    /// Also rewrites `plan.dir/summary.json` of everything absorbed so far,
+    /// atomically, every `plan.every_ms`.
+    pub fn with_snapshots(mut self, plan: Option<super::SnapshotPlan>) -> Self {
+        self.snapshots = plan.map(Snapshots::new);
+        self
     }
 
     fn ensure_dir(&self) -> Result<(), StageError> {
@@ -129,6 +208,9 @@ impl Sink for LogsSink {
     type Output = ();
 
     fn absorb(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
+        if let Some(s) = self.snapshots.as_mut() {
+            s.offer(acc)?;
+        }
         if !self.emit_records {
             return Ok(());
         }
@@ -154,6 +236,9 @@ impl Sink for LogsSink {
     }
 
     fn finish(&mut self, mut result: LogsPartial) -> Result<(), StageError> {
+        if let Some(s) = self.snapshots.as_mut() {
+            s.stop();
+        }
         let prepared = self.ensure_dir().and_then(|()| self.absorb(&mut result));
         if let Err(e) = prepared {
             self.abort();
@@ -180,6 +265,9 @@ impl Sink for LogsSink {
     }
 
     fn abort(&mut self) {
+        if let Some(s) = self.snapshots.as_mut() {
+            s.stop();
+        }
         if let Some((records, rejects)) = self.streams.take() {
             records.discard();
             rejects.discard();

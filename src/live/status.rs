@@ -1,0 +1,140 @@
+//! [`LiveStatus`]: the report of a run so far plus what only a running
+//! pipeline has (queue fill, heartbeats, a short rate history), and
+//! [`LiveBoard`], where the engine publishes it and the server reads it.
+
+use crate::metrics::RunReport;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// How full one stage's input queue is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueFill {
+    /// The stage's name (as in the report's stage rows).
+    pub stage: String,
+    /// Batches waiting now.
+    pub length: usize,
+    /// Batches that may wait at most (the queue depth; 0 where the stage
+    /// has no queue, as in serial mode).
+    pub depth: usize,
+}
+
+/// When a worker was last heard from (multiprocess mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerLiveness {
+    /// The worker's id, as in the report's worker rows.
+    pub id: u64,
+    /// Seconds since its last frame (a heartbeat or a result).
+    pub last_heard_seconds_ago: f64,
+    /// False once it disconnected or was dropped.
+    pub connected: bool,
+}
+
+/// One point of the records/s chart.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatePoint {
+    /// Seconds since the run started.
+    pub t: f64,
+    /// Records per second over the interval that ended at `t`.
+    pub records_per_second: f64,
+}
+
+/// Everything the live view shows: the run's report so far (the same keys
+/// as `report.json`, at the top level) and the live-only parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveStatus {
+    /// True while the run goes on; false in the final status.
+    pub running: bool,
+    /// The report so far (its keys appear at the top level of the JSON).
+    #[serde(flatten)]
+    pub report: RunReport,
+    /// One row per stage with a queue.
+    pub queues: Vec<QueueFill>,
+    /// One row per worker that ever connected (multiprocess mode).
+    pub liveness: Vec<WorkerLiveness>,
+    /// Records/s over the last minutes, oldest first.
+    pub history: Vec<RatePoint>,
+    /// Set in the final status of a run that failed.
+    pub error: Option<String>,
+}
+
+/// Points kept in the rate history (at 4 publications a second, 2 minutes).
+const HISTORY_POINTS: usize = 480;
+
+#[derive(Debug)]
+struct Board {
+    latest: Option<LiveStatus>,
+    history: VecDeque<RatePoint>,
+    last: Option<(f64, u64)>,
+}
+
+/// Where a run publishes its [`LiveStatus`] and the dashboard reads it.
+/// Cloning gives another handle to the same board.
+#[derive(Debug, Clone)]
+pub struct LiveBoard {
+    board: Arc<Mutex<Board>>,
+    /// Counts publications, so that a reader can wait for the next one.
+    published: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for LiveBoard {
+    fn default() -> Self {
+        LiveBoard::new()
+    }
+}
+
+impl LiveBoard {
+    /// An empty board (the dashboard shows "starting" until a status comes).
+    pub fn new() -> Self {
+        LiveBoard {
+            board: Arc::new(Mutex::new(Board {
+                latest: None,
+                history: VecDeque::new(),
+                last: None,
+            })),
+            published: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    /// A receiver that sees a change at every publication.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        // A panic elsewhere while holding the lock leaves plain data behind.
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes a new status. Its `history` is filled in here from the
+    /// records and wall time of the statuses published so far.
+    pub fn publish(&self, mut status: LiveStatus) {
+        let mut board = self.lock();
+        let now = (status.report.wall_seconds, status.report.records);
+        if let Some((t0, r0)) = board.last {
+            let dt = now.0 - t0;
+            if dt > 1e-6 {
+                let point = RatePoint {
+                    t: now.0,
+                    records_per_second: now.1.saturating_sub(r0) as f64 / dt,
+                };
+                if board.history.len() == HISTORY_POINTS {
+                    board.history.pop_front();
+                }
+                board.history.push_back(point);
+                board.last = Some(now);
+            }
+        } else {
+            board.last = Some(now);
+        }
+        status.history = board.history.iter().copied().collect();
+        board.latest = Some(status);
+        drop(board);
+        self.published.send_modify(|n| *n += 1);
+    }
+
+    /// The latest status, if any was published.
+    pub fn latest(&self) -> Option<LiveStatus> {
+        self.lock().latest.clone()
+    }
+}
