@@ -187,8 +187,14 @@ impl RunConfig {
             multiprocess::validate(self)?;
         }
         if let Some(addr) = &self.dashboard {
+            #[cfg(feature = "dashboard")]
             crate::live::check_dashboard_address(addr, self.token.as_ref())
                 .map_err(|e| RunError::Config(e.to_string()))?;
+            #[cfg(not(feature = "dashboard"))]
+            return Err(RunError::Config(format!(
+                "a dashboard on {addr} needs parpipe built with its `dashboard` feature"
+            ))
+            .into());
         }
         Ok(())
     }
@@ -244,7 +250,9 @@ pub(crate) async fn execute_pipeline(
                 .into(),
         ));
     }
+    #[cfg(feature = "dashboard")]
     let mut config = std::borrow::Cow::Borrowed(config);
+    #[cfg(feature = "dashboard")]
     let dashboard = match &config.dashboard {
         Some(addr) => {
             let board = config.live.clone().unwrap_or_default();
@@ -261,6 +269,7 @@ pub(crate) async fn execute_pipeline(
         }
         None => None,
     };
+    #[cfg(feature = "dashboard")]
     let config = config.as_ref();
     let result = match (config.mode, job) {
         (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
@@ -270,6 +279,7 @@ pub(crate) async fn execute_pipeline(
     if let Some(board) = &config.live {
         crate::live::publisher::publish_final(board, result.as_ref().map_err(|e| e.to_string()));
     }
+    #[cfg(feature = "dashboard")]
     if let Some(dash) = dashboard {
         dash.stop().await;
     }
