@@ -63,7 +63,16 @@ fn secs_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + S
 #[command(
     name = "parpipe",
     version,
-    about = "Pipeline-parallel data processing: one pipeline, three modes"
+    about = "Pipeline-parallel data processing: one pipeline, three modes",
+    long_about = "Runs one pipeline (source → stages → aggregate → sink) in serial, pipeline \
+                  or multiprocess mode with byte-identical results. Built in: `logs` (web \
+                  access-log analytics, the default) and `matrix`.",
+    after_help = "Examples:\n  parpipe run --input access.log\n  parpipe run --mode multiprocess \
+                  --workers 4 --input access.log.gz\n  parpipe run --follow --input \
+                  /var/log/nginx/access.log --dashboard\n  parpipe worker --connect \
+                  10.0.0.1:7070 --token-file token\n\nOutputs go to parpipe-out/ (summary.json, \
+                  report.json). Exit codes: 0 success, 1 the run failed, 2 usage error. The \
+                  rules the results follow: docs/logs-workload.md in the repository."
 )]
 pub(crate) struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -80,7 +89,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a workload and write its outputs and report.
     Run(RunArgs),
-    /// Write generated access-log lines.
+    /// Write generated access-log lines (the lines `run` makes without --input).
     Generate(GenerateArgs),
     /// Join a multiprocess job as a worker (the token comes from
     /// --token-file or the PARPIPE_TOKEN environment variable).
@@ -104,9 +113,10 @@ pub(crate) struct BenchArgs {
     /// Workload to benchmark (`all`: every workload this build can run).
     #[arg(long, value_enum, default_value_t = BenchWorkloadArg::Logs)]
     pub(crate) workload: BenchWorkloadArg,
-    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed).
-    #[arg(long, default_value = "25000,50000,100000,1000000")]
-    pub(crate) sizes: String,
+    /// Input sizes in lines, comma-separated (`k`/`M` suffixes allowed;
+    /// default 25000,50000,100000,1000000, with --grid 100000).
+    #[arg(long)]
+    pub(crate) sizes: Option<String>,
     /// Modes, comma-separated; a mode this build lacks is shown as n/a.
     #[arg(long, default_value = "serial,pipeline,multiprocess")]
     pub(crate) modes: String,
@@ -120,6 +130,16 @@ pub(crate) struct BenchArgs {
     /// (16×16 keeps a million tasks to seconds), 1 to 2048.
     #[arg(long, default_value_t = 16, value_parser = int_in::<usize>(1, MAX_MATRIX))]
     pub(crate) matrix_size: usize,
+    /// Serial processes run at once, each on 1/N of the input, for the
+    /// bound column (default: number of cores), 1 to 1024.
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1, MAX_WORKERS))]
+    pub(crate) bound_ways: Option<usize>,
+    /// Instead of the table, search the parallel modes' knobs (pipeline:
+    /// replicas, batch size, queue depth; multiprocess: batch size,
+    /// inflight, workers) and compare the best fixed configuration with the
+    /// automatic one; writes grid.json.
+    #[arg(long)]
+    pub(crate) grid: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,11 +198,13 @@ pub(crate) struct RunArgs {
     /// The workload to run.
     #[arg(long, value_enum, default_value_t = WorkloadArg::Logs)]
     pub(crate) workload: WorkloadArg,
-    /// Execution mode.
+    /// Execution mode: serial (one thread), pipeline (an actor per stage),
+    /// multiprocess (worker processes).
     #[arg(long, value_enum, default_value_t = ModeArg::Pipeline)]
     pub(crate) mode: ModeArg,
-    /// Input file (repeatable; `-` is standard input; `.gz` is read transparently).
-    /// Without it, the built-in generator makes the input.
+    /// Input file of access-log lines (repeatable, read in the order given;
+    /// `-` is standard input; gzip is detected by its content). Without it,
+    /// the built-in generator makes the input.
     #[arg(long = "input", value_name = "PATH")]
     pub(crate) inputs: Vec<String>,
     /// Lines to generate when no input is given (logs, default 1000000);
@@ -212,7 +234,8 @@ pub(crate) struct RunArgs {
     /// 1024 (0: remote workers only).
     #[arg(long, value_parser = int_in::<usize>(0, MAX_WORKERS))]
     pub(crate) workers: Option<usize>,
-    /// Output directory.
+    /// Output directory: summary.json, report.json, and with --emit-records
+    /// records.jsonl and rejects.txt.
     #[arg(long, default_value = "parpipe-out")]
     pub(crate) out: PathBuf,
     /// Also write records.jsonl and rejects.txt.
@@ -259,7 +282,7 @@ pub(crate) struct MultiprocessArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
     pub(crate) worker_wait_timeout: f64,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
-    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
+    #[arg(long, value_name = "BYTES", default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
 }
@@ -276,7 +299,7 @@ pub(crate) struct WorkerArgs {
     #[arg(long)]
     pub(crate) keep_alive: bool,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
-    #[arg(long, default_value_t = parpipe::DEFAULT_MAX_FRAME,
+    #[arg(long, value_name = "BYTES", default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]
     pub(crate) max_frame: usize,
     /// Seconds to keep trying to connect the first time (0: forever), 0 to

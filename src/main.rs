@@ -402,7 +402,12 @@ fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
         "expected comma-separated sizes from 1 to {}",
         cli::MAX_RECORDS
     );
-    let sizes = bench::parse_sizes(&args.sizes)
+    let default_sizes = if args.grid {
+        "100000"
+    } else {
+        "25000,50000,100000,1000000"
+    };
+    let sizes = bench::parse_sizes(args.sizes.as_deref().unwrap_or(default_sizes))
         .map_err(|e| usage(anyhow::anyhow!("--sizes: {e}; {range}")))?;
     if let Some(big) = sizes.iter().find(|&&n| n > cli::MAX_RECORDS) {
         return Err(usage(anyhow::anyhow!(
@@ -438,7 +443,24 @@ fn bench(args: BenchArgs, quiet: bool) -> Result<(), Failure> {
         exe,
         progress: !quiet,
         matrix_size: args.matrix_size,
+        bound_ways: args
+            .bound_ways
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
+    if args.grid {
+        if !plan.has_parallel_mode() {
+            return Err(usage(anyhow::anyhow!(
+                "--grid: --modes must include pipeline or multiprocess"
+            )));
+        }
+        let results = plan.run_grid()?;
+        let table = bench::grid::write_outputs(&results, &args.out)?;
+        println!("{table}");
+        if !quiet {
+            eprintln!("bench: wrote {}", args.out.join("grid.json").display());
+        }
+        return Ok(());
+    }
     let results = plan.run()?;
     let table = bench::write_outputs(&results, &args.out)?;
     println!("{table}");

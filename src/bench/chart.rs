@@ -12,6 +12,7 @@ fn color(c: Column) -> RGBColor {
         Column::Multiprocess => RGBColor(44, 160, 44),
         Column::Plain => RGBColor(110, 110, 110),
         Column::Rayon => RGBColor(214, 39, 40),
+        Column::Bound => RGBColor(148, 103, 189),
     }
 }
 
@@ -177,12 +178,14 @@ mod tests {
         }
         let results = BenchResults {
             cores: 2,
+            bound_ways: 2,
             repeat: 1,
             workloads: vec![BenchWorkload::Logs],
             sizes: vec![1000, 10000],
             columns: vec![Column::Serial, Column::Rayon],
             unavailable: vec![],
             samples,
+            ratios: vec![],
         };
         let svg = render_svg(&results).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..50.min(svg.len())]);

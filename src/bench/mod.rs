@@ -8,13 +8,20 @@
 //! within each repetition, so machine noise hits all of them alike, and
 //! every sample's `summary.json` must equal the plain baseline's.
 //! A mode that `parpipe run` rejects as unavailable is shown as `n/a`.
+//! Beside serial and the baselines, every repetition also runs the
+//! machine's own bound ([`bound`]), and [`grid`] searches the parallel
+//! modes' knobs (`parpipe bench --grid`).
 
 pub mod baseline;
+pub mod bound;
 pub mod chart;
+mod child;
+pub mod grid;
 pub mod table;
 
 use crate::mode::Mode;
 use anyhow::{bail, Context as _};
+use child::Outcome;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,16 +61,20 @@ pub enum Column {
     Plain,
     /// The in-process rayon version.
     Rayon,
+    /// The machine's bound: `bound_ways` serial processes at once, each on
+    /// 1/N of the input ([`bound`]).
+    Bound,
 }
 
 impl Column {
     /// Every column, in table order.
-    pub const ALL: [Column; 5] = [
+    pub const ALL: [Column; 6] = [
         Column::Serial,
         Column::Pipeline,
         Column::Multiprocess,
         Column::Plain,
         Column::Rayon,
+        Column::Bound,
     ];
 
     /// The column's name.
@@ -74,6 +85,7 @@ impl Column {
             Column::Multiprocess => "multiprocess",
             Column::Plain => "plain",
             Column::Rayon => "rayon",
+            Column::Bound => "bound",
         }
     }
 
@@ -83,7 +95,7 @@ impl Column {
             Column::Serial => Some(Mode::Serial),
             Column::Pipeline => Some(Mode::Pipeline),
             Column::Multiprocess => Some(Mode::Multiprocess),
-            Column::Plain | Column::Rayon => None,
+            Column::Plain | Column::Rayon | Column::Bound => None,
         }
     }
 
@@ -142,11 +154,32 @@ pub struct Unavailable {
     pub reason: String,
 }
 
+/// A parallel mode's medians of paired ratios at one workload and size,
+/// as the table shows them (in `bench.json` under `ratios`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeRatios {
+    /// The workload.
+    pub workload: BenchWorkload,
+    /// Input size.
+    pub size: u64,
+    /// The parallel mode.
+    pub column: Column,
+    /// Times faster than serial (median of per-repetition ratios).
+    pub over_serial: Option<f64>,
+    /// Fraction of the bound: bound wall ÷ mode wall, median of
+    /// per-repetition ratios (1 = all the machine allowed).
+    pub of_bound: Option<f64>,
+}
+
 /// Everything one `parpipe bench` run measured: the content of `bench.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResults {
     /// Logical cores of the machine.
     pub cores: usize,
+    /// Processes of the bound column (`--bound-ways`, default: cores); 0
+    /// in a `bench.json` written before the bound existed.
+    #[serde(default)]
+    pub bound_ways: usize,
     /// Measured repetitions per column (after one warm-up).
     pub repeat: usize,
     /// Workloads run.
@@ -159,6 +192,10 @@ pub struct BenchResults {
     pub unavailable: Vec<Unavailable>,
     /// Every raw sample.
     pub samples: Vec<Sample>,
+    /// Each parallel mode over serial and as a fraction of the bound, per
+    /// workload and size (derived from `samples`).
+    #[serde(default)]
+    pub ratios: Vec<ModeRatios>,
 }
 
 /// What to run.
@@ -180,6 +217,8 @@ pub struct BenchPlan {
     pub progress: bool,
     /// Matrix size of the `matrix` workload (its sizes count tasks).
     pub matrix_size: usize,
+    /// Processes of the bound column, ≥ 1 (default: cores).
+    pub bound_ways: usize,
 }
 
 /// Parses `25000,50k,1M` into sizes (sorted, deduplicated, all ≥ 1).
@@ -236,32 +275,6 @@ pub fn parse_modes(text: &str) -> Result<Vec<Mode>, String> {
     Ok(modes)
 }
 
-/// What a child wrote in its report: the keys shared by `parpipe run`'s
-/// report.json and a baseline's report.
-#[derive(Debug, Deserialize)]
-struct ChildReport {
-    wall_seconds: f64,
-    records: u64,
-    cpu_percent: f64,
-    peak_rss_bytes: u64,
-    #[serde(default)]
-    workers: Vec<ChildWorker>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChildWorker {
-    #[serde(default)]
-    cpu_percent: f64,
-    #[serde(default)]
-    peak_rss_bytes: u64,
-}
-
-/// How one child run ended.
-enum Outcome {
-    Measured(ChildReport, String),
-    Unavailable(String),
-}
-
 /// True when `parpipe run --workload W` is accepted by this binary (the
 /// `matrix` workload joins `--workload all` once it exists).
 pub fn workload_available(exe: &Path, workload: BenchWorkload, scratch: &Path) -> bool {
@@ -288,10 +301,16 @@ pub fn workload_available(exe: &Path, workload: BenchWorkload, scratch: &Path) -
 }
 
 impl BenchPlan {
+    /// True when the plan runs pipeline or multiprocess mode (`--grid`
+    /// needs one).
+    pub fn has_parallel_mode(&self) -> bool {
+        self.modes.iter().any(|&m| m != Mode::Serial)
+    }
+
     fn columns(&self) -> Vec<Column> {
         let mut cols: Vec<Column> = self.modes.iter().map(|&m| Column::of_mode(m)).collect();
         cols.sort();
-        cols.extend([Column::Plain, Column::Rayon]);
+        cols.extend([Column::Plain, Column::Rayon, Column::Bound]);
         cols
     }
 
@@ -315,7 +334,8 @@ impl BenchPlan {
         Ok(path)
     }
 
-    /// Runs one child and reads its report and summary.
+    /// Runs one child of a mode or baseline column and reads its report
+    /// and summary.
     fn run_child(
         &self,
         workload: BenchWorkload,
@@ -327,72 +347,31 @@ impl BenchPlan {
             self.out
                 .join("runs")
                 .join(format!("{}-{size}-{}", workload.as_str(), column.as_str()));
-        std::fs::create_dir_all(&dir)?;
-        let report = dir.join("report.json");
-        let summary = dir.join("summary.json");
-        let _ = std::fs::remove_file(&report);
-        let _ = std::fs::remove_file(&summary);
-        let mut cmd = Command::new(&self.exe);
-        match column.mode() {
+        let cmd = match column.mode() {
             Some(mode) => {
-                cmd.args([
-                    "run",
-                    "--workload",
-                    workload.as_str(),
-                    "--mode",
-                    mode.as_str(),
-                ]);
                 // Pipeline mode at its best: measured replicas (README, "Pipeline mode").
-                if mode == Mode::Pipeline {
-                    cmd.args(["--replicas", "auto"]);
-                }
-                match workload {
-                    BenchWorkload::Logs => cmd.arg("--input").arg(input),
-                    BenchWorkload::Matrix => cmd.args([
-                        "--records",
-                        &size.to_string(),
-                        "--matrix-size",
-                        &self.matrix_size.to_string(),
-                    ]),
+                let extra: Vec<String> = if mode == Mode::Pipeline {
+                    vec!["--replicas".into(), "auto".into()]
+                } else {
+                    Vec::new()
                 };
+                self.mode_command(workload, mode, size, input, &extra)
             }
             None => {
+                let mut cmd = Command::new(&self.exe);
                 cmd.args(["bench-baseline", "--workload", workload.as_str()])
                     .args(["--kind", column.as_str(), "--records", &size.to_string()])
                     .args(["--matrix-size", &self.matrix_size.to_string()])
                     .arg("--input")
                     .arg(input);
+                cmd
             }
-        }
-        cmd.arg("--out")
-            .arg(&dir)
-            .arg("--report")
-            .arg(&report)
-            .arg("-q");
-        let out = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .with_context(|| format!("cannot start '{}'", self.exe.display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if out.status.code() == Some(2) && stderr.contains("not available") {
-            return Ok(Outcome::Unavailable(stderr));
-        }
-        if !out.status.success() {
-            bail!(
-                "{} {} at {size}: the child failed ({}): {stderr}",
-                workload.as_str(),
-                column,
-                out.status
-            );
-        }
-        let text = std::fs::read_to_string(&report)
-            .with_context(|| format!("cannot read '{}'", report.display()))?;
-        let parsed: ChildReport = serde_json::from_str(&text)
-            .with_context(|| format!("bad report '{}'", report.display()))?;
-        let summary_text = std::fs::read_to_string(&summary)
-            .with_context(|| format!("cannot read '{}'", summary.display()))?;
-        Ok(Outcome::Measured(parsed, summary_text))
+        };
+        self.run_command(
+            cmd,
+            &dir,
+            format!("{} {column} at {size}", workload.as_str()),
+        )
     }
 
     /// Runs the whole plan.
@@ -402,27 +381,37 @@ impl BenchPlan {
         }
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("cannot create '{}'", self.out.display()))?;
+        if self.bound_ways == 0 {
+            bail!("--bound-ways must be at least 1");
+        }
         let columns = self.columns();
         let mut results = BenchResults {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bound_ways: self.bound_ways,
             repeat: self.repeat,
             workloads: self.workloads.clone(),
             sizes: self.sizes.clone(),
             columns: columns.clone(),
             unavailable: Vec::new(),
             samples: Vec::new(),
+            ratios: Vec::new(),
         };
         for &workload in &self.workloads {
             let mut live = columns.clone();
             for &size in &self.sizes {
                 let input = self.generate_input(workload, size)?;
+                let mut parts = self.bound_parts(workload, size, &input)?;
                 // Warm-up: one run per column, unrecorded; the plain
                 // baseline's summary is the reference every run must match.
                 let mut reference: Option<String> = None;
                 let mut order = live.clone();
-                let modes = order.len() - 2;
+                let modes = order.iter().filter(|c| c.mode().is_some()).count();
                 order.rotate_left(modes); // baselines first
                 for column in order {
+                    if column == Column::Bound {
+                        self.run_bound(workload, size, 0, &mut parts)?;
+                        continue;
+                    }
                     match self.run_child(workload, column, size, &input)? {
                         Outcome::Unavailable(reason) => {
                             self.note(format_args!(
@@ -443,23 +432,16 @@ impl BenchPlan {
                 }
                 for rep in 0..self.repeat {
                     for &column in &live {
-                        let Outcome::Measured(report, summary) =
-                            self.run_child(workload, column, size, &input)?
-                        else {
-                            bail!("{column} became unavailable during the bench");
-                        };
-                        check_summary(&mut reference, summary, workload, column, size)?;
-                        let sample = Sample {
-                            workload,
-                            size,
-                            column,
-                            rep,
-                            wall_seconds: report.wall_seconds,
-                            records: report.records,
-                            cpu_percent: report.cpu_percent
-                                + report.workers.iter().map(|w| w.cpu_percent).sum::<f64>(),
-                            peak_rss_bytes: report.peak_rss_bytes
-                                + report.workers.iter().map(|w| w.peak_rss_bytes).sum::<u64>(),
+                        let sample = if column == Column::Bound {
+                            self.run_bound(workload, size, rep, &mut parts)?
+                        } else {
+                            let Outcome::Measured(report, summary) =
+                                self.run_child(workload, column, size, &input)?
+                            else {
+                                bail!("{column} became unavailable during the bench");
+                            };
+                            check_summary(&mut reference, summary, workload, column, size)?;
+                            report.sample(workload, size, column, rep)
                         };
                         self.note(format_args!(
                             "{} {size} {column} rep {}/{}: {:.3} s, {:.0} records/s",
@@ -474,6 +456,7 @@ impl BenchPlan {
                 }
             }
         }
+        results.ratios = table::mode_ratios(&results);
         Ok(results)
     }
 
@@ -551,6 +534,7 @@ mod tests {
             exe: PathBuf::new(),
             progress: false,
             matrix_size: 16,
+            bound_ways: 2,
         };
         assert_eq!(
             plan.columns(),
@@ -558,7 +542,8 @@ mod tests {
                 Column::Serial,
                 Column::Multiprocess,
                 Column::Plain,
-                Column::Rayon
+                Column::Rayon,
+                Column::Bound
             ]
         );
     }

@@ -1,8 +1,9 @@
 //! The bench table: medians per column, and ratios computed pair by pair
 //! within each repetition (both sides of a ratio ran back to back), then
-//! the median of those ratios.
+//! the median of those ratios. Each parallel mode is also shown as a
+//! fraction of the machine's bound (bound wall ÷ mode wall, paired alike).
 
-use super::{BenchResults, BenchWorkload, Column, Sample};
+use super::{BenchResults, BenchWorkload, Column, ModeRatios, Sample};
 use std::fmt::Write as _;
 
 /// The median of `values` (mean of the middle two for an even count).
@@ -69,6 +70,32 @@ pub fn paired_ratio(
     median(&ratios)
 }
 
+/// Each parallel mode's ratio over serial and fraction of the bound, per
+/// workload and size (the `ratios` of `bench.json`).
+pub fn mode_ratios(results: &BenchResults) -> Vec<ModeRatios> {
+    let mut out = Vec::new();
+    for &workload in &results.workloads {
+        for &size in &results.sizes {
+            for column in [Column::Pipeline, Column::Multiprocess] {
+                if !results.columns.contains(&column)
+                    || median_wall(&results.samples, workload, size, column).is_none()
+                {
+                    continue;
+                }
+                let s = &results.samples;
+                out.push(ModeRatios {
+                    workload,
+                    size,
+                    column,
+                    over_serial: paired_ratio(s, workload, size, Column::Serial, column),
+                    of_bound: paired_ratio(s, workload, size, Column::Bound, column),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn cell(value: Option<f64>, unavailable: bool, fmt: impl Fn(f64) -> String) -> String {
     match value {
         Some(v) => fmt(v),
@@ -94,7 +121,8 @@ fn row(t: &mut String, cells: &[String]) {
 /// The tables, as Markdown: per workload, the seed-style table (rows =
 /// sizes; each column's median time, the parallel modes' speedups over
 /// serial, serial as a fraction of the plain loop, each parallel mode as a
-/// fraction of rayon), then throughput, CPU and memory per column.
+/// fraction of rayon, each parallel mode as a fraction of the bound), then
+/// throughput, CPU and memory per column.
 pub fn render(results: &BenchResults) -> String {
     let mut t = String::new();
     let s = &results.samples;
@@ -107,14 +135,24 @@ pub fn render(results: &BenchResults) -> String {
     };
     let modes = [Column::Serial, Column::Pipeline, Column::Multiprocess];
     let parallel = [Column::Pipeline, Column::Multiprocess];
+    let has_bound = cols.contains(&Column::Bound);
     for &w in &results.workloads {
         let _ = writeln!(
             t,
-            "\n{} — median of {} runs after a warm-up, {} cores; times in seconds\n",
+            "\n{} — median of {} runs after a warm-up, {} cores; times in seconds",
             w.as_str(),
             results.repeat,
             results.cores
         );
+        if has_bound {
+            let _ = writeln!(
+                t,
+                "(bound: {} serial processes at once on 1/{} of the input each; \
+                 M / bound = bound time ÷ M's time, 1 = all the machine allowed)",
+                results.bound_ways, results.bound_ways
+            );
+        }
+        let _ = writeln!(t);
         let mut head = vec!["lines".to_string()];
         head.extend(cols.iter().map(|c| format!("{c} s")));
         let has = |c: Column| cols.contains(&c);
@@ -122,9 +160,15 @@ pub fn render(results: &BenchResults) -> String {
         let with_serial = has(Column::Serial);
         if with_serial {
             head.extend(speedups.iter().map(|c| format!("{c} ×")));
+            if has_bound {
+                head.push("bound ×".into());
+            }
             head.push("serial / plain".into());
         }
         head.extend(speedups.iter().map(|c| format!("{c} / rayon")));
+        if has_bound {
+            head.extend(speedups.iter().map(|c| format!("{c} / bound")));
+        }
         row(&mut t, &head);
         row(&mut t, &vec!["---:".to_string(); head.len()]);
         for &size in &results.sizes {
@@ -143,10 +187,18 @@ pub fn render(results: &BenchResults) -> String {
                 for &c in &speedups {
                     cells.push(ratio(Column::Serial, c));
                 }
+                if has_bound {
+                    cells.push(ratio(Column::Serial, Column::Bound));
+                }
                 cells.push(ratio(Column::Plain, Column::Serial));
             }
             for &c in &speedups {
                 cells.push(ratio(Column::Rayon, c));
+            }
+            if has_bound {
+                for &c in &speedups {
+                    cells.push(ratio(Column::Bound, c));
+                }
             }
             row(&mut t, &cells);
         }
@@ -248,9 +300,11 @@ mod tests {
             samples.push(sample(25_000, Column::Pipeline, rep, 0.5));
             samples.push(sample(25_000, Column::Plain, rep, 0.95));
             samples.push(sample(25_000, Column::Rayon, rep, 0.4));
+            samples.push(sample(25_000, Column::Bound, rep, 0.6));
         }
-        let results = BenchResults {
+        let mut results = BenchResults {
             cores: 2,
+            bound_ways: 2,
             repeat: 3,
             workloads: vec![BenchWorkload::Logs],
             sizes: vec![25_000],
@@ -260,6 +314,7 @@ mod tests {
                 Column::Multiprocess,
                 Column::Plain,
                 Column::Rayon,
+                Column::Bound,
             ],
             unavailable: vec![super::super::Unavailable {
                 workload: BenchWorkload::Logs,
@@ -267,14 +322,28 @@ mod tests {
                 reason: "not available".into(),
             }],
             samples,
+            ratios: vec![],
         };
+        results.ratios = mode_ratios(&results);
+        assert_eq!(
+            results.ratios,
+            vec![ModeRatios {
+                workload: BenchWorkload::Logs,
+                size: 25_000,
+                column: Column::Pipeline,
+                over_serial: Some(2.0),
+                of_bound: Some(1.2),
+            }]
+        );
         let t = render(&results);
-        let header = "| lines | serial s | pipeline s | multiprocess s | plain s | rayon s | \
-                      pipeline × | multiprocess × | serial / plain | pipeline / rayon | \
-                      multiprocess / rayon |";
+        let header =
+            "| lines | serial s | pipeline s | multiprocess s | plain s | rayon s | bound s | \
+                      pipeline × | multiprocess × | bound × | serial / plain | pipeline / rayon | \
+                      multiprocess / rayon | pipeline / bound | multiprocess / bound |";
         assert!(t.contains(header), "{t}");
         let line =
-            "| 25 K | 1.000 | 0.500 | n/a | 0.950 | 0.400 | 2.00 | n/a | 0.95 | 0.80 | n/a |";
+            "| 25 K | 1.000 | 0.500 | n/a | 0.950 | 0.400 | 0.600 | 2.00 | n/a | 1.67 | 0.95 \
+                    | 0.80 | n/a | 1.20 | n/a |";
         assert!(t.contains(line), "{t}");
         assert!(t.contains("| 25 K | pipeline | 0.05 | 100 | 1.0 |"), "{t}");
         assert!(t.contains("multiprocess: n/a"), "{t}");

@@ -13,9 +13,6 @@
 //! - `publisher.rs`: what each mode holds to publish its numbers.
 //! - `prometheus.rs`: the `/metrics` exposition (prometheus-client).
 //! - `page.html`: the page, with its CSS and JS inline (no external assets).
-//!
-//! The server and the exposition need the `dashboard` feature (on with
-//! `cli`); the status and its publishing are always there.
 
 #[cfg(feature = "dashboard")]
 mod prometheus;
@@ -25,8 +22,61 @@ mod server;
 mod status;
 
 #[cfg(feature = "dashboard")]
-pub use server::{check_address as check_dashboard_address, Dashboard, DashboardError};
+pub use server::Dashboard;
 pub use status::{LiveBoard, LiveStatus, QueueFill, RatePoint, WorkerLiveness};
+
+use crate::protocol::Token;
+use std::net::SocketAddr;
+
+/// Why the dashboard could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DashboardError {
+    /// The address is not `IP:PORT`.
+    #[error("--dashboard '{addr}' is not an IP:PORT address: {error}")]
+    BadAddress {
+        /// What was given.
+        addr: String,
+        /// Why it does not parse.
+        error: std::net::AddrParseError,
+    },
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to serve the dashboard on non-loopback address {0} without a token \
+         (give --token-file FILE or set PARPIPE_TOKEN)"
+    )]
+    NeedsToken(SocketAddr),
+    /// Binding failed (address in use, no permission, …).
+    #[error("cannot serve the dashboard on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        error: std::io::Error,
+    },
+    /// This build has no dashboard server.
+    #[error("this build of parpipe has no dashboard (build it with the `dashboard` feature)")]
+    NotBuilt,
+}
+
+/// Checks that `addr` may be served with `token` (a non-loopback address
+/// needs one), and parses it.
+pub fn check_dashboard_address(
+    addr: &str,
+    token: Option<&Token>,
+) -> Result<SocketAddr, DashboardError> {
+    if !cfg!(feature = "dashboard") {
+        return Err(DashboardError::NotBuilt);
+    }
+    let parsed: SocketAddr = addr.parse().map_err(|error| DashboardError::BadAddress {
+        addr: addr.to_string(),
+        error,
+    })?;
+    if !parsed.ip().is_loopback() && token.is_none() {
+        return Err(DashboardError::NeedsToken(parsed));
+    }
+    Ok(parsed)
+}
 
 #[cfg(all(test, feature = "dashboard"))]
 mod tests;

@@ -10,7 +10,7 @@
 //! passes it on to its own requests).
 
 use super::prometheus;
-use super::{LiveBoard, LiveStatus};
+use super::{DashboardError, LiveBoard, LiveStatus};
 use crate::protocol::Token;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -21,34 +21,6 @@ const PAGE: &str = include_str!("page.html");
 
 /// Connections the server holds at once; more wait in the backlog.
 const MAX_CONNECTIONS: usize = 64;
-
-/// Why the dashboard could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DashboardError {
-    /// The address is not `IP:PORT`.
-    #[error("--dashboard '{addr}' is not an IP:PORT address: {error}")]
-    BadAddress {
-        /// What was given.
-        addr: String,
-        /// Why it does not parse.
-        error: std::net::AddrParseError,
-    },
-    /// A non-loopback address without a token.
-    #[error(
-        "refusing to serve the dashboard on non-loopback address {0} without a token \
-         (give --token-file FILE or set PARPIPE_TOKEN)"
-    )]
-    NeedsToken(SocketAddr),
-    /// Binding failed (address in use, no permission, …).
-    #[error("cannot serve the dashboard on {addr}: {error}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The socket error.
-        error: std::io::Error,
-    },
-}
 
 struct State {
     board: LiveBoard,
@@ -72,19 +44,6 @@ impl std::fmt::Debug for Dashboard {
     }
 }
 
-/// Checks that `addr` may be served with `token` (a non-loopback address
-/// needs one), and parses it.
-pub fn check_address(addr: &str, token: Option<&Token>) -> Result<SocketAddr, DashboardError> {
-    let parsed: SocketAddr = addr.parse().map_err(|error| DashboardError::BadAddress {
-        addr: addr.to_string(),
-        error,
-    })?;
-    if !parsed.ip().is_loopback() && token.is_none() {
-        return Err(DashboardError::NeedsToken(parsed));
-    }
-    Ok(parsed)
-}
-
 impl Dashboard {
     /// Binds `addr` and starts serving `board`. Must be called from inside
     /// an actix `System` (the run's own). On a non-loopback address the
@@ -95,7 +54,7 @@ impl Dashboard {
         board: LiveBoard,
         token: Option<Token>,
     ) -> Result<Self, DashboardError> {
-        let parsed = check_address(addr, token.as_ref())?;
+        let parsed = super::check_dashboard_address(addr, token.as_ref())?;
         let token = if parsed.ip().is_loopback() {
             None
         } else {

@@ -178,11 +178,11 @@ fn metrics_status_and_page_are_served_and_grow() {
 fn non_loopback_needs_a_token_and_checks_it() {
     let board = LiveBoard::new();
     assert!(matches!(
-        super::server::check_address("0.0.0.0:0", None),
+        super::check_dashboard_address("0.0.0.0:0", None),
         Err(DashboardError::NeedsToken(_))
     ));
     assert!(matches!(
-        super::server::check_address("localhost:80", None),
+        super::check_dashboard_address("localhost:80", None),
         Err(DashboardError::BadAddress { .. })
     ));
     let token = crate::protocol::Token::new("s3cret").unwrap();

@@ -187,14 +187,8 @@ impl RunConfig {
             multiprocess::validate(self)?;
         }
         if let Some(addr) = &self.dashboard {
-            #[cfg(feature = "dashboard")]
             crate::live::check_dashboard_address(addr, self.token.as_ref())
                 .map_err(|e| RunError::Config(e.to_string()))?;
-            #[cfg(not(feature = "dashboard"))]
-            return Err(RunError::Config(format!(
-                "a dashboard on {addr} needs parpipe built with its `dashboard` feature"
-            ))
-            .into());
         }
         Ok(())
     }
@@ -233,6 +227,40 @@ pub fn run(
     })
 }
 
+/// Starts the dashboard `config` asks for (and the board it shows, unless
+/// the caller gave one), announcing its address.
+#[cfg(not(feature = "dashboard"))]
+fn start_dashboard(config: &mut std::borrow::Cow<'_, RunConfig>) -> Result<Option<()>, RunError> {
+    match config.dashboard {
+        Some(_) => Err(RunError::Config(
+            crate::live::DashboardError::NotBuilt.to_string(),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Starts the dashboard `config` asks for (and the board it shows, unless
+/// the caller gave one), announcing its address.
+#[cfg(feature = "dashboard")]
+fn start_dashboard(
+    config: &mut std::borrow::Cow<'_, RunConfig>,
+) -> Result<Option<crate::live::Dashboard>, RunError> {
+    let Some(addr) = config.dashboard.clone() else {
+        return Ok(None);
+    };
+    let board = config.live.clone().unwrap_or_default();
+    let dash = crate::live::Dashboard::start(&addr, board.clone(), config.token.clone())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    if config.announce_listen {
+        // The machine-readable line scripts and tests wait for.
+        eprintln!("parpipe: dashboard on http://{}", dash.addr());
+    } else {
+        tracing::info!(addr = %dash.addr(), "dashboard");
+    }
+    config.to_mut().live = Some(board);
+    Ok(Some(dash))
+}
+
 /// Runs an erased pipeline in the configured mode, on the current actix
 /// `System`; `job` names it for multiprocess workers.
 pub(crate) async fn execute_pipeline(
@@ -241,49 +269,31 @@ pub(crate) async fn execute_pipeline(
     config: &RunConfig,
 ) -> Result<Finished<AnyData>, RunError> {
     config.validate()?;
+    let mut config = std::borrow::Cow::Borrowed(config);
+    let dashboard = start_dashboard(&mut config)?;
+    let config = config.as_ref();
     let output = pipeline.output.clone();
-    if config.mode == Mode::Multiprocess && job.is_none() {
-        return Err(RunError::Config(
+    let report = match (config.mode, job) {
+        (Mode::Serial, _) => serial::execute(pipeline, config).await,
+        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
+        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
+        (Mode::Multiprocess, None) => Err(RunError::Config(
             "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
              register it and run it through its key (Registry::run, Registry::execute, \
              Registry::start)"
                 .into(),
-        ));
-    }
-    #[cfg(feature = "dashboard")]
-    let mut config = std::borrow::Cow::Borrowed(config);
-    #[cfg(feature = "dashboard")]
-    let dashboard = match &config.dashboard {
-        Some(addr) => {
-            let board = config.live.clone().unwrap_or_default();
-            let dash = crate::live::Dashboard::start(addr, board.clone(), config.token.clone())
-                .map_err(|e| RunError::Config(e.to_string()))?;
-            if config.announce_listen {
-                // The machine-readable line scripts and tests wait for.
-                eprintln!("parpipe: dashboard on http://{}", dash.addr());
-            } else {
-                tracing::info!(addr = %dash.addr(), "dashboard");
-            }
-            config.to_mut().live = Some(board);
-            Some(dash)
-        }
-        None => None,
-    };
-    #[cfg(feature = "dashboard")]
-    let config = config.as_ref();
-    let result = match (config.mode, job) {
-        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
-        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
-        _ => serial::execute(pipeline, config).await,
+        )),
     };
     if let Some(board) = &config.live {
-        crate::live::publisher::publish_final(board, result.as_ref().map_err(|e| e.to_string()));
+        crate::live::publisher::publish_final(board, report.as_ref().map_err(|e| e.to_string()));
     }
     #[cfg(feature = "dashboard")]
     if let Some(dash) = dashboard {
         dash.stop().await;
     }
-    let report = result?;
+    #[cfg(not(feature = "dashboard"))]
+    let _ = dashboard;
+    let report = report?;
     let result = output
         .lock()
         .unwrap_or_else(|p| p.into_inner())

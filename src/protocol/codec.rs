@@ -41,6 +41,7 @@ impl FrameCodec {
     }
 
     /// True while only handshake messages are accepted.
+    #[cfg_attr(not(any(test, feature = "unstable-wire")), allow(dead_code))]
     pub fn is_handshake(&self) -> bool {
         self.handshake_only
     }

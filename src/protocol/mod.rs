@@ -41,6 +41,8 @@ mod bounded;
 mod codec;
 mod handshake;
 
+// `decode_prefix` is the codec's (public only with `unstable-wire`).
+#[cfg_attr(not(feature = "unstable-wire"), allow(unused_imports))]
 pub use bounded::{decode_prefix, decode_whole};
 pub use codec::*;
 pub use handshake::*;
