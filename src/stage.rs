@@ -290,7 +290,7 @@ pub fn encode_batch<T: Serialize>(batch: &T, out: &mut Vec<u8>) -> Result<(), St
 
 /// Reads what [`encode_batch`] wrote: exactly one batch, no trailing bytes.
 /// No length the bytes declare is allocated before it is checked against
-/// `bytes` (see [`protocol::decode_whole`](crate::protocol::decode_whole)).
+/// `bytes` (the wire's bounded decoding).
 pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StageError> {
     // Bytes from the network: bounded decoding (see `protocol`).
     crate::protocol::decode_whole(bytes, "batch").map_err(StageError::new)

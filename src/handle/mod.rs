@@ -177,6 +177,46 @@ where
     /// # Errors
     /// [`PushError::Full`] when the pipeline is full; otherwise as
     /// [`push`](Self::push).
+    ///
+    /// ```
+    /// use parpipe::{BatchInfo, Mode, Pipeline, PushError, RunConfig, Stage, StageError};
+    /// # #[derive(Clone)] struct Len;
+    /// # impl parpipe::Aggregate for Len {
+    /// #     type In = Vec<u8>; type Partial = usize;
+    /// #     fn empty(&self) -> usize { 0 }
+    /// #     fn add(&mut self, a: &mut usize, b: Vec<u8>, _: &BatchInfo) -> Result<(), StageError> { *a += b.len(); Ok(()) }
+    /// #     fn merge(&self, a: &mut usize, l: usize) { *a += l; }
+    /// # }
+    /// /// Holds every batch until the gate opens.
+    /// #[derive(Clone)]
+    /// struct Gate(std::sync::Arc<std::sync::Mutex<()>>);
+    /// impl Stage for Gate {
+    ///     type In = Vec<u8>;
+    ///     type Out = Vec<u8>;
+    ///     fn process(&mut self, b: Vec<u8>, _: &BatchInfo) -> Result<Vec<u8>, StageError> {
+    ///         drop(self.0.lock());
+    ///         Ok(b)
+    ///     }
+    /// }
+    /// let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+    /// let closed = gate.lock().unwrap();
+    /// let config = RunConfig { mode: Mode::Pipeline, queue_depth: 1, ..RunConfig::default() };
+    /// let run = Pipeline::input::<Vec<u8>>("gated", "pushed")
+    ///     .stage("gate", Gate(gate.clone()))
+    ///     .collect("len", Len)
+    ///     .start::<Vec<u8>, usize>(&config)?;
+    /// // The stage holds one batch, its queue one more, the feed one more: then Full.
+    /// let full = loop {
+    ///     match run.try_push(vec![0; 10]) {
+    ///         Ok(()) => std::thread::yield_now(),
+    ///         Err(PushError::Full(batch)) => break batch,
+    ///         Err(e) => panic!("{e}"),
+    ///     }
+    /// };
+    /// assert_eq!(full.len(), 10); // the batch comes back
+    /// drop(closed);
+    /// # Ok::<(), parpipe::Error>(())
+    /// ```
     pub fn try_push(&self, batch: B) -> Result<(), PushError<B>> {
         match self.shared().feed.space.try_acquire() {
             Ok(permit) => permit.forget(),

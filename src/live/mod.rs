@@ -1,6 +1,6 @@
 //! The live view of a run: what a run publishes while it goes on
 //! ([`LiveStatus`], through a [`LiveBoard`]), and the dashboard server that
-//! shows it ([`Dashboard`]): a self-contained page at `/`, Prometheus
+//! shows it (`Dashboard`): a self-contained page at `/`, Prometheus
 //! metrics at `/metrics`, and the status as JSON at `/api/status`.
 //!
 //! The engine (any mode) publishes a fresh [`LiveStatus`] a few times a
@@ -9,7 +9,7 @@
 //! one short lock, and a scrape or a page load costs the run nothing else.
 //!
 //! - `status.rs`: [`LiveStatus`] and its parts, [`LiveBoard`].
-//! - `server.rs`: the actix-web server ([`Dashboard`]), access control.
+//! - `server.rs`: the actix-web server (`Dashboard`), access control.
 //! - `publisher.rs`: what each mode holds to publish its numbers.
 //! - `prometheus.rs`: the `/metrics` exposition (prometheus-client).
 //! - `page.html`: the page, with its CSS and JS inline (no external assets).
