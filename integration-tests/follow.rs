@@ -53,6 +53,14 @@ struct Follow {
     out: PathBuf,
 }
 
+impl Drop for Follow {
+    /// A follow run never ends by itself: a failed test must not leave it.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(mode: &str, input: &Path, out: &Path) -> Follow {
     let mut child = Command::new(bin())
         .args([
