@@ -10,6 +10,9 @@ use crate::protocol::{FrameCodec, Message, Outgoing, PeerHello, ProtocolError};
 use actix::io::{FramedWrite, WriteHandler};
 use actix::prelude::*;
 use std::time::{Duration, Instant};
+
+/// How often a connection tells the coordinator its worker is alive.
+const HEARD_EVERY: Duration = Duration::from_millis(250);
 use tokio::net::tcp::OwnedWriteHalf;
 
 /// One connected worker.
@@ -22,6 +25,9 @@ pub(crate) struct Connection {
     pub(crate) coordinator: Addr<Coordinator>,
     pub(crate) writer: Option<FramedWrite<Outgoing, OwnedWriteHalf, FrameCodec>>,
     pub(crate) last_heard: Instant,
+    /// When a heartbeat was last passed on to the coordinator (for the
+    /// live view's "last heard"; at most every [`HEARD_EVERY`]).
+    pub(crate) heard_forwarded: Option<Instant>,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) closing: bool,
     pub(crate) reason: Option<String>,
@@ -98,8 +104,17 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
     fn handle(&mut self, item: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         match item {
-            // Bounded: at most one per heartbeat interval of the worker.
-            Ok(Message::Heartbeat) => self.coordinator.do_send(Heard { id: self.id }),
+            // Bounded: passed on at most every HEARD_EVERY, however fast a
+            // peer sends heartbeats.
+            Ok(Message::Heartbeat) => {
+                if self
+                    .heard_forwarded
+                    .is_none_or(|t| t.elapsed() >= HEARD_EVERY)
+                {
+                    self.heard_forwarded = Some(Instant::now());
+                    self.coordinator.do_send(Heard { id: self.id });
+                }
+            }
             // Bounded by credits: a worker answers only the chunks it was sent
             // (a worker answering more is a protocol error caught by the scheduler).
             Ok(Message::ChunkDone {

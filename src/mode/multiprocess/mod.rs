@@ -292,6 +292,7 @@ async fn admit(
             coordinator,
             writer: Some(actix::io::FramedWrite::new(write, codec, ctx)),
             last_heard: Instant::now(),
+            heard_forwarded: None,
             heartbeat_timeout,
             closing: false,
             reason: None,
