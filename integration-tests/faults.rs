@@ -309,10 +309,13 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
     let input = dir.path().join("big.log");
     let spare = dir.path().join("spare.log");
     let generate = |path: &Path, seed: &str| {
+        // 6 MB: small enough for a CI disk with little room. The run reads
+        // it in small batches with one batch of slack (below), so it is
+        // still mid-file when the test meddles.
         let args = [
             "generate",
             "--records",
-            "400000",
+            "30000",
             "--seed",
             seed,
             "--output",
@@ -352,10 +355,14 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
                 mode,
                 "--input",
                 input.to_str().unwrap(),
+                "--batch-size",
+                "500",
+                "--queue-depth",
+                "1",
             ];
             args.extend(["--out", out.to_str().unwrap()]);
             if mode == "multiprocess" {
-                args.extend(["--workers", "2"]);
+                args.extend(["--workers", "2", "--inflight", "1"]);
             }
             let reads = Reads::of(&input);
             let child = spawn(&args);
@@ -381,11 +388,14 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
 #[test]
 fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
     let dir = tempfile::tempdir().unwrap();
+    // 6 MB of input in chunks of 500 lines, one in flight per worker: the
+    // run is still writing records when the test kills it, and the test
+    // needs little room on a CI disk.
     let input = dir.path().join("big.log");
     common::expect_ok(&[
         "generate",
         "--records",
-        "400000",
+        "30000",
         "--output",
         common::s(&input),
     ]);
@@ -397,6 +407,10 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
         "multiprocess",
         "--workers",
         "2",
+        "--batch-size",
+        "500",
+        "--inflight",
+        "1",
         "--emit-records",
         "--input",
         common::s(&input),

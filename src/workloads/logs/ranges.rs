@@ -59,23 +59,32 @@ impl RangeCutter {
     /// A cutter for `inputs` if every one is a plain (not gzip) regular
     /// file that can be opened now; `None` otherwise (the caller then reads
     /// the inputs as a stream, which reports any error in the usual way).
-    pub fn for_inputs(inputs: &[InputSpec]) -> Option<RangeCutter> {
-        let files = inputs
-            .iter()
-            .map(|spec| match spec {
-                InputSpec::File(path) => inspect(path).ok().flatten(),
+    ///
+    /// An error when a file that opened changed while it was looked at
+    /// (it shrank between its size and its fingerprint, say): the stream
+    /// reader would open it afresh and count whatever is left, so the run
+    /// must fail instead, naming the file.
+    pub fn for_inputs(inputs: &[InputSpec]) -> Result<Option<RangeCutter>, InputError> {
+        let mut files = Vec::with_capacity(inputs.len());
+        for spec in inputs {
+            let found = match spec {
+                InputSpec::File(path) => inspect(path)?,
                 InputSpec::Stdin | InputSpec::Follow(_) => None,
-            })
-            .collect::<Option<Vec<_>>>()?;
+            };
+            match found {
+                Some(file) => files.push(file),
+                None => return Ok(None),
+            }
+        }
         let (seen_lines, seen_bytes) = files.first().map_or((0, 0), sample);
-        Some(RangeCutter {
+        Ok(Some(RangeCutter {
             files,
             next_file: 0,
             current: None,
             window: Vec::new(),
             seen_lines,
             seen_bytes,
-        })
+        }))
     }
 
     /// Lines left, estimated from the bytes left and the mean line length
@@ -180,26 +189,48 @@ impl RangeCutter {
 }
 
 /// The file at `path` if it is a regular file whose first bytes are not
-/// the gzip magic; `Ok(None)` if it is something else.
-fn inspect(path: &std::path::Path) -> io::Result<Option<InputFile>> {
-    let path = std::fs::canonicalize(path)?;
-    let file = File::open(&path)?;
-    let meta = file.metadata()?;
+/// the gzip magic; `Ok(None)` if it is something else or cannot be opened
+/// (the stream reader then reports that, in its usual words). A file that
+/// opened but changed while it was inspected is an error.
+fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return Ok(None);
+    };
+    let Ok(file) = File::open(&canonical) else {
+        return Ok(None);
+    };
+    let name = canonical.display().to_string();
+    let changed = |source: io::Error| InputError::Read {
+        input: name.clone(),
+        line: 1,
+        what: "read error",
+        source: io::Error::new(
+            source.kind(),
+            format!("the file changed during the run (while it was inspected: {source})"),
+        ),
+    };
+    let meta = file.metadata().map_err(changed)?;
     if !meta.is_file() {
         return Ok(None);
     }
-    let (len, modified_nanos) = file_identity(&path)?;
+    let (len, modified_nanos) = file_identity(&canonical).map_err(changed)?;
     if len != meta.len() {
-        return Ok(None);
+        return Err(changed(io::Error::other(format!(
+            "{} bytes, then {len}",
+            meta.len()
+        ))));
     }
     let mut head = [0u8; 2];
-    let got = read_at(&file, &mut head, 0)?;
+    let got = read_at(&file, &mut head, 0).map_err(changed)?;
     if got == 2 && head == [0x1f, 0x8b] {
         return Ok(None);
     }
     let mut last = [0u8; 1];
-    let unterminated = len > 0 && read_at(&file, &mut last, len - 1)? == 1 && last[0] != b'\n';
-    let fingerprint = crate::file_range::fingerprint(&file, len)?;
+    let unterminated = len > 0
+        && read_at(&file, &mut last, len - 1).map_err(changed)? == 1
+        && last[0] != b'\n';
+    let fingerprint = crate::file_range::fingerprint(&file, len).map_err(changed)?;
+    let path = canonical;
     Ok(Some(InputFile {
         name: path.display().to_string(),
         path,
@@ -370,7 +401,7 @@ mod tests {
                 InputSpec::File(p)
             })
             .collect();
-        let mut cutter = RangeCutter::for_inputs(&inputs).expect("plain files");
+        let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().expect("plain files");
         let mut reader = LineReader::new(inputs);
         loop {
             let mut text = Vec::new();
@@ -422,12 +453,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("a.gz");
         std::fs::write(&gz, [0x1f, 0x8b, 0, 0]).unwrap();
-        assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)]).is_none());
-        assert!(RangeCutter::for_inputs(&[InputSpec::Stdin]).is_none());
+        assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)]).unwrap().is_none());
+        assert!(RangeCutter::for_inputs(&[InputSpec::Stdin]).unwrap().is_none());
         let d = InputSpec::File(dir.path().to_path_buf());
-        assert!(RangeCutter::for_inputs(&[d]).is_none());
+        assert!(RangeCutter::for_inputs(&[d]).unwrap().is_none());
         let missing = InputSpec::File(dir.path().join("missing"));
-        assert!(RangeCutter::for_inputs(&[missing]).is_none());
+        assert!(RangeCutter::for_inputs(&[missing]).unwrap().is_none());
     }
 
     #[test]
@@ -438,7 +469,7 @@ mod tests {
         std::fs::write(&a, b"0123456789\n".repeat(100)).unwrap();
         std::fs::write(&b, b"0123456789\n".repeat(50)).unwrap();
         let inputs = [InputSpec::File(a), InputSpec::File(b)];
-        let mut cutter = RangeCutter::for_inputs(&inputs).unwrap();
+        let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().unwrap();
         // Sampled from the first file before anything is cut.
         assert_eq!(cutter.remaining_estimate(), Some(150));
         let mut ranges = Vec::new();
@@ -448,7 +479,7 @@ mod tests {
         assert_eq!(cutter.remaining_estimate(), Some(0));
         let empty = dir.path().join("empty.log");
         std::fs::write(&empty, b"").unwrap();
-        let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)]).unwrap();
+        let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)]).unwrap().unwrap();
         assert_eq!(cutter.remaining_estimate(), None);
     }
 

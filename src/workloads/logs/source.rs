@@ -34,6 +34,9 @@ enum Origin {
     /// Plain files cut into byte ranges (multiprocess mode, see
     /// [`FileChunkSource::chunks_in_files`]).
     Ranges(RangeCutter),
+    /// An input changed while it was inspected for cutting: the error the
+    /// next pull reports.
+    Failed(Option<super::input::InputError>),
 }
 
 impl LogSource {
@@ -82,13 +85,14 @@ impl Source for LogSource {
             Origin::Ranges(_) => Err(StageError::new(
                 "the logs source gives file ranges now, not batches",
             )),
+            Origin::Failed(e) => Err(failed(e)),
         }
     }
 
     fn size_hint(&self) -> Option<u64> {
         match &self.origin {
             Origin::Generate { generator, .. } => Some(generator.remaining()),
-            Origin::Read(_) | Origin::Ranges(_) => None,
+            Origin::Read(_) | Origin::Ranges(_) | Origin::Failed(_) => None,
         }
     }
 }
@@ -122,6 +126,7 @@ impl ChunkSource for LogSource {
             Origin::Ranges(_) => Err(StageError::new(
                 "the logs source gives file ranges now, not text",
             )),
+            Origin::Failed(e) => Err(failed(e)),
         }
     }
 
@@ -185,11 +190,16 @@ impl FileChunkSource for LogSource {
             return false;
         }
         match RangeCutter::for_inputs(reader.inputs()) {
-            Some(cutter) => {
+            Ok(Some(cutter)) => {
                 self.origin = Origin::Ranges(cutter);
                 true
             }
-            None => false,
+            Ok(None) => false,
+            Err(e) => {
+                // Reported by the first pull of ranges, which fails the run.
+                self.origin = Origin::Failed(Some(e));
+                true
+            }
         }
     }
 
@@ -198,16 +208,28 @@ impl FileChunkSource for LogSource {
         max_records: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<Option<usize>, StageError> {
-        let Origin::Ranges(cutter) = &mut self.origin else {
-            return Err(StageError::new(
-                "the logs source was not cut into file ranges",
-            ));
+        let cutter = match &mut self.origin {
+            Origin::Ranges(cutter) => cutter,
+            Origin::Failed(e) => return Err(failed(e)),
+            _ => {
+                return Err(StageError::new(
+                    "the logs source was not cut into file ranges",
+                ))
+            }
         };
         let n = cutter
             .fill(out, max_records, MAX_BATCH_BYTES)
             .map_err(|e| StageError::new(e.to_string()))?;
         Ok((n > 0).then_some(n))
     }
+}
+
+/// The error of a failed source (reported once; later pulls say less).
+fn failed(e: &mut Option<super::input::InputError>) -> StageError {
+    StageError::new(e.take().map_or_else(
+        || "an input changed during the run".to_string(),
+        |e| e.to_string(),
+    ))
 }
 
 #[cfg(test)]
