@@ -312,14 +312,7 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
         // 6 MB: small enough for a CI disk with little room. The run reads
         // it in small batches with one batch of slack (below), so it is
         // still mid-file when the test meddles.
-        let args = [
-            "generate",
-            "--records",
-            "30000",
-            "--seed",
-            seed,
-            "--output",
-        ];
+        let args = ["generate", "--records", "30000", "--seed", seed, "--output"];
         let mut args = args.to_vec();
         args.push(path.to_str().unwrap());
         common::expect_ok(&args);

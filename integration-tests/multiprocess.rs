@@ -302,12 +302,25 @@ impl Scenario {
     /// and `extra` arguments. It reads the token from the file the workers
     /// read when `from_file`, else from the environment.
     fn start(lines: u64, local: &str, extra: &[&str], from_file: bool) -> Self {
+        Scenario::start_in_chunks(lines, 500, local, extra, from_file)
+    }
+
+    /// The same, in chunks of `batch` lines: many chunks from a small input
+    /// (which keeps the disk these tests need small).
+    fn start_in_chunks(
+        lines: u64,
+        batch: u64,
+        local: &str,
+        extra: &[&str],
+        from_file: bool,
+    ) -> Self {
         const TOKEN: &str = "scenario-test-token";
         let dir = tempfile::tempdir().unwrap();
         let input = make_input(dir.path(), lines);
         let serial = serial_outputs(dir.path(), &input);
         let token = token_file(dir.path(), TOKEN);
         let out = dir.path().join("mp");
+        let batch = batch.to_string();
         let mut args = vec![
             "--input",
             s(&input),
@@ -315,7 +328,7 @@ impl Scenario {
             s(&out),
             "--emit-records",
             "--batch-size",
-            "500",
+            &batch,
         ];
         args.extend(extra);
         if from_file {
@@ -448,7 +461,7 @@ fn a_worker_joining_mid_run_gets_chunks() {
 #[test]
 fn a_worker_with_two_threads_beside_two_single_thread_workers_changes_nothing() {
     // 300 chunks at one credit per thread leave the later workers time to join.
-    let mut run = Scenario::start(150_000, "0", &["--inflight", "1"], true);
+    let mut run = Scenario::start_in_chunks(60_000, 200, "0", &["--inflight", "1"], true);
     let wide = start_worker_with(&run.c.addr, &run.token, &["--threads", "2"]);
     let joined = run.c.wait_for(|l| l.contains("worker joined"));
     assert!(joined.contains("threads=2"), "{joined}");
@@ -464,7 +477,7 @@ fn a_worker_with_two_threads_beside_two_single_thread_workers_changes_nothing() 
     }
     let (report, log) = run.finish(workers);
     assert_every_worker_worked(&report, &log, 3);
-    assert_eq!(sum_of(&report, "chunks"), 150_004u64.div_ceil(500));
+    assert_eq!(sum_of(&report, "chunks"), 60_004u64.div_ceil(200));
 }
 
 /// A worker started by hand with `extra` arguments, logging at debug
@@ -491,7 +504,7 @@ fn start_logging_worker(addr: &str, token_file: &Path, extra: &[&str], log: &Pat
 
 #[test]
 fn a_worker_allowed_only_a_subfolder_gets_bytes_while_one_allowed_the_input_reads_ranges() {
-    let mut run = Scenario::start(150_000, "0", &["--inflight", "1"], true);
+    let mut run = Scenario::start_in_chunks(60_000, 200, "0", &["--inflight", "1"], true);
     let top = std::fs::canonicalize(run.out.parent().unwrap()).unwrap();
     let sub = top.join("sub");
     std::fs::create_dir(&sub).unwrap();
@@ -535,7 +548,7 @@ fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
     // The worker started by hand lacks the coordinator's local-worker mark:
     // it is sent each chunk's bytes, read by the coordinator. (300 chunks at
     // one in flight leave it ample time to join.)
-    let mut run = Scenario::start(150_000, "1", &["--inflight", "1"], false);
+    let mut run = Scenario::start_in_chunks(60_000, 200, "1", &["--inflight", "1"], false);
     let outsider = run.start_worker();
     run.c.wait_for(|l| l.contains("as file ranges"));
     let (report, log) = run.finish(vec![outsider]);

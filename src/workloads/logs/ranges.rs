@@ -226,9 +226,8 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
         return Ok(None);
     }
     let mut last = [0u8; 1];
-    let unterminated = len > 0
-        && read_at(&file, &mut last, len - 1).map_err(changed)? == 1
-        && last[0] != b'\n';
+    let unterminated =
+        len > 0 && read_at(&file, &mut last, len - 1).map_err(changed)? == 1 && last[0] != b'\n';
     let fingerprint = crate::file_range::fingerprint(&file, len).map_err(changed)?;
     let path = canonical;
     Ok(Some(InputFile {
@@ -401,7 +400,9 @@ mod tests {
                 InputSpec::File(p)
             })
             .collect();
-        let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().expect("plain files");
+        let mut cutter = RangeCutter::for_inputs(&inputs)
+            .unwrap()
+            .expect("plain files");
         let mut reader = LineReader::new(inputs);
         loop {
             let mut text = Vec::new();
@@ -453,8 +454,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("a.gz");
         std::fs::write(&gz, [0x1f, 0x8b, 0, 0]).unwrap();
-        assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)]).unwrap().is_none());
-        assert!(RangeCutter::for_inputs(&[InputSpec::Stdin]).unwrap().is_none());
+        assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)])
+            .unwrap()
+            .is_none());
+        assert!(RangeCutter::for_inputs(&[InputSpec::Stdin])
+            .unwrap()
+            .is_none());
         let d = InputSpec::File(dir.path().to_path_buf());
         assert!(RangeCutter::for_inputs(&[d]).unwrap().is_none());
         let missing = InputSpec::File(dir.path().join("missing"));
@@ -479,7 +484,9 @@ mod tests {
         assert_eq!(cutter.remaining_estimate(), Some(0));
         let empty = dir.path().join("empty.log");
         std::fs::write(&empty, b"").unwrap();
-        let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)]).unwrap().unwrap();
+        let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)])
+            .unwrap()
+            .unwrap();
         assert_eq!(cutter.remaining_estimate(), None);
     }
 
