@@ -1,7 +1,9 @@
-//! `parpipe run --follow`: the real binary reads a file that this test
-//! process writes while it runs — bursts that end mid-line, a rotation by
-//! rename, a truncation in place — and, on SIGINT, ends normally with the
-//! `summary.json` that serial mode gives on everything written. Snapshots
+//! Live inputs. `parpipe run --follow`: the real binary reads a file that
+//! this test process writes while it runs — bursts that end mid-line, a
+//! rotation by rename, a truncation in place — and, on SIGINT, ends
+//! normally with the `summary.json` that serial mode gives on everything
+//! written. Standard input held open: its lines flow (a partial batch
+//! leaves after the batch delay) in every mode before it ends. Snapshots
 //! (`--snapshot-every`) are whole JSON whenever they are read.
 
 mod common;
@@ -88,6 +90,30 @@ fn start(mode: &str, input: &Path, out: &Path) -> Follow {
         child,
         out: out.to_path_buf(),
     }
+}
+
+/// A run in `mode` on standard input, which the caller writes and closes.
+fn start_on_stdin(mode: &str, out: &Path) -> (Follow, std::process::ChildStdin) {
+    let mut child = Command::new(bin())
+        .args(["run", "-q", "--mode", mode, "--snapshot-every", "0.1"])
+        .args(["--input", "-", "--out", s(out)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("parpipe: {line}");
+        }
+    });
+    let run = Follow {
+        child,
+        out: out.to_path_buf(),
+    };
+    (run, stdin)
 }
 
 impl Follow {
@@ -235,4 +261,29 @@ fn follow_flags_are_checked() {
         1,
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.log"));
+}
+
+#[test]
+fn standard_input_held_open_flows_in_every_mode_before_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = generated(3_000, 11, dir.path());
+    let serial = serial_summary(&all, dir.path());
+    // The first part ends mid-line: its whole lines (far fewer than a
+    // batch) must come out while the pipe stays open.
+    let cut = all.len() / 3 + 17;
+    let (first, rest) = all.split_at(cut);
+    let whole = first.iter().filter(|&&b| b == b'\n').count() as u64;
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let out = dir.path().join(format!("out-{mode}"));
+        let (mut run, mut stdin) = start_on_stdin(mode, &out);
+        stdin.write_all(first).unwrap();
+        stdin.flush().unwrap();
+        run.wait_for_lines(whole);
+        stdin.write_all(rest).unwrap();
+        drop(stdin);
+        let status = run.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{mode}");
+        assert_eq!(read_json(&out.join("summary.json")), serial, "{mode}");
+        println!("{mode}: {whole} lines seen while standard input was open");
+    }
 }

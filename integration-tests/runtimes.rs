@@ -133,3 +133,61 @@ fn workers_that_die_before_connecting_are_reported_with_status_and_stderr() {
     assert!(text.contains("exited with exit status: 3"), "{text}");
     assert!(text.contains("cannot load the model"), "{text}");
 }
+
+/// A source that blocks: `blocking_recv` on a tokio channel whose sender
+/// lives on the caller's runtime.
+struct Blocking(tokio::sync::mpsc::Receiver<Vec<u64>>);
+
+impl Source for Blocking {
+    type Out = Vec<u64>;
+    fn next_batch(&mut self, _max: usize) -> Result<Option<Vec<u64>>, StageError> {
+        Ok(self.0.blocking_recv())
+    }
+}
+
+#[test]
+fn a_source_that_blocks_on_a_channel_fed_by_the_callers_runtime_works_in_every_mode() {
+    for config in configs() {
+        let mode = config.mode;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(async move {
+            let (tx, rx) = tokio::sync::mpsc::channel(2);
+            // The producer runs on this very thread, beside the run.
+            let producer = tokio::spawn(async move {
+                for start in (1..10_001u64).step_by(100) {
+                    tx.send((start..start + 100).collect()).await.unwrap();
+                }
+            });
+            let pipeline =
+                Pipeline::builder("blocking", "channel", Blocking(rx)).collect("sum", Sum);
+            let got = pipeline.execute(&config).await.unwrap().result;
+            producer.await.unwrap();
+            got
+        });
+        assert_eq!(got, TOTAL, "{mode:?}");
+    }
+}
+
+#[test]
+fn cancel_ends_a_run_whose_source_waits_forever() {
+    for config in configs() {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let cancel = config.cancel.clone();
+        let started = std::time::Instant::now();
+        let waiter = std::thread::spawn(move || {
+            let pipeline = Pipeline::builder("stuck", "channel", Blocking(rx)).collect("sum", Sum);
+            pipeline.run(&config)
+        });
+        // One batch goes through; then the source waits on a channel that
+        // never sends again (its sender is kept alive below).
+        tx.blocking_send(vec![1, 2, 3]).unwrap();
+        cancel.cancel();
+        let e = waiter.join().unwrap().expect_err("cancelled");
+        assert_eq!(e.kind(), ErrorKind::Interrupted, "{e}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        drop(tx);
+    }
+}

@@ -187,6 +187,7 @@
 pub mod allocator;
 #[cfg(feature = "cli")]
 pub mod bench;
+mod detached;
 pub mod error;
 pub mod file_range;
 mod handle;

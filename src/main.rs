@@ -196,7 +196,9 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                 snapshot: args.snapshot_every.map(|secs| logs::SnapshotPlan {
                     dir: args.out.clone(),
                     every_ms: (secs * 1000.0) as u64,
-                    trailing: args.follow,
+                    // An input that can pause: a snapshot also comes
+                    // while no batch does.
+                    trailing: args.follow || args.inputs.iter().any(|a| a == "-"),
                 }),
             };
             (Params::Logs(params), 8192)

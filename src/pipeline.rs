@@ -102,6 +102,10 @@ pub(crate) trait DynSource: Send {
         max: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<Option<usize>, StageError>;
+    /// See [`Source::may_wait`](crate::Source::may_wait).
+    fn may_wait(&self) -> bool {
+        false
+    }
     /// Hands a pushed-input source its feed (see `handle`); false for any
     /// other source.
     fn attach_feed(&mut self, feed: &dyn Any) -> bool {
@@ -135,6 +139,10 @@ where
 
     fn size_hint(&self) -> Option<u64> {
         self.0.size_hint()
+    }
+
+    fn may_wait(&self) -> bool {
+        self.0.may_wait()
     }
 }
 
@@ -191,6 +199,10 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
 
     fn size_hint(&self) -> Option<u64> {
         self.source.size_hint()
+    }
+
+    fn may_wait(&self) -> bool {
+        self.source.may_wait()
     }
 
     fn remaining_estimate(&self) -> Option<u64> {

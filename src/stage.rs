@@ -197,6 +197,18 @@ pub trait Source: Send + 'static {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+
+    /// Whether [`next_batch`](Self::next_batch) may wait for input that
+    /// comes from outside (a socket, a channel, standard input) or block in
+    /// any other way. Such a source is pulled on a thread of its own, so
+    /// that the engine never waits inside it: a coordinator keeps answering
+    /// its workers, a [`Cancel`](crate::Cancel) takes effect at once, and
+    /// blocking calls (`blocking_recv`, `block_on`) are allowed. The default
+    /// is yes; a source that only computes or reads local files may say no
+    /// and save a hand-off between threads per batch.
+    fn may_wait(&self) -> bool {
+        true
+    }
 }
 
 /// A [`Source`] that chooses its own wire form for multiprocess mode (an

@@ -264,11 +264,16 @@ fn start_dashboard(
 /// Runs an erased pipeline in the configured mode, on the current actix
 /// `System`; `job` names it for multiprocess workers.
 pub(crate) async fn execute_pipeline(
-    pipeline: Pipeline,
+    mut pipeline: Pipeline,
     job: Option<&JobSpec>,
     config: &RunConfig,
 ) -> Result<Finished<AnyData>, RunError> {
     config.validate()?;
+    if pipeline.source.part.may_wait() {
+        // Never wait inside a source: it gets a thread of its own.
+        crate::detached::detach(&mut pipeline.source.part)
+            .map_err(|e| RunError::Runtime(format!("cannot start the source's thread: {e}")))?;
+    }
     let mut config = std::borrow::Cow::Borrowed(config);
     let dashboard = start_dashboard(&mut config)?;
     let config = config.as_ref();

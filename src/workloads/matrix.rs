@@ -104,6 +104,11 @@ impl Source for TaskSource {
     fn size_hint(&self) -> Option<u64> {
         Some(self.tasks - self.next)
     }
+
+    /// Generated tasks: nothing to wait for.
+    fn may_wait(&self) -> bool {
+        false
+    }
 }
 
 /// The stage: multiplies each task's matrices.

@@ -14,6 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::batch::LineBatch;
 use super::follow::{self, FollowReader};
 use super::watch::Watch;
+use stdin::{BatchClock, Patient};
+
+mod stdin;
+
+/// How long a batch of standard input waits for more lines once it has its
+/// first one, unless [`LineReader::set_batch_delay`] says otherwise.
+pub const DEFAULT_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Size of the read buffer (and of the gzip decoder's input buffer): large
 /// enough that the per-read cost vanishes next to the per-line work.
@@ -119,6 +126,11 @@ pub struct LineReader {
     deferred: Option<Box<InputError>>,
     /// Data bytes of the last batch filled (a capacity hint for the next).
     last_batch_bytes: usize,
+    /// The deadline of the batch being filled, when an input can pause
+    /// (standard input); `None` for files, which never make a batch wait.
+    clock: Option<BatchClock>,
+    /// How long a batch waits for more once it has a line (see `clock`).
+    delay: std::time::Duration,
 }
 
 /// An opened input.
@@ -132,7 +144,8 @@ struct OpenInput {
     eof: bool,
     /// A regular file: what it looked like at open, checked at its end.
     watch: Option<Watch>,
-    /// A followed file: "nothing new yet" is not an error.
+    /// A followed file or standard input: "nothing new yet" is not an
+    /// error, the lines already read leave in a partial batch.
     follow: bool,
 }
 
@@ -236,7 +249,6 @@ impl LineReader {
     /// Does NOT open anything yet (opening is lazy, on the first fill).
     pub fn new(inputs: Vec<InputSpec>) -> Self {
         LineReader {
-            inputs,
             next_input: 0,
             current: None,
             buf: Vec::new(),
@@ -246,7 +258,16 @@ impl LineReader {
             next_line: 1,
             deferred: None,
             last_batch_bytes: 0,
+            clock: inputs_pause(&inputs).then(BatchClock::default),
+            delay: DEFAULT_BATCH_DELAY,
+            inputs,
         }
+    }
+
+    /// How long a batch of standard input waits for more lines once it has
+    /// its first one: then it leaves partial, so a slow stream still flows.
+    pub fn set_batch_delay(&mut self, delay: std::time::Duration) {
+        self.delay = delay;
     }
 
     /// Fills `batch` with up to `max_lines` lines and at most about `max_bytes`
@@ -325,6 +346,9 @@ impl LineReader {
             return Err(*e);
         }
         let max_lines = max_lines.max(1);
+        if let Some(clock) = &self.clock {
+            clock.clear();
+        }
         let mut n = 0;
         while n < max_lines {
             // The common case first: whole lines already in the buffer.
@@ -332,6 +356,9 @@ impl LineReader {
             n += k;
             if full || n == max_lines {
                 break;
+            }
+            if n > 0 {
+                self.arm_clock();
             }
             match self.step(sink, n > 0, max_bytes) {
                 Ok(Step::Pushed) => n += 1,
@@ -347,6 +374,16 @@ impl LineReader {
             }
         }
         Ok(n)
+    }
+
+    /// The batch has a line: from now on it waits for more only until its
+    /// deadline.
+    fn arm_clock(&self) {
+        if let Some(clock) = &self.clock {
+            if !clock.is_armed() {
+                clock.arm(self.delay);
+            }
+        }
     }
 
     /// Fast path: delivers up to `room` lines that lie whole in the buffer
@@ -590,7 +627,14 @@ impl LineReader {
     fn open(&mut self, spec: &InputSpec) -> Result<(), InputError> {
         let name = spec.display_name();
         let (watch, raw): (Option<Watch>, Box<dyn Read + Send>) = match spec {
-            InputSpec::Stdin => (None, Box::new(io::stdin())),
+            InputSpec::Stdin => {
+                let clock = self.clock.get_or_insert_with(BatchClock::default).clone();
+                let stdin = Patient::stdin(clock).map_err(|source| InputError::Open {
+                    input: name.clone(),
+                    source,
+                })?;
+                (None, Box::new(stdin))
+            }
             InputSpec::Follow(path) => {
                 let reader = FollowReader::open(path, follow::global_stop(), follow::IDLE)
                     .map_err(|source| InputError::Open {
@@ -620,8 +664,21 @@ impl LineReader {
                 }
             }
         };
-        self.start_input(name, raw, watch, false);
-        // Sniff the first two bytes (a read may return fewer than asked).
+        let pauses = matches!(spec, InputSpec::Stdin);
+        self.start_input(name, raw, watch, pauses);
+        // Sniff the first two bytes (a read may return fewer than asked),
+        // waiting for them however long the batch's deadline.
+        let deadline = self.clock.as_ref().and_then(BatchClock::suspend);
+        let sniffed = self.sniff();
+        if let Some(clock) = &self.clock {
+            clock.restore(deadline);
+        }
+        sniffed
+    }
+
+    /// Reads the current input's first two bytes and, if they are gzip's
+    /// magic, puts a decoder in front of it.
+    fn sniff(&mut self) -> Result<(), InputError> {
         while self.end < 2 {
             let before = self.end;
             let Some(cur) = self.current.as_mut() else {
@@ -663,6 +720,14 @@ impl LineReader {
                 ));
                 cur.source = Box::new(decoder);
                 cur.gzip = true;
+                if cur.follow {
+                    // A deflate stream is read in the decoder's own steps:
+                    // it waits for whole batches.
+                    cur.follow = false;
+                    if let Some(clock) = &self.clock {
+                        clock.turn_off();
+                    }
+                }
                 if let Some(watch) = cur.watch.as_mut() {
                     watch.plain = false;
                 }
@@ -680,6 +745,11 @@ impl LineReader {
         self.end = 0;
         self.partial.clear();
     }
+}
+
+/// Whether any of `inputs` can pause (standard input).
+fn inputs_pause(inputs: &[InputSpec]) -> bool {
+    inputs.iter().any(|i| matches!(i, InputSpec::Stdin))
 }
 
 #[cfg(test)]

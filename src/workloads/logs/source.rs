@@ -95,6 +95,18 @@ impl Source for LogSource {
             Origin::Read(_) | Origin::Ranges(_) | Origin::Failed(_) => None,
         }
     }
+
+    /// Standard input and followed files wait for their writer; the
+    /// generator and plain files never wait.
+    fn may_wait(&self) -> bool {
+        match &self.origin {
+            Origin::Read(reader) => reader
+                .inputs()
+                .iter()
+                .any(|i| matches!(i, InputSpec::Stdin | InputSpec::Follow(_))),
+            Origin::Generate { .. } | Origin::Ranges(_) | Origin::Failed(_) => false,
+        }
+    }
 }
 
 impl ChunkSource for LogSource {

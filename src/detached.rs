@@ -1,0 +1,271 @@
+//! Pulling a source that may wait (standard input, a socket, a channel,
+//! user code that blocks) on a thread of its own, so that no engine ever
+//! waits inside a source.
+//!
+//! [`Detached`] owns the thread. The engine asks it for a batch (or a chunk)
+//! as it asks any source; the first ask hands the request to the thread and
+//! answers `Pending`, with a wake-up that fires when the thread has the
+//! answer. Meanwhile the engine's actor stays free: heartbeats, results,
+//! snapshots and cancellation go on (a coordinator used to stop answering
+//! its workers while its source waited on a pipe). The thread has no async
+//! runtime of its own, so a source may block in any way it likes
+//! (`blocking_recv`, `block_on`, a read).
+//!
+//! When the run ends, dropping the adapter closes the request channel: the
+//! thread ends after the pull it is in, if any, returns. A pull that never
+//! returns leaves its thread parked; the run itself is not held up.
+
+use crate::file_range::FileRange;
+use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
+use crate::stage::{BatchInfo, StageError};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Puts `source` behind a thread of its own (see the module docs).
+pub(crate) fn detach(source: &mut Box<dyn DynSource>) -> std::io::Result<()> {
+    let own = std::mem::replace(source, Box::new(Moved));
+    *source = Box::new(Detached::new(own)?);
+    Ok(())
+}
+
+/// What the engine asked for.
+enum Request {
+    Batch(usize),
+    /// A chunk in wire form, written after what `Vec` already holds.
+    Chunk(usize, Vec<u8>),
+}
+
+/// The thread's answer to a [`Request`].
+enum Reply {
+    Batch(Result<Pulled<AnyData>, StageError>),
+    Chunk(Result<Pulled<()>, StageError>, Vec<u8>),
+}
+
+/// Size estimates, refreshed by the thread after each pull (the engine
+/// asks for them between pulls, when the source may be busy).
+#[derive(Clone, Copy, Default)]
+struct Hints {
+    size: Option<u64>,
+    remaining: Option<u64>,
+}
+
+/// A source pulled on its own thread (see the module docs).
+pub(crate) struct Detached {
+    requests: Option<mpsc::Sender<Request>>,
+    replies: mpsc::Receiver<Reply>,
+    ready: Arc<Notify>,
+    /// A request the thread has not answered yet.
+    in_flight: bool,
+    hints: Arc<Mutex<Hints>>,
+    /// The source itself, for the calls that need no pull (decoding a
+    /// chunk); locked by the thread only while it pulls.
+    source: Arc<Mutex<Box<dyn DynSource>>>,
+}
+
+impl Detached {
+    /// Moves `source` behind a thread of its own.
+    fn new(source: Box<dyn DynSource>) -> std::io::Result<Self> {
+        let hints = Arc::new(Mutex::new(Hints {
+            size: source.size_hint(),
+            remaining: source.remaining_estimate(),
+        }));
+        let source = Arc::new(Mutex::new(source));
+        let (requests, inbox) = mpsc::channel::<Request>();
+        let (outbox, replies) = mpsc::channel::<Reply>();
+        let ready = Arc::new(Notify::new());
+        let (thread_source, thread_hints, thread_ready) =
+            (Arc::clone(&source), Arc::clone(&hints), Arc::clone(&ready));
+        std::thread::Builder::new()
+            .name("parpipe-source".into())
+            .spawn(move || {
+                for request in inbox {
+                    let mut source = lock(&thread_source);
+                    let reply = match request {
+                        Request::Batch(max) => Reply::Batch(source.next_batch(max)),
+                        Request::Chunk(max, mut out) => {
+                            let got = source.next_chunk(max, &mut out);
+                            Reply::Chunk(got, out)
+                        }
+                    };
+                    *lock(&thread_hints) = Hints {
+                        size: source.size_hint(),
+                        remaining: source.remaining_estimate(),
+                    };
+                    drop(source);
+                    if outbox.send(reply).is_err() {
+                        return;
+                    }
+                    // A permit is kept if the engine is not waiting yet.
+                    thread_ready.notify_one();
+                }
+            })?;
+        Ok(Detached {
+            requests: Some(requests),
+            replies,
+            ready,
+            in_flight: false,
+            hints,
+            source,
+        })
+    }
+
+    fn wake(&self) -> Wake {
+        let ready = Arc::clone(&self.ready);
+        Box::pin(async move { ready.notified().await })
+    }
+
+    /// The thread's answer if it has one; else sends `request` (unless one
+    /// is already out) and gives `None`.
+    fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Reply>, StageError> {
+        if self.in_flight {
+            return match self.replies.try_recv() {
+                Ok(reply) => {
+                    self.in_flight = false;
+                    Ok(Some(reply))
+                }
+                Err(mpsc::TryRecvError::Empty) => Ok(None),
+                Err(mpsc::TryRecvError::Disconnected) => Err(gone()),
+            };
+        }
+        let sent = self
+            .requests
+            .as_ref()
+            .is_some_and(|r| r.send(request()).is_ok());
+        if !sent {
+            return Err(gone());
+        }
+        self.in_flight = true;
+        Ok(None)
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        // Ends the thread's loop once its current pull (if any) returns.
+        self.requests = None;
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn gone() -> StageError {
+    StageError::new("the source's thread ended (it panicked)")
+}
+
+fn mixed() -> StageError {
+    StageError::new("parpipe internal error: batches and chunks pulled from one source")
+}
+
+impl DynSource for Detached {
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
+        match self.answer(|| Request::Batch(max))? {
+            Some(Reply::Batch(got)) => got,
+            Some(Reply::Chunk(..)) => Err(mixed()),
+            None => Ok(Pulled::Pending(self.wake())),
+        }
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        lock(&self.hints).size
+    }
+
+    fn remaining_estimate(&self) -> Option<u64> {
+        lock(&self.hints).remaining
+    }
+
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
+        // The buffer travels to the thread and back: a chunk is written
+        // once, straight into the frame the engine sends.
+        match self.answer(|| Request::Chunk(max, std::mem::take(out)))? {
+            Some(Reply::Chunk(got, buf)) => {
+                *out = buf;
+                got
+            }
+            Some(Reply::Batch(_)) => Err(mixed()),
+            None => Ok(Pulled::Pending(self.wake())),
+        }
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
+        lock(&self.source).decode_chunk(bytes, info)
+    }
+
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        lock(&self.source).split_chunk(bytes, records, max, parts)
+    }
+
+    /// A source that waits for its input is not a set of files.
+    fn chunks_in_files(&mut self) -> bool {
+        false
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        _max: usize,
+        _out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        Err(StageError::new(
+            "a source that waits for input cannot give chunks as file ranges",
+        ))
+    }
+}
+
+/// The place a source was moved out of, for the instant before its
+/// adapter takes it (never pulled).
+struct Moved;
+
+impl DynSource for Moved {
+    fn next_batch(&mut self, _max: usize) -> Result<Pulled<AnyData>, StageError> {
+        Ok(Pulled::End)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+
+    fn remaining_estimate(&self) -> Option<u64> {
+        None
+    }
+
+    fn next_chunk(&mut self, _max: usize, _out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
+        Ok(Pulled::End)
+    }
+
+    fn decode_chunk(&self, _bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
+        Err("the source was moved".into())
+    }
+
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        _max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        parts.push((bytes.len(), records));
+    }
+
+    fn chunks_in_files(&mut self) -> bool {
+        false
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        _max: usize,
+        _out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests;
