@@ -198,6 +198,11 @@ pub struct RunReport {
     pub bottleneck: Option<Bottleneck>,
     /// Worker processes (multiprocess mode only).
     pub workers: Vec<WorkerReport>,
+    /// Set when a parallel mode ran this input inline, as serial mode
+    /// does, because its size estimate said the engine could not pay
+    /// (`mode` stays the one asked for): the estimate and the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_reason: Option<String>,
 }
 
 impl RunReport {
@@ -226,6 +231,7 @@ impl RunReport {
             bottleneck: find_bottleneck(&rows),
             stages: rows,
             workers: Vec::new(),
+            inline_reason: None,
         }
     }
 
@@ -293,6 +299,9 @@ impl RunReport {
             self.cpu_percent,
             self.peak_rss_bytes as f64 / 1048576.0
         );
+        if let Some(why) = &self.inline_reason {
+            let _ = writeln!(t, "ran inline: {why}");
+        }
         if let Some(b) = &self.bottleneck {
             let _ = writeln!(t, "bottleneck: {}", b.reason);
         }

@@ -6,6 +6,7 @@ pub(crate) mod inline;
 pub(crate) mod multiprocess;
 pub(crate) mod pipelined;
 pub(crate) mod serial;
+pub(crate) mod small;
 
 pub use multiprocess::WorkerCommand;
 pub use pipelined::Replicas;
@@ -143,6 +144,13 @@ pub struct RunConfig {
     /// Serve the live dashboard on this `IP:PORT` while the run lasts
     /// (a non-loopback address needs [`token`](Self::token)).
     pub dashboard: Option<String>,
+    /// Let a parallel mode run a small input inline, as serial mode does,
+    /// when the source's size estimate says its engine cannot pay (see
+    /// `mode::small`; the report's `inline_reason` then says so). Only
+    /// taken when the engine's shape is left to the defaults (no
+    /// `workers` count, no token, no per-stage replicas). On by default;
+    /// off forces the engine (tests of the engines themselves).
+    pub inline_small: bool,
     /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on
     /// http://ADDR`) on stderr once bound (for people
     /// and scripts starting remote workers); otherwise it is only logged.
@@ -167,6 +175,7 @@ impl Default for RunConfig {
             max_frame: crate::protocol::DEFAULT_MAX_FRAME,
             worker_wait_timeout: std::time::Duration::from_secs(10),
             announce_listen: false,
+            inline_small: true,
             worker_command: None,
             live: None,
             dashboard: None,
@@ -278,7 +287,21 @@ pub(crate) async fn execute_pipeline(
     let dashboard = start_dashboard(&mut config)?;
     let config = config.as_ref();
     let output = pipeline.output.clone();
+    // A multiprocess run without a registered job fails below, whatever its size.
+    let inline = match (config.mode, job) {
+        (Mode::Multiprocess, None) => None,
+        _ => small::inline_reason(&pipeline, config),
+    };
     let report = match (config.mode, job) {
+        _ if inline.is_some() => {
+            tracing::info!(reason = inline.as_deref(), "running inline");
+            serial::execute(pipeline, config).await.map(|mut report| {
+                // The mode asked for stays visible; the reason says what ran.
+                report.mode = config.mode;
+                report.inline_reason = inline;
+                report
+            })
+        }
         (Mode::Serial, _) => serial::execute(pipeline, config).await,
         (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
         (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,

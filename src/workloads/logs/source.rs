@@ -181,10 +181,16 @@ impl ChunkSource for LogSource {
     }
 
     /// For plain files cut into ranges: the bytes left over the mean line
-    /// length seen so far.
+    /// length seen so far; for plain files not read yet, their sizes over
+    /// the mean line length of a sample.
     fn remaining_estimate(&self) -> Option<u64> {
         match &self.origin {
             Origin::Ranges(cutter) => cutter.remaining_estimate(),
+            // Plain files not read yet: from their sizes (the modes decide
+            // from it whether a parallel engine can pay, see `mode::small`).
+            Origin::Read(reader) if reader.next_line() == 1 => {
+                super::ranges::estimate_lines(reader.inputs())
+            }
             _ => self.size_hint(),
         }
     }
