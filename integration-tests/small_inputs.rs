@@ -119,7 +119,7 @@ fn a_chosen_engine_shape_or_a_larger_input_still_runs_the_engine() {
             assert!(!rows.is_empty(), "{name}: {report}");
         }
     }
-    // Just under the pipeline limit with the same batch size: inline again.
+    // Within the pipeline limit (16 batches) with a larger batch size: inline again.
     let out = dir.path().join("pl-inline");
     let (report, _) = run(
         &out,

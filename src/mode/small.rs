@@ -7,8 +7,8 @@
 //! pipeline mode still starts an actor thread per stage and multiprocess
 //! mode starts worker processes, sends them every line, and (for logs) has
 //! the coordinator find every line end before any worker parses one. On
-//! this 2-core machine multiprocess mode measured 0.55–0.75× serial at
-//! 25 K–100 K lines and pipeline mode 0.9× at 25 K (docs/performance.md).
+//! this 2-core machine multiprocess mode measured 0.55–0.8× serial at
+//! 25 K–100 K lines and pipeline mode 0.9× (docs/performance.md).
 //!
 //! The decision is only taken when the user left the engine's shape to
 //! the defaults: an explicit `--workers`, a token (remote workers are
@@ -19,17 +19,20 @@ use super::{Mode, RunConfig};
 use crate::pipeline::Pipeline;
 
 /// Multiprocess mode runs inline up to this many batches (of the run's
-/// batch size; 24 × 8192 ≈ 200 K log lines, 96 matrix tasks). Logs over
-/// plain files broke even with two workers between 200 K and 400 K lines
-/// here; below it the coordinator's share of the work plus the workers'
-/// start-up cost more than the second core gives back.
+/// batch size; 24 × 8192 ≈ 200 K log lines, 96 matrix tasks). With two
+/// workers on this 2-core machine, logs over a plain file broke even at
+/// about 200 K–300 K lines (median wall speed-up 0.95× at 200 K, 1.02× at
+/// 300 K); generated logs later (0.79× at 400 K: the coordinator generates
+/// every line itself); matrix tasks, heavy per record, win from 16 tasks.
+/// The limit sits where the file case breaks even, so a matrix run keeps
+/// its workers from 100 tasks on.
 pub(crate) const MULTIPROCESS_INLINE_BATCHES: u64 = 24;
 
-/// Pipeline mode runs inline up to this many batches (8 × 8192 ≈ 65 K log
-/// lines): with fewer, the stage actors have too little to overlap to win
-/// back their start-up (measured 0.9× serial at 25 K lines, even at 50 K,
-/// ahead at 100 K).
-pub(crate) const PIPELINE_INLINE_BATCHES: u64 = 8;
+/// Pipeline mode runs inline up to this many batches (16 × 8192 ≈ 131 K
+/// log lines): with fewer, the stage actors have too little to overlap to
+/// win back their start-up (engine measured at 0.90–0.93× serial at 100 K
+/// lines, 1.13–1.15× at 200 K).
+pub(crate) const PIPELINE_INLINE_BATCHES: u64 = 16;
 
 /// Why `pipeline` should run inline in `config`'s mode, or `None` when
 /// the engine asked for runs (serial mode, an unknown or large size, an
