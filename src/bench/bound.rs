@@ -135,6 +135,7 @@ impl BenchPlan {
             records: 0,
             cpu_percent: 0.0,
             peak_rss_bytes: 0,
+            inline: false,
         };
         for (i, (outcome, part)) in outcomes.into_iter().zip(parts.iter_mut()).enumerate() {
             let Outcome::Measured(report, summary) = outcome? else {

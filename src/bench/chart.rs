@@ -174,6 +174,7 @@ mod tests {
                 records: size,
                 cpu_percent: 100.0,
                 peak_rss_bytes: 1,
+                inline: false,
             });
         }
         let results = BenchResults {

@@ -20,6 +20,9 @@ pub(crate) struct ChildReport {
     pub(crate) peak_rss_bytes: u64,
     #[serde(default)]
     workers: Vec<ChildWorker>,
+    /// Why a parallel mode ran the input inline, if it did.
+    #[serde(default)]
+    inline_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +61,7 @@ impl ChildReport {
             records: self.records,
             cpu_percent: self.total_cpu(),
             peak_rss_bytes: self.total_rss(),
+            inline: self.inline_reason.is_some(),
         }
     }
 }

@@ -134,6 +134,10 @@ pub struct Sample {
     pub cpu_percent: f64,
     /// Peak resident memory (coordinator plus workers' peaks).
     pub peak_rss_bytes: u64,
+    /// The mode ran this input inline, as serial mode does (the run's
+    /// report gives the reason: too small for the engine to pay).
+    #[serde(default)]
+    pub inline: bool,
 }
 
 impl Sample {

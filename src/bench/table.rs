@@ -235,6 +235,23 @@ pub fn render(results: &BenchResults) -> String {
                 );
             }
         }
+        for &size in &results.sizes {
+            for &c in &parallel {
+                let runs = s
+                    .iter()
+                    .filter(|x| x.workload == w && x.size == size && x.column == c);
+                let (inline, all) =
+                    runs.fold((0, 0), |(i, a), x| (i + usize::from(x.inline), a + 1));
+                if inline > 0 {
+                    let _ = writeln!(
+                        t,
+                        "\n{c} at {} lines: {inline} of {all} runs ran inline, as serial \
+                         mode does (too small for the engine to pay: report.json's inline_reason)",
+                        size_label(size)
+                    );
+                }
+            }
+        }
         for m in modes.iter().filter(|&&m| na(w, m)) {
             let _ = writeln!(t, "\n{m}: n/a (not available in this build)");
         }
@@ -256,6 +273,7 @@ mod tests {
             records: size,
             cpu_percent: 100.0,
             peak_rss_bytes: 1 << 20,
+            inline: false,
         }
     }
 
@@ -347,5 +365,14 @@ mod tests {
         assert!(t.contains(line), "{t}");
         assert!(t.contains("| 25 K | pipeline | 0.05 | 100 | 1.0 |"), "{t}");
         assert!(t.contains("multiprocess: n/a"), "{t}");
+        assert!(!t.contains("ran inline"), "{t}");
+        // Runs a mode did inline are said so under the table, with their count.
+        results.samples[1].inline = true;
+        results.samples[6].inline = true;
+        let t = render(&results);
+        assert!(
+            t.contains("pipeline at 25 K lines: 2 of 3 runs ran inline, as serial mode does"),
+            "{t}"
+        );
     }
 }
