@@ -49,7 +49,8 @@ impl SerialRunner {
         let stats = pipeline.fresh_stats();
         let acc = Some(pipeline.aggregate.part.empty());
         let live = config.live.clone().map(|board| {
-            let publisher = LivePublisher::new(board, &pipeline.name, super::Mode::Serial, 0);
+            // The mode asked for: a parallel mode may run a small input here.
+            let publisher = LivePublisher::new(board, &pipeline.name, config.mode, 0);
             (publisher, Instant::now())
         });
         SerialRunner {

@@ -188,38 +188,57 @@ impl RangeCutter {
     }
 }
 
-/// Lines in `inputs`, estimated before anything is read: their bytes over
-/// the mean line length of the first 64 KiB of the first one. `None` unless
-/// every input is a plain (not gzip) regular file that opens now and the
-/// sample holds a line end (the engines then decide without an estimate).
-/// Cheap (a `stat` and a 2-byte read per file, one 64 KiB read): the modes
-/// use it to tell a small input from one worth a parallel engine.
+/// Inputs up to this many bytes in all are sampled by [`estimate_lines`].
+const SAMPLE_UP_TO: u64 = 4 << 20;
+
+/// The mean line length [`estimate_lines`] assumes for larger inputs: the
+/// generator's lines average 205 bytes, combined-format logs 150–300.
+const ASSUMED_MEAN_LINE: u64 = 200;
+
+/// Lines in `inputs`, estimated before the run reads them: their bytes
+/// over a mean line length. `None` unless every input is a regular file
+/// (not standard input) that exists now.
+///
+/// Up to [`SAMPLE_UP_TO`] bytes in all, the mean is that of the first
+/// 64 KiB of the first file, and a file starting with the gzip magic gives
+/// `None` (its lines cannot be told from its size). Larger inputs are not
+/// opened at all (a `stat` each, [`ASSUMED_MEAN_LINE`], and a name ending
+/// in `.gz` gives `None`): the only use of the estimate is to tell a
+/// small input from a large one, and a large input is then read only by
+/// the run itself, from its start, as it would be without the estimate.
 pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
     let mut total = 0u64;
-    let mut first: Option<PathBuf> = None;
+    let mut paths = Vec::with_capacity(inputs.len());
     for spec in inputs {
         let InputSpec::File(path) = spec else {
             return None;
         };
-        let file = File::open(path).ok()?;
-        let meta = file.metadata().ok()?;
+        let meta = std::fs::metadata(path).ok()?;
         if !meta.is_file() {
             return None;
         }
-        let mut head = [0u8; 2];
-        if read_at(&file, &mut head, 0).ok()? == 2 && head == [0x1f, 0x8b] {
+        total = total.saturating_add(meta.len());
+        paths.push(path);
+    }
+    if total > SAMPLE_UP_TO {
+        let gz = |p: &&PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        return (!paths.iter().any(gz)).then(|| total.div_ceil(ASSUMED_MEAN_LINE));
+    }
+    let mut sample = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let file = File::open(path).ok()?;
+        let mut head = vec![0; if i == 0 { 64 << 10 } else { 2 }];
+        let got = read_at(&file, &mut head, 0).ok()?;
+        if got >= 2 && head[..2] == [0x1f, 0x8b] {
             return None;
         }
-        total = total.saturating_add(meta.len());
-        first.get_or_insert_with(|| path.clone());
+        if i == 0 {
+            head.truncate(got);
+            sample = head;
+        }
     }
-    let mut head = vec![0; (64usize << 10).min(total as usize)];
-    let got = File::open(first?)
-        .and_then(|file| read_at(&file, &mut head, 0))
-        .ok()?;
-    let head = &head[..got];
-    let lines = memchr::memchr_iter(b'\n', head).count() as u64;
-    let last = memchr::memrchr(b'\n', head)? as u64 + 1;
+    let lines = memchr::memchr_iter(b'\n', &sample).count() as u64;
+    let last = memchr::memrchr(b'\n', &sample)? as u64 + 1;
     Some(total.div_ceil((last / lines.max(1)).max(1)))
 }
 
@@ -536,6 +555,41 @@ mod tests {
             assert_agrees(&[&data, b"second\nfile\n"], max_lines, usize::MAX);
         }
         assert_agrees(&[&data], 5000, 100_000);
+    }
+
+    #[test]
+    fn line_estimates_sample_small_inputs_and_never_open_large_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.log");
+        std::fs::write(&small, b"0123456789\n".repeat(1000)).unwrap();
+        let spec = |p: &std::path::Path| InputSpec::File(p.to_path_buf());
+        assert_eq!(estimate_lines(&[spec(&small)]), Some(1000));
+        assert_eq!(estimate_lines(&[spec(&small), spec(&small)]), Some(2000));
+        // Large: the assumed mean line, and the file is not even opened
+        // (unreadable here, yet estimated).
+        let large = dir.path().join("large.log");
+        let f = File::create(&large).unwrap();
+        f.set_len(SAMPLE_UP_TO + 1).unwrap();
+        drop(f);
+        let want = (SAMPLE_UP_TO + 1).div_ceil(ASSUMED_MEAN_LINE);
+        assert_eq!(estimate_lines(&[spec(&large)]), Some(want));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&large, std::fs::Permissions::from_mode(0o000)).unwrap();
+            assert_eq!(estimate_lines(&[spec(&large)]), Some(want));
+        }
+        // No estimate: gzip (by content when sampled, by name when not),
+        // standard input, a directory, a missing file.
+        let gz = dir.path().join("small.bin");
+        std::fs::write(&gz, [0x1f, 0x8b, 8, 0]).unwrap();
+        assert_eq!(estimate_lines(&[spec(&small), spec(&gz)]), None);
+        let large_gz = dir.path().join("large.log.GZ");
+        std::fs::rename(&large, &large_gz).unwrap();
+        assert_eq!(estimate_lines(&[spec(&large_gz)]), None);
+        assert_eq!(estimate_lines(&[spec(&small), InputSpec::Stdin]), None);
+        assert_eq!(estimate_lines(&[spec(dir.path())]), None);
+        assert_eq!(estimate_lines(&[spec(&dir.path().join("missing"))]), None);
     }
 
     #[test]
