@@ -199,11 +199,11 @@ const ASSUMED_MEAN_LINE: u64 = 200;
 /// over a mean line length. `None` unless every input is a regular file
 /// (not standard input) that exists now.
 ///
-/// Up to [`SAMPLE_UP_TO`] bytes in all, the mean is that of the first
+/// Up to 4 MiB in all (`SAMPLE_UP_TO`), the mean is that of the first
 /// 64 KiB of the first file, and a file starting with the gzip magic gives
 /// `None` (its lines cannot be told from its size). Larger inputs are not
-/// opened at all (a `stat` each, [`ASSUMED_MEAN_LINE`], and a name ending
-/// in `.gz` gives `None`): the only use of the estimate is to tell a
+/// opened at all: a `stat` each, 200 bytes a line (`ASSUMED_MEAN_LINE`),
+/// and a name ending in `.gz` gives `None`. The only use of the estimate is to tell a
 /// small input from a large one, and a large input is then read only by
 /// the run itself, from its start, as it would be without the estimate.
 pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
