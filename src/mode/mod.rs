@@ -148,7 +148,8 @@ pub struct RunConfig {
     /// when the source's size estimate says its engine cannot pay (see
     /// `mode::small`; the report's `inline_reason` then says so). Only
     /// taken when the engine's shape is left to the defaults (no
-    /// `workers` count, no token, no per-stage replicas). On by default;
+    /// `workers` count, no token, `listen` on loopback port 0, no
+    /// per-stage replicas). On by default;
     /// off forces the engine (tests of the engines themselves).
     pub inline_small: bool,
     /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on

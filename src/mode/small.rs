@@ -11,9 +11,10 @@
 //! 25 K–100 K lines and pipeline mode 0.9× (docs/performance.md).
 //!
 //! The decision is only taken when the user left the engine's shape to
-//! the defaults: an explicit `--workers`, a token (remote workers are
-//! expected) or per-stage replica counts always get the engine they ask
-//! for, and so does a run with [`RunConfig::inline_small`] off.
+//! the defaults: an explicit `--workers`, a token or a `--listen` address
+//! other than loopback port 0 (remote workers are expected), or per-stage
+//! replica counts always get the engine they ask for, and so does a run
+//! with [`RunConfig::inline_small`] off.
 
 use super::{Mode, RunConfig};
 use crate::pipeline::Pipeline;
@@ -50,11 +51,13 @@ pub(crate) fn inline_reason(pipeline: &Pipeline, config: &RunConfig) -> Option<S
             (PIPELINE_INLINE_BATCHES, "stage actors")
         }
         Mode::Multiprocess => {
-            let loopback = config
+            // Loopback on a port of the system's choosing: no one else
+            // can be expected to join.
+            let private = config
                 .listen
                 .parse::<std::net::SocketAddr>()
-                .is_ok_and(|a| a.ip().is_loopback());
-            if config.workers.is_some() || config.token.is_some() || !loopback {
+                .is_ok_and(|a| a.ip().is_loopback() && a.port() == 0);
+            if config.workers.is_some() || config.token.is_some() || !private {
                 return None;
             }
             (MULTIPROCESS_INLINE_BATCHES, "worker processes")

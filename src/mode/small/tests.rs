@@ -69,6 +69,13 @@ fn an_engine_shape_the_user_chose_is_always_honoured() {
     let mut c = config(Mode::Multiprocess);
     c.listen = "0.0.0.0:0".into();
     assert_eq!(inline_reason(&p, &c), None, "listening beyond loopback");
+    let mut c = config(Mode::Multiprocess);
+    c.listen = "127.0.0.1:7070".into();
+    assert_eq!(
+        inline_reason(&p, &c),
+        None,
+        "a port chosen for remote workers"
+    );
     let mut c = config(Mode::Pipeline);
     c.replicas = super::super::Replicas::Fixed(vec![("parse".into(), 2)]);
     assert_eq!(inline_reason(&p, &c), None, "per-stage replicas");
