@@ -188,6 +188,7 @@ pub mod allocator;
 #[cfg(feature = "cli")]
 pub mod bench;
 mod detached;
+mod emit;
 pub mod error;
 pub mod file_range;
 mod handle;
@@ -209,8 +210,9 @@ pub mod stage;
 pub mod worker;
 pub mod workloads;
 
+pub use emit::Outputs;
 pub use error::{Error, ErrorKind};
-pub use handle::{LiveStats, PushError, Run};
+pub use handle::{LiveStats, PushError, Run, RunWithOutputs};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};

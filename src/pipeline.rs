@@ -373,6 +373,12 @@ pub(crate) trait DynSink: Send {
     fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError>;
     fn finish(&mut self, result: AnyData) -> Result<(), StageError>;
     fn abort(&mut self);
+    /// Gives a sink that emits per-batch outputs (see `emit`) the port of
+    /// its stream; false for any other sink.
+    fn attach_outputs(&mut self, port: &dyn Any) -> bool {
+        let _ = port;
+        false
+    }
 }
 
 /// Where a pipeline's sink leaves its output for the caller: shared by the
