@@ -20,6 +20,7 @@ use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
 use crate::stage::{BatchInfo, StageError};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Puts `source` behind a thread of its own (see the module docs).
@@ -36,10 +37,32 @@ enum Request {
     Chunk(usize, Vec<u8>),
 }
 
-/// The thread's answer to a [`Request`].
-enum Reply {
+/// The thread's answer to a [`Request`], and the CPU time the pull took.
+struct Reply {
+    got: Got,
+    cpu: Duration,
+}
+
+enum Got {
     Batch(Result<Pulled<AnyData>, StageError>),
     Chunk(Result<Pulled<()>, StageError>, Vec<u8>),
+}
+
+/// CPU time of the calling thread so far (on Linux and other Unixes; the
+/// wall time elsewhere would count waiting as work, so zero instead).
+fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec we own.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
 }
 
 /// Size estimates, refreshed by the thread after each pull (the engine
@@ -57,6 +80,8 @@ pub(crate) struct Detached {
     ready: Arc<Notify>,
     /// A request the thread has not answered yet.
     in_flight: bool,
+    /// The CPU time of the pull last answered, for [`DynSource::took`].
+    took: Option<Duration>,
     hints: Arc<Mutex<Hints>>,
     /// The source itself, for the calls that need no pull (decoding a
     /// chunk); locked by the thread only while it pulls.
@@ -81,12 +106,17 @@ impl Detached {
             .spawn(move || {
                 for request in inbox {
                     let mut source = lock(&thread_source);
-                    let reply = match request {
-                        Request::Batch(max) => Reply::Batch(source.next_batch(max)),
+                    let before = thread_cpu();
+                    let got = match request {
+                        Request::Batch(max) => Got::Batch(source.next_batch(max)),
                         Request::Chunk(max, mut out) => {
                             let got = source.next_chunk(max, &mut out);
-                            Reply::Chunk(got, out)
+                            Got::Chunk(got, out)
                         }
+                    };
+                    let reply = Reply {
+                        got,
+                        cpu: thread_cpu().saturating_sub(before),
                     };
                     *lock(&thread_hints) = Hints {
                         size: source.size_hint(),
@@ -105,6 +135,7 @@ impl Detached {
             replies,
             ready,
             in_flight: false,
+            took: None,
             hints,
             source,
         })
@@ -117,12 +148,14 @@ impl Detached {
 
     /// The thread's answer if it has one; else sends `request` (unless one
     /// is already out) and gives `None`.
-    fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Reply>, StageError> {
+    fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Got>, StageError> {
+        self.took = None;
         if self.in_flight {
             return match self.replies.try_recv() {
                 Ok(reply) => {
                     self.in_flight = false;
-                    Ok(Some(reply))
+                    self.took = Some(reply.cpu);
+                    Ok(Some(reply.got))
                 }
                 Err(mpsc::TryRecvError::Empty) => Ok(None),
                 Err(mpsc::TryRecvError::Disconnected) => Err(gone()),
@@ -162,8 +195,8 @@ fn mixed() -> StageError {
 impl DynSource for Detached {
     fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
         match self.answer(|| Request::Batch(max))? {
-            Some(Reply::Batch(got)) => got,
-            Some(Reply::Chunk(..)) => Err(mixed()),
+            Some(Got::Batch(got)) => got,
+            Some(Got::Chunk(..)) => Err(mixed()),
             None => Ok(Pulled::Pending(self.wake())),
         }
     }
@@ -180,13 +213,19 @@ impl DynSource for Detached {
         // The buffer travels to the thread and back: a chunk is written
         // once, straight into the frame the engine sends.
         match self.answer(|| Request::Chunk(max, std::mem::take(out)))? {
-            Some(Reply::Chunk(got, buf)) => {
+            Some(Got::Chunk(got, buf)) => {
                 *out = buf;
                 got
             }
-            Some(Reply::Batch(_)) => Err(mixed()),
+            Some(Got::Batch(_)) => Err(mixed()),
             None => Ok(Pulled::Pending(self.wake())),
         }
+    }
+
+    /// The CPU time the thread spent in the pull just answered (time it
+    /// waited for input is not work); the call itself takes microseconds.
+    fn took(&mut self) -> Option<Duration> {
+        self.took.take()
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {

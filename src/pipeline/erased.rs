@@ -102,6 +102,13 @@ pub(crate) trait DynSource: Send {
     fn may_wait(&self) -> bool {
         false
     }
+    /// The source's own busy time for the pull just answered, when it
+    /// measured it itself (a detached source: the CPU time its thread
+    /// spent, so that waiting for input is not counted as work); `None`:
+    /// the engine times the call.
+    fn took(&mut self) -> Option<std::time::Duration> {
+        None
+    }
     /// Hands a pushed-input source its feed (see `handle`); false for any
     /// other source.
     fn attach_feed(&mut self, feed: &dyn Any) -> bool {
