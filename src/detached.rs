@@ -16,6 +16,7 @@
 //! returns leaves its thread parked; the run itself is not held up.
 
 use crate::file_range::FileRange;
+use crate::metrics::thread_cpu;
 use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
 use crate::stage::{BatchInfo, StageError};
 use std::sync::mpsc;
@@ -48,23 +49,6 @@ enum Got {
     Chunk(Result<Pulled<()>, StageError>, Vec<u8>),
 }
 
-/// CPU time of the calling thread so far (on Linux and other Unixes; the
-/// wall time elsewhere would count waiting as work, so zero instead).
-fn thread_cpu() -> Duration {
-    #[cfg(unix)]
-    {
-        let mut t = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec we own.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
-            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
-        }
-    }
-    Duration::ZERO
-}
-
 /// Size estimates, refreshed by the thread after each pull (the engine
 /// asks for them between pulls, when the source may be busy).
 #[derive(Clone, Copy, Default)]
@@ -82,6 +66,8 @@ pub(crate) struct Detached {
     in_flight: bool,
     /// The CPU time of the pull last answered, for [`DynSource::took`].
     took: Option<Duration>,
+    /// An answer [`DynSource::wait_briefly`] received, not yet handed out.
+    stashed: Option<Reply>,
     hints: Arc<Mutex<Hints>>,
     /// The source itself, for the calls that need no pull (decoding a
     /// chunk); locked by the thread only while it pulls.
@@ -136,6 +122,7 @@ impl Detached {
             ready,
             in_flight: false,
             took: None,
+            stashed: None,
             hints,
             source,
         })
@@ -151,7 +138,11 @@ impl Detached {
     fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Got>, StageError> {
         self.took = None;
         if self.in_flight {
-            return match self.replies.try_recv() {
+            let received = match self.stashed.take() {
+                Some(reply) => Ok(reply),
+                None => self.replies.try_recv(),
+            };
+            return match received {
                 Ok(reply) => {
                     self.in_flight = false;
                     self.took = Some(reply.cpu);
@@ -226,6 +217,22 @@ impl DynSource for Detached {
     /// waited for input is not work); the call itself takes microseconds.
     fn took(&mut self) -> Option<Duration> {
         self.took.take()
+    }
+
+    /// Blocks the caller for at most `timeout` until the pull in flight
+    /// is answered (for the `auto` probe, which measures a few batches
+    /// before the actors start).
+    fn wait_briefly(&mut self, timeout: Duration) -> bool {
+        if !self.in_flight || self.stashed.is_some() {
+            return self.stashed.is_some();
+        }
+        match self.replies.recv_timeout(timeout) {
+            Ok(reply) => {
+                self.stashed = Some(reply);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {

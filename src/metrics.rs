@@ -406,6 +406,31 @@ pub fn process_cpu_seconds() -> f64 {
         .map_or(0.0, |ms| ms as f64 / 1000.0)
 }
 
+/// CPU time consumed by the calling thread.
+#[cfg(unix)]
+pub(crate) fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Elsewhere, wall time since the first call stands in.
+#[cfg(not(unix))]
+pub(crate) fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
 /// Peak RSS the kernel recorded for this process (Linux `VmHWM`), if known.
 pub(crate) fn kernel_peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -109,6 +109,13 @@ pub(crate) trait DynSource: Send {
     fn took(&mut self) -> Option<std::time::Duration> {
         None
     }
+    /// After a `Pending`: waits at most `timeout` for the answer, if this
+    /// source can be waited for without an async runtime (a detached one);
+    /// true when the next pull will have it.
+    fn wait_briefly(&mut self, timeout: std::time::Duration) -> bool {
+        let _ = timeout;
+        false
+    }
     /// Hands a pushed-input source its feed (see `handle`); false for any
     /// other source.
     fn attach_feed(&mut self, feed: &dyn Any) -> bool {
