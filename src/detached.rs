@@ -15,7 +15,6 @@
 //! thread ends after the pull it is in, if any, returns. A pull that never
 //! returns leaves its thread parked; the run itself is not held up.
 
-use crate::file_range::FileRange;
 use crate::metrics::thread_cpu;
 use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
 use crate::stage::{BatchInfo, StageError};
@@ -57,7 +56,9 @@ struct Hints {
     remaining: Option<u64>,
 }
 
-/// A source pulled on its own thread (see the module docs).
+/// A source pulled on its own thread (see the module docs). It never
+/// gives chunks as file ranges (the default): a source that waits for its
+/// input is not a set of files.
 pub(crate) struct Detached {
     requests: Option<mpsc::Sender<Request>>,
     replies: mpsc::Receiver<Reply>,
@@ -248,21 +249,6 @@ impl DynSource for Detached {
     ) {
         lock(&self.source).split_chunk(bytes, records, max, parts)
     }
-
-    /// A source that waits for its input is not a set of files.
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        _max: usize,
-        _out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Err(StageError::new(
-            "a source that waits for input cannot give chunks as file ranges",
-        ))
-    }
 }
 
 /// The place a source was moved out of, for the instant before its
@@ -288,28 +274,6 @@ impl DynSource for Moved {
 
     fn decode_chunk(&self, _bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
         Err("the source was moved".into())
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        _max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        parts.push((bytes.len(), records));
-    }
-
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        _max: usize,
-        _out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Ok(None)
     }
 }
 

@@ -3,6 +3,7 @@
 //! ending with the adapter.
 
 use super::*;
+use crate::file_range::FileRange;
 use crate::pipeline::pulled;
 use std::time::Duration;
 
@@ -33,9 +34,6 @@ impl DynSource for FromChannel {
     }
     fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
         Err("unused".into())
-    }
-    fn split_chunk(&self, b: &[u8], r: usize, _: usize, p: &mut Vec<(usize, usize)>) {
-        p.push((b.len(), r))
     }
     fn chunks_in_files(&mut self) -> bool {
         true
@@ -141,16 +139,6 @@ impl DynSource for Watched {
     fn split_chunk(&self, b: &[u8], r: usize, m: usize, p: &mut Vec<(usize, usize)>) {
         self.0.split_chunk(b, r, m, p)
     }
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-    fn next_chunk_ranges(
-        &mut self,
-        m: usize,
-        o: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        self.0.next_chunk_ranges(m, o)
-    }
 }
 
 #[test]
@@ -198,19 +186,6 @@ impl DynSource for Timed {
     }
     fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
         Err("unused".into())
-    }
-    fn split_chunk(&self, b: &[u8], r: usize, _: usize, p: &mut Vec<(usize, usize)>) {
-        p.push((b.len(), r))
-    }
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-    fn next_chunk_ranges(
-        &mut self,
-        _: usize,
-        _: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Ok(None)
     }
 }
 

@@ -82,22 +82,35 @@ pub(crate) trait DynSource: Send {
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError>;
     /// See [`ChunkSource::decode_chunk`](crate::ChunkSource::decode_chunk); also returns the record count.
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
-    /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk).
+    /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)
+    /// (by default one part: the whole chunk).
     fn split_chunk(
         &self,
         bytes: &[u8],
         records: usize,
         max: usize,
         parts: &mut Vec<(usize, usize)>,
-    );
-    /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files).
-    fn chunks_in_files(&mut self) -> bool;
-    /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges).
+    ) {
+        let _ = max;
+        parts.push((bytes.len(), records));
+    }
+    /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files)
+    /// (by default no).
+    fn chunks_in_files(&mut self) -> bool {
+        false
+    }
+    /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)
+    /// (only asked of a source whose `chunks_in_files` said yes).
     fn next_chunk_ranges(
         &mut self,
         max: usize,
         out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError>;
+    ) -> Result<Option<usize>, StageError> {
+        let _ = (max, out);
+        Err(StageError::new(
+            "this source cannot give chunks as file ranges",
+        ))
+    }
     /// See [`Source::may_wait`](crate::Source::may_wait).
     fn may_wait(&self) -> bool {
         false
