@@ -304,7 +304,16 @@ fn find_bottleneck(rows: &[StageReport]) -> Option<Bottleneck> {
     let mut sorted: Vec<&StageReport> = rows.iter().collect();
     sorted.sort_by(|a, b| b.utilization.total_cmp(&a.utilization));
     let top = sorted.first()?;
+    // Below this, no part limited the run: it waited for its input (a
+    // followed file, a slow pipe, a handle nobody pushes into).
+    const IDLE_RUN: f64 = 0.05;
     let reason = match sorted.get(1) {
+        _ if top.utilization < IDLE_RUN => format!(
+            "none: the busiest part, {}, is {:.0}% busy; the run's time went to \
+             waiting for input (or to starting up)",
+            top.name,
+            top.utilization * 100.0
+        ),
         Some(next) => format!(
             "{}: {:.0}% busy; the next busiest, {}, is {:.0}% busy and waits on it",
             top.name,
@@ -513,6 +522,28 @@ mod tests {
         assert!((bottleneck.utilization - 0.9).abs() < 1e-9);
         assert!(
             bottleneck.reason.starts_with("parse: 90% busy"),
+            "{}",
+            bottleneck.reason
+        );
+    }
+
+    #[test]
+    fn a_run_that_waited_for_its_input_has_no_bottleneck_part() {
+        let mut a = StageStats::new("read", StageKind::Source);
+        a.busy = Duration::from_millis(10);
+        let mut b = StageStats::new("parse", StageKind::Stage);
+        b.busy = Duration::from_millis(30);
+        let report = RunReport::new(
+            "p",
+            crate::Mode::Pipeline,
+            Duration::from_secs(10),
+            &[a, b],
+            ProcessStats::default(),
+        );
+        let bottleneck = report.bottleneck.unwrap();
+        assert_eq!(bottleneck.stage, "parse");
+        assert!(
+            bottleneck.reason.starts_with("none: the busiest part, parse, is 0% busy"),
             "{}",
             bottleneck.reason
         );
