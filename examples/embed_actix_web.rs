@@ -8,7 +8,9 @@
 //!   waits while the pipeline is full).
 //! - `GET /summary`: the `logs` summary JSON of every line accepted before
 //!   the request, byte-identical to `parpipe run --mode serial` on those lines.
-//! - `GET /stats`: live counters (batches and lines pushed, taken, queued).
+//! - `GET /stats`: live counters (batches and lines pushed, taken, queued)
+//!   and the run's report so far (`report`: per stage records in and out,
+//!   busy, idle and blocked seconds; per worker rows in multiprocess mode).
 //!
 //! Run: `cargo run --release --example embed_actix_web -- --listen 127.0.0.1:0 --mode pipeline`
 //! Flags: `--listen ADDR` (default 127.0.0.1:8080; port 0 picks one),
@@ -110,6 +112,10 @@ async fn get_stats(state: web::Data<State>) -> HttpResponse {
         "batches_taken": s.batches_taken,
         "batches_queued": s.queued,
         "uptime_ms": s.uptime_ms,
+        // The run's report so far (per stage records and busy/idle/blocked
+        // seconds, per worker rows), about 250 ms old at most; null before
+        // the first refresh.
+        "report": state.run.live().map(|live| live.report),
     });
     HttpResponse::Ok().json(json)
 }

@@ -108,7 +108,9 @@ fn stream_from_channel_gives_the_serial_summary() {
     };
     let dir = tempfile::tempdir().unwrap();
     let expected = serial_summary(dir.path(), &generate(dir.path(), 50_000, 7));
-    for mode in ["serial", "pipeline"] {
+    let summary: serde_json::Value = serde_json::from_slice(&expected).unwrap();
+    let rejected = summary["rejected"].as_u64().unwrap();
+    for mode in ["serial", "pipeline", "multiprocess"] {
         let out = Command::new(&exe)
             .args(["--lines", "50000", "--mode", mode])
             .output()
@@ -117,6 +119,21 @@ fn stream_from_channel_gives_the_serial_summary() {
         assert!(out.status.success(), "{mode}: {err}");
         assert_eq!(out.stdout, expected, "{mode}");
         assert!(err.contains("waited"), "{err}");
+        // One acknowledgement per batch pushed (at least 7 of at most
+        // 8,192 lines; a partial one leaves after 50 ms), adding up to
+        // every line.
+        let ack = err
+            .lines()
+            .find_map(|l| l.strip_prefix("acknowledged: "))
+            .unwrap_or_else(|| panic!("{mode}: no acknowledgements: {err}"));
+        let batches: u64 = ack.split(' ').next().unwrap().parse().unwrap();
+        assert!(batches >= 50_000u64.div_ceil(8192), "{mode}: {ack}");
+        assert!(
+            ack.ends_with(&format!(
+                "batches, 50000 lines, {rejected} of them rejected"
+            )),
+            "{mode}: {ack}"
+        );
     }
     let bad = Command::new(&exe).args(["--lines", "x"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
@@ -216,6 +233,14 @@ fn the_web_example_answers_the_serial_summary_in_every_mode() {
         assert_eq!(status, 200);
         let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
         assert_eq!(stats["lines_pushed"], 20_000, "{mode}: {stats}");
+        // The report so far, once the run has refreshed it.
+        if !stats["report"].is_null() {
+            let stages = stats["report"]["stages"].as_array().expect("stages");
+            assert!(
+                stages.iter().any(|s| s["name"] == "parse"),
+                "{mode}: {stats}"
+            );
+        }
         drop(server);
     }
 }

@@ -81,6 +81,7 @@ fn offer_file_chunk(
             out_dir: file.with_extension("out"),
             emit_records: false,
             snapshot: None,
+            max_batch_delay_ms: 200,
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

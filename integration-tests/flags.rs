@@ -70,6 +70,20 @@ const CASES: &[Case] = &[
         "seconds from 0.1 to 86400",
     ),
     (
+        &["run"],
+        "--max-batch-delay",
+        Some("0.0001"),
+        "3601",
+        "seconds from 0.001 to 3600",
+    ),
+    (
+        &["run"],
+        "--snapshot-every",
+        Some("0.05"),
+        "86401",
+        "seconds from 0.1 to 86400",
+    ),
+    (
         &["worker", "--connect", "127.0.0.1:9"],
         "--max-frame",
         Some("1023"),

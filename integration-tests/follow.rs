@@ -63,6 +63,16 @@ impl Drop for Follow {
     }
 }
 
+/// Passes the child's stderr on to the test's, line by line.
+fn forward_stderr(child: &mut Child) {
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("parpipe: {line}");
+        }
+    });
+}
+
 fn start(mode: &str, input: &Path, out: &Path) -> Follow {
     let mut child = Command::new(bin())
         .args([
@@ -80,12 +90,7 @@ fn start(mode: &str, input: &Path, out: &Path) -> Follow {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("parpipe: {line}");
-        }
-    });
+    forward_stderr(&mut child);
     Follow {
         child,
         out: out.to_path_buf(),
@@ -103,12 +108,7 @@ fn start_on_stdin(mode: &str, out: &Path) -> (Follow, std::process::ChildStdin) 
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("parpipe: {line}");
-        }
-    });
+    forward_stderr(&mut child);
     let run = Follow {
         child,
         out: out.to_path_buf(),

@@ -375,8 +375,9 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
         "[a-z/]{0,16}",
         any::<bool>(),
         proptest::option::of(("[a-z/]{0,16}", any::<u64>(), any::<bool>())),
+        any::<u64>(),
     )
-        .prop_map(|(input, out, emit_records, snapshot)| LogsParams {
+        .prop_map(|(input, out, emit_records, snapshot, delay)| LogsParams {
             input,
             out_dir: out.into(),
             emit_records,
@@ -385,6 +386,7 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
                 every_ms,
                 trailing,
             }),
+            max_batch_delay_ms: delay,
         })
 }
 
@@ -824,6 +826,7 @@ fn the_widest_valid_input_stays_within_the_bound() {
         out_dir: "out".into(),
         emit_records: false,
         snapshot: None,
+        max_batch_delay_ms: 200,
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

@@ -298,3 +298,96 @@ fn every_runtime_can_start_and_finish_it() {
         .block_on(work(config));
     assert_eq!((on_actix, on_tokio, on_current), (12, 12, 12));
 }
+
+/// Sums, and keeps each batch's sum to emit.
+#[derive(Clone)]
+struct SumsPerBatch;
+
+impl Aggregate for SumsPerBatch {
+    type In = Vec<u64>;
+    type Partial = (u64, Vec<u64>);
+    fn empty(&self) -> (u64, Vec<u64>) {
+        (0, Vec::new())
+    }
+    fn add(
+        &mut self,
+        acc: &mut (u64, Vec<u64>),
+        b: Vec<u64>,
+        _: &BatchInfo,
+    ) -> Result<(), StageError> {
+        let sum: u64 = b.iter().sum();
+        acc.0 += sum;
+        acc.1.push(sum);
+        Ok(())
+    }
+    fn merge(&self, acc: &mut (u64, Vec<u64>), later: (u64, Vec<u64>)) {
+        acc.0 += later.0;
+        acc.1.extend(later.1);
+    }
+}
+
+#[tokio::test]
+async fn outputs_come_one_per_push_in_order_and_a_reader_behind_holds_pushes_back() {
+    use futures_util::StreamExt;
+    for config in configs() {
+        let what = format!("{:?} {:?}", config.mode, config.replicas);
+        let (run, mut outputs) = Pipeline::input::<Vec<u64>>("sums", "pushed")
+            .stage("double", Double::new())
+            .collect("sums", SumsPerBatch)
+            .emit(|acc: &mut (u64, Vec<u64>)| std::mem::take(&mut acc.1))
+            .start_with_outputs::<Vec<u64>, (u64, Vec<u64>), u64>(&config)
+            .unwrap();
+        // Nobody reads yet: pushes stop being taken once a few batches'
+        // outputs wait (the pipeline holds a few more in flight).
+        let mut pushed = 0u64;
+        loop {
+            match run.try_push(vec![pushed, 1]) {
+                Ok(()) => pushed += 1,
+                Err(PushError::Full(_)) => {
+                    // Full for now; outputs may still be on their way.
+                    let more = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+                        run.push(vec![pushed, 1]).await
+                    })
+                    .await;
+                    match more {
+                        Ok(Ok(())) => pushed += 1,
+                        Ok(Err(e)) => panic!("{what}: {e}"),
+                        Err(_) => break,
+                    }
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+            assert!(pushed < 1_000, "{what}: pushes never held back");
+        }
+        // Reading lets the rest through; each output answers its push.
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(batch) = outputs.next().await {
+                got.push(batch);
+            }
+            got
+        });
+        for i in pushed..pushed + 100 {
+            run.push(vec![i, 1]).await.unwrap();
+        }
+        let total = pushed + 100;
+        let done = run.finish().await.unwrap();
+        let got = reader.await.unwrap();
+        let want: Vec<Vec<u64>> = (0..total).map(|i| vec![2 * (i + 1)]).collect();
+        assert_eq!(got, want, "{what}");
+        assert_eq!(done.result.0, want.iter().flatten().sum::<u64>(), "{what}");
+        assert!(done.result.1.is_empty(), "{what}: every sum was taken out");
+        println!("{what}: {pushed} pushes went in before the unread outputs held them back");
+    }
+}
+
+#[test]
+fn outputs_of_a_pipeline_that_emits_another_type_are_a_config_error() {
+    let e = Pipeline::input::<Vec<u64>>("sums", "pushed")
+        .collect("sums", SumsPerBatch)
+        .emit(|acc: &mut (u64, Vec<u64>)| std::mem::take(&mut acc.1))
+        .start_with_outputs::<Vec<u64>, (u64, Vec<u64>), String>(&RunConfig::default())
+        .expect_err("the items are u64");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("emits no items of type"), "{e}");
+}

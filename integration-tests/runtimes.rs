@@ -191,3 +191,49 @@ fn cancel_ends_a_run_whose_source_waits_forever() {
         drop(tx);
     }
 }
+
+/// Spins on every value: the one costly stage.
+#[derive(Clone)]
+struct Slow;
+
+impl parpipe::Stage for Slow {
+    type In = Vec<u64>;
+    type Out = Vec<u64>;
+    fn process(&mut self, b: Vec<u64>, _: &BatchInfo) -> Result<Vec<u64>, StageError> {
+        Ok(b.into_iter()
+            .map(|v| (0..2_000u64).fold(v, |a, i| std::hint::black_box(a ^ i) ^ i))
+            .collect())
+    }
+}
+
+#[test]
+fn replicas_auto_measures_a_user_source_pulled_on_its_own_thread() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        println!("SKIPPED: one core: `auto` has no spare core to give");
+        return;
+    }
+    let config = RunConfig {
+        mode: Mode::Pipeline,
+        batch_size: 100,
+        replicas: parpipe::Replicas::Auto,
+        ..RunConfig::default()
+    };
+    let done = Pipeline::builder("slow", "numbers", Numbers(1..10_001))
+        .stage("slow", Slow)
+        .collect("sum", Sum)
+        .run(&config)
+        .unwrap();
+    assert_eq!(done.result, TOTAL);
+    let slow = done
+        .report
+        .stages
+        .iter()
+        .find(|s| s.name == "slow")
+        .expect("a slow row");
+    assert!(
+        slow.replicas >= 2,
+        "the probe saw the source's batches and gave the slow stage the spare core: {:?}",
+        done.report.stages
+    );
+}

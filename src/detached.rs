@@ -15,11 +15,12 @@
 //! thread ends after the pull it is in, if any, returns. A pull that never
 //! returns leaves its thread parked; the run itself is not held up.
 
-use crate::file_range::FileRange;
+use crate::metrics::thread_cpu;
 use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
 use crate::stage::{BatchInfo, StageError};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Puts `source` behind a thread of its own (see the module docs).
@@ -36,8 +37,13 @@ enum Request {
     Chunk(usize, Vec<u8>),
 }
 
-/// The thread's answer to a [`Request`].
-enum Reply {
+/// The thread's answer to a [`Request`], and the CPU time the pull took.
+struct Reply {
+    got: Got,
+    cpu: Duration,
+}
+
+enum Got {
     Batch(Result<Pulled<AnyData>, StageError>),
     Chunk(Result<Pulled<()>, StageError>, Vec<u8>),
 }
@@ -50,13 +56,19 @@ struct Hints {
     remaining: Option<u64>,
 }
 
-/// A source pulled on its own thread (see the module docs).
+/// A source pulled on its own thread (see the module docs). It never
+/// gives chunks as file ranges (the default): a source that waits for its
+/// input is not a set of files.
 pub(crate) struct Detached {
     requests: Option<mpsc::Sender<Request>>,
     replies: mpsc::Receiver<Reply>,
     ready: Arc<Notify>,
     /// A request the thread has not answered yet.
     in_flight: bool,
+    /// The CPU time of the pull last answered, for [`DynSource::took`].
+    took: Option<Duration>,
+    /// An answer [`DynSource::wait_briefly`] received, not yet handed out.
+    stashed: Option<Reply>,
     hints: Arc<Mutex<Hints>>,
     /// The source itself, for the calls that need no pull (decoding a
     /// chunk); locked by the thread only while it pulls.
@@ -81,12 +93,17 @@ impl Detached {
             .spawn(move || {
                 for request in inbox {
                     let mut source = lock(&thread_source);
-                    let reply = match request {
-                        Request::Batch(max) => Reply::Batch(source.next_batch(max)),
+                    let before = thread_cpu();
+                    let got = match request {
+                        Request::Batch(max) => Got::Batch(source.next_batch(max)),
                         Request::Chunk(max, mut out) => {
                             let got = source.next_chunk(max, &mut out);
-                            Reply::Chunk(got, out)
+                            Got::Chunk(got, out)
                         }
+                    };
+                    let reply = Reply {
+                        got,
+                        cpu: thread_cpu().saturating_sub(before),
                     };
                     *lock(&thread_hints) = Hints {
                         size: source.size_hint(),
@@ -105,6 +122,8 @@ impl Detached {
             replies,
             ready,
             in_flight: false,
+            took: None,
+            stashed: None,
             hints,
             source,
         })
@@ -117,12 +136,18 @@ impl Detached {
 
     /// The thread's answer if it has one; else sends `request` (unless one
     /// is already out) and gives `None`.
-    fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Reply>, StageError> {
+    fn answer(&mut self, request: impl FnOnce() -> Request) -> Result<Option<Got>, StageError> {
+        self.took = None;
         if self.in_flight {
-            return match self.replies.try_recv() {
+            let received = match self.stashed.take() {
+                Some(reply) => Ok(reply),
+                None => self.replies.try_recv(),
+            };
+            return match received {
                 Ok(reply) => {
                     self.in_flight = false;
-                    Ok(Some(reply))
+                    self.took = Some(reply.cpu);
+                    Ok(Some(reply.got))
                 }
                 Err(mpsc::TryRecvError::Empty) => Ok(None),
                 Err(mpsc::TryRecvError::Disconnected) => Err(gone()),
@@ -162,8 +187,8 @@ fn mixed() -> StageError {
 impl DynSource for Detached {
     fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
         match self.answer(|| Request::Batch(max))? {
-            Some(Reply::Batch(got)) => got,
-            Some(Reply::Chunk(..)) => Err(mixed()),
+            Some(Got::Batch(got)) => got,
+            Some(Got::Chunk(..)) => Err(mixed()),
             None => Ok(Pulled::Pending(self.wake())),
         }
     }
@@ -180,12 +205,34 @@ impl DynSource for Detached {
         // The buffer travels to the thread and back: a chunk is written
         // once, straight into the frame the engine sends.
         match self.answer(|| Request::Chunk(max, std::mem::take(out)))? {
-            Some(Reply::Chunk(got, buf)) => {
+            Some(Got::Chunk(got, buf)) => {
                 *out = buf;
                 got
             }
-            Some(Reply::Batch(_)) => Err(mixed()),
+            Some(Got::Batch(_)) => Err(mixed()),
             None => Ok(Pulled::Pending(self.wake())),
+        }
+    }
+
+    /// The CPU time the thread spent in the pull just answered (time it
+    /// waited for input is not work); the call itself takes microseconds.
+    fn took(&mut self) -> Option<Duration> {
+        self.took.take()
+    }
+
+    /// Blocks the caller for at most `timeout` until the pull in flight
+    /// is answered (for the `auto` probe, which measures a few batches
+    /// before the actors start).
+    fn wait_briefly(&mut self, timeout: Duration) -> bool {
+        if !self.in_flight || self.stashed.is_some() {
+            return self.stashed.is_some();
+        }
+        match self.replies.recv_timeout(timeout) {
+            Ok(reply) => {
+                self.stashed = Some(reply);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -201,21 +248,6 @@ impl DynSource for Detached {
         parts: &mut Vec<(usize, usize)>,
     ) {
         lock(&self.source).split_chunk(bytes, records, max, parts)
-    }
-
-    /// A source that waits for its input is not a set of files.
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        _max: usize,
-        _out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Err(StageError::new(
-            "a source that waits for input cannot give chunks as file ranges",
-        ))
     }
 }
 
@@ -242,28 +274,6 @@ impl DynSource for Moved {
 
     fn decode_chunk(&self, _bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
         Err("the source was moved".into())
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        _max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        parts.push((bytes.len(), records));
-    }
-
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        _max: usize,
-        _out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Ok(None)
     }
 }
 

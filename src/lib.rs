@@ -112,6 +112,26 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Per-batch outputs, live reports, async and blocking sources
+//!
+//! - [`Pipeline::emit`] names what each batch puts out (taken from the
+//!   running partial after the batch is folded in, in input order), and
+//!   [`Pipeline::start_with_outputs`] (or [`Registry::start_with_outputs`])
+//!   returns, beside the handle, an [`Outputs`] stream with one `Vec` per
+//!   batch: the n-th answers the n-th push. A push waits while the stream's
+//!   reader lags, so memory stays bounded. `Pipeline::emit` has a runnable
+//!   example; `examples/stream_from_channel.rs` acknowledges every batch.
+//! - [`Run::live`] is the run's report so far (per stage records, busy,
+//!   idle and blocked time; per worker rows), refreshed about every 250 ms.
+//! - [`StreamSource`] makes a source of any `futures` `Stream`: a batch
+//!   leaves when full or `max_batch_delay` after its first item.
+//! - A source may block (`blocking_recv`, a read from a pipe): sources
+//!   that may wait ([`Source::may_wait`], the default) are pulled on a
+//!   thread of their own, so no engine ever waits inside one — a
+//!   coordinator keeps answering its workers and a [`Cancel`] ends the run
+//!   at once. `parpipe run --input -` reads standard input that way; its
+//!   batches leave 200 ms after their first line.
+//!
 //! # Extending the built-in `logs` pipeline
 //!
 //! [`workloads::logs::builder()`] is the `logs` pipeline as a builder: add a
@@ -188,6 +208,7 @@ pub mod allocator;
 #[cfg(feature = "cli")]
 pub mod bench;
 mod detached;
+mod emit;
 pub mod error;
 pub mod file_range;
 mod handle;
@@ -206,11 +227,13 @@ pub mod protocol;
 mod protocol;
 mod run;
 pub mod stage;
+mod stream_source;
 pub mod worker;
 pub mod workloads;
 
+pub use emit::Outputs;
 pub use error::{Error, ErrorKind};
-pub use handle::{LiveStats, PushError, Run};
+pub use handle::{LiveStats, PushError, Run, RunWithOutputs};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};
@@ -219,3 +242,4 @@ pub use run::Finished;
 pub use stage::{
     Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, Stage, StageError,
 };
+pub use stream_source::StreamSource;

@@ -200,6 +200,7 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                     // while no batch does.
                     trailing: args.follow || args.inputs.iter().any(|a| a == "-"),
                 }),
+                max_batch_delay_ms: (args.max_batch_delay * 1000.0).round().max(1.0) as u64,
             };
             (Params::Logs(params), 8192)
         }

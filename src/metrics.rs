@@ -313,7 +313,16 @@ fn find_bottleneck(rows: &[StageReport]) -> Option<Bottleneck> {
     let mut sorted: Vec<&StageReport> = rows.iter().collect();
     sorted.sort_by(|a, b| b.utilization.total_cmp(&a.utilization));
     let top = sorted.first()?;
+    // Below this, no part limited the run: it waited for its input (a
+    // followed file, a slow pipe, a handle nobody pushes into).
+    const IDLE_RUN: f64 = 0.05;
     let reason = match sorted.get(1) {
+        _ if top.utilization < IDLE_RUN => format!(
+            "none: the busiest part, {}, is {:.0}% busy; the run's time went to \
+             waiting for input (or to starting up)",
+            top.name,
+            top.utilization * 100.0
+        ),
         Some(next) => format!(
             "{}: {:.0}% busy; the next busiest, {}, is {:.0}% busy and waits on it",
             top.name,
@@ -415,6 +424,31 @@ pub fn process_cpu_seconds() -> f64 {
         .map_or(0.0, |ms| ms as f64 / 1000.0)
 }
 
+/// CPU time consumed by the calling thread.
+#[cfg(unix)]
+pub(crate) fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Elsewhere, wall time since the first call stands in.
+#[cfg(not(unix))]
+pub(crate) fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
 /// Peak RSS the kernel recorded for this process (Linux `VmHWM`), if known.
 pub(crate) fn kernel_peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -497,6 +531,28 @@ mod tests {
         assert!((bottleneck.utilization - 0.9).abs() < 1e-9);
         assert!(
             bottleneck.reason.starts_with("parse: 90% busy"),
+            "{}",
+            bottleneck.reason
+        );
+    }
+
+    #[test]
+    fn a_run_that_waited_for_its_input_has_no_bottleneck_part() {
+        let mut a = StageStats::new("read", StageKind::Source);
+        a.busy = Duration::from_millis(10);
+        let mut b = StageStats::new("parse", StageKind::Stage);
+        b.busy = Duration::from_millis(30);
+        let report = RunReport::new(
+            "p",
+            crate::Mode::Pipeline,
+            Duration::from_secs(10),
+            &[a, b],
+            ProcessStats::default(),
+        );
+        let bottleneck = report.bottleneck.unwrap();
+        assert_eq!(bottleneck.stage, "parse");
+        assert!(
+            bottleneck.reason.starts_with("none: the busiest part, parse, is 0% busy"),
             "{}",
             bottleneck.reason
         );

@@ -265,6 +265,7 @@ mod tests {
             out_dir: out.clone(),
             emit_records: false,
             snapshot: None,
+            max_batch_delay_ms: 200,
         };
         let job = JobSpec::new(crate::workloads::logs::NAME, &params).unwrap();
         let config = RunConfig {

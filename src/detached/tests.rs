@@ -3,6 +3,7 @@
 //! ending with the adapter.
 
 use super::*;
+use crate::file_range::FileRange;
 use crate::pipeline::pulled;
 use std::time::Duration;
 
@@ -33,9 +34,6 @@ impl DynSource for FromChannel {
     }
     fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
         Err("unused".into())
-    }
-    fn split_chunk(&self, b: &[u8], r: usize, _: usize, p: &mut Vec<(usize, usize)>) {
-        p.push((b.len(), r))
     }
     fn chunks_in_files(&mut self) -> bool {
         true
@@ -141,16 +139,6 @@ impl DynSource for Watched {
     fn split_chunk(&self, b: &[u8], r: usize, m: usize, p: &mut Vec<(usize, usize)>) {
         self.0.split_chunk(b, r, m, p)
     }
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-    fn next_chunk_ranges(
-        &mut self,
-        m: usize,
-        o: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        self.0.next_chunk_ranges(m, o)
-    }
 }
 
 #[test]
@@ -170,4 +158,60 @@ fn dropping_the_adapter_ends_its_thread_once_the_pull_returns() {
     dropped
         .recv_timeout(Duration::from_secs(10))
         .expect("the thread ended and dropped the source");
+}
+
+/// Sleeps, or spins for `spin` of CPU time, per pull.
+struct Timed {
+    sleep: Duration,
+    spin: Duration,
+}
+
+impl DynSource for Timed {
+    fn next_batch(&mut self, _max: usize) -> Result<Pulled<AnyData>, StageError> {
+        std::thread::sleep(self.sleep);
+        let start = thread_cpu();
+        while thread_cpu().saturating_sub(start) < self.spin {
+            std::hint::black_box(0u64);
+        }
+        Ok(pulled(Some((Box::new(0u64) as AnyData, 1))))
+    }
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+    fn remaining_estimate(&self) -> Option<u64> {
+        None
+    }
+    fn next_chunk(&mut self, _: usize, _: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
+        Ok(Pulled::End)
+    }
+    fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
+        Err("unused".into())
+    }
+}
+
+/// The busy time the engine is told for one pulled batch.
+fn busy_of_one_pull(source: Timed) -> Duration {
+    let mut source: Box<dyn DynSource> = Box::new(source);
+    detach(&mut source).unwrap();
+    loop {
+        match source.next_batch(1).unwrap() {
+            Pulled::Pending(w) => runtime().block_on(w),
+            Pulled::Data(..) => return source.took().expect("measured"),
+            _ => panic!("expected a batch"),
+        }
+    }
+}
+
+#[test]
+fn time_a_source_waits_is_not_counted_as_work_but_its_cpu_time_is() {
+    let waiting = busy_of_one_pull(Timed {
+        sleep: Duration::from_millis(300),
+        spin: Duration::ZERO,
+    });
+    assert!(waiting < Duration::from_millis(150), "{waiting:?}");
+    let working = busy_of_one_pull(Timed {
+        sleep: Duration::ZERO,
+        spin: Duration::from_millis(40),
+    });
+    assert!(working >= Duration::from_millis(40), "{working:?}");
 }

@@ -3,7 +3,6 @@
 //! pulls from it like from any source; an empty feed answers `Pending`
 //! with a wake-up that the next push completes, so no thread blocks.
 
-use crate::file_range::FileRange;
 use crate::pipeline::{AnyData, DynSource, Pipeline, Pulled, SnapshotReq, Wake};
 use crate::stage::{BatchInfo, Records, StageError};
 use serde::de::DeserializeOwned;
@@ -143,28 +142,6 @@ impl<B: Records + Serialize + DeserializeOwned> DynSource for FeedSource<B> {
         let b: B = crate::stage::decode_batch(bytes).map_err(|e| e.to_string())?;
         let n = b.record_count();
         Ok((Box::new(b), n))
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        _max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        parts.push((bytes.len(), records));
-    }
-
-    fn chunks_in_files(&mut self) -> bool {
-        false
-    }
-
-    fn next_chunk_ranges(
-        &mut self,
-        _max: usize,
-        _out: &mut Vec<FileRange>,
-    ) -> Result<Option<usize>, StageError> {
-        Err(StageError::new("pushed batches are not in files"))
     }
 
     fn attach_feed(&mut self, feed: &dyn Any) -> bool {

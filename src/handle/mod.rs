@@ -75,12 +75,20 @@ pub struct LiveStats {
     pub uptime_ms: u64,
 }
 
+/// A started pipeline and the stream of its per-batch outputs.
+pub type RunWithOutputs<B, P, O, T> = (Run<B, P, O>, crate::Outputs<T>);
+
 /// What the run's task leaves behind.
 type Outcome = Result<Finished<AnyData>, Error>;
 
 /// State shared by every clone of a handle.
 struct Shared<B> {
     feed: Arc<Feed<B>>,
+    /// The per-batch outputs' queue, when the caller reads them: a push
+    /// also waits for room there.
+    outputs: Option<Arc<dyn crate::emit::Room>>,
+    /// Where the run publishes its report so far.
+    board: crate::live::LiveBoard,
     cancel: crate::Cancel,
     started: Instant,
     /// The run's result, once it is over (taken by `finish`).
@@ -134,6 +142,19 @@ pub struct Run<B, P, O> {
     _types: PhantomData<fn() -> (P, O)>,
 }
 
+impl<B, P, O> std::fmt::Debug for Run<B, P, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let feed = &self.last.0.feed;
+        f.debug_struct("Run")
+            .field(
+                "batches_pushed",
+                &feed.pushed_batches.load(Ordering::Relaxed),
+            )
+            .field("batches_taken", &feed.taken.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl<B, P, O> Clone for Run<B, P, O> {
     fn clone(&self) -> Self {
         Run {
@@ -165,6 +186,9 @@ where
     /// dropped with it and was not pushed.
     pub async fn push(&self, batch: B) -> Result<(), PushError<B>> {
         let shared = self.shared();
+        if let Some(outputs) = &shared.outputs {
+            outputs.wait().await;
+        }
         match shared.feed.space.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => return Err(self.closed(batch)),
@@ -218,6 +242,11 @@ where
     /// # Ok::<(), parpipe::Error>(())
     /// ```
     pub fn try_push(&self, batch: B) -> Result<(), PushError<B>> {
+        if let Some(outputs) = &self.shared().outputs {
+            if !outputs.has_room() {
+                return Err(PushError::Full(batch));
+            }
+        }
         match self.shared().feed.space.try_acquire() {
             Ok(permit) => permit.forget(),
             Err(tokio::sync::TryAcquireError::NoPermits) => return Err(PushError::Full(batch)),
@@ -280,6 +309,14 @@ where
             }),
             Err(_) => Err(shared.stopped().await),
         }
+    }
+
+    /// The run's report so far, as the dashboard shows it: per stage its
+    /// records in and out and its busy, idle and blocked time, queue fill,
+    /// and in multiprocess mode one row per worker. Refreshed about every
+    /// 250 ms while the run goes on; `None` before the first refresh.
+    pub fn live(&self) -> Option<crate::live::LiveStatus> {
+        self.shared().board.latest()
     }
 
     /// Live counters (pushed, taken, queued).
@@ -392,6 +429,7 @@ fn start<B, P, O>(
     mut pipeline: Pipeline,
     job: Option<crate::JobSpec>,
     config: &RunConfig,
+    outputs: Option<Arc<dyn crate::emit::Room>>,
 ) -> Result<Run<B, P, O>, Error>
 where
     B: Records,
@@ -416,12 +454,16 @@ where
     // The handle's own cancel flag (`abort` and dropping raise it); the
     // caller's flag, shared by the configs cloned from it, is relayed.
     let mut config = config.clone();
+    // The caller's board if it gave one (for its dashboard), else our own.
+    let board = config.live.get_or_insert_with(Default::default).clone();
     let caller = std::mem::take(&mut config.cancel);
     let cancel = config.cancel.clone();
     let (tx, rx) = oneshot::channel::<Outcome>();
     let (ended_tx, ended) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         feed: Arc::clone(&feed),
+        outputs,
+        board,
         cancel: cancel.clone(),
         started: Instant::now(),
         outcome: tokio::sync::Mutex::new(Ending::Running(rx)),
@@ -507,8 +549,53 @@ impl<O: Send + 'static> Pipeline<O> {
                  start it with Registry::start",
             ));
         }
-        start(self.erase(), None, config)
+        start(self.erase(), None, config, None)
     }
+
+    /// Like [`start`](Self::start), for a pipeline that [`emit`](Pipeline::emit)s
+    /// items of type `T`: also returns the stream of each batch's outputs,
+    /// in input order. A push waits while the stream's reader is more than
+    /// a few batches behind (twice the queue depth), so memory stays
+    /// bounded; dropping the stream lifts that.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a config error when the pipeline does not
+    /// emit items of type `T`.
+    pub fn start_with_outputs<B, P, T>(
+        self,
+        config: &RunConfig,
+    ) -> Result<RunWithOutputs<B, P, O, T>, Error>
+    where
+        B: Records,
+        P: Send + 'static,
+        T: Send + 'static,
+    {
+        if config.mode == crate::Mode::Multiprocess {
+            return Err(Error::config(
+                "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
+                 start it with Registry::start_with_outputs",
+            ));
+        }
+        let mut pipeline = self.erase();
+        let (room, outputs) = attach_outputs::<T>(&mut pipeline, config)?;
+        Ok((start(pipeline, None, config, Some(room))?, outputs))
+    }
+}
+
+/// A port for the per-batch outputs of `pipeline`, attached to its sink.
+fn attach_outputs<T: Send + 'static>(
+    pipeline: &mut Pipeline,
+    config: &RunConfig,
+) -> Result<(Arc<dyn crate::emit::Room>, crate::Outputs<T>), Error> {
+    let (port, outputs) = crate::emit::port::<T>(2 * config.queue_depth.max(1));
+    if !pipeline.sink.part.attach_outputs(&port) {
+        return Err(Error::config(format!(
+            "pipeline '{}' emits no items of type {}: add Pipeline::emit",
+            pipeline.name,
+            std::any::type_name::<T>()
+        )));
+    }
+    Ok((port, outputs))
 }
 
 impl Registry {
@@ -529,6 +616,31 @@ impl Registry {
     {
         let job = key.job(params)?;
         let pipeline = self.build(&job)?;
-        start(pipeline, Some(job), config)
+        start(pipeline, Some(job), config, None)
+    }
+
+    /// [`start`](Self::start) with the stream of per-batch outputs (see
+    /// [`Pipeline::start_with_outputs`]), in any mode.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a config error when the pipeline does not
+    /// emit items of type `T`.
+    pub fn start_with_outputs<Params, B, P, O, T>(
+        &self,
+        key: &Key<Params, O>,
+        params: &Params,
+        config: &RunConfig,
+    ) -> Result<RunWithOutputs<B, P, O, T>, Error>
+    where
+        Params: Serialize,
+        B: Records,
+        P: Send + 'static,
+        O: Send + 'static,
+        T: Send + 'static,
+    {
+        let job = key.job(params)?;
+        let mut pipeline = self.build(&job)?;
+        let (room, outputs) = attach_outputs::<T>(&mut pipeline, config)?;
+        Ok((start(pipeline, Some(job), config, Some(room))?, outputs))
     }
 }

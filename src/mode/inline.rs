@@ -21,7 +21,7 @@ fn pull<T>(
     let started = Instant::now();
     let part = &mut source.part;
     let result = catch_unwind(AssertUnwindSafe(|| pull(part.as_mut())));
-    let busy = started.elapsed();
+    let busy = part.took().unwrap_or_else(|| started.elapsed());
     let error = |error| RunError::Source {
         source_name: source.name.clone(),
         error,

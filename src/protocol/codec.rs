@@ -165,7 +165,17 @@ impl Decoder for FrameCodec {
         if body.first() == Some(&(CHUNK_VARIANT as u8)) {
             return decode_chunk_body(body.freeze()).map(Some);
         }
-        decode_body(&body).map(Some)
+        match decode_body(&body) {
+            // A hello this build cannot read may come from another
+            // version: say which, rather than "malformed".
+            Err(ProtocolError::Malformed(why)) if self.handshake_only => {
+                Err(match hello_version(&body) {
+                    Some(got) if got != super::PROTOCOL_VERSION => ProtocolError::Version { got },
+                    _ => ProtocolError::Malformed(why),
+                })
+            }
+            other => other.map(Some),
+        }
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
@@ -175,6 +185,21 @@ impl Decoder for FrameCodec {
             None => Err(ProtocolError::Truncated(src.len())),
         }
     }
+}
+
+/// `Message::Hello`'s variant index (its place in the enum).
+const HELLO_VARIANT: u32 = 0;
+
+/// The protocol version a `Hello` body starts with (its variant index,
+/// then the version, both varints), read without decoding the rest:
+/// every version's hello starts that way.
+fn hello_version(body: &[u8]) -> Option<u32> {
+    let (variant, used): (u32, usize) = decode_prefix(body).ok()?;
+    if variant != HELLO_VARIANT {
+        return None;
+    }
+    let (version, _): (u32, usize) = decode_prefix(&body[used..]).ok()?;
+    Some(version)
 }
 
 /// Counts the bytes bincode would write.

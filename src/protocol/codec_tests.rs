@@ -305,3 +305,42 @@ fn before_authentication_only_small_handshake_frames_pass() {
         Err(ProtocolError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_hello_of_another_version_that_does_not_decode_names_its_version() {
+    // Variant 0 (Hello), version 4, then fields this build does not expect
+    // (an older hello had fewer): too short to decode as version 5's.
+    let body = [0u8, 4, 7];
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    let mut codec = FrameCodec::handshake();
+    match codec.decode(&mut frame) {
+        Err(ProtocolError::Version { got: 4 }) => {}
+        other => panic!("expected a version error, got {other:?}"),
+    }
+    let text = ProtocolError::Version { got: 4 }.to_string();
+    assert!(text.contains("protocol version 4"), "{text}");
+    // The same bytes with this build's version are just malformed.
+    let body = [0u8, crate::protocol::PROTOCOL_VERSION as u8, 7];
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    assert!(matches!(
+        FrameCodec::handshake().decode(&mut frame),
+        Err(ProtocolError::Malformed(_))
+    ));
+}
+
+#[test]
+fn hello_is_the_byte_literal_docs_protocol_md_shows() {
+    let hello = Message::Hello {
+        version: 5,
+        worker_id: 5,
+        cores: 2,
+        threads: 2,
+        allowed_roots: vec![],
+    };
+    let frame = encode_frame(&hello, 1024).unwrap();
+    assert_eq!(&frame[..], &[0, 0, 0, 6, 0, 5, 5, 2, 2, 0]);
+}

@@ -268,7 +268,15 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    let theirs = match next(framed, "challenge").await? {
+    // A coordinator that cannot accept our hello (another parpipe version
+    // reads it as malformed) hangs up without a word.
+    let challenge = next(
+        framed,
+        "the challenge (the coordinator refused our hello: \
+                                  another parpipe version? its log says why)",
+    )
+    .await?;
+    let theirs = match challenge {
         Message::Challenge { nonce } if nonce.len() == NONCE_LEN => nonce,
         other => {
             return Err(ProtocolError::Unexpected {

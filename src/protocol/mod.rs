@@ -250,7 +250,10 @@ pub enum ProtocolError {
         during: &'static str,
     },
     /// The peer speaks another protocol version.
-    #[error("protocol version {got}, expected {PROTOCOL_VERSION}")]
+    #[error(
+        "the peer speaks protocol version {got}, this build speaks {PROTOCOL_VERSION}: \
+         run the same parpipe version on the coordinator and the workers"
+    )]
     Version {
         /// The peer's version.
         got: u32,

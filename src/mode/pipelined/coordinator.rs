@@ -272,11 +272,13 @@ impl Actor for Coordinator {
         if self.live.is_some() {
             ctx.run_interval(PUBLISH_EVERY, |act, ctx| act.publish_live(ctx));
         }
-        ctx.run_interval(Duration::from_millis(20), |act, ctx| {
-            if act.cancel.is_cancelled() {
-                act.fail(RunError::Interrupted, ctx);
-            }
-        });
+        // Awaited, not polled: an idle long-lived pipeline costs nothing.
+        let cancel = self.cancel.clone();
+        ctx.spawn(
+            async move { cancel.cancelled().await }
+                .into_actor(self)
+                .map(|(), act, ctx| act.fail(RunError::Interrupted, ctx)),
+        );
     }
 }
 

@@ -5,6 +5,7 @@
 //! starts after them.
 
 use crate::error::RunError;
+use crate::metrics::thread_cpu;
 use crate::metrics::StageStats;
 use crate::mode::inline::{pull_source, run_aggregate, run_sink_absorb, run_stage};
 use crate::mode::RunConfig;
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 /// The probe stops after this much measured work…
 const PROBE_BUSY: Duration = Duration::from_millis(6);
+/// Longest the probe waits for one batch of a source on its own thread.
+const PROBE_WAIT: Duration = Duration::from_millis(50);
 /// …or this many batches, whichever comes first…
 const PROBE_BATCHES: u64 = 32;
 /// …but runs at least this many.
@@ -36,31 +39,6 @@ pub(crate) struct Probed {
     /// CPU time of each part (source, stages, aggregate, sink) after the
     /// warm-up batches.
     pub(crate) measured: Vec<Duration>,
-}
-
-/// CPU time consumed by the calling thread.
-#[cfg(unix)]
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// Elsewhere, wall time since the first call stands in.
-#[cfg(not(unix))]
-fn thread_cpu() -> Duration {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 /// Measures consecutive laps of thread CPU time.
@@ -103,22 +81,34 @@ pub(crate) fn probe(
                 measured[part] += lap;
             }
         };
+        let busy_before = stats[0].busy;
         let pulled = pull_source(
             &mut p.source,
             (config.batch_size / PROBE_BATCH_DIVISOR).max(1),
             &mut stats[0],
             &config.progress,
         )?;
-        measure(0, &mut laps, &mut at.measured);
+        // The source's time as the report counts it (a source on a thread
+        // of its own works there, not on this thread).
+        laps.lap();
+        if counted {
+            at.measured[0] += stats[0].busy.saturating_sub(busy_before);
+        }
         let (mut data, mut records) = match pulled {
             Pulled::Data(data, records) => (data, records),
             Pulled::End => {
                 at.exhausted = true;
                 break;
             }
-            // A waiting source: the actors go on from here (the source
-            // is asked again; the measurement is what it is).
-            Pulled::Pending(_) => break,
+            // A source on a thread of its own answers a moment later; one
+            // still waiting for input then: the actors go on from here
+            // (the source is asked again; the measurement is what it is).
+            Pulled::Pending(_) => {
+                if p.source.part.wait_briefly(PROBE_WAIT) {
+                    continue;
+                }
+                break;
+            }
             Pulled::Snapshot(req) => {
                 req.answer(p.aggregate.part.as_ref(), acc);
                 continue;

@@ -29,6 +29,7 @@
 //!     out_dir: out.clone(),
 //!     emit_records: false,
 //!     snapshot: None,
+//!     max_batch_delay_ms: 200,
 //! };
 //! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
@@ -113,7 +114,11 @@ impl LogsBuilder {
                 "generate",
                 source::LogSource::generate(seed, records, pool.clone()),
             ),
-            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
+            LogsInput::Files(inputs) => (
+                "read",
+                source::LogSource::read(inputs, pool.clone())
+                    .with_batch_delay(std::time::Duration::from_millis(params.max_batch_delay_ms)),
+            ),
         };
         self.middle(Pipeline::builder_files(NAME, source_name, source))
             .aggregate(

@@ -1,0 +1,455 @@
+//! The type-erased parts a [`Pipeline`](super::Pipeline) is made of: the
+//! `Dyn*` traits the modes call, the boxes that implement them for user
+//! types, and what a source's pull can give ([`Pulled`]).
+
+use crate::file_range::FileRange;
+use crate::stage::{
+    Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, StageError,
+};
+use crate::Stage;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+/// A batch payload or partial whose type was erased by the builder.
+pub type AnyData = Box<dyn Any + Send>;
+
+/// The bincode configuration used for everything parpipe serializes.
+pub(crate) fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+pub(super) fn downcast<T: 'static>(data: AnyData, what: &str) -> T {
+    match data.downcast::<T>() {
+        Ok(b) => *b,
+        // The builder guarantees the types line up; reaching this is a bug in parpipe.
+        Err(_) => panic!("parpipe internal error: {what} got a batch of the wrong type"),
+    }
+}
+
+/// A future that completes when a waiting source may have input again.
+pub(crate) type Wake = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A request for a copy of the aggregate of every batch the source gave
+/// before it, merged in input order.
+pub(crate) struct SnapshotReq(pub(crate) tokio::sync::oneshot::Sender<AnyData>);
+
+impl SnapshotReq {
+    /// Answers with a copy of `acc`.
+    pub(crate) fn answer(self, aggregate: &dyn DynAggregate, acc: &AnyData) {
+        let _ = self.0.send(aggregate.clone_partial(acc));
+    }
+}
+
+/// What an erased source gave when asked for its next batch (or chunk).
+pub(crate) enum Pulled<T> {
+    /// Input, and its record count.
+    Data(T, usize),
+    /// The input is exhausted.
+    End,
+    /// Nothing yet: ask again once this completes. The engine never blocks
+    /// on a source.
+    Pending(Wake),
+    /// A snapshot request, in input order: answer it once every batch
+    /// before it is folded in.
+    Snapshot(SnapshotReq),
+    /// The feeding handle was dropped without finishing: stop, abort the sink.
+    Cancelled,
+}
+
+impl<T> Pulled<T> {
+    /// The same, with the data mapped.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pulled<U> {
+        match self {
+            Pulled::Data(t, n) => Pulled::Data(f(t), n),
+            Pulled::End => Pulled::End,
+            Pulled::Pending(w) => Pulled::Pending(w),
+            Pulled::Snapshot(r) => Pulled::Snapshot(r),
+            Pulled::Cancelled => Pulled::Cancelled,
+        }
+    }
+}
+
+/// A source with its type erased.
+pub(crate) trait DynSource: Send {
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError>;
+    fn size_hint(&self) -> Option<u64>;
+    /// See [`ChunkSource::remaining_estimate`](crate::ChunkSource::remaining_estimate).
+    fn remaining_estimate(&self) -> Option<u64>;
+    /// See [`ChunkSource::next_chunk`](crate::ChunkSource::next_chunk).
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError>;
+    /// See [`ChunkSource::decode_chunk`](crate::ChunkSource::decode_chunk); also returns the record count.
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
+    /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)
+    /// (by default one part: the whole chunk).
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        let _ = max;
+        parts.push((bytes.len(), records));
+    }
+    /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files)
+    /// (by default no).
+    fn chunks_in_files(&mut self) -> bool {
+        false
+    }
+    /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)
+    /// (only asked of a source whose `chunks_in_files` said yes).
+    fn next_chunk_ranges(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        let _ = (max, out);
+        Err(StageError::new(
+            "this source cannot give chunks as file ranges",
+        ))
+    }
+    /// See [`Source::may_wait`](crate::Source::may_wait).
+    fn may_wait(&self) -> bool {
+        false
+    }
+    /// The source's own busy time for the pull just answered, when it
+    /// measured it itself (a detached source: the CPU time its thread
+    /// spent, so that waiting for input is not counted as work); `None`:
+    /// the engine times the call.
+    fn took(&mut self) -> Option<std::time::Duration> {
+        None
+    }
+    /// After a `Pending`: waits at most `timeout` for the answer, if this
+    /// source can be waited for without an async runtime (a detached one);
+    /// true when the next pull will have it.
+    fn wait_briefly(&mut self, timeout: std::time::Duration) -> bool {
+        let _ = timeout;
+        false
+    }
+    /// Hands a pushed-input source its feed (see `handle`); false for any
+    /// other source.
+    fn attach_feed(&mut self, feed: &dyn Any) -> bool {
+        let _ = feed;
+        false
+    }
+}
+
+/// A pulled `Option` as a [`Pulled`].
+pub(crate) fn pulled<T>(got: Option<(T, usize)>) -> Pulled<T> {
+    match got {
+        Some((t, n)) => Pulled::Data(t, n),
+        None => Pulled::End,
+    }
+}
+
+/// A plain [`Source`] dressed as a [`ChunkSource`]: its batches cross to
+/// workers in bincode ([`encode_batch`](crate::stage::encode_batch)).
+pub(super) struct Bincode<S>(pub(super) S);
+
+impl<S> Source for Bincode<S>
+where
+    S: Source,
+    S::Out: Serialize + DeserializeOwned,
+{
+    type Out = S::Out;
+
+    fn next_batch(&mut self, max: usize) -> Result<Option<S::Out>, StageError> {
+        self.0.next_batch(max)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.0.size_hint()
+    }
+
+    fn may_wait(&self) -> bool {
+        self.0.may_wait()
+    }
+}
+
+impl<S> ChunkSource for Bincode<S>
+where
+    S: Source,
+    S::Out: Serialize + DeserializeOwned,
+{
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
+        let Some(batch) = self.0.next_batch(max)? else {
+            return Ok(None);
+        };
+        crate::stage::encode_batch(&batch, out)?;
+        Ok(Some(batch.record_count()))
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], _info: &BatchInfo) -> Result<S::Out, StageError> {
+        crate::stage::decode_batch(bytes)
+    }
+}
+
+/// A [`ChunkSource`] erased; `files` is its [`FileChunkSource`] side, when
+/// the builder was given one.
+pub(super) struct SourceBox<S> {
+    pub(super) source: S,
+    pub(super) files: Option<FileFns<S>>,
+}
+
+/// The [`FileChunkSource`] methods of `S`, captured where `S` is known to
+/// have them.
+pub(super) struct FileFns<S> {
+    chunks_in_files: fn(&mut S) -> bool,
+    next_chunk_ranges: RangesFn<S>,
+}
+
+pub(super) type RangesFn<S> =
+    fn(&mut S, usize, &mut Vec<FileRange>) -> Result<Option<usize>, StageError>;
+
+impl<S: FileChunkSource> FileFns<S> {
+    pub(super) fn of() -> Self {
+        FileFns {
+            chunks_in_files: S::chunks_in_files,
+            next_chunk_ranges: S::next_chunk_ranges,
+        }
+    }
+}
+
+impl<S: ChunkSource> DynSource for SourceBox<S> {
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
+        Ok(pulled(self.source.next_batch(max)?.map(|b| {
+            let n = b.record_count();
+            (Box::new(b) as AnyData, n)
+        })))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.source.size_hint()
+    }
+
+    fn may_wait(&self) -> bool {
+        self.source.may_wait()
+    }
+
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.source.remaining_estimate()
+    }
+
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
+        Ok(pulled(self.source.next_chunk(max, out)?.map(|n| ((), n))))
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
+        let batch = self
+            .source
+            .decode_chunk(bytes, info)
+            .map_err(|e| e.to_string())?;
+        let n = batch.record_count();
+        Ok((Box::new(batch), n))
+    }
+
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        self.source.split_chunk(bytes, records, max, parts)
+    }
+
+    fn chunks_in_files(&mut self) -> bool {
+        match &self.files {
+            Some(f) => (f.chunks_in_files)(&mut self.source),
+            None => false,
+        }
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        match &self.files {
+            Some(f) => (f.next_chunk_ranges)(&mut self.source, max, out),
+            None => Err(StageError::new(
+                "this source cannot give chunks as file ranges",
+            )),
+        }
+    }
+}
+
+/// `stage`, erased (for builders that keep stages of several types).
+pub(crate) fn erase_stage<S: Stage>(stage: S) -> Box<dyn DynStage> {
+    Box::new(StageBox(stage))
+}
+
+/// A stage with its type erased.
+#[allow(dead_code)] // clone_box serves stage replicas in pipeline mode
+pub(crate) trait DynStage: Send {
+    fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError>;
+    fn clone_box(&self) -> Box<dyn DynStage>;
+}
+
+pub(super) struct StageBox<S>(pub(super) S);
+
+impl<S: Stage> DynStage for StageBox<S> {
+    fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError> {
+        let out = self.0.process(downcast::<S::In>(data, "a stage"), info)?;
+        let n = out.record_count();
+        Ok((Box::new(out), n))
+    }
+
+    fn clone_box(&self) -> Box<dyn DynStage> {
+        Box::new(StageBox(self.0.clone()))
+    }
+}
+
+/// An aggregate with its type erased.
+#[allow(dead_code)] // merge/encode/decode serve the multiprocess mode
+pub(crate) trait DynAggregate: Send {
+    fn empty(&self) -> AnyData;
+    fn add(&mut self, acc: &mut AnyData, data: AnyData, info: &BatchInfo)
+        -> Result<(), StageError>;
+    fn merge(&self, acc: &mut AnyData, later: AnyData);
+    /// See [`Aggregate::try_merge`].
+    fn try_merge(&self, acc: &mut AnyData, later: AnyData) -> Result<(), StageError>;
+    fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String>;
+    /// A copy of a partial (for snapshots).
+    fn clone_partial(&self, partial: &AnyData) -> AnyData;
+    /// Whether the partial is a `P`.
+    fn partial_type(&self) -> std::any::TypeId;
+    fn decode(&self, bytes: &[u8]) -> Result<AnyData, String>;
+    fn clone_box(&self) -> Box<dyn DynAggregate>;
+}
+
+impl dyn DynAggregate {
+    /// Whether the partial is a `P`.
+    pub(crate) fn partial_is<P: 'static>(&self) -> bool {
+        self.partial_type() == std::any::TypeId::of::<P>()
+    }
+}
+
+pub(super) struct AggregateBox<A>(pub(super) A);
+
+impl<A: Aggregate> DynAggregate for AggregateBox<A> {
+    fn empty(&self) -> AnyData {
+        Box::new(self.0.empty())
+    }
+
+    fn add(
+        &mut self,
+        acc: &mut AnyData,
+        data: AnyData,
+        info: &BatchInfo,
+    ) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0
+            .add(acc, downcast::<A::In>(data, "the aggregate"), info)
+    }
+
+    fn merge(&self, acc: &mut AnyData, later: AnyData) {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0.merge(acc, downcast::<A::Partial>(later, "merge"));
+    }
+
+    fn partial_type(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<A::Partial>()
+    }
+
+    fn clone_partial(&self, partial: &AnyData) -> AnyData {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .expect("parpipe internal error: partial of the wrong type");
+        Box::new(p.clone())
+    }
+
+    fn try_merge(&self, acc: &mut AnyData, later: AnyData) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<A::Partial>()
+            .expect("parpipe internal error: aggregate partial of the wrong type");
+        self.0
+            .try_merge(acc, downcast::<A::Partial>(later, "merge"))
+    }
+
+    fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String> {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .ok_or("parpipe internal error: partial of the wrong type")?;
+        bincode::serde::encode_to_vec(p, bincode_config()).map_err(|e| e.to_string())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<AnyData, String> {
+        // Bytes from a worker: bounded decoding (see `protocol`).
+        let p: A::Partial = crate::protocol::decode_whole(bytes, "partial")?;
+        Ok(Box::new(p))
+    }
+
+    fn clone_box(&self) -> Box<dyn DynAggregate> {
+        Box::new(AggregateBox(self.0.clone()))
+    }
+}
+
+/// A sink with its type erased.
+pub(crate) trait DynSink: Send {
+    fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError>;
+    fn finish(&mut self, result: AnyData) -> Result<(), StageError>;
+    fn abort(&mut self);
+    /// Gives a sink that emits per-batch outputs (see `emit`) the port of
+    /// its stream; false for any other sink.
+    fn attach_outputs(&mut self, port: &dyn Any) -> bool {
+        let _ = port;
+        false
+    }
+}
+
+/// Where a pipeline's sink leaves its output for the caller: shared by the
+/// [`Pipeline`] and its erased sink, wherever a mode moved the sink to.
+pub(crate) type OutputSlot = Arc<Mutex<Option<AnyData>>>;
+
+pub(super) struct SinkBox<K> {
+    pub(super) sink: K,
+    pub(super) output: OutputSlot,
+}
+
+impl<K: Sink> DynSink for SinkBox<K> {
+    fn absorb(&mut self, acc: &mut AnyData) -> Result<(), StageError> {
+        let acc = acc
+            .downcast_mut::<K::Partial>()
+            .expect("parpipe internal error: sink got a partial of the wrong type");
+        self.sink.absorb(acc)
+    }
+
+    fn finish(&mut self, result: AnyData) -> Result<(), StageError> {
+        let out = self
+            .sink
+            .finish(downcast::<K::Partial>(result, "the sink"))?;
+        *self.output.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(out));
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.sink.abort()
+    }
+}
+
+/// The sink of a pipeline built without one ([`PipelineBuilder::collect`]):
+/// the result is the aggregate's final partial.
+pub(super) struct Keep<P>(pub(super) PhantomData<fn() -> P>);
+
+impl<P: Send + 'static> Sink for Keep<P> {
+    type Partial = P;
+    type Output = P;
+
+    fn finish(&mut self, result: P) -> Result<P, StageError> {
+        Ok(result)
+    }
+}
+
+/// A named part of a pipeline.
+pub(crate) struct Named<T> {
+    pub(crate) name: String,
+    pub(crate) part: T,
+}
