@@ -552,7 +552,9 @@ mod tests {
         let bottleneck = report.bottleneck.unwrap();
         assert_eq!(bottleneck.stage, "parse");
         assert!(
-            bottleneck.reason.starts_with("none: the busiest part, parse, is 0% busy"),
+            bottleneck
+                .reason
+                .starts_with("none: the busiest part, parse, is 0% busy"),
             "{}",
             bottleneck.reason
         );

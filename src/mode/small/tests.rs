@@ -11,6 +11,7 @@ fn logs(input: LogsInput) -> Pipeline {
         out_dir: std::env::temp_dir().join("parpipe-small-unused"),
         emit_records: false,
         snapshot: None,
+        max_batch_delay_ms: 200,
     };
     let job = JobSpec::new(NAME, &params).unwrap();
     builtin_registry().build(&job).unwrap()
