@@ -137,3 +137,36 @@ fn a_chosen_engine_shape_or_a_larger_input_still_runs_the_engine() {
     let why = report["inline_reason"].as_str().expect("inline");
     assert!(why.contains("(8 batches of 400"), "{why}");
 }
+
+#[test]
+fn a_small_matrix_run_keeps_its_workers() {
+    // Matrix tasks are heavy: multiprocess mode gains from 16 tasks on, so
+    // only `logs` runs small inputs inline.
+    let dir = tempfile::tempdir().unwrap();
+    let serial = dir.path().join("serial");
+    let base = [
+        "--workload",
+        "matrix",
+        "--records",
+        "40",
+        "--matrix-size",
+        "64",
+    ];
+    let mut args = vec!["--mode", "serial"];
+    args.extend(base);
+    run(&serial, &args);
+    let out = dir.path().join("mp");
+    let mut args = vec!["--mode", "multiprocess"];
+    args.extend(base);
+    let (report, table) = run(&out, &args);
+    assert!(report.get("inline_reason").is_none(), "{report}");
+    assert!(!table.contains("ran inline"), "{table}");
+    assert!(
+        !report["workers"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read(serial.join("summary.json")).unwrap(),
+        std::fs::read(out.join("summary.json")).unwrap()
+    );
+}

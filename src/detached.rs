@@ -220,6 +220,11 @@ impl DynSource for Detached {
         self.took.take()
     }
 
+    /// It is a source that waits (what it was detached for).
+    fn may_wait(&self) -> bool {
+        true
+    }
+
     /// Blocks the caller for at most `timeout` until the pull in flight
     /// is answered (for the `auto` probe, which measures a few batches
     /// before the actors start).

@@ -223,6 +223,9 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
         max_frame: mp.max_frame,
         dashboard: args.dashboard.clone(),
         worker_command,
+        // Log lines are cheap: a small input is not worth an engine. (A
+        // matrix task is heavy: multiprocess mode gains from 16 tasks.)
+        inline_small: matches!(params, Params::Logs(_)),
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;

@@ -149,8 +149,10 @@ pub struct RunConfig {
     /// `mode::small`; the report's `inline_reason` then says so). Only
     /// taken when the engine's shape is left to the defaults (no
     /// `workers` count, no token, `listen` on loopback port 0, no
-    /// per-stage replicas). On by default;
-    /// off forces the engine (tests of the engines themselves).
+    /// per-stage replicas). Off by default: the work per record of a
+    /// user's pipeline is unknown, and a heavy one (the `matrix` workload
+    /// gains from 16 tasks on) would lose its speed-up. `parpipe run`
+    /// turns it on for the `logs` workload, whose records are cheap.
     pub inline_small: bool,
     /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on
     /// http://ADDR`) on stderr once bound (for people
@@ -176,7 +178,7 @@ impl Default for RunConfig {
             max_frame: crate::protocol::DEFAULT_MAX_FRAME,
             worker_wait_timeout: std::time::Duration::from_secs(10),
             announce_listen: false,
-            inline_small: true,
+            inline_small: false,
             worker_command: None,
             live: None,
             dashboard: None,

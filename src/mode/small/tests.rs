@@ -25,6 +25,7 @@ fn config(mode: Mode) -> RunConfig {
     RunConfig {
         mode,
         batch_size: 1000,
+        inline_small: true,
         ..RunConfig::default()
     }
 }
@@ -124,6 +125,8 @@ fn plain_files_are_estimated_from_their_size_and_streams_are_not() {
     }
 }
 
+/// With `inline_small` on (the library leaves it off; `parpipe run`
+/// turns it on only for `logs`), any source's estimate counts.
 #[test]
 fn matrix_tasks_are_counted_in_batches_too() {
     let params = matrix::MatrixParams {
@@ -137,8 +140,14 @@ fn matrix_tasks_are_counted_in_batches_too() {
     let c = RunConfig {
         mode: Mode::Multiprocess,
         batch_size: 4,
+        inline_small: true,
         ..RunConfig::default()
     };
     let why = inline_reason(&p, &c).expect("inline");
     assert!(why.contains("about 8 records (2 batches of 4"), "{why}");
+    let off = RunConfig {
+        inline_small: false,
+        ..c
+    };
+    assert_eq!(inline_reason(&p, &off), None, "off by default");
 }
