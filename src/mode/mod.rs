@@ -287,6 +287,13 @@ pub(crate) async fn execute_pipeline(
             .map_err(|e| RunError::Runtime(format!("cannot start the source's thread: {e}")))?;
     }
     let mut config = std::borrow::Cow::Borrowed(config);
+    if let Some(batch) = small::smaller_batch(&pipeline, &config) {
+        tracing::info!(
+            batch,
+            "a small input: batches of {batch} records, so that the stages overlap"
+        );
+        config.to_mut().batch_size = batch;
+    }
     let dashboard = start_dashboard(&mut config)?;
     let config = config.as_ref();
     let output = pipeline.output.clone();

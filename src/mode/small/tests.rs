@@ -151,3 +151,43 @@ fn matrix_tasks_are_counted_in_batches_too() {
     };
     assert_eq!(inline_reason(&p, &off), None, "off by default");
 }
+
+#[test]
+fn pipeline_mode_cuts_a_mid_sized_small_input_into_smaller_batches() {
+    let c = RunConfig {
+        mode: Mode::Pipeline,
+        batch_size: 8192,
+        grow_chunks: true,
+        inline_small: true,
+        ..RunConfig::default()
+    };
+    // 100 K records: 13 default batches, too few to overlap; 48 smaller ones.
+    assert_eq!(smaller_batch(&generated(100_000), &c), Some(100_000 / 48));
+    // With the smaller batches the engine runs: no inline reason.
+    let shrunk = RunConfig {
+        batch_size: 100_000 / 48,
+        ..c.clone()
+    };
+    assert_eq!(inline_reason(&generated(100_000), &shrunk), None);
+    // Below 64 Ki records: inline, as before.
+    assert_eq!(smaller_batch(&generated(50_000), &c), None);
+    assert!(inline_reason(&generated(50_000), &c).is_some());
+    // Large inputs keep the default batch.
+    assert_eq!(smaller_batch(&generated(1_000_000), &c), None);
+    // A batch size the user gave, other modes, chosen replicas: untouched.
+    let given = RunConfig {
+        grow_chunks: false,
+        ..c.clone()
+    };
+    assert_eq!(smaller_batch(&generated(100_000), &given), None);
+    let mp = RunConfig {
+        mode: Mode::Multiprocess,
+        ..c.clone()
+    };
+    assert_eq!(smaller_batch(&generated(100_000), &mp), None);
+    let fixed = RunConfig {
+        replicas: crate::Replicas::parse_one("parse=2").unwrap(),
+        ..c
+    };
+    assert_eq!(smaller_batch(&generated(100_000), &fixed), None);
+}
