@@ -144,6 +144,20 @@ pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize
             None => break,
         }
     }
+    // Lanes: replica r of a stage takes the batches with seq % n == r. A
+    // single actor right after n replicas takes them all in order, so one
+    // replica's batch waits in its reorder buffer for the other's; giving
+    // the cheaper stages that follow the same count keeps the lanes apart
+    // up to the aggregate. (On 2 cores, 1 M log lines, two loops of 13
+    // interleaved rounds: parse=2 with enrich=2 ran 1.47x and 1.49x
+    // serial, parse=2 alone 1.38x and 1.50x; the grid search's best
+    // replicates enrich too. A small gain at most, never a loss seen.)
+    for i in 1..counts.len() {
+        let lanes = counts[i - 1];
+        if lanes > 1 && counts[i] == 1 && stage_costs[i] < stage_costs[i - 1] / lanes as f64 {
+            counts[i] = lanes;
+        }
+    }
     counts
 }
 
@@ -197,13 +211,16 @@ mod tests {
     }
 
     #[test]
-    fn auto_replicates_the_limiting_stage_only() {
-        // logs from a file on 2 cores: parse is the most expensive actor.
-        assert_eq!(plan_auto(&[4.8, 1.0], &[2.8, 1.4], 2), vec![2, 1]);
+    fn auto_replicates_the_limiting_stage_and_keeps_its_lanes_apart() {
+        // logs from a file on 2 cores: parse is the most expensive actor;
+        // enrich, cheaper, follows it in two lanes.
+        assert_eq!(plan_auto(&[4.8, 1.0], &[2.8, 1.4], 2), vec![2, 2]);
         // logs from the generator: the source limits the run; replicas cannot help.
         assert_eq!(plan_auto(&[3.9, 1.0], &[7.0, 1.5], 2), vec![1, 1]);
         // 4 cores, parse 70%: parse gets all three spare cores.
-        assert_eq!(plan_auto(&[7.0, 1.0], &[1.0, 1.0], 4), vec![4, 1]);
+        assert_eq!(plan_auto(&[7.0, 1.0], &[1.0, 1.0], 4), vec![4, 4]);
+        // A stage before the replicated one stays single.
+        assert_eq!(plan_auto(&[0.5, 4.8], &[2.8, 1.4], 2), vec![1, 2]);
         // Two heavy stages share the spare cores; then the source limits.
         assert_eq!(plan_auto(&[2.0, 2.0], &[1.0, 1.0], 4), vec![2, 2]);
         // Balanced: nothing to gain.
