@@ -67,6 +67,8 @@ pub(crate) struct Detached {
     in_flight: bool,
     /// The CPU time of the pull last answered, for [`DynSource::took`].
     took: Option<Duration>,
+    /// The CPU time of every pull answered so far, for [`DynSource::own_cpu`].
+    cpu_total: Duration,
     /// An answer [`DynSource::wait_briefly`] received, not yet handed out.
     stashed: Option<Reply>,
     hints: Arc<Mutex<Hints>>,
@@ -123,6 +125,7 @@ impl Detached {
             ready,
             in_flight: false,
             took: None,
+            cpu_total: Duration::ZERO,
             stashed: None,
             hints,
             source,
@@ -147,6 +150,7 @@ impl Detached {
                 Ok(reply) => {
                     self.in_flight = false;
                     self.took = Some(reply.cpu);
+                    self.cpu_total += reply.cpu;
                     Ok(Some(reply.got))
                 }
                 Err(mpsc::TryRecvError::Empty) => Ok(None),
@@ -218,6 +222,10 @@ impl DynSource for Detached {
     /// waited for input is not work); the call itself takes microseconds.
     fn took(&mut self) -> Option<Duration> {
         self.took.take()
+    }
+
+    fn own_cpu(&self) -> Duration {
+        self.cpu_total
     }
 
     /// It is a source that waits (what it was detached for).

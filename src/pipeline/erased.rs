@@ -122,6 +122,11 @@ pub(crate) trait DynSource: Send {
     fn took(&mut self) -> Option<std::time::Duration> {
         None
     }
+    /// CPU time the source spent on a thread of its own so far (a
+    /// detached source); zero for a source pulled on the caller's thread.
+    fn own_cpu(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// After a `Pending`: waits at most `timeout` for the answer, if this
     /// source can be waited for without an async runtime (a detached one);
     /// true when the next pull will have it.

@@ -15,8 +15,12 @@ use std::time::Duration;
 
 /// The probe stops after this much measured work…
 const PROBE_BUSY: Duration = Duration::from_millis(6);
-/// Longest the probe waits for one batch of a source on its own thread.
-const PROBE_WAIT: Duration = Duration::from_millis(50);
+/// Longest the probe waits for one batch of a source on its own thread
+/// (on a loaded machine that thread may wait tens of milliseconds for a
+/// core), and for all of them: a source waiting for input delays the
+/// start by at most this.
+const PROBE_WAIT: Duration = Duration::from_millis(250);
+const PROBE_WAIT_TOTAL: Duration = Duration::from_secs(1);
 /// …or this many batches, whichever comes first…
 const PROBE_BATCHES: u64 = 32;
 /// …but runs at least this many.
@@ -67,6 +71,8 @@ pub(crate) fn probe(
         exhausted: false,
         measured: vec![Duration::ZERO; n + 3],
     };
+    // Time spent waiting for a source on its own thread.
+    let mut waited = Duration::ZERO;
     while at.numbering.seq < PROBE_MIN_BATCHES
         || (at.numbering.seq < PROBE_BATCHES && at.measured.iter().sum::<Duration>() < PROBE_BUSY)
     {
@@ -81,18 +87,20 @@ pub(crate) fn probe(
                 measured[part] += lap;
             }
         };
-        let busy_before = stats[0].busy;
+        let own_before = p.source.part.own_cpu();
         let pulled = pull_source(
             &mut p.source,
             (config.batch_size / PROBE_BATCH_DIVISOR).max(1),
             &mut stats[0],
             &config.progress,
         )?;
-        // The source's time as the report counts it (a source on a thread
-        // of its own works there, not on this thread).
-        laps.lap();
+        // CPU time, like every part: this thread's, plus that of the
+        // source's own thread if it has one (wall time would count a
+        // preemption on a loaded machine as work).
+        let own = p.source.part.own_cpu().saturating_sub(own_before);
+        let lap = laps.lap() + own;
         if counted {
-            at.measured[0] += stats[0].busy.saturating_sub(busy_before);
+            at.measured[0] += lap;
         }
         let (mut data, mut records) = match pulled {
             Pulled::Data(data, records) => (data, records),
@@ -104,7 +112,11 @@ pub(crate) fn probe(
             // still waiting for input then: the actors go on from here
             // (the source is asked again; the measurement is what it is).
             Pulled::Pending(_) => {
-                if p.source.part.wait_briefly(PROBE_WAIT) {
+                let budget = PROBE_WAIT_TOTAL.saturating_sub(waited);
+                let started = std::time::Instant::now();
+                let answered = p.source.part.wait_briefly(PROBE_WAIT.min(budget));
+                waited += started.elapsed();
+                if answered {
                     continue;
                 }
                 break;
