@@ -1,0 +1,184 @@
+//! The range cutter against the text reader: the same lines, edge cases,
+//! windows, estimates, and random files.
+
+use super::super::input::LineReader;
+use super::*;
+use crate::file_range::read_ranges;
+use proptest::prelude::*;
+
+/// Every chunk's ranges read back to the text `fill_text` gives for the
+/// same limits, with the same line counts.
+fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<InputSpec> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = dir.path().join(format!("in{i}.log"));
+            std::fs::write(&p, c).unwrap();
+            InputSpec::File(p)
+        })
+        .collect();
+    let mut cutter = RangeCutter::for_inputs(&inputs)
+        .unwrap()
+        .expect("plain files");
+    let mut reader = LineReader::new(inputs);
+    loop {
+        let mut text = Vec::new();
+        let want = reader.fill_text(&mut text, max_lines, max_bytes).unwrap();
+        let mut ranges = Vec::new();
+        let got = cutter.fill(&mut ranges, max_lines, max_bytes).unwrap();
+        let mut bytes = Vec::new();
+        read_ranges(&ranges, &mut bytes, usize::MAX).unwrap();
+        assert_eq!(
+            (got, &bytes),
+            (want, &text),
+            "limits {max_lines}/{max_bytes}"
+        );
+        if want == 0 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn agrees_with_the_text_reader_on_edge_cases() {
+    let files: &[&[u8]] = &[
+        b"a\r\nb\n\nc",
+        b"",
+        b"\n\n",
+        b"no final lf",
+        b"x\ny\n",
+        b"\r",
+    ];
+    for max_lines in [1, 2, 3, 1000] {
+        for max_bytes in [1, 4, 7, 100] {
+            assert_agrees(files, max_lines, max_bytes);
+        }
+    }
+}
+
+#[test]
+fn lines_across_windows() {
+    let mut big = vec![b'x'; WINDOW + 10];
+    big.push(b'\n');
+    big.extend_from_slice(b"short\n");
+    big.extend(std::iter::repeat_n(b'y', WINDOW * 2));
+    assert_agrees(&[&big, b"tail\n"], 2, 1 << 30);
+    assert_agrees(&[&big], 1000, 64);
+}
+
+#[test]
+fn chunks_ending_in_every_count_block_and_window() {
+    // Lines of 1 to 97 bytes, about 2.5 windows: chunk ends land in
+    // every position of the count blocks and across window edges,
+    // including a block without any LF (one 40 KiB line).
+    let mut data = Vec::new();
+    let mut len = 0usize;
+    while data.len() < WINDOW * 5 / 2 {
+        data.extend(std::iter::repeat_n(b'a', len % 97));
+        data.push(b'\n');
+        len += 13;
+        if len == 13 * 3000 {
+            data.extend(std::iter::repeat_n(b'z', COUNT_BLOCK * 5 / 2));
+            data.push(b'\n');
+        }
+    }
+    data.extend_from_slice(b"unterminated");
+    for max_lines in [1, 7, 255, 256, 4096, 30_000, 1 << 20] {
+        assert_agrees(&[&data, b"second\nfile\n"], max_lines, usize::MAX);
+    }
+    assert_agrees(&[&data], 5000, 100_000);
+}
+
+#[test]
+fn line_estimates_sample_small_inputs_and_never_open_large_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.log");
+    std::fs::write(&small, b"0123456789\n".repeat(1000)).unwrap();
+    let spec = |p: &std::path::Path| InputSpec::File(p.to_path_buf());
+    assert_eq!(estimate_lines(&[spec(&small)]), Some(1000));
+    assert_eq!(estimate_lines(&[spec(&small), spec(&small)]), Some(2000));
+    // Large: the assumed mean line, and the file is not even opened
+    // (unreadable here, yet estimated).
+    let large = dir.path().join("large.log");
+    let f = File::create(&large).unwrap();
+    f.set_len(SAMPLE_UP_TO + 1).unwrap();
+    drop(f);
+    let want = (SAMPLE_UP_TO + 1).div_ceil(ASSUMED_MEAN_LINE);
+    assert_eq!(estimate_lines(&[spec(&large)]), Some(want));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&large, std::fs::Permissions::from_mode(0o000)).unwrap();
+        assert_eq!(estimate_lines(&[spec(&large)]), Some(want));
+    }
+    // No estimate: gzip (by content when sampled, by name when not),
+    // standard input, a directory, a missing file.
+    let gz = dir.path().join("small.bin");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0]).unwrap();
+    assert_eq!(estimate_lines(&[spec(&small), spec(&gz)]), None);
+    let large_gz = dir.path().join("large.log.GZ");
+    std::fs::rename(&large, &large_gz).unwrap();
+    assert_eq!(estimate_lines(&[spec(&large_gz)]), None);
+    assert_eq!(estimate_lines(&[spec(&small), InputSpec::Stdin]), None);
+    assert_eq!(estimate_lines(&[spec(dir.path())]), None);
+    assert_eq!(estimate_lines(&[spec(&dir.path().join("missing"))]), None);
+}
+
+#[test]
+fn gzip_stdin_and_directories_are_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("a.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 0, 0]).unwrap();
+    assert!(RangeCutter::for_inputs(&[InputSpec::File(gz)])
+        .unwrap()
+        .is_none());
+    assert!(RangeCutter::for_inputs(&[InputSpec::Stdin])
+        .unwrap()
+        .is_none());
+    let d = InputSpec::File(dir.path().to_path_buf());
+    assert!(RangeCutter::for_inputs(&[d]).unwrap().is_none());
+    let missing = InputSpec::File(dir.path().join("missing"));
+    assert!(RangeCutter::for_inputs(&[missing]).unwrap().is_none());
+}
+
+#[test]
+fn remaining_lines_are_estimated_from_the_mean_line_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let b = dir.path().join("b.log");
+    std::fs::write(&a, b"0123456789\n".repeat(100)).unwrap();
+    std::fs::write(&b, b"0123456789\n".repeat(50)).unwrap();
+    let inputs = [InputSpec::File(a), InputSpec::File(b)];
+    let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().unwrap();
+    // Sampled from the first file before anything is cut.
+    assert_eq!(cutter.remaining_estimate(), Some(150));
+    let mut ranges = Vec::new();
+    assert_eq!(cutter.fill(&mut ranges, 120, usize::MAX).unwrap(), 120);
+    assert_eq!(cutter.remaining_estimate(), Some(30));
+    assert_eq!(cutter.fill(&mut ranges, 1000, usize::MAX).unwrap(), 30);
+    assert_eq!(cutter.remaining_estimate(), Some(0));
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    let cutter = RangeCutter::for_inputs(&[InputSpec::File(empty)])
+        .unwrap()
+        .unwrap();
+    assert_eq!(cutter.remaining_estimate(), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn agrees_on_random_files(
+        files in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a')], 0..40),
+            1..4,
+        ),
+        max_lines in 1usize..6,
+        max_bytes in 1usize..30,
+    ) {
+        let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        assert_agrees(&refs, max_lines, max_bytes);
+    }
+}
