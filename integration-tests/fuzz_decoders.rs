@@ -245,6 +245,7 @@ fn message() -> impl Strategy<Value = Message> {
                     seq,
                     partial,
                     stats: ChunkStats {
+                        records: busy_nanos % 1000,
                         parts,
                         busy_nanos,
                         process_cpu_seconds: cpu,

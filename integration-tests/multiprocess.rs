@@ -249,6 +249,96 @@ fn outputs_are_byte_identical_to_serial_for_1_2_3_workers_and_batch_sizes() {
     }
 }
 
+/// Valid lines, with rejected ones only at `bad` (1-based), and a last
+/// line without a line feed.
+fn input_with_late_rejects(dir: &Path, lines: u64, bad: &[u64]) -> PathBuf {
+    let path = dir.join("late.log");
+    let mut data = Vec::new();
+    for n in 1..lines {
+        if bad.contains(&n) {
+            data.extend_from_slice(b"not a log line\n");
+        } else {
+            let line = format!(
+                "10.0.{}.{} - - [10/Oct/2023:13:{:02}:36 +0000] \"GET /p/{} HTTP/1.1\" 200 {} \"-\" \"curl/8\"\n",
+                n % 7,
+                n % 250,
+                n % 60,
+                n % 97,
+                n % 5000
+            );
+            data.extend_from_slice(line.as_bytes());
+        }
+    }
+    data.extend_from_slice(
+        b"10.0.0.1 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"",
+    );
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+/// Without `--emit-records`, local workers get chunks cut by bytes and
+/// count their own lines; rejected lines deep into the file keep their
+/// numbers once the partials are renumbered at the merge.
+#[test]
+fn chunks_cut_by_bytes_keep_line_numbers_and_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [9_001, 9_002, 14_500, 19_999, 20_000, 20_001];
+    let input = input_with_late_rejects(dir.path(), 20_003, &bad);
+    let serial = dir.path().join("serial");
+    common::expect_ok(&[
+        "run",
+        "--mode",
+        "serial",
+        "--input",
+        s(&input),
+        "--out",
+        s(&serial),
+        "-q",
+    ]);
+    let expected = std::fs::read(serial.join("summary.json")).unwrap();
+    let summary = read_json(&serial.join("summary.json"));
+    assert_eq!(
+        summary["rejected_samples"],
+        serde_json::json!([9001, 9002, 14500, 19999, 20000])
+    );
+    assert_eq!(summary["lines"], 20_003);
+    for workers in ["1", "2", "3"] {
+        for batch in ["300", "4096", "guided"] {
+            let out = dir.path().join(format!("mp-{workers}-{batch}"));
+            let mut args = vec![
+                "run",
+                "--mode",
+                "multiprocess",
+                "--workers",
+                workers,
+                "--input",
+                s(&input),
+                "--out",
+                s(&out),
+                "-v",
+            ];
+            if batch != "guided" {
+                args.extend(["--batch-size", batch]);
+            }
+            let run = common::expect_ok(&args);
+            let log = String::from_utf8_lossy(&run.stderr);
+            assert!(log.contains("chunks are cut by bytes"), "{log}");
+            let got = std::fs::read(out.join("summary.json")).unwrap();
+            assert!(
+                got == expected,
+                "summary differs ({workers} workers, batch {batch}):\n{log}"
+            );
+            let report = read_json(&out.join("report.json"));
+            assert_eq!(
+                sum_of(&report, "records"),
+                20_003,
+                "each line merged once: {report}"
+            );
+            assert_eq!(report["records"], 20_003, "{report}");
+        }
+    }
+}
+
 #[test]
 fn matrix_is_byte_identical_across_modes() {
     let dir = tempfile::tempdir().unwrap();
@@ -560,6 +650,12 @@ fn local_workers_read_file_ranges_while_a_worker_from_elsewhere_gets_bytes() {
 /// stage rejected the chunk's data does), and returns that chunk's
 /// `(seq, first_line, records)` once the coordinator hangs up.
 fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
+    failing_worker_reading(addr, token, Vec::new())
+}
+
+/// [`failing_worker`], announcing `roots` it reads chunks from (so that it
+/// is sent `ChunkInFiles` for inputs under them).
+fn failing_worker_reading(addr: &str, token: &str, roots: Vec<String>) -> (u64, u64, u64) {
     use parpipe::protocol::{client_handshake, read_frame, write_frame, FrameCodec};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -575,7 +671,7 @@ fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
                 worker_id: 4242,
                 cores: 1,
                 threads: 1,
-                allowed_roots: Vec::new(),
+                allowed_roots: roots,
             },
         )
         .await
@@ -586,6 +682,12 @@ fn failing_worker(addr: &str, token: &str) -> (u64, u64, u64) {
             while let Ok(Some(msg)) = read_frame(&mut framed).await {
                 match msg {
                     Message::Chunk {
+                        seq,
+                        first_line,
+                        records,
+                        ..
+                    }
+                    | Message::ChunkInFiles {
                         seq,
                         first_line,
                         records,
@@ -643,6 +745,34 @@ fn a_chunk_failing_on_its_data_fails_the_run_naming_the_chunk_and_its_lines() {
     for f in OUTPUTS {
         assert!(!out.join(f).exists(), "{f} was written:\n{log}");
     }
+}
+
+#[test]
+fn a_chunk_cut_by_bytes_failing_names_where_its_lines_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_input(dir.path(), 5_000);
+    let out = dir.path().join("mp");
+    let c = Coordinator::start(
+        &[
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+            "--batch-size",
+            "1000",
+        ],
+        Some("failing-test-token"),
+    );
+    let root = dir.path().canonicalize().unwrap().display().to_string();
+    let (seq, first_line, records) =
+        failing_worker_reading(&c.addr, "failing-test-token", vec![root]);
+    let (code, log) = c.finish();
+    assert_eq!(code, Some(1), "{log}");
+    // Uncounted: the worker numbers from 1; chunk 0 starts the input.
+    assert_eq!((seq, first_line, records), (0, 1, 0));
+    let expected = "chunk 0 (lines from 1) failed on worker";
+    assert!(log.contains(expected), "expected '{expected}' in:\n{log}");
+    assert!(!out.join("summary.json").exists(), "{log}");
 }
 
 /// A child killed and reaped when dropped, even when the test fails.

@@ -106,15 +106,17 @@ pub(crate) enum RunError {
     /// A chunk failed in a worker (multiprocess mode). When it failed in a
     /// stage, `failure` says which and on which part of the chunk.
     #[error(
-        "chunk {seq} (lines {first_line}-{last_line}) failed on worker {worker}: {}",
+        "chunk {seq} ({}) failed on worker {worker}: {}",
+        chunk_lines(*first_line, *last_line),
         chunk_text(failure.as_deref(), error)
     )]
     Chunk {
         /// The chunk's sequence number.
         seq: u64,
-        /// Its first line (1-based).
+        /// Its first line (1-based); 0 when not known yet (a chunk cut by
+        /// bytes, before the chunks ahead of it were counted).
         first_line: u64,
-        /// Its last line.
+        /// Its last line; below `first_line` when not known.
         last_line: u64,
         /// The worker that reported it.
         worker: String,
@@ -154,10 +156,23 @@ fn stage_text(
 ) -> String {
     let what = if panicked { "panicked" } else { "failed" };
     let on = worker.map_or_else(String::new, |w| format!(" on worker {w}"));
+    let at = match batch.first_line {
+        0 => "its lines not counted yet".to_string(),
+        line => format!("first line {line}"),
+    };
     format!(
-        "stage '{stage}' {what} on batch {} (first line {}){on}: {error}",
-        batch.seq, batch.first_line
+        "stage '{stage}' {what} on batch {} ({at}){on}: {error}",
+        batch.seq
     )
+}
+
+/// Where a chunk sits, as far as it is known.
+fn chunk_lines(first_line: u64, last_line: u64) -> String {
+    match (first_line, last_line) {
+        (0, _) => "its lines not counted yet".to_string(),
+        (first, last) if last < first => format!("lines from {first}"),
+        (first, last) => format!("lines {first}-{last}"),
+    }
 }
 
 fn chunk_text(failure: Option<&StageFailure>, error: &StageError) -> String {
@@ -315,6 +330,28 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_names_its_lines_as_far_as_they_are_known() {
+        let chunk = |first_line, last_line| RunError::Chunk {
+            seq: 3,
+            first_line,
+            last_line,
+            worker: "1 (127.0.0.1:9)".into(),
+            failure: None,
+            error: StageError::new("boom"),
+        };
+        assert_eq!(
+            chunk(11, 20).to_string(),
+            "chunk 3 (lines 11-20) failed on worker 1 (127.0.0.1:9): boom"
+        );
+        assert!(chunk(11, 0)
+            .to_string()
+            .starts_with("chunk 3 (lines from 11) failed"));
+        assert!(chunk(0, 0)
+            .to_string()
+            .starts_with("chunk 3 (its lines not counted yet) failed"));
+    }
 
     #[test]
     fn a_stage_error_keeps_its_io_source_and_the_context() {

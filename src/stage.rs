@@ -261,6 +261,16 @@ pub trait ChunkSource: Source {
         let _ = max_records;
         parts.push((bytes.len(), records));
     }
+
+    /// In a worker: the number of records in a chunk's `bytes` whose count
+    /// the coordinator did not know (a chunk cut by bytes, see
+    /// [`FileChunkSource::cuts_by_bytes`]); `None` when this source cannot
+    /// tell. Internal to the built-in sources for now.
+    #[doc(hidden)]
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        let _ = bytes;
+        None
+    }
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of
@@ -284,6 +294,32 @@ pub trait FileChunkSource: ChunkSource {
         max_records: usize,
         out: &mut Vec<crate::file_range::FileRange>,
     ) -> Result<Option<usize>, StageError>;
+
+    /// Whether this source can cut its chunks by bytes without counting
+    /// their records ([`next_chunk_ranges_uncounted`](Self::next_chunk_ranges_uncounted)),
+    /// asked once after [`chunks_in_files`](Self::chunks_in_files) said yes.
+    /// Each worker then counts its own chunk's records
+    /// ([`ChunkSource::count_chunk_records`]), so the coordinator never reads
+    /// the input. Internal to the built-in sources for now: it takes an
+    /// aggregate that can renumber its partials, too.
+    #[doc(hidden)]
+    fn cuts_by_bytes(&mut self) -> bool {
+        false
+    }
+
+    /// When [`cuts_by_bytes`](Self::cuts_by_bytes) said yes: appends to
+    /// `out` the ranges of the next chunk of whole records, about
+    /// `about_records` records' worth of bytes, and returns true; false
+    /// when the input is exhausted.
+    #[doc(hidden)]
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about_records: usize,
+        out: &mut Vec<crate::file_range::FileRange>,
+    ) -> Result<bool, StageError> {
+        let _ = (about_records, out);
+        Err(StageError::new("this source does not cut chunks by bytes"))
+    }
 }
 
 /// The default wire form of a batch (what a plain [`Source`] ships):
@@ -319,6 +355,15 @@ pub trait Stage: Send + Clone + 'static {
 
     /// Processes one batch.
     fn process(&mut self, input: Self::In, info: &BatchInfo) -> Result<Self::Out, StageError>;
+
+    /// Whether what this stage does depends on where its batch sits in the
+    /// input ([`BatchInfo::first_line`], `seq`). Multiprocess mode may give
+    /// a stage that says no the chunk-relative numbers of a chunk it cut
+    /// by bytes. Internal to the built-in stages for now.
+    #[doc(hidden)]
+    fn uses_record_numbers(&self) -> bool {
+        true
+    }
 }
 
 /// Folds batches into a mergeable partial result.
@@ -395,6 +440,24 @@ pub trait Aggregate: Send + Clone + 'static {
     /// stops). The default calls [`merge`](Self::merge).
     fn try_merge(&self, acc: &mut Self::Partial, later: Self::Partial) -> Result<(), StageError> {
         self.merge(acc, later);
+        Ok(())
+    }
+
+    /// Whether [`renumber`](Self::renumber) can move a partial built with
+    /// chunk-relative record numbers (the chunk's first record numbered 1)
+    /// to its place in the input. Internal to the built-in aggregates for now.
+    #[doc(hidden)]
+    fn renumbers(&self) -> bool {
+        false
+    }
+
+    /// Multiprocess mode, for an aggregate that [`renumbers`](Self::renumbers):
+    /// adds `records_before` (the records of the input before the chunk) to
+    /// every record number `partial` holds. An error (a number that would
+    /// overflow) fails the run, naming the chunk.
+    #[doc(hidden)]
+    fn renumber(&self, partial: &mut Self::Partial, records_before: u64) -> Result<(), StageError> {
+        let _ = (partial, records_before);
         Ok(())
     }
 }

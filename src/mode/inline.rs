@@ -87,6 +87,25 @@ pub(crate) fn pull_chunk_ranges(
     }
 }
 
+/// [`pull`] for a chunk cut by bytes, its records not counted (see
+/// `FileChunkSource::next_chunk_ranges_uncounted`): true when a chunk was cut.
+pub(crate) fn pull_chunk_ranges_uncounted(
+    source: &mut Named<Box<dyn DynSource>>,
+    about: usize,
+    out: &mut Vec<crate::file_range::FileRange>,
+    stats: &mut StageStats,
+    progress: &Progress,
+) -> Result<bool, RunError> {
+    let pulled = pull(source, stats, progress, |s| {
+        Ok(if s.next_chunk_ranges_uncounted(about, out)? {
+            Pulled::Data((), 0)
+        } else {
+            Pulled::End
+        })
+    })?;
+    Ok(matches!(pulled, Pulled::Data(..)))
+}
+
 /// Runs `work` for the part `name` on one batch, timing it and turning
 /// errors and panics into a [`RunError`] that names the part and the batch.
 fn on_batch<T>(

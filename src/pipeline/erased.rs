@@ -111,6 +111,25 @@ pub(crate) trait DynSource: Send {
             "this source cannot give chunks as file ranges",
         ))
     }
+    /// See [`ChunkSource::count_chunk_records`](crate::ChunkSource::count_chunk_records).
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        let _ = bytes;
+        None
+    }
+    /// See [`FileChunkSource::cuts_by_bytes`](crate::FileChunkSource::cuts_by_bytes)
+    /// (by default no).
+    fn cuts_by_bytes(&mut self) -> bool {
+        false
+    }
+    /// See [`FileChunkSource::next_chunk_ranges_uncounted`](crate::FileChunkSource::next_chunk_ranges_uncounted).
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<bool, StageError> {
+        let _ = (about, out);
+        Err(StageError::new("this source does not cut chunks by bytes"))
+    }
     /// See [`Source::may_wait`](crate::Source::may_wait).
     fn may_wait(&self) -> bool {
         false
@@ -204,7 +223,11 @@ pub(super) struct SourceBox<S> {
 pub(super) struct FileFns<S> {
     chunks_in_files: fn(&mut S) -> bool,
     next_chunk_ranges: RangesFn<S>,
+    cuts_by_bytes: fn(&mut S) -> bool,
+    next_chunk_ranges_uncounted: UncountedFn<S>,
 }
+
+pub(super) type UncountedFn<S> = fn(&mut S, usize, &mut Vec<FileRange>) -> Result<bool, StageError>;
 
 pub(super) type RangesFn<S> =
     fn(&mut S, usize, &mut Vec<FileRange>) -> Result<Option<usize>, StageError>;
@@ -214,6 +237,8 @@ impl<S: FileChunkSource> FileFns<S> {
         FileFns {
             chunks_in_files: S::chunks_in_files,
             next_chunk_ranges: S::next_chunk_ranges,
+            cuts_by_bytes: S::cuts_by_bytes,
+            next_chunk_ranges_uncounted: S::next_chunk_ranges_uncounted,
         }
     }
 }
@@ -261,6 +286,28 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
         self.source.split_chunk(bytes, records, max, parts)
     }
 
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        self.source.count_chunk_records(bytes)
+    }
+
+    fn cuts_by_bytes(&mut self) -> bool {
+        match &self.files {
+            Some(f) => (f.cuts_by_bytes)(&mut self.source),
+            None => false,
+        }
+    }
+
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<bool, StageError> {
+        match &self.files {
+            Some(f) => (f.next_chunk_ranges_uncounted)(&mut self.source, about, out),
+            None => Err(StageError::new("this source does not cut chunks by bytes")),
+        }
+    }
+
     fn chunks_in_files(&mut self) -> bool {
         match &self.files {
             Some(f) => (f.chunks_in_files)(&mut self.source),
@@ -292,6 +339,8 @@ pub(crate) fn erase_stage<S: Stage>(stage: S) -> Box<dyn DynStage> {
 pub(crate) trait DynStage: Send {
     fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError>;
     fn clone_box(&self) -> Box<dyn DynStage>;
+    /// See [`Stage::uses_record_numbers`](crate::Stage::uses_record_numbers).
+    fn uses_record_numbers(&self) -> bool;
 }
 
 pub(super) struct StageBox<S>(pub(super) S);
@@ -305,6 +354,10 @@ impl<S: Stage> DynStage for StageBox<S> {
 
     fn clone_box(&self) -> Box<dyn DynStage> {
         Box::new(StageBox(self.0.clone()))
+    }
+
+    fn uses_record_numbers(&self) -> bool {
+        self.0.uses_record_numbers()
     }
 }
 
@@ -324,6 +377,10 @@ pub(crate) trait DynAggregate: Send {
     fn partial_type(&self) -> std::any::TypeId;
     fn decode(&self, bytes: &[u8]) -> Result<AnyData, String>;
     fn clone_box(&self) -> Box<dyn DynAggregate>;
+    /// See [`Aggregate::renumbers`](crate::Aggregate::renumbers).
+    fn renumbers(&self) -> bool;
+    /// See [`Aggregate::renumber`](crate::Aggregate::renumber).
+    fn renumber(&self, partial: &mut AnyData, records_before: u64) -> Result<(), StageError>;
 }
 
 impl dyn DynAggregate {
@@ -394,6 +451,17 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
 
     fn clone_box(&self) -> Box<dyn DynAggregate> {
         Box::new(AggregateBox(self.0.clone()))
+    }
+
+    fn renumbers(&self) -> bool {
+        self.0.renumbers()
+    }
+
+    fn renumber(&self, partial: &mut AnyData, records_before: u64) -> Result<(), StageError> {
+        let p = partial
+            .downcast_mut::<A::Partial>()
+            .ok_or_else(|| StageError::new("parpipe internal error: partial of the wrong type"))?;
+        self.0.renumber(p, records_before)
     }
 }
 

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one
@@ -80,6 +80,9 @@ pub const TOKEN_ENV: &str = "PARPIPE_TOKEN";
 /// busy_nanos)` for each stage and then the aggregate, in pipeline order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChunkStats {
+    /// Records in the chunk, as the worker counted them (the coordinator
+    /// learns a chunk's size from it when it sent the chunk uncounted).
+    pub records: u64,
     /// One row per stage, then one for the aggregate.
     pub parts: Vec<(u64, u64, u64)>,
     /// Wall time the worker spent on the chunk, in nanoseconds.
@@ -151,7 +154,11 @@ pub enum Message {
         seq: u64,
         /// 1-based number of its first record.
         first_line: u64,
-        /// Number of records.
+        /// Number of records; 0 when the coordinator cut the chunk by bytes
+        /// and did not count them: the worker counts them itself, numbers
+        /// them from `first_line` (then 1) and says how many in
+        /// [`ChunkStats::records`], and the coordinator moves the partial's
+        /// record numbers to their place when it merges it.
         records: u64,
         /// The batch, encoded by the source. `Bytes`, so that a received
         /// chunk is a view of the read buffer rather than a copy of it.
@@ -193,7 +200,11 @@ pub enum Message {
         seq: u64,
         /// 1-based number of its first record.
         first_line: u64,
-        /// Number of records.
+        /// Number of records; 0 when the coordinator cut the chunk by bytes
+        /// and did not count them: the worker counts them itself, numbers
+        /// them from `first_line` (then 1) and says how many in
+        /// [`ChunkStats::records`], and the coordinator moves the partial's
+        /// record numbers to their place when it merges it.
         records: u64,
         /// Where the payload's bytes are.
         ranges: Vec<crate::file_range::FileRange>,

@@ -124,12 +124,13 @@ impl ChunkProcessor {
             )
         });
         match processed {
-            Ok((partial, parts)) => {
+            Ok((partial, parts, records)) => {
                 let (cpu, rss) = self.usage.sample();
                 Message::ChunkDone {
                     seq: w.seq,
                     partial,
                     stats: ChunkStats {
+                        records,
                         parts,
                         busy_nanos: started.elapsed().as_nanos() as u64,
                         process_cpu_seconds: cpu,
@@ -209,18 +210,26 @@ fn process_chunk(
     payload: &[u8],
     batch_size: usize,
     cuts: &mut Vec<(usize, usize)>,
-) -> Result<(Vec<u8>, PartTimes), Failed> {
-    let records =
-        usize::try_from(w.records).map_err(|e| Failed::plain(format!("chunk too large: {e}")))?;
+) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
+    let records = if w.records == 0 {
+        // Cut by bytes, so the coordinator did not count the records (only
+        // a source that can count them cuts so); or an empty chunk.
+        pipeline
+            .source
+            .part
+            .count_chunk_records(payload)
+            .unwrap_or(0)
+    } else {
+        usize::try_from(w.records).map_err(|e| Failed::plain(format!("chunk too large: {e}")))?
+    };
     cuts.clear();
     pipeline
         .source
         .part
         .split_chunk(payload, records, batch_size, cuts);
-    if cuts.iter().map(|&(_, n)| n as u64).sum::<u64>() != w.records {
+    if cuts.iter().map(|&(_, n)| n).sum::<usize>() != records {
         return Err(Failed::plain(format!(
-            "the chunk's parts do not add up to the {} records its header says",
-            w.records
+            "the chunk's parts do not add up to its {records} records"
         )));
     }
     let mut stage_stats: Vec<StageStats> = pipeline
@@ -277,7 +286,7 @@ fn process_chunk(
         .part
         .encode(&acc)
         .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
-    Ok((partial, parts))
+    Ok((partial, parts, records as u64))
 }
 
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).

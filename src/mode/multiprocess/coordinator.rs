@@ -84,6 +84,8 @@ pub(crate) struct Done {
     partial: AnyData,
     worker: u64,
     chunk: ChunkInfo<()>,
+    /// The chunk's records (the worker's count for an uncounted chunk).
+    records: u64,
 }
 
 struct WorkerRow {
@@ -118,6 +120,11 @@ pub(crate) struct Coordinator {
     local_pids: HashSet<u64>,
     /// The source gives chunks as file ranges.
     in_files: Option<bool>,
+    /// Those ranges are cut by bytes, their records not counted here: each
+    /// worker counts its chunk's, and partials are renumbered at the merge.
+    uncounted: bool,
+    /// Records of the chunks merged so far.
+    merged_records: u64,
     rows: BTreeMap<u64, WorkerRow>,
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
@@ -165,6 +172,8 @@ impl Coordinator {
             roots: HashMap::new(),
             local_pids: local_pids.into_iter().collect(),
             in_files: None,
+            uncounted: false,
+            merged_records: 0,
             rows: BTreeMap::new(),
             stats,
             acc,
@@ -229,19 +238,40 @@ impl Coordinator {
                 .as_mut()
                 .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
             let started = Instant::now();
+            let mut partial = done.partial;
+            let mut chunk = done.chunk;
+            let aggregate = &self.pipeline.aggregate.part;
+            // An uncounted chunk's records were numbered from 1: they move
+            // to their place now that every chunk before it is merged.
+            let renumbered = if !self.uncounted {
+                Ok(())
+            } else {
+                chunk.first_line = self.merged_records + 1;
+                chunk.records = done.records;
+                aggregate
+                    .renumber(&mut partial, self.merged_records)
+                    .map_err(|e| {
+                        crate::StageError::with_source("its partial cannot be renumbered", e)
+                    })
+            };
             // A worker's numbers: a merge that would overflow (or break the
             // aggregate's invariants) fails the run, naming the chunk.
-            if let Err(e) = self.pipeline.aggregate.part.try_merge(acc, done.partial) {
-                let chunk = done.chunk;
+            let merged = renumbered.and_then(|()| {
+                aggregate
+                    .try_merge(acc, partial)
+                    .map_err(|e| crate::StageError::with_source("its partial does not merge", e))
+            });
+            if let Err(error) = merged {
                 return Err(RunError::Chunk {
                     seq: chunk.seq,
                     first_line: chunk.first_line,
                     last_line: chunk.last_line(),
                     worker: self.worker_label(done.worker),
                     failure: None,
-                    error: crate::StageError::with_source("its partial does not merge", e),
+                    error,
                 });
             }
+            self.merged_records += done.records;
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
             self.merged += 1;
@@ -491,11 +521,17 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 return;
             }
         };
-        let records = chunk.records;
+        let counted = !self.uncounted;
+        let records = if counted {
+            chunk.records
+        } else {
+            msg.stats.records
+        };
         let done = Done {
             partial,
             worker: msg.id,
             chunk,
+            records,
         };
         if self.sched.complete(msg.id, msg.seq, done) == Completion::Ignored {
             tracing::debug!(
@@ -504,6 +540,11 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 "ignoring a duplicate result"
             );
             return;
+        }
+        if !counted {
+            // Read here as 0 records: the source's row learns them now.
+            self.stats[0].records_out += records;
+            self.config.progress.add_records(records);
         }
         let n = self.stats.len();
         for (i, &(rin, rout, nanos)) in msg.stats.parts.iter().enumerate().take(n - 2) {
@@ -534,15 +575,29 @@ impl Handler<ChunkFailedMsg> for Coordinator {
         let Some(chunk) = self.sched.in_flight(msg.seq) else {
             return;
         };
+        let (mut first_line, mut last_line) = (chunk.first_line, chunk.last_line());
+        // An uncounted chunk's lines were numbered from 1 in the worker:
+        // where they are is known once every chunk before it is merged.
+        let lines_before = if !self.uncounted {
+            Some(0)
+        } else if self.merged == chunk.seq {
+            (first_line, last_line) = (self.merged_records + 1, 0);
+            Some(self.merged_records)
+        } else {
+            (first_line, last_line) = (0, 0);
+            None
+        };
         let error = RunError::Chunk {
             seq: chunk.seq,
-            first_line: chunk.first_line,
-            last_line: chunk.last_line(),
+            first_line,
+            last_line,
             worker: self.worker_label(msg.id),
             failure: msg.failure.map(|f| {
+                let mut batch = f.batch;
+                batch.first_line = lines_before.map_or(0, |before| batch.first_line + before);
                 Box::new(crate::error::StageFailure {
                     stage: f.stage,
-                    batch: f.batch,
+                    batch,
                     panicked: f.panicked,
                 })
             }),

@@ -91,6 +91,17 @@ pub enum InputError {
         /// The underlying error.
         source: io::Error,
     },
+    /// Reading at a byte offset failed (multiprocess mode, while cutting
+    /// a file into chunks without counting its lines).
+    #[error("input '{input}' at byte {offset}: read error: {source}")]
+    ReadAt {
+        /// The input's display name.
+        input: String,
+        /// Where the read was.
+        offset: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// A line too long for a batch's `u32` offsets.
     #[error("input '{input}' line {line}: line longer than 4 GiB")]
     LineTooLong {

@@ -362,11 +362,47 @@ impl Aggregate for LogsMetrics {
     fn try_merge(&self, acc: &mut LogsPartial, later: LogsPartial) -> Result<(), StageError> {
         acc.try_merge(later).map_err(StageError::new)
     }
+
+    /// Yes, unless records are emitted: their rendered lines hold the
+    /// line numbers as text.
+    fn renumbers(&self) -> bool {
+        !self.emit_records
+    }
+
+    fn renumber(&self, acc: &mut LogsPartial, lines_before: u64) -> Result<(), StageError> {
+        for line in &mut acc.rejected_samples {
+            *line = line.checked_add(lines_before).ok_or_else(|| {
+                StageError::new(format!("rejected line {line} + {lines_before} overflows"))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renumbering_moves_rejected_lines_and_refuses_overflow() {
+        let agg = LogsMetrics::default();
+        assert!(agg.renumbers());
+        let mut p = LogsPartial {
+            rejected_samples: vec![1, 7],
+            ..LogsPartial::default()
+        };
+        agg.renumber(&mut p, 1000).unwrap();
+        assert_eq!(p.rejected_samples, vec![1001, 1007]);
+        assert!(agg.renumber(&mut p, u64::MAX).is_err());
+        let emitting = LogsMetrics {
+            emit_records: true,
+            ..LogsMetrics::default()
+        };
+        assert!(
+            !emitting.renumbers(),
+            "rendered records hold line numbers as text"
+        );
+    }
 
     #[test]
     fn partials_round_trip() {

@@ -171,6 +171,62 @@ impl RangeCutter {
         Ok(n)
     }
 
+    /// Appends to `out` the ranges of the next chunk of whole lines, about
+    /// `about_lines` lines' worth of bytes (at the mean line length of the
+    /// sample) and at most about `max_bytes`, without counting its lines:
+    /// the cut is moved to the end of the line it falls in by reading a
+    /// few KiB there. Returns false when every input is exhausted.
+    ///
+    /// So the coordinator reads a few KiB per chunk instead of every byte;
+    /// each worker counts its chunk's lines.
+    pub fn fill_uncounted(
+        &mut self,
+        out: &mut Vec<FileRange>,
+        about_lines: usize,
+        max_bytes: usize,
+    ) -> Result<bool, InputError> {
+        let mean = self
+            .seen_bytes
+            .checked_div(self.seen_lines)
+            .map_or(ASSUMED_MEAN_LINE, |m| m.max(1));
+        let target = (about_lines.max(1) as u64)
+            .saturating_mul(mean)
+            .min(max_bytes as u64)
+            .max(1);
+        let mut taken = 0u64;
+        while taken < target {
+            let Some(cur) = self.current.as_mut() else {
+                if self.next_file == self.files.len() {
+                    break;
+                }
+                self.current = Some(self.open(self.next_file)?);
+                self.next_file += 1;
+                continue;
+            };
+            let f = &self.files[cur.index];
+            let start = cur.pos;
+            let want = target - taken;
+            let end = if f.len - start <= want {
+                f.len
+            } else {
+                line_end_after(&cur.file, f, start + want - 1).map_err(|source| {
+                    InputError::ReadAt {
+                        input: f.name.clone(),
+                        offset: start + want - 1,
+                        source,
+                    }
+                })?
+            };
+            push_range(out, f, start, end);
+            taken += end - start;
+            cur.pos = end;
+            if end == f.len {
+                self.current = None;
+            }
+        }
+        Ok(taken > 0)
+    }
+
     fn open(&self, index: usize) -> Result<Current, InputError> {
         let f = &self.files[index];
         let file = File::open(&f.path).map_err(|source| InputError::Open {
@@ -385,6 +441,30 @@ fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> 
     cur.pos += bytes;
     cur.lines += taken as u64;
     (taken, bytes)
+}
+
+/// Bytes read at a time by [`line_end_after`]: most lines are shorter.
+const PROBE: usize = 4 << 10;
+
+/// The offset just after the first LF at or after `at` in `f` (or the
+/// file's length when none follows), reading [`PROBE`] bytes at a time.
+fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
+    let mut probe = [0u8; PROBE];
+    while at < f.len {
+        let want = (f.len - at).min(PROBE as u64) as usize;
+        let got = read_at(file, &mut probe[..want], at)?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank during the run",
+            ));
+        }
+        if let Some(p) = memchr::memchr(b'\n', &probe[..got]) {
+            return Ok(at + p as u64 + 1);
+        }
+        at += got as u64;
+    }
+    Ok(f.len)
 }
 
 /// Offset of the first LF at or after `cur.pos`, reading windows as needed.

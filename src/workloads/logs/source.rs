@@ -159,6 +159,14 @@ impl ChunkSource for LogSource {
         Ok(batch)
     }
 
+    /// Every line of a chunk's text ends with a line feed.
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        if bytes.last().is_some_and(|&b| b != b'\n') {
+            return None;
+        }
+        Some(memchr::memchr_iter(b'\n', bytes).count())
+    }
+
     /// Text chunks are cut after every `max_records`-th line feed.
     fn split_chunk(
         &self,
@@ -248,6 +256,28 @@ impl FileChunkSource for LogSource {
             .fill(out, max_records, MAX_BATCH_BYTES)
             .map_err(|e| StageError::new(e.to_string()))?;
         Ok((n > 0).then_some(n))
+    }
+
+    /// Yes, for plain files cut into ranges: a chunk's lines are its line
+    /// feeds (a final line without one gets it as a range suffix).
+    fn cuts_by_bytes(&mut self) -> bool {
+        matches!(self.origin, Origin::Ranges(_))
+    }
+
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about_records: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<bool, StageError> {
+        match &mut self.origin {
+            Origin::Ranges(cutter) => cutter
+                .fill_uncounted(out, about_records, MAX_BATCH_BYTES)
+                .map_err(|e| StageError::new(e.to_string())),
+            Origin::Failed(e) => Err(failed(e)),
+            _ => Err(StageError::new(
+                "the logs source was not cut into file ranges",
+            )),
+        }
     }
 }
 

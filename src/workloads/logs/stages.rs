@@ -169,6 +169,10 @@ impl Stage for Parse {
     type In = LineBatch;
     type Out = ParsedBatch;
 
+    fn uses_record_numbers(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, lines: LineBatch, _info: &BatchInfo) -> Result<ParsedBatch, StageError> {
         if lines.data.len() >= IN_ARENA as usize {
             return Err(StageError::new(
@@ -242,6 +246,10 @@ impl Enrich {
 impl Stage for Enrich {
     type In = ParsedBatch;
     type Out = EnrichedBatch;
+
+    fn uses_record_numbers(&self) -> bool {
+        false
+    }
 
     fn process(
         &mut self,

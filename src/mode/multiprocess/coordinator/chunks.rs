@@ -5,7 +5,7 @@
 use super::Coordinator;
 use crate::error::RunError;
 use crate::file_range::{read_ranges, AllowedRoots, FileRange};
-use crate::mode::inline::{pull_chunk, pull_chunk_ranges};
+use crate::mode::inline::{pull_chunk, pull_chunk_ranges, pull_chunk_ranges_uncounted};
 use crate::mode::multiprocess::scheduler::ChunkInfo;
 use crate::pipeline::Pulled;
 use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM};
@@ -110,6 +110,10 @@ impl Coordinator {
                     );
                 }
                 self.in_files = Some(can);
+                self.uncounted = can && self.can_cut_by_bytes();
+                if self.uncounted {
+                    tracing::info!("chunks are cut by bytes: each worker counts its own lines");
+                }
                 can
             }
         };
@@ -120,25 +124,40 @@ impl Coordinator {
         }
     }
 
+    /// Whether chunks can be cut by bytes, their lines left uncounted:
+    /// the source can cut so and its workers count, no stage depends on
+    /// where its batch sits in the input, and the aggregate can move a
+    /// partial's record numbers to their place.
+    fn can_cut_by_bytes(&mut self) -> bool {
+        let p = &mut self.pipeline;
+        p.aggregate.part.renumbers()
+            && p.stages.iter().all(|s| !s.part.uses_record_numbers())
+            && p.source.part.cuts_by_bytes()
+    }
+
     /// Pulls one chunk as file ranges and queues it as a `ChunkInFiles` frame.
     fn read_chunk_ranges(&mut self) -> Result<(), RunError> {
         let mut ranges = Vec::new();
         let max = self.chunk_records();
-        let Some(n) = pull_chunk_ranges(
+        let (source, stats, progress) = (
             &mut self.pipeline.source,
-            max,
-            &mut ranges,
             &mut self.stats[0],
             &self.config.progress,
-        )?
-        else {
+        );
+        let got = if self.uncounted {
+            // Uncounted: numbered from 1 by the worker, renumbered at the merge.
+            pull_chunk_ranges_uncounted(source, max, &mut ranges, stats, progress)?.then_some(0)
+        } else {
+            pull_chunk_ranges(source, max, &mut ranges, stats, progress)?
+        };
+        let Some(n) = got else {
             self.sched.set_exhausted();
             return Ok(());
         };
         let started = Instant::now();
         let info = ChunkInfo {
             seq: self.sched.next_seq(),
-            first_line: self.next_line,
+            first_line: if self.uncounted { 1 } else { self.next_line },
             records: n as u64,
             frame: (),
         };
@@ -215,10 +234,15 @@ impl Coordinator {
 
 /// A failure of the coordinator itself on a chunk.
 fn chunk_error(chunk: &ChunkInfo<()>, error: String) -> RunError {
+    // An uncounted chunk (0 records): where its lines are is not known here.
+    let (first_line, last_line) = match chunk.records {
+        0 => (0, 0),
+        _ => (chunk.first_line, chunk.last_line()),
+    };
     RunError::Chunk {
         seq: chunk.seq,
-        first_line: chunk.first_line,
-        last_line: chunk.last_line(),
+        first_line,
+        last_line,
         worker: "coordinator".into(),
         failure: None,
         error: crate::StageError::new(error),

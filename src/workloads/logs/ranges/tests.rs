@@ -182,3 +182,119 @@ proptest! {
         assert_agrees(&refs, max_lines, max_bytes);
     }
 }
+
+/// Uncounted chunks hold whole lines (each ends with a LF), none is empty,
+/// and together they read back to every line the text reader gives, in
+/// order: the same text, cut elsewhere.
+fn assert_uncounted_covers(contents: &[&[u8]], about_lines: usize, max_bytes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<InputSpec> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = dir.path().join(format!("in{i}.log"));
+            std::fs::write(&p, c).unwrap();
+            InputSpec::File(p)
+        })
+        .collect();
+    let mut cutter = RangeCutter::for_inputs(&inputs)
+        .unwrap()
+        .expect("plain files");
+    let mut reader = LineReader::new(inputs);
+    let mut want = Vec::new();
+    while reader.fill_text(&mut want, 1000, 1 << 20).unwrap() > 0 {}
+    let mut got = Vec::new();
+    loop {
+        let mut ranges = Vec::new();
+        if !cutter
+            .fill_uncounted(&mut ranges, about_lines, max_bytes)
+            .unwrap()
+        {
+            assert!(ranges.is_empty());
+            break;
+        }
+        let mut chunk = Vec::new();
+        read_ranges(&ranges, &mut chunk, usize::MAX).unwrap();
+        assert!(!chunk.is_empty(), "an empty chunk");
+        assert_eq!(
+            chunk.last(),
+            Some(&b'\n'),
+            "a chunk ends mid-line: {chunk:?}"
+        );
+        got.extend_from_slice(&chunk);
+    }
+    assert_eq!(got, want, "limits {about_lines}/{max_bytes}");
+}
+
+#[test]
+fn uncounted_chunks_cover_edge_cases() {
+    let files: &[&[u8]] = &[
+        b"a\r\nb\n\nc",
+        b"",
+        b"\n\n",
+        b"no final lf",
+        b"x\ny\n",
+        b"\r",
+    ];
+    for about_lines in [1, 2, 3, 1000] {
+        for max_bytes in [1, 4, 7, 100] {
+            assert_uncounted_covers(files, about_lines, max_bytes);
+        }
+    }
+}
+
+#[test]
+fn uncounted_cuts_snap_past_lines_longer_than_a_probe() {
+    // Lines of 1, 5 000 and 9 000 bytes: a cut inside one reads several
+    // probes to find its end.
+    let mut text = Vec::new();
+    for len in [1usize, 5000, 9000, 3, 12_000] {
+        text.extend(std::iter::repeat_n(b'q', len));
+        text.push(b'\n');
+    }
+    text.extend_from_slice(b"tail");
+    for about_lines in [1, 2, 50] {
+        for max_bytes in [10, 4096, 6000, 1 << 20] {
+            assert_uncounted_covers(&[&text, b"next\n"], about_lines, max_bytes);
+        }
+    }
+}
+
+#[test]
+fn an_uncounted_chunk_is_about_the_size_asked_for() {
+    // 10 000 lines of 100 bytes: asked for about 1000 lines, a chunk is
+    // 1000 lines' worth of bytes, plus at most the rest of one line.
+    let line = [b"x".repeat(99), b"\n".to_vec()].concat();
+    let text = line.repeat(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    std::fs::write(&p, &text).unwrap();
+    let mut cutter = RangeCutter::for_inputs(&[InputSpec::File(p)])
+        .unwrap()
+        .unwrap();
+    let mut sizes = Vec::new();
+    loop {
+        let mut ranges = Vec::new();
+        if !cutter.fill_uncounted(&mut ranges, 1000, 8 << 20).unwrap() {
+            break;
+        }
+        sizes.push(ranges.iter().map(|r| r.len).sum::<u64>());
+    }
+    assert_eq!(sizes, vec![100_000; 10]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn uncounted_chunks_cover_random_files(
+        files in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a')], 0..40),
+            1..4,
+        ),
+        about_lines in 1usize..6,
+        max_bytes in 1usize..30,
+    ) {
+        let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        assert_uncounted_covers(&refs, about_lines, max_bytes);
+    }
+}
