@@ -309,15 +309,17 @@ pub trait FileChunkSource: ChunkSource {
 
     /// When [`cuts_by_bytes`](Self::cuts_by_bytes) said yes: appends to
     /// `out` the ranges of the next chunk of whole records, about
-    /// `about_records` records' worth of bytes, and returns true; false
+    /// `about_records` records' worth of bytes but at most about
+    /// `max_bytes` (one record more may end it), and returns true; false
     /// when the input is exhausted.
     #[doc(hidden)]
     fn next_chunk_ranges_uncounted(
         &mut self,
         about_records: usize,
+        max_bytes: usize,
         out: &mut Vec<crate::file_range::FileRange>,
     ) -> Result<bool, StageError> {
-        let _ = (about_records, out);
+        let _ = (about_records, max_bytes, out);
         Err(StageError::new("this source does not cut chunks by bytes"))
     }
 }

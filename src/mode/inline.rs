@@ -91,13 +91,13 @@ pub(crate) fn pull_chunk_ranges(
 /// `FileChunkSource::next_chunk_ranges_uncounted`): true when a chunk was cut.
 pub(crate) fn pull_chunk_ranges_uncounted(
     source: &mut Named<Box<dyn DynSource>>,
-    about: usize,
+    (about, max_bytes): (usize, usize),
     out: &mut Vec<crate::file_range::FileRange>,
     stats: &mut StageStats,
     progress: &Progress,
 ) -> Result<bool, RunError> {
     let pulled = pull(source, stats, progress, |s| {
-        Ok(if s.next_chunk_ranges_uncounted(about, out)? {
+        Ok(if s.next_chunk_ranges_uncounted(about, max_bytes, out)? {
             Pulled::Data((), 0)
         } else {
             Pulled::End

@@ -125,9 +125,10 @@ pub(crate) trait DynSource: Send {
     fn next_chunk_ranges_uncounted(
         &mut self,
         about: usize,
+        max_bytes: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<bool, StageError> {
-        let _ = (about, out);
+        let _ = (about, max_bytes, out);
         Err(StageError::new("this source does not cut chunks by bytes"))
     }
     /// See [`Source::may_wait`](crate::Source::may_wait).
@@ -227,7 +228,8 @@ pub(super) struct FileFns<S> {
     next_chunk_ranges_uncounted: UncountedFn<S>,
 }
 
-pub(super) type UncountedFn<S> = fn(&mut S, usize, &mut Vec<FileRange>) -> Result<bool, StageError>;
+pub(super) type UncountedFn<S> =
+    fn(&mut S, usize, usize, &mut Vec<FileRange>) -> Result<bool, StageError>;
 
 pub(super) type RangesFn<S> =
     fn(&mut S, usize, &mut Vec<FileRange>) -> Result<Option<usize>, StageError>;
@@ -300,10 +302,11 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
     fn next_chunk_ranges_uncounted(
         &mut self,
         about: usize,
+        max_bytes: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<bool, StageError> {
         match &self.files {
-            Some(f) => (f.next_chunk_ranges_uncounted)(&mut self.source, about, out),
+            Some(f) => (f.next_chunk_ranges_uncounted)(&mut self.source, about, max_bytes, out),
             None => Err(StageError::new("this source does not cut chunks by bytes")),
         }
     }

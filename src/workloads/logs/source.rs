@@ -267,11 +267,12 @@ impl FileChunkSource for LogSource {
     fn next_chunk_ranges_uncounted(
         &mut self,
         about_records: usize,
+        max_bytes: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<bool, StageError> {
         match &mut self.origin {
             Origin::Ranges(cutter) => cutter
-                .fill_uncounted(out, about_records, MAX_BATCH_BYTES)
+                .fill_uncounted(out, about_records, max_bytes)
                 .map_err(|e| StageError::new(e.to_string())),
             Origin::Failed(e) => Err(failed(e)),
             _ => Err(StageError::new(

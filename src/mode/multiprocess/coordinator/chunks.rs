@@ -12,6 +12,11 @@ use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Most bytes in a chunk cut by bytes (before the end of the line the cut
+/// falls in): four times a `logs` batch's, so that a large input is a few
+/// hundred partials to merge rather than thousands.
+const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
+
 /// A chunk ready to send.
 #[derive(Clone)]
 pub(crate) enum ChunkFrame {
@@ -74,10 +79,11 @@ impl Coordinator {
     /// the source can estimate what remains, a share of it ("guided"
     /// scheduling: large chunks first, smaller ones towards the end, so that
     /// the workers finish together), between an eighth of the batch size
-    /// and twice it (larger chunks measured no faster, and with
-    /// `--emit-records` the partials waiting to be merged in order hold
-    /// their rendered records: 4× took the coordinator from 43 to 69 MiB);
-    /// else doubling once after two chunks per worker.
+    /// and twice it (with `--emit-records` the partials waiting to be
+    /// merged in order hold their rendered records: 4× took the
+    /// coordinator from 43 to 69 MiB), or 32× it for chunks cut by bytes
+    /// (fewer partials to merge); else doubling once after two chunks per
+    /// worker.
     fn chunk_records(&self) -> usize {
         let base = self.config.batch_size;
         if !self.config.grow_chunks {
@@ -87,7 +93,11 @@ impl Coordinator {
         match self.pipeline.source.part.remaining_estimate() {
             Some(left) => {
                 let share = left / (2 * workers);
-                let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(2) as u64);
+                // Chunks cut by bytes hold no rendered records, and each
+                // partial costs a merge here: up to 32 batches (and
+                // UNCOUNTED_CHUNK_BYTES), far fewer merges.
+                let most = if self.uncounted { 32 } else { 2 };
+                let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(most) as u64);
                 share.clamp(low, high.max(low)) as usize
             }
             None => {
@@ -145,8 +155,12 @@ impl Coordinator {
             &self.config.progress,
         );
         let got = if self.uncounted {
-            // Uncounted: numbered from 1 by the worker, renumbered at the merge.
-            pull_chunk_ranges_uncounted(source, max, &mut ranges, stats, progress)?.then_some(0)
+            // Uncounted: numbered from 1 by the worker, renumbered at the
+            // merge. Half a frame at most, so that the chunk and the one
+            // line that may end it past the cut fit in any frame.
+            let max_bytes = UNCOUNTED_CHUNK_BYTES.min(self.config.max_frame / 2);
+            pull_chunk_ranges_uncounted(source, (max, max_bytes), &mut ranges, stats, progress)?
+                .then_some(0)
         } else {
             pull_chunk_ranges(source, max, &mut ranges, stats, progress)?
         };
