@@ -6,11 +6,10 @@ use super::*;
 use crate::file_range::read_ranges;
 use proptest::prelude::*;
 
-/// Every chunk's ranges read back to the text `fill_text` gives for the
-/// same limits, with the same line counts.
-fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
+/// `contents` as files in a temporary directory (kept while it lives).
+fn files_of(contents: &[&[u8]]) -> (tempfile::TempDir, Vec<InputSpec>) {
     let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<InputSpec> = contents
+    let inputs = contents
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -19,6 +18,13 @@ fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
             InputSpec::File(p)
         })
         .collect();
+    (dir, inputs)
+}
+
+/// Every chunk's ranges read back to the text `fill_text` gives for the
+/// same limits, with the same line counts.
+fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
+    let (_dir, inputs) = files_of(contents);
     let mut cutter = RangeCutter::for_inputs(&inputs)
         .unwrap()
         .expect("plain files");
@@ -187,16 +193,7 @@ proptest! {
 /// and together they read back to every line the text reader gives, in
 /// order: the same text, cut elsewhere.
 fn assert_uncounted_covers(contents: &[&[u8]], about_lines: usize, max_bytes: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<InputSpec> = contents
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let p = dir.path().join(format!("in{i}.log"));
-            std::fs::write(&p, c).unwrap();
-            InputSpec::File(p)
-        })
-        .collect();
+    let (_dir, inputs) = files_of(contents);
     let mut cutter = RangeCutter::for_inputs(&inputs)
         .unwrap()
         .expect("plain files");
