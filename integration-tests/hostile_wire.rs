@@ -401,10 +401,11 @@ fn a_worker_sent_declared_length_frames_exits_1_with_a_clear_error() {
     assert!(text.contains("ChunkFailed"), "{text}");
 }
 
-/// A scripted worker on the real protocol: authenticates, then answers
-/// every chunk with `partial` as its `ChunkDone`, until the coordinator
+/// A scripted worker on the real protocol: authenticates (announcing
+/// `roots` it reads chunks from), then answers every chunk with `partial`
+/// as its `ChunkDone`, claiming `records` records, until the coordinator
 /// hangs up.
-fn scripted_worker(addr: &str, partial: Vec<u8>) {
+fn scripted_worker(addr: &str, partial: Vec<u8>, roots: Vec<String>, records: u64) {
     use futures_util::{SinkExt, StreamExt};
     use parpipe::protocol::{client_handshake, ChunkStats, Message};
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -421,7 +422,7 @@ fn scripted_worker(addr: &str, partial: Vec<u8>) {
                 worker_id: 4242,
                 cores: 1,
                 threads: 1,
-                allowed_roots: Vec::new(),
+                allowed_roots: roots,
             },
         )
         .await
@@ -432,7 +433,10 @@ fn scripted_worker(addr: &str, partial: Vec<u8>) {
                     let done = Message::ChunkDone {
                         seq,
                         partial: partial.clone(),
-                        stats: ChunkStats::default(),
+                        stats: ChunkStats {
+                            records,
+                            ..ChunkStats::default()
+                        },
                     };
                     if framed.send(done).await.is_err() {
                         break;
@@ -449,6 +453,17 @@ fn scripted_worker(addr: &str, partial: Vec<u8>) {
 /// Runs a coordinator whose only worker answers every chunk with
 /// `partial`; returns its exit code, log and output directory's files.
 fn run_with_partials(partial: Vec<u8>) -> (Option<i32>, String, Vec<String>) {
+    run_with_answers(partial, false, 0)
+}
+
+/// [`run_with_partials`], by a worker that claims `records` records per
+/// chunk and, when `reads_files`, reads the input's directory itself (so
+/// that chunks come cut by bytes, their records not counted).
+fn run_with_answers(
+    partial: Vec<u8>,
+    reads_files: bool,
+    records: u64,
+) -> (Option<i32>, String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let input = make_input(dir.path(), 4_000);
     let token = token_file(dir.path(), TOKEN);
@@ -474,7 +489,12 @@ fn run_with_partials(partial: Vec<u8>) -> (Option<i32>, String, Vec<String>) {
     let mut coordinator = Reaped(child);
     let line = log.wait_for(|l| l.starts_with("parpipe: listening on "));
     let addr = line["parpipe: listening on ".len()..].trim().to_string();
-    scripted_worker(&addr, partial);
+    let roots = if reads_files {
+        vec![dir.path().canonicalize().unwrap().display().to_string()]
+    } else {
+        Vec::new()
+    };
+    scripted_worker(&addr, partial, roots, records);
     let code = coordinator.wait();
     while log.lines.recv_timeout(Duration::from_secs(2)).is_ok() {}
     let files = std::fs::read_dir(&out)
@@ -520,4 +540,22 @@ fn a_partial_that_overflows_the_total_fails_the_run_naming_chunk_and_worker() {
             && log.contains("a status table of 5000 entries"),
         "{log}"
     );
+}
+
+#[test]
+fn a_record_count_that_overflows_the_total_fails_the_run() {
+    use parpipe::workloads::logs::metrics::LogsPartial;
+    // Chunks cut by bytes: the worker's count places every later chunk.
+    // Each claims almost u64::MAX records: the second one overflows.
+    let partial = encode(&LogsPartial::default());
+    let (code, log, files) = run_with_answers(partial, true, u64::MAX - 1);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("chunk 1 (lines 18446744073709551615-")
+            && log.contains("failed on worker 1 (127.0.0.1:")
+            && log.contains("its count of 18446744073709551614 records overflows the total"),
+        "{log}"
+    );
+    assert!(files.is_empty(), "outputs left: {files:?}");
+    assert!(!log.contains("panicked"), "{log}");
 }

@@ -246,7 +246,7 @@ impl Coordinator {
             let renumbered = if !self.uncounted {
                 Ok(())
             } else {
-                chunk.first_line = self.merged_records + 1;
+                chunk.first_line = self.merged_records.saturating_add(1);
                 chunk.records = done.records;
                 aggregate
                     .renumber(&mut partial, self.merged_records)
@@ -254,13 +254,24 @@ impl Coordinator {
                         crate::StageError::with_source("its partial cannot be renumbered", e)
                     })
             };
-            // A worker's numbers: a merge that would overflow (or break the
-            // aggregate's invariants) fails the run, naming the chunk.
-            let merged = renumbered.and_then(|()| {
-                aggregate
-                    .try_merge(acc, partial)
-                    .map_err(|e| crate::StageError::with_source("its partial does not merge", e))
-            });
+            // A worker's numbers: a count or a merge that would overflow
+            // (or break the aggregate's invariants) fails the run, naming
+            // the chunk.
+            let total = self.merged_records.checked_add(done.records);
+            let merged = renumbered
+                .and_then(|()| {
+                    total.map(drop).ok_or_else(|| {
+                        crate::StageError::new(format!(
+                            "its count of {} records overflows the total",
+                            done.records
+                        ))
+                    })
+                })
+                .and_then(|()| {
+                    aggregate.try_merge(acc, partial).map_err(|e| {
+                        crate::StageError::with_source("its partial does not merge", e)
+                    })
+                });
             if let Err(error) = merged {
                 return Err(RunError::Chunk {
                     seq: chunk.seq,
@@ -271,7 +282,7 @@ impl Coordinator {
                     error,
                 });
             }
-            self.merged_records += done.records;
+            self.merged_records = total.unwrap_or(u64::MAX);
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
             self.merged += 1;
@@ -543,7 +554,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
         }
         if !counted {
             // Read here as 0 records: the source's row learns them now.
-            self.stats[0].records_out += records;
+            // Saturating: a worker's number (the merge checks it).
+            self.stats[0].records_out = self.stats[0].records_out.saturating_add(records);
             self.config.progress.add_records(records);
         }
         let n = self.stats.len();
@@ -554,7 +566,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             row.last_heard = Instant::now();
             let r = &mut row.report;
             r.chunks += 1;
-            r.records += records;
+            r.records = r.records.saturating_add(records);
             r.busy_seconds += msg.stats.busy_nanos as f64 / 1e9;
             // Holds CPU seconds until `finish` turns it into a percentage.
             // Threads answer out of order: the latest sample is the largest.
@@ -581,7 +593,7 @@ impl Handler<ChunkFailedMsg> for Coordinator {
         let lines_before = if !self.uncounted {
             Some(0)
         } else if self.merged == chunk.seq {
-            (first_line, last_line) = (self.merged_records + 1, 0);
+            (first_line, last_line) = (self.merged_records.saturating_add(1), 0);
             Some(self.merged_records)
         } else {
             (first_line, last_line) = (0, 0);
@@ -594,7 +606,8 @@ impl Handler<ChunkFailedMsg> for Coordinator {
             worker: self.worker_label(msg.id),
             failure: msg.failure.map(|f| {
                 let mut batch = f.batch;
-                batch.first_line = lines_before.map_or(0, |before| batch.first_line + before);
+                batch.first_line =
+                    lines_before.map_or(0, |before| batch.first_line.saturating_add(before));
                 Box::new(crate::error::StageFailure {
                     stage: f.stage,
                     batch,

@@ -17,7 +17,8 @@ pub(crate) struct ChunkInfo<F> {
 impl<F> ChunkInfo<F> {
     /// The last line of the chunk (1-based, inclusive).
     pub(crate) fn last_line(&self) -> u64 {
-        self.first_line + self.records.saturating_sub(1)
+        self.first_line
+            .saturating_add(self.records.saturating_sub(1))
     }
 
     /// Where the chunk sits, without its frame.
