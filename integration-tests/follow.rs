@@ -4,7 +4,9 @@
 //! normally with the `summary.json` that serial mode gives on everything
 //! written. Standard input held open: its lines flow (a partial batch
 //! leaves after the batch delay) in every mode before it ends. Snapshots
-//! (`--snapshot-every`) are whole JSON whenever they are read.
+//! (`--snapshot-every`) are whole JSON whenever they are read. A file that
+//! grows by a line at a time, never pausing long, still flows (a partial
+//! batch leaves after the batch delay).
 
 mod common;
 
@@ -285,5 +287,70 @@ fn standard_input_held_open_flows_in_every_mode_before_it_ends() {
         assert_eq!(status.code(), Some(0), "{mode}");
         assert_eq!(read_json(&out.join("summary.json")), serial, "{mode}");
         println!("{mode}: {whole} lines seen while standard input was open");
+    }
+}
+
+#[test]
+fn a_file_that_never_pauses_long_still_flows_in_both_modes() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let all = generated(3_000, 12, dir.path());
+    let serial = serial_summary(&all, dir.path());
+    let lines: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
+    for mode in ["serial", "pipeline"] {
+        let log = dir.path().join(format!("trickle-{mode}.log"));
+        std::fs::write(&log, b"").unwrap();
+        let mut run = start(mode, &log, &dir.path().join(format!("out-{mode}")));
+        // A quiet server: a line every 20 ms, so the file never goes 200 ms
+        // without growing, and a batch (8192 lines) would take minutes.
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let (stop, written, log) = (stop.clone(), written.clone(), log.clone());
+            let lines: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+            std::thread::spawn(move || {
+                for line in &lines {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    append(&log, line);
+                    written.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        // Its lines must show in a snapshot while it goes on writing.
+        let started = Instant::now();
+        let seen = loop {
+            let snapshot = std::fs::read_to_string(run.out.join("summary.json"))
+                .ok()
+                .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap());
+            let read = snapshot.and_then(|v| v["lines"].as_u64()).unwrap_or(0);
+            let so_far = written.load(Ordering::SeqCst);
+            if read > 0 {
+                assert!(
+                    so_far < lines.len(),
+                    "{mode}: no line showed before the writer had written all {so_far}"
+                );
+                break read;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{mode}: nothing read"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+        let so_far = written.load(Ordering::SeqCst);
+        for line in &lines[so_far..] {
+            append(&log, line);
+        }
+        run.wait_for_lines(lines.len() as u64);
+        assert_eq!(run.interrupt(), 0, "{mode}");
+        let got = read_json(&dir.path().join(format!("out-{mode}/summary.json")));
+        assert_eq!(got, serial, "{mode}");
+        println!("{mode}: a snapshot had {seen} lines while the writer went on ({so_far} written when it stopped)");
     }
 }

@@ -258,8 +258,9 @@ pub(crate) struct RunArgs {
     /// atomically, every SECS while the run goes on (logs workload).
     #[arg(long, value_name = "SECS", value_parser = secs_in(0.1, MAX_SECS))]
     pub(crate) snapshot_every: Option<f64>,
-    /// How long a batch of standard input waits for more lines once it has
-    /// its first one; then it leaves partial, so a slow stream still flows.
+    /// How long a batch of standard input or of a --follow file waits for
+    /// more lines once it has its first one; then it leaves partial, so a
+    /// slow stream still flows.
     /// 0.001 to 3600
     #[arg(long, value_name = "SECS", default_value_t = 0.2, value_parser = secs_in(0.001, 3600.0))]
     pub(crate) max_batch_delay: f64,

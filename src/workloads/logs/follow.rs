@@ -16,8 +16,11 @@
 //!   normally with everything written before.
 //!
 //! While no new bytes come, `read` returns an [`io::ErrorKind::WouldBlock`]
-//! error after the idle interval, so that a caller holding a partial batch
-//! can send it on instead of waiting for more.
+//! error after the idle interval, or as soon as the batch being filled is
+//! due (its [`BatchClock`], armed at its first line, when one is given), so
+//! that a caller holding a partial batch can send it on instead of waiting
+//! for more: a file that gets a line every 100 ms never idles 200 ms, yet
+//! its lines must not wait for a whole batch.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -25,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::input::BatchClock;
 
 /// Asks a [`FollowReader`] to finish at the end of what has been written.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +111,8 @@ pub struct FollowReader {
     current: Option<Current>,
     stop: FollowStop,
     idle: Duration,
+    /// The deadline of the batch being filled (see the module docs).
+    clock: Option<BatchClock>,
     /// Rotations and truncations seen, for the report and tests.
     rotations: u64,
     truncations: u64,
@@ -143,9 +150,17 @@ impl FollowReader {
             }),
             stop,
             idle,
+            clock: None,
             rotations: 0,
             truncations: 0,
         })
+    }
+
+    /// While nothing new comes, a read also gives `WouldBlock` once the
+    /// batch that `clock` times is due.
+    pub(crate) fn with_batch_clock(mut self, clock: BatchClock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Rotations by rename (or replacement) seen so far.
@@ -237,7 +252,8 @@ impl Read for FollowReader {
             if self.stop.is_stopped() {
                 return Ok(0);
             }
-            if started.elapsed() >= self.idle {
+            if started.elapsed() >= self.idle || self.clock.as_ref().is_some_and(BatchClock::is_due)
+            {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
                     "no new bytes yet",

@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::LineBatch;
 use super::watch::Watch;
-use stdin::BatchClock;
+pub(super) use stdin::BatchClock;
 
 mod open;
 mod stdin;
 
-/// How long a batch of standard input waits for more lines once it has its
-/// first one, unless [`LineReader::set_batch_delay`] says otherwise.
+/// How long a batch of standard input or of a followed file waits for more
+/// lines once it has its first one, unless [`LineReader::set_batch_delay`]
+/// says otherwise.
 pub const DEFAULT_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Size of the read buffer (and of the gzip decoder's input buffer): large
@@ -137,7 +138,8 @@ pub struct LineReader {
     /// Data bytes of the last batch filled (a capacity hint for the next).
     last_batch_bytes: usize,
     /// The deadline of the batch being filled, when an input can pause
-    /// (standard input); `None` for files, which never make a batch wait.
+    /// (standard input, a followed file); `None` for files, which never make
+    /// a batch wait.
     clock: Option<BatchClock>,
     /// How long a batch waits for more once it has a line (see `clock`).
     delay: std::time::Duration,
@@ -274,8 +276,9 @@ impl LineReader {
         }
     }
 
-    /// How long a batch of standard input waits for more lines once it has
-    /// its first one: then it leaves partial, so a slow stream still flows.
+    /// How long a batch of standard input or of a followed file waits for
+    /// more lines once it has its first one: then it leaves partial, so a
+    /// slow stream still flows (even one that never pauses long).
     pub fn set_batch_delay(&mut self, delay: std::time::Duration) {
         self.delay = delay;
     }
@@ -561,7 +564,9 @@ impl LineReader {
 
 /// Whether any of `inputs` can pause (standard input).
 fn inputs_pause(inputs: &[InputSpec]) -> bool {
-    inputs.iter().any(|i| matches!(i, InputSpec::Stdin))
+    inputs
+        .iter()
+        .any(|i| matches!(i, InputSpec::Stdin | InputSpec::Follow(_)))
 }
 
 #[cfg(test)]

@@ -57,8 +57,8 @@ pub struct LogsParams {
     /// on (`--snapshot-every`); `None`: only at the end.
     #[serde(default)]
     pub snapshot: Option<SnapshotPlan>,
-    /// How long a batch of standard input waits for more lines once it has
-    /// its first one, in milliseconds (`--max-batch-delay`): then it leaves
+    /// How long a batch of standard input or of a followed file waits for
+    /// more lines once it has its first one, in milliseconds (`--max-batch-delay`): then it leaves
     /// partial, so a slow stream still flows.
     #[serde(default = "default_batch_delay_ms")]
     pub max_batch_delay_ms: u64,

@@ -60,8 +60,8 @@ impl LogSource {
         }
     }
 
-    /// How long a batch of standard input waits for more lines once it
-    /// has its first one (see [`LineReader::set_batch_delay`]).
+    /// How long a batch of standard input or of a followed file waits for
+    /// more lines once it has its first one (see [`LineReader::set_batch_delay`]).
     pub fn with_batch_delay(mut self, delay: std::time::Duration) -> Self {
         if let Origin::Read(reader) = &mut self.origin {
             reader.set_batch_delay(delay);

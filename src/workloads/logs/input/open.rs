@@ -99,11 +99,13 @@ impl LineReader {
                 (None, Box::new(stdin))
             }
             InputSpec::Follow(path) => {
+                let clock = self.clock.get_or_insert_with(BatchClock::default).clone();
                 let reader = FollowReader::open(path, follow::global_stop(), follow::IDLE)
                     .map_err(|source| InputError::Open {
                         input: name.clone(),
                         source,
-                    })?;
+                    })?
+                    .with_batch_clock(clock);
                 // A growing file is read as it is: no watch (it is meant to
                 // change) and no gzip sniffing (it is text, possibly empty yet).
                 self.start_input(name, Box::new(reader), None, true);

@@ -68,6 +68,12 @@ impl BatchClock {
         self.lock().off = true;
     }
 
+    /// Whether the batch's deadline has passed (never, when it is off or
+    /// not armed).
+    pub(crate) fn is_due(&self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         let c = self.lock();
         if c.off {
