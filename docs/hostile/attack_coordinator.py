@@ -20,6 +20,7 @@ import wire
 PARPIPE, OUT, RECORDS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ATTACK = "--no-attack" not in sys.argv
 WORK = os.path.dirname(OUT.rstrip("/")) or "."
+os.makedirs(WORK, exist_ok=True)
 TOKEN = os.path.join(WORK, "token")
 with open(TOKEN, "w") as f:
     f.write(os.urandom(24).hex() + "\n")
