@@ -189,3 +189,60 @@ fn values_at_the_ends_of_the_ranges_are_accepted() {
         0,
     );
 }
+
+/// A negative value given as a separate argument (`--records -1`) is a
+/// value, not an unknown flag: the same usage error naming the flag and
+/// the range as `--records=-1`.
+#[test]
+fn a_negative_value_after_a_space_is_a_range_error_too() {
+    let mut checked = 0;
+    for &(base, flag, _, _, range) in CASES {
+        for value in ["-1", "-0.5"] {
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend([flag, value]);
+            let out = expect_code(&args, None, 2);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(flag) && err.contains(range),
+                "flag or range not named\n{}",
+                describe(&args, &out)
+            );
+            checked += 1;
+        }
+    }
+    println!("{checked} negative values after a space, each exit 2 naming the flag and the range");
+}
+
+/// `worker --connect` takes HOST:PORT with a port from 1 to 65535: any
+/// other form is a usage error naming the flag, before any connection is
+/// tried; names, IPv4 and bracketed IPv6 addresses are accepted (and then
+/// fail to connect, exit 1, within the short connect timeout).
+#[test]
+fn worker_connect_needs_a_port_from_1_to_65535() {
+    for bad in [
+        "127.0.0.1:70000",
+        "127.0.0.1:0",
+        "127.0.0.1:-1",
+        "127.0.0.1",
+        ":7070",
+        "::1:7070",
+        "localhost:",
+        "localhost:port",
+    ] {
+        let arg = format!("--connect={bad}");
+        let args = ["worker", arg.as_str()];
+        let out = expect_code(&args, None, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--connect") && err.contains("a port from 1 to 65535"),
+            "flag or range not named\n{}",
+            describe(&args, &out)
+        );
+    }
+    // A well-formed address passes the check; port 9 (discard) on loopback
+    // refuses, so these fail at run time instead.
+    for good in ["127.0.0.1:9", "[::1]:9", "localhost:9"] {
+        let args = ["worker", "--connect", good, "--connect-timeout", "0.2"];
+        expect_code(&args, None, 1);
+    }
+}

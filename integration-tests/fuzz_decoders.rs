@@ -5,7 +5,7 @@
 //! lengths overwritten by huge values at every position, random bytes and
 //! truncations. A counting global allocator (this binary's own) records
 //! the largest single allocation made while decoding, which must stay
-//! within the documented bound of `docs/protocol-limits.md`:
+//! within the documented bound of `docs/protocol.md` (§5, Decoding):
 //! `ALLOC_FACTOR × body length + ALLOC_SLACK` for a decoded body, the
 //! pre-authentication frame limit (plus the read buffer) for a handshake.
 //! A panic fails the test; an abort (what an unbounded allocation did)
@@ -85,7 +85,7 @@ fn measured<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, LARGEST.with(Cell::get))
 }
 
-/// The documented bound (docs/protocol-limits.md): decoding `n` bytes of
+/// The documented bound (`docs/protocol.md`, §5, Decoding): decoding `n` bytes of
 /// parpipe's own wire types makes no allocation above `ALLOC_FACTOR * n +
 /// ALLOC_SLACK`. Strings and byte buffers take at most `n`; the factor is
 /// the widest native form per encoded byte of an element of a collection,

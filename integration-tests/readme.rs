@@ -73,6 +73,10 @@ const SKIPS: &[(&str, &str)] = &[
         "docs/side-by-side.sh",
         "a measurement: 4 x N release-build runs of a 1 M-line file",
     ),
+    (
+        "docs/hostile/",
+        "a measurement: a 40 s run under attack, or thousands of worker processes",
+    ),
 ];
 
 /// README.md must show at least this many commands (a parser that finds
@@ -715,6 +719,7 @@ fn documents(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![
         PathBuf::from("README.md"),
         PathBuf::from("examples/README.md"),
+        PathBuf::from("docs/hostile/README.md"),
     ];
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .map(|dir| {

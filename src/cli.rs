@@ -48,6 +48,22 @@ where
     }
 }
 
+/// A parser for `--connect`'s HOST:PORT: a host (a name, an IPv4 address
+/// or a bracketed IPv6 one) and a port from 1 to 65535. The name is
+/// resolved later; only its form is checked here.
+fn host_port(text: &str) -> Result<String, String> {
+    let form = || "expected HOST:PORT with a port from 1 to 65535".to_string();
+    let (host, port) = text.rsplit_once(':').ok_or_else(form)?;
+    let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+    if host.is_empty() || (host.contains(':') && !bracketed) {
+        return Err(form());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_string()),
+        _ => Err(form()),
+    }
+}
+
 /// A parser for a number of seconds in `lo..=hi`.
 fn secs_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
     move |text: &str| {
@@ -88,13 +104,17 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run a workload and write its outputs and report.
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
     /// Write generated access-log lines (the lines `run` makes without --input).
+    #[command(allow_negative_numbers = true)]
     Generate(GenerateArgs),
     /// Join a multiprocess job as a worker (the token comes from
     /// --token-file or the PARPIPE_TOKEN environment variable).
+    #[command(allow_negative_numbers = true)]
     Worker(WorkerArgs),
     /// Benchmark every mode against a plain loop and a rayon baseline.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Run one bench baseline (used by `parpipe bench` as a child process).
     #[command(hide = true)]
@@ -296,7 +316,7 @@ pub(crate) struct MultiprocessArgs {
 #[derive(Args, Debug)]
 pub(crate) struct WorkerArgs {
     /// The coordinator, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub(crate) connect: String,
     /// File holding the shared token (else PARPIPE_TOKEN).
     #[arg(long, value_name = "FILE")]

@@ -243,7 +243,7 @@ pub fn parse_sizes(text: &str) -> Result<Vec<u64>, String> {
         let n = n
             .checked_mul(factor)
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("size '{part}' must be between 1 and 2^64"))?;
+            .ok_or_else(|| format!("size '{part}' is out of range"))?;
         sizes.push(n);
     }
     if sizes.is_empty() {
@@ -512,7 +512,12 @@ mod tests {
             vec![25_000, 50_000, 100_000, 1_000_000]
         );
         assert!(parse_sizes("").is_err());
-        assert!(parse_sizes("0").is_err());
+        // The caller adds the range (1 to 10^12); this names only the size.
+        assert_eq!(parse_sizes("0").unwrap_err(), "size '0' is out of range");
+        assert_eq!(
+            parse_sizes("99999999999999M").unwrap_err(),
+            "size '99999999999999M' is out of range"
+        );
         assert!(parse_sizes("ten").is_err());
         assert!(parse_sizes("99999999999999999999m").is_err());
     }

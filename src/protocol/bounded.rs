@@ -25,7 +25,7 @@
 //! a sixteenth of the input length. So decoding `n` bytes allocates at
 //! most `n` bytes for any string or byte buffer, preallocates at most
 //! `n / 16` elements for any collection, and otherwise grows only with
-//! elements actually read (see `docs/protocol-limits.md` for the measured
+//! elements actually read (see `docs/protocol.md`, §5, Decoding, for the measured
 //! bounds).
 
 use serde::de::{

@@ -111,9 +111,17 @@ impl WorkerConfig {
             match arg.as_ref() {
                 "--connect" => connect = Some(value("--connect")?),
                 "--max-frame" => {
+                    // A frame's length field is a u32; below 1 KiB no job fits.
                     config.max_frame = value("--max-frame")?
                         .parse()
-                        .map_err(|e| RunError::Config(format!("--max-frame: {e}")))?
+                        .ok()
+                        .filter(|n| (MIN_MAX_FRAME..=u32::MAX as usize).contains(n))
+                        .ok_or_else(|| {
+                            RunError::Config(format!(
+                                "--max-frame: expected an integer from {MIN_MAX_FRAME} to {}",
+                                u32::MAX
+                            ))
+                        })?
                 }
                 "--token-file" => {
                     config.token = Some(
@@ -130,7 +138,7 @@ impl WorkerConfig {
                         .filter(|n| (1..=MAX_WORKER_THREADS as usize).contains(n))
                         .ok_or_else(|| {
                             RunError::Config(format!(
-                                "--threads: expected 1 to {MAX_WORKER_THREADS}"
+                                "--threads: expected an integer from 1 to {MAX_WORKER_THREADS}"
                             ))
                         })?
                 }
@@ -178,6 +186,10 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
 }
 
 /// Longest wait between two connection attempts.
+/// Smallest `--max-frame`, as the `parpipe worker` command's: room for any
+/// handshake or control message.
+const MIN_MAX_FRAME: usize = 1024;
+
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Connects to the coordinator, retrying with a growing delay for up to
@@ -349,3 +361,6 @@ async fn serve(
     let _ = framed.get_mut().shutdown().await;
     outcome
 }
+
+#[cfg(test)]
+mod tests;

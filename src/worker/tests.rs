@@ -1,0 +1,48 @@
+//! `WorkerConfig::from_args`, the worker arguments of an embedding
+//! application: numeric values outside their range are refused with the
+//! flag and the range named, as the `parpipe worker` command does.
+
+use super::WorkerConfig;
+
+fn refused(extra: &[&str]) -> String {
+    let mut args = vec!["--connect", "127.0.0.1:7070"];
+    args.extend_from_slice(extra);
+    match WorkerConfig::from_args(&args) {
+        Ok(_) => panic!("{extra:?} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn max_frame_is_held_to_what_a_frame_length_can_say() {
+    for bad in [
+        "4294967296",
+        "18446744073709551615",
+        "1023",
+        "0",
+        "-1",
+        "many",
+    ] {
+        let e = refused(&["--max-frame", bad]);
+        assert!(
+            e.contains("--max-frame") && e.contains("from 1024 to 4294967295"),
+            "{bad}: {e}"
+        );
+    }
+    for (good, want) in [("1024", 1024), ("4294967295", u32::MAX as usize)] {
+        let args = ["--connect", "127.0.0.1:7070", "--max-frame", good];
+        let config = WorkerConfig::from_args(args).expect("in range");
+        assert_eq!(config.max_frame, want);
+    }
+}
+
+#[test]
+fn threads_out_of_range_name_the_range() {
+    for bad in ["0", "257", "18446744073709551615"] {
+        let e = refused(&["--threads", bad]);
+        assert!(
+            e.contains("--threads") && e.contains("from 1 to 256"),
+            "{bad}: {e}"
+        );
+    }
+}
