@@ -63,7 +63,7 @@ pub fn fingerprint(file: &File, len: u64) -> std::io::Result<u64> {
     if buf.len() as u64 != head + (len - tail_from) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
-            "the file is shorter than its size",
+            "the file shrank during the run (it is shorter than its size)",
         ));
     }
     hash.update(&buf);
@@ -240,7 +240,10 @@ fn read_range(r: &FileRange, out: &mut Vec<u8>) -> Result<(), String> {
         Ok(n) if n as u64 == r.len => Ok(()),
         Ok(n) => {
             out.truncate(start);
-            Err(format!("read error: only {n} of {} bytes", r.len))
+            Err(format!(
+                "the file changed during the run (or is another file): only {n} of {} bytes could be read",
+                r.len
+            ))
         }
         Err(e) => {
             out.truncate(start);

@@ -28,7 +28,7 @@ v = wire.varint
 
 
 def hello():
-    return wire.frame(v(0) + v(5) + v(1) + v(1) + v(1) + v(0))
+    return wire.frame(v(0) + v(wire.PROTOCOL_VERSION) + v(1) + v(1) + v(1) + v(0))
 
 
 def as_worker(c):

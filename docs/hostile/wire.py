@@ -36,6 +36,9 @@ def frame(body):
 
 HUGE = [2**40, 2**63, 2**64 - 1, 2**32, 2**32 - 1]
 
+# The protocol version these scripts speak (src/protocol/mod.rs).
+PROTOCOL_VERSION = 6
+
 NAMES = ["Hello", "Challenge", "Proof", "Job", "Chunk", "ChunkDone",
          "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles"]
 
@@ -46,12 +49,12 @@ def valid_bodies():
     file_range = (s("/data/in.log") + v(0) + v(4096) + bstr(b"\n")
                   + v(4096) + v(1_700_000_000_000_000_000) + v(123456789))
     return [
-        v(0) + v(5) + v(4242) + v(2) + v(2) + seq([s("/tmp"), s("/var/log")]),
+        v(0) + v(PROTOCOL_VERSION) + v(4242) + v(2) + v(2) + seq([s("/tmp"), s("/var/log")]),
         v(1) + bstr(os.urandom(32)),
         v(2) + bstr(os.urandom(32)) + bstr(os.urandom(32)),
         v(3) + s("logs") + bstr(b"\x00\x01\x02\x03\x04\x05") + v(5000) + v(8192),
         v(4) + v(0) + v(1) + v(2) + bstr(b"GET / HTTP/1.1\nGET /x\n"),
-        v(5) + v(0) + bstr(b"\x01\x02\x03\x04")
+        v(5) + v(0) + bstr(b"\x01\x02\x03\x04") + v(7)
         + seq([v(1) + v(1) + v(9), v(1) + v(1) + v(9)]) + v(99)
         + struct.pack("<d", 0.5) + v(1 << 20),
         v(6) + v(0) + s("boom") + b"\x01" + s("parse") + v(0) + v(1) + v(2) + b"\x00",
