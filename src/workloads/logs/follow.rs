@@ -17,7 +17,7 @@
 //!
 //! While no new bytes come, `read` returns an [`io::ErrorKind::WouldBlock`]
 //! error after the idle interval, or as soon as the batch being filled is
-//! due (its [`BatchClock`], armed at its first line, when one is given), so
+//! due (its `BatchClock`, armed at its first line, when one is given), so
 //! that a caller holding a partial batch can send it on instead of waiting
 //! for more: a file that gets a line every 100 ms never idles 200 ms, yet
 //! its lines must not wait for a whole batch.
