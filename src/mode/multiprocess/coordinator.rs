@@ -8,22 +8,27 @@
 //! [`file_range`](crate::file_range)) and local workers were started, each
 //! chunk is cut as ranges: a local worker is sent the ranges and reads the
 //! bytes itself, while a worker elsewhere is sent the bytes, read here
-//! (`coordinator/chunks.rs`: cutting, sizing and framing chunks).
+//! (`coordinator/chunks.rs`: cutting, sizing and framing chunks;
+//! `coordinator/results.rs`: merging the partials that come back, and
+//! failed chunks).
 
 mod chunks;
+mod results;
 
 use super::connection::{Close, Connection, SendFrame};
-use super::scheduler::{ChunkInfo, Completion, Scheduler};
+use super::scheduler::Scheduler;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::live::WorkerLiveness;
 use crate::metrics::{StageStats, WorkerReport};
-use crate::mode::inline::{run_sink_absorb, run_sink_finish};
+use crate::mode::inline::run_sink_finish;
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
-use crate::protocol::{ChunkStats, PeerHello};
+use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
+use results::Done;
+pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -56,36 +61,6 @@ pub(crate) struct Joined {
 pub(crate) struct Left {
     pub(crate) id: u64,
     pub(crate) reason: String,
-}
-
-/// A worker returned a chunk's partial.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ChunkDoneMsg {
-    pub(crate) id: u64,
-    pub(crate) seq: u64,
-    pub(crate) partial: Vec<u8>,
-    pub(crate) stats: ChunkStats,
-}
-
-/// A worker could not process a chunk.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ChunkFailedMsg {
-    pub(crate) id: u64,
-    pub(crate) seq: u64,
-    pub(crate) error: String,
-    /// The stage it failed in, when it reached one.
-    pub(crate) failure: Option<crate::protocol::ChunkFailure>,
-}
-
-/// A decoded partial waiting for its turn to be merged, with where it came from.
-pub(crate) struct Done {
-    partial: AnyData,
-    worker: u64,
-    chunk: ChunkInfo<()>,
-    /// The chunk's records (the worker's count for an uncounted chunk).
-    records: u64,
 }
 
 struct WorkerRow {
@@ -226,84 +201,6 @@ impl Coordinator {
         }
         if self.sched.is_finished() {
             self.finish(ctx);
-        }
-    }
-
-    /// Merges every partial that is next in sequence and lets the sink absorb it.
-    fn merge_ready(&mut self) -> Result<(), RunError> {
-        let n = self.stats.len();
-        while let Some((_seq, done)) = self.sched.pop_ready() {
-            let acc = self
-                .acc
-                .as_mut()
-                .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
-            let started = Instant::now();
-            let mut partial = done.partial;
-            let mut chunk = done.chunk;
-            let aggregate = &self.pipeline.aggregate.part;
-            // An uncounted chunk's records were numbered from 1: they move
-            // to their place now that every chunk before it is merged.
-            let renumbered = if !self.uncounted {
-                Ok(())
-            } else {
-                chunk.first_line = self.merged_records.saturating_add(1);
-                chunk.records = done.records;
-                aggregate
-                    .renumber(&mut partial, self.merged_records)
-                    .map_err(|e| {
-                        crate::StageError::with_source("its partial cannot be renumbered", e)
-                    })
-            };
-            // A worker's numbers: a count or a merge that would overflow
-            // (or break the aggregate's invariants) fails the run, naming
-            // the chunk.
-            let total = self.merged_records.checked_add(done.records);
-            let merged = renumbered
-                .and_then(|()| {
-                    total.map(drop).ok_or_else(|| {
-                        crate::StageError::new(format!(
-                            "its count of {} records overflows the total",
-                            done.records
-                        ))
-                    })
-                })
-                .and_then(|()| {
-                    aggregate.try_merge(acc, partial).map_err(|e| {
-                        crate::StageError::with_source("its partial does not merge", e)
-                    })
-                });
-            if let Err(error) = merged {
-                return Err(RunError::Chunk {
-                    seq: chunk.seq,
-                    first_line: chunk.first_line,
-                    last_line: chunk.last_line(),
-                    worker: self.worker_label(done.worker),
-                    failure: None,
-                    error,
-                });
-            }
-            self.merged_records = total.unwrap_or(u64::MAX);
-            self.stats[n - 2].busy += started.elapsed();
-            run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
-            self.merged += 1;
-            self.answer_snapshots();
-        }
-        Ok(())
-    }
-
-    /// Answers the snapshot requests whose chunks are all merged.
-    fn answer_snapshots(&mut self) {
-        while self
-            .snapshots
-            .front()
-            .is_some_and(|(after, _)| *after <= self.merged)
-        {
-            let Some((_, req)) = self.snapshots.pop_front() else {
-                break;
-            };
-            if let Some(acc) = &self.acc {
-                req.answer(self.pipeline.aggregate.part.as_ref(), acc);
-            }
         }
     }
 
@@ -507,116 +404,6 @@ impl Handler<Left> for Coordinator {
             self.last_loss = Some(format!("worker {}: {}", msg.id, msg.reason));
         }
         self.pump(ctx);
-    }
-}
-
-impl Handler<ChunkDoneMsg> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
-        let chunk = match self.sched.in_flight(msg.seq) {
-            Some(c) => c.info(),
-            None => {
-                tracing::debug!(worker = msg.id, seq = msg.seq, "ignoring a late duplicate");
-                return;
-            }
-        };
-        let partial = match self.pipeline.aggregate.part.decode(&msg.partial) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(worker = msg.id, seq = msg.seq, "undecodable partial: {e}");
-                if let Some(conn) = self.conns.get(&msg.id) {
-                    // Bounded: the connection closes on the first one.
-                    conn.do_send(Close);
-                }
-                return;
-            }
-        };
-        let counted = !self.uncounted;
-        let records = if counted {
-            chunk.records
-        } else {
-            msg.stats.records
-        };
-        let done = Done {
-            partial,
-            worker: msg.id,
-            chunk,
-            records,
-        };
-        if self.sched.complete(msg.id, msg.seq, done) == Completion::Ignored {
-            tracing::debug!(
-                worker = msg.id,
-                seq = msg.seq,
-                "ignoring a duplicate result"
-            );
-            return;
-        }
-        if !counted {
-            // Read here as 0 records: the source's row learns them now.
-            // Saturating: a worker's number (the merge checks it).
-            self.stats[0].records_out = self.stats[0].records_out.saturating_add(records);
-            self.config.progress.add_records(records);
-        }
-        let n = self.stats.len();
-        for (i, &(rin, rout, nanos)) in msg.stats.parts.iter().enumerate().take(n - 2) {
-            self.stats[i + 1].record_batch(rin, rout, Duration::from_nanos(nanos));
-        }
-        if let Some(row) = self.rows.get_mut(&msg.id) {
-            row.last_heard = Instant::now();
-            let r = &mut row.report;
-            r.chunks += 1;
-            r.records = r.records.saturating_add(records);
-            r.busy_seconds += msg.stats.busy_nanos as f64 / 1e9;
-            // Holds CPU seconds until `finish` turns it into a percentage.
-            // Threads answer out of order: the latest sample is the largest.
-            r.cpu_percent = r.cpu_percent.max(msg.stats.process_cpu_seconds);
-            r.peak_rss_bytes = r.peak_rss_bytes.max(msg.stats.process_peak_rss);
-        }
-        if let Err(e) = self.merge_ready() {
-            return self.fail(ctx, e);
-        }
-        self.pump(ctx);
-    }
-}
-
-impl Handler<ChunkFailedMsg> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ChunkFailedMsg, ctx: &mut Context<Self>) {
-        let Some(chunk) = self.sched.in_flight(msg.seq) else {
-            return;
-        };
-        let (mut first_line, mut last_line) = (chunk.first_line, chunk.last_line());
-        // An uncounted chunk's lines were numbered from 1 in the worker:
-        // where they are is known once every chunk before it is merged.
-        let lines_before = if !self.uncounted {
-            Some(0)
-        } else if self.merged == chunk.seq {
-            (first_line, last_line) = (self.merged_records.saturating_add(1), 0);
-            Some(self.merged_records)
-        } else {
-            (first_line, last_line) = (0, 0);
-            None
-        };
-        let error = RunError::Chunk {
-            seq: chunk.seq,
-            first_line,
-            last_line,
-            worker: self.worker_label(msg.id),
-            failure: msg.failure.map(|f| {
-                let mut batch = f.batch;
-                batch.first_line =
-                    lines_before.map_or(0, |before| batch.first_line.saturating_add(before));
-                Box::new(crate::error::StageFailure {
-                    stage: f.stage,
-                    batch,
-                    panicked: f.panicked,
-                })
-            }),
-            error: crate::StageError::new(msg.error),
-        };
-        self.fail(ctx, error);
     }
 }
 
