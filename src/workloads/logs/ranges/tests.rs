@@ -47,19 +47,21 @@ fn assert_agrees(contents: &[&[u8]], max_lines: usize, max_bytes: usize) {
     }
 }
 
+/// Files with CRs, empty lines, no final LF, nothing at all.
+const EDGE_FILES: &[&[u8]] = &[
+    b"a\r\nb\n\nc",
+    b"",
+    b"\n\n",
+    b"no final lf",
+    b"x\ny\n",
+    b"\r",
+];
+
 #[test]
 fn agrees_with_the_text_reader_on_edge_cases() {
-    let files: &[&[u8]] = &[
-        b"a\r\nb\n\nc",
-        b"",
-        b"\n\n",
-        b"no final lf",
-        b"x\ny\n",
-        b"\r",
-    ];
     for max_lines in [1, 2, 3, 1000] {
         for max_bytes in [1, 4, 7, 100] {
-            assert_agrees(files, max_lines, max_bytes);
+            assert_agrees(EDGE_FILES, max_lines, max_bytes);
         }
     }
 }
@@ -225,17 +227,9 @@ fn assert_uncounted_covers(contents: &[&[u8]], about_lines: usize, max_bytes: us
 
 #[test]
 fn uncounted_chunks_cover_edge_cases() {
-    let files: &[&[u8]] = &[
-        b"a\r\nb\n\nc",
-        b"",
-        b"\n\n",
-        b"no final lf",
-        b"x\ny\n",
-        b"\r",
-    ];
     for about_lines in [1, 2, 3, 1000] {
         for max_bytes in [1, 4, 7, 100] {
-            assert_uncounted_covers(files, about_lines, max_bytes);
+            assert_uncounted_covers(EDGE_FILES, about_lines, max_bytes);
         }
     }
 }
