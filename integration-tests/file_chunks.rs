@@ -299,3 +299,28 @@ fn an_input_changed_during_the_run_fails_it_clearly_and_leaves_no_output() {
     );
     assert!(!out.join("summary.json").exists(), "{log}");
 }
+
+#[test]
+fn a_range_that_cuts_a_line_or_holds_other_lines_than_its_header_fails_the_chunk() {
+    let (_dir, secret, _sub) = folder_with_a_subfolder();
+    let top = secret.parent().unwrap().to_str().unwrap().to_string();
+    let allow = ["--allow-read", top.as_str()];
+    // The worker decodes the range block by block as it reads it: a range
+    // that stops inside the last line is refused, not cut short silently.
+    let (answer, code, log) = offer_file_chunk(&secret, &secret, &allow, |r| r.len -= 3);
+    let Answer::Failed(error) = answer else {
+        panic!("expected ChunkFailed, got {answer:?}\n{log}");
+    };
+    assert!(error.contains("ends inside a record"), "{error}");
+    assert_eq!(code, Some(0), "{log}");
+    // Two whole lines where the header says three.
+    let two_lines = LINES.iter().position(|&b| b == b'\n').unwrap() + "not a log line\n".len() + 1;
+    let (answer, _, log) = offer_file_chunk(&secret, &secret, &allow, |r| r.len = two_lines as u64);
+    let Answer::Failed(error) = answer else {
+        panic!("expected ChunkFailed, got {answer:?}\n{log}");
+    };
+    assert!(
+        error.contains("holds 2 records where its header says 3"),
+        "{error}"
+    );
+}

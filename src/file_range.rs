@@ -173,12 +173,10 @@ pub fn read_ranges_within(
     out: &mut Vec<u8>,
     max_len: usize,
 ) -> Result<(), String> {
-    for r in ranges {
-        roots
-            .check(&r.path)
-            .map_err(|e| format!("input '{}' refused: {e}", r.path.display()))?;
-    }
-    read_ranges(ranges, out, max_len)
+    let mut reader = RangeReader::within(roots, ranges, max_len)?;
+    out.reserve(ranges_total(ranges, max_len)?);
+    while reader.read_into(out, usize::MAX)? > 0 {}
+    Ok(())
 }
 
 /// Appends the bytes of `ranges` to `out`, in order. Refuses (before
@@ -186,22 +184,138 @@ pub fn read_ranges_within(
 /// message naming the file when it cannot be read or has changed (size,
 /// modification time or [`fingerprint`]).
 pub fn read_ranges(ranges: &[FileRange], out: &mut Vec<u8>, max_len: usize) -> Result<(), String> {
+    let total = ranges_total(ranges, max_len)?;
+    out.reserve(total);
+    let mut reader = RangeReader::unchecked(ranges);
+    while reader.read_into(out, usize::MAX)? > 0 {}
+    Ok(())
+}
+
+/// The bytes `ranges` make in all, if at most `max_len`.
+fn ranges_total(ranges: &[FileRange], max_len: usize) -> Result<usize, String> {
     let total = ranges.iter().try_fold(0u64, |sum, r| {
         sum.checked_add(r.len)?.checked_add(r.suffix.len() as u64)
     });
     match total {
-        Some(t) if t <= max_len as u64 => out.reserve(t as usize),
-        _ => return Err(format!("file ranges of more than {max_len} bytes")),
+        Some(t) if t <= max_len as u64 => Ok(t as usize),
+        _ => Err(format!("file ranges of more than {max_len} bytes")),
     }
-    for r in ranges {
-        read_range(r, out).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
-        out.extend_from_slice(&r.suffix);
-    }
-    Ok(())
 }
 
-fn read_range(r: &FileRange, out: &mut Vec<u8>) -> Result<(), String> {
-    let file = File::open(&r.path).map_err(|e| format!("cannot open: {e}"))?;
+/// Reads a chunk's file ranges in order, a block at a time, with the checks
+/// of [`read_ranges`]: a worker processes a large chunk block by block, with
+/// the memory (and cache) footprint of a block instead of the chunk's.
+pub struct RangeReader<'a> {
+    ranges: &'a [FileRange],
+    /// The next range to open.
+    next: usize,
+    /// The range being read: its file, its index and the bytes left of it.
+    open: Option<(File, usize, u64)>,
+}
+
+impl<'a> RangeReader<'a> {
+    /// A reader of `ranges` for a worker: every path must first pass
+    /// `roots` ([`AllowedRoots::check`]) and the ranges must make at most
+    /// `max_len` bytes in all, else nothing is read.
+    pub fn within(
+        roots: &AllowedRoots,
+        ranges: &'a [FileRange],
+        max_len: usize,
+    ) -> Result<Self, String> {
+        for r in ranges {
+            roots
+                .check(&r.path)
+                .map_err(|e| format!("input '{}' refused: {e}", r.path.display()))?;
+        }
+        ranges_total(ranges, max_len)?;
+        Ok(Self::unchecked(ranges))
+    }
+
+    /// How many ranges this reader reads.
+    pub fn ranges(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn unchecked(ranges: &'a [FileRange]) -> Self {
+        RangeReader {
+            ranges,
+            next: 0,
+            open: None,
+        }
+    }
+
+    /// Appends the next bytes, at most about `max` (a range's suffix may
+    /// come on top), to `out`; returns how many, 0 only at the end. Each
+    /// file is checked as it is opened; an error names the file.
+    pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, String> {
+        let before = out.len();
+        while out.len() - before < max.max(1) {
+            let Some((file, i, left)) = &mut self.open else {
+                let Some(r) = self.ranges.get(self.next) else {
+                    break;
+                };
+                let file =
+                    open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+                self.open = Some((file, self.next, r.len));
+                self.next += 1;
+                continue;
+            };
+            let r = &self.ranges[*i];
+            let want = (*left).min((max.max(1) - (out.len() - before)) as u64);
+            if want > 0 {
+                read_exact_into(file, want, out).map_err(|e| {
+                    let e = match e {
+                        Short(n) => format!(
+                            "the file changed during the run (or is another file): only {} of {} bytes could be read",
+                            r.len - *left + n,
+                            r.len
+                        ),
+                        Io(e) => format!("read error: {e}"),
+                    };
+                    format!("input '{}': {e}", r.path.display())
+                })?;
+                *left -= want;
+            }
+            if *left == 0 {
+                out.extend_from_slice(&r.suffix);
+                self.open = None;
+            }
+        }
+        Ok(out.len() - before)
+    }
+}
+
+/// Why a read of a range fell short.
+enum ReadFailure {
+    /// The file ended after this many of the bytes wanted.
+    Short(u64),
+    Io(std::io::Error),
+}
+use ReadFailure::{Io, Short};
+
+/// Appends exactly `len` bytes of `file` (from where it stands) to `out`.
+fn read_exact_into(file: &mut File, len: u64, out: &mut Vec<u8>) -> Result<(), ReadFailure> {
+    let start = out.len();
+    // Read into the spare capacity: `read_to_end` on a File does not zero
+    // it first, which a `resize` would.
+    out.reserve(usize::try_from(len).map_err(|e| Io(std::io::Error::other(e)))?);
+    match file.take(len).read_to_end(out) {
+        Ok(n) if n as u64 == len => Ok(()),
+        Ok(n) => {
+            out.truncate(start);
+            Err(Short(n as u64))
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(Io(e))
+        }
+    }
+}
+
+/// Opens the file of `r`, checks that it is the file the range was cut
+/// from, and seeks to the range.
+fn open_range(r: &FileRange) -> Result<File, String> {
+    let mut file = File::open(&r.path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     if meta.len() != r.file_len {
         return Err(format!(
@@ -229,27 +343,9 @@ fn read_range(r: &FileRange, out: &mut Vec<u8>) -> Result<(), String> {
             r.offset, r.len
         ));
     }
-    // Read into the spare capacity (reserved by the caller): `read_to_end`
-    // on a File does not zero it first, which a `resize` would.
-    let start = out.len();
-    let mut file = &file;
-    let read = file
-        .seek(SeekFrom::Start(r.offset))
-        .and_then(|_| file.take(r.len).read_to_end(out));
-    match read {
-        Ok(n) if n as u64 == r.len => Ok(()),
-        Ok(n) => {
-            out.truncate(start);
-            Err(format!(
-                "the file changed during the run (or is another file): only {n} of {} bytes could be read",
-                r.len
-            ))
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(format!("read error: {e}"))
-        }
-    }
+    file.seek(SeekFrom::Start(r.offset))
+        .map_err(|e| format!("read error: {e}"))?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -284,6 +380,48 @@ mod tests {
         ];
         read_ranges(&ranges, &mut out, 100).unwrap();
         assert_eq!(out, b"head:world\nxyz\n");
+        // Block by block, any block size: the same bytes.
+        let roots = AllowedRoots::new(&[dir.path()]).unwrap();
+        for block in [1, 2, 5, 1000] {
+            let mut reader = RangeReader::within(&roots, &ranges, 100).unwrap();
+            let mut out = Vec::new();
+            loop {
+                let n = reader.read_into(&mut out, block).unwrap();
+                if n == 0 {
+                    break;
+                }
+                // At most a block, but a suffix may come on top.
+                assert!(n <= block + 1, "{n} > {block}");
+            }
+            assert_eq!(out, b"world\nxyz\n", "blocks of {block}");
+        }
+        assert!(RangeReader::within(&roots, &ranges, 9).is_err());
+        let outside = tempfile::tempdir().unwrap();
+        let refused = AllowedRoots::new(&[outside.path()]).unwrap();
+        let e = RangeReader::within(&refused, &ranges, 100).err().unwrap();
+        assert!(e.contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn a_file_cut_short_while_it_is_read_block_by_block_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, vec![b'x'; 10_000]).unwrap();
+        let ranges = [range(&a, 0, 10_000, b"")];
+        let roots = AllowedRoots::new(&[dir.path()]).unwrap();
+        let mut reader = RangeReader::within(&roots, &ranges, 1 << 20).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(reader.read_into(&mut out, 4096), Ok(4096));
+        // Truncated under the open file: its size was checked on opening.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_len(5000)
+            .unwrap();
+        let e = reader.read_into(&mut out, 4096).unwrap_err();
+        assert!(e.contains("only 5000 of 10000 bytes"), "{e}");
+        assert!(e.contains(&a.display().to_string()), "{e}");
     }
 
     #[test]

@@ -116,6 +116,22 @@ pub(crate) trait DynSource: Send {
         let _ = bytes;
         None
     }
+    /// See [`ChunkSource::new_chunk_batch`](crate::ChunkSource::new_chunk_batch).
+    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<AnyData> {
+        let _ = info;
+        None
+    }
+    /// See [`ChunkSource::extend_chunk_batch`](crate::ChunkSource::extend_chunk_batch),
+    /// for a batch that `new_chunk_batch` made.
+    fn extend_chunk_batch(
+        &self,
+        batch: &mut AnyData,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<(usize, usize), String> {
+        let _ = (batch, bytes, max);
+        Err("this source cannot decode chunks block by block".into())
+    }
     /// See [`FileChunkSource::cuts_by_bytes`](crate::FileChunkSource::cuts_by_bytes)
     /// (by default no).
     fn cuts_by_bytes(&mut self) -> bool {
@@ -290,6 +306,25 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
 
     fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
         self.source.count_chunk_records(bytes)
+    }
+
+    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<AnyData> {
+        let batch = self.source.new_chunk_batch(info)?;
+        Some(Box::new(batch))
+    }
+
+    fn extend_chunk_batch(
+        &self,
+        batch: &mut AnyData,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<(usize, usize), String> {
+        let batch = batch
+            .downcast_mut()
+            .ok_or("a chunk batch of another type (a bug in parpipe)")?;
+        self.source
+            .extend_chunk_batch(batch, bytes, max)
+            .map_err(|e| e.to_string())
     }
 
     fn cuts_by_bytes(&mut self) -> bool {

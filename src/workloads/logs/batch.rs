@@ -60,6 +60,32 @@ impl LineBatch {
         Ok(())
     }
 
+    /// Appends the first lines of `text` that end with a line feed, at
+    /// most `max` of them (a CR before the LF dropped, as in
+    /// [`extend_from_text`](Self::extend_from_text)); returns the bytes they
+    /// took, line feeds included, and their count. The rest of `text` (a
+    /// line cut off at its end, or lines past `max`) is left alone.
+    pub fn extend_from_lines(&mut self, text: &[u8], max: usize) -> Result<(usize, usize), String> {
+        let (mut start, mut lines) = (0, 0);
+        if max == 0 {
+            return Ok((0, 0));
+        }
+        for lf in memchr::memchr_iter(b'\n', text) {
+            let line = &text[start..lf];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let end = u32::try_from(self.data.len() + line.len())
+                .map_err(|_| "chunk text over 4 GiB".to_string())?;
+            self.data.extend_from_slice(line);
+            self.ends.push(end);
+            start = lf + 1;
+            lines += 1;
+            if lines == max {
+                break;
+            }
+        }
+        Ok((start, lines))
+    }
+
     /// Number of lines in the batch.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -138,5 +164,57 @@ mod tests {
         );
         assert!(LineBatch::from_text(1, b"").unwrap().is_empty());
         assert!(LineBatch::from_text(1, b"a\nb").is_err());
+    }
+
+    #[test]
+    fn extend_from_lines_takes_whole_lines_up_to_the_max() {
+        let mut b = LineBatch::new(1);
+        assert_eq!(b.extend_from_lines(b"a\r\nbb\ncut", 5), Ok((6, 2)));
+        assert_eq!(b.extend_from_lines(b"c\nd\ne\n", 2), Ok((4, 2)));
+        assert_eq!(b.extend_from_lines(b"e\n", 0), Ok((0, 0)));
+        assert_eq!(b.extend_from_lines(b"no line feed", 3), Ok((0, 0)));
+        let all: Vec<_> = b.iter().map(|(_, l)| l).collect();
+        assert_eq!(all, vec![&b"a"[..], b"bb", b"c", b"d"]);
+    }
+
+    proptest::proptest! {
+        /// Text fed in pieces cut anywhere, with the unused rest carried
+        /// over (as a worker reads blocks), gives the batches that
+        /// `from_text` gives on parts of `max` lines.
+        #[test]
+        fn lines_fed_in_pieces_make_the_same_batches(
+            lines in proptest::collection::vec("[a-c\r]{0,12}", 0..30),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+            max in 1usize..7,
+        ) {
+            let text: Vec<u8> = lines.iter().flat_map(|l| l.bytes().chain([b'\n'])).collect();
+            let mut expected = Vec::new();
+            for part in lines.chunks(max) {
+                let t: Vec<u8> = part.iter().flat_map(|l| l.bytes().chain([b'\n'])).collect();
+                expected.push(LineBatch::from_text(0, &t).unwrap().iter().map(|(_, l)| l.to_vec()).collect::<Vec<_>>());
+            }
+            let mut ends: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            ends.push(text.len());
+            ends.sort();
+            let (mut got, mut batch, mut carry, mut from) = (Vec::new(), LineBatch::new(0), Vec::new(), 0);
+            for end in ends {
+                carry.extend_from_slice(&text[from..end]);
+                from = end;
+                loop {
+                    let (used, _) = batch.extend_from_lines(&carry, max - batch.len()).unwrap();
+                    carry.drain(..used);
+                    if batch.len() < max {
+                        break;
+                    }
+                    got.push(batch.iter().map(|(_, l)| l.to_vec()).collect::<Vec<_>>());
+                    batch = LineBatch::new(0);
+                }
+            }
+            if !batch.is_empty() {
+                got.push(batch.iter().map(|(_, l)| l.to_vec()).collect());
+            }
+            proptest::prop_assert!(carry.is_empty());
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }

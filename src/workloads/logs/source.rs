@@ -167,6 +167,23 @@ impl ChunkSource for LogSource {
         Some(memchr::memchr_iter(b'\n', bytes).count())
     }
 
+    /// A pooled batch, as in `decode_chunk`.
+    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<LineBatch> {
+        Some(self.pool.batch(info.first_line))
+    }
+
+    /// The first lines that end with a line feed.
+    fn extend_chunk_batch(
+        &self,
+        batch: &mut LineBatch,
+        bytes: &[u8],
+        max_records: usize,
+    ) -> Result<(usize, usize), StageError> {
+        batch
+            .extend_from_lines(bytes, max_records)
+            .map_err(StageError::new)
+    }
+
     /// Text chunks are cut after every `max_records`-th line feed.
     fn split_chunk(
         &self,
