@@ -313,6 +313,16 @@ pub trait FileChunkSource: ChunkSource {
         true
     }
 
+    /// Whether [`chunks_in_files`](Self::chunks_in_files) would say yes,
+    /// asked without committing to it (the modes decide from it how small
+    /// an input is worth worker processes: workers that read their own
+    /// ranges pay for themselves sooner). The default is no. Internal to
+    /// the built-in sources for now.
+    #[doc(hidden)]
+    fn would_chunk_in_files(&self) -> bool {
+        false
+    }
+
     /// When [`chunks_in_files`](Self::chunks_in_files) said yes: the next
     /// chunk of at most `max_records` records as byte ranges of files,
     /// appended to `out`, such that reading them gives the bytes

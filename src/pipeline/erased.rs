@@ -99,6 +99,11 @@ pub(crate) trait DynSource: Send {
     fn chunks_in_files(&mut self) -> bool {
         false
     }
+    /// See [`FileChunkSource::would_chunk_in_files`](crate::FileChunkSource::would_chunk_in_files)
+    /// (by default no).
+    fn would_chunk_in_files(&self) -> bool {
+        false
+    }
     /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)
     /// (only asked of a source whose `chunks_in_files` said yes).
     fn next_chunk_ranges(
@@ -239,6 +244,7 @@ pub(super) struct SourceBox<S> {
 /// have them.
 pub(super) struct FileFns<S> {
     chunks_in_files: fn(&mut S) -> bool,
+    would_chunk_in_files: fn(&S) -> bool,
     next_chunk_ranges: RangesFn<S>,
     cuts_by_bytes: fn(&mut S) -> bool,
     next_chunk_ranges_uncounted: UncountedFn<S>,
@@ -254,6 +260,7 @@ impl<S: FileChunkSource> FileFns<S> {
     pub(super) fn of() -> Self {
         FileFns {
             chunks_in_files: S::chunks_in_files,
+            would_chunk_in_files: S::would_chunk_in_files,
             next_chunk_ranges: S::next_chunk_ranges,
             cuts_by_bytes: S::cuts_by_bytes,
             next_chunk_ranges_uncounted: S::next_chunk_ranges_uncounted,
@@ -351,6 +358,12 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
             Some(f) => (f.chunks_in_files)(&mut self.source),
             None => false,
         }
+    }
+
+    fn would_chunk_in_files(&self) -> bool {
+        self.files
+            .as_ref()
+            .is_some_and(|f| (f.would_chunk_in_files)(&self.source))
     }
 
     fn next_chunk_ranges(

@@ -1,6 +1,9 @@
 //! A worker's processing of one chunk, apart from the socket: a chunk comes
 //! in as a `Chunk` or `ChunkInFiles` message (its bytes in the frame, or in
 //! local files read here) and goes out as `ChunkDone` or `ChunkFailed`.
+//! A chunk in files whose source can decode part of a text (`logs`) is
+//! decoded block by block as it is read, as serial mode reads its input;
+//! any other chunk is read whole, then cut into batches.
 
 use crate::error::RunError;
 use crate::file_range::{read_ranges_within, AllowedRoots, FileRange, RangeReader};

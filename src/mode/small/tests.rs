@@ -107,6 +107,21 @@ fn plain_files_are_estimated_from_their_size_and_streams_are_not() {
     ];
     let why = inline_reason(&logs(LogsInput::Files(files)), &config(Mode::Pipeline));
     assert!(why.expect("inline").contains("about 6000 records"));
+    // Workers read plain files themselves, so they pay sooner than for
+    // generated lines: 18 batches run the engine on a file, inline generated.
+    let mid = dir.path().join("mid.log");
+    std::fs::write(&mid, line.repeat(18_000)).unwrap();
+    let p = logs(LogsInput::Files(vec![InputSpec::File(mid)]));
+    assert!(p.source.part.would_chunk_in_files());
+    assert_eq!(inline_reason(&p, &config(Mode::Multiprocess)), None);
+    let p = generated(18_000);
+    assert!(!p.source.part.would_chunk_in_files());
+    assert!(inline_reason(&p, &config(Mode::Multiprocess)).is_some());
+    let limit = MULTIPROCESS_INLINE_BATCHES_FILES * 1000;
+    let edge = dir.path().join("edge.log");
+    std::fs::write(&edge, line.repeat(limit as usize)).unwrap();
+    let p = logs(LogsInput::Files(vec![InputSpec::File(edge)]));
+    assert!(inline_reason(&p, &config(Mode::Multiprocess)).is_some());
     // Large enough for the engine.
     let big = dir.path().join("big.log");
     std::fs::write(&big, line.repeat(30_000)).unwrap();

@@ -255,6 +255,17 @@ impl FileChunkSource for LogSource {
         }
     }
 
+    /// Plain regular files not read yet (or cut already).
+    fn would_chunk_in_files(&self) -> bool {
+        match &self.origin {
+            Origin::Ranges(_) => true,
+            Origin::Read(reader) if reader.next_line() == 1 => {
+                matches!(RangeCutter::for_inputs(reader.inputs()), Ok(Some(_)))
+            }
+            _ => false,
+        }
+    }
+
     fn next_chunk_ranges(
         &mut self,
         max_records: usize,
