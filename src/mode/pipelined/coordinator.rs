@@ -39,12 +39,17 @@ pub(crate) type SinkParts = (
     SinkStart,
 );
 
+/// A layer of stage actors: the stages each actor runs (one, or a lane of
+/// neighbours run one after the other), and how many replicas it has.
+pub(crate) type Layer = (Vec<Named<Box<dyn DynStage>>>, usize);
+
 /// Everything the coordinator needs to start the actors.
 pub(crate) struct Setup {
     /// The source and where it starts.
     pub(crate) source: (Named<Box<dyn DynSource>>, StageStats, SourceStart),
-    /// Each stage with its replica count.
-    pub(crate) stages: Vec<(Named<Box<dyn DynStage>>, usize)>,
+    /// The stage actors' layers, in order: the stages each actor of the
+    /// layer runs (one, or a lane of neighbours), and the replica count.
+    pub(crate) stages: Vec<Layer>,
     /// The aggregate, the sink, and where they start.
     pub(crate) sink: SinkParts,
     /// Batches that may wait before each actor.
@@ -81,6 +86,8 @@ pub(crate) struct Coordinator {
     arbiters: Vec<Arbiter>,
     source: Option<Addr<SourceActor>>,
     stages: Vec<Addr<StageActor>>,
+    /// Per layer of stage actors: the stages each runs, and the replicas.
+    layout: Vec<(usize, usize)>,
     sink: Option<Addr<SinkActor>>,
     done: Option<oneshot::Sender<Outcome>>,
     ending: bool,
@@ -98,6 +105,7 @@ impl Coordinator {
             arbiters: Vec::new(),
             source: None,
             stages: Vec::new(),
+            layout: Vec::new(),
             sink: None,
             done: Some(done),
             ending: false,
@@ -140,16 +148,20 @@ impl Coordinator {
             SourceActor::new(source, source_stats, start, failed.clone()),
         );
         let mut layers: Vec<Vec<Addr<StageActor>>> = Vec::new();
-        for (stage, replicas) in setup.stages {
+        for (stages, replicas) in setup.stages {
+            self.layout.push((stages.len(), replicas));
             let layer: Vec<Addr<StageActor>> = (0..replicas)
                 .map(|r| {
                     // Replica r takes the batches with seq % replicas == r.
                     let offset = (r as u64 + replicas as u64 - first_seq % replicas as u64)
                         % replicas as u64;
-                    let named = Named {
-                        name: stage.name.clone(),
-                        part: stage.part.clone_box(),
-                    };
+                    let named = stages
+                        .iter()
+                        .map(|stage| Named {
+                            name: stage.name.clone(),
+                            part: stage.part.clone_box(),
+                        })
+                        .collect();
                     let actor =
                         StageActor::new(named, first_seq + offset, replicas, depth, failed.clone());
                     self.spawn(depth, actor)
@@ -215,12 +227,13 @@ impl Coordinator {
         }
         self.collecting = true;
         let actors = self.stats_recipients();
+        let layout = self.layout.clone();
         let collect = async move {
             let mut rows = Vec::new();
             for actor in actors {
                 rows.extend(actor.send(TakeStats).await.ok()?);
             }
-            Some(rows)
+            Some(stage_major(rows, &layout))
         };
         // Spawned, not waited on: the coordinator keeps handling failures.
         ctx.spawn(collect.into_actor(self).map(|rows, act, _| {
@@ -258,6 +271,30 @@ impl Coordinator {
                 .map(move |(), act, ctx| act.report(Err(error), ctx)),
         );
     }
+}
+
+/// The actors' rows (the source's; per layer, each replica's rows for the
+/// stages it runs; the aggregate's and the sink's) in the order
+/// [`combine`](super::combine) takes them: each stage's replicas together.
+fn stage_major(rows: Vec<StageStats>, layout: &[(usize, usize)]) -> Vec<StageStats> {
+    let in_layers: usize = layout.iter().map(|&(k, n)| k * n).sum();
+    if layout.iter().all(|&(k, _)| k == 1) || rows.len() < 1 + in_layers {
+        return rows;
+    }
+    let mut rows: Vec<Option<StageStats>> = rows.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    out.extend(rows[0].take());
+    let mut at = 1;
+    for &(k, n) in layout {
+        for stage in 0..k {
+            for replica in 0..n {
+                out.extend(rows[at + replica * k + stage].take());
+            }
+        }
+        at += k * n;
+    }
+    out.extend(rows[at..].iter_mut().filter_map(Option::take));
+    out
 }
 
 impl Actor for Coordinator {
@@ -299,6 +336,7 @@ impl Handler<Finished> for Coordinator {
         }
         self.ending = true;
         let actors = self.stats_recipients();
+        let layout = self.layout.clone();
         let collect = async move {
             let mut stats = Vec::new();
             for actor in actors {
@@ -308,12 +346,62 @@ impl Handler<Finished> for Coordinator {
                     .map_err(|e| RunError::Runtime(format!("cannot collect stats: {e}")))?;
                 stats.extend(part);
             }
-            Ok(stats)
+            Ok(stage_major(stats, &layout))
         };
         ctx.wait(
             collect
                 .into_actor(self)
                 .map(|result, act, ctx| act.report(result, ctx)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::StageKind;
+
+    fn row(name: &str, batches: u64) -> StageStats {
+        let mut s = StageStats::new(name, StageKind::Stage);
+        s.batches = batches;
+        s
+    }
+
+    #[test]
+    fn lane_rows_are_put_stage_by_stage_for_combine() {
+        // source; a lane of parse+enrich in 2 replicas; a single tag stage; aggregate, sink.
+        let rows = vec![
+            row("read", 9),
+            row("parse", 1),
+            row("enrich", 1),
+            row("parse", 2),
+            row("enrich", 2),
+            row("tag", 3),
+            row("metrics", 9),
+            row("write", 9),
+        ];
+        let got: Vec<(String, u64)> = stage_major(rows, &[(2, 2), (1, 1)])
+            .into_iter()
+            .map(|s| (s.name, s.batches))
+            .collect();
+        let want = [
+            ("read", 9),
+            ("parse", 1),
+            ("parse", 2),
+            ("enrich", 1),
+            ("enrich", 2),
+            ("tag", 3),
+            ("metrics", 9),
+            ("write", 9),
+        ];
+        let want: Vec<(String, u64)> = want.iter().map(|&(n, b)| (n.to_string(), b)).collect();
+        assert_eq!(got, want);
+        // One stage per actor: unchanged.
+        let rows = vec![row("read", 1), row("a", 1), row("a", 2), row("w", 1)];
+        let got: Vec<u64> = stage_major(rows, &[(1, 2)])
+            .iter()
+            .map(|s| s.batches)
+            .collect();
+        assert_eq!(got, vec![1, 1, 2, 1]);
     }
 }

@@ -109,20 +109,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
                 progress: config.progress.clone(),
             },
         ),
-        stages: pipeline
-            .stages
-            .into_iter()
-            .zip(counts.iter().copied())
-            .map(|(s, n)| {
-                (
-                    Named {
-                        name: s.name,
-                        part: s.part,
-                    },
-                    n,
-                )
-            })
-            .collect(),
+        stages: layers(pipeline.stages, &counts, config.replicas == Replicas::Auto),
         sink: (
             pipeline.aggregate,
             pipeline.sink,
@@ -166,6 +153,27 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     .await;
     let rows = result?;
     Ok(report(&name, wall, combine(base, &counts, rows), sampler))
+}
+
+/// The stage actors' layers for `stages` with `counts` replicas each: one
+/// actor per stage, except that with `lanes` (`--replicas auto`)
+/// neighbouring stages with the same count above one share their actors —
+/// a lane of stages runs on each replica's thread, so a batch stays in one
+/// core's cache from one stage to the next instead of crossing to
+/// another thread.
+fn layers(
+    stages: Vec<Named<Box<dyn crate::pipeline::DynStage>>>,
+    counts: &[usize],
+    lanes: bool,
+) -> Vec<coordinator::Layer> {
+    let mut out: Vec<coordinator::Layer> = Vec::new();
+    for (stage, &n) in stages.into_iter().zip(counts) {
+        match out.last_mut() {
+            Some((lane, m)) if lanes && n > 1 && *m == n => lane.push(stage),
+            _ => out.push((vec![stage], n)),
+        }
+    }
+    out
 }
 
 /// One row per part from the actors' rows (source, each replica of each

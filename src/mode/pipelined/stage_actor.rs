@@ -1,7 +1,8 @@
-//! One replica of a transforming stage: takes granted batches off its
-//! queue in sequence order, runs the stage on each (timed, panics caught),
-//! returns a credit upstream, and holds the output until the next actor
-//! grants it.
+//! One replica of a transforming stage, or of a lane of neighbouring
+//! stages that share an actor: takes granted batches off its queue in
+//! sequence order, runs the stage (each stage of the lane in turn) on each
+//! (timed, panics caught), returns a credit upstream, and holds the output
+//! until the next actor grants it.
 
 use super::coordinator::Failed;
 use super::credits::{Batch, Grant, Inbox, Outbox};
@@ -13,10 +14,10 @@ use actix::prelude::*;
 
 /// A stage replica actor.
 pub(crate) struct StageActor {
-    stage: Named<Box<dyn DynStage>>,
+    /// The stages it runs, in order, each with its numbers.
+    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
     inbox: Inbox,
     outbox: Outbox,
-    stats: StageStats,
     coordinator: Recipient<Failed>,
     failed: bool,
 }
@@ -32,21 +33,27 @@ pub(crate) struct ConnectStage {
 }
 
 impl StageActor {
-    /// Replica `replica` of `replicas` of `stage`, whose first batch is
-    /// `first_seq`; at most `depth` batches may wait in its queue.
+    /// One of `replicas` replicas of `stages` (one stage, or a lane of
+    /// neighbouring ones run one after the other on each batch), whose
+    /// first batch is `first_seq`; at most `depth` batches may wait in its
+    /// queue.
     pub(crate) fn new(
-        stage: Named<Box<dyn DynStage>>,
+        stages: Vec<Named<Box<dyn DynStage>>>,
         first_seq: u64,
         replicas: usize,
         depth: usize,
         coordinator: Recipient<Failed>,
     ) -> Self {
-        let stats = StageStats::new(&stage.name, StageKind::Stage);
         StageActor {
-            stage,
+            stages: stages
+                .into_iter()
+                .map(|stage| {
+                    let stats = StageStats::new(&stage.name, StageKind::Stage);
+                    (stage, stats)
+                })
+                .collect(),
             inbox: Inbox::new(first_seq, replicas as u64, depth),
             outbox: Outbox::new(),
-            stats,
             coordinator,
             failed: false,
         }
@@ -60,27 +67,25 @@ impl StageActor {
                 return;
             };
             let info = batch.info;
-            match run_stage(
-                &mut self.stage,
-                batch.data,
-                batch.records,
-                &info,
-                &mut self.stats,
-            ) {
-                Ok((data, records)) => {
-                    self.inbox.processed();
-                    self.outbox.hold(Batch {
-                        info,
-                        data,
-                        records,
-                    });
-                }
+            let mut out = Ok((batch.data, batch.records));
+            for (stage, stats) in &mut self.stages {
+                out = out.and_then(|(data, records)| run_stage(stage, data, records, &info, stats));
+            }
+            let (data, records) = match out {
+                Ok(out) => out,
                 Err(error) => {
                     self.failed = true;
                     // do_send is bounded: one failure report per actor.
                     self.coordinator.do_send(Failed { error });
+                    return;
                 }
-            }
+            };
+            self.inbox.processed();
+            self.outbox.hold(Batch {
+                info,
+                data,
+                records,
+            });
         }
     }
 }
@@ -104,7 +109,9 @@ impl Handler<Batch> for StageActor {
     type Result = ();
 
     fn handle(&mut self, batch: Batch, _: &mut Context<Self>) {
-        if let Err(error) = self.inbox.receive(batch, &self.stage.name) {
+        // The queue feeds the first stage: its name is the actor's.
+        let name = self.stages.first().map_or("", |(s, _)| s.name.as_str());
+        if let Err(error) = self.inbox.receive(batch, name) {
             self.failed = true;
             // do_send is bounded: one failure report per actor.
             self.coordinator.do_send(Failed { error });
@@ -125,12 +132,24 @@ impl Handler<Grant> for StageActor {
 impl Handler<TakeStats> for StageActor {
     type Result = MessageResult<TakeStats>;
 
+    /// One row per stage it runs: each gets the actor's idle and blocked
+    /// time; the first, which the queue feeds, its queue's numbers.
     fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
-        let mut stats = self.stats.clone();
-        stats.idle = self.inbox.idle();
-        stats.blocked = self.outbox.blocked();
-        stats.queue_high_water = self.inbox.high_water();
-        stats.queue_length = self.inbox.queued();
-        MessageResult(vec![stats])
+        let rows = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, (_, stats))| {
+                let mut stats = stats.clone();
+                stats.idle = self.inbox.idle();
+                stats.blocked = self.outbox.blocked();
+                if i == 0 {
+                    stats.queue_high_water = self.inbox.high_water();
+                    stats.queue_length = self.inbox.queued();
+                }
+                stats
+            })
+            .collect();
+        MessageResult(rows)
     }
 }
