@@ -20,6 +20,8 @@ K=${K:-$(nproc)}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 split -n l/"$K" -d "$F" "$T/part-"
+# The parts, listed once: the outputs written beside them must not join the glob.
+PARTS=("$T"/part-*)
 ms() {
   local s e
   s=$(date +%s%N)
@@ -29,10 +31,13 @@ ms() {
 }
 bound() {
   local f
-  for f in "$T"/part-*; do
+  local pids=() f
+  for f in "${PARTS[@]}"; do
     "$P" run -q --mode serial --input "$f" --out "$f.out" &
+    pids+=($!)
   done
-  wait
+  # Fails (and the round says so) if any part failed.
+  for f in "${pids[@]}"; do wait "$f" || return 1; done
 }
 for _ in $(seq "$N"); do
   a=$(ms "$P" run -q --mode serial --input "$F" --out "$T/s")
