@@ -236,6 +236,12 @@ impl<'a> RangeReader<'a> {
         self.ranges.len()
     }
 
+    /// A reader of ranges this process cut itself: no roots to check, and
+    /// no limit but the files' own sizes.
+    pub(crate) fn own(ranges: &'a [FileRange]) -> Self {
+        Self::unchecked(ranges)
+    }
+
     fn unchecked(ranges: &'a [FileRange]) -> Self {
         RangeReader {
             ranges,

@@ -7,6 +7,7 @@ mod erased;
 mod registry;
 
 pub use erased::AnyData;
+pub(crate) use erased::DynChunkDecoder;
 pub(crate) use erased::*;
 pub use registry::{JobSpec, Key, Registry};
 

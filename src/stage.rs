@@ -272,34 +272,36 @@ pub trait ChunkSource: Source {
         None
     }
 
-    /// In a worker: an empty batch whose first record is `info.first_line`,
-    /// for [`extend_chunk_batch`](Self::extend_chunk_batch) to fill, so that
-    /// a chunk read from files is decoded block by block as it is read;
-    /// `None` (the default) when this source cannot, and a chunk is then
-    /// read whole and split by [`split_chunk`](Self::split_chunk). Internal
-    /// to the built-in sources for now.
+    /// A decoder of this source's chunk text that works apart from the
+    /// source, on any thread, block by block as the text is read (see
+    /// [`ChunkDecoder`]); `None` (the default) when this source has none,
+    /// and a chunk is then read whole and split by
+    /// [`split_chunk`](Self::split_chunk). Internal to the built-in sources
+    /// for now.
     #[doc(hidden)]
-    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<Self::Out> {
-        let _ = info;
+    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
         None
     }
+}
 
-    /// In a worker: appends to `batch` the first whole records of `bytes`
-    /// (part of a chunk's text), at most `max_records` of them, and returns
-    /// the bytes they took and their count; a record cut off at the end of
-    /// `bytes` is left for the next call, which gets it whole.
-    #[doc(hidden)]
-    fn extend_chunk_batch(
+/// Decodes a chunk's text into batches block by block, as it is read, on
+/// any thread (a worker's, or a pipeline-mode lane's). Internal to the
+/// built-in sources for now.
+#[doc(hidden)]
+pub trait ChunkDecoder<Out>: Send + 'static {
+    /// An empty batch whose first record is `info.first_line`.
+    fn new_batch(&self, info: &BatchInfo) -> Out;
+
+    /// Appends to `batch` the first whole records of `bytes` (part of a
+    /// chunk's text), at most `max_records` of them, and returns the bytes
+    /// they took and their count; a record cut off at the end of `bytes` is
+    /// left for the next call, which gets it whole.
+    fn extend(
         &self,
-        batch: &mut Self::Out,
+        batch: &mut Out,
         bytes: &[u8],
         max_records: usize,
-    ) -> Result<(usize, usize), StageError> {
-        let _ = (batch, bytes, max_records);
-        Err(StageError::new(
-            "this source cannot decode chunks block by block",
-        ))
-    }
+    ) -> Result<(usize, usize), StageError>;
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of

@@ -2,6 +2,7 @@
 //! them, and [`execute`]/[`run`], the one entry point that runs a pipeline in
 //! the chosen mode and returns its [`crate::RunReport`].
 
+pub(crate) mod chunked;
 pub(crate) mod inline;
 pub(crate) mod multiprocess;
 pub(crate) mod pipelined;

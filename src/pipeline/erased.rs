@@ -121,21 +121,9 @@ pub(crate) trait DynSource: Send {
         let _ = bytes;
         None
     }
-    /// See [`ChunkSource::new_chunk_batch`](crate::ChunkSource::new_chunk_batch).
-    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<AnyData> {
-        let _ = info;
+    /// See [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder).
+    fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
         None
-    }
-    /// See [`ChunkSource::extend_chunk_batch`](crate::ChunkSource::extend_chunk_batch),
-    /// for a batch that `new_chunk_batch` made.
-    fn extend_chunk_batch(
-        &self,
-        batch: &mut AnyData,
-        bytes: &[u8],
-        max: usize,
-    ) -> Result<(usize, usize), String> {
-        let _ = (batch, bytes, max);
-        Err("this source cannot decode chunks block by block".into())
     }
     /// See [`FileChunkSource::cuts_by_bytes`](crate::FileChunkSource::cuts_by_bytes)
     /// (by default no).
@@ -240,6 +228,40 @@ pub(super) struct SourceBox<S> {
     pub(super) files: Option<FileFns<S>>,
 }
 
+/// A [`ChunkDecoder`](crate::ChunkDecoder) with its batch type erased.
+pub(crate) trait DynChunkDecoder: Send {
+    /// See [`ChunkDecoder::new_batch`](crate::ChunkDecoder::new_batch).
+    fn new_batch(&self, info: &BatchInfo) -> AnyData;
+    /// See [`ChunkDecoder::extend`](crate::ChunkDecoder::extend), for a
+    /// batch that `new_batch` made.
+    fn extend(
+        &self,
+        batch: &mut AnyData,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<(usize, usize), String>;
+}
+
+struct ErasedDecoder<O>(Box<dyn crate::ChunkDecoder<O>>);
+
+impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
+    fn new_batch(&self, info: &BatchInfo) -> AnyData {
+        Box::new(self.0.new_batch(info))
+    }
+
+    fn extend(
+        &self,
+        batch: &mut AnyData,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<(usize, usize), String> {
+        let batch = batch
+            .downcast_mut()
+            .ok_or("a chunk batch of another type (a bug in parpipe)")?;
+        self.0.extend(batch, bytes, max).map_err(|e| e.to_string())
+    }
+}
+
 /// The [`FileChunkSource`] methods of `S`, captured where `S` is known to
 /// have them.
 pub(super) struct FileFns<S> {
@@ -315,23 +337,9 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
         self.source.count_chunk_records(bytes)
     }
 
-    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<AnyData> {
-        let batch = self.source.new_chunk_batch(info)?;
-        Some(Box::new(batch))
-    }
-
-    fn extend_chunk_batch(
-        &self,
-        batch: &mut AnyData,
-        bytes: &[u8],
-        max: usize,
-    ) -> Result<(usize, usize), String> {
-        let batch = batch
-            .downcast_mut()
-            .ok_or("a chunk batch of another type (a bug in parpipe)")?;
-        self.source
-            .extend_chunk_batch(batch, bytes, max)
-            .map_err(|e| e.to_string())
+    fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
+        let decoder = self.source.chunk_decoder()?;
+        Some(Box::new(ErasedDecoder(decoder)))
     }
 
     fn cuts_by_bytes(&mut self) -> bool {

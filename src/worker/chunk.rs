@@ -7,11 +7,9 @@
 
 use crate::error::RunError;
 use crate::file_range::{read_ranges_within, AllowedRoots, FileRange, RangeReader};
-use crate::metrics::StageStats;
-use crate::mode::inline::{run_aggregate, run_stage};
-use crate::pipeline::{AnyData, Pipeline};
+use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
+use crate::pipeline::{DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
-use crate::stage::BatchInfo;
 use std::time::Instant;
 
 /// One chunk to process.
@@ -74,9 +72,9 @@ pub(crate) struct ChunkProcessor {
     cuts: Vec<(usize, usize)>,
     /// The only directories chunks are read from.
     roots: AllowedRoots,
-    /// Whether the source decodes chunks in files block by block as they
-    /// are read ([`process_streamed`]) rather than read whole.
-    streams: bool,
+    /// The source's decoder, when it decodes chunks in files block by
+    /// block as they are read ([`run_streamed`]) rather than read whole.
+    decoder: Option<Box<dyn DynChunkDecoder>>,
 }
 
 impl ChunkProcessor {
@@ -93,15 +91,7 @@ impl ChunkProcessor {
             max_frame,
             batch_size,
             usage: ProcessUsage::new(),
-            streams: pipeline
-                .source
-                .part
-                .new_chunk_batch(&BatchInfo {
-                    seq: 0,
-                    first_line: 1,
-                    records: 0,
-                })
-                .is_some(),
+            decoder: pipeline.source.part.chunk_decoder(),
             pipeline,
             scratch: Vec::new(),
             cuts: Vec::new(),
@@ -113,18 +103,26 @@ impl ChunkProcessor {
     pub(crate) fn process(&mut self, w: Work) -> Message {
         let started = Instant::now();
         let processed = match &w.payload {
-            Payload::Files(ranges) if self.streams => {
-                RangeReader::within(&self.roots, ranges, self.max_frame)
-                    .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
-                    .and_then(|reader| {
-                        process_streamed(
-                            &mut self.pipeline,
-                            &w,
-                            reader,
-                            self.batch_size,
-                            &mut self.scratch,
-                        )
-                    })
+            Payload::Files(ranges) if self.decoder.is_some() => {
+                let p = &mut self.pipeline;
+                match (
+                    &self.decoder,
+                    RangeReader::within(&self.roots, ranges, self.max_frame),
+                ) {
+                    (_, Err(e)) => Err(Failed::plain(format!("cannot read the chunk: {e}"))),
+                    (None, _) => Err(Failed::plain("no chunk decoder".into())),
+                    (Some(decoder), Ok(reader)) => run_streamed(
+                        &mut p.stages,
+                        &mut p.aggregate,
+                        decoder.as_ref(),
+                        reader,
+                        (w.seq, w.first_line, w.records),
+                        self.batch_size,
+                        &mut self.scratch,
+                    )
+                    .map_err(Failed::from)
+                    .and_then(|run| finish(p, run)),
+                }
             }
             Payload::Bytes(b) => {
                 process_chunk(&mut self.pipeline, &w, b, self.batch_size, &mut self.cuts)
@@ -186,6 +184,15 @@ impl Failed {
     }
 }
 
+impl From<ChunkError> for Failed {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::Chunk(text) => Failed::plain(text),
+            ChunkError::Run(e) => Failed::from(e),
+        }
+    }
+}
+
 impl From<String> for Failed {
     fn from(error: String) -> Self {
         Failed::plain(error)
@@ -220,105 +227,19 @@ impl From<RunError> for Failed {
 /// `(records_in, records_out, busy_nanos)` per stage, then the aggregate.
 type PartTimes = Vec<(u64, u64, u64)>;
 
-/// What a chunk's processing builds up, part by part: the aggregate's
-/// partial, the stages' counts and times, and the next part's first line.
-struct ChunkRun {
-    seq: u64,
-    first_line: u64,
-    records: u64,
-    acc: AnyData,
-    stage_stats: Vec<StageStats>,
-    agg_stats: StageStats,
-}
-
-impl ChunkRun {
-    fn new(pipeline: &Pipeline, w: &Work) -> Self {
-        ChunkRun {
-            seq: w.seq,
-            first_line: w.first_line,
-            records: 0,
-            acc: pipeline.aggregate.part.empty(),
-            stage_stats: pipeline
-                .stages
-                .iter()
-                .map(|s| StageStats::new(&s.name, crate::metrics::StageKind::Stage))
-                .collect(),
-            agg_stats: StageStats::new(
-                &pipeline.aggregate.name,
-                crate::metrics::StageKind::Aggregate,
-            ),
-        }
-    }
-
-    /// Where the next part of `records` records sits in the input.
-    fn next_info(&self, records: usize) -> BatchInfo {
-        BatchInfo {
-            seq: self.seq,
-            first_line: self.first_line,
-            records: records as u64,
-        }
-    }
-
-    /// Decodes one part of `part_records` records and runs it through the
-    /// stages into the partial.
-    fn part(
-        &mut self,
-        pipeline: &mut Pipeline,
-        bytes: &[u8],
-        part_records: usize,
-    ) -> Result<(), Failed> {
-        let (data, n) = pipeline
-            .source
-            .part
-            .decode_chunk(bytes, &self.next_info(part_records))
-            .map_err(|e| Failed::plain(format!("cannot decode the chunk: {e}")))?;
-        if n != part_records {
-            return Err(Failed::plain(format!(
-                "the chunk holds {n} records where its header says {part_records}"
-            )));
-        }
-        self.decoded_part(pipeline, data, n)
-    }
-
-    /// Runs one decoded part of `n` records through the stages into the partial.
-    fn decoded_part(
-        &mut self,
-        pipeline: &mut Pipeline,
-        mut data: AnyData,
-        mut n: usize,
-    ) -> Result<(), Failed> {
-        let info = self.next_info(n);
-        self.first_line += n as u64;
-        self.records += n as u64;
-        for (stage, stats) in pipeline.stages.iter_mut().zip(&mut self.stage_stats) {
-            (data, n) = run_stage(stage, data, n, &info, stats)?;
-        }
-        run_aggregate(
-            &mut pipeline.aggregate,
-            &mut self.acc,
-            data,
-            n,
-            &info,
-            &mut self.agg_stats,
-        )?;
-        Ok(())
-    }
-
-    /// The partial, encoded, with the parts' times and the records processed.
-    fn finish(self, pipeline: &Pipeline) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
-        let parts = self
-            .stage_stats
-            .iter()
-            .chain(std::iter::once(&self.agg_stats))
-            .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
-            .collect();
-        let partial = pipeline
-            .aggregate
-            .part
-            .encode(&self.acc)
-            .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
-        Ok((partial, parts, self.records))
-    }
+/// The partial of `run`, encoded, with the parts' times and the records processed.
+fn finish(pipeline: &Pipeline, run: ChunkRun) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
+    let parts = run
+        .stats
+        .iter()
+        .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
+        .collect();
+    let partial = pipeline
+        .aggregate
+        .part
+        .encode(&run.acc)
+        .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
+    Ok((partial, parts, run.records))
 }
 
 /// Runs the stages and the aggregate of `pipeline` on one chunk, part by
@@ -354,99 +275,26 @@ fn process_chunk(
             "the chunk's parts do not add up to its {records} records"
         )));
     }
-    let mut run = ChunkRun::new(pipeline, w);
+    let mut run = ChunkRun::new(&pipeline.stages, &pipeline.aggregate, w.seq, w.first_line);
     let mut start = 0;
     for &(end, part_records) in cuts.iter() {
         let bytes = payload
             .get(start..end)
             .ok_or_else(|| Failed::plain(format!("chunk part {start}..{end} out of range")))?;
         start = end;
-        run.part(pipeline, bytes, part_records)?;
-    }
-    run.finish(pipeline)
-}
-
-/// Bytes read from the files at a time when a chunk is decoded as it is
-/// read (as serial mode reads): a worker's buffer stays this small however
-/// large its chunks are, and each block is still in the cache when its
-/// records are decoded.
-const STREAM_BLOCK: usize = 256 << 10;
-
-/// [`process_chunk`] for a chunk in files whose source decodes block by
-/// block ([`ChunkSource::new_chunk_batch`]): reads the ranges a block at a
-/// time into `buf`, decodes their whole records into the current part and
-/// runs each part once it holds `batch_size` records, so parts are cut
-/// exactly where [`process_chunk`] would cut them and each byte is scanned
-/// once.
-///
-/// [`ChunkSource::new_chunk_batch`]: crate::ChunkSource::new_chunk_batch
-fn process_streamed(
-    pipeline: &mut Pipeline,
-    w: &Work,
-    mut reader: RangeReader<'_>,
-    batch_size: usize,
-    buf: &mut Vec<u8>,
-) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
-    let batch_size = batch_size.max(1);
-    let mut run = ChunkRun::new(pipeline, w);
-    // The part being filled, and its records so far.
-    let mut part: Option<(AnyData, usize)> = None;
-    let mut bytes_read = 0;
-    buf.clear();
-    loop {
-        // `buf` holds the rest of the last block (a record cut off by its end).
-        let read = reader
-            .read_into(buf, STREAM_BLOCK)
-            .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))?;
-        bytes_read += read;
-        let at_end = read == 0;
-        let mut at = 0;
-        loop {
-            let source = &pipeline.source.part;
-            let (batch, records) = match &mut part {
-                Some(p) => p,
-                None => {
-                    let batch = source.new_chunk_batch(&run.next_info(0)).ok_or_else(|| {
-                        Failed::plain("the source cannot decode by blocks".into())
-                    })?;
-                    part.insert((batch, 0))
-                }
-            };
-            let (used, added) = source
-                .extend_chunk_batch(batch, &buf[at..], batch_size - *records)
-                .map_err(|e| Failed::plain(format!("cannot decode the chunk: {e}")))?;
-            at += used;
-            *records += added;
-            if *records < batch_size && !(at_end && *records > 0) {
-                break;
-            }
-            if let Some((batch, records)) = part.take() {
-                run.decoded_part(pipeline, batch, records)?;
-            }
+        let (data, n) = pipeline
+            .source
+            .part
+            .decode_chunk(bytes, &run.next_info(part_records))
+            .map_err(|e| Failed::plain(format!("cannot decode the chunk: {e}")))?;
+        if n != part_records {
+            return Err(Failed::plain(format!(
+                "the chunk holds {n} records where its header says {part_records}"
+            )));
         }
-        buf.drain(..at);
-        if at_end {
-            break;
-        }
+        run.run_part(&mut pipeline.stages, &mut pipeline.aggregate, data, n)?;
     }
-    if !buf.is_empty() {
-        return Err(Failed::plain(format!(
-            "the chunk ends inside a record ({} bytes after its last line feed)",
-            buf.len()
-        )));
-    }
-    if w.records != 0 && run.records != w.records {
-        return Err(Failed::plain(format!(
-            "the chunk holds {} records where its header says {}",
-            run.records, w.records
-        )));
-    }
-    tracing::debug!(
-        "chunk {}: read {bytes_read} bytes from {} file range(s), block by block",
-        w.seq,
-        reader.ranges()
-    );
-    run.finish(pipeline)
+    finish(pipeline, run)
 }
 
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).

@@ -16,6 +16,7 @@
 
 pub(crate) mod coordinator;
 pub(crate) mod credits;
+pub(crate) mod lanes;
 pub(crate) mod probe;
 pub mod reorder;
 pub mod replicas;
@@ -46,6 +47,9 @@ pub(crate) struct TakeStats;
 
 /// Runs `pipeline` in pipeline mode. Must be called inside an actix `System`.
 pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+    if lanes::take(&mut pipeline, config)? {
+        return lanes::execute(pipeline, config).await;
+    }
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     let name = pipeline.name.clone();

@@ -7,7 +7,7 @@ use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
 use super::ranges::RangeCutter;
 use crate::file_range::FileRange;
-use crate::stage::{BatchInfo, ChunkSource, FileChunkSource, Source, StageError};
+use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
 /// so that memory stays bounded whatever the line lengths.
@@ -167,21 +167,9 @@ impl ChunkSource for LogSource {
         Some(memchr::memchr_iter(b'\n', bytes).count())
     }
 
-    /// A pooled batch, as in `decode_chunk`.
-    fn new_chunk_batch(&self, info: &BatchInfo) -> Option<LineBatch> {
-        Some(self.pool.batch(info.first_line))
-    }
-
-    /// The first lines that end with a line feed.
-    fn extend_chunk_batch(
-        &self,
-        batch: &mut LineBatch,
-        bytes: &[u8],
-        max_records: usize,
-    ) -> Result<(usize, usize), StageError> {
-        batch
-            .extend_from_lines(bytes, max_records)
-            .map_err(StageError::new)
+    /// Lines into pooled batches, as in `decode_chunk`.
+    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<LineBatch>>> {
+        Some(Box::new(LinesDecoder(self.pool.clone())))
     }
 
     /// Text chunks are cut after every `max_records`-th line feed.
@@ -311,6 +299,27 @@ impl FileChunkSource for LogSource {
 }
 
 /// The error of a failed source (reported once; later pulls say less).
+/// Decodes chunk text into pooled line batches, on any thread.
+struct LinesDecoder(BatchPool);
+
+impl ChunkDecoder<LineBatch> for LinesDecoder {
+    fn new_batch(&self, info: &BatchInfo) -> LineBatch {
+        self.0.batch(info.first_line)
+    }
+
+    /// The first lines that end with a line feed.
+    fn extend(
+        &self,
+        batch: &mut LineBatch,
+        bytes: &[u8],
+        max_records: usize,
+    ) -> Result<(usize, usize), StageError> {
+        batch
+            .extend_from_lines(bytes, max_records)
+            .map_err(StageError::new)
+    }
+}
+
 fn failed(e: &mut Option<super::input::InputError>) -> StageError {
     StageError::new(e.take().map_or_else(
         || "an input changed during the run".to_string(),

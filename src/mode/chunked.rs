@@ -1,0 +1,173 @@
+//! One chunk's processing, wherever it runs: its batches go through the
+//! stages and are folded into one partial of the aggregate ([`ChunkRun`]).
+//! A chunk in files whose source has a [`ChunkDecoder`](crate::ChunkDecoder)
+//! is decoded block by block as it is read ([`run_streamed`]), as serial
+//! mode reads its input. Workers run chunks a coordinator sends them;
+//! pipeline mode's reading lanes (`pipelined/lanes.rs`) run chunks cut in
+//! their own process.
+
+use crate::error::RunError;
+use crate::file_range::RangeReader;
+use crate::metrics::{StageKind, StageStats};
+use crate::mode::inline::{run_aggregate, run_stage};
+use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, DynStage, Named};
+use crate::stage::BatchInfo;
+
+/// Bytes read from the files at a time when a chunk is decoded as it is
+/// read (as serial mode reads): the buffer stays this small however large
+/// the chunk, and each block is still in the cache when its records are
+/// decoded.
+pub(crate) const STREAM_BLOCK: usize = 256 << 10;
+
+/// Why a chunk failed: a stage's or the aggregate's error as serial mode
+/// gives it, or a problem with the chunk itself (its files, its text).
+#[derive(Debug)]
+pub(crate) enum ChunkError {
+    /// The chunk's bytes: unreadable, cut inside a record, or not the
+    /// records its header says.
+    Chunk(String),
+    /// A stage or the aggregate failed on a batch.
+    Run(RunError),
+}
+
+impl From<RunError> for ChunkError {
+    fn from(e: RunError) -> Self {
+        ChunkError::Run(e)
+    }
+}
+
+/// What a chunk's processing builds up, part by part: the aggregate's
+/// partial, the stages' counts and times, and the next part's first line.
+pub(crate) struct ChunkRun {
+    seq: u64,
+    first_line: u64,
+    /// Records run so far.
+    pub(crate) records: u64,
+    /// The chunk's partial.
+    pub(crate) acc: AnyData,
+    /// One row per stage, then the aggregate's.
+    pub(crate) stats: Vec<StageStats>,
+}
+
+impl ChunkRun {
+    /// A run of chunk `seq`, whose first record is `first_line`, through
+    /// `stages` into a new partial of `aggregate`.
+    pub(crate) fn new(
+        stages: &[Named<Box<dyn DynStage>>],
+        aggregate: &Named<Box<dyn DynAggregate>>,
+        seq: u64,
+        first_line: u64,
+    ) -> Self {
+        let mut stats: Vec<StageStats> = stages
+            .iter()
+            .map(|s| StageStats::new(&s.name, StageKind::Stage))
+            .collect();
+        stats.push(StageStats::new(&aggregate.name, StageKind::Aggregate));
+        ChunkRun {
+            seq,
+            first_line,
+            records: 0,
+            acc: aggregate.part.empty(),
+            stats,
+        }
+    }
+
+    /// Where the next part of `records` records sits in the input.
+    pub(crate) fn next_info(&self, records: usize) -> BatchInfo {
+        BatchInfo {
+            seq: self.seq,
+            first_line: self.first_line,
+            records: records as u64,
+        }
+    }
+
+    /// Runs one decoded part of `n` records through `stages` into the partial.
+    pub(crate) fn run_part(
+        &mut self,
+        stages: &mut [Named<Box<dyn DynStage>>],
+        aggregate: &mut Named<Box<dyn DynAggregate>>,
+        mut data: AnyData,
+        mut n: usize,
+    ) -> Result<(), RunError> {
+        let info = self.next_info(n);
+        self.first_line += n as u64;
+        self.records += n as u64;
+        let (agg_stats, stage_stats) = self
+            .stats
+            .split_last_mut()
+            .ok_or_else(|| RunError::Runtime("a chunk run without an aggregate row".into()))?;
+        for (stage, stats) in stages.iter_mut().zip(stage_stats) {
+            (data, n) = run_stage(stage, data, n, &info, stats)?;
+        }
+        run_aggregate(aggregate, &mut self.acc, data, n, &info, agg_stats)
+    }
+}
+
+/// Runs a chunk in files through `stages` and `aggregate`: reads `reader`'s
+/// ranges a block at a time into `buf`, decodes their whole records into
+/// the current part with `decoder`, and runs each part once it holds
+/// `batch_size` records, so that each byte is scanned once. `records` is
+/// the chunk's record count when its header gives one (not 0): the chunk
+/// must hold exactly that many.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_streamed(
+    stages: &mut [Named<Box<dyn DynStage>>],
+    aggregate: &mut Named<Box<dyn DynAggregate>>,
+    decoder: &dyn DynChunkDecoder,
+    mut reader: RangeReader<'_>,
+    (seq, first_line, records): (u64, u64, u64),
+    batch_size: usize,
+    buf: &mut Vec<u8>,
+) -> Result<ChunkRun, ChunkError> {
+    let batch_size = batch_size.max(1);
+    let mut run = ChunkRun::new(stages, aggregate, seq, first_line);
+    // The part being filled, and its records so far.
+    let mut part: Option<(AnyData, usize)> = None;
+    let mut bytes_read = 0;
+    buf.clear();
+    loop {
+        // `buf` holds the rest of the last block (a record cut off by its end).
+        let read = reader
+            .read_into(buf, STREAM_BLOCK)
+            .map_err(|e| ChunkError::Chunk(format!("cannot read the chunk: {e}")))?;
+        bytes_read += read;
+        let at_end = read == 0;
+        let mut at = 0;
+        loop {
+            let (batch, in_part) =
+                part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
+            let (used, added) = decoder
+                .extend(batch, &buf[at..], batch_size - *in_part)
+                .map_err(|e| ChunkError::Chunk(format!("cannot decode the chunk: {e}")))?;
+            at += used;
+            *in_part += added;
+            if *in_part < batch_size && !(at_end && *in_part > 0) {
+                break;
+            }
+            if let Some((batch, n)) = part.take() {
+                run.run_part(stages, aggregate, batch, n)?;
+            }
+        }
+        buf.drain(..at);
+        if at_end {
+            break;
+        }
+    }
+    if !buf.is_empty() {
+        return Err(ChunkError::Chunk(format!(
+            "the chunk ends inside a record ({} bytes after its last line feed)",
+            buf.len()
+        )));
+    }
+    if records != 0 && run.records != records {
+        return Err(ChunkError::Chunk(format!(
+            "the chunk holds {} records where its header says {records}",
+            run.records
+        )));
+    }
+    tracing::debug!(
+        "chunk {seq}: read {bytes_read} bytes from {} file range(s), block by block",
+        reader.ranges()
+    );
+    Ok(run)
+}
