@@ -318,6 +318,16 @@ fn read_exact_into(file: &mut File, len: u64, out: &mut Vec<u8>) -> Result<(), R
     }
 }
 
+/// Checks that the file of `r` is still the one the range was cut from
+/// (size, modification time, [`fingerprint`]): a run that read it by
+/// ranges asks again at its end, so that a file changed while it was read
+/// fails the run however fast the reading went. The error names the file.
+pub(crate) fn check_unchanged(r: &FileRange) -> Result<(), String> {
+    open_range(r)
+        .map(drop)
+        .map_err(|e| format!("input '{}': {e}", r.path.display()))
+}
+
 /// Opens the file of `r`, checks that it is the file the range was cut
 /// from, and seeks to the range.
 fn open_range(r: &FileRange) -> Result<File, String> {
@@ -406,6 +416,34 @@ mod tests {
         let refused = AllowedRoots::new(&[outside.path()]).unwrap();
         let e = RangeReader::within(&refused, &ranges, 100).err().unwrap();
         assert!(e.contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn a_file_changed_after_its_ranges_were_cut_is_caught_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, b"one\ntwo\n").unwrap();
+        let r = range(&a, 0, 4, b"");
+        assert_eq!(check_unchanged(&r), Ok(()));
+        // Same size, other bytes, an older time put back: the fingerprint tells.
+        let before = std::fs::metadata(&a).unwrap().modified().unwrap();
+        std::fs::write(&a, b"one\nTWO\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+        let e = check_unchanged(&r).unwrap_err();
+        assert!(
+            e.contains("fingerprint") && e.contains(&a.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(&a, b"one\n").unwrap();
+        let e = check_unchanged(&r).unwrap_err();
+        assert!(e.contains("changed during the run"), "{e}");
+        std::fs::remove_file(&a).unwrap();
+        assert!(check_unchanged(&r).unwrap_err().contains("cannot open"));
     }
 
     #[test]

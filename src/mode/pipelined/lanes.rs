@@ -9,13 +9,13 @@
 //!
 //! It runs only where the result cannot tell: the source can cut its
 //! input by bytes and decode chunks apart from itself, no stage depends
-//! on where its batch sits, the aggregate can renumber its partials, and
-//! no live view watches the actors. Anything else runs on the stage
-//! actors.
+//! on where its batch sits, and the aggregate can renumber its partials.
+//! Anything else runs on the stage actors.
 
 use super::Replicas;
 use crate::error::RunError;
-use crate::file_range::{FileRange, RangeReader};
+use crate::file_range::{check_unchanged, FileRange, RangeReader};
+use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
@@ -38,7 +38,6 @@ const PER_LANE: usize = 2;
 pub(crate) fn take(pipeline: &mut Pipeline, config: &RunConfig) -> Result<bool, RunError> {
     let source = &mut pipeline.source.part;
     let eligible = config.replicas == Replicas::Auto
-        && config.live.is_none()
         && lanes() > 1
         && pipeline.aggregate.part.renumbers()
         && pipeline
@@ -66,6 +65,11 @@ fn lanes() -> usize {
 
 /// Runs `pipeline` (whose source [`take`] cut into ranges) on reading lanes.
 pub(crate) async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+    tracing::info!(
+        lanes = lanes(),
+        "replicas auto: {} reading lanes over the input's byte ranges",
+        lanes()
+    );
     let config = config.clone();
     tokio::task::spawn_blocking(move || run(pipeline, &config))
         .await
@@ -208,6 +212,9 @@ struct Merge {
     merged_records: u64,
     /// The first failure in input order, by chunk.
     failed: Option<(u64, ChunkError)>,
+    /// One range of each input file read, to check at the end that none
+    /// changed while the run read it.
+    files: Vec<FileRange>,
 }
 
 impl Merge {
@@ -227,6 +234,7 @@ impl Merge {
             next: 0,
             merged_records: 0,
             failed: None,
+            files: Vec::new(),
         }
     }
 
@@ -242,6 +250,10 @@ impl Merge {
     ) -> Result<(), RunError> {
         let mut seq = 0;
         let mut exhausted = false;
+        let live = config.live.clone().map(|board| {
+            LivePublisher::new(board, &pipeline.name, crate::Mode::Pipeline, PER_LANE)
+        });
+        let mut published = Instant::now();
         let max_bytes = CHUNK_BYTES.min(config.max_frame / 2).max(1);
         loop {
             if config.cancel.is_cancelled() {
@@ -264,6 +276,11 @@ impl Merge {
                     &config.progress,
                 ) {
                     Ok(true) => {
+                        for r in &ranges {
+                            if !self.files.iter().any(|f| f.path == r.path) {
+                                self.files.push(r.clone());
+                            }
+                        }
                         let chunk = Chunk { seq, ranges };
                         if queues[lane].0.send(chunk).is_err() {
                             return Err(RunError::Runtime("a reading lane stopped".into()));
@@ -278,16 +295,34 @@ impl Merge {
             if queues.iter().all(|q| q.1 == 0) {
                 break;
             }
-            let answer = done
-                .recv()
-                .map_err(|_| RunError::Runtime("the reading lanes stopped".into()))?;
+            if let Some(live) = &live {
+                if published.elapsed() >= PUBLISH_EVERY {
+                    live.publish(&self.stats, Vec::new(), Vec::new());
+                    published = Instant::now();
+                }
+            }
+            let answer = match done.recv_timeout(PUBLISH_EVERY) {
+                Ok(answer) => answer,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(RunError::Runtime("the reading lanes stopped".into()))
+                }
+            };
             queues[answer.lane].1 -= 1;
             self.take(pipeline, config, answer)?;
         }
-        match self.failed.take() {
-            Some((seq, e)) => Err(self.located(seq, e, &pipeline.source.name)),
-            None => Ok(()),
+        if let Some((seq, e)) = self.failed.take() {
+            return Err(self.located(seq, e, &pipeline.source.name));
         }
+        // Lanes read fast: a file changed while they read it may have
+        // been read whole before the change showed.
+        for file in &self.files {
+            check_unchanged(file).map_err(|e| RunError::Source {
+                source_name: pipeline.source.name.clone(),
+                error: crate::StageError::new(e),
+            })?;
+        }
+        Ok(())
     }
 
     /// Notes a failure of chunk `seq`, unless an earlier chunk failed.
