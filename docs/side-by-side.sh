@@ -9,8 +9,9 @@
 # file's lines, with nothing to share or merge. No split of the work over K cores can
 # beat it on this machine, so "fraction of the bound" = bound time / mode time.
 # Each round runs serial, bound, pipeline (--replicas auto) and multiprocess
-# (--workers K) back to back, so a slow minute hits all four alike; the ratios are
-# taken within each round, then the median over rounds is printed.
+# (--workers K) back to back, starting at a different one each round, so a slow
+# minute hits all four alike; the ratios are taken within each round, then the
+# median over rounds is printed.
 # Times are whole-process wall times. Every mode's summary.json is compared with serial's.
 set -u
 P=${P:-target/release/parpipe}
@@ -39,12 +40,23 @@ bound() {
   # Fails (and the round says so) if any part failed.
   for f in "${pids[@]}"; do wait "$f" || return 1; done
 }
-for _ in $(seq "$N"); do
-  a=$(ms "$P" run -q --mode serial --input "$F" --out "$T/s")
-  b=$(ms bound)
-  c=$(ms "$P" run -q --mode pipeline --replicas auto --input "$F" --out "$T/p")
-  d=$(ms "$P" run -q --mode multiprocess --workers "$K" --input "$F" --out "$T/m")
-  echo "$a $b $c $d"
+# One column's run: 0 serial, 1 the bound, 2 pipeline, 3 multiprocess.
+column() {
+  case $1 in
+    0) ms "$P" run -q --mode serial --input "$F" --out "$T/s" ;;
+    1) ms bound ;;
+    2) ms "$P" run -q --mode pipeline --replicas auto --input "$F" --out "$T/p" ;;
+    3) ms "$P" run -q --mode multiprocess --workers "$K" --input "$F" --out "$T/m" ;;
+  esac
+}
+for round in $(seq "$N"); do
+  # Each round starts at another column, so that none always follows another.
+  t=()
+  for k in 0 1 2 3; do
+    j=$(((round + k) % 4))
+    t[j]=$(column "$j")
+  done
+  echo "${t[0]} ${t[1]} ${t[2]} ${t[3]}"
   cmp -s "$T/s/summary.json" "$T/p/summary.json" || echo "pipeline summary DIFFERS" >&2
   cmp -s "$T/s/summary.json" "$T/m/summary.json" || echo "multiprocess summary DIFFERS" >&2
 done | python3 -c "

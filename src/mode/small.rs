@@ -90,7 +90,11 @@ pub(crate) fn inline_reason(pipeline: &Pipeline, config: &RunConfig) -> Option<S
     let (limit, engine) = match config.mode {
         Mode::Serial => return None,
         Mode::Pipeline => {
-            if matches!(config.replicas, super::Replicas::Fixed(_)) {
+            // Reading lanes start in no time and read in parallel from the
+            // first line on: even a small input gains.
+            if matches!(config.replicas, super::Replicas::Fixed(_))
+                || super::pipelined::lanes::eligible(pipeline, config)
+            {
                 return None;
             }
             (PIPELINE_INLINE_BATCHES, "stage actors")

@@ -33,11 +33,12 @@ const CHUNK_BYTES: usize = 32 << 20;
 /// while the next chunk is cut.
 const PER_LANE: usize = 2;
 
-/// Whether `pipeline` runs as reading lanes in `config` (see the module
-/// text); if so, its source is now cut into file ranges.
-pub(crate) fn take(pipeline: &mut Pipeline, config: &RunConfig) -> Result<bool, RunError> {
-    let source = &mut pipeline.source.part;
-    let eligible = config.replicas == Replicas::Auto
+/// Whether `pipeline` would run as reading lanes in `config` (see the
+/// module text), asked without touching its source.
+pub(crate) fn eligible(pipeline: &Pipeline, config: &RunConfig) -> bool {
+    let source = &pipeline.source.part;
+    config.mode == crate::Mode::Pipeline
+        && config.replicas == Replicas::Auto
         && lanes() > 1
         && pipeline.aggregate.part.renumbers()
         && pipeline
@@ -45,8 +46,17 @@ pub(crate) fn take(pipeline: &mut Pipeline, config: &RunConfig) -> Result<bool, 
             .iter()
             .all(|s| !s.part.uses_record_numbers())
         && source.chunk_decoder().is_some()
-        && source.would_chunk_in_files();
-    if !eligible || !source.chunks_in_files() {
+        && source.would_chunk_in_files()
+}
+
+/// Whether `pipeline` runs as reading lanes in `config`; if so, its source
+/// is now cut into file ranges.
+pub(crate) fn take(pipeline: &mut Pipeline, config: &RunConfig) -> Result<bool, RunError> {
+    if !eligible(pipeline, config) {
+        return Ok(false);
+    }
+    let source = &mut pipeline.source.part;
+    if !source.chunks_in_files() {
         return Ok(false);
     }
     if !source.cuts_by_bytes() {
@@ -63,15 +73,20 @@ fn lanes() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Runs `pipeline` (whose source [`take`] cut into ranges) on reading lanes.
-pub(crate) async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+/// Runs `pipeline` (whose source [`take`] cut into ranges) on reading
+/// lanes; the run's wall time counts from `started`.
+pub(crate) async fn execute(
+    pipeline: Pipeline,
+    config: &RunConfig,
+    started: Instant,
+) -> Result<RunReport, RunError> {
     tracing::info!(
         lanes = lanes(),
         "replicas auto: {} reading lanes over the input's byte ranges",
         lanes()
     );
     let config = config.clone();
-    tokio::task::spawn_blocking(move || run(pipeline, &config))
+    tokio::task::spawn_blocking(move || run(pipeline, &config, started))
         .await
         .map_err(|e| RunError::Runtime(format!("the reading lanes stopped: {e}")))?
 }
@@ -133,9 +148,12 @@ impl Lane {
     }
 }
 
-fn run(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+fn run(
+    mut pipeline: Pipeline,
+    config: &RunConfig,
+    started: Instant,
+) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
-    let started = Instant::now();
     let result = std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel();
         let mut queues = Vec::new();

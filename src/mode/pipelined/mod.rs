@@ -47,11 +47,11 @@ pub(crate) struct TakeStats;
 
 /// Runs `pipeline` in pipeline mode. Must be called inside an actix `System`.
 pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+    let started = Instant::now();
     if lanes::take(&mut pipeline, config)? {
-        return lanes::execute(pipeline, config).await;
+        return lanes::execute(pipeline, config, started).await;
     }
     let sampler = ProcessSampler::start(Duration::from_millis(50));
-    let started = Instant::now();
     let name = pipeline.name.clone();
     let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
     let others = vec![
