@@ -289,6 +289,52 @@ impl<'a> RangeReader<'a> {
         }
         Ok(out.len() - before)
     }
+
+    /// Fills `dst` with the next bytes, as far as they go, one `read` per
+    /// stretch of a file (so that a worker's or a lane's block is one
+    /// system call, into a buffer it reuses); returns how many, 0 only at
+    /// the end. Each file is checked as it is opened; an error names the
+    /// file.
+    pub fn read_to(&mut self, dst: &mut [u8]) -> Result<usize, String> {
+        let mut filled = 0;
+        while filled < dst.len() {
+            let Some((file, i, left)) = &mut self.open else {
+                let Some(r) = self.ranges.get(self.next) else {
+                    break;
+                };
+                let file =
+                    open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+                self.open = Some((file, self.next, r.len));
+                self.next += 1;
+                continue;
+            };
+            let r = &self.ranges[*i];
+            if *left > 0 {
+                let want = (*left).min((dst.len() - filled) as u64) as usize;
+                let n = match file.read(&mut dst[filled..filled + want]) {
+                    Ok(0) => Err(format!(
+                        "the file changed during the run (or is another file): only {} of {} bytes could be read",
+                        r.len - *left,
+                        r.len
+                    )),
+                    Ok(n) => Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+                    Err(e) => Err(format!("read error: {e}")),
+                }
+                .map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+                filled += n;
+                *left -= n as u64;
+                continue;
+            }
+            if dst.len() - filled < r.suffix.len() {
+                break; // the suffix goes whole into the next call
+            }
+            dst[filled..filled + r.suffix.len()].copy_from_slice(&r.suffix);
+            filled += r.suffix.len();
+            self.open = None;
+        }
+        Ok(filled)
+    }
 }
 
 /// Why a read of a range fell short.

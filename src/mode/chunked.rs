@@ -124,20 +124,31 @@ pub(crate) fn run_streamed(
     // The part being filled, and its records so far.
     let mut part: Option<(AnyData, usize)> = None;
     let mut bytes_read = 0;
-    buf.clear();
+    // `buf` is all initialized, and reused from block to block: its first
+    // `filled` bytes are the rest of the last block (a record cut off by
+    // its end), the block is read after them.
+    let mut filled = 0;
+    if buf.len() < STREAM_BLOCK {
+        buf.resize(STREAM_BLOCK, 0);
+    }
     loop {
-        // `buf` holds the rest of the last block (a record cut off by its end).
+        if buf.len() - filled < STREAM_BLOCK / 2 {
+            // A record longer than the room left: make more.
+            let len = buf.len();
+            buf.resize(len.saturating_mul(2), 0);
+        }
         let read = reader
-            .read_into(buf, STREAM_BLOCK)
+            .read_to(&mut buf[filled..])
             .map_err(|e| ChunkError::Chunk(format!("cannot read the chunk: {e}")))?;
         bytes_read += read;
+        filled += read;
         let at_end = read == 0;
         let mut at = 0;
         loop {
             let (batch, in_part) =
                 part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
             let (used, added) = decoder
-                .extend(batch, &buf[at..], batch_size - *in_part)
+                .extend(batch, &buf[at..filled], batch_size - *in_part)
                 .map_err(|e| ChunkError::Chunk(format!("cannot decode the chunk: {e}")))?;
             at += used;
             *in_part += added;
@@ -148,15 +159,15 @@ pub(crate) fn run_streamed(
                 run.run_part(stages, aggregate, batch, n)?;
             }
         }
-        buf.drain(..at);
+        buf.copy_within(at..filled, 0);
+        filled -= at;
         if at_end {
             break;
         }
     }
-    if !buf.is_empty() {
+    if filled > 0 {
         return Err(ChunkError::Chunk(format!(
-            "the chunk ends inside a record ({} bytes after its last line feed)",
-            buf.len()
+            "the chunk ends inside a record ({filled} bytes after its last line feed)"
         )));
     }
     if records != 0 && run.records != records {
