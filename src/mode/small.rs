@@ -10,6 +10,10 @@
 //! this 2-core machine multiprocess mode measured 0.55–0.8× serial at
 //! 25 K–100 K lines and pipeline mode 0.9× (docs/performance.md).
 //!
+//! Pipeline mode's reading lanes (`--replicas auto` over plain files,
+//! `pipelined/lanes.rs`) start in no time and read in parallel from the
+//! first line, so such a run is never done inline.
+//!
 //! The decision is only taken when the user left the engine's shape to
 //! the defaults: an explicit `--workers`, a token or a `--listen` address
 //! other than loopback port 0 (remote workers are expected), or per-stage
