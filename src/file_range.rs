@@ -250,21 +250,28 @@ impl<'a> RangeReader<'a> {
         }
     }
 
+    /// Opens the next range, checking its file; false when none is left.
+    fn open_next(&mut self) -> Result<bool, String> {
+        let Some(r) = self.ranges.get(self.next) else {
+            return Ok(false);
+        };
+        let file = open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+        self.open = Some((file, self.next, r.len));
+        self.next += 1;
+        Ok(true)
+    }
+
     /// Appends the next bytes, at most about `max` (a range's suffix may
     /// come on top), to `out`; returns how many, 0 only at the end. Each
     /// file is checked as it is opened; an error names the file.
     pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, String> {
         let before = out.len();
         while out.len() - before < max.max(1) {
+            if self.open.is_none() && !self.open_next()? {
+                break;
+            }
             let Some((file, i, left)) = &mut self.open else {
-                let Some(r) = self.ranges.get(self.next) else {
-                    break;
-                };
-                let file =
-                    open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
-                self.open = Some((file, self.next, r.len));
-                self.next += 1;
-                continue;
+                break;
             };
             let r = &self.ranges[*i];
             let want = (*left).min((max.max(1) - (out.len() - before)) as u64);
@@ -298,15 +305,11 @@ impl<'a> RangeReader<'a> {
     pub fn read_to(&mut self, dst: &mut [u8]) -> Result<usize, String> {
         let mut filled = 0;
         while filled < dst.len() {
+            if self.open.is_none() && !self.open_next()? {
+                break;
+            }
             let Some((file, i, left)) = &mut self.open else {
-                let Some(r) = self.ranges.get(self.next) else {
-                    break;
-                };
-                let file =
-                    open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
-                self.open = Some((file, self.next, r.len));
-                self.next += 1;
-                continue;
+                break;
             };
             let r = &self.ranges[*i];
             if *left > 0 {
