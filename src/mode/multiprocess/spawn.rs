@@ -181,7 +181,8 @@ impl Children {
                         let _ = child.wait();
                         break;
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                    // Short naps: the run ends as soon as its workers have.
+                    Ok(None) => std::thread::sleep(Duration::from_micros(100)),
                 }
             }
         }
