@@ -1,5 +1,6 @@
 //! The [`Replicas`] setting of pipeline mode (`--replicas STAGE=N`,
-//! repeatable, or `--replicas auto`) and the `auto` planner.
+//! repeatable, or `--replicas auto`) and the `auto` planner for the stage
+//! actors (`auto` over plain files runs reading lanes instead: `lanes.rs`).
 //!
 //! `auto` measures, then decides: pipeline mode first runs a short serial
 //! probe over the first batches (timing every part), then [`plan_auto`]
@@ -19,8 +20,10 @@ pub enum Replicas {
     None,
     /// Given counts per stage name; unnamed stages get one.
     Fixed(Vec<(String, usize)>),
-    /// Measure the stages on the first batches, then give the spare cores
-    /// to the busiest replicable stage.
+    /// Over plain files that the pipeline can read by byte ranges, one
+    /// reading lane per core (each reads its own ranges and runs every
+    /// part on them); otherwise measure the stages on the first batches,
+    /// then give the spare cores to the busiest replicable stage.
     Auto,
 }
 
