@@ -8,11 +8,15 @@
 //! `seq` goes to replica `seq % n`, and the receivers put batches back in
 //! order through their bounded reorder buffers.
 //!
+//! With `--replicas auto` over plain files that it can read by byte
+//! ranges, the mode runs reading lanes instead of actors: one thread per
+//! core reads its own chunks and runs every part on them (`lanes.rs`).
+//!
 //! Files: `coordinator.rs` (wiring, failure, shutdown), `source_actor.rs`,
 //! `stage_actor.rs`, `sink_actor.rs` (aggregate + sink), `credits.rs` (flow
 //! control), [`reorder`] (the bounded reorder buffer), [`replicas`] (the
 //! `--replicas` setting and the `auto` planner), `probe.rs` (the serial
-//! probe `auto` measures with).
+//! probe `auto` measures with), `lanes.rs` (the reading lanes).
 
 pub(crate) mod coordinator;
 pub(crate) mod credits;
