@@ -22,6 +22,7 @@ use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -126,15 +127,26 @@ impl Lane {
         while let Ok(chunk) = chunks.recv() {
             let started = Instant::now();
             let reader = RangeReader::own(&chunk.ranges);
-            let result = run_streamed(
-                &mut self.stages,
-                &mut self.aggregate,
-                self.decoder.as_ref(),
-                reader,
-                (chunk.seq, 1, 0),
-                batch_size,
-                &mut buf,
-            );
+            // Stages' and the aggregate's panics are caught per batch; this
+            // catches the rest (a decoder's, a partial's creation), so that
+            // a lane always answers and the run never waits on a dead one.
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                run_streamed(
+                    &mut self.stages,
+                    &mut self.aggregate,
+                    self.decoder.as_ref(),
+                    reader,
+                    (chunk.seq, 1, 0),
+                    batch_size,
+                    &mut buf,
+                )
+            }))
+            .unwrap_or_else(|payload| {
+                Err(ChunkError::Run(RunError::Runtime(format!(
+                    "a reading lane panicked: {}",
+                    crate::error::panic_message(payload.as_ref())
+                ))))
+            });
             let answer = Done {
                 lane,
                 seq: chunk.seq,
