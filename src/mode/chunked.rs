@@ -19,6 +19,21 @@ use crate::stage::BatchInfo;
 /// decoded.
 pub(crate) const STREAM_BLOCK: usize = 256 << 10;
 
+/// Most bytes in a chunk cut by bytes (multiprocess mode's, pipeline
+/// mode's lanes'): far fewer partials to merge than batches, and a reader's
+/// buffer stays a block long whatever the chunk.
+pub(crate) const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
+
+/// Records in the next chunk when `left` remain for `ways` readers (guided
+/// sizing): half an even share, so that chunks shrink towards the end and
+/// the readers finish together; at least an eighth of a batch of `base`
+/// records, at most `most` batches.
+pub(crate) fn guided_records(left: u64, base: usize, ways: usize, most: usize) -> usize {
+    let share = left / (2 * ways.max(1) as u64);
+    let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(most) as u64);
+    share.clamp(low, high.max(low)) as usize
+}
+
 /// Why a chunk failed: a stage's or the aggregate's error as serial mode
 /// gives it, or a problem with the chunk itself (its files, its text).
 #[derive(Debug)]

@@ -102,32 +102,29 @@ impl ChunkProcessor {
     /// Processes `w` into its `ChunkDone`, or its `ChunkFailed`.
     pub(crate) fn process(&mut self, w: Work) -> Message {
         let started = Instant::now();
-        let processed = match &w.payload {
-            Payload::Files(ranges) if self.decoder.is_some() => {
+        let processed = match (&w.payload, &self.decoder) {
+            (Payload::Files(ranges), Some(decoder)) => {
                 let p = &mut self.pipeline;
-                match (
-                    &self.decoder,
-                    RangeReader::within(&self.roots, ranges, self.max_frame),
-                ) {
-                    (_, Err(e)) => Err(Failed::plain(format!("cannot read the chunk: {e}"))),
-                    (None, _) => Err(Failed::plain("no chunk decoder".into())),
-                    (Some(decoder), Ok(reader)) => run_streamed(
-                        &mut p.stages,
-                        &mut p.aggregate,
-                        decoder.as_ref(),
-                        reader,
-                        (w.seq, w.first_line, w.records),
-                        self.batch_size,
-                        &mut self.scratch,
-                    )
-                    .map_err(Failed::from)
-                    .and_then(|run| finish(p, run)),
-                }
+                RangeReader::within(&self.roots, ranges, self.max_frame)
+                    .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
+                    .and_then(|reader| {
+                        run_streamed(
+                            &mut p.stages,
+                            &mut p.aggregate,
+                            decoder.as_ref(),
+                            reader,
+                            (w.seq, w.first_line, w.records),
+                            self.batch_size,
+                            &mut self.scratch,
+                        )
+                        .map_err(Failed::from)
+                    })
+                    .and_then(|run| finish(p, run))
             }
-            Payload::Bytes(b) => {
+            (Payload::Bytes(b), _) => {
                 process_chunk(&mut self.pipeline, &w, b, self.batch_size, &mut self.cuts)
             }
-            Payload::Files(ranges) => {
+            (Payload::Files(ranges), None) => {
                 self.scratch.clear();
                 read_ranges_within(&self.roots, ranges, &mut self.scratch, self.max_frame)
                     .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))

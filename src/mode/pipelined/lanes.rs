@@ -17,7 +17,9 @@ use crate::error::RunError;
 use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
+use crate::mode::chunked::{
+    guided_records, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
+};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
@@ -25,10 +27,6 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Most bytes in one chunk (as in multiprocess mode: far fewer merges than
-/// batches, and a lane's buffer stays a block long whatever the chunk).
-const CHUNK_BYTES: usize = 32 << 20;
 
 /// Chunks queued per lane: one running, one waiting, so a lane never idles
 /// while the next chunk is cut.
@@ -284,7 +282,7 @@ impl Merge {
             LivePublisher::new(board, &pipeline.name, crate::Mode::Pipeline, PER_LANE)
         });
         let mut published = Instant::now();
-        let max_bytes = CHUNK_BYTES.min(config.max_frame / 2).max(1);
+        let max_bytes = UNCOUNTED_CHUNK_BYTES.min(config.max_frame / 2).max(1);
         loop {
             if config.cancel.is_cancelled() {
                 self.fail(seq, ChunkError::Run(RunError::Interrupted));
@@ -380,10 +378,8 @@ impl Merge {
         let parts: Duration = run.stats.iter().map(|s| s.busy).sum();
         self.stats[0].busy += answer.busy.saturating_sub(parts);
         self.waiting.insert(answer.seq, run);
+        // A failed chunk never waits here: merging stops at it.
         while let Some(run) = self.waiting.remove(&self.next) {
-            if self.failed.as_ref().is_some_and(|(s, _)| *s < self.next) {
-                break;
-            }
             self.merge(pipeline, config, run)?;
             self.next += 1;
         }
@@ -462,9 +458,8 @@ impl Merge {
 /// finish together (as multiprocess mode sizes its chunks cut by bytes).
 fn chunk_records(pipeline: &Pipeline, config: &RunConfig, lanes: usize) -> usize {
     let base = config.batch_size.max(1);
-    let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(32) as u64);
     match pipeline.source.part.remaining_estimate() {
-        Some(left) => (left / (2 * lanes.max(1) as u64)).clamp(low, high.max(low)) as usize,
+        Some(left) => guided_records(left, base, lanes, 32),
         None => base,
     }
 }

@@ -48,16 +48,7 @@ impl LineBatch {
             return Err("chunk text over 4 GiB".into());
         }
         self.data.reserve(text.len());
-        let mut start = 0;
-        for lf in memchr::memchr_iter(b'\n', text) {
-            let line = &text[start..lf];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.data.extend_from_slice(line);
-            // Fits: the data is never longer than the text checked above.
-            self.ends.push(self.data.len() as u32);
-            start = lf + 1;
-        }
-        Ok(())
+        self.extend_from_lines(text, usize::MAX).map(drop)
     }
 
     /// Appends the first lines of `text` that end with a line feed, at

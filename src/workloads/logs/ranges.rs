@@ -56,6 +56,16 @@ pub struct RangeCutter {
 }
 
 impl RangeCutter {
+    /// Whether [`for_inputs`](Self::for_inputs) would give a cutter for
+    /// `inputs`: every one a plain regular file, not gzip (asked before a
+    /// run commits to ranges; no sample is read).
+    pub fn can_cut(inputs: &[InputSpec]) -> bool {
+        inputs.iter().all(|spec| match spec {
+            InputSpec::File(path) => matches!(inspect(path), Ok(Some(_))),
+            InputSpec::Stdin | InputSpec::Follow(_) => false,
+        })
+    }
+
     /// A cutter for `inputs` if every one is a plain (not gzip) regular
     /// file that can be opened now; `None` otherwise (the caller then reads
     /// the inputs as a stream, which reports any error in the usual way).

@@ -248,7 +248,7 @@ impl FileChunkSource for LogSource {
         match &self.origin {
             Origin::Ranges(_) => true,
             Origin::Read(reader) if reader.next_line() == 1 => {
-                matches!(RangeCutter::for_inputs(reader.inputs()), Ok(Some(_)))
+                RangeCutter::can_cut(reader.inputs())
             }
             _ => false,
         }

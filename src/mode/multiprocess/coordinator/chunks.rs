@@ -5,17 +5,13 @@
 use super::Coordinator;
 use crate::error::RunError;
 use crate::file_range::{read_ranges, AllowedRoots, FileRange};
+use crate::mode::chunked::{guided_records, UNCOUNTED_CHUNK_BYTES};
 use crate::mode::inline::{pull_chunk, pull_chunk_ranges, pull_chunk_ranges_uncounted};
 use crate::mode::multiprocess::scheduler::ChunkInfo;
 use crate::pipeline::Pulled;
 use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Most bytes in a chunk cut by bytes (before the end of the line the cut
-/// falls in): four times a `logs` batch's, so that a large input is a few
-/// hundred partials to merge rather than thousands.
-const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
 
 /// A chunk ready to send.
 #[derive(Clone)]
@@ -92,13 +88,11 @@ impl Coordinator {
         let workers = self.sched.workers().max(self.local_pids.len()).max(1) as u64;
         match self.pipeline.source.part.remaining_estimate() {
             Some(left) => {
-                let share = left / (2 * workers);
                 // Chunks cut by bytes hold no rendered records, and each
                 // partial costs a merge here: up to 32 batches (and
                 // UNCOUNTED_CHUNK_BYTES), far fewer merges.
                 let most = if self.uncounted { 32 } else { 2 };
-                let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(most) as u64);
-                share.clamp(low, high.max(low)) as usize
+                guided_records(left, base, workers as usize, most)
             }
             None => {
                 let round = self.sched.next_seq() / (2 * workers);
