@@ -383,7 +383,9 @@ pub struct ProcessStats {
     pub peak_rss_bytes: u64,
 }
 
-/// Samples this process's memory and CPU on a background thread (sysinfo).
+/// This process's CPU and peak memory over a run: from the kernel's own
+/// high-water mark (Linux `VmHWM`) where it keeps one, else sampled on a
+/// background thread (sysinfo).
 pub struct ProcessSampler {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<u64>>,
@@ -458,27 +460,34 @@ pub(crate) fn kernel_peak_rss() -> Option<u64> {
 }
 
 impl ProcessSampler {
-    /// Starts sampling every `every`.
+    /// Starts sampling every `every`, unless the kernel keeps the peak
+    /// itself: then nothing runs until [`finish`](Self::finish) (a thread
+    /// and its reads would cost a short run more than they tell).
     pub fn start(every: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let cpu_at_start = process_cpu_seconds();
-        let handle = std::thread::Builder::new()
-            .name("parpipe-sampler".into())
-            .spawn(move || {
-                let mut peak = 0u64;
-                if let Some((mut system, pid)) = current_process() {
-                    while !flag.load(Ordering::Relaxed) {
-                        refresh(&mut system, pid);
-                        if let Some(p) = system.process(pid) {
-                            peak = peak.max(p.memory());
+        let kernel_keeps_peak = kernel_peak_rss().is_some();
+        let handle = (!kernel_keeps_peak)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("parpipe-sampler".into())
+                    .spawn(move || {
+                        let mut peak = 0u64;
+                        if let Some((mut system, pid)) = current_process() {
+                            while !flag.load(Ordering::Relaxed) {
+                                refresh(&mut system, pid);
+                                if let Some(p) = system.process(pid) {
+                                    peak = peak.max(p.memory());
+                                }
+                                std::thread::park_timeout(every);
+                            }
                         }
-                        std::thread::park_timeout(every);
-                    }
-                }
-                peak
+                        peak
+                    })
+                    .ok()
             })
-            .ok();
+            .flatten();
         ProcessSampler {
             stop,
             handle,
@@ -497,10 +506,16 @@ impl ProcessSampler {
         }
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let cpu = process_cpu_seconds() - self.cpu_at_start;
-        let rss_now = current_process()
-            .and_then(|(s, pid)| s.process(pid).map(|p| p.memory()))
-            .unwrap_or(0);
-        let peak = peak.max(rss_now).max(kernel_peak_rss().unwrap_or(0));
+        let peak = match kernel_peak_rss() {
+            // The kernel's peak is never below any sample.
+            Some(kernel) => peak.max(kernel),
+            None => {
+                let rss_now = current_process()
+                    .and_then(|(s, pid)| s.process(pid).map(|p| p.memory()))
+                    .unwrap_or(0);
+                peak.max(rss_now)
+            }
+        };
         ProcessStats {
             cpu_percent: cpu.max(0.0) / wall * 100.0,
             peak_rss_bytes: peak,

@@ -29,7 +29,7 @@ use actix::prelude::*;
 use chunks::ChunkFrame;
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -89,10 +89,10 @@ pub(crate) struct Coordinator {
     /// Directories each connected worker announced it reads chunks from
     /// (`--allow-read`); absent: none.
     roots: HashMap<u64, Vec<String>>,
-    /// Process ids of the workers this run started: if any (or if a worker
+    /// How many workers this run starts itself: if any (or if a worker
     /// announced roots), chunks are cut as file ranges when the source can
     /// (decided at the first chunk).
-    local_pids: HashSet<u64>,
+    local_workers: usize,
     /// The source gives chunks as file ranges.
     in_files: Option<bool>,
     /// Those ranges are cut by bytes, their records not counted here: each
@@ -127,7 +127,7 @@ impl Coordinator {
     pub(crate) fn new(
         pipeline: Pipeline,
         config: RunConfig,
-        local_pids: Vec<u64>,
+        local_workers: usize,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -145,7 +145,7 @@ impl Coordinator {
             conns: HashMap::new(),
             pids: HashMap::new(),
             roots: HashMap::new(),
-            local_pids: local_pids.into_iter().collect(),
+            local_workers,
             in_files: None,
             uncounted: false,
             merged_records: 0,
@@ -220,6 +220,9 @@ impl Coordinator {
     }
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
+        // Every chunk is merged: the workers can be on their way out while
+        // the sink writes.
+        self.close_all();
         let n = self.stats.len();
         let acc = self
             .acc
@@ -228,7 +231,6 @@ impl Coordinator {
         if let Err(e) = run_sink_finish(&mut self.pipeline.sink, acc, &mut self.stats[n - 1]) {
             return self.fail(ctx, e);
         }
-        self.close_all();
         let replicas = self.rows.values().filter(|r| r.report.chunks > 0).count();
         for s in &mut self.stats[1..n - 1] {
             s.replicas = replicas.max(1);

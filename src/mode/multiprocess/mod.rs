@@ -91,19 +91,6 @@ pub async fn execute(
     if let Some(total) = pipeline.source.part.size_hint() {
         config.progress.set_total(total);
     }
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| RunError::Runtime(format!("no local address: {e}")))?;
-    if config.announce_listen {
-        // The machine-readable line scripts and tests wait for.
-        eprintln!("parpipe: listening on {addr}");
-    } else {
-        tracing::info!(%addr, "listening");
-    }
-
     let n_local = local_workers(config);
     // Local children get a fresh random token unless one is given; without
     // a token (loopback only), remote workers authenticate with the empty key.
@@ -112,50 +99,97 @@ pub async fn execute(
         (None, 0) => None,
         (None, _) => Some(Token::random()),
     };
-
-    // The children first: their start-up (exec, handshake) is the longest
-    // wait of a short run, and it overlaps with the coordinator's own.
-    // Until the accept loop runs, their connections wait in the backlog.
-    let children = match &token {
-        Some(token) if n_local > 0 => {
-            let command = match &config.worker_command {
-                Some(c) => c.clone(),
-                None => WorkerCommand::current_exe()?,
-            };
-            Some(spawn::Children::spawn(
-                &command,
-                n_local,
-                &addr.to_string(),
-                token,
-                config.max_frame,
-            )?)
-        }
-        _ => None,
+    let command = match (&config.worker_command, n_local) {
+        (_, 0) => None,
+        (Some(c), _) => Some(c.clone()),
+        (None, _) => Some(WorkerCommand::current_exe()?),
     };
-    let local_pids = children.as_ref().map_or_else(Vec::new, |c| c.pids());
 
     let (tx, rx) = oneshot::channel();
     let arbiter = Arbiter::new();
     let coordinator = {
         let config = config.clone();
         Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
-            Coordinator::new(pipeline, config, local_pids, tx)
+            Coordinator::new(pipeline, config, n_local, tx)
         })
     };
+    // The coordinator's thread owns every socket of the run, the listener
+    // included: a worker's frame, its merge and the next chunk it is sent
+    // take one wake-up, and the caller's thread (an embedding
+    // application's) carries none of it.
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let (stop_accepting, accept_stopped) = oneshot::channel::<()>();
+    {
+        let (job, token, config) = (job.clone(), token.clone(), config.clone());
+        arbiter.spawn(async move {
+            let bound = TcpListener::bind(&config.listen)
+                .await
+                .and_then(|l| Ok((l.local_addr()?, l)));
+            let listener = match bound {
+                Ok((addr, listener)) => {
+                    let _ = bound_tx.send(Ok(addr));
+                    listener
+                }
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                    return;
+                }
+            };
+            tokio::select! {
+                () = accept_loop(listener, coordinator, job, token, config) => {}
+                _ = accept_stopped => {}
+            }
+        });
+    }
+    let addr = match bound_rx.await {
+        Ok(Ok(addr)) => addr,
+        failed => {
+            stop_arbiter(arbiter).await;
+            return Err(match failed {
+                Ok(Err(e)) => RunError::Config(format!("cannot listen on {}: {e}", config.listen)),
+                _ => RunError::Runtime("the coordinator's thread stopped".into()),
+            });
+        }
+    };
+    if config.announce_listen {
+        // The machine-readable line scripts and tests wait for.
+        eprintln!("parpipe: listening on {addr}");
+    } else {
+        tracing::info!(%addr, "listening");
+    }
 
-    let accept = actix::spawn(accept_loop(
-        listener,
-        coordinator,
-        job.clone(),
-        token.clone(),
-        config.clone(),
-    ));
+    // The children start off the caller's thread (each start waits for an
+    // exec); the coordinator's thread takes the first one's handshake while
+    // the next one starts.
+    let children = match (command, &token) {
+        (Some(command), Some(token)) => {
+            let (token, addr, max_frame) = (token.clone(), addr.to_string(), config.max_frame);
+            let started = tokio::task::spawn_blocking(move || {
+                spawn::Children::spawn(&command, n_local, &addr, &token, max_frame)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(RunError::Runtime(format!(
+                    "starting the workers failed: {e}"
+                )))
+            });
+            match started {
+                Ok(children) => Some(children),
+                Err(e) => {
+                    let _ = stop_accepting.send(());
+                    stop_arbiter(arbiter).await;
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
 
     let result = rx
         .await
         .map_err(|_| RunError::Runtime("the coordinator vanished".into()));
     let wall = started.elapsed();
-    accept.abort();
+    let _ = stop_accepting.send(());
     let mut children = children;
     // No worker joined: say what became of the ones this run started.
     let result = match (result, children.as_mut()) {
@@ -172,31 +206,46 @@ pub async fn execute(
         }
         (other, _) => other,
     };
-    if let Some(children) = children {
-        // Workers told to shut down get time to exit cleanly; one that
-        // joined too late to get any work (small inputs) is not waited for.
+    // Workers told to shut down get time to exit cleanly; one that joined
+    // too late to get any work (small inputs) is not waited for. They exit
+    // while the rest of the run winds down, and the run returns once they
+    // have.
+    let reaping = children.map(|children| {
         let closed = match &result {
             Ok(Ok(outcome)) => outcome.closed_pids.clone(),
             _ => Vec::new(),
         };
-        let _ = tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3), &closed))
-            .await;
+        tokio::task::spawn_blocking(move || children.reap(Duration::from_secs(3), &closed))
+    });
+    let report = result.and_then(|outcome| {
+        let outcome = outcome?;
+        let mut report = RunReport::new(
+            &name,
+            super::Mode::Multiprocess,
+            wall,
+            &outcome.stats,
+            sampler.finish(),
+        );
+        report.workers = outcome.workers;
+        Ok(report)
+    });
+    if let Some(reaping) = reaping {
+        let _ = reaping.await;
     }
-    arbiter.stop();
-    let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
-    let outcome = result??;
-    let mut report = RunReport::new(
-        &name,
-        super::Mode::Multiprocess,
-        wall,
-        &outcome.stats,
-        sampler.finish(),
-    );
-    report.workers = outcome.workers;
-    Ok(report)
+    // After the reaping: the connections say `Shutdown` until their workers
+    // are gone.
+    stop_arbiter(arbiter).await;
+    report
 }
 
-/// Accepts connections until aborted; each is authenticated on its own
+/// Stops `arbiter` and waits until its thread has ended.
+async fn stop_arbiter(arbiter: Arbiter) {
+    arbiter.stop();
+    let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
+}
+
+/// Accepts connections until the run stops accepting (the caller drops
+/// this future); each is authenticated on its own
 /// task. At most [`MAX_PENDING_HANDSHAKES`] connections are in the
 /// handshake at once: one more is closed as soon as it is accepted, so no
 /// number of strangers exhausts memory or file descriptors.

@@ -161,11 +161,6 @@ impl Children {
         out
     }
 
-    /// The children's process ids.
-    pub(crate) fn pids(&self) -> Vec<u64> {
-        self.children.iter().map(|c| u64::from(c.id())).collect()
-    }
-
     /// Waits up to `grace` for the children whose process id is in
     /// `closed` (they were told to shut down) to exit, then kills the rest;
     /// the others are killed at once.

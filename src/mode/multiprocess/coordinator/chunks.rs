@@ -85,7 +85,7 @@ impl Coordinator {
         if !self.config.grow_chunks {
             return base;
         }
-        let workers = self.sched.workers().max(self.local_pids.len()).max(1) as u64;
+        let workers = self.sched.workers().max(self.local_workers).max(1) as u64;
         match self.pipeline.source.part.remaining_estimate() {
             Some(left) => {
                 // Chunks cut by bytes hold no rendered records, and each
@@ -106,7 +106,7 @@ impl Coordinator {
         let in_files = match self.in_files {
             Some(known) => known,
             None => {
-                let readers = !self.local_pids.is_empty() || !self.roots.is_empty();
+                let readers = self.local_workers > 0 || !self.roots.is_empty();
                 let can = readers && self.pipeline.source.part.chunks_in_files();
                 if can {
                     tracing::info!(
