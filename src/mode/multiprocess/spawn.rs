@@ -96,8 +96,8 @@ impl Children {
             stderr: Vec::with_capacity(n),
         };
         let token = String::from_utf8_lossy(token.expose()).into_owned();
-        for _ in 0..n {
-            let child = Command::new(&command.program)
+        let start_one = || {
+            Command::new(&command.program)
                 .args(&command.args)
                 .arg("--connect")
                 .arg(addr)
@@ -112,21 +112,43 @@ impl Children {
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .map_err(|e| {
-                    RunError::Runtime(format!(
-                        "cannot start worker '{}': {e}",
-                        command.program.display()
-                    ))
-                })?;
-            tracing::debug!(pid = child.id(), "started worker process");
-            let mut child = child;
-            let tail = StderrTail::default();
-            let copier = child
-                .stderr
-                .take()
-                .and_then(|e| copy_stderr(e, tail.clone()).ok());
-            children.children.push(child);
-            children.stderr.push((tail, copier));
+        };
+        // All at once, a thread each: a start returns only once its child
+        // has exec'd, and on a busy machine that child may first wait for a
+        // core, so one after another the last would start milliseconds late.
+        let started: Vec<std::io::Result<Child>> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..n).map(|_| scope.spawn(start_one)).collect();
+            starts
+                .into_iter()
+                .map(|s| {
+                    s.join().unwrap_or_else(|_| {
+                        Err(std::io::Error::other("the starting thread panicked"))
+                    })
+                })
+                .collect()
+        });
+        let mut failed = None;
+        for child in started {
+            match child {
+                Ok(mut child) => {
+                    tracing::debug!(pid = child.id(), "started worker process");
+                    let tail = StderrTail::default();
+                    let copier = child
+                        .stderr
+                        .take()
+                        .and_then(|e| copy_stderr(e, tail.clone()).ok());
+                    children.children.push(child);
+                    children.stderr.push((tail, copier));
+                }
+                // The ones started are killed when `children` drops.
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(RunError::Runtime(format!(
+                "cannot start worker '{}': {e}",
+                command.program.display()
+            )));
         }
         Ok(children)
     }
