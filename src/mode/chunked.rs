@@ -26,11 +26,13 @@ pub(crate) const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
 
 /// Records in the next chunk when `left` remain for `ways` readers (guided
 /// sizing): half an even share, so that chunks shrink towards the end and
-/// the readers finish together; at least an eighth of a batch of `base`
-/// records, at most `most` batches.
+/// the readers finish together; at least half a batch of `base` records
+/// (every chunk costs a partial, its encoding and its merge: an eighth
+/// made a quarter more chunks for a tail no better balanced), at most
+/// `most` batches.
 pub(crate) fn guided_records(left: u64, base: usize, ways: usize, most: usize) -> usize {
     let share = left / (2 * ways.max(1) as u64);
-    let (low, high) = ((base / 8).max(1) as u64, base.saturating_mul(most) as u64);
+    let (low, high) = ((base / 2).max(1) as u64, base.saturating_mul(most) as u64);
     share.clamp(low, high.max(low)) as usize
 }
 

@@ -74,8 +74,8 @@ impl Coordinator {
     /// Records in the next chunk (see [`RunConfig::grow_chunks`]): when
     /// the source can estimate what remains, a share of it ("guided"
     /// scheduling: large chunks first, smaller ones towards the end, so that
-    /// the workers finish together), between an eighth of the batch size
-    /// and twice it (with `--emit-records` the partials waiting to be
+    /// the workers finish together), between half the batch size and
+    /// twice it (with `--emit-records` the partials waiting to be
     /// merged in order hold their rendered records: 4× took the
     /// coordinator from 43 to 69 MiB), or 32× it for chunks cut by bytes
     /// (fewer partials to merge); else doubling once after two chunks per
