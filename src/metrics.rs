@@ -467,27 +467,26 @@ impl ProcessSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let cpu_at_start = process_cpu_seconds();
-        let kernel_keeps_peak = kernel_peak_rss().is_some();
-        let handle = (!kernel_keeps_peak)
-            .then(|| {
-                std::thread::Builder::new()
-                    .name("parpipe-sampler".into())
-                    .spawn(move || {
-                        let mut peak = 0u64;
-                        if let Some((mut system, pid)) = current_process() {
-                            while !flag.load(Ordering::Relaxed) {
-                                refresh(&mut system, pid);
-                                if let Some(p) = system.process(pid) {
-                                    peak = peak.max(p.memory());
-                                }
-                                std::thread::park_timeout(every);
+        let handle = if kernel_peak_rss().is_some() {
+            None
+        } else {
+            std::thread::Builder::new()
+                .name("parpipe-sampler".into())
+                .spawn(move || {
+                    let mut peak = 0u64;
+                    if let Some((mut system, pid)) = current_process() {
+                        while !flag.load(Ordering::Relaxed) {
+                            refresh(&mut system, pid);
+                            if let Some(p) = system.process(pid) {
+                                peak = peak.max(p.memory());
                             }
+                            std::thread::park_timeout(every);
                         }
-                        peak
-                    })
-                    .ok()
-            })
-            .flatten();
+                    }
+                    peak
+                })
+                .ok()
+        };
         ProcessSampler {
             stop,
             handle,
