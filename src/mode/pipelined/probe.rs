@@ -13,10 +13,11 @@ use crate::pipeline::{AnyData, Pipeline, Pulled};
 use crate::stage::Numbering;
 use std::time::Duration;
 
-/// The probe stops after this much measured work… While it runs, the
-/// other cores wait: 6 ms cost `auto` 4% of a 100 K-task matrix run
-/// against the best fixed configuration; 3 ms measured 2% (15 interleaved
-/// rounds), and chose as well for logs and matrix at 100 K and 1 M.
+// While the probe runs the other cores wait, so it is kept short: 6 ms
+// cost `auto` 4% of a 100 K-task matrix run against the best fixed
+// configuration, 3 ms 2% (15 interleaved rounds), and 3 ms chose as well
+// for logs and matrix at 100 K and 1 M.
+/// The probe stops after this much measured work…
 const PROBE_BUSY: Duration = Duration::from_millis(3);
 /// Longest the probe waits for one batch of a source on its own thread
 /// (on a loaded machine that thread may wait tens of milliseconds for a
