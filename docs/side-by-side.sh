@@ -13,6 +13,10 @@
 # minute hits all four alike; the ratios are taken within each round, then the
 # median over rounds is printed.
 # Times are whole-process wall times. Every mode's summary.json is compared with serial's.
+# Every column reads a file written here, at the same time: the parts and one whole copy of
+# F (their concatenation). A file that has been in the page cache for long, or was read
+# back from disk, can cost a serial run 3-7% more than a fresh copy of the same bytes (the
+# kernel keeps it in smaller pieces), and the bound must not win by reading fresher pages.
 set -u
 P=${P:-target/release/parpipe}
 F=${F:?set F to a log file, e.g. F=/tmp/gen-1m.log}
@@ -23,6 +27,9 @@ trap 'rm -rf "$T"' EXIT
 split -n l/"$K" -d "$F" "$T/part-"
 # The parts, listed once: the outputs written beside them must not join the glob.
 PARTS=("$T"/part-*)
+cat "${PARTS[@]}" >"$T/whole.log"
+cmp -s "$F" "$T/whole.log" || { echo "the copy of $F differs from it" >&2; exit 1; }
+W=$T/whole.log
 ms() {
   local s e
   s=$(date +%s%N)
@@ -43,10 +50,10 @@ bound() {
 # One column's run: 0 serial, 1 the bound, 2 pipeline, 3 multiprocess.
 column() {
   case $1 in
-    0) ms "$P" run -q --mode serial --input "$F" --out "$T/s" ;;
+    0) ms "$P" run -q --mode serial --input "$W" --out "$T/s" ;;
     1) ms bound ;;
-    2) ms "$P" run -q --mode pipeline --replicas auto --input "$F" --out "$T/p" ;;
-    3) ms "$P" run -q --mode multiprocess --workers "$K" --input "$F" --out "$T/m" ;;
+    2) ms "$P" run -q --mode pipeline --replicas auto --input "$W" --out "$T/p" ;;
+    3) ms "$P" run -q --mode multiprocess --workers "$K" --input "$W" --out "$T/m" ;;
   esac
 }
 for round in $(seq "$N"); do

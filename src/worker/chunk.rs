@@ -291,6 +291,7 @@ fn process_chunk(
         }
         run.run_part(&mut pipeline.stages, &mut pipeline.aggregate, data, n)?;
     }
+    run.seal(&mut pipeline.aggregate);
     finish(pipeline, run)
 }
 
@@ -313,7 +314,7 @@ impl ProcessUsage {
     fn sample(&mut self) -> (f64, u64) {
         let cpu = crate::metrics::process_cpu_seconds();
         // The kernel's own high-water mark, where there is one, is exact and
-        // costs one small read; sysinfo's refresh took ~0.2 ms per chunk.
+        // costs one system call; sysinfo's refresh took ~0.2 ms per chunk.
         if let Some(hwm) = crate::metrics::kernel_peak_rss() {
             self.peak = self.peak.max(hwm);
             return (cpu, self.peak);

@@ -121,6 +121,9 @@ pub(crate) struct Coordinator {
     snapshots: std::collections::VecDeque<(u64, crate::pipeline::SnapshotReq)>,
     /// Chunks merged so far.
     merged: u64,
+    /// The workers told to shut down at the end (their process ids), once
+    /// every chunk is merged: the run is finishing.
+    closed_pids: Option<Vec<u64>>,
 }
 
 impl Coordinator {
@@ -161,6 +164,7 @@ impl Coordinator {
             waiting: false,
             snapshots: std::collections::VecDeque::new(),
             merged: 0,
+            closed_pids: None,
         }
     }
 
@@ -219,10 +223,29 @@ impl Coordinator {
         }
     }
 
+    /// Every chunk is merged: tells the workers to shut down, then writes
+    /// the outputs once this thread has sent them that (the connections
+    /// run on it, so they send only when it yields), so that the workers
+    /// exit while the sink writes, and are gone when the run reaps them.
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        // Every chunk is merged: the workers can be on their way out while
-        // the sink writes.
+        if self.closed_pids.is_some() {
+            return;
+        }
+        self.closed_pids = Some(self.pids.values().copied().collect());
         self.close_all();
+        ctx.spawn(
+            tokio::task::yield_now()
+                .into_actor(self)
+                .map(|(), act, ctx| act.write_outputs(ctx)),
+        );
+    }
+
+    /// The sink's outputs, then the run's outcome.
+    fn write_outputs(&mut self, ctx: &mut Context<Self>) {
+        if self.done.is_none() {
+            // The run failed (or was interrupted) in the meantime.
+            return;
+        }
         let n = self.stats.len();
         let acc = self
             .acc
@@ -240,7 +263,7 @@ impl Coordinator {
             let _ = done.send(Ok(Outcome {
                 stats: std::mem::take(&mut self.stats),
                 workers,
-                closed_pids: self.pids.values().copied().collect(),
+                closed_pids: self.closed_pids.clone().unwrap_or_default(),
             }));
         }
         ctx.stop();

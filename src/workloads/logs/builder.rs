@@ -84,7 +84,8 @@ impl LogsBuilder {
     /// Where `metrics` gives line buffers back once counted: a caller that
     /// pushes batches takes them from the same pool
     /// ([`BatchPool::batch`]), so that their buffers stay warm instead of
-    /// being faulted in afresh for every batch.
+    /// being faulted in afresh for every batch. [`build_collect`](Self::build_collect)'s
+    /// source fills its batches from it too.
     pub fn with_pool(mut self, pool: BatchPool) -> Self {
         self.pool = Some(pool);
         self
@@ -136,8 +137,8 @@ impl LogsBuilder {
     /// The pipeline reading `input` with no sink: a run gives back the
     /// [`LogsPartial`] (its [`summary`](LogsPartial::summary) is what
     /// `summary.json` would hold).
-    pub fn build_collect(self, input: LogsInput) -> Pipeline<LogsPartial> {
-        let pool = BatchPool::new();
+    pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
+        let pool = self.pool.take().unwrap_or_default();
         let (source_name, source) = match input {
             LogsInput::Generate { records, seed } => (
                 "generate",
