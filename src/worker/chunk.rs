@@ -291,7 +291,6 @@ fn process_chunk(
         }
         run.run_part(&mut pipeline.stages, &mut pipeline.aggregate, data, n)?;
     }
-    run.seal(&mut pipeline.aggregate);
     finish(pipeline, run)
 }
 
