@@ -503,6 +503,17 @@ pub trait Aggregate: Send + Clone + 'static {
         let _ = (partial, records_before);
         Ok(())
     }
+
+    /// Called once the partial of one chunk (in multiprocess mode, or a
+    /// pipeline lane's) holds all its batches, before it is encoded or
+    /// merged, on the thread that built it: the aggregate may compact it,
+    /// and keep what the next chunk's partial can reuse. It must leave a
+    /// partial that merges, encodes and renders as before. Internal to the
+    /// built-in aggregates for now; the default does nothing.
+    #[doc(hidden)]
+    fn seal(&mut self, partial: &mut Self::Partial) {
+        let _ = partial;
+    }
 }
 
 /// Writes the result. Runs only in the coordinating process.

@@ -98,6 +98,12 @@ impl ChunkRun {
         }
     }
 
+    /// The chunk is complete: lets the aggregate compact its partial
+    /// ([`Aggregate::seal`](crate::Aggregate::seal)).
+    pub(crate) fn seal(&mut self, aggregate: &mut Named<Box<dyn DynAggregate>>) {
+        aggregate.part.seal(&mut self.acc);
+    }
+
     /// Runs one decoded part of `n` records through `stages` into the partial.
     pub(crate) fn run_part(
         &mut self,
@@ -204,6 +210,7 @@ pub(crate) fn run_streamed(
         "chunk {seq}: read {bytes_read} bytes from {} file range(s), block by block",
         reader.ranges()
     );
+    run.seal(aggregate);
     Ok(run)
 }
 

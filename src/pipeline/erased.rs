@@ -440,6 +440,8 @@ pub(crate) trait DynAggregate: Send {
     fn renumbers(&self) -> bool;
     /// See [`Aggregate::renumber`](crate::Aggregate::renumber).
     fn renumber(&self, partial: &mut AnyData, records_before: u64) -> Result<(), StageError>;
+    /// See [`Aggregate::seal`](crate::Aggregate::seal).
+    fn seal(&mut self, partial: &mut AnyData);
 }
 
 impl dyn DynAggregate {
@@ -521,6 +523,12 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
             .downcast_mut::<A::Partial>()
             .ok_or_else(|| StageError::new("parpipe internal error: partial of the wrong type"))?;
         self.0.renumber(p, records_before)
+    }
+
+    fn seal(&mut self, partial: &mut AnyData) {
+        if let Some(p) = partial.downcast_mut::<A::Partial>() {
+            self.0.seal(p);
+        }
     }
 }
 

@@ -291,6 +291,7 @@ fn process_chunk(
         }
         run.run_part(&mut pipeline.stages, &mut pipeline.aggregate, data, n)?;
     }
+    run.seal(&mut pipeline.aggregate);
     finish(pipeline, run)
 }
 

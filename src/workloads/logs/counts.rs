@@ -7,6 +7,12 @@
 //! Before, decoding built a map per partial (a box and an insert per key)
 //! and merging hashed every key again: most of the coordinator's work
 //! besides finding line ends.
+//!
+//! A chunk's partial is made flat too once it is complete ([`Counts::seal`]),
+//! and its map, every count set to 0, goes on to count the next chunk: a key
+//! that chunk sees again costs no allocation and no insert. So a count of 0
+//! is no entry: nothing that reads counts (iteration, length, encoding,
+//! merging) sees one.
 
 use super::metrics::Overflow;
 use rustc_hash::FxHashMap;
@@ -44,8 +50,12 @@ impl Flat {
                 *start = end;
                 Some((key, count))
             })
+            .filter(|&(_, count)| count > 0)
     }
 }
+
+/// The map a sealed partial leaves behind: its keys, every count 0.
+pub(crate) type SpareKeys = FxHashMap<Box<[u8]>, u64>;
 
 impl Counts {
     /// Adds `by` to `key`'s count.
@@ -55,20 +65,57 @@ impl Counts {
 
     /// Number of entries (distinct keys, unless decoded bytes listed one twice).
     pub fn len(&self) -> usize {
-        self.map.len() + self.flat.as_ref().map_or(0, |f| f.counts.len())
+        self.iter().count()
     }
 
     /// True when nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.iter().next().is_none()
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
         self.map
             .iter()
+            .filter(|&(_, &v)| v > 0)
             .map(|(k, &v)| (&k[..], v))
             .chain(self.flat.iter().flat_map(Flat::iter))
+    }
+
+    /// Makes a complete chunk's counts flat (as if decoded: one buffer of
+    /// keys) and hands back their map, every count set to 0, for the next
+    /// chunk to count in ([`adopt`](Self::adopt)); `None` when there is no
+    /// map to hand back, or when most of its keys are no longer seen (a
+    /// spare far larger than a chunk's keys would make every seal walk it).
+    pub(crate) fn seal(&mut self) -> Option<SpareKeys> {
+        if self.flat.is_some() || self.map.is_empty() {
+            return None;
+        }
+        let mut map = std::mem::take(&mut self.map);
+        let mut flat = Flat {
+            keys: Vec::with_capacity(map.len() * 16),
+            ends: Vec::with_capacity(map.len()),
+            counts: Vec::with_capacity(map.len()),
+        };
+        for (key, count) in map.iter_mut().filter(|(_, c)| **c > 0) {
+            flat.keys.extend_from_slice(key);
+            flat.ends.push(flat.keys.len());
+            flat.counts.push(*count);
+            *count = 0;
+        }
+        let live = flat.counts.len();
+        self.flat = Some(flat);
+        (map.len() <= 4 * live + 1024).then_some(map)
+    }
+
+    /// Counts from here on in `spare` (left by [`seal`](Self::seal)) if
+    /// nothing was counted yet; else leaves `spare` alone.
+    pub(crate) fn adopt(&mut self, spare: &mut Option<SpareKeys>) {
+        if self.map.is_empty() && self.flat.is_none() {
+            if let Some(map) = spare.take() {
+                self.map = map;
+            }
+        }
     }
 
     /// Folds `later`'s counts into these (a count that would overflow
@@ -84,13 +131,13 @@ impl Counts {
     }
 
     pub(crate) fn merge_with(&mut self, later: Counts, overflow: Overflow) -> Result<(), String> {
-        if self.is_empty() && later.flat.is_none() {
+        if self.map.is_empty() && self.flat.is_none() && later.flat.is_none() {
             *self = later;
             return Ok(());
         }
         let map = self.map_mut();
         map.reserve(later.len().saturating_sub(map.len()));
-        for (k, v) in later.map {
+        for (k, v) in later.map.into_iter().filter(|&(_, v)| v > 0) {
             overflow.add_u64(map.entry(k).or_insert(0), v, "count")?;
         }
         for (key, count) in later.flat.iter().flat_map(Flat::iter) {
@@ -305,6 +352,86 @@ mod tests {
         empty.merge(flat);
         empty.bump(b"", 1);
         assert_eq!(empty.totals().get(&b""[..]), Some(&8));
+    }
+
+    #[test]
+    fn a_sealed_partial_encodes_and_merges_as_before_and_its_keys_count_the_next() {
+        let mut first = sample();
+        let before = bincode::serde::encode_to_vec(&first, config()).unwrap();
+        let mut spare = first.seal();
+        assert!(first.map.is_empty() && first.flat.is_some());
+        assert_eq!(first, sample());
+        assert_eq!(first.len(), 3);
+        // The same entries (in the map's order, so the same bytes here).
+        assert_eq!(
+            bincode::serde::encode_to_vec(&first, config()).unwrap(),
+            before
+        );
+        let map = spare.as_ref().expect("a map to reuse");
+        assert_eq!(map.len(), 3);
+        assert!(map.values().all(|&c| c == 0));
+
+        // The next chunk counts in the spare: its zeros are no entries.
+        let mut second = Counts::default();
+        second.adopt(&mut spare);
+        assert!(spare.is_none());
+        assert!(second.is_empty());
+        assert_eq!(second.len(), 0, "zero counts are no entries");
+        second.bump(b"1.2.3.4", 5);
+        second.bump(b"new", 1);
+        let expected: Counts = [(&b"1.2.3.4"[..], 5), (&b"new"[..], 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(second, expected);
+        assert_eq!(second.len(), 2);
+        let bytes = bincode::serde::encode_to_vec(&second, config()).unwrap();
+        let (decoded, _): (Counts, usize) =
+            bincode::serde::decode_from_slice(&bytes, config()).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded, expected);
+
+        // Merged, in order: as if never sealed.
+        let mut total = Counts::default();
+        total.merge(first);
+        total.merge(second);
+        let all: Counts = [
+            (&b"1.2.3.4"[..], 7),
+            ("/caf\u{e9}".as_bytes(), 1),
+            (&b""[..], 7),
+            (&b"new"[..], 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(total, all);
+        assert_eq!(total.len(), 4);
+    }
+
+    #[test]
+    fn a_spare_is_adopted_only_by_counts_that_are_still_empty_and_dropped_when_mostly_stale() {
+        let mut spare = sample().seal();
+        let mut counting = sample();
+        counting.adopt(&mut spare);
+        assert!(
+            spare.is_some(),
+            "counts already counting keep their own map"
+        );
+
+        // A map of many keys of which a chunk saw only one is not kept.
+        let mut wide: Counts = (0..5000u32)
+            .map(|i| i.to_string().into_bytes())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|k| (&k[..], 1))
+            .collect();
+        let mut spare = wide.seal();
+        let mut narrow = Counts::default();
+        narrow.adopt(&mut spare);
+        narrow.bump(b"7", 1);
+        assert!(narrow.seal().is_none());
+        assert_eq!(narrow.len(), 1);
+        // Sealing twice, or sealing a decoded partial, hands back nothing.
+        assert!(narrow.seal().is_none());
+        assert_eq!(wide.len(), 5000);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `--emit-records` the partial also carries each batch's rendered
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
-use super::counts::{bump_map, Counts};
+use super::counts::{bump_map, Counts, SpareKeys};
 use super::pool::BatchPool;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
@@ -272,6 +272,13 @@ impl Summary {
     }
 }
 
+std::thread_local! {
+    /// The key maps (methods, paths, clients) of the partial this thread
+    /// sealed last, for its next chunk's partial: see [`Counts::seal`].
+    static SPARE_KEYS: std::cell::RefCell<[Option<SpareKeys>; 3]> =
+        const { std::cell::RefCell::new([None, None, None]) };
+}
+
 /// The `metrics` aggregate.
 #[derive(Debug, Clone, Default)]
 pub struct LogsMetrics {
@@ -297,6 +304,14 @@ impl Aggregate for LogsMetrics {
     ) -> Result<(), StageError> {
         let parsed = &batch.parsed;
         let first_line = info.first_line;
+        if acc.lines == 0 {
+            SPARE_KEYS.with(|spares| {
+                let [methods, paths, clients] = &mut *spares.borrow_mut();
+                acc.methods.adopt(methods);
+                acc.paths.adopt(paths);
+                acc.clients.adopt(clients);
+            });
+        }
         acc.lines += parsed.lines.len() as u64;
         acc.rejected += parsed.rejected.len() as u64;
         acc.parsed += parsed.dropped as u64;
@@ -376,6 +391,11 @@ impl Aggregate for LogsMetrics {
             })?;
         }
         Ok(())
+    }
+
+    fn seal(&mut self, acc: &mut LogsPartial) {
+        let sealed = [acc.methods.seal(), acc.paths.seal(), acc.clients.seal()];
+        SPARE_KEYS.with(|spares| *spares.borrow_mut() = sealed);
     }
 }
 
