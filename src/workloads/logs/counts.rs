@@ -8,7 +8,7 @@
 //! and merging hashed every key again: most of the coordinator's work
 //! besides finding line ends.
 //!
-//! A chunk's partial is made flat too once it is complete ([`Counts::seal`]),
+//! A chunk's partial is made flat too once it is complete (`Counts::seal`),
 //! and its map, every count set to 0, goes on to count the next chunk: a key
 //! that chunk sees again costs no allocation and no insert. So a count of 0
 //! is no entry: nothing that reads counts (iteration, length, encoding,
