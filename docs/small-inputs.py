@@ -15,7 +15,8 @@ runs `--records N`, `file` runs `--input /tmp/genN.log` (DIR=... to move
 them). Prints, per size, input and mode, the median over rounds of the
 per-round wall ratio reference/mode (with quartiles) and of the process
 tree's CPU time (user+sys from wait4) mode/reference. Outputs go to a
-temporary directory."""
+temporary directory; every run's summary.json must equal the reference
+mode's, byte for byte, or the script stops and says which differs."""
 import os, shutil, statistics, subprocess, sys, tempfile, time
 
 P = os.environ.get("P", "target/release/parpipe")
@@ -27,9 +28,9 @@ modes = (sys.argv[4] if len(sys.argv) > 4 else "serial,pipeline,multiprocess").s
 out = tempfile.mkdtemp()
 
 
-def run(args):
+def run(args, to):
     start = time.perf_counter()
-    child = subprocess.Popen([P, "run", "-q", "--out", out] + args)
+    child = subprocess.Popen([P, "run", "-q", "--out", to] + args)
     _, status, usage = os.wait4(child.pid, 0)
     if status != 0:
         shutil.rmtree(out, ignore_errors=True)
@@ -45,8 +46,17 @@ for r in range(rounds):
             w, c = {}, {}
             for m in modes if r % 2 == 0 else modes[::-1]:
                 mode, *flags = m.split(":")
-                w[m], c[m] = run(["--mode", mode] + flags + src)
+                w[m], c[m] = run(["--mode", mode] + flags + src, f"{out}/{modes.index(m)}")
             ref = modes[0]
+            # Every mode's summary must be the reference's, byte for byte.
+            summaries = []
+            for i in range(len(modes)):
+                with open(f"{out}/{i}/summary.json", "rb") as f:
+                    summaries.append(f.read())
+            for m, summary in zip(modes, summaries):
+                if summary != summaries[0]:
+                    shutil.rmtree(out, ignore_errors=True)
+                    sys.exit(f"{m} on {n} {kind}: summary.json differs from {ref}'s")
             ref_wall.setdefault((n, kind), []).append(w[ref])
             for m in modes[1:]:
                 wall.setdefault((n, kind, m), []).append(w[ref] / w[m])
