@@ -12,7 +12,7 @@
 # (--workers K) back to back, starting at a different one each round, so a slow
 # minute hits all four alike; the ratios are taken within each round, then the
 # median over rounds is printed.
-# Times are whole-process wall times. Every mode's summary.json is compared with serial's.
+# Times are whole-process wall times, taken in microseconds. Every mode's summary.json is compared with serial's.
 # Every column reads a file written here, at the same time: the parts and one whole copy of
 # F (their concatenation). A file that has been in the page cache for long, or was read
 # back from disk, can cost a serial run 3-7% more than a fresh copy of the same bytes (the
@@ -35,7 +35,7 @@ ms() {
   s=$(date +%s%N)
   "$@" >/dev/null 2>&1 || echo "FAILED: $*" >&2
   e=$(date +%s%N)
-  echo $(((e - s) / 1000000))
+  echo $(((e - s) / 1000))
 }
 bound() {
   local f
@@ -73,12 +73,12 @@ names = ['serial', 'bound ($K at once)', 'pipeline', 'multiprocess']
 print(f'{len(rows)} rounds, $K cores, file $F')
 for j, nm in enumerate(names):
     col = [r[j] for r in rows]
-    print(f'{nm:20s} median {st.median(col):6.0f} ms  min {min(col):5d}  max {max(col):5d}')
+    print(f'{nm:20s} median {st.median(col) / 1000:6.1f} ms  min {min(col) / 1000:6.1f}  max {max(col) / 1000:6.1f}')
 for j in (1, 2, 3):
     over_serial = [r[0] / r[j] for r in rows]
     line = f'{names[j]:20s} x serial: median {st.median(over_serial):.2f} (range {min(over_serial):.2f}-{max(over_serial):.2f})'
     if j > 1:
         of_bound = [r[1] / r[j] for r in rows]
-        line += f'; fraction of the bound: median {st.median(of_bound):.0%} (range {min(of_bound):.0%}-{max(of_bound):.0%})'
+        line += f'; fraction of the bound: median {st.median(of_bound):.1%} (range {min(of_bound):.0%}-{max(of_bound):.0%})'
     print(line)
 "
