@@ -1,0 +1,247 @@
+//! The source traits: [`Source`] (the one a source must implement), the
+//! optional powers [`ChunkSource`] and [`FileChunkSource`] that let
+//! multiprocess mode ship cheaper chunks, the [`ChunkDecoder`] workers cut
+//! them with, and the default wire form of a batch.
+
+use super::{BatchInfo, Records, StageError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Produces the input, batch by batch. The one trait a source must
+/// implement; everything else has a default.
+///
+/// Construction must do no I/O: in multiprocess mode, workers build the same
+/// pipeline (to get its stages) but never pull from its source.
+///
+/// In multiprocess mode the coordinator ships each chunk to a worker. A
+/// plain `Source` (given to [`Pipeline::builder`](crate::Pipeline::builder))
+/// ships its batches in bincode; a source that can hand out cheaper bytes
+/// (raw text the workers cut themselves, byte ranges of shared files)
+/// implements [`ChunkSource`] (and [`FileChunkSource`]) and is given to
+/// [`Pipeline::builder_chunked`](crate::Pipeline::builder_chunked) (or
+/// [`builder_files`](crate::Pipeline::builder_files)).
+///
+/// ```
+/// use parpipe::{Source, StageError};
+///
+/// /// The numbers 1 to `end`.
+/// struct Count { next: u64, end: u64 }
+///
+/// impl Source for Count {
+///     type Out = Vec<u64>;
+///     fn next_batch(&mut self, max: usize) -> Result<Option<Vec<u64>>, StageError> {
+///         if self.next > self.end {
+///             return Ok(None);
+///         }
+///         let last = (self.next + max as u64 - 1).min(self.end);
+///         let batch = (self.next..=last).collect();
+///         self.next = last + 1;
+///         Ok(Some(batch))
+///     }
+/// }
+/// let mut c = Count { next: 1, end: 5 };
+/// assert_eq!(c.next_batch(3).unwrap(), Some(vec![1, 2, 3]));
+/// assert_eq!(c.next_batch(3).unwrap(), Some(vec![4, 5]));
+/// assert_eq!(c.next_batch(3).unwrap(), None);
+/// ```
+pub trait Source: Send + 'static {
+    /// The batch type.
+    type Out: Records;
+
+    /// The next batch of at most `max_records` records (at least one), or
+    /// `None` when the input is exhausted.
+    fn next_batch(&mut self, max_records: usize) -> Result<Option<Self::Out>, StageError>;
+
+    /// How many records remain, when known (drives progress bars and ETAs).
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether [`next_batch`](Self::next_batch) may wait for input that
+    /// comes from outside (a socket, a channel, standard input) or block in
+    /// any other way. Such a source is pulled on a thread of its own, so
+    /// that the engine never waits inside it: a coordinator keeps answering
+    /// its workers, a [`Cancel`](crate::Cancel) takes effect at once, and
+    /// blocking calls (`blocking_recv`, `block_on`) are allowed. The default
+    /// is yes; a source that only computes or reads local files may say no
+    /// and save a hand-off between threads per batch.
+    fn may_wait(&self) -> bool {
+        true
+    }
+}
+
+/// A [`Source`] that chooses its own wire form for multiprocess mode (an
+/// optional power: plain sources get bincode of their batches).
+///
+/// What reaches [`decode_chunk`](Self::decode_chunk) and
+/// [`split_chunk`](Self::split_chunk) in a worker is a byte slice of a frame
+/// from an authenticated coordinator whose length was checked against the
+/// frame limit, and whose record count the worker checks against the
+/// chunk's header after decoding; its content is otherwise unchecked, so
+/// malformed bytes must give an error, not a panic.
+pub trait ChunkSource: Source {
+    /// How many records remain, roughly (multiprocess mode sizes its
+    /// chunks by it: large ones first, smaller ones towards the end, so
+    /// that the workers finish together). Defaults to
+    /// [`size_hint`](Source::size_hint).
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.size_hint()
+    }
+
+    /// Appends the next chunk of at most `max_records` records to `out` in
+    /// wire form and returns its record count, or `None` when the input is
+    /// exhausted. The coordinator does this for every chunk while all
+    /// workers wait on it, so it should be cheap (the `logs` file reader
+    /// ships the raw text and lets workers cut the lines).
+    fn next_chunk(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, StageError>;
+
+    /// The batch that [`next_chunk`](Self::next_chunk) encoded as `bytes`
+    /// (or one part of it, see [`split_chunk`](Self::split_chunk)); `info`
+    /// says where it sits in the input. Runs in workers.
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError>;
+
+    /// In a worker: where to cut a chunk's `bytes` (of `records` records)
+    /// into parts of at most `max_records` records that
+    /// [`decode_chunk`](Self::decode_chunk) decodes one by one, so that a
+    /// large chunk is processed with the memory (and cache) footprint of a
+    /// batch. Appends `(end offset, records)` for each part, in order. The
+    /// default is one part: the whole chunk.
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max_records: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        let _ = max_records;
+        parts.push((bytes.len(), records));
+    }
+
+    /// In a worker: the number of records in a chunk's `bytes` whose count
+    /// the coordinator did not know (a chunk cut by bytes, see
+    /// [`FileChunkSource::cuts_by_bytes`]); `None` when this source cannot
+    /// tell. Internal to the built-in sources for now.
+    #[doc(hidden)]
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        let _ = bytes;
+        None
+    }
+
+    /// A decoder of this source's chunk text that works apart from the
+    /// source, on any thread, block by block as the text is read (see
+    /// [`ChunkDecoder`]); `None` (the default) when this source has none,
+    /// and a chunk is then read whole and split by
+    /// [`split_chunk`](Self::split_chunk). Internal to the built-in sources
+    /// for now.
+    #[doc(hidden)]
+    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
+        None
+    }
+}
+
+/// Decodes a chunk's text into batches block by block, as it is read, on
+/// any thread (a worker's, or a pipeline-mode lane's). Internal to the
+/// built-in sources for now.
+#[doc(hidden)]
+pub trait ChunkDecoder<Out>: Send + 'static {
+    /// An empty batch whose first record is `info.first_line`.
+    fn new_batch(&self, info: &BatchInfo) -> Out;
+
+    /// Appends to `batch` the first whole records of `bytes` (part of a
+    /// chunk's text), at most `max_records` of them, and returns the bytes
+    /// they took and their count; a record cut off at the end of `bytes` is
+    /// left for the next call, which gets it whole.
+    fn extend(
+        &self,
+        batch: &mut Out,
+        bytes: &[u8],
+        max_records: usize,
+    ) -> Result<(usize, usize), StageError>;
+}
+
+/// A [`ChunkSource`] that can also describe its chunks as byte ranges of
+/// files, so that workers on the coordinator's machine read them themselves
+/// (an optional power, for [`Pipeline::builder_files`](crate::Pipeline::builder_files)).
+pub trait FileChunkSource: ChunkSource {
+    /// Whether this source can describe its chunks as file ranges (asked
+    /// once, before the first chunk; the answer holds for the run). The
+    /// default is yes.
+    fn chunks_in_files(&mut self) -> bool {
+        true
+    }
+
+    /// Whether [`chunks_in_files`](Self::chunks_in_files) would say yes,
+    /// asked without committing to it (the modes decide from it how small
+    /// an input is worth worker processes: workers that read their own
+    /// ranges pay for themselves sooner). The default is no. Internal to
+    /// the built-in sources for now.
+    #[doc(hidden)]
+    fn would_chunk_in_files(&self) -> bool {
+        false
+    }
+
+    /// When [`chunks_in_files`](Self::chunks_in_files) said yes: the next
+    /// chunk of at most `max_records` records as byte ranges of files,
+    /// appended to `out`, such that reading them gives the bytes
+    /// [`next_chunk`](ChunkSource::next_chunk) would have written. Returns
+    /// the record count, or `None` when the input is exhausted.
+    fn next_chunk_ranges(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<crate::file_range::FileRange>,
+    ) -> Result<Option<usize>, StageError>;
+
+    /// Whether this source can cut its chunks by bytes without counting
+    /// their records ([`next_chunk_ranges_uncounted`](Self::next_chunk_ranges_uncounted)),
+    /// asked once after [`chunks_in_files`](Self::chunks_in_files) said yes.
+    /// Each worker then counts its own chunk's records
+    /// ([`ChunkSource::count_chunk_records`]), so the coordinator never reads
+    /// the input. Internal to the built-in sources for now: it takes an
+    /// aggregate that can renumber its partials, too.
+    #[doc(hidden)]
+    fn cuts_by_bytes(&mut self) -> bool {
+        false
+    }
+
+    /// When [`cuts_by_bytes`](Self::cuts_by_bytes) said yes: appends to
+    /// `out` the ranges of the next chunk of whole records, about
+    /// `about_records` records' worth of bytes but at most about
+    /// `max_bytes` (one record more may end it), and returns true; false
+    /// when the input is exhausted.
+    #[doc(hidden)]
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about_records: usize,
+        max_bytes: usize,
+        out: &mut Vec<crate::file_range::FileRange>,
+    ) -> Result<bool, StageError> {
+        let _ = (about_records, max_bytes, out);
+        Err(StageError::new("this source does not cut chunks by bytes"))
+    }
+}
+
+/// The default wire form of a batch (what a plain [`Source`] ships):
+/// bincode, appended to `out`. The size is measured first and reserved, so
+/// `out` grows at most once and the batch is written once, in place.
+pub fn encode_batch<T: Serialize>(batch: &T, out: &mut Vec<u8>) -> Result<(), StageError> {
+    let config = crate::pipeline::bincode_config();
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(batch, &mut size, config)
+        .map_err(|e| StageError::new(format!("cannot encode the batch: {e}")))?;
+    out.reserve(size.bytes_written);
+    bincode::serde::encode_into_std_write(batch, out, config)
+        .map(drop)
+        .map_err(|e| StageError::new(format!("cannot encode the batch: {e}")))
+}
+
+/// Reads what [`encode_batch`] wrote: exactly one batch, no trailing bytes.
+/// No length the bytes declare is allocated before it is checked against
+/// `bytes` (the wire's bounded decoding).
+pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StageError> {
+    // Bytes from the network: bounded decoding (see `protocol`).
+    crate::protocol::decode_whole(bytes, "batch").map_err(StageError::new)
+}
