@@ -30,7 +30,7 @@ PARTS=("$T"/part-*)
 cat "${PARTS[@]}" >"$T/whole.log"
 cmp -s "$F" "$T/whole.log" || { echo "the copy of $F differs from it" >&2; exit 1; }
 W=$T/whole.log
-ms() {
+us() {
   local s e
   s=$(date +%s%N)
   "$@" >/dev/null 2>&1 || echo "FAILED: $*" >&2
@@ -50,10 +50,10 @@ bound() {
 # One column's run: 0 serial, 1 the bound, 2 pipeline, 3 multiprocess.
 column() {
   case $1 in
-    0) ms "$P" run -q --mode serial --input "$W" --out "$T/s" ;;
-    1) ms bound ;;
-    2) ms "$P" run -q --mode pipeline --replicas auto --input "$W" --out "$T/p" ;;
-    3) ms "$P" run -q --mode multiprocess --workers "$K" --input "$W" --out "$T/m" ;;
+    0) us "$P" run -q --mode serial --input "$W" --out "$T/s" ;;
+    1) us bound ;;
+    2) us "$P" run -q --mode pipeline --replicas auto --input "$W" --out "$T/p" ;;
+    3) us "$P" run -q --mode multiprocess --workers "$K" --input "$W" --out "$T/m" ;;
   esac
 }
 for round in $(seq "$N"); do
