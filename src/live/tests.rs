@@ -136,7 +136,11 @@ fn metrics_status_and_page_are_served_and_grow() {
             3.0
         );
         assert_eq!(
-            value(&second, "parpipe_worker_chunks_total", ("worker", "node-a/4242")),
+            value(
+                &second,
+                "parpipe_worker_chunks_total",
+                ("worker", "node-a/4242")
+            ),
             30.0
         );
         assert_eq!(
