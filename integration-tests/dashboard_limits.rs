@@ -18,7 +18,7 @@ fn status(records: u64, stages: usize) -> LiveStatus {
     let mut rows = vec![StageStats::new("source", StageKind::Source)];
     rows[0].record_batch(0, records, Duration::from_millis(5));
     for i in 0..stages {
-        let mut s = StageStats::new(&format!("stage-{i:04}"), StageKind::Stage);
+        let mut s = StageStats::new(format!("stage-{i:04}"), StageKind::Stage);
         s.record_batch(records, records, Duration::from_millis(1));
         rows.push(s);
     }
