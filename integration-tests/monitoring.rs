@@ -328,7 +328,7 @@ fn the_final_state_lingers_in_both_formats_and_a_signal_ends_it() {
 }
 
 #[test]
-fn linger_is_range_checked_and_needs_the_dashboard() {
+fn linger_and_metrics_file_are_checked_up_front() {
     for (value, dashboard) in [
         ("-1", true),
         ("3601", true),
@@ -343,6 +343,18 @@ fn linger_is_range_checked_and_needs_the_dashboard() {
         let out = Command::new(bin()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "--linger {value}: {out:?}");
     }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir/parpipe.prom");
+    let out = Command::new(bin())
+        .args(["run", "--records", "10", "--metrics-file"])
+        .arg(&missing)
+        .args(["--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics-file"));
+    assert!(!dir.path().join("out/summary.json").exists());
 }
 
 /// A free port on loopback (bound, then released for the server).

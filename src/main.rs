@@ -310,6 +310,15 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         }
         None => None,
     };
+    if let Some(path) = &args.metrics_file {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if !dir.unwrap_or(Path::new(".")).is_dir() || path.file_name().is_none() {
+            return Err(usage(anyhow::anyhow!(
+                "--metrics-file '{}': expected a file in an existing directory",
+                path.display()
+            )));
+        }
+    }
     // The board the dashboard shows and the metrics file is written from.
     let board = (args.dashboard.is_some() || args.metrics_file.is_some())
         .then(|| config.live.get_or_insert_with(Default::default).clone());
