@@ -301,11 +301,10 @@ fn the_page_in_a_real_browser_shows_every_stage_and_worker() {
         // Wait until the run has numbers (and, for workers, results).
         scrape_until(run.addr, "workers have results", |s| {
             sample(s, "parpipe_records_total", None).unwrap_or(0.0) > 0.0
-                && (mode != "multiprocess"
-                    || ["1", "2"].iter().all(|w| {
-                        sample(s, "parpipe_worker_chunks_total", Some(("worker", w))).unwrap_or(0.0)
-                            > 0.0
-                    }))
+                && (mode != "multiprocess" || {
+                    let rows = workers(s, "parpipe_worker_chunks_total");
+                    rows.len() == 2 && rows.iter().all(|(_, v)| *v > 0.0)
+                })
         });
         let dom = rendered_dom(browser, run.addr);
         for stage in ["generate", "parse", "enrich", "metrics", "write"] {
