@@ -387,6 +387,15 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         } else {
             seconds(linger, "--linger")?
         };
+        if !linger.is_zero() {
+            // Said even under -q: otherwise the wait looks like a hang.
+            eprintln!(
+                "parpipe: the run {}; the dashboard stays up {} s for a last scrape \
+                 (--linger; SIGINT, SIGTERM or SIGHUP ends it now)",
+                if outcome.is_ok() { "ended" } else { "failed" },
+                linger.as_secs_f64()
+            );
+        }
         system.block_on(dash.linger(linger));
     }
     drop(system);
