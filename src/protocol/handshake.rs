@@ -1,6 +1,10 @@
 //! Authentication: the shared [`Token`] and the mutual HMAC-SHA256
-//! challenge–response over random nonces (the token never crosses the wire).
+//! challenge–response over random nonces (the token never crosses the
+//! wire), which ends by installing the connection's [`Session`]: from then
+//! on every frame is tagged and checked (see `session.rs`).
 
+use super::bounded::bincode_config;
+use super::session::{Session, Side};
 use super::{
     read_frame, write_frame, FrameCodec, Message, ProtocolError, HANDSHAKE_TIMEOUT,
     MAX_WORKER_THREADS, NONCE_LEN, PROTOCOL_VERSION, TOKEN_ENV,
@@ -136,16 +140,31 @@ async fn finish_steps<R>(
         .unwrap_or(Err(ProtocolError::Timeout("the handshake")))
 }
 
-/// Puts the connection's own codec back, only after a handshake that succeeded.
+/// Puts the connection's own codec back, with the session the handshake
+/// derived, only after a handshake that succeeded.
 fn restore<T, R>(
     framed: &mut Framed<T, FrameCodec>,
     full: FrameCodec,
-    result: Result<R, ProtocolError>,
+    result: Result<(R, Session), ProtocolError>,
 ) -> Result<R, ProtocolError> {
-    if result.is_ok() {
-        *framed.codec_mut() = full;
-    }
-    result
+    let (value, session) = result?;
+    *framed.codec_mut() = full.with_session(session);
+    Ok(value)
+}
+
+/// The bytes of the `Hello` body `hello` is sent as (bincode, as the
+/// codec writes it): both sides hash it into the session keys, so a hello
+/// altered on the way leaves them with different keys.
+pub fn hello_body(hello: &PeerHello) -> Vec<u8> {
+    let msg = Message::Hello {
+        version: PROTOCOL_VERSION,
+        worker_id: hello.worker_id,
+        cores: hello.cores,
+        threads: hello.threads,
+        allowed_roots: hello.allowed_roots.clone(),
+    };
+    // Plain data into a vector: encoding cannot fail.
+    bincode::serde::encode_to_vec(&msg, bincode_config()).unwrap_or_default()
 }
 
 /// What a worker says of itself in its hello, and the coordinator learns
@@ -179,8 +198,9 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
 async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
-) -> Result<PeerHello, ProtocolError> {
-    let hello = match next(framed, "hello").await? {
+) -> Result<(PeerHello, Session), ProtocolError> {
+    // The hello as sent (threads not yet clamped): what the keys bind.
+    let (sent, hello) = match next(framed, "hello").await? {
         Message::Hello {
             version,
             worker_id,
@@ -191,12 +211,17 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
             if version != PROTOCOL_VERSION {
                 return Err(ProtocolError::Version { got: version });
             }
-            PeerHello {
+            let sent = PeerHello {
                 worker_id,
                 cores,
-                threads: threads.clamp(1, MAX_WORKER_THREADS),
+                threads,
                 allowed_roots,
-            }
+            };
+            let hello = PeerHello {
+                threads: threads.clamp(1, MAX_WORKER_THREADS),
+                ..sent.clone()
+            };
+            (sent, hello)
         }
         other => {
             return Err(ProtocolError::Unexpected {
@@ -213,7 +238,7 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next(framed, "proof").await? {
+    let theirs = match next(framed, "proof").await? {
         Message::Proof { mac, nonce } => {
             if nonce.len() != NONCE_LEN || !verify(token, WORKER_ROLE, &ours, &nonce, &mac) {
                 return Err(ProtocolError::Auth);
@@ -223,10 +248,11 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
                 framed,
                 Message::Proof {
                     mac: answer,
-                    nonce: ours,
+                    nonce: ours.clone(),
                 },
             )
             .await?;
+            nonce
         }
         other => {
             return Err(ProtocolError::Unexpected {
@@ -234,8 +260,15 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
                 during: "proof",
             })
         }
-    }
-    Ok(hello)
+    };
+    let session = Session::derive(
+        Side::Coordinator,
+        token,
+        &ours,
+        &theirs,
+        &hello_body(&sent),
+    );
+    Ok((hello, session))
 }
 
 /// The worker's side: say hello, answer the challenge, check the
@@ -256,7 +289,7 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
     hello: &PeerHello,
-) -> Result<(), ProtocolError> {
+) -> Result<((), Session), ProtocolError> {
     write_frame(
         framed,
         Message::Hello {
@@ -297,7 +330,9 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     match next(framed, "coordinator proof").await? {
         Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
-            Ok(())
+            let session =
+                Session::derive(Side::Worker, token, &theirs, &ours, &hello_body(hello));
+            Ok(((), session))
         }
         Message::Proof { .. } => Err(ProtocolError::Auth),
         other => Err(ProtocolError::Unexpected {
@@ -482,7 +517,9 @@ mod tests {
         let (a, b) = tokio::io::duplex(4096);
         let server = tokio::spawn(async move {
             let mut f = Framed::new(a, FrameCodec::new(1 << 20));
-            server_handshake(&mut f, b"token").await.map(|_| *f.codec())
+            server_handshake(&mut f, b"token")
+                .await
+                .map(|_| f.codec().clone())
         });
         let mut f = Framed::new(b, FrameCodec::new(1 << 20));
         client_handshake(
@@ -497,9 +534,10 @@ mod tests {
         )
         .await
         .unwrap();
-        for codec in [*f.codec(), server.await.unwrap().unwrap()] {
+        for codec in [f.codec().clone(), server.await.unwrap().unwrap()] {
             assert!(!codec.is_handshake());
             assert_eq!(codec.max_len, 1 << 20);
+            assert!(codec.session().is_some());
         }
     }
 }
