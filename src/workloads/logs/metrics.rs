@@ -166,6 +166,67 @@ impl LogsPartial {
         Ok(())
     }
 
+    /// Checks that this partial, a worker's for a chunk of `records` lines
+    /// from line `first_line`, is one [`LogsMetrics`] builds from exactly
+    /// those lines (see [`Aggregate::check_chunk`]). It cannot tell a
+    /// consistent lie (one line's status or path changed for another) from
+    /// the truth.
+    pub fn check_chunk(&self, first_line: u64, records: u64) -> Result<(), String> {
+        let mismatch = |what: &str, got: u64, want: u64| {
+            format!("it counts {got} {what}, where the chunk implies {want}")
+        };
+        if self.lines != records {
+            return Err(format!(
+                "it counts {} lines, the chunk holds {records}",
+                self.lines
+            ));
+        }
+        let classified = self.parsed.checked_add(self.rejected);
+        if classified != Some(self.lines) {
+            return Err(format!(
+                "its {} parsed and {} rejected lines are not its {} lines",
+                self.parsed, self.rejected, self.lines
+            ));
+        }
+        let kept = self.parsed.checked_sub(self.dropped).ok_or_else(|| {
+            format!("{} dropped of {} parsed lines", self.dropped, self.parsed)
+        })?;
+        let tables = [
+            ("status counts", total(self.status.iter().copied())),
+            ("method counts", total(self.methods.iter().map(|(_, n)| n))),
+            ("hour counts", total(self.hours.values().copied())),
+        ];
+        for (what, got) in tables {
+            if got != kept {
+                return Err(mismatch(what, got, kept));
+            }
+        }
+        if self.bots > kept {
+            return Err(mismatch("bots (at most)", self.bots, kept));
+        }
+        let samples = self.rejected.min(REJECTED_SAMPLES as u64);
+        if self.rejected_samples.len() as u64 != samples {
+            return Err(mismatch(
+                "rejected samples",
+                self.rejected_samples.len() as u64,
+                samples,
+            ));
+        }
+        let last = first_line.saturating_add(records.saturating_sub(1));
+        let ascending = self.rejected_samples.windows(2).all(|w| w[0] < w[1]);
+        let inside = self
+            .rejected_samples
+            .iter()
+            .all(|l| (first_line..=last).contains(l));
+        if !ascending || !inside {
+            return Err(format!(
+                "its rejected samples {:?} are not ascending lines of {first_line}-{last}",
+                self.rejected_samples
+            ));
+        }
+        Ok(())
+    }
+
     /// The final summary.
     pub fn summary(&self) -> Summary {
         let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
@@ -212,6 +273,13 @@ impl LogsPartial {
             top_paths: top(&self.paths),
         }
     }
+}
+
+/// The sum of `values`, or `u64::MAX` when it overflows.
+fn total(mut values: impl Iterator<Item = u64>) -> u64 {
+    values
+        .try_fold(0u64, |a, b| a.checked_add(b))
+        .unwrap_or(u64::MAX)
 }
 
 /// The `TOP_N` most frequent keys, count descending, ties by key ascending
@@ -391,6 +459,19 @@ impl Aggregate for LogsMetrics {
             })?;
         }
         Ok(())
+    }
+
+    /// A worker's partial of a chunk: its lines are the chunk's, every
+    /// line parsed or rejected, the kept lines counted once in each of the
+    /// status, method and hour tables, and its rejected samples the first
+    /// rejected lines' numbers, ascending, inside the chunk.
+    fn check_chunk(
+        &self,
+        acc: &LogsPartial,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError> {
+        acc.check_chunk(first_line, records).map_err(StageError::new)
     }
 
     fn seal(&mut self, acc: &mut LogsPartial) {
