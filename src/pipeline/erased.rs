@@ -443,8 +443,12 @@ pub(crate) trait DynAggregate: Send {
     /// See [`Aggregate::seal`](crate::Aggregate::seal).
     fn seal(&mut self, partial: &mut AnyData);
     /// See [`Aggregate::check_chunk`](crate::Aggregate::check_chunk).
-    fn check_chunk(&self, partial: &AnyData, first_line: u64, records: u64)
-        -> Result<(), StageError>;
+    fn check_chunk(
+        &self,
+        partial: &AnyData,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError>;
 }
 
 impl dyn DynAggregate {

@@ -261,13 +261,7 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
             })
         }
     };
-    let session = Session::derive(
-        Side::Coordinator,
-        token,
-        &ours,
-        &theirs,
-        &hello_body(&sent),
-    );
+    let session = Session::derive(Side::Coordinator, token, &ours, &theirs, &hello_body(&sent));
     Ok((hello, session))
 }
 
@@ -330,8 +324,7 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     match next(framed, "coordinator proof").await? {
         Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
-            let session =
-                Session::derive(Side::Worker, token, &theirs, &ours, &hello_body(hello));
+            let session = Session::derive(Side::Worker, token, &theirs, &ours, &hello_body(hello));
             Ok(((), session))
         }
         Message::Proof { .. } => Err(ProtocolError::Auth),

@@ -39,16 +39,25 @@ fn a_replayed_dropped_or_reordered_frame_fails_with_its_number() {
     let mut r = w.recv.clone();
     r.open(&[0], &tags[0].1).unwrap();
     let err = r.open(&[0], &tags[0].1).unwrap_err();
-    assert!(matches!(err, ProtocolError::Integrity { frame: 1 }), "{err}");
+    assert!(
+        matches!(err, ProtocolError::Integrity { frame: 1 }),
+        "{err}"
+    );
     // Drop: frame 1 never arrives, frame 2 comes second.
     let mut r = w.recv.clone();
     r.open(&[0], &tags[0].1).unwrap();
     let err = r.open(&[2], &tags[2].1).unwrap_err();
-    assert!(matches!(err, ProtocolError::Integrity { frame: 1 }), "{err}");
+    assert!(
+        matches!(err, ProtocolError::Integrity { frame: 1 }),
+        "{err}"
+    );
     // Reorder: frame 1 first.
     let mut r = w.recv.clone();
     let err = r.open(&[1], &tags[1].1).unwrap_err();
-    assert!(matches!(err, ProtocolError::Integrity { frame: 0 }), "{err}");
+    assert!(
+        matches!(err, ProtocolError::Integrity { frame: 0 }),
+        "{err}"
+    );
     // A failed frame is not counted.
     assert_eq!(r.frames(), 0);
 }
@@ -126,7 +135,10 @@ fn the_codec_tags_every_frame_and_checks_it_before_decoding() {
     c.encode(&Message::Heartbeat, &mut wire).unwrap();
     wire[4] = 8; // Heartbeat becomes Shutdown
     let err = w.decode(&mut wire).unwrap_err();
-    assert!(matches!(err, ProtocolError::Integrity { frame: 2 }), "{err}");
+    assert!(
+        matches!(err, ProtocolError::Integrity { frame: 2 }),
+        "{err}"
+    );
 }
 
 #[test]

@@ -188,9 +188,10 @@ impl LogsPartial {
                 self.parsed, self.rejected, self.lines
             ));
         }
-        let kept = self.parsed.checked_sub(self.dropped).ok_or_else(|| {
-            format!("{} dropped of {} parsed lines", self.dropped, self.parsed)
-        })?;
+        let kept = self
+            .parsed
+            .checked_sub(self.dropped)
+            .ok_or_else(|| format!("{} dropped of {} parsed lines", self.dropped, self.parsed))?;
         let tables = [
             ("status counts", total(self.status.iter().copied())),
             ("method counts", total(self.methods.iter().map(|(_, n)| n))),
@@ -471,7 +472,8 @@ impl Aggregate for LogsMetrics {
         first_line: u64,
         records: u64,
     ) -> Result<(), StageError> {
-        acc.check_chunk(first_line, records).map_err(StageError::new)
+        acc.check_chunk(first_line, records)
+            .map_err(StageError::new)
     }
 
     fn seal(&mut self, acc: &mut LogsPartial) {
