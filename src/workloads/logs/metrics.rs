@@ -534,7 +534,8 @@ mod tests {
         // Its rejected line must lie inside the chunk.
         assert!(good.check_chunk(104, 4).is_err());
         assert!(good.check_chunk(1, 4).is_err());
-        let altered: [(&str, fn(&mut LogsPartial)); 9] = [
+        type Alteration = (&'static str, fn(&mut LogsPartial));
+        let altered: [Alteration; 9] = [
             ("more lines", |p| p.lines += 1),
             ("more parsed", |p| p.parsed += 1),
             ("more dropped than parsed", |p| p.dropped = 4),
