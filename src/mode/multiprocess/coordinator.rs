@@ -12,6 +12,7 @@
 //! `coordinator/results.rs`: merging the partials that come back, and
 //! failed chunks).
 
+mod checks;
 mod chunks;
 mod results;
 
