@@ -3,7 +3,8 @@
 //! port, the token Secret and the shared volume mounted where the flags
 //! say), the systemd unit by a small `[Section]` / `Key=Value` parser (the
 //! sandbox settings, the data path read-only), the Slurm script as shell
-//! lines (`#SBATCH` options, the worker started through `srun`), and the
+//! lines (`#SBATCH` options, the worker started through `srun`; it runs on
+//! a real cluster in `slurm.rs`), and the
 //! Dockerfile's instructions (two stages, a non-root user). Every `parpipe`
 //! command a recipe holds is checked flag by flag against `parpipe
 //! SUBCOMMAND --help`, so a renamed flag breaks this test rather than
@@ -300,13 +301,22 @@ fn shell_lines(text: &str) -> Vec<Vec<String>> {
 fn the_slurm_script_starts_a_coordinator_and_one_worker_per_node_with_real_flags() {
     let (_, text) = recipe("slurm/parpipe.sbatch");
     assert!(text.starts_with("#!/bin/bash\n"));
+    // The interface the header promises, the one a user types.
+    assert!(text.contains("sbatch [--nodes=N] deploy/slurm/parpipe.sbatch INPUT OUT_DIR"));
     let sbatch: BTreeMap<&str, &str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#SBATCH --"))
-        .filter_map(|l| l.split_once('='))
+        .map(|l| l.split_once('=').unwrap_or((l, "")))
         .collect();
     assert_eq!(sbatch.get("ntasks-per-node"), Some(&"1"), "{sbatch:?}");
-    assert!(sbatch.contains_key("nodes"), "{sbatch:?}");
+    // Nothing that pins the job to a cluster's size or limits: a node
+    // count or time the partition cannot give leaves the job pending.
+    for pinned in ["nodes", "time", "partition", "N", "t"] {
+        assert!(
+            !sbatch.contains_key(pinned),
+            "#SBATCH --{pinned}: {sbatch:?}"
+        );
+    }
     let lines = shell_lines(&text);
     let mut subs = Vec::new();
     for words in &lines {
@@ -317,20 +327,31 @@ fn the_slurm_script_starts_a_coordinator_and_one_worker_per_node_with_real_flags
         if cmd.last().is_some_and(|w| w == "&") {
             cmd.pop();
         }
+        if cmd.len() < 2 || cmd[1].starts_with('>') {
+            continue; // `command -v parpipe >/dev/null`
+        }
         let (sub, flags) = check_command(&cmd, "parpipe.sbatch");
         if sub == "worker" {
             assert_eq!(words[0], "srun", "workers start through srun: {words:?}");
             assert!(words.contains(&"--ntasks-per-node=1".to_string()));
+            assert!(words
+                .iter()
+                .any(|w| w.replace('"', "") == "--nodes=$SLURM_JOB_NUM_NODES"));
             assert!(flags.contains_key("--allow-read"));
-            assert!(flags["--connect"].as_deref().unwrap().ends_with(":7070"));
+            assert!(flags.contains_key("--done-if-refused"), "{flags:?}");
+            // The port the coordinator was given, not a fixed one.
+            assert!(flags["--connect"].as_deref().unwrap().ends_with(":$port"));
         } else {
             assert_eq!(at, 0, "the coordinator runs on the batch node: {words:?}");
             assert_eq!(flags["--workers"].as_deref(), Some("0"));
-            assert_eq!(flags["--listen"].as_deref(), Some("0.0.0.0:7070"));
+            assert_eq!(flags["--listen"].as_deref(), Some("0.0.0.0:0"));
+            assert_eq!(flags["--out"].as_deref(), Some("$OUT_DIR"));
+            assert_eq!(flags["--token-file"].as_deref(), Some("$TOKEN"));
         }
         subs.push(sub);
     }
     assert_eq!(subs, ["run", "worker"]);
+    assert!(text.contains("TOKEN=${TOKEN:-$HOME/.parpipe/token}"));
 }
 
 #[test]
