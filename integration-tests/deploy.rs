@@ -12,6 +12,8 @@
 //! engine.)
 
 mod common;
+#[path = "deploy/kubernetes.rs"]
+mod kubernetes;
 
 use common::bin;
 use std::collections::{BTreeMap, BTreeSet};
@@ -174,6 +176,9 @@ fn the_kubernetes_recipe_parses_and_uses_real_flags() {
         Some("parpipe-coordinator:7070")
     );
     assert!(wflags.contains_key("--keep-alive"));
+    // Started before any coordinator, a worker waits instead of exiting
+    // (and crash-looping).
+    assert_eq!(wflags["--connect-timeout"].as_deref(), Some("0"));
     assert_eq!(wflags["--allow-read"].as_deref(), Some("/data"));
 
     // The token file lies in the Secret's mount; the input and the allowed
@@ -193,7 +198,28 @@ fn the_kubernetes_recipe_parses_and_uses_real_flags() {
         });
         assert_eq!(data_dir, "/data");
     }
-    assert!(Path::new(flags["--input"].as_deref().unwrap()).starts_with("/data"));
+    let input = flags["--input"].clone().unwrap();
+    assert!(Path::new(&input).starts_with("/data"));
+
+    // The coordinator's init step waits for that very input.
+    let init = &pod(job)["initContainers"][0];
+    let script = init["command"].as_sequence().unwrap().last().unwrap();
+    assert!(
+        script
+            .as_str()
+            .unwrap()
+            .contains(&format!("[ -e {input} ]")),
+        "{script:?}"
+    );
+    // Both pods run as the image's user, the volume and the token given
+    // to its group (fsGroup): a fresh root-owned volume works.
+    for doc in [job, deployment] {
+        let security = &pod(doc)["securityContext"];
+        assert_eq!(security["runAsUser"].as_u64(), Some(10001));
+        assert_eq!(security["fsGroup"].as_u64(), Some(10001));
+        assert_eq!(security["runAsNonRoot"].as_bool(), Some(true));
+    }
+    kubernetes::check_kustomization(&[job, deployment]);
 }
 
 /// `[Section]` → key → values (a key may repeat), comments and blank
