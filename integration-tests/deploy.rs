@@ -2,7 +2,8 @@
 //! binary: the Kubernetes manifests as YAML (kinds, names, the Service's
 //! port, the token Secret and the shared volume mounted where the flags
 //! say), the systemd unit by a small `[Section]` / `Key=Value` parser (the
-//! sandbox settings, the data path read-only), the Slurm script as shell
+//! sandbox settings: an empty read-only root with the data path bound in
+//! read-only), the Slurm script as shell
 //! lines (`#SBATCH` options, the worker started through `srun`; it runs on
 //! a real cluster in `slurm.rs`), and the
 //! Dockerfile's instructions (two stages, a non-root user). Every `parpipe`
@@ -272,9 +273,10 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
         assert_eq!(v.len(), 1, "{k} set more than once");
         &v[0]
     };
-    assert_eq!(one("ProtectSystem"), "strict");
     assert_eq!(one("DynamicUser"), "yes");
     assert_eq!(one("NoNewPrivileges"), "yes");
+    // An empty read-only root: only what is bound in can be read.
+    assert_eq!(one("TemporaryFileSystem"), "/:ro");
     let words: Vec<String> = one("ExecStart")
         .split_whitespace()
         .map(str::to_string)
@@ -282,9 +284,23 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
     let (sub, flags) = check_command(&words, "ExecStart");
     assert_eq!(sub, "worker");
     assert!(flags.contains_key("--keep-alive"));
+    // No coordinator up: the worker waits rather than exits and restarts.
+    assert_eq!(flags["--connect-timeout"].as_deref(), Some("0"));
     let data = flags["--allow-read"].clone().unwrap();
-    let read_only: Vec<&str> = one("ReadOnlyPaths").split_whitespace().collect();
-    assert!(read_only.contains(&data.as_str()), "{data} not read-only");
+    let bound: Vec<&str> = service["BindReadOnlyPaths"]
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .collect();
+    assert!(
+        bound.contains(&data.as_str()),
+        "{data} not bound in: {bound:?}"
+    );
+    // The binary is under a bound path; nothing is bound writable.
+    assert!(
+        bound.iter().any(|b| Path::new(&words[0]).starts_with(b)),
+        "{bound:?}"
+    );
+    assert!(!service.contains_key("BindPaths") && !service.contains_key("ReadWritePaths"));
     // The token comes from the credential systemd loads (`%d`).
     let (name, _) = one("LoadCredential").split_once(':').unwrap();
     assert_eq!(
