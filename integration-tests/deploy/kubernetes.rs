@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn manifests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
@@ -213,17 +213,20 @@ fn loader_script() -> String {
 }
 
 /// Waits for `child` at most `limit`; kills it and fails past that.
-fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
+fn wait_for(child: Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) on our child, not reaped: its waiter is still waiting.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             panic!("{what} still running after {limit:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -340,11 +343,11 @@ fn the_kubernetes_pods_rehearsed_as_processes_work_on_a_fresh_root_owned_volume(
         "loading: {}",
         String::from_utf8_lossy(&loaded.stderr)
     );
-    let mut init = pods
+    let init = pods
         .command(&pods.words(job, "initContainers", &service), false)
         .spawn()
         .unwrap();
-    assert!(wait_for(&mut init, Duration::from_secs(30), "the init step").success());
+    assert!(wait_for(init, Duration::from_secs(30), "the init step").success());
 
     let mut coord = pods
         .command(&pods.words(job, "containers", &service), false)
@@ -358,7 +361,7 @@ fn the_kubernetes_pods_rehearsed_as_processes_work_on_a_fresh_root_owned_volume(
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let status = wait_for(&mut coord, Duration::from_secs(120), "the coordinator");
+    let status = wait_for(coord, Duration::from_secs(120), "the coordinator");
     let log = log.join().unwrap();
     assert!(status.success(), "coordinator: {log}");
     // The keep-alive workers are still there, waiting for the next job.
