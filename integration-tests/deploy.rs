@@ -2,8 +2,8 @@
 //! binary: the Kubernetes manifests as YAML (kinds, names, the Service's
 //! port, the token Secret and the shared volume mounted where the flags
 //! say), the systemd unit by a small `[Section]` / `Key=Value` parser (the
-//! sandbox settings: an empty read-only root with the data path bound in
-//! read-only), the Slurm script as shell
+//! sandbox settings: a read-only file system with the places that hold
+//! data emptied and the data path bound back in read-only), the Slurm script as shell
 //! lines (`#SBATCH` options, the worker started through `srun`; it runs on
 //! a real cluster in `slurm.rs`), and the
 //! Dockerfile's instructions (two stages, a non-root user). Every `parpipe`
@@ -275,8 +275,17 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
     };
     assert_eq!(one("DynamicUser"), "yes");
     assert_eq!(one("NoNewPrivileges"), "yes");
-    // An empty read-only root: only what is bound in can be read.
-    assert_eq!(one("TemporaryFileSystem"), "/:ro");
+    // Read-only everywhere, and the places that hold other data emptied:
+    // only what is bound back in can be read there.
+    assert_eq!(one("ProtectSystem"), "strict");
+    assert_eq!(one("ProtectHome"), "yes");
+    let emptied: Vec<&str> = one("TemporaryFileSystem").split_whitespace().collect();
+    for dir in ["/etc", "/var", "/srv", "/opt", "/mnt", "/media", "/run"] {
+        assert!(
+            emptied.contains(&&*format!("{dir}:ro")),
+            "{dir} not emptied: {emptied:?}"
+        );
+    }
     let words: Vec<String> = one("ExecStart")
         .split_whitespace()
         .map(str::to_string)
@@ -295,10 +304,12 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
         bound.contains(&data.as_str()),
         "{data} not bound in: {bound:?}"
     );
-    // The binary is under a bound path; nothing is bound writable.
+    // The binary lies where nothing is emptied; nothing is bound writable.
     assert!(
-        bound.iter().any(|b| Path::new(&words[0]).starts_with(b)),
-        "{bound:?}"
+        emptied
+            .iter()
+            .all(|e| !Path::new(&words[0]).starts_with(e.trim_end_matches(":ro"))),
+        "{emptied:?}"
     );
     assert!(!service.contains_key("BindPaths") && !service.contains_key("ReadWritePaths"));
     // The token comes from the credential systemd loads (`%d`).
