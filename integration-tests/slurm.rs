@@ -3,7 +3,8 @@
 //! started here (munged, slurmctld, and two slurmd as nodes `n1` and `n2`
 //! on ports of their own), configured in a temporary directory, no
 //! systemd. Three jobs on a 2,000-line input (one chunk: the second worker
-//! often arrives after the work is done) and one on a 1 M-line input, each
+//! often arrives after the work is done), a fourth whose second worker is
+//! held back until the job's outputs exist, and one on a 1 M-line input, each
 //! `sbatch --nodes=2 parpipe.sbatch INPUT OUT_DIR` with `parpipe` found on
 //! `PATH` and the token from `TOKEN`. Every job must end COMPLETED with no
 //! worker failing and `summary.json` byte-identical to serial mode's; the
@@ -162,7 +163,23 @@ impl Cluster {
         )
         .unwrap();
         // `parpipe` on PATH, as every node of a real cluster has it.
-        std::os::unix::fs::symlink(common::bin(), d.join("bin/parpipe")).unwrap();
+        // A worker of a job submitted with LATE_AFTER, on node n2, starts
+        // only once that file (the job's summary.json) exists: after the
+        // coordinator has stopped listening, a worker arriving late for sure.
+        let shim = d.join("bin/parpipe");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\n\
+                 if [ \"$1\" = worker ] && [ -n \"${{LATE_AFTER:-}}\" ] && [ \"${{SLURMD_NODENAME:-}}\" = n2 ]; then\n\
+                 \x20 while [ ! -e \"$LATE_AFTER\" ]; do sleep 0.05; done\n\
+                 fi\n\
+                 exec '{}' \"$@\"\n",
+                common::bin()
+            ),
+        )
+        .unwrap();
+        set_mode(&shim, 0o755);
 
         let mut cluster = Cluster {
             conf,
@@ -275,7 +292,7 @@ impl Cluster {
 
     /// Submits the recipe as a user would: `sbatch --nodes=2
     /// parpipe.sbatch INPUT OUT_DIR`, `parpipe` on PATH and `TOKEN` set.
-    fn submit(&self, input: &Path, out: &Path, token: &Path) -> String {
+    fn submit(&self, input: &Path, out: &Path, token: &Path, late: bool) -> String {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/parpipe.sbatch");
         let path = format!(
             "{}:{}",
@@ -292,6 +309,14 @@ impl Cluster {
             .env("SLURM_CONF", &self.conf)
             .env("PATH", path)
             .env("TOKEN", token)
+            .env(
+                "LATE_AFTER",
+                if late {
+                    out.join("summary.json")
+                } else {
+                    PathBuf::new()
+                },
+            )
             .current_dir(self.dir.path())
             .output()
             .unwrap();
@@ -397,15 +422,18 @@ fn the_sbatch_recipe_completes_on_a_real_slurm_cluster_with_serial_outputs() {
         ]);
         inputs.push((name, lines, input, serial));
     }
-    // Three small jobs (late workers are likely) and the large one, all
-    // queued at once: Slurm runs them one after another (`--exclusive`).
+    // Three small jobs (a late worker is likely), one whose second worker
+    // comes late for sure, and the large one, all queued at once: Slurm
+    // runs them one after another (`--exclusive`).
     let mut jobs = Vec::new();
-    for (i, (name, lines, input, serial)) in
-        [0, 0, 0, 1].into_iter().map(|k| &inputs[k]).enumerate()
+    for (i, (k, late)) in [(0, false), (0, false), (0, false), (0, true), (1, false)]
+        .into_iter()
+        .enumerate()
     {
+        let (name, lines, input, serial) = &inputs[k];
         let out = d.join(format!("out-{i}-{name}"));
-        let id = cluster.submit(input, &out, &token);
-        jobs.push((id, *lines, out, serial.clone()));
+        let id = cluster.submit(input, &out, &token, late);
+        jobs.push((id, *lines, out, serial.clone(), late));
     }
     let ids: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
     let finals = cluster.await_state("the jobs' end", |c| {
@@ -417,7 +445,7 @@ fn the_sbatch_recipe_completes_on_a_real_slurm_cluster_with_serial_outputs() {
     });
 
     let mut failures = Vec::new();
-    for ((id, lines, out, serial), job) in jobs.iter().zip(&finals) {
+    for ((id, lines, out, serial, late), job) in jobs.iter().zip(&finals) {
         let log = std::fs::read_to_string(d.join(format!("job-{id}.out"))).unwrap_or_default();
         let summary = std::fs::read(out.join("summary.json")).ok();
         let identical =
@@ -427,7 +455,8 @@ fn the_sbatch_recipe_completes_on_a_real_slurm_cluster_with_serial_outputs() {
             .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r).ok())
             .and_then(|r| r["workers"].as_array().map(Vec::len));
         println!(
-            "slurm: job {id} ({lines} lines): {} in {} (exit {}), {} of 2 workers joined, summary.json {}",
+            "slurm: job {id} ({lines} lines{}): {} in {} (exit {}), {} of 2 workers joined, summary.json {}",
+            if *late { ", n2's worker held back until the end" } else { "" },
             job["JobState"],
             job["RunTime"],
             job["ExitCode"],
@@ -436,6 +465,9 @@ fn the_sbatch_recipe_completes_on_a_real_slurm_cluster_with_serial_outputs() {
         );
         if job["JobState"] != "COMPLETED" || !identical || joined.is_none() {
             failures.push(format!("job {id}: {job:?}\n{log}"));
+        }
+        if *late && joined != Some(1) {
+            failures.push(format!("job {id}: the held-back worker joined\n{log}"));
         }
         // A worker that came late exits 0: srun reports no failed task.
         if log.contains("srun: error") || log.contains("a worker failed") {
