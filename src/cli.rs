@@ -342,6 +342,11 @@ pub(crate) struct WorkerArgs {
     /// Serve one job after another instead of exiting after the first.
     #[arg(long)]
     pub(crate) keep_alive: bool,
+    /// Take a refused connection to mean the coordinator has finished its
+    /// job and exit 0, for launchers that start workers once it listens
+    /// (a worker arriving after the work is done then ends cleanly).
+    #[arg(long, conflicts_with = "keep_alive")]
+    pub(crate) done_if_refused: bool,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
     #[arg(long, value_name = "BYTES", default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]

@@ -275,6 +275,7 @@ fn worker(args: WorkerArgs) -> Result<(), Failure> {
         connect: args.connect,
         token: token(&args.token_file)?,
         keep_alive: args.keep_alive,
+        done_if_refused: args.done_if_refused,
         max_frame: args.max_frame,
         connect_timeout: match args.connect_timeout {
             0.0 => None,
