@@ -2,6 +2,7 @@
 //! library's configuration, runs, prints the report. No logic lives here.
 
 mod cli;
+mod shutdown;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -312,42 +313,28 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     let display = (!quiet && std::io::stderr().is_terminal())
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
-    let result = system.block_on(async move {
-        // Ctrl-C is caught from before the first file is made: from then on
-        // it stops the run, which removes what it staged.
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .context("cannot catch Ctrl-C")?;
-        if follow {
-            // A follow run ends normally on SIGINT or SIGTERM: reading stops
-            // at what was written, and the outputs are written as usual.
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .context("cannot catch SIGTERM")?;
-            actix::spawn(async move {
-                tokio::select! {
-                    _ = interrupt.recv() => {}
-                    _ = terminate.recv() => {}
-                }
-                tracing::info!("stopping: finishing what was written");
-                logs::follow::stop_following();
-            });
-        } else {
-            actix::spawn(async move {
-                if interrupt.recv().await.is_some() {
-                    tracing::warn!("interrupted: stopping");
-                    cancel.cancel();
-                }
-            });
-        }
+    let outcome = system.block_on(async move {
+        // Caught from before the first file is made: from then on a signal
+        // stops the run, which removes what it staged.
+        let shutdown = shutdown::signal().context("cannot catch signals")?;
         // Before any input is read: temporaries of killed runs cleaned, and
         // the output places proven writable. Every output is staged until
         // the run and its report are complete; dropping `staging` removes
         // it all.
         let staging = Staging::prepare(&args.out, &report_path)?;
         let job = params.into_job(staging.dir())?;
-        let report = parpipe::execute(&registry, &job, &config).await;
-        Ok::<_, Failure>((staging, report))
+        let run = parpipe::execute(&registry, &job, &config);
+        let (result, signal) = shutdown::run_until(run, shutdown, |_| {
+            if follow {
+                // The normal end of a follow: reading stops at what was
+                // written, and the outputs are written as usual.
+                logs::follow::stop_following();
+            } else {
+                cancel.cancel();
+            }
+        })
+        .await;
+        Ok::<_, Failure>((staging, result, signal))
     });
     drop(system);
     if let Some(d) = display {
@@ -356,7 +343,35 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(s) = report_snapshots {
         s.stop();
     }
-    let (staging, result) = result?;
+    let ended = conclude(outcome, follow, quiet);
+    if ended.is_err() {
+        // No snapshot of a run that gave no result may stay behind.
+        for path in parpipe::outputs::retract_snapshots() {
+            tracing::info!("removed the snapshot '{}'", path.display());
+        }
+    }
+    ended
+}
+
+/// What a run's outcome means: the outputs committed, or the failure.
+fn conclude(
+    outcome: Result<RunOutcome, Failure>,
+    follow: bool,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let (staging, result, signal) = outcome?;
+    let interrupted = |sig: shutdown::Signal| Failure {
+        code: sig.exit_code(),
+        error: anyhow::anyhow!("interrupted by {}; no result was written", sig.name()),
+    };
+    let result = match (result, signal) {
+        (Some(result), None) => result,
+        // A follow ends normally on a signal.
+        (Some(Ok(finished)), Some(_)) if follow => Ok(finished),
+        // Stopped on request: whatever it gave, it is no result.
+        (_, Some(sig)) => return Err(interrupted(sig)),
+        (None, None) => unreachable!("a run is only dropped after a signal"),
+    };
     let report = result
         .map_err(|e| match e.kind() {
             ErrorKind::Config => usage(e),
@@ -369,6 +384,14 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     staging.commit(&(report.to_json() + "\n"))?;
     Ok(())
 }
+
+/// The staged outputs, the run's result (`None`: dropped after a signal)
+/// and the signal that stopped it, if one did.
+type RunOutcome = (
+    Staging,
+    Option<Result<parpipe::Finished<parpipe::pipeline::AnyData>, parpipe::Error>>,
+    Option<shutdown::Signal>,
+);
 
 /// Rewrites the report of a run with `--snapshot-every` from its live
 /// status, on a thread of its own, until stopped.
@@ -386,7 +409,7 @@ impl ReportSnapshots {
             {
                 if let Some(status) = board.latest().filter(|s| s.running) {
                     let text = status.report.to_json() + "\n";
-                    if let Err(e) = parpipe::outputs::write_snapshot(&path, text.as_bytes()) {
+                    if let Err(e) = parpipe::outputs::write_snapshot(&path, &text) {
                         tracing::warn!("report snapshot: {e}");
                     }
                 }
@@ -426,7 +449,7 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         .to_string_lossy()
         .into_owned();
     let tmp = parpipe::outputs::temp_path(dir, &name);
-    let written = std::fs::File::create(&tmp)
+    let written = parpipe::outputs::create_temp(&tmp)
         .and_then(|file| {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             generator.write_all(&mut out)?;
