@@ -81,7 +81,7 @@ async fn scenario(registry: &Registry, key: &Key<(), u64>, mode: Mode, bad: u64)
         .map_err(|e| format!("start: {e}"))?;
     run.push(vec![1, 2]).await.map_err(|e| format!("first push: {e}"))?;
     let snap = bounded("a snapshot before the failure", run.snapshot()).await?;
-    if snap != Ok(3) {
+    if !matches!(snap, Ok(3)) {
         return Err(format!("the snapshot before the failure was {snap:?}"));
     }
     let _ = run.push(vec![bad]).await;
