@@ -422,7 +422,10 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
         .map(|n| out.join(n))
         .expect("the run's staging directory");
     let tag = staging.file_name().unwrap().to_str().unwrap();
-    let tag = tag.trim_start_matches(".run.").trim_end_matches(".tmp").to_string();
+    let tag = tag
+        .trim_start_matches(".run.")
+        .trim_end_matches(".tmp")
+        .to_string();
     let writes = Reads::events(&staging, libc::IN_MODIFY);
     writes.wait(HANG);
     // SAFETY: kill(2) on our own unreaped child.
@@ -440,7 +443,10 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
     let held = std::fs::File::open(&live).unwrap();
     // SAFETY: flock(2) on a descriptor `held` owns.
     let locked = unsafe {
-        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX | libc::LOCK_NB)
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&held),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
     };
     assert_eq!(locked, 0);
 

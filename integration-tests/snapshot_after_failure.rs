@@ -8,8 +8,8 @@
 //! call; the assertion is the error it returns, not how fast.
 
 use parpipe::{
-    Aggregate, BatchInfo, Key, Mode, Pipeline, PushError, Registry, RunConfig, Stage,
-    StageError, WorkerCommand,
+    Aggregate, BatchInfo, Key, Mode, Pipeline, PushError, Registry, RunConfig, Stage, StageError,
+    WorkerCommand,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -69,7 +69,12 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> Resu
 
 /// Starts the pipeline in `mode`, makes it fail with `bad`, waits until
 /// pushes say so, then asks for a snapshot.
-async fn scenario(registry: &Registry, key: &Key<(), u64>, mode: Mode, bad: u64) -> Result<(), String> {
+async fn scenario(
+    registry: &Registry,
+    key: &Key<(), u64>,
+    mode: Mode,
+    bad: u64,
+) -> Result<(), String> {
     let config = RunConfig {
         mode,
         workers: Some(1),
@@ -79,7 +84,9 @@ async fn scenario(registry: &Registry, key: &Key<(), u64>, mode: Mode, bad: u64)
     let run = registry
         .start::<(), Vec<u64>, u64, u64>(key, &(), &config)
         .map_err(|e| format!("start: {e}"))?;
-    run.push(vec![1, 2]).await.map_err(|e| format!("first push: {e}"))?;
+    run.push(vec![1, 2])
+        .await
+        .map_err(|e| format!("first push: {e}"))?;
     let snap = bounded("a snapshot before the failure", run.snapshot()).await?;
     if !matches!(snap, Ok(3)) {
         return Err(format!("the snapshot before the failure was {snap:?}"));

@@ -92,7 +92,11 @@ fn create_locked_with(path: &Path, dir: bool) -> io::Result<File> {
             fs::create_dir(path)?;
             File::open(path)?
         } else {
-            File::options().read(true).write(true).create_new(true).open(path)?
+            File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(path)?
         };
         if !try_lock(&file)? {
             // A cleaner holds it for the instant before it removes it.

@@ -76,7 +76,11 @@ fn only_unlocked_parpipe_temporaries_are_removed() {
     let gone_dir = d.join(".run.parpipe-4242-0000beef.tmp");
     fs::write(&gone_file, b"partial").unwrap();
     fs::create_dir(&gone_dir).unwrap();
-    fs::write(gone_dir.join(".summary.json.parpipe-4242-0000beef.tmp"), b"x").unwrap();
+    fs::write(
+        gone_dir.join(".summary.json.parpipe-4242-0000beef.tmp"),
+        b"x",
+    )
+    .unwrap();
     // A live run's, whatever its pid (here one that exists nowhere).
     let live_file = d.join(".summary.json.parpipe-3999999-12345678.tmp");
     let live_dir = d.join(".run.parpipe-3999999-12345678.tmp");
@@ -95,9 +99,17 @@ fn only_unlocked_parpipe_temporaries_are_removed() {
 
     let mut found = clean_stale(d, None).unwrap();
     found.sort_by(|a, b| a.path.cmp(&b.path));
-    let removed: Vec<_> = found.iter().filter(|s| s.removed).map(|s| &s.path).collect();
+    let removed: Vec<_> = found
+        .iter()
+        .filter(|s| s.removed)
+        .map(|s| &s.path)
+        .collect();
     assert_eq!(removed, [&gone_file, &gone_dir]);
-    let left: Vec<_> = found.iter().filter(|s| !s.removed).map(|s| &s.path).collect();
+    let left: Vec<_> = found
+        .iter()
+        .filter(|s| !s.removed)
+        .map(|s| &s.path)
+        .collect();
     assert_eq!(left, [&live_dir, &live_file]);
     assert!(found.iter().all(|s| s.pid == 4242 || s.pid == 3999999));
     assert_eq!(
@@ -112,7 +124,10 @@ fn only_unlocked_parpipe_temporaries_are_removed() {
             "summary.json",
         ]
     );
-    assert_eq!(fs::read(d.join(".backup.3999999.tmp/db.sqlite")).unwrap(), b"db");
+    assert_eq!(
+        fs::read(d.join(".backup.3999999.tmp/db.sqlite")).unwrap(),
+        b"db"
+    );
     assert!(live_dir.join("summary.json").exists());
     // `only` keeps to one name.
     fs::write(&gone_file, b"partial").unwrap();
@@ -155,7 +170,10 @@ fn snapshots_are_marked_and_retracted_only_while_still_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("summary.json");
     write_snapshot(&path, "{\"lines\":1}\n").unwrap();
-    assert_eq!(fs::read_to_string(&path).unwrap(), "{\"final\":false,\"lines\":1}\n");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"final\":false,\"lines\":1}\n"
+    );
     assert_eq!(names(dir.path()), ["summary.json"]);
     assert!(retract_snapshot(&path));
     assert!(!path.exists());

@@ -101,7 +101,8 @@ impl Snapshots {
         }
         self.last = Instant::now();
         let text = acc.summary().to_json();
-        crate::outputs::write_snapshot(&self.path, &text).map_err(|e| StageError::new(e.to_string()))
+        crate::outputs::write_snapshot(&self.path, &text)
+            .map_err(|e| StageError::new(e.to_string()))
     }
 
     /// Stops the thread at once (what it would still write is older than

@@ -123,7 +123,10 @@ fn next_tick(dir: &Path, file: &Path) {
         if now > born {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the file clock never moved");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file clock never moved"
+        );
         std::thread::yield_now();
     }
 }
