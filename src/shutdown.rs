@@ -22,8 +22,11 @@ pub(crate) const GRACE: Duration = Duration::from_millis(750);
 /// A signal that ends a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
+    /// SIGINT (Ctrl-C).
     Interrupt,
+    /// SIGTERM (`kill`, service managers).
     Terminate,
+    /// SIGHUP (the terminal went away).
     Hangup,
 }
 
