@@ -415,20 +415,40 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
     let pid = child.id();
     reads.wait(HANG);
     // Staged before the input is read; wait until records are being written.
-    let staging = out.join(format!(".parpipe-run.{pid}.tmp"));
+    let owner = format!("parpipe-{pid}-");
+    let staging = leftovers(&out)
+        .into_iter()
+        .find(|n| n.starts_with(&format!(".run.{owner}")))
+        .map(|n| out.join(n))
+        .expect("the run's staging directory");
+    let tag = staging.file_name().unwrap().to_str().unwrap();
+    let tag = tag
+        .trim_start_matches(".run.")
+        .trim_end_matches(".tmp")
+        .to_string();
     let writes = Reads::events(&staging, libc::IN_MODIFY);
     writes.wait(HANG);
     // SAFETY: kill(2) on our own unreaped child.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     let (o, _) = wait_or_kill(child, HANG).unwrap();
     assert_eq!(o.status.code(), None, "{}", describe(&args, &o));
-    let records = staging.join(format!(".records.jsonl.{pid}.tmp"));
+    let records = staging.join(format!(".records.jsonl.{tag}.tmp"));
     let killed_size = std::fs::metadata(&records).map(|m| m.len()).unwrap_or(0);
     assert!(killed_size > 0, "nothing staged: {:?}", leftovers(&staging));
     assert!(!out.join("summary.json").exists());
-    // A temporary of a process that still runs (this test) is left, and named.
-    let live = out.join(format!(".summary.json.{}.tmp", std::process::id()));
+    // A temporary whose lock is held (by this test, as by a live run) is
+    // left, and named.
+    let live = out.join(".summary.json.parpipe-1-00000001.tmp");
     std::fs::write(&live, b"not ours to remove").unwrap();
+    let held = std::fs::File::open(&live).unwrap();
+    // SAFETY: flock(2) on a descriptor `held` owns.
+    let locked = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&held),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(locked, 0);
 
     let again = ["run", "--records", "100", "--out", common::s(&out)];
     let (o, _) = wait_or_kill(spawn(&again), HANG).unwrap();
@@ -445,7 +465,7 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
         describe(&again, &o)
     );
     let mut expected = vec![
-        format!(".summary.json.{}.tmp", std::process::id()),
+        ".summary.json.parpipe-1-00000001.tmp".to_string(),
         "report.json".to_string(),
         "summary.json".to_string(),
     ];
@@ -522,7 +542,7 @@ fn ctrl_c_as_soon_as_the_outputs_are_staged_leaves_nothing() {
         // SAFETY: kill(2) on our own unreaped child.
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
         let (o, _) = wait_or_kill(child, HANG).unwrap();
-        assert_eq!(o.status.code(), Some(1), "{}", describe(&args, &o));
+        assert_eq!(o.status.code(), Some(130), "{}", describe(&args, &o));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("interrupted"),
             "{}",

@@ -2,6 +2,7 @@
 //! library's configuration, runs, prints the report. No logic lives here.
 
 mod cli;
+mod shutdown;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -302,7 +303,6 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     config.announce_listen = !quiet || args.workers == Some(0) || args.dashboard.is_some();
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
-    let cancel_seen = config.cancel.clone();
     let follow = args.follow;
     let report_snapshots = match args.snapshot_every {
         Some(secs) => {
@@ -326,34 +326,10 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     let display = (!quiet && std::io::stderr().is_terminal())
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
-    let result = system.block_on(async move {
-        // Ctrl-C is caught from before the first file is made: from then on
-        // it stops the run, which removes what it staged.
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .context("cannot catch Ctrl-C")?;
-        if follow {
-            // A follow run ends normally on SIGINT or SIGTERM: reading stops
-            // at what was written, and the outputs are written as usual.
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .context("cannot catch SIGTERM")?;
-            actix::spawn(async move {
-                tokio::select! {
-                    _ = interrupt.recv() => {}
-                    _ = terminate.recv() => {}
-                }
-                tracing::info!("stopping: finishing what was written");
-                logs::follow::stop_following();
-            });
-        } else {
-            actix::spawn(async move {
-                if interrupt.recv().await.is_some() {
-                    tracing::warn!("interrupted: stopping");
-                    cancel.cancel();
-                }
-            });
-        }
+    let outcome = system.block_on(async move {
+        // Caught from before the first file is made: from then on a signal
+        // stops the run, which removes what it staged.
+        let shutdown = shutdown::signal().context("cannot catch signals")?;
         // Before any input is read: temporaries of killed runs cleaned, and
         // the output places proven writable. Every output is staged until
         // the run and its report are complete; dropping `staging` removes
@@ -363,8 +339,18 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         // Started here rather than by the run, so that it can outlive it.
         let dashboard = parpipe::live::Dashboard::start_for(&mut config)
             .map_err(|e| usage(anyhow::anyhow!(e)))?;
-        let report = parpipe::execute(&registry, &job, &config).await;
-        Ok::<_, Failure>((staging, report, dashboard))
+        let run = parpipe::execute(&registry, &job, &config);
+        let (result, signal) = shutdown::run_until(run, shutdown, |_| {
+            if follow {
+                // The normal end of a follow: reading stops at what was
+                // written, and the outputs are written as usual.
+                logs::follow::stop_following();
+            } else {
+                cancel.cancel();
+            }
+        })
+        .await;
+        Ok::<_, Failure>(((staging, result, signal), dashboard))
     });
     if let Some(d) = display {
         d.finish();
@@ -372,16 +358,25 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(s) = report_snapshots {
         s.stop();
     }
-    let (staging, result, dashboard) = result?;
-    let outcome = finish_run(staging, result, quiet);
+    let (outcome, dashboard) = match outcome {
+        Ok((outcome, dashboard)) => (Ok(outcome), dashboard),
+        Err(e) => (Err(e), None),
+    };
+    // A run a signal ended does not linger: the signal asked to stop.
+    let signalled = matches!(&outcome, Ok((_, _, Some(_))));
+    let ended = conclude(outcome, follow, quiet);
+    if ended.is_err() {
+        // No snapshot of a run that gave no result may stay behind.
+        for path in parpipe::outputs::retract_snapshots() {
+            tracing::info!("removed the snapshot '{}'", path.display());
+        }
+    }
     let metrics = match (&args.metrics_file, &board) {
         (Some(path), Some(board)) => parpipe::live::write_metrics_file(board, path)
             .map_err(|e| Failure::from(anyhow::anyhow!("--metrics-file: {e}"))),
         _ => Ok(()),
     };
     if let Some(dash) = dashboard {
-        // A run a signal ended does not linger: the signal asked to stop.
-        let signalled = cancel_seen.is_cancelled() || logs::follow::global_stop().is_stopped();
         let linger = args.linger.unwrap_or(cli::DEFAULT_LINGER);
         let linger = if signalled {
             Duration::ZERO
@@ -393,22 +388,35 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
             eprintln!(
                 "parpipe: the run {}; the dashboard stays up {} s for a last scrape \
                  (--linger; SIGINT, SIGTERM or SIGHUP ends it now)",
-                if outcome.is_ok() { "ended" } else { "failed" },
+                if ended.is_ok() { "ended" } else { "failed" },
                 linger.as_secs_f64()
             );
         }
         system.block_on(dash.linger(linger));
     }
     drop(system);
-    outcome.and(metrics)
+    ended.and(metrics)
 }
 
-/// The report printed and the staged outputs committed, or the run's error.
-fn finish_run(
-    staging: Staging,
-    result: Result<parpipe::Finished<parpipe::AnyData>, parpipe::Error>,
+/// What a run's outcome means: the outputs committed, or the failure.
+fn conclude(
+    outcome: Result<RunOutcome, Failure>,
+    follow: bool,
     quiet: bool,
 ) -> Result<(), Failure> {
+    let (staging, result, signal) = outcome?;
+    let interrupted = |sig: shutdown::Signal| Failure {
+        code: sig.exit_code(),
+        error: anyhow::anyhow!("interrupted by {}; no result was written", sig.name()),
+    };
+    let result = match (result, signal) {
+        (Some(result), None) => result,
+        // A follow ends normally on a signal.
+        (Some(Ok(finished)), Some(_)) if follow => Ok(finished),
+        // Stopped on request: whatever it gave, it is no result.
+        (_, Some(sig)) => return Err(interrupted(sig)),
+        (None, None) => unreachable!("a run is only dropped after a signal"),
+    };
     let report = result
         .map_err(|e| match e.kind() {
             ErrorKind::Config => usage(e),
@@ -421,6 +429,14 @@ fn finish_run(
     staging.commit(&(report.to_json() + "\n"))?;
     Ok(())
 }
+
+/// The staged outputs, the run's result (`None`: dropped after a signal)
+/// and the signal that stopped it, if one did.
+type RunOutcome = (
+    Staging,
+    Option<Result<parpipe::Finished<parpipe::pipeline::AnyData>, parpipe::Error>>,
+    Option<shutdown::Signal>,
+);
 
 /// Rewrites the report of a run with `--snapshot-every` from its live
 /// status, on a thread of its own, until stopped.
@@ -438,7 +454,7 @@ impl ReportSnapshots {
             {
                 if let Some(status) = board.latest().filter(|s| s.running) {
                     let text = status.report.to_json() + "\n";
-                    if let Err(e) = parpipe::outputs::write_snapshot(&path, text.as_bytes()) {
+                    if let Err(e) = parpipe::outputs::write_snapshot(&path, &text) {
                         tracing::warn!("report snapshot: {e}");
                     }
                 }
@@ -478,7 +494,7 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         .to_string_lossy()
         .into_owned();
     let tmp = parpipe::outputs::temp_path(dir, &name);
-    let written = std::fs::File::create(&tmp)
+    let written = parpipe::outputs::create_temp(&tmp)
         .and_then(|file| {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             generator.write_all(&mut out)?;

@@ -26,6 +26,9 @@ pub(super) struct Queue<B> {
     pub(super) closed: bool,
     /// Every handle was dropped (or `abort` called): stop.
     pub(super) dropped: bool,
+    /// The run is over (ended, failed or panicked): nothing reads the
+    /// queue any more, so a request put in it would never be answered.
+    pub(super) over: bool,
 }
 
 /// The queue between the handles and the pipeline's source.
@@ -48,6 +51,7 @@ impl<B> Feed<B> {
                 items: VecDeque::new(),
                 closed: false,
                 dropped: false,
+                over: false,
             }),
             space: Semaphore::new(depth),
             ready: Notify::new(),

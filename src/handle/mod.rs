@@ -293,6 +293,13 @@ where
         let (tx, rx) = oneshot::channel();
         {
             let mut q = shared.feed.lock();
+            if q.over {
+                // The failure was recorded before `over` was set.
+                drop(q);
+                return Err(shared
+                    .failure()
+                    .unwrap_or_else(|| RunError::Interrupted.into()));
+            }
             if q.closed || q.dropped {
                 drop(q);
                 return Err(shared

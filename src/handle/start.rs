@@ -83,8 +83,10 @@ where
             }
             shared.feed.space.close();
             let mut q = shared.feed.lock();
-            // Pending snapshot requests are dropped: their callers see the end.
+            // Pending snapshot requests are dropped: their callers see the
+            // end; later ones are refused at once.
             q.items.clear();
+            q.over = true;
         }
         let _ = ended_tx.send(true);
         let _ = tx.send(outcome);

@@ -1,13 +1,5 @@
 use super::*;
 
-/// The pid of a process that has exited (spawned and reaped here).
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
-
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -18,27 +10,37 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn temp_names_carry_the_pid() {
+fn temp_names_say_parpipe_and_carry_the_pid() {
     assert_eq!(
-        temp_pid(".summary.json.123.tmp"),
+        temp::parse_temp(".summary.json.parpipe-123-0a1b2c3d.tmp"),
         Some(("summary.json", 123))
     );
-    assert_eq!(temp_pid(".parpipe-run.7.tmp"), Some(("parpipe-run", 7)));
+    assert_eq!(
+        temp::parse_temp(".run.parpipe-7-ffffffff.tmp"),
+        Some(("run", 7))
+    );
     for not_ours in [
         "summary.json",
-        "report.json.12.tmp",
-        ".x.tmp",
-        "..12.tmp",
-        ".a.12a.tmp",
-        ".a.12.tmpx",
-        ".a..tmp",
-        ".a.99999999999999999999.tmp",
+        ".summary.json.123.tmp",
+        ".backup.3999999.tmp",
+        ".parpipe-run.7.tmp",
+        ".a.parpipe-12-0a1b2c3.tmp",
+        ".a.parpipe-12-0A1B2C3D.tmp",
+        ".a.parpipe--0a1b2c3d.tmp",
+        ".parpipe-12-0a1b2c3d.tmp",
+        "a.parpipe-12-0a1b2c3d.tmp",
+        ".a.parpipe-12-0a1b2c3d.tmpx",
+        ".a.parpipe-99999999999999999999-0a1b2c3d.tmp",
     ] {
-        assert_eq!(temp_pid(not_ours), None, "{not_ours}");
+        assert_eq!(temp::parse_temp(not_ours), None, "{not_ours}");
     }
     let p = temp_path(Path::new("d"), "summary.json");
-    let expected = format!(".summary.json.{}.tmp", std::process::id());
-    assert_eq!(p, Path::new("d").join(expected));
+    let name = p.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        temp::parse_temp(name),
+        Some(("summary.json", std::process::id()))
+    );
+    assert_eq!(p.parent(), Some(Path::new("d")));
 }
 
 #[test]
@@ -57,45 +59,129 @@ fn write_atomic_places_the_file_or_leaves_nothing() {
     assert!(write_atomic(&dir.path().join("no/such/dir/f"), b"x").is_err());
 }
 
+/// Holds the lock of `path` from another open file description, as a
+/// live run (of this or another PID namespace) does.
+fn held(path: &Path) -> fs::File {
+    let f = fs::File::open(path).unwrap();
+    assert!(temp::try_lock(&f).unwrap());
+    f
+}
+
 #[test]
-fn stale_temporaries_of_gone_processes_are_removed_and_live_ones_named() {
+fn only_unlocked_parpipe_temporaries_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let dead = dead_pid();
-    let gone_file = dir.path().join(format!(".records.jsonl.{dead}.tmp"));
-    let gone_dir = dir.path().join(format!(".parpipe-run.{dead}.tmp"));
-    let live = dir.path().join(".summary.json.1.tmp");
+    let d = dir.path();
+    // A killed run's: nothing holds their locks.
+    let gone_file = d.join(".records.jsonl.parpipe-4242-0000beef.tmp");
+    let gone_dir = d.join(".run.parpipe-4242-0000beef.tmp");
     fs::write(&gone_file, b"partial").unwrap();
     fs::create_dir(&gone_dir).unwrap();
-    fs::write(gone_dir.join(".summary.json.5.tmp"), b"x").unwrap();
-    fs::write(&live, b"x").unwrap();
-    fs::write(dir.path().join("summary.json"), b"{}").unwrap();
-    fs::write(dir.path().join(format!("notes.{dead}.tmp")), b"x").unwrap();
-    let mut found = clean_stale(dir.path(), None).unwrap();
+    fs::write(
+        gone_dir.join(".summary.json.parpipe-4242-0000beef.tmp"),
+        b"x",
+    )
+    .unwrap();
+    // A live run's, whatever its pid (here one that exists nowhere).
+    let live_file = d.join(".summary.json.parpipe-3999999-12345678.tmp");
+    let live_dir = d.join(".run.parpipe-3999999-12345678.tmp");
+    fs::write(&live_file, b"x").unwrap();
+    fs::create_dir(&live_dir).unwrap();
+    fs::write(live_dir.join("summary.json"), b"{}").unwrap();
+    let _locks = (held(&live_file), held(&live_dir));
+    // Not parpipe's: other programs' temporaries, a directory under a file
+    // temporary's name, a link.
+    fs::create_dir(d.join(".backup.3999999.tmp")).unwrap();
+    fs::write(d.join(".backup.3999999.tmp/db.sqlite"), b"db").unwrap();
+    fs::write(d.join(".summary.json.3999999.tmp"), b"x").unwrap();
+    fs::create_dir(d.join(".data.parpipe-1-00000000.tmp")).unwrap();
+    std::os::unix::fs::symlink(&gone_file, d.join(".l.parpipe-1-00000000.tmp")).unwrap();
+    fs::write(d.join("summary.json"), b"{}").unwrap();
+
+    let mut found = clean_stale(d, None).unwrap();
     found.sort_by(|a, b| a.path.cmp(&b.path));
     let removed: Vec<_> = found
         .iter()
         .filter(|s| s.removed)
         .map(|s| &s.path)
         .collect();
-    assert_eq!(removed, [&gone_dir, &gone_file]);
-    assert!(found
+    assert_eq!(removed, [&gone_file, &gone_dir]);
+    let left: Vec<_> = found
         .iter()
-        .any(|s| s.path == live && !s.removed && s.pid == 1));
-    let mut expected = vec![
-        ".summary.json.1.tmp".to_string(),
-        "summary.json".to_string(),
-        format!("notes.{dead}.tmp"),
-    ];
-    expected.sort();
-    assert_eq!(names(dir.path()), expected);
+        .filter(|s| !s.removed)
+        .map(|s| &s.path)
+        .collect();
+    assert_eq!(left, [&live_dir, &live_file]);
+    assert!(found.iter().all(|s| s.pid == 4242 || s.pid == 3999999));
+    assert_eq!(
+        names(d),
+        [
+            ".backup.3999999.tmp",
+            ".data.parpipe-1-00000000.tmp",
+            ".l.parpipe-1-00000000.tmp",
+            ".run.parpipe-3999999-12345678.tmp",
+            ".summary.json.3999999.tmp",
+            ".summary.json.parpipe-3999999-12345678.tmp",
+            "summary.json",
+        ]
+    );
+    assert_eq!(
+        fs::read(d.join(".backup.3999999.tmp/db.sqlite")).unwrap(),
+        b"db"
+    );
+    assert!(live_dir.join("summary.json").exists());
     // `only` keeps to one name.
     fs::write(&gone_file, b"partial").unwrap();
-    let found = clean_stale(dir.path(), Some("report.json")).unwrap();
-    assert!(found.is_empty());
+    assert!(clean_stale(d, Some("report.json")).unwrap().is_empty());
     assert!(gone_file.exists());
-    assert!(clean_stale(&dir.path().join("missing"), None)
-        .unwrap()
-        .is_empty());
+    assert!(clean_stale(&d.join("missing"), None).unwrap().is_empty());
+}
+
+#[test]
+fn a_staging_directory_is_locked_while_its_run_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let staging = Staging::prepare(&out, &out.join("report.json")).unwrap();
+    // Another run preparing the same OUT leaves this one's files alone.
+    let found = clean_stale(&out, None).unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().all(|s| !s.removed), "{found:?}");
+    assert!(staging.dir().exists());
+    drop(staging);
+    assert!(names(&out).is_empty());
+}
+
+#[test]
+fn snapshots_are_marked_and_retracted_only_while_still_in_place() {
+    assert_eq!(mark("{\"a\":1}\n"), "{\"final\":false,\"a\":1}\n");
+    assert_eq!(mark("{}"), "{\"final\":false}");
+    assert_eq!(
+        mark("{\n  \"a\": 1\n}"),
+        "{\n  \"final\": false,\n  \"a\": 1\n}"
+    );
+    for pretty in [true, false] {
+        let v: serde_json::Value = serde_json::from_str(&mark(if pretty {
+            "{\n  \"a\": 1\n}"
+        } else {
+            "{\"a\":1}"
+        }))
+        .unwrap();
+        assert_eq!(v["final"], false);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    write_snapshot(&path, "{\"lines\":1}\n").unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"final\":false,\"lines\":1}\n"
+    );
+    assert_eq!(names(dir.path()), ["summary.json"]);
+    assert!(retract_snapshot(&path));
+    assert!(!path.exists());
+    // Replaced by a final result: the final result stays.
+    write_snapshot(&path, "{\"lines\":1}\n").unwrap();
+    write_atomic(&path, b"{\"lines\":2}\n").unwrap();
+    assert!(!retract_snapshot(&path));
+    assert_eq!(fs::read(&path).unwrap(), b"{\"lines\":2}\n");
 }
 
 #[test]

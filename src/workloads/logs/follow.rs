@@ -11,6 +11,8 @@
 //!   what was read, reading restarts at its start, with a warning.
 //! - The path disappearing: the open file is read to its end, then the
 //!   reader waits for the path to come back.
+//! - A rotation that skipped a file (rotated more than once between two
+//!   looks) is warned about when it can be told (`follow/skipped.rs`).
 //! - Stopping: once [`FollowStop::stop`] is called, the next read that
 //!   finds no new bytes returns end of file, so that the caller finishes
 //!   normally with everything written before.
@@ -116,6 +118,8 @@ pub struct FollowReader {
     /// Rotations and truncations seen, for the report and tests.
     rotations: u64,
     truncations: u64,
+    /// Files that rotations skipped, as far as they can be told.
+    skipped: u64,
 }
 
 impl std::fmt::Debug for FollowReader {
@@ -153,6 +157,7 @@ impl FollowReader {
             clock: None,
             rotations: 0,
             truncations: 0,
+            skipped: 0,
         })
     }
 
@@ -171,6 +176,33 @@ impl FollowReader {
     /// Truncations seen so far.
     pub fn truncations(&self) -> u64 {
         self.truncations
+    }
+
+    /// Files that a rotation skipped (rotated more than once between two
+    /// looks) and that could be told apart, so far: see `follow/skipped.rs`
+    /// for what can and cannot be told.
+    pub fn skipped_files(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Warns about the files rotated away between the file read until now
+    /// and `new`, the one now at the path.
+    fn check_skipped(&mut self, new: &File) {
+        let (Some(cur), Ok(new)) = (&self.current, new.metadata()) else {
+            return;
+        };
+        let Ok(old) = cur.file.metadata() else {
+            return;
+        };
+        for (file, len) in skipped::skipped(&self.path, &old, &new) {
+            self.skipped += 1;
+            tracing::warn!(
+                path = %self.path.display(),
+                "the file was rotated more than once since it was last looked at: \
+                 '{}' ({len} bytes) was written and rotated away unread; its lines are not counted",
+                file.display()
+            );
+        }
     }
 
     /// At the end of the current file: switches to a new file at the path,
@@ -207,6 +239,7 @@ impl FollowReader {
                     Ok(file) => {
                         let id = file_id(&file.metadata()?);
                         if self.current.is_some() {
+                            self.check_skipped(&file);
                             self.rotations += 1;
                             tracing::info!(path = %self.path.display(), "file rotated: following the new one");
                         }
@@ -263,6 +296,8 @@ impl Read for FollowReader {
         }
     }
 }
+
+mod skipped;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ pub mod pool;
 pub mod ranges;
 pub mod render;
 pub mod sink;
+mod snapshots;
 pub mod source;
 pub mod stages;
 pub mod time;

@@ -1,10 +1,12 @@
 //! The `logs` sink: writes `summary.json` and, with `--emit-records`,
 //! streams `records.jsonl` and `rejects.txt`. Every file is written under a
-//! temporary name (`.NAME.PID.tmp`) and renamed into place only when the run
+//! temporary name (`.NAME.parpipe-PID-TAG.tmp`, locked while written) and renamed into place only when the run
 //! succeeds and every file is completely written, with `summary.json` last,
 //! so a failed or interrupted run leaves no partial result and no temporary.
+//! Snapshots of the summary while the run goes on: `snapshots.rs`.
 
 use super::metrics::LogsPartial;
+use super::snapshots::Snapshots;
 use crate::stage::{Sink, StageError};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -28,7 +30,7 @@ impl PendingFile {
     fn create(dir: &Path, name: &str) -> Result<Self, StageError> {
         let dest = dir.join(name);
         let tmp = crate::outputs::temp_path(dir, name);
-        let file = File::create(&tmp)
+        let file = crate::outputs::create_temp(&tmp)
             .map_err(|e| StageError::new(format!("cannot create '{}': {e}", tmp.display())))?;
         Ok(PendingFile {
             tmp,
@@ -106,75 +108,6 @@ pub struct LogsSink {
     snapshots: Option<Snapshots>,
 }
 
-/// `summary.json` rewritten while a run goes on: at most every
-/// `every`, by a thread of its own so that the last state before a pause
-/// of the input is written too, without waiting for a next batch.
-struct Snapshots {
-    every: std::time::Duration,
-    last: std::time::Instant,
-    /// Where texts are written, for trailing snapshots (`--follow`).
-    trailing: Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>,
-    path: PathBuf,
-}
-
-impl Snapshots {
-    fn new(plan: super::SnapshotPlan) -> Self {
-        let path = plan.dir.join(SUMMARY_FILE);
-        let every = std::time::Duration::from_millis(plan.every_ms);
-        let trailing = plan.trailing.then(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<String>();
-            let path = path.clone();
-            let thread = std::thread::spawn(move || {
-                let mut last: Option<std::time::Instant> = None;
-                while let Ok(mut text) = rx.recv() {
-                    if let Some(wait) = last.and_then(|l| every.checked_sub(l.elapsed())) {
-                        std::thread::sleep(wait);
-                    }
-                    // Only the newest state is worth writing.
-                    while let Ok(newer) = rx.try_recv() {
-                        text = newer;
-                    }
-                    if let Err(e) = crate::outputs::write_snapshot(&path, text.as_bytes()) {
-                        tracing::warn!("summary snapshot: {e}");
-                    }
-                    last = Some(std::time::Instant::now());
-                }
-            });
-            (tx, thread)
-        });
-        Snapshots {
-            every,
-            last: std::time::Instant::now(),
-            trailing,
-            path,
-        }
-    }
-
-    /// Called at every batch with the summary so far.
-    fn offer(&mut self, acc: &LogsPartial) -> Result<(), StageError> {
-        if let Some((tx, _)) = &self.trailing {
-            // The thread writes it when due, or drops it for a newer one.
-            let _ = tx.send(acc.summary().to_json());
-            return Ok(());
-        }
-        if self.last.elapsed() < self.every {
-            return Ok(());
-        }
-        self.last = std::time::Instant::now();
-        let text = acc.summary().to_json();
-        crate::outputs::write_snapshot(&self.path, text.as_bytes())
-            .map_err(|e| StageError::new(e.to_string()))
-    }
-
-    /// Stops the thread (what it still holds is older than the final result).
-    fn stop(&mut self) {
-        if let Some((tx, thread)) = self.trailing.take() {
-            drop(tx);
-            let _ = thread.join();
-        }
-    }
-}
-
 impl LogsSink {
     /// A sink writing into `out_dir` (created when needed). Creates nothing yet.
     pub fn new(out_dir: PathBuf, emit_records: bool) -> Self {
@@ -208,9 +141,70 @@ impl Sink for LogsSink {
     type Output = ();
 
     fn absorb(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
-        if let Some(s) = self.snapshots.as_mut() {
-            s.offer(acc)?;
+        self.stream(acc)?;
+        match self.snapshots.as_mut() {
+            Some(s) => s.offer(acc),
+            None => Ok(()),
         }
+    }
+
+    fn finish(&mut self, mut result: LogsPartial) -> Result<(), StageError> {
+        // The totals a trailing snapshot kept come first in input order.
+        if let Some(mut totals) = self.snapshots.as_mut().and_then(Snapshots::stop) {
+            if let Err(e) = totals.try_merge(result) {
+                self.abort();
+                return Err(StageError::new(e));
+            }
+            result = totals;
+        }
+        let prepared = self.ensure_dir().and_then(|()| self.stream(&mut result));
+        if let Err(e) = prepared {
+            self.abort();
+            return Err(e);
+        }
+        let mut files = Vec::new();
+        if let Some((records, rejects)) = self.streams.take() {
+            files.extend([records, rejects]);
+        }
+        match PendingFile::create(&self.out_dir, SUMMARY_FILE) {
+            // Last: a summary.json in place means every other output is too.
+            Ok(summary) => files.push(summary),
+            Err(e) => {
+                files.into_iter().for_each(PendingFile::discard);
+                self.abort();
+                return Err(e);
+            }
+        }
+        let text = result.summary().to_json();
+        if let Some(Err(e)) = files.last_mut().map(|f| f.write(text.as_bytes())) {
+            files.into_iter().for_each(PendingFile::discard);
+            self.abort();
+            return Err(e);
+        }
+        let placed = place_all(files);
+        match placed {
+            // The last snapshot stays until the final result replaces it.
+            Ok(()) => self.snapshots = None,
+            Err(_) => self.abort(),
+        }
+        placed
+    }
+
+    fn abort(&mut self) {
+        if let Some(s) = self.snapshots.as_mut() {
+            s.retract();
+        }
+        if let Some((records, rejects)) = self.streams.take() {
+            records.discard();
+            rejects.discard();
+        }
+    }
+}
+
+impl LogsSink {
+    /// Streams the rendered records and rejects out of `acc` (with
+    /// `--emit-records`).
+    fn stream(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
         if !self.emit_records {
             return Ok(());
         }
@@ -233,45 +227,6 @@ impl Sink for LogsSink {
         acc.records_out.clear();
         acc.rejects_out.clear();
         Ok(())
-    }
-
-    fn finish(&mut self, mut result: LogsPartial) -> Result<(), StageError> {
-        if let Some(s) = self.snapshots.as_mut() {
-            s.stop();
-        }
-        let prepared = self.ensure_dir().and_then(|()| self.absorb(&mut result));
-        if let Err(e) = prepared {
-            self.abort();
-            return Err(e);
-        }
-        let mut files = Vec::new();
-        if let Some((records, rejects)) = self.streams.take() {
-            files.extend([records, rejects]);
-        }
-        match PendingFile::create(&self.out_dir, SUMMARY_FILE) {
-            // Last: a summary.json in place means every other output is too.
-            Ok(summary) => files.push(summary),
-            Err(e) => {
-                files.into_iter().for_each(PendingFile::discard);
-                return Err(e);
-            }
-        }
-        let text = result.summary().to_json();
-        if let Some(Err(e)) = files.last_mut().map(|f| f.write(text.as_bytes())) {
-            files.into_iter().for_each(PendingFile::discard);
-            return Err(e);
-        }
-        place_all(files)
-    }
-
-    fn abort(&mut self) {
-        if let Some(s) = self.snapshots.as_mut() {
-            s.stop();
-        }
-        if let Some((records, rejects)) = self.streams.take() {
-            records.discard();
-            rejects.discard();
-        }
     }
 }
 

@@ -108,3 +108,70 @@ fn a_missing_or_directory_path_is_an_error_at_open() {
     assert!(FollowReader::open(&dir.path().join("nope"), stop.clone(), idle).is_err());
     assert!(FollowReader::open(dir.path(), stop, idle).is_err());
 }
+
+/// Waits until the kernel's file clock (coarse: a few ms) has moved past
+/// `file`'s birth time, so files made from now on were born after it, as
+/// a rotated generation is in real life.
+fn next_tick(dir: &Path, file: &Path) {
+    let born = std::fs::metadata(file).unwrap().created().unwrap();
+    let probe = dir.join("tick-probe");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        append(&probe, b"");
+        let now = std::fs::metadata(&probe).unwrap().created().unwrap();
+        std::fs::remove_file(&probe).unwrap();
+        if now > born {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file clock never moved"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_file_rotated_away_between_two_looks_is_counted_as_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    append(&path, b"a\n");
+    if std::fs::metadata(&path).unwrap().created().is_err() {
+        println!("SKIPPED: this file system keeps no birth times");
+        return;
+    }
+    let (mut r, stop) = reader(&path);
+    assert_eq!(drain(&mut r).0, b"a\n");
+    next_tick(dir.path(), &path);
+    // Two rotations before the next look: A goes to .2, B is written and
+    // rotated to .1 without the reader ever seeing it at the path, then C.
+    std::fs::rename(&path, dir.path().join("access.log.2")).unwrap();
+    append(&dir.path().join("access.log.1"), b"b1\nb2\n");
+    // Neither a compressed copy nor another log counts.
+    append(&dir.path().join("access.log.3.gz"), b"\x1f\x8b");
+    append(&dir.path().join("other.log"), b"o\n");
+    let fresh = dir.path().join("fresh");
+    append(&fresh, b"c\n");
+    std::fs::rename(&fresh, &path).unwrap();
+    assert_eq!(drain(&mut r).0, b"c\n");
+    stop.stop();
+    assert_eq!(drain(&mut r), (Vec::new(), true));
+    assert_eq!((r.rotations(), r.skipped_files()), (1, 1));
+}
+
+#[test]
+fn one_rotation_between_two_looks_skips_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    // An older generation, there before the run.
+    append(&dir.path().join("access.log.2"), b"old\n");
+    append(&path, b"a\n");
+    let (mut r, stop) = reader(&path);
+    assert_eq!(drain(&mut r).0, b"a\n");
+    std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+    append(&path, b"b\n");
+    assert_eq!(drain(&mut r).0, b"b\n");
+    stop.stop();
+    assert_eq!(drain(&mut r), (Vec::new(), true));
+    assert_eq!((r.rotations(), r.skipped_files()), (1, 0));
+}
