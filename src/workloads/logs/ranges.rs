@@ -57,8 +57,8 @@ pub struct RangeCutter {
 
 impl RangeCutter {
     /// Whether [`for_inputs`](Self::for_inputs) would give a cutter for
-    /// `inputs`: every one a plain regular file, not gzip (asked before a
-    /// run commits to ranges; no sample is read).
+    /// `inputs`: every one a plain regular file, not gzip, whose size can
+    /// be trusted (asked before a run commits to ranges; no sample is read).
     pub fn can_cut(inputs: &[InputSpec]) -> bool {
         inputs.iter().all(|spec| match spec {
             InputSpec::File(path) => matches!(inspect(path), Ok(Some(_))),
@@ -67,7 +67,9 @@ impl RangeCutter {
     }
 
     /// A cutter for `inputs` if every one is a plain (not gzip) regular
-    /// file that can be opened now; `None` otherwise (the caller then reads
+    /// file that can be opened now and holds the bytes its size says (not
+    /// a `/proc` or `/sys` file, see `size_is_trustworthy`); `None`
+    /// otherwise (the caller then reads
     /// the inputs as a stream, which reports any error in the usual way).
     ///
     /// An error when a file that opened changed while it was looked at
@@ -269,7 +271,8 @@ const ASSUMED_MEAN_LINE: u64 = 200;
 /// 64 KiB of the first file, and a file starting with the gzip magic gives
 /// `None` (its lines cannot be told from its size). Larger inputs are not
 /// opened at all: a `stat` each, 200 bytes a line (`ASSUMED_MEAN_LINE`),
-/// and a name ending in `.gz` gives `None`. The only use of the estimate is to tell a
+/// and a name ending in `.gz` gives `None`. A file that says 0 bytes but
+/// reads some (a `/proc` file) gives `None` too. The only use of the estimate is to tell a
 /// small input from a large one, and a large input is then read only by
 /// the run itself, from its start, as it would be without the estimate.
 pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
@@ -282,6 +285,14 @@ pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
         let meta = std::fs::metadata(path).ok()?;
         if !meta.is_file() {
             return None;
+        }
+        if meta.len() == 0 {
+            // Empty, or a pseudo-file (`/proc`) that says 0 bytes and has
+            // lines: its lines cannot be told from its size.
+            let file = File::open(path).ok()?;
+            if !size_is_trustworthy(&file, 0).ok()? {
+                return None;
+            }
         }
         total = total.saturating_add(meta.len());
         paths.push(path);
@@ -316,6 +327,12 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
     let Ok(canonical) = std::fs::canonicalize(path) else {
         return Ok(None);
     };
+    // Asked before opening: opening a FIFO waits for its writer, and
+    // closing it again would cost the stream reader the bytes (or the
+    // writer itself, by SIGPIPE).
+    if !std::fs::metadata(&canonical).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let Ok(file) = File::open(&canonical) else {
         return Ok(None);
     };
@@ -340,6 +357,9 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
             meta.len()
         ))));
     }
+    if !size_is_trustworthy(&file, len).map_err(changed)? {
+        return Ok(None);
+    }
     let mut head = [0u8; 2];
     let got = read_at(&file, &mut head, 0).map_err(changed)?;
     if got == 2 && head == [0x1f, 0x8b] {
@@ -358,6 +378,20 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
         fingerprint,
         unterminated,
     }))
+}
+
+/// Whether a regular file of `len` bytes (as `stat` says) holds exactly
+/// that many: its last byte reads, and nothing reads past it. Files of
+/// the kernel's pseudo-filesystems do not (`/proc` ones say 0 bytes and
+/// have lines; `/sys` ones say 4096 and have fewer), nor does a file being
+/// appended to: byte ranges cut from such a size would read other lines
+/// than the stream reader, so they are read as a stream.
+fn size_is_trustworthy(file: &File, len: u64) -> io::Result<bool> {
+    let mut probe = [0u8; 1];
+    if len > 0 && read_at(file, &mut probe, len - 1)? != 1 {
+        return Ok(false);
+    }
+    Ok(read_at(file, &mut probe, len)? == 0)
 }
 
 /// Lines and bytes in the first 64 KiB of `f` (a sample of its line length).
