@@ -281,6 +281,9 @@ pub(crate) async fn execute_pipeline(
     job: Option<&JobSpec>,
     config: &RunConfig,
 ) -> Result<Finished<AnyData>, RunError> {
+    // A worker whose program forgot to dispatch must not start a run (in
+    // multiprocess mode, a chain of coordinators and workers).
+    crate::worker::exit_if_undispatched();
     config.validate()?;
     if pipeline.source.part.may_wait() {
         // Never wait inside a source: it gets a thread of its own.

@@ -161,7 +161,7 @@ pub async fn execute(
     // The children start off the caller's thread (each start waits for an
     // exec); the coordinator's thread takes the first one's handshake while
     // the next one starts.
-    let children = match (command, &token) {
+    let mut children = match (command, &token) {
         (Some(command), Some(token)) => {
             let (token, addr, max_frame) = (token.clone(), addr.to_string(), config.max_frame);
             let started = tokio::task::spawn_blocking(move || {
@@ -185,12 +185,11 @@ pub async fn execute(
         _ => None,
     };
 
-    let result = rx
+    let result = outcome_or_undispatched(rx, children.as_mut())
         .await
         .map_err(|_| RunError::Runtime("the coordinator vanished".into()));
     let wall = started.elapsed();
     let _ = stop_accepting.send(());
-    let mut children = children;
     // No worker joined: say what became of the ones this run started.
     let result = match (result, children.as_mut()) {
         (Ok(Err(RunError::NoWorkers(why))), Some(c)) => {
@@ -348,4 +347,27 @@ async fn admit(
         }
     });
     Ok(())
+}
+
+/// The coordinator's outcome, unless a local worker exits first because
+/// its program never dispatched it (see `worker/dispatch.rs`): that run
+/// could never get a worker, and fails at once saying why.
+async fn outcome_or_undispatched<T>(
+    mut outcome: oneshot::Receiver<Result<T, RunError>>,
+    children: Option<&mut spawn::Children>,
+) -> Result<Result<T, RunError>, oneshot::error::RecvError> {
+    let Some(children) = children else {
+        return outcome.await;
+    };
+    let mut look = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            done = &mut outcome => return done,
+            _ = look.tick() => {
+                if let Some(why) = children.undispatched() {
+                    return Ok(Err(RunError::Config(why)));
+                }
+            }
+        }
+    }
 }
