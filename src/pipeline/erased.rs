@@ -240,6 +240,9 @@ pub(crate) trait DynChunkDecoder: Send {
         bytes: &[u8],
         max: usize,
     ) -> Result<(usize, usize), String>;
+    /// See [`ChunkDecoder::adopt`](crate::ChunkDecoder::adopt), for a
+    /// batch that `new_batch` made.
+    fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize>;
 }
 
 struct ErasedDecoder<O>(Box<dyn crate::ChunkDecoder<O>>);
@@ -259,6 +262,10 @@ impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
             .downcast_mut()
             .ok_or("a chunk batch of another type (a bug in parpipe)")?;
         self.0.extend(batch, bytes, max).map_err(|e| e.to_string())
+    }
+
+    fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize> {
+        self.0.adopt(batch.downcast_mut()?, bytes)
     }
 }
 

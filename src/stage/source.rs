@@ -161,6 +161,19 @@ pub trait ChunkDecoder<Out>: Send + 'static {
         bytes: &[u8],
         max_records: usize,
     ) -> Result<(usize, usize), StageError>;
+
+    /// Like [`extend`](Self::extend) for the first record of `bytes`
+    /// only, into a `batch` that holds no record yet, taking `bytes`'
+    /// buffer over for it instead of copying it: a record of many MiB then
+    /// costs its length once, not twice. `bytes` is left holding the bytes
+    /// after the record. Returns the bytes the record took, or `None`
+    /// (the default) when the decoder does not take buffers over or
+    /// `bytes` does not start with a whole record; the caller then calls
+    /// `extend`. Asked only for a record longer than a read block.
+    fn adopt(&self, batch: &mut Out, bytes: &mut Vec<u8>) -> Option<usize> {
+        let _ = (batch, bytes);
+        None
+    }
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of

@@ -196,6 +196,13 @@ trait LineSink {
     fn size_after(&self, raw_len: usize, len: usize) -> usize;
     /// Takes the line (the size was checked with `size_after`).
     fn push(&mut self, raw: &[u8], len: usize);
+    /// Takes the line held in `raw`, whose buffer it may take over instead
+    /// of copying it (a line that spanned reads can be any length up to
+    /// 4 GiB: a copy would double what it costs). `raw` is left holding
+    /// some buffer, to be cleared.
+    fn push_owned(&mut self, raw: &mut Vec<u8>, len: usize) {
+        self.push(raw, len);
+    }
     /// True for a sink that keeps lines as LF-terminated text, which can
     /// take many lines at once with [`push_block`](Self::push_block).
     const TEXT: bool = false;
@@ -222,6 +229,17 @@ impl LineSink for LineBatch {
         let pushed = self.push_line(&raw[..len]);
         // Cannot fail: the size was checked against the batch.
         debug_assert!(pushed.is_ok());
+    }
+
+    fn push_owned(&mut self, raw: &mut Vec<u8>, len: usize) {
+        if !self.data.is_empty() || !self.ends.is_empty() {
+            return self.push(raw, len);
+        }
+        // The batch's first line: it becomes the batch's data as it is.
+        std::mem::swap(&mut self.data, raw);
+        self.data.truncate(len);
+        // Cannot fail: the size was checked against the batch.
+        self.ends.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
 }
 
@@ -551,7 +569,7 @@ impl LineReader {
                 sink.push(&self.buf[seg.clone()], len);
             } else {
                 self.partial.extend_from_slice(&self.buf[seg]);
-                sink.push(&self.partial, len);
+                sink.push_owned(&mut self.partial, len);
             }
             self.partial.clear();
             self.start += seg_len + usize::from(!at_end);

@@ -318,6 +318,11 @@ impl ChunkDecoder<LineBatch> for LinesDecoder {
             .extend_from_lines(bytes, max_records)
             .map_err(StageError::new)
     }
+
+    /// A long first line becomes the batch's data as it was read.
+    fn adopt(&self, batch: &mut LineBatch, bytes: &mut Vec<u8>) -> Option<usize> {
+        batch.adopt_first_line(bytes)
+    }
 }
 
 fn failed(e: &mut Option<super::input::InputError>) -> StageError {
