@@ -8,7 +8,7 @@
 
 use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::{ErrorKind, JobSpec, Mode, RunConfig, WorkerCommand};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn main() {
     // A worker of the run below lands here too: that is the bug this test
@@ -22,7 +22,8 @@ fn main() {
         out_dir: out.path().to_path_buf(),
     };
     let job = JobSpec::new(matrix::NAME, &params).unwrap();
-    // Far longer than the test may take: only the early report can end it.
+    // Far longer than the test may take: a run that waited for its
+    // workers would end with `NoWorkers`, not the `Config` error below.
     let wait = Duration::from_secs(120);
     let config = RunConfig {
         mode: Mode::Multiprocess,
@@ -31,7 +32,6 @@ fn main() {
         worker_command: WorkerCommand::current_exe().ok(),
         ..RunConfig::default()
     };
-    let started = Instant::now();
     let result = parpipe::run(&parpipe::workloads::builtin_registry(), &job, &config);
     if spawned {
         // Never reached: the run exits the process first.
@@ -46,9 +46,5 @@ fn main() {
     assert_eq!(error.kind(), ErrorKind::Config, "{text}");
     assert!(text.contains("dispatch_if_worker"), "{text}");
     assert!(text.contains("exited at once"), "{text}");
-    assert!(
-        started.elapsed() < wait,
-        "reported only when the worker wait ran out: {text}"
-    );
     println!("test a_worker_that_never_dispatches_fails_the_run_at_once ... ok");
 }

@@ -24,6 +24,13 @@ pub(crate) const STREAM_BLOCK: usize = 256 << 10;
 /// buffer stays a block long whatever the chunk.
 pub(crate) const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
 
+/// Bytes a frame of `max_frame` bytes leaves for a chunk's payload: room
+/// for the chunk's header and the frame's own (a length, and whatever
+/// authenticates it).
+pub(crate) fn chunk_room(max_frame: usize) -> usize {
+    max_frame.saturating_sub(crate::protocol::CHUNK_HEADER_ROOM + 64)
+}
+
 /// Records in the next chunk when `left` remain for `ways` readers (guided
 /// sizing): half an even share, so that chunks shrink towards the end and
 /// the readers finish together; at least half a batch of `base` records

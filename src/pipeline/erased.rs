@@ -121,6 +121,10 @@ pub(crate) trait DynSource: Send {
         let _ = bytes;
         None
     }
+    /// See [`ChunkSource::fit_chunks_to_frame`](crate::ChunkSource::fit_chunks_to_frame).
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        let _ = (max_chunk_bytes, max_frame);
+    }
     /// See [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder).
     fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
         None
@@ -319,6 +323,10 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
 
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         Ok(pulled(self.source.next_chunk(max, out)?.map(|n| ((), n))))
+    }
+
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.source.fit_chunks_to_frame(max_chunk_bytes, max_frame);
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {

@@ -84,6 +84,7 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
+    check_frames(&pipeline, job, config)?;
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     tracing::debug!("multiprocess run starts");
@@ -306,11 +307,7 @@ async fn admit(
     let codec = FrameCodec::new(config.max_frame);
     let mut framed = Framed::new(stream, codec);
     let key = token.as_ref().map_or(&[][..], |t| t.expose());
-    let job = Message::Job {
-        spec: job,
-        heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
-        batch_size: config.batch_size as u64,
-    };
+    let job = job_message(job, config);
     let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let hello = server_handshake(&mut framed, key).await?;
         write_frame(&mut framed, job).await?;
@@ -370,4 +367,56 @@ async fn outcome_or_undispatched<T>(
             }
         }
     }
+}
+
+/// The `Job` message every worker is sent first.
+fn job_message(spec: JobSpec, config: &RunConfig) -> Message {
+    Message::Job {
+        spec,
+        heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
+        batch_size: config.batch_size as u64,
+    }
+}
+
+/// A frame limit too small for the frames every run sends, whatever its
+/// input, is a usage error, before any worker starts: the job (sent to
+/// every worker, each of which would be refused it, and the run would
+/// wait for workers that never join) and the answer to a chunk with an
+/// empty partial. Chunks themselves fit any limit: the source cuts them to
+/// it (`ChunkSource::fit_chunks_to_frame`), and a larger answer fails its
+/// chunk saying so.
+fn check_frames(pipeline: &Pipeline, job: &JobSpec, config: &RunConfig) -> Result<(), RunError> {
+    let too_small = |what: &str, e: ProtocolError| match e {
+        ProtocolError::TooLarge { len, max } => Err(RunError::Config(format!(
+            "--max-frame {max} is too small for this job: {what} takes a frame of {len} bytes"
+        ))),
+        _ => Ok(()),
+    };
+    let job = job_message(job.clone(), config);
+    if let Err(e) = crate::protocol::encode_frame(&job, config.max_frame) {
+        too_small("the job's parameters (sent to every worker)", e)?;
+    }
+    let aggregate = &pipeline.aggregate.part;
+    let empty = aggregate
+        .encode(&aggregate.empty())
+        .map_err(RunError::Runtime)?;
+    // Every number at its longest encoding.
+    let done = Message::ChunkDone {
+        seq: u64::MAX,
+        partial: empty,
+        stats: crate::protocol::ChunkStats {
+            records: u64::MAX,
+            parts: vec![(u64::MAX, u64::MAX, u64::MAX); pipeline.stages.len() + 1],
+            busy_nanos: u64::MAX,
+            process_cpu_seconds: f64::MAX,
+            process_peak_rss: u64::MAX,
+        },
+    };
+    if let Err(e) = crate::protocol::encode_frame(&done, config.max_frame) {
+        too_small(
+            "a worker's answer to a chunk, with an empty partial result",
+            e,
+        )?;
+    }
+    Ok(())
 }

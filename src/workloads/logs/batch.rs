@@ -194,6 +194,27 @@ mod tests {
         assert_eq!(all, vec![&b"a"[..], b"bb", b"c", b"d"]);
     }
 
+    /// The first line is taken (with the buffer it is in), cut as
+    /// `extend_from_lines` cuts it; the rest is left, and an empty batch
+    /// or a whole line are required.
+    #[test]
+    fn adopt_first_line_takes_the_buffer_over() {
+        let mut text = b"long\r\nnext\ncut".to_vec();
+        let mut b = LineBatch::new(5);
+        assert_eq!(b.adopt_first_line(&mut text), Some(6));
+        assert_eq!(text, b"next\ncut");
+        assert_eq!(b.extend_from_lines(&text, 9), Ok((5, 1)));
+        let all: Vec<_> = b.iter().collect();
+        assert_eq!(all, vec![(5, &b"long"[..]), (6, &b"next"[..])]);
+        // Not into a batch that holds a line, nor without a line feed.
+        let mut more = b"x\n".to_vec();
+        assert_eq!(b.adopt_first_line(&mut more), None);
+        assert_eq!(more, b"x\n");
+        let mut open = b"no line feed".to_vec();
+        assert_eq!(LineBatch::new(1).adopt_first_line(&mut open), None);
+        assert_eq!(open, b"no line feed");
+    }
+
     proptest::proptest! {
         /// Text fed in pieces cut anywhere, with the unused rest carried
         /// over (as a worker reads blocks), gives the batches that

@@ -103,6 +103,19 @@ pub enum InputError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A line too long for a chunk's frame (multiprocess mode).
+    #[error(
+        "input '{input}' line {line}: the line is longer than a chunk's frame can carry \
+         (--max-frame {max_frame} bytes); raise --max-frame, or run in serial or pipeline mode"
+    )]
+    LineOverFrame {
+        /// The input's display name.
+        input: String,
+        /// The line, counted within this input.
+        line: u64,
+        /// The frame limit.
+        max_frame: usize,
+    },
     /// A line too long for a batch's `u32` offsets.
     #[error("input '{input}' line {line}: line longer than 4 GiB")]
     LineTooLong {
@@ -143,6 +156,9 @@ pub struct LineReader {
     clock: Option<BatchClock>,
     /// How long a batch waits for more once it has a line (see `clock`).
     delay: std::time::Duration,
+    /// Text ([`fill_text`](Self::fill_text)) for chunks of a frame of
+    /// at most `.1` bytes: no line may take more than `.0` bytes.
+    text_line_limit: Option<(usize, usize)>,
 }
 
 /// An opened input.
@@ -290,6 +306,7 @@ impl LineReader {
             last_batch_bytes: 0,
             clock: inputs_pause(&inputs).then(BatchClock::default),
             delay: DEFAULT_BATCH_DELAY,
+            text_line_limit: None,
             inputs,
         }
     }
@@ -299,6 +316,15 @@ impl LineReader {
     /// slow stream still flows (even one that never pauses long).
     pub fn set_batch_delay(&mut self, delay: std::time::Duration) {
         self.delay = delay;
+    }
+
+    /// Text for multiprocess chunks must fit frames of `max_frame` bytes:
+    /// a line that takes more than `limit` bytes as text (its LF
+    /// included) fails [`fill_text`](Self::fill_text) with
+    /// [`InputError::LineOverFrame`], as soon as that many bytes of it are
+    /// read. Batches ([`fill`](Self::fill)) take any line.
+    pub fn limit_text_lines(&mut self, limit: usize, max_frame: usize) {
+        self.text_line_limit = Some((limit, max_frame));
     }
 
     /// Fills `batch` with up to `max_lines` lines and at most about `max_bytes`
@@ -435,6 +461,11 @@ impl LineReader {
         if !self.partial.is_empty() {
             return (0, false);
         }
+        // A line too long for a frame is left to `step`, which says so.
+        let line_limit = match self.text_line_limit {
+            Some((limit, _)) if S::TEXT => limit,
+            _ => usize::MAX,
+        };
         let buf = &self.buf[..self.end];
         let mut start = self.start;
         let mut pushed = 0;
@@ -450,7 +481,9 @@ impl LineReader {
                     MAX_LINE.min(max_bytes)
                 } else {
                     MAX_LINE
-                };
+                }
+                // No line in a region this long is too long for a frame.
+                .min(line_limit);
                 let fits = cap.saturating_sub(sink.size()).min(buf.len() - start);
                 let region = &buf[start..start + fits];
                 let left = room - pushed;
@@ -472,6 +505,9 @@ impl LineReader {
             let Some(p) = memchr(b'\n', &buf[start..]) else {
                 break;
             };
+            if p >= line_limit {
+                break;
+            }
             let raw = &buf[start..start + p];
             // A line inside the buffer is far below MAX_LINE; only the
             // sink's total needs checking.
@@ -531,6 +567,12 @@ impl LineReader {
                             line: cur.lines + 1,
                         });
                     }
+                    if S::TEXT {
+                        let len = self.partial.len() + 1;
+                        if let Some(e) = over_frame(self.text_line_limit, len, cur) {
+                            return Err(e);
+                        }
+                    }
                     if !self.refill()? && !sink.is_empty() {
                         return Ok(Step::Paused);
                     }
@@ -565,6 +607,11 @@ impl LineReader {
                     return Ok(Step::Full);
                 }
             }
+            if S::TEXT {
+                if let Some(e) = over_frame(self.text_line_limit, raw_len + 1, cur) {
+                    return Err(e);
+                }
+            }
             if self.partial.is_empty() {
                 sink.push(&self.buf[seg.clone()], len);
             } else {
@@ -578,6 +625,17 @@ impl LineReader {
             return Ok(Step::Pushed);
         }
     }
+}
+
+/// The error for the next line of `cur`, `len` bytes as text, if that is
+/// more than `limit` (see [`LineReader::limit_text_lines`]) allows.
+fn over_frame(limit: Option<(usize, usize)>, len: usize, cur: &OpenInput) -> Option<InputError> {
+    let (limit, max_frame) = limit?;
+    (len > limit).then(|| InputError::LineOverFrame {
+        input: cur.name.clone(),
+        line: cur.lines + 1,
+        max_frame,
+    })
 }
 
 /// Whether any of `inputs` can pause (standard input).

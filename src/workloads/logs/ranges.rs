@@ -53,9 +53,19 @@ pub struct RangeCutter {
     /// seeded with a sample of the first file.
     seen_lines: u64,
     seen_bytes: u64,
+    /// Chunks for frames of at most `.1` bytes: no chunk may take more
+    /// than `.0` bytes (see [`limit_chunks`](Self::limit_chunks)).
+    frame: Option<(u64, usize)>,
 }
 
 impl RangeCutter {
+    /// Chunks must fit frames of `max_frame` bytes: a chunk is never cut
+    /// longer than `limit` bytes, and a line longer than that fails the
+    /// cut with [`InputError::LineOverFrame`], naming its file and line.
+    pub fn limit_chunks(&mut self, limit: usize, max_frame: usize) {
+        self.frame = Some((limit as u64, max_frame));
+    }
+
     /// Whether [`for_inputs`](Self::for_inputs) would give a cutter for
     /// `inputs`: every one a plain regular file, not gzip, whose size can
     /// be trusted (asked before a run commits to ranges; no sample is read).
@@ -96,6 +106,7 @@ impl RangeCutter {
             window: Vec::new(),
             seen_lines,
             seen_bytes,
+            frame: None,
         }))
     }
 
@@ -170,6 +181,8 @@ impl RangeCutter {
             if n > 0 && text + raw_len + 1 > cap {
                 break;
             }
+            // As text, a line takes its bytes and a LF.
+            over_frame(self.frame, f, cur.lines + 1, raw_len + 1)?;
             cur.pos = next;
             cur.lines += 1;
             n += 1;
@@ -221,14 +234,38 @@ impl RangeCutter {
             let end = if f.len - start <= want {
                 f.len
             } else {
-                line_end_after(&cur.file, f, start + want - 1).map_err(|source| {
-                    InputError::ReadAt {
-                        input: f.name.clone(),
-                        offset: start + want - 1,
-                        source,
+                let at = start + want - 1;
+                let read_error = |source| InputError::ReadAt {
+                    input: f.name.clone(),
+                    offset: at,
+                    source,
+                };
+                let end = line_end_after(&cur.file, f, at).map_err(read_error)?;
+                match self.frame {
+                    Some((limit, max_frame)) if taken + (end - start) > limit => {
+                        // The line at the cut runs past what a chunk may
+                        // take: the chunk ends before it, and a line that
+                        // would be alone in its chunk is the error.
+                        match last_lf_before(&cur.file, start, at).map_err(read_error)? {
+                            Some(lf) => lf + 1,
+                            None if taken > 0 => start,
+                            None => {
+                                let before = lines_before(&cur.file, start).map_err(read_error)?;
+                                return Err(InputError::LineOverFrame {
+                                    input: f.name.clone(),
+                                    line: before + 1,
+                                    max_frame,
+                                });
+                            }
+                        }
                     }
-                })?
+                    _ => end,
+                }
             };
+            if end == start && start < f.len {
+                // Ended before a line too long to share a chunk.
+                break;
+            }
             push_range(out, f, start, end);
             taken += end - start;
             cur.pos = end;
@@ -253,6 +290,24 @@ impl RangeCutter {
             window_off: 0,
             window_len: 0,
         })
+    }
+}
+
+/// The error for line `line` of `f`, if `len` bytes are more than a chunk
+/// may take (see [`RangeCutter::limit_chunks`]).
+fn over_frame(
+    frame: Option<(u64, usize)>,
+    f: &InputFile,
+    line: u64,
+    len: u64,
+) -> Result<(), InputError> {
+    match frame {
+        Some((limit, max_frame)) if len > limit => Err(InputError::LineOverFrame {
+            input: f.name.clone(),
+            line,
+            max_frame,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -509,6 +564,54 @@ fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
         at += got as u64;
     }
     Ok(f.len)
+}
+
+/// The offset of the last LF in `from..to` of `file`, reading [`PROBE`]
+/// bytes at a time backwards from `to`.
+fn last_lf_before(file: &File, from: u64, mut to: u64) -> io::Result<Option<u64>> {
+    let mut probe = [0u8; PROBE];
+    while to > from {
+        let want = (to - from).min(PROBE as u64) as usize;
+        let at = to - want as u64;
+        let mut got = 0;
+        while got < want {
+            match read_at(file, &mut probe[got..want], at + got as u64)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank during the run",
+                    ))
+                }
+                k => got += k,
+            }
+        }
+        if let Some(p) = memchr::memrchr(b'\n', &probe[..want]) {
+            return Ok(Some(at + p as u64));
+        }
+        to = at;
+    }
+    Ok(None)
+}
+
+/// The lines (LFs) in the first `end` bytes of `file`: the number of the
+/// line at `end`, less one, for an error that names it (the cutter by
+/// bytes does not count lines as it goes).
+fn lines_before(file: &File, end: u64) -> io::Result<u64> {
+    let mut window = vec![0u8; WINDOW];
+    let (mut at, mut lines) = (0u64, 0u64);
+    while at < end {
+        let want = (end - at).min(WINDOW as u64) as usize;
+        let got = read_at(file, &mut window[..want], at)?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank during the run",
+            ));
+        }
+        lines += memchr::memchr_iter(b'\n', &window[..got]).count() as u64;
+        at += got as u64;
+    }
+    Ok(lines)
 }
 
 /// Offset of the first LF at or after `cur.pos`, reading windows as needed.
