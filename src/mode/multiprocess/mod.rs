@@ -394,7 +394,7 @@ fn check_frames(pipeline: &Pipeline, job: &JobSpec, config: &RunConfig) -> Resul
     };
     let job = job_message(job.clone(), config);
     if let Err(e) = crate::protocol::encode_frame(&job, config.max_frame) {
-        too_small("the job's parameters (sent to every worker)", e)?;
+        too_small("the job, sent to every worker,", e)?;
     }
     let aggregate = &pipeline.aggregate.part;
     let empty = aggregate
