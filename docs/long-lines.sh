@@ -49,7 +49,7 @@ for m in serial pipeline lanes multiprocess; do
   case $m in
     lanes) run lanes --mode pipeline --replicas auto ;;
     # A frame large enough for the line.
-    multiprocess) run multiprocess --mode multiprocess --max-frame $((LINE * 2)) ;;
+    multiprocess) run multiprocess --mode multiprocess --max-frame $(((LINE * 2) < 4294967295 ? LINE * 2 : 4294967295)) ;;
     *) run "$m" --mode "$m" ;;
   esac
   if [ "$LAST_CODE" != 0 ] || [ "$LAST_KB" -ge "$BOUND_KB" ] || { [ $m != serial ] && [ "$LAST_SAME" != yes ]; }; then

@@ -240,9 +240,16 @@ impl RangeCutter {
                     offset: at,
                     source,
                 };
-                let end = line_end_after(&cur.file, f, at).map_err(read_error)?;
-                match self.frame {
-                    Some((limit, max_frame)) if taken + (end - start) > limit => {
+                // With a limit, no further than a chunk may reach: a line
+                // of GiBs is not read through to learn that it is too long.
+                let until = self
+                    .frame
+                    .map_or(f.len, |(limit, _)| start + limit.saturating_sub(taken));
+                let end = line_end_after(&cur.file, f, at, until).map_err(read_error)?;
+                match (end, self.frame) {
+                    (Some(end), _) => end,
+                    (None, None) => f.len,
+                    (None, Some((_, max_frame))) => {
                         // The line at the cut runs past what a chunk may
                         // take: the chunk ends before it, and a line that
                         // would be alone in its chunk is the error.
@@ -259,7 +266,6 @@ impl RangeCutter {
                             }
                         }
                     }
-                    _ => end,
                 }
             };
             if end == start && start < f.len {
@@ -545,12 +551,15 @@ fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> 
 /// Bytes read at a time by [`line_end_after`]: most lines are shorter.
 const PROBE: usize = 4 << 10;
 
-/// The offset just after the first LF at or after `at` in `f` (or the
-/// file's length when none follows), reading [`PROBE`] bytes at a time.
-fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
+/// The offset just after the first LF at or after `at` in `f` and
+/// before `until`, reading [`PROBE`] bytes at a time: `Some(f.len)` when
+/// none follows up to the file's end (which `until` reaches), `None` when
+/// none comes before `until`.
+fn line_end_after(file: &File, f: &InputFile, mut at: u64, until: u64) -> io::Result<Option<u64>> {
     let mut probe = [0u8; PROBE];
-    while at < f.len {
-        let want = (f.len - at).min(PROBE as u64) as usize;
+    let stop = until.min(f.len);
+    while at < stop {
+        let want = (stop - at).min(PROBE as u64) as usize;
         let got = read_at(file, &mut probe[..want], at)?;
         if got == 0 {
             return Err(io::Error::new(
@@ -559,11 +568,11 @@ fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
             ));
         }
         if let Some(p) = memchr::memchr(b'\n', &probe[..got]) {
-            return Ok(at + p as u64 + 1);
+            return Ok(Some(at + p as u64 + 1));
         }
         at += got as u64;
     }
-    Ok(f.len)
+    Ok((stop == f.len).then_some(f.len))
 }
 
 /// The offset of the last LF in `from..to` of `file`, reading [`PROBE`]
