@@ -24,6 +24,13 @@ pub(crate) const STREAM_BLOCK: usize = 256 << 10;
 /// buffer stays a block long whatever the chunk.
 pub(crate) const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
 
+/// Bytes a frame of `max_frame` bytes leaves for a chunk's payload: room
+/// for the chunk's header and the frame's own (a length, and whatever
+/// authenticates it).
+pub(crate) fn chunk_room(max_frame: usize) -> usize {
+    max_frame.saturating_sub(crate::protocol::CHUNK_HEADER_ROOM + 64)
+}
+
 /// Records in the next chunk when `left` remain for `ways` readers (guided
 /// sizing): half an even share, so that chunks shrink towards the end and
 /// the readers finish together; at least half a batch of `base` records
@@ -151,18 +158,27 @@ pub(crate) fn run_streamed(
     // `filled` bytes are the rest of the last block (a record cut off by
     // its end), the block is read after them.
     let mut filled = 0;
+    // The buffer starts with a record longer than half a block, not yet
+    // whole.
+    let mut long = false;
     if buf.len() < STREAM_BLOCK {
         buf.resize(STREAM_BLOCK, 0);
     }
     loop {
-        if buf.len() - filled < STREAM_BLOCK / 2 {
-            // A record longer than the room left: make more.
-            let len = buf.len();
-            buf.resize(len.saturating_mul(2), 0);
+        let read = if buf.len() - filled >= STREAM_BLOCK / 2 {
+            reader.read_to(&mut buf[filled..])
+        } else {
+            // A record longer than the room left: appended to, a quarter
+            // of what is held more each time (so that it is scanned a few
+            // times, not once a block, and few bytes past its end are
+            // read with it), into spare capacity that is not zeroed
+            // first: only bytes read are touched, and the record costs
+            // its length, not the double a doubled buffer would.
+            long = true;
+            buf.truncate(filled);
+            reader.read_into(buf, (filled / 4).max(STREAM_BLOCK))
         }
-        let read = reader
-            .read_to(&mut buf[filled..])
-            .map_err(|e| ChunkError::Chunk(format!("cannot read the chunk: {e}")))?;
+        .map_err(|e| ChunkError::Chunk(format!("cannot read the chunk: {e}")))?;
         bytes_read += read;
         filled += read;
         let at_end = read == 0;
@@ -175,6 +191,28 @@ pub(crate) fn run_streamed(
                 // in a new one for every chunk: 0.3 ms a chunk for logs.)
                 break;
             }
+            if long && at == 0 {
+                // A record longer than a block starts the buffer: the
+                // part takes the buffer over rather than a copy of it,
+                // in a part of its own.
+                if let Some((batch, n)) = part.take_if(|(_, n)| *n > 0) {
+                    run.run_part(stages, aggregate, batch, n)?;
+                }
+                let (batch, in_part) =
+                    part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
+                buf.truncate(filled);
+                if decoder.adopt(batch, buf).is_some() {
+                    long = false;
+                    *in_part += 1;
+                    filled = buf.len();
+                    if *in_part >= batch_size || (at_end && filled == 0) {
+                        if let Some((batch, n)) = part.take() {
+                            run.run_part(stages, aggregate, batch, n)?;
+                        }
+                    }
+                    continue;
+                }
+            }
             let (batch, in_part) =
                 part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
             let (used, added) = decoder
@@ -182,6 +220,7 @@ pub(crate) fn run_streamed(
                 .map_err(|e| ChunkError::Chunk(format!("cannot decode the chunk: {e}")))?;
             at += used;
             *in_part += added;
+            long &= used == 0;
             if *in_part < batch_size && !(at_end && *in_part > 0) {
                 break;
             }
@@ -191,6 +230,13 @@ pub(crate) fn run_streamed(
         }
         buf.copy_within(at..filled, 0);
         filled -= at;
+        if filled < STREAM_BLOCK / 2 && buf.len() != STREAM_BLOCK {
+            // No long record pending: back to a block's buffer (a long
+            // record's room given back).
+            buf.truncate(STREAM_BLOCK);
+            buf.resize(STREAM_BLOCK, 0);
+            buf.shrink_to(2 * STREAM_BLOCK);
+        }
         if at_end {
             break;
         }

@@ -271,7 +271,17 @@ pub(crate) async fn execute_pipeline(
     job: Option<&JobSpec>,
     config: &RunConfig,
 ) -> Result<Finished<AnyData>, RunError> {
+    // A worker whose program forgot to dispatch must not start a run (in
+    // multiprocess mode, a chain of coordinators and workers).
+    crate::worker::exit_if_undispatched();
     config.validate()?;
+    if config.mode == Mode::Multiprocess {
+        // Before the source is detached: told through its own methods.
+        pipeline
+            .source
+            .part
+            .fit_chunks_to_frame(chunked::chunk_room(config.max_frame), config.max_frame);
+    }
     if pipeline.source.part.may_wait() {
         // Never wait inside a source: it gets a thread of its own.
         crate::detached::detach(&mut pipeline.source.part)

@@ -121,6 +121,10 @@ pub(crate) trait DynSource: Send {
         let _ = bytes;
         None
     }
+    /// See [`ChunkSource::fit_chunks_to_frame`](crate::ChunkSource::fit_chunks_to_frame).
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        let _ = (max_chunk_bytes, max_frame);
+    }
     /// See [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder).
     fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
         None
@@ -240,6 +244,9 @@ pub(crate) trait DynChunkDecoder: Send {
         bytes: &[u8],
         max: usize,
     ) -> Result<(usize, usize), String>;
+    /// See [`ChunkDecoder::adopt`](crate::ChunkDecoder::adopt), for a
+    /// batch that `new_batch` made.
+    fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize>;
 }
 
 struct ErasedDecoder<O>(Box<dyn crate::ChunkDecoder<O>>);
@@ -259,6 +266,10 @@ impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
             .downcast_mut()
             .ok_or("a chunk batch of another type (a bug in parpipe)")?;
         self.0.extend(batch, bytes, max).map_err(|e| e.to_string())
+    }
+
+    fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize> {
+        self.0.adopt(batch.downcast_mut()?, bytes)
     }
 }
 
@@ -312,6 +323,10 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
 
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         Ok(pulled(self.source.next_chunk(max, out)?.map(|n| ((), n))))
+    }
+
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.source.fit_chunks_to_frame(max_chunk_bytes, max_frame);
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {

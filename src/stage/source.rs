@@ -121,6 +121,18 @@ pub trait ChunkSource: Source {
         parts.push((bytes.len(), records));
     }
 
+    /// Multiprocess mode's frame limit, told before the first chunk: each
+    /// chunk this source cuts ([`next_chunk`](Self::next_chunk), or
+    /// as file ranges) should hold at most `max_chunk_bytes` bytes so that
+    /// it fits a frame of `max_frame` bytes (`--max-frame`), and a single
+    /// record too long for that should fail the run naming where it is and
+    /// `--max-frame`. The default does nothing (such a chunk then fails
+    /// when it is sent). Internal to the built-in sources for now.
+    #[doc(hidden)]
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        let _ = (max_chunk_bytes, max_frame);
+    }
+
     /// In a worker: the number of records in a chunk's `bytes` whose count
     /// the coordinator did not know (a chunk cut by bytes, see
     /// [`FileChunkSource::cuts_by_bytes`]); `None` when this source cannot
@@ -161,6 +173,19 @@ pub trait ChunkDecoder<Out>: Send + 'static {
         bytes: &[u8],
         max_records: usize,
     ) -> Result<(usize, usize), StageError>;
+
+    /// Like [`extend`](Self::extend) for the first record of `bytes`
+    /// only, into a `batch` that holds no record yet, taking `bytes`'
+    /// buffer over for it instead of copying it: a record of many MiB then
+    /// costs its length once, not twice. `bytes` is left holding the bytes
+    /// after the record. Returns the bytes the record took, or `None`
+    /// (the default) when the decoder does not take buffers over or
+    /// `bytes` does not start with a whole record; the caller then calls
+    /// `extend`. Asked only for a record longer than a read block.
+    fn adopt(&self, batch: &mut Out, bytes: &mut Vec<u8>) -> Option<usize> {
+        let _ = (batch, bytes);
+        None
+    }
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of

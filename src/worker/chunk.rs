@@ -142,7 +142,7 @@ impl ChunkProcessor {
         match processed {
             Ok((partial, parts, records)) => {
                 let (cpu, rss) = self.usage.sample();
-                Message::ChunkDone {
+                let done = Message::ChunkDone {
                     seq: w.seq,
                     partial,
                     stats: ChunkStats {
@@ -152,7 +152,8 @@ impl ChunkProcessor {
                         process_cpu_seconds: cpu,
                         process_peak_rss: rss,
                     },
-                }
+                };
+                self.fitting(done)
             }
             Err(Failed { error, failure }) => {
                 tracing::warn!(pipeline = %self.pipeline.name, "chunk {} failed: {error}", w.seq);
@@ -162,6 +163,33 @@ impl ChunkProcessor {
                     failure,
                 }
             }
+        }
+    }
+}
+
+impl ChunkProcessor {
+    /// `done` (a `ChunkDone`), or, if its frame would be larger than
+    /// `--max-frame` allows, the `ChunkFailed` that says so: the
+    /// coordinator then fails the run at once with the reason, where an
+    /// unsendable frame would only cost it this worker.
+    fn fitting(&self, done: Message) -> Message {
+        let Message::ChunkDone { seq, partial, .. } = &done else {
+            return done;
+        };
+        // The rest of the frame (the stats) is far below this margin.
+        if partial.len() + 4096 <= self.max_frame {
+            return done;
+        }
+        match crate::protocol::encode_frame(&done, self.max_frame) {
+            Err(crate::protocol::ProtocolError::TooLarge { len, max }) => Message::ChunkFailed {
+                seq: *seq,
+                error: format!(
+                    "the chunk's partial result takes a frame of {len} bytes, more than \
+                     --max-frame {max} allows; raise --max-frame"
+                ),
+                failure: None,
+            },
+            _ => done,
         }
     }
 }

@@ -21,7 +21,8 @@
 mod chunk;
 mod dispatch;
 
-pub use dispatch::{dispatch_if_worker, run_worker_anywhere};
+pub use dispatch::{dispatch_if_worker, run_worker_anywhere, SPAWNED_BY_ENV};
+pub(crate) use dispatch::{exit_if_undispatched, UNDISPATCHED_EXIT, UNDISPATCHED_MESSAGE};
 
 use chunk::{ChunkProcessor, Work};
 
@@ -190,15 +191,27 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
             // worker waits for the next one as long as it takes.
             timeout = None;
             let result = serve(registry, config, stream).await;
-            match (&result, config.keep_alive) {
+            match (result, config.keep_alive) {
                 (Ok(()), true) => tracing::info!("job done; waiting for the next one"),
-                (Err(e), true) => {
+                (Err(Served::NoJob(e)), true) => {
+                    // The usual reconnect: right after a job, the ending
+                    // coordinator still accepts, then closes.
+                    tracing::info!(
+                        "coordinator {} closed the connection before giving this worker \
+                         any work ({e}): its run is ending; waiting for the next job",
+                        config.connect
+                    );
+                    tokio::time::sleep(MAX_RETRY_DELAY).await;
+                }
+                (Err(Served::Failed(e)), true) => {
                     tracing::warn!("job ended with an error: {e}; reconnecting");
                     // A coordinator that keeps refusing us (a wrong token, …)
                     // is not hammered in a tight loop.
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                (_, false) => return result,
+                (Ok(()), false) => return Ok(()),
+                (Err(Served::NoJob(e)), false) => return Err(protocol_error(config, e)),
+                (Err(Served::Failed(e)), false) => return Err(e),
             }
         }
     });
@@ -255,12 +268,45 @@ fn protocol_error(config: &WorkerConfig, e: ProtocolError) -> RunError {
     RunError::Runtime(format!("coordinator {}: {e}", config.connect))
 }
 
+/// Why a connection served no job to its end.
+enum Served {
+    /// The coordinator closed the connection before it gave a job or a
+    /// chunk (as one whose run is ending does): nothing went wrong here.
+    NoJob(ProtocolError),
+    /// The job, or the connection, failed.
+    Failed(RunError),
+}
+
+impl From<RunError> for Served {
+    fn from(e: RunError) -> Self {
+        Served::Failed(e)
+    }
+}
+
+/// A failure before the job: the coordinator closing the connection is
+/// [`Served::NoJob`], anything else (a wrong token, a bad frame) a failure.
+fn before_job(config: &WorkerConfig, e: ProtocolError) -> Served {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match &e {
+        ProtocolError::Closed(_) | ProtocolError::Truncated(_) => Served::NoJob(e),
+        ProtocolError::Io(io)
+            if matches!(
+                io.kind(),
+                BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
+            ) =>
+        {
+            Served::NoJob(e)
+        }
+        _ => Served::Failed(protocol_error(config, e)),
+    }
+}
+
 /// Serves one job on an open connection.
 async fn serve(
     registry: &Registry,
     config: &WorkerConfig,
     stream: TcpStream,
-) -> Result<(), RunError> {
+) -> Result<(), Served> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let token = config.token.as_ref().map_or(&[][..], |t| t.expose());
     let threads = config.threads.clamp(1, MAX_WORKER_THREADS as usize);
@@ -272,7 +318,7 @@ async fn serve(
     };
     client_handshake(&mut framed, token, &hello)
         .await
-        .map_err(|e| protocol_error(config, e))?;
+        .map_err(|e| before_job(config, e))?;
     let (spec, heartbeat, batch_size) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
@@ -287,24 +333,29 @@ async fn serve(
                 usize::try_from(batch_size.max(1)).unwrap_or(usize::MAX),
             ),
             Ok(Ok(Some(other))) => {
-                return Err(protocol_error(
+                return Err(Served::Failed(protocol_error(
                     config,
                     ProtocolError::Unexpected {
                         got: other.kind(),
                         during: "job",
                     },
-                ))
+                )))
             }
-            Ok(Ok(None)) => return Err(protocol_error(config, ProtocolError::Closed("job"))),
-            Ok(Err(e)) => return Err(protocol_error(config, e)),
-            Err(_) => return Err(protocol_error(config, ProtocolError::Timeout("job"))),
+            Ok(Ok(None)) => return Err(before_job(config, ProtocolError::Closed("job"))),
+            Ok(Err(e)) => return Err(before_job(config, e)),
+            Err(_) => {
+                return Err(Served::Failed(protocol_error(
+                    config,
+                    ProtocolError::Timeout("job"),
+                )))
+            }
         };
     // One pipeline per thread: stages keep per-instance state (scratch
     // buffers, compiled patterns), and each chunk folds into an empty
     // partial of its own, so copies never need to agree on anything.
     let mut processors = Vec::with_capacity(threads);
     for _ in 0..threads {
-        let pipeline = registry.build(&spec)?;
+        let pipeline = registry.build(&spec).map_err(RunError::from)?;
         processors.push(ChunkProcessor::new(
             pipeline,
             config.max_frame,
@@ -341,21 +392,29 @@ async fn serve(
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
     let mut last_heard = Instant::now();
-    let outcome = loop {
+    // A coordinator whose run ends as this worker joins closes before
+    // any chunk: no work lost, as if it had closed before the job.
+    let mut chunks = 0u64;
+    let closed = |chunks: u64, e: ProtocolError| match chunks {
+        0 => before_job(config, e),
+        _ => Served::Failed(protocol_error(config, e)),
+    };
+    let outcome: Result<(), Served> = loop {
         tokio::select! {
             frame = framed.next() => {
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(msg @ (Message::Chunk { .. } | Message::ChunkInFiles { .. }))) => {
                         // A `ChunkInFiles` to a worker that announced no root comes back here.
+                        chunks += 1;
                         match Work::from_message(msg, !config.allow_read.is_empty()) {
                             Ok(work) => if work_tx.send(work).is_err() {
-                                break Err(RunError::Runtime("the worker thread stopped".into()));
+                                break Err(RunError::Runtime("the worker thread stopped".into()).into());
                             },
                             Err(other) => break Err(protocol_error(config, ProtocolError::Unexpected {
                                 got: other.kind(),
                                 during: "the job",
-                            })),
+                            }).into()),
                         }
                     }
                     Some(Ok(Message::Heartbeat)) => {}
@@ -363,24 +422,24 @@ async fn serve(
                     Some(Ok(other)) => break Err(protocol_error(config, ProtocolError::Unexpected {
                         got: other.kind(),
                         during: "the job",
-                    })),
-                    Some(Err(e)) => break Err(protocol_error(config, e)),
-                    None => break Err(protocol_error(config, ProtocolError::Closed("the job"))),
+                    }).into()),
+                    Some(Err(e)) => break Err(closed(chunks, e)),
+                    None => break Err(closed(chunks, ProtocolError::Closed("the job"))),
                 }
             }
             Some(msg) = done_rx.recv() => {
                 if let Err(e) = write_frame(&mut framed, msg).await {
-                    break Err(protocol_error(config, e));
+                    break Err(closed(chunks, e));
                 }
             }
             _ = ticker.tick() => {
                 if last_heard.elapsed() > heartbeat {
                     break Err(RunError::Runtime(format!(
                         "coordinator {} silent for more than {:?}", config.connect, heartbeat
-                    )));
+                    )).into());
                 }
                 if let Err(e) = write_frame(&mut framed, Message::Heartbeat).await {
-                    break Err(protocol_error(config, e));
+                    break Err(closed(chunks, e));
                 }
             }
         }

@@ -84,6 +84,7 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
+    check_frames(&pipeline, job, config)?;
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     tracing::debug!("multiprocess run starts");
@@ -161,7 +162,7 @@ pub async fn execute(
     // The children start off the caller's thread (each start waits for an
     // exec); the coordinator's thread takes the first one's handshake while
     // the next one starts.
-    let children = match (command, &token) {
+    let mut children = match (command, &token) {
         (Some(command), Some(token)) => {
             let (token, addr, max_frame) = (token.clone(), addr.to_string(), config.max_frame);
             let started = tokio::task::spawn_blocking(move || {
@@ -185,12 +186,11 @@ pub async fn execute(
         _ => None,
     };
 
-    let result = rx
+    let result = outcome_or_undispatched(rx, children.as_mut())
         .await
         .map_err(|_| RunError::Runtime("the coordinator vanished".into()));
     let wall = started.elapsed();
     let _ = stop_accepting.send(());
-    let mut children = children;
     // No worker joined: say what became of the ones this run started.
     let result = match (result, children.as_mut()) {
         (Ok(Err(RunError::NoWorkers(why))), Some(c)) => {
@@ -306,11 +306,7 @@ async fn admit(
 ) -> Result<(), ProtocolError> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let key = token.as_ref().map_or(&[][..], |t| t.expose());
-    let job = Message::Job {
-        spec: job,
-        heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
-        batch_size: config.batch_size as u64,
-    };
+    let job = job_message(job, config);
     let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let hello = server_handshake(&mut framed, key).await?;
         write_frame(&mut framed, job).await?;
@@ -349,5 +345,86 @@ async fn admit(
             reason: None,
         }
     });
+    Ok(())
+}
+
+/// The coordinator's outcome, unless a local worker exits first because
+/// its program never dispatched it (see `worker/dispatch.rs`): that run
+/// could never get a worker, and fails at once saying why.
+async fn outcome_or_undispatched<T>(
+    mut outcome: oneshot::Receiver<Result<T, RunError>>,
+    children: Option<&mut spawn::Children>,
+) -> Result<Result<T, RunError>, oneshot::error::RecvError> {
+    let Some(children) = children else {
+        return outcome.await;
+    };
+    let mut look = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            done = &mut outcome => return done,
+            _ = look.tick() => {
+                if let Some(why) = children.undispatched() {
+                    return Ok(Err(RunError::Config(why)));
+                }
+            }
+        }
+    }
+}
+
+/// The `Job` message every worker is sent first.
+fn job_message(spec: JobSpec, config: &RunConfig) -> Message {
+    Message::Job {
+        spec,
+        heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
+        batch_size: config.batch_size as u64,
+    }
+}
+
+/// A frame limit too small for the frames every run sends, whatever its
+/// input, is a usage error, before any worker starts: the job (sent to
+/// every worker, each of which would be refused it, and the run would
+/// wait for workers that never join) and the answer to a chunk with an
+/// empty partial. Chunks themselves fit any limit: the source cuts them to
+/// it (`ChunkSource::fit_chunks_to_frame`), and a larger answer fails its
+/// chunk saying so.
+fn check_frames(pipeline: &Pipeline, job: &JobSpec, config: &RunConfig) -> Result<(), RunError> {
+    // Both frames travel after the handshake, where a tag follows the body
+    // and counts toward the limit.
+    let tag = crate::protocol::TAG_LEN;
+    let body_max = config.max_frame.saturating_sub(tag);
+    let too_small = |what: &str, e: ProtocolError| match e {
+        ProtocolError::TooLarge { len, .. } => Err(RunError::Config(format!(
+            "--max-frame {} is too small for this job: {what} takes a frame of {} bytes",
+            config.max_frame,
+            len + tag
+        ))),
+        _ => Ok(()),
+    };
+    let job = job_message(job.clone(), config);
+    if let Err(e) = crate::protocol::encode_frame(&job, body_max) {
+        too_small("the job, sent to every worker,", e)?;
+    }
+    let aggregate = &pipeline.aggregate.part;
+    let empty = aggregate
+        .encode(&aggregate.empty())
+        .map_err(RunError::Runtime)?;
+    // Every number at its longest encoding.
+    let done = Message::ChunkDone {
+        seq: u64::MAX,
+        partial: empty,
+        stats: crate::protocol::ChunkStats {
+            records: u64::MAX,
+            parts: vec![(u64::MAX, u64::MAX, u64::MAX); pipeline.stages.len() + 1],
+            busy_nanos: u64::MAX,
+            process_cpu_seconds: f64::MAX,
+            process_peak_rss: u64::MAX,
+        },
+    };
+    if let Err(e) = crate::protocol::encode_frame(&done, body_max) {
+        too_small(
+            "a worker's answer to a chunk, with an empty partial result",
+            e,
+        )?;
+    }
     Ok(())
 }

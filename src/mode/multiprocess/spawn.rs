@@ -4,6 +4,7 @@
 
 use crate::error::RunError;
 use crate::protocol::{Token, TOKEN_ENV};
+use crate::worker::{SPAWNED_BY_ENV, UNDISPATCHED_EXIT, UNDISPATCHED_MESSAGE};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -108,6 +109,9 @@ impl Children {
                 .arg("--threads")
                 .arg("1")
                 .env(TOKEN_ENV, &token)
+                // Marks the child as this coordinator's worker: a program
+                // that does not dispatch it fails at once (worker/dispatch.rs).
+                .env(SPAWNED_BY_ENV, std::process::id().to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -181,6 +185,31 @@ impl Children {
             });
         }
         out
+    }
+
+    /// The first child that exited because its program never dispatched
+    /// it (exit status [`UNDISPATCHED_EXIT`], the message in its stderr),
+    /// described for the run's error; `None` while there is none.
+    pub(crate) fn undispatched(&mut self) -> Option<String> {
+        for (child, (tail, copier)) in self.children.iter_mut().zip(&mut self.stderr) {
+            let Ok(Some(status)) = child.try_wait() else {
+                continue;
+            };
+            if status.code() != Some(UNDISPATCHED_EXIT) {
+                continue;
+            }
+            if let Some(copier) = copier.take() {
+                let _ = copier.join();
+            }
+            let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+            if String::from_utf8_lossy(&tail).contains("dispatch_if_worker") {
+                return Some(format!(
+                    "worker process {} exited at once with {status}: {UNDISPATCHED_MESSAGE}",
+                    child.id()
+                ));
+            }
+        }
+        None
     }
 
     /// Waits up to `grace` for the children whose process id is in

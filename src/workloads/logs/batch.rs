@@ -87,6 +87,32 @@ impl LineBatch {
         self.ends.is_empty()
     }
 
+    /// Takes the first line of `text` (which must end with a line feed;
+    /// one CR before it is dropped) as this batch's first line by taking
+    /// `text`'s buffer over, without copying the line; `text` is left
+    /// holding the bytes after it. Returns the bytes the line took, its
+    /// line feed included; `None` (nothing changed) when the batch is not
+    /// empty, `text` holds no whole line, or the line is too long for the
+    /// batch's `u32` offsets.
+    pub fn adopt_first_line(&mut self, text: &mut Vec<u8>) -> Option<usize> {
+        if !self.data.is_empty() || !self.ends.is_empty() {
+            return None;
+        }
+        let lf = memchr::memchr(b'\n', text)?;
+        let len = lf - usize::from(lf > 0 && text[lf - 1] == b'\r');
+        let end = u32::try_from(len).ok()?;
+        // The batch's own (empty) buffer takes the bytes after the line.
+        let mut rest = std::mem::take(&mut self.data);
+        rest.extend_from_slice(&text[lf + 1..]);
+        std::mem::swap(text, &mut rest);
+        rest.truncate(len);
+        // The bytes read past the line are given back (a shrink in place).
+        rest.shrink_to_fit();
+        self.data = rest;
+        self.ends.push(end);
+        Some(lf + 1)
+    }
+
     /// Appends one line (without its terminator). Fails when the batch's data
     /// would exceed 4 GiB, which the `u32` offsets cannot address.
     pub fn push_line(&mut self, line: &[u8]) -> Result<(), LineTooLong> {
@@ -166,6 +192,27 @@ mod tests {
         assert_eq!(b.extend_from_lines(b"no line feed", 3), Ok((0, 0)));
         let all: Vec<_> = b.iter().map(|(_, l)| l).collect();
         assert_eq!(all, vec![&b"a"[..], b"bb", b"c", b"d"]);
+    }
+
+    /// The first line is taken (with the buffer it is in), cut as
+    /// `extend_from_lines` cuts it; the rest is left, and an empty batch
+    /// or a whole line are required.
+    #[test]
+    fn adopt_first_line_takes_the_buffer_over() {
+        let mut text = b"long\r\nnext\ncut".to_vec();
+        let mut b = LineBatch::new(5);
+        assert_eq!(b.adopt_first_line(&mut text), Some(6));
+        assert_eq!(text, b"next\ncut");
+        assert_eq!(b.extend_from_lines(&text, 9), Ok((5, 1)));
+        let all: Vec<_> = b.iter().collect();
+        assert_eq!(all, vec![(5, &b"long"[..]), (6, &b"next"[..])]);
+        // Not into a batch that holds a line, nor without a line feed.
+        let mut more = b"x\n".to_vec();
+        assert_eq!(b.adopt_first_line(&mut more), None);
+        assert_eq!(more, b"x\n");
+        let mut open = b"no line feed".to_vec();
+        assert_eq!(LineBatch::new(1).adopt_first_line(&mut open), None);
+        assert_eq!(open, b"no line feed");
     }
 
     proptest::proptest! {

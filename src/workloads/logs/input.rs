@@ -103,6 +103,19 @@ pub enum InputError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A line too long for a chunk's frame (multiprocess mode).
+    #[error(
+        "input '{input}' line {line}: the line is longer than a chunk's frame can carry \
+         (--max-frame {max_frame} bytes); raise --max-frame, or run in serial or pipeline mode"
+    )]
+    LineOverFrame {
+        /// The input's display name.
+        input: String,
+        /// The line, counted within this input.
+        line: u64,
+        /// The frame limit.
+        max_frame: usize,
+    },
     /// A line too long for a batch's `u32` offsets.
     #[error("input '{input}' line {line}: line longer than 4 GiB")]
     LineTooLong {
@@ -143,6 +156,9 @@ pub struct LineReader {
     clock: Option<BatchClock>,
     /// How long a batch waits for more once it has a line (see `clock`).
     delay: std::time::Duration,
+    /// Text ([`fill_text`](Self::fill_text)) for chunks of a frame of
+    /// at most `.1` bytes: no line may take more than `.0` bytes.
+    text_line_limit: Option<(usize, usize)>,
 }
 
 /// An opened input.
@@ -196,6 +212,13 @@ trait LineSink {
     fn size_after(&self, raw_len: usize, len: usize) -> usize;
     /// Takes the line (the size was checked with `size_after`).
     fn push(&mut self, raw: &[u8], len: usize);
+    /// Takes the line held in `raw`, whose buffer it may take over instead
+    /// of copying it (a line that spanned reads can be any length up to
+    /// 4 GiB: a copy would double what it costs). `raw` is left holding
+    /// some buffer, to be cleared.
+    fn push_owned(&mut self, raw: &mut Vec<u8>, len: usize) {
+        self.push(raw, len);
+    }
     /// True for a sink that keeps lines as LF-terminated text, which can
     /// take many lines at once with [`push_block`](Self::push_block).
     const TEXT: bool = false;
@@ -222,6 +245,17 @@ impl LineSink for LineBatch {
         let pushed = self.push_line(&raw[..len]);
         // Cannot fail: the size was checked against the batch.
         debug_assert!(pushed.is_ok());
+    }
+
+    fn push_owned(&mut self, raw: &mut Vec<u8>, len: usize) {
+        if !self.data.is_empty() || !self.ends.is_empty() {
+            return self.push(raw, len);
+        }
+        // The batch's first line: it becomes the batch's data as it is.
+        std::mem::swap(&mut self.data, raw);
+        self.data.truncate(len);
+        // Cannot fail: the size was checked against the batch.
+        self.ends.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
 }
 
@@ -272,6 +306,7 @@ impl LineReader {
             last_batch_bytes: 0,
             clock: inputs_pause(&inputs).then(BatchClock::default),
             delay: DEFAULT_BATCH_DELAY,
+            text_line_limit: None,
             inputs,
         }
     }
@@ -281,6 +316,15 @@ impl LineReader {
     /// slow stream still flows (even one that never pauses long).
     pub fn set_batch_delay(&mut self, delay: std::time::Duration) {
         self.delay = delay;
+    }
+
+    /// Text for multiprocess chunks must fit frames of `max_frame` bytes:
+    /// a line that takes more than `limit` bytes as text (its LF
+    /// included) fails [`fill_text`](Self::fill_text) with
+    /// [`InputError::LineOverFrame`], as soon as that many bytes of it are
+    /// read. Batches ([`fill`](Self::fill)) take any line.
+    pub fn limit_text_lines(&mut self, limit: usize, max_frame: usize) {
+        self.text_line_limit = Some((limit, max_frame));
     }
 
     /// Fills `batch` with up to `max_lines` lines and at most about `max_bytes`
@@ -417,6 +461,11 @@ impl LineReader {
         if !self.partial.is_empty() {
             return (0, false);
         }
+        // A line too long for a frame is left to `step`, which says so.
+        let line_limit = match self.text_line_limit {
+            Some((limit, _)) if S::TEXT => limit,
+            _ => usize::MAX,
+        };
         let buf = &self.buf[..self.end];
         let mut start = self.start;
         let mut pushed = 0;
@@ -432,7 +481,9 @@ impl LineReader {
                     MAX_LINE.min(max_bytes)
                 } else {
                     MAX_LINE
-                };
+                }
+                // No line in a region this long is too long for a frame.
+                .min(line_limit);
                 let fits = cap.saturating_sub(sink.size()).min(buf.len() - start);
                 let region = &buf[start..start + fits];
                 let left = room - pushed;
@@ -454,6 +505,9 @@ impl LineReader {
             let Some(p) = memchr(b'\n', &buf[start..]) else {
                 break;
             };
+            if p >= line_limit {
+                break;
+            }
             let raw = &buf[start..start + p];
             // A line inside the buffer is far below MAX_LINE; only the
             // sink's total needs checking.
@@ -513,6 +567,12 @@ impl LineReader {
                             line: cur.lines + 1,
                         });
                     }
+                    if S::TEXT {
+                        let len = self.partial.len() + 1;
+                        if let Some(e) = over_frame(self.text_line_limit, len, cur) {
+                            return Err(e);
+                        }
+                    }
                     if !self.refill()? && !sink.is_empty() {
                         return Ok(Step::Paused);
                     }
@@ -547,11 +607,16 @@ impl LineReader {
                     return Ok(Step::Full);
                 }
             }
+            if S::TEXT {
+                if let Some(e) = over_frame(self.text_line_limit, raw_len + 1, cur) {
+                    return Err(e);
+                }
+            }
             if self.partial.is_empty() {
                 sink.push(&self.buf[seg.clone()], len);
             } else {
                 self.partial.extend_from_slice(&self.buf[seg]);
-                sink.push(&self.partial, len);
+                sink.push_owned(&mut self.partial, len);
             }
             self.partial.clear();
             self.start += seg_len + usize::from(!at_end);
@@ -560,6 +625,17 @@ impl LineReader {
             return Ok(Step::Pushed);
         }
     }
+}
+
+/// The error for the next line of `cur`, `len` bytes as text, if that is
+/// more than `limit` (see [`LineReader::limit_text_lines`]) allows.
+fn over_frame(limit: Option<(usize, usize)>, len: usize, cur: &OpenInput) -> Option<InputError> {
+    let (limit, max_frame) = limit?;
+    (len > limit).then(|| InputError::LineOverFrame {
+        input: cur.name.clone(),
+        line: cur.lines + 1,
+        max_frame,
+    })
 }
 
 /// Whether any of `inputs` can pause (standard input).

@@ -53,12 +53,22 @@ pub struct RangeCutter {
     /// seeded with a sample of the first file.
     seen_lines: u64,
     seen_bytes: u64,
+    /// Chunks for frames of at most `.1` bytes: no chunk may take more
+    /// than `.0` bytes (see [`limit_chunks`](Self::limit_chunks)).
+    frame: Option<(u64, usize)>,
 }
 
 impl RangeCutter {
+    /// Chunks must fit frames of `max_frame` bytes: a chunk is never cut
+    /// longer than `limit` bytes, and a line longer than that fails the
+    /// cut with [`InputError::LineOverFrame`], naming its file and line.
+    pub fn limit_chunks(&mut self, limit: usize, max_frame: usize) {
+        self.frame = Some((limit as u64, max_frame));
+    }
+
     /// Whether [`for_inputs`](Self::for_inputs) would give a cutter for
-    /// `inputs`: every one a plain regular file, not gzip (asked before a
-    /// run commits to ranges; no sample is read).
+    /// `inputs`: every one a plain regular file, not gzip, whose size can
+    /// be trusted (asked before a run commits to ranges; no sample is read).
     pub fn can_cut(inputs: &[InputSpec]) -> bool {
         inputs.iter().all(|spec| match spec {
             InputSpec::File(path) => matches!(inspect(path), Ok(Some(_))),
@@ -67,7 +77,9 @@ impl RangeCutter {
     }
 
     /// A cutter for `inputs` if every one is a plain (not gzip) regular
-    /// file that can be opened now; `None` otherwise (the caller then reads
+    /// file that can be opened now and holds the bytes its size says (not
+    /// a `/proc` or `/sys` file, see `size_is_trustworthy`); `None`
+    /// otherwise (the caller then reads
     /// the inputs as a stream, which reports any error in the usual way).
     ///
     /// An error when a file that opened changed while it was looked at
@@ -94,6 +106,7 @@ impl RangeCutter {
             window: Vec::new(),
             seen_lines,
             seen_bytes,
+            frame: None,
         }))
     }
 
@@ -168,6 +181,8 @@ impl RangeCutter {
             if n > 0 && text + raw_len + 1 > cap {
                 break;
             }
+            // As text, a line takes its bytes and a LF.
+            over_frame(self.frame, f, cur.lines + 1, raw_len + 1)?;
             cur.pos = next;
             cur.lines += 1;
             n += 1;
@@ -219,14 +234,44 @@ impl RangeCutter {
             let end = if f.len - start <= want {
                 f.len
             } else {
-                line_end_after(&cur.file, f, start + want - 1).map_err(|source| {
-                    InputError::ReadAt {
-                        input: f.name.clone(),
-                        offset: start + want - 1,
-                        source,
+                let at = start + want - 1;
+                let read_error = |source| InputError::ReadAt {
+                    input: f.name.clone(),
+                    offset: at,
+                    source,
+                };
+                // With a limit, no further than a chunk may reach: a line
+                // of GiBs is not read through to learn that it is too long.
+                let until = self
+                    .frame
+                    .map_or(f.len, |(limit, _)| start + limit.saturating_sub(taken));
+                let end = line_end_after(&cur.file, f, at, until).map_err(read_error)?;
+                match (end, self.frame) {
+                    (Some(end), _) => end,
+                    (None, None) => f.len,
+                    (None, Some((_, max_frame))) => {
+                        // The line at the cut runs past what a chunk may
+                        // take: the chunk ends before it, and a line that
+                        // would be alone in its chunk is the error.
+                        match last_lf_before(&cur.file, start, at).map_err(read_error)? {
+                            Some(lf) => lf + 1,
+                            None if taken > 0 => start,
+                            None => {
+                                let before = lines_before(&cur.file, start).map_err(read_error)?;
+                                return Err(InputError::LineOverFrame {
+                                    input: f.name.clone(),
+                                    line: before + 1,
+                                    max_frame,
+                                });
+                            }
+                        }
                     }
-                })?
+                }
             };
+            if end == start && start < f.len {
+                // Ended before a line too long to share a chunk.
+                break;
+            }
             push_range(out, f, start, end);
             taken += end - start;
             cur.pos = end;
@@ -254,6 +299,24 @@ impl RangeCutter {
     }
 }
 
+/// The error for line `line` of `f`, if `len` bytes are more than a chunk
+/// may take (see [`RangeCutter::limit_chunks`]).
+fn over_frame(
+    frame: Option<(u64, usize)>,
+    f: &InputFile,
+    line: u64,
+    len: u64,
+) -> Result<(), InputError> {
+    match frame {
+        Some((limit, max_frame)) if len > limit => Err(InputError::LineOverFrame {
+            input: f.name.clone(),
+            line,
+            max_frame,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Inputs up to this many bytes in all are sampled by [`estimate_lines`].
 const SAMPLE_UP_TO: u64 = 4 << 20;
 
@@ -269,7 +332,8 @@ const ASSUMED_MEAN_LINE: u64 = 200;
 /// 64 KiB of the first file, and a file starting with the gzip magic gives
 /// `None` (its lines cannot be told from its size). Larger inputs are not
 /// opened at all: a `stat` each, 200 bytes a line (`ASSUMED_MEAN_LINE`),
-/// and a name ending in `.gz` gives `None`. The only use of the estimate is to tell a
+/// and a name ending in `.gz` gives `None`. A file that says 0 bytes but
+/// reads some (a `/proc` file) gives `None` too. The only use of the estimate is to tell a
 /// small input from a large one, and a large input is then read only by
 /// the run itself, from its start, as it would be without the estimate.
 pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
@@ -282,6 +346,14 @@ pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
         let meta = std::fs::metadata(path).ok()?;
         if !meta.is_file() {
             return None;
+        }
+        if meta.len() == 0 {
+            // Empty, or a pseudo-file (`/proc`) that says 0 bytes and has
+            // lines: its lines cannot be told from its size.
+            let file = File::open(path).ok()?;
+            if !size_is_trustworthy(&file, 0).ok()? {
+                return None;
+            }
         }
         total = total.saturating_add(meta.len());
         paths.push(path);
@@ -316,6 +388,12 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
     let Ok(canonical) = std::fs::canonicalize(path) else {
         return Ok(None);
     };
+    // Asked before opening: opening a FIFO waits for its writer, and
+    // closing it again would cost the stream reader the bytes (or the
+    // writer itself, by SIGPIPE).
+    if !std::fs::metadata(&canonical).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let Ok(file) = File::open(&canonical) else {
         return Ok(None);
     };
@@ -340,6 +418,9 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
             meta.len()
         ))));
     }
+    if !size_is_trustworthy(&file, len).map_err(changed)? {
+        return Ok(None);
+    }
     let mut head = [0u8; 2];
     let got = read_at(&file, &mut head, 0).map_err(changed)?;
     if got == 2 && head == [0x1f, 0x8b] {
@@ -358,6 +439,20 @@ fn inspect(path: &std::path::Path) -> Result<Option<InputFile>, InputError> {
         fingerprint,
         unterminated,
     }))
+}
+
+/// Whether a regular file of `len` bytes (as `stat` says) holds exactly
+/// that many: its last byte reads, and nothing reads past it. Files of
+/// the kernel's pseudo-filesystems do not (`/proc` ones say 0 bytes and
+/// have lines; `/sys` ones say 4096 and have fewer), nor does a file being
+/// appended to: byte ranges cut from such a size would read other lines
+/// than the stream reader, so they are read as a stream.
+fn size_is_trustworthy(file: &File, len: u64) -> io::Result<bool> {
+    let mut probe = [0u8; 1];
+    if len > 0 && read_at(file, &mut probe, len - 1)? != 1 {
+        return Ok(false);
+    }
+    Ok(read_at(file, &mut probe, len)? == 0)
 }
 
 /// Lines and bytes in the first 64 KiB of `f` (a sample of its line length).
@@ -456,12 +551,15 @@ fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> 
 /// Bytes read at a time by [`line_end_after`]: most lines are shorter.
 const PROBE: usize = 4 << 10;
 
-/// The offset just after the first LF at or after `at` in `f` (or the
-/// file's length when none follows), reading [`PROBE`] bytes at a time.
-fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
+/// The offset just after the first LF at or after `at` in `f` and
+/// before `until`, reading [`PROBE`] bytes at a time: `Some(f.len)` when
+/// none follows up to the file's end (which `until` reaches), `None` when
+/// none comes before `until`.
+fn line_end_after(file: &File, f: &InputFile, mut at: u64, until: u64) -> io::Result<Option<u64>> {
     let mut probe = [0u8; PROBE];
-    while at < f.len {
-        let want = (f.len - at).min(PROBE as u64) as usize;
+    let stop = until.min(f.len);
+    while at < stop {
+        let want = (stop - at).min(PROBE as u64) as usize;
         let got = read_at(file, &mut probe[..want], at)?;
         if got == 0 {
             return Err(io::Error::new(
@@ -470,11 +568,59 @@ fn line_end_after(file: &File, f: &InputFile, mut at: u64) -> io::Result<u64> {
             ));
         }
         if let Some(p) = memchr::memchr(b'\n', &probe[..got]) {
-            return Ok(at + p as u64 + 1);
+            return Ok(Some(at + p as u64 + 1));
         }
         at += got as u64;
     }
-    Ok(f.len)
+    Ok((stop == f.len).then_some(f.len))
+}
+
+/// The offset of the last LF in `from..to` of `file`, reading [`PROBE`]
+/// bytes at a time backwards from `to`.
+fn last_lf_before(file: &File, from: u64, mut to: u64) -> io::Result<Option<u64>> {
+    let mut probe = [0u8; PROBE];
+    while to > from {
+        let want = (to - from).min(PROBE as u64) as usize;
+        let at = to - want as u64;
+        let mut got = 0;
+        while got < want {
+            match read_at(file, &mut probe[got..want], at + got as u64)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank during the run",
+                    ))
+                }
+                k => got += k,
+            }
+        }
+        if let Some(p) = memchr::memrchr(b'\n', &probe[..want]) {
+            return Ok(Some(at + p as u64));
+        }
+        to = at;
+    }
+    Ok(None)
+}
+
+/// The lines (LFs) in the first `end` bytes of `file`: the number of the
+/// line at `end`, less one, for an error that names it (the cutter by
+/// bytes does not count lines as it goes).
+fn lines_before(file: &File, end: u64) -> io::Result<u64> {
+    let mut window = vec![0u8; WINDOW];
+    let (mut at, mut lines) = (0u64, 0u64);
+    while at < end {
+        let want = (end - at).min(WINDOW as u64) as usize;
+        let got = read_at(file, &mut window[..want], at)?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank during the run",
+            ));
+        }
+        lines += memchr::memchr_iter(b'\n', &window[..got]).count() as u64;
+        at += got as u64;
+    }
+    Ok(lines)
 }
 
 /// Offset of the first LF at or after `cur.pos`, reading windows as needed.

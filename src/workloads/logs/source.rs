@@ -18,6 +18,9 @@ pub const MAX_BATCH_BYTES: usize = 8 << 20;
 pub struct LogSource {
     origin: Origin,
     pool: BatchPool,
+    /// Multiprocess chunks' limits: at most `.0` bytes each, for frames of
+    /// `.1` bytes (see [`ChunkSource::fit_chunks_to_frame`]).
+    frame: Option<(usize, usize)>,
 }
 
 /// Where the `logs` lines come from.
@@ -48,6 +51,7 @@ impl LogSource {
                 next_line: 1,
             },
             pool,
+            frame: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl LogSource {
         LogSource {
             origin: Origin::Read(LineReader::new(inputs)),
             pool,
+            frame: None,
         }
     }
 
@@ -118,7 +123,27 @@ impl Source for LogSource {
     }
 }
 
+impl LogSource {
+    /// Most bytes of text in a chunk: a batch's, or less to fit a frame.
+    fn chunk_bytes(&self) -> usize {
+        self.frame
+            .map_or(MAX_BATCH_BYTES, |(most, _)| MAX_BATCH_BYTES.min(most))
+    }
+}
+
 impl ChunkSource for LogSource {
+    /// Chunks (text or ranges) of at most `max_chunk_bytes`; a line too
+    /// long for one fails the run, naming its input, its line and
+    /// `--max-frame` ([`InputError::LineOverFrame`](super::input::InputError::LineOverFrame)).
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.frame = Some((max_chunk_bytes, max_frame));
+        match &mut self.origin {
+            Origin::Read(reader) => reader.limit_text_lines(max_chunk_bytes, max_frame),
+            Origin::Ranges(cutter) => cutter.limit_chunks(max_chunk_bytes, max_frame),
+            Origin::Generate { .. } | Origin::Failed(_) => {}
+        }
+    }
+
     /// Chunks ship as raw LF-terminated text ([`LineReader::fill_text`]
     /// for read input): the coordinator then only finds line ends and
     /// copies bytes, and each worker cuts its own chunks into lines.
@@ -127,10 +152,11 @@ impl ChunkSource for LogSource {
         max_records: usize,
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, StageError> {
+        let most = self.chunk_bytes();
         match &mut self.origin {
             Origin::Read(reader) => {
                 let n = reader
-                    .fill_text(out, max_records, MAX_BATCH_BYTES)
+                    .fill_text(out, max_records, most)
                     .map_err(|e| StageError::new(e.to_string()))?;
                 Ok((n > 0).then_some(n))
             }
@@ -140,7 +166,21 @@ impl ChunkSource for LogSource {
             } => {
                 // The same text form as files (generated lines never hold
                 // a CR or LF), so that workers can split it into batches.
-                let n = generator.fill_text(out, max_records);
+                let n = match self.frame {
+                    None => generator.fill_text(out, max_records),
+                    // For a small frame: line by line, stopping at half
+                    // of it (a generated line is a few hundred bytes).
+                    Some((most, _)) => {
+                        let (start, mut n) = (out.len(), 0);
+                        while n < max_records.max(1)
+                            && out.len() - start < most / 2
+                            && generator.fill_text(out, 1) == 1
+                        {
+                            n += 1;
+                        }
+                        n
+                    }
+                };
                 *next_line += n as u64;
                 Ok((n > 0).then_some(n))
             }
@@ -230,7 +270,10 @@ impl FileChunkSource for LogSource {
             return false;
         }
         match RangeCutter::for_inputs(reader.inputs()) {
-            Ok(Some(cutter)) => {
+            Ok(Some(mut cutter)) => {
+                if let Some((most, max_frame)) = self.frame {
+                    cutter.limit_chunks(most, max_frame);
+                }
                 self.origin = Origin::Ranges(cutter);
                 true
             }
@@ -259,6 +302,7 @@ impl FileChunkSource for LogSource {
         max_records: usize,
         out: &mut Vec<FileRange>,
     ) -> Result<Option<usize>, StageError> {
+        let most = self.chunk_bytes();
         let cutter = match &mut self.origin {
             Origin::Ranges(cutter) => cutter,
             Origin::Failed(e) => return Err(failed(e)),
@@ -269,7 +313,7 @@ impl FileChunkSource for LogSource {
             }
         };
         let n = cutter
-            .fill(out, max_records, MAX_BATCH_BYTES)
+            .fill(out, max_records, most)
             .map_err(|e| StageError::new(e.to_string()))?;
         Ok((n > 0).then_some(n))
     }
@@ -317,6 +361,11 @@ impl ChunkDecoder<LineBatch> for LinesDecoder {
         batch
             .extend_from_lines(bytes, max_records)
             .map_err(StageError::new)
+    }
+
+    /// A long first line becomes the batch's data as it was read.
+    fn adopt(&self, batch: &mut LineBatch, bytes: &mut Vec<u8>) -> Option<usize> {
+        batch.adopt_first_line(bytes)
     }
 }
 

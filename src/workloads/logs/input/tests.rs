@@ -340,3 +340,34 @@ fn reader_is_send() {
     fn send<T: Send>() {}
     send::<LineReader>();
 }
+
+/// Text for frames: a line longer than the limit fails `fill_text` naming
+/// the input and the line, whether it lies in one read buffer or spans
+/// several; the lines before it are delivered first; batches take it.
+#[test]
+fn text_lines_over_the_frame_limit_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    for long in [100, BUF_SIZE * 2 + 7] {
+        let mut text = b"a\nbb\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', long));
+        text.extend_from_slice(b"\nc\n");
+        let input = write(d.path(), "in.log", &text);
+        let mut r = LineReader::new(vec![input.clone()]);
+        r.limit_text_lines(50, 4096);
+        let mut out = Vec::new();
+        assert_eq!(r.fill_text(&mut out, 100, 1 << 20).unwrap(), 2, "{long}");
+        assert_eq!(out, b"a\nbb\n");
+        match r.fill_text(&mut out, 100, 1 << 20) {
+            Err(InputError::LineOverFrame {
+                input: name,
+                line: 3,
+                max_frame: 4096,
+            }) => assert_eq!(name, input.display_name()),
+            other => panic!("{long}: {other:?}"),
+        }
+        let mut r = LineReader::new(vec![input]);
+        r.limit_text_lines(50, 4096);
+        let mut batch = LineBatch::new(1);
+        assert_eq!(r.fill(&mut batch, 100, 1 << 30).unwrap(), 4, "{long}");
+    }
+}

@@ -289,3 +289,50 @@ proptest! {
         assert_uncounted_covers(&refs, about_lines, max_bytes);
     }
 }
+
+/// With a chunk limit, a chunk ends before a line too long to share it,
+/// and that line, alone too long for a chunk, is an error naming its file
+/// and line, whether chunks are cut by bytes or counted.
+#[test]
+fn a_line_longer_than_the_chunk_limit_is_named() {
+    let mut text = b"a\nbb\nccc\n".to_vec();
+    text.extend_from_slice(&[b'x'; 100]);
+    text.extend_from_slice(b"\nd\n");
+    let (_dir, inputs) = files_of(&[b"ok\n", &text]);
+    let name = match &inputs[1] {
+        InputSpec::File(p) => std::fs::canonicalize(p).unwrap().display().to_string(),
+        _ => unreachable!(),
+    };
+    let named = |e: InputError| match e {
+        InputError::LineOverFrame {
+            input,
+            line,
+            max_frame,
+        } => (input, line, max_frame),
+        other => panic!("{other}"),
+    };
+    // By bytes: a cut inside the long line ends the chunk before it.
+    let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().unwrap();
+    cutter.limit_chunks(50, 1000);
+    let mut ranges = Vec::new();
+    assert!(cutter.fill_uncounted(&mut ranges, 100, 14).unwrap());
+    let mut chunk = Vec::new();
+    read_ranges(&ranges, &mut chunk, usize::MAX).unwrap();
+    assert_eq!(chunk, b"ok\na\nbb\nccc\n");
+    let e = cutter.fill_uncounted(&mut Vec::new(), 100, 14).unwrap_err();
+    assert_eq!(named(e), (name.clone(), 4, 1000));
+    // Counted.
+    let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().unwrap();
+    cutter.limit_chunks(50, 1000);
+    assert_eq!(cutter.fill(&mut Vec::new(), 100, 40).unwrap(), 4);
+    let e = cutter.fill(&mut Vec::new(), 100, 40).unwrap_err();
+    assert_eq!(named(e), (name, 4, 1000));
+    // Within the limit, the same line is cut as any other.
+    let mut cutter = RangeCutter::for_inputs(&inputs).unwrap().unwrap();
+    cutter.limit_chunks(101, 1000);
+    let mut all = Vec::new();
+    while cutter.fill_uncounted(&mut all, 100, 14).unwrap() {}
+    let mut chunk = Vec::new();
+    read_ranges(&all, &mut chunk, usize::MAX).unwrap();
+    assert_eq!(chunk, [&b"ok\n"[..], &text].concat());
+}
