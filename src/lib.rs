@@ -226,6 +226,7 @@ pub mod protocol;
 #[allow(dead_code, unused_imports)]
 mod protocol;
 mod run;
+pub mod sources;
 pub mod stage;
 mod stream_source;
 pub mod worker;
