@@ -20,7 +20,7 @@
 //! (default serial), `--workers N` (multiprocess, default 2), `--replicas
 //! none|auto` (pipeline, default none), `--batch-size N` (records per
 //! batch, default 8192). `--generate N FILE` writes N orders (seeded,
-//! deterministic; about 2 % of them invalid) and exits.
+//! deterministic; about 4 % of them rejected) and exits.
 
 use parpipe::sources::{Csv, InputSpec};
 use parpipe::{Aggregate, BatchInfo, Mode, Pipeline, Registry, Replicas, RunConfig};
