@@ -53,6 +53,6 @@ mod parsed;
 pub use self::csv::{Csv, CsvRows};
 pub use self::json_lines::{JsonLines, JsonRows};
 pub use self::lines::Lines;
-pub use self::parsed::{LineError, LineFormat, ParsedLines};
+pub use self::parsed::{LineError, LineFormat, ParsedLines, DEFAULT_BATCH_BYTES};
 pub use crate::workloads::logs::batch::LineBatch;
 pub use crate::workloads::logs::input::InputSpec;

@@ -3,6 +3,8 @@
 use super::parsed::{LineError, LineFormat, ParsedLines};
 use crate::workloads::logs::input::InputSpec;
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
 
 /// Records of one CSV input (a file, a gzip file or standard input): the
@@ -59,46 +61,116 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
     }
 
     fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(self.delimiter)
-            .from_reader(text);
-        let mut record = csv::StringRecord::new();
-        let mut line_start = 0usize;
-        let mut index = 0usize;
-        while line_start < text.len() {
-            let line_end = memchr::memchr(b'\n', &text[line_start..])
-                .map_or(text.len(), |p| line_start + p + 1);
-            let err = |message: String| LineError { index, message };
-            let read = reader
-                .read_record(&mut record)
-                .map_err(|e| err(format!("not a CSV record: {e}")))?;
-            let start = record.position().map_or(0, |p| p.byte() as usize);
-            if !read || start != line_start {
-                return Err(err("empty line (a CSV record was expected)".into()));
-            }
-            // The reader stops after the record's terminator: the line feed,
-            // or the CR of a CR LF (whose LF it skips on the next read).
-            let end = reader.position().byte() as usize;
-            let whole = end == line_end || (end + 1 == line_end && text[end - 1] == b'\r');
-            if !whole {
-                return Err(err(
-                    "the record does not end at the end of its line (a quoted field \
-                     holding a line break, or a bare CR): this source reads one record per line"
-                        .into(),
-                ));
-            }
-            out.push(
-                record
-                    .deserialize(None)
-                    .map_err(|e| err(format!("cannot read the record: {e}")))?,
-            );
-            line_start = line_end;
-            index += 1;
-        }
-        Ok(())
+        // Building a reader costs as much as reading a few hundred short
+        // records, and batches may be that small: each thread keeps one
+        // per delimiter and feeds it batch after batch.
+        READERS.with(|readers| {
+            let mut readers = readers.borrow_mut();
+            let reader = match readers.iter().position(|(d, _)| *d == self.delimiter) {
+                Some(i) => &mut readers[i].1,
+                None => {
+                    let reader = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(true)
+                        .delimiter(self.delimiter)
+                        .from_reader(Feed::default());
+                    readers.push((self.delimiter, reader));
+                    &mut readers.last_mut().expect("just pushed").1
+                }
+            };
+            let feed = reader.get_mut();
+            feed.text.clear();
+            feed.text.extend_from_slice(text);
+            reader
+                .seek_raw(std::io::SeekFrom::Start(0), csv::Position::new())
+                .map_err(|e| LineError {
+                    index: 0,
+                    message: format!("cannot start reading: {e}"),
+                })?;
+            let result = parse_lines(reader, text, out);
+            reader.get_mut().text.clear();
+            result
+        })
     }
+}
+
+thread_local! {
+    /// This thread's CSV readers, by delimiter (see [`CsvRows::parse`]).
+    static READERS: RefCell<Vec<(u8, csv::Reader<Feed>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The text a thread's reader reads: one batch's lines at a time.
+#[derive(Default)]
+struct Feed {
+    text: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Feed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.text[self.pos.min(self.text.len())..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Seek for Feed {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match to {
+            SeekFrom::Start(p) => self.pos = p as usize,
+            _ => {
+                return Err(std::io::Error::other(
+                    "the batch reader seeks to the start only",
+                ))
+            }
+        }
+        Ok(self.pos as u64)
+    }
+}
+
+/// One record per line of `text` (which `reader` reads from its start)
+/// into `out`; see [`Csv`] for what is refused.
+fn parse_lines<T: DeserializeOwned>(
+    reader: &mut csv::Reader<Feed>,
+    text: &[u8],
+    out: &mut Vec<T>,
+) -> Result<(), LineError> {
+    let mut record = csv::StringRecord::new();
+    let mut line_start = 0usize;
+    let mut index = 0usize;
+    while line_start < text.len() {
+        let line_end =
+            memchr::memchr(b'\n', &text[line_start..]).map_or(text.len(), |p| line_start + p + 1);
+        let err = |message: String| LineError { index, message };
+        let read = reader
+            .read_record(&mut record)
+            .map_err(|e| err(format!("not a CSV record: {e}")))?;
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        if !read || start != line_start {
+            return Err(err("empty line (a CSV record was expected)".into()));
+        }
+        // The reader stops after the record's terminator: the line feed,
+        // or the CR of a CR LF (whose LF it skips on the next read).
+        let end = reader.position().byte() as usize;
+        let whole = end == line_end || (end + 1 == line_end && text[end - 1] == b'\r');
+        if !whole {
+            return Err(err(
+                "the record does not end at the end of its line (a quoted field \
+                 holding a line break, or a bare CR): this source reads one record per line"
+                    .into(),
+            ));
+        }
+        out.push(
+            record
+                .deserialize(None)
+                .map_err(|e| err(format!("cannot read the record: {e}")))?,
+        );
+        line_start = line_end;
+        index += 1;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -139,6 +211,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.index, 1, "{e:?}");
         assert!(e.message.contains("line break"), "{e:?}");
+    }
+
+    /// A thread's reader starts afresh on every batch, also after an error
+    /// left it inside a quoted field.
+    #[test]
+    fn batches_after_a_failed_one_read_from_their_own_start() {
+        assert!(rows().parse(b"1,\"open\n", &mut Vec::new()).is_err());
+        let mut out = Vec::new();
+        rows().parse(b"7,x\n8,y\n", &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                Row {
+                    id: 7,
+                    name: "x".into()
+                },
+                Row {
+                    id: 8,
+                    name: "y".into()
+                }
+            ]
+        );
     }
 
     #[test]

@@ -55,6 +55,18 @@ impl LineError {
     }
 }
 
+/// The default of [`ParsedLines::with_batch_bytes`]: 48 KiB of records.
+///
+/// Why a byte budget: a stage that turns a batch of records with owned
+/// strings into another frees, at the end of the batch, thousands of small
+/// strings and then the batch's `Vec`. glibc's allocator consolidates its
+/// free lists whenever a chunk of 64 KiB or more is freed
+/// (`FASTBIN_CONSOLIDATION_THRESHOLD`), and the mallocs of the next batch
+/// split them again: measured, that costs a CSV job more than the whole
+/// framework. Batches whose `Vec`s stay under 64 KiB never trigger it, and
+/// their records stay in the core's cache between stages.
+pub const DEFAULT_BATCH_BYTES: usize = 48 << 10;
+
 /// Records decoded from lines by `F`; see the [module](crate::sources)
 /// text. [`Csv`](super::Csv) and [`JsonLines`](super::JsonLines) are this
 /// with their formats.
@@ -69,6 +81,8 @@ pub struct ParsedLines<F: LineFormat> {
     text: Vec<u8>,
     /// Number of the next batch's first record, when read as a stream.
     next_record: u64,
+    /// Most bytes of records (`size_of::<F::Record>()` each) in a batch.
+    batch_bytes: usize,
     /// Skipping the header of a file cut into ranges failed: the error the
     /// next pull of ranges reports.
     failed: Option<StageError>,
@@ -91,7 +105,33 @@ impl<F: LineFormat> ParsedLines<F> {
             text: Vec::new(),
             next_record: 1,
             failed: None,
+            batch_bytes: DEFAULT_BATCH_BYTES,
         }
+    }
+
+    /// Batches of at most `bytes` of records (counted as
+    /// `size_of::<F::Record>()` each, the size of the batch's `Vec`), as
+    /// well as at most the run's batch size in records; at least one
+    /// record. Default [`DEFAULT_BATCH_BYTES`]. Results do not depend on
+    /// it; speed does (see the constant's docs).
+    ///
+    /// It sizes the batches this source makes: serial mode's, pipeline
+    /// mode's stage actors', and the parts multiprocess workers split
+    /// shipped text into. Pipeline mode's reading lanes and workers that
+    /// read their own file ranges cut batches of the run's batch size
+    /// (`RunConfig::batch_size`, `--batch-size`).
+    pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// `max_records`, capped by the byte budget.
+    fn cap(&self, max_records: usize) -> usize {
+        cap(
+            max_records,
+            self.batch_bytes,
+            std::mem::size_of::<F::Record>(),
+        )
     }
 
     /// Reads and drops the header line of a stream, once.
@@ -130,7 +170,7 @@ impl<F: LineFormat> Source for ParsedLines<F> {
         self.skip_header()?;
         let mut text = std::mem::take(&mut self.text);
         text.clear();
-        let got = self.lines.next_chunk(max_records, &mut text);
+        let got = self.lines.next_chunk(self.cap(max_records), &mut text);
         let result = match got {
             Ok(Some(n)) => {
                 let mut out = Vec::with_capacity(n);
@@ -184,7 +224,8 @@ impl<F: LineFormat> ChunkSource for ParsedLines<F> {
         max_records: usize,
         parts: &mut Vec<(usize, usize)>,
     ) {
-        self.lines.split_chunk(bytes, records, max_records, parts)
+        self.lines
+            .split_chunk(bytes, records, self.cap(max_records), parts)
     }
 
     fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
@@ -278,4 +319,10 @@ impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
             .map_err(|e| e.into_stage_error(&self.what, None))?;
         Ok((end, n))
     }
+}
+
+/// `max_records`, capped so that the records take at most about `bytes`
+/// (`size` each); at least one record.
+fn cap(max_records: usize, bytes: usize, size: usize) -> usize {
+    max_records.min((bytes / size.max(1)).max(1))
 }
