@@ -144,18 +144,21 @@ fn parse_lines<T: DeserializeOwned>(
         let line_end =
             memchr::memchr(b'\n', &text[line_start..]).map_or(text.len(), |p| line_start + p + 1);
         let err = |message: String| LineError { index, message };
+        // The reader would skip an empty line: refuse it here, so that
+        // every record is checked against its own line.
+        if matches!(&text[line_start..line_end], b"\n" | b"\r\n") {
+            return Err(err("empty line (a CSV record was expected)".into()));
+        }
         let read = reader
             .read_record(&mut record)
             .map_err(|e| err(format!("not a CSV record: {e}")))?;
-        let start = record.position().map_or(0, |p| p.byte() as usize);
-        if !read || start != line_start {
-            return Err(err("empty line (a CSV record was expected)".into()));
-        }
         // The reader stops after the record's terminator: the line feed,
-        // or the CR of a CR LF (whose LF it skips on the next read).
+        // or the CR of a CR LF (whose LF it skips on the next read). A
+        // field holding a line feed comes from a quote left open: at the
+        // end of the text, the record ends there anyway.
         let end = reader.position().byte() as usize;
         let whole = end == line_end || (end + 1 == line_end && text[end - 1] == b'\r');
-        if !whole {
+        if !read || !whole || record.iter().any(|f| f.contains('\n')) {
             return Err(err(
                 "the record does not end at the end of its line (a quoted field \
                  holding a line break, or a bare CR): this source reads one record per line"
