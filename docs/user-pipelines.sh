@@ -58,7 +58,7 @@ for job in $JOBS; do
     done
   done
 done
-python3 - "$T/rows" "$(basename "${builds[0]}")" <<'EOF'
+python3 - "$T/rows" "$(basename "${builds[0]}")" "$MODES" <<'EOF'
 import sys, statistics as st
 from collections import defaultdict
 rows = [l.split() for l in open(sys.argv[1])]
@@ -68,7 +68,9 @@ for job, build, mode, rnd, us, u, s, rss in rows:
     runs[(job, build, mode)][rnd] = (int(us) / 1e6, float(u) + float(s), int(rss) / 1024)
 print("| job | allocator | mode | wall ÷ plain | CPU ÷ plain | peak RSS MiB | wall s | plain ÷ first plain |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for (job, build, mode), r in runs.items():
+modes = sys.argv[3].split()
+order = lambda key: (key[0], key[1] != first, key[1], modes.index(key[2]))
+for (job, build, mode), r in sorted(runs.items(), key=lambda kv: order(kv[0])):
     plain = runs[(job, build, "plain")]
     base = runs[(job, first, "plain")]
     med = lambda f: st.median(f(k) for k in r)
