@@ -56,3 +56,6 @@ pub use self::lines::Lines;
 pub use self::parsed::{LineError, LineFormat, ParsedLines, DEFAULT_BATCH_BYTES};
 pub use crate::workloads::logs::batch::LineBatch;
 pub use crate::workloads::logs::input::InputSpec;
+
+#[cfg(test)]
+mod tests;
