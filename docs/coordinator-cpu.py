@@ -8,7 +8,7 @@ Usage: cargo build --release
 
 Prints, per worker count, the process tree's CPU time (user+sys of the
 run and its workers, from wait4) against serial's (median of per-round
-ratios), and the coordinator's own CPU (the report's `cpu_percent` x
+ratios), and the coordinator's own CPU (the report's `coordinator_cpu_percent` x
 wall, which is getrusage(RUSAGE_SELF)): in seconds, as a share of the
 tree's, and per input line. P=... picks the binary."""
 import resource, subprocess, sys, statistics as st, os, json, shutil, tempfile
@@ -20,7 +20,7 @@ def run(args, out):
     subprocess.run([P, 'run', '-q', '--input', F, '--out', out] + args, check=True, stdout=subprocess.DEVNULL)
     a = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = json.load(open(out + '/report.json'))
-    return a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime, r['cpu_percent'] / 100 * r['wall_seconds'], r['wall_seconds']
+    return a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime, r.get('coordinator_cpu_percent', r['cpu_percent']) / 100 * r['wall_seconds'], r['wall_seconds']
 res = {'serial': []} | {w: [] for w in ws}
 T = tempfile.mkdtemp()
 for i in range(N):

@@ -2,7 +2,10 @@
 //! in three modes, `stream_from_channel` against `parpipe run --mode
 //! serial` on the same lines, and `embed_actix_web` in each mode, fed over
 //! real sockets with bodies that end mid-line while summaries are asked
-//! for concurrently, and `any_runtime` under each kind of `main`.
+//! for concurrently, `any_runtime` under each kind of `main`, and the two
+//! user jobs on `parpipe::sources` (`csv_etl`, `jsonl_events`): every mode,
+//! batch size, worker count and input kind (plain file, gzip, standard
+//! input) gives the bytes of the plain loop.
 //! (`embedded_wordcount` has its own test file.)
 
 mod common;
@@ -265,5 +268,212 @@ fn any_runtime_gives_the_same_results_under_every_kind_of_main() {
         for line in full {
             assert_eq!(line.matches(total.as_str()).count(), 4, "{main}: {line}");
         }
+    }
+}
+
+/// Runs `exe` with `args` (standard input from `stdin` if given): its
+/// stdout, or a panic naming the run and its stderr.
+fn run_example(exe: &Path, args: &[&str], stdin: Option<&Path>) -> Vec<u8> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    if let Some(path) = stdin {
+        cmd.stdin(std::fs::File::open(path).unwrap());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Every way of running a user job over `input` (and its gzip copy, and
+/// standard input) gives the plain loop's bytes, which are returned.
+fn every_mode_matches_the_plain_loop(exe: &Path, input: &Path) -> Vec<u8> {
+    let file = input.to_str().unwrap();
+    let gz = input.with_extension("gz");
+    let text = std::fs::read(input).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&text).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let gz = gz.to_str().unwrap();
+    let plain = run_example(exe, &["--input", file, "--mode", "plain"], None);
+    assert!(plain.ends_with(b"\n") && plain.len() > 100, "{plain:?}");
+    let runs: &[(&[&str], bool)] = &[
+        (&["--input", file, "--mode", "rayon"], false),
+        (&["--input", file, "--mode", "serial"], false),
+        (
+            &["--input", file, "--mode", "serial", "--batch-size", "1"],
+            false,
+        ),
+        (&["--input", file, "--mode", "pipeline"], false),
+        (
+            &[
+                "--input",
+                file,
+                "--mode",
+                "pipeline",
+                "--replicas",
+                "auto",
+                "--batch-size",
+                "700",
+            ],
+            false,
+        ),
+        (&["--input", file, "--mode", "multiprocess"], false),
+        (
+            &[
+                "--input",
+                file,
+                "--mode",
+                "multiprocess",
+                "--workers",
+                "3",
+                "--batch-size",
+                "999",
+            ],
+            false,
+        ),
+        (&["--input", gz, "--mode", "serial"], false),
+        (
+            &[
+                "--input",
+                gz,
+                "--mode",
+                "multiprocess",
+                "--batch-size",
+                "2000",
+            ],
+            false,
+        ),
+        (
+            &["--input", gz, "--mode", "pipeline", "--replicas", "auto"],
+            false,
+        ),
+        (
+            &["--input", "-", "--mode", "pipeline", "--batch-size", "1500"],
+            true,
+        ),
+        (&["--input", "-", "--mode", "multiprocess"], true),
+    ];
+    for (args, stdin) in runs {
+        let got = run_example(exe, args, stdin.then_some(input));
+        assert!(got == plain, "{args:?} differs from the plain loop");
+    }
+    plain
+}
+
+/// The example built by `cargo test`, and a directory with `records` of
+/// its generated input in `name`.
+fn user_job(
+    example_name: &str,
+    name: &str,
+    records: u64,
+) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let Some(exe) = example(example_name) else {
+        eprintln!("SKIPPED: {example_name} was not built (run through `cargo test`)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join(name);
+    let n = records.to_string();
+    run_example(&exe, &["--generate", &n, input.to_str().unwrap()], None);
+    Some((exe, dir, input))
+}
+
+#[test]
+fn csv_etl_gives_the_plain_loops_bytes_in_every_mode() {
+    let Some((exe, dir, input)) = user_job("csv_etl", "orders.csv", 25_000) else {
+        return;
+    };
+    let out = every_mode_matches_the_plain_loop(&exe, &input);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["orders"], 25_000, "{v}");
+    let rejected = v["rejected"].as_u64().unwrap();
+    assert!((500..2000).contains(&rejected), "{v}");
+    let by_month: i64 = v["by_country_month"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c.as_i64().unwrap())
+        .sum();
+    assert_eq!(v["revenue_cents"].as_i64(), Some(by_month), "{v}");
+    assert_eq!(v["top_customers"].as_array().unwrap().len(), 10, "{v}");
+
+    // A quoted field holding a line break: refused in every mode, naming
+    // the record, with nothing on stdout.
+    let bad = dir.path().join("bad.csv");
+    let mut text = std::fs::read(&input).unwrap();
+    text.extend_from_slice(b"O1,\"two\nlines\",DE,2024-01-01,A-100,1,1.00,EUR,paid\n");
+    std::fs::write(&bad, text).unwrap();
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let out = Command::new(&exe)
+            .args([
+                "--input",
+                bad.to_str().unwrap(),
+                "--mode",
+                mode,
+                "--replicas",
+                "auto",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        assert!(out.stdout.is_empty(), "{mode}");
+        assert!(
+            err.contains("line break") && err.contains("bad.csv"),
+            "{mode}: {err}"
+        );
+    }
+    let flag = Command::new(&exe)
+        .args(["--input", input.to_str().unwrap(), "--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(flag.status.code(), Some(2));
+}
+
+#[test]
+fn jsonl_events_gives_the_plain_loops_bytes_in_every_mode() {
+    let Some((exe, dir, input)) = user_job("jsonl_events", "events.jsonl", 25_000) else {
+        return;
+    };
+    let out = every_mode_matches_the_plain_loop(&exe, &input);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["events"], 25_000, "{v}");
+    let kinds: u64 = v["kinds"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(kinds + v["rejected"].as_u64().unwrap(), 25_000, "{v}");
+    assert_eq!(v["top_pages"].as_array().unwrap().len(), 10, "{v}");
+
+    // A line that is not an event fails the run in every mode, naming it.
+    let bad = dir.path().join("bad.jsonl");
+    let mut text = std::fs::read(&input).unwrap();
+    text.extend_from_slice(b"{\"ts\": 5}\n");
+    std::fs::write(&bad, text).unwrap();
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let out = Command::new(&exe)
+            .args([
+                "--input",
+                bad.to_str().unwrap(),
+                "--mode",
+                mode,
+                "--replicas",
+                "auto",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        assert!(out.stdout.is_empty(), "{mode}");
+        assert!(
+            err.contains("not a record") && err.contains("bad.jsonl"),
+            "{mode}: {err}"
+        );
     }
 }

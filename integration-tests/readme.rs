@@ -79,6 +79,10 @@ const SKIPS: &[(&str, &str)] = &[
         "a measurement: 4 x N release-build runs of a 1 M-line file",
     ),
     (
+        "docs/user-pipelines.sh",
+        "a measurement: 7 rounds of 1 M-record jobs in every mode and two release builds",
+    ),
+    (
         "docs/hostile/",
         "a measurement: a 40 s run under attack, or thousands of worker processes",
     ),

@@ -196,6 +196,8 @@
 //!   [`Registry`] and its [`Key`]s.
 //! - [`metrics`]: per-stage stats, process sampling, [`RunReport`].
 //! - [`error`]: [`Error`] and [`ErrorKind`].
+//! - [`sources`]: ready-made sources ([`sources::Lines`], [`sources::Csv`],
+//!   [`sources::JsonLines`]), cut by byte ranges over plain files.
 //! - [`file_range`]: chunks given as byte ranges of files.
 //! - [`worker`]: the worker entry point for any program.
 //! - [`live`]: the live view of a run: status board, dashboard server, Prometheus metrics.
@@ -226,6 +228,7 @@ pub mod protocol;
 #[allow(dead_code, unused_imports)]
 mod protocol;
 mod run;
+pub mod sources;
 pub mod stage;
 mod stream_source;
 pub mod worker;

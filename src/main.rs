@@ -19,6 +19,12 @@ use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::Replicas;
 use parpipe::Token;
 use parpipe::{ErrorKind, JobSpec, RunConfig};
+
+/// With the `mimalloc` feature, mimalloc is the binary's global allocator
+/// (see docs/performance.md for what it changes).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

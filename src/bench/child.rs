@@ -18,6 +18,10 @@ pub(crate) struct ChildReport {
     pub(crate) records: u64,
     pub(crate) cpu_percent: f64,
     pub(crate) peak_rss_bytes: u64,
+    /// Set (multiprocess mode) when `cpu_percent` already counts the
+    /// workers.
+    #[serde(default)]
+    coordinator_cpu_percent: Option<f64>,
     #[serde(default)]
     workers: Vec<ChildWorker>,
     /// Why a parallel mode ran the input inline, if it did.
@@ -34,8 +38,12 @@ struct ChildWorker {
 }
 
 impl ChildReport {
-    /// CPU % of the coordinator plus its workers.
+    /// CPU % of the coordinator plus its workers (a multiprocess report
+    /// counts them already; a baseline's workers are its own).
     pub(crate) fn total_cpu(&self) -> f64 {
+        if self.coordinator_cpu_percent.is_some() {
+            return self.cpu_percent;
+        }
         self.cpu_percent + self.workers.iter().map(|w| w.cpu_percent).sum::<f64>()
     }
 

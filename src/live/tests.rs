@@ -29,6 +29,7 @@ fn status(records: u64, wall: f64, running: bool) -> LiveStatus {
         busy_seconds: wall,
         requeued_chunks: 1,
         cpu_percent: 99.0,
+        cpu_seconds: 0.99 * wall,
         peak_rss_bytes: 10 << 20,
     }];
     LiveStatus {

@@ -279,6 +279,8 @@ impl Coordinator {
             .values()
             .map(|r| {
                 let mut w = r.report.clone();
+                // Until now the row holds the CPU seconds the worker reported.
+                w.cpu_seconds = w.cpu_percent;
                 let alive = r.joined.elapsed().as_secs_f64().max(1e-9);
                 w.cpu_percent = (w.cpu_percent / alive * 100.0).min(100.0 * 1024.0);
                 w
@@ -394,6 +396,7 @@ impl Handler<Joined> for Coordinator {
                     busy_seconds: 0.0,
                     requeued_chunks: 0,
                     cpu_percent: 0.0,
+                    cpu_seconds: 0.0,
                     peak_rss_bytes: 0,
                 },
                 joined: Instant::now(),

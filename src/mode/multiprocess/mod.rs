@@ -226,7 +226,7 @@ pub async fn execute(
             &outcome.stats,
             sampler.finish(),
         );
-        report.workers = outcome.workers;
+        report.add_workers(outcome.workers);
         Ok(report)
     });
     if let Some(reaping) = reaping {

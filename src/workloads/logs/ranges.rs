@@ -282,6 +282,27 @@ impl RangeCutter {
         Ok(taken > 0)
     }
 
+    /// Moves past the first line of the first file (a header that is not
+    /// a record, as a CSV file's): the chunks then start at the second
+    /// line, numbered 1. Call it before the first chunk is cut.
+    pub(crate) fn skip_first_line(&mut self) -> Result<(), InputError> {
+        if self.current.is_some() || self.next_file != 0 || self.files.is_empty() {
+            return Ok(());
+        }
+        let mut cur = self.open(0)?;
+        self.next_file = 1;
+        let f = &self.files[0];
+        let end = line_end_after(&cur.file, f, 0).map_err(|source| InputError::ReadAt {
+            input: f.name.clone(),
+            offset: 0,
+            source,
+        })?;
+        cur.pos = end;
+        cur.lines = 1;
+        self.current = Some(cur);
+        Ok(())
+    }
+
     fn open(&self, index: usize) -> Result<Current, InputError> {
         let f = &self.files[index];
         let file = File::open(&f.path).map_err(|source| InputError::Open {

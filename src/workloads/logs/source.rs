@@ -75,6 +75,19 @@ impl LogSource {
     }
 }
 
+impl LogSource {
+    /// For a source already cut into file ranges: skips the first line of
+    /// the first file (a header), so that the chunks start at the second.
+    pub(crate) fn skip_first_range_line(&mut self) -> Result<(), StageError> {
+        match &mut self.origin {
+            Origin::Ranges(cutter) => cutter
+                .skip_first_line()
+                .map_err(|e| StageError::new(e.to_string())),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Source for LogSource {
     type Out = LineBatch;
 

@@ -1,0 +1,80 @@
+#!/bin/bash
+# The two user jobs of examples/ (csv_etl, jsonl_events) in every mode against the
+# same per-record code in a plain single-threaded loop, with each global allocator.
+#
+# Usage:
+#   cargo build --release --example csv_etl --example jsonl_events
+#   mkdir -p /tmp/alloc-glibc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-glibc/
+#   cargo build --release --features mimalloc --example csv_etl --example jsonl_events
+#   mkdir -p /tmp/alloc-mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-mimalloc/
+#   BUILDS="/tmp/alloc-glibc /tmp/alloc-mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
+#
+# Each round runs every (build, mode) pair of a job once, starting at a different pair
+# each round, so a slow minute hits all alike. A mode's ratio is its wall time over the
+# plain loop's of the same build in the same round; the table prints the median of the
+# per-round ratios (and of CPU time = user + system of the process and the children it
+# waited for, i.e. multiprocess workers included). The last column compares each
+# build's plain loop with the first build's. Every run's stdout is compared with the
+# first build's plain loop, byte for byte. Peak RSS is the largest process's (GNU time).
+set -u
+BUILDS=${BUILDS:?set BUILDS to directories holding csv_etl and jsonl_events builds}
+N=${N:-7}
+RECORDS=${RECORDS:-1000000}
+JOBS=${JOBS:-csv_etl jsonl_events}
+MODES=${MODES:-plain serial pipeline pipeline-auto multiprocess rayon}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+read -r -a builds <<<"$BUILDS"
+read -r -a modes <<<"$MODES"
+flags() {
+  case $1 in
+    plain | serial | pipeline | rayon | multiprocess) echo "--mode $1" ;;
+    pipeline-auto) echo "--mode pipeline --replicas auto" ;;
+  esac
+}
+for job in $JOBS; do
+  in=$T/$job.input
+  "${builds[0]}/$job" --generate "$RECORDS" "$in" || exit 1
+  "${builds[0]}/$job" --input "$in" --mode plain >"$T/$job.ref" || exit 1
+  pairs=()
+  for b in "${builds[@]}"; do for m in "${modes[@]}"; do pairs+=("$b|$m"); done; done
+  for round in $(seq "$N"); do
+    k=${#pairs[@]}
+    for i in $(seq 0 $((k - 1))); do
+      pair=${pairs[$(((i + round) % k))]}
+      b=${pair%|*} m=${pair#*|}
+      # shellcheck disable=SC2046
+      s=$(date +%s%N)
+      /usr/bin/time -f "%U %S %M" -o "$T/time" "$b/$job" --input "$in" $(flags "$m") >"$T/out" 2>"$T/err"
+      rc=$?
+      e=$(date +%s%N)
+      if [ $rc -ne 0 ] || ! cmp -s "$T/out" "$T/$job.ref"; then
+        echo "FAILED or DIFFERENT: $b/$job $m" >&2
+        cat "$T/err" >&2
+        exit 1
+      fi
+      read -r u sy rss < <(tail -n 1 "$T/time")
+      echo "$job $(basename "$b") $m $round $(((e - s) / 1000)) $u $sy $rss" >>"$T/rows"
+    done
+  done
+done
+python3 - "$T/rows" "$(basename "${builds[0]}")" "$MODES" <<'EOF'
+import sys, statistics as st
+from collections import defaultdict
+rows = [l.split() for l in open(sys.argv[1])]
+first = sys.argv[2]
+runs = defaultdict(dict)  # (job, build, mode) -> round -> (wall s, cpu s, rss MiB)
+for job, build, mode, rnd, us, u, s, rss in rows:
+    runs[(job, build, mode)][rnd] = (int(us) / 1e6, float(u) + float(s), int(rss) / 1024)
+print("| job | allocator | mode | wall ÷ plain | CPU ÷ plain | peak RSS MiB | wall s | plain ÷ first plain |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+modes = sys.argv[3].split()
+order = lambda key: (key[0], key[1] != first, key[1], modes.index(key[2]))
+for (job, build, mode), r in sorted(runs.items(), key=lambda kv: order(kv[0])):
+    plain = runs[(job, build, "plain")]
+    base = runs[(job, first, "plain")]
+    med = lambda f: st.median(f(k) for k in r)
+    print(f"| {job} | {build} | {mode} | {med(lambda k: r[k][0] / plain[k][0]):.2f} "
+          f"| {med(lambda k: r[k][1] / plain[k][1]):.2f} | {med(lambda k: r[k][2]):.0f} "
+          f"| {med(lambda k: r[k][0]):.3f} | {st.median(plain[k][0] / base[k][0] for k in r):.2f} |")
+EOF

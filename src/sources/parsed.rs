@@ -1,0 +1,328 @@
+//! [`ParsedLines`]: a source of records, one per input line, decoded by a
+//! [`LineFormat`] wherever the lines are read (the source's thread, a
+//! reading lane, a worker process).
+
+use crate::file_range::FileRange;
+use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
+use crate::workloads::logs::input::InputSpec;
+use crate::workloads::logs::pool::BatchPool;
+use crate::workloads::logs::source::LogSource;
+
+/// How the text of a line becomes a record. [`ParsedLines`] hands it whole
+/// lines only, so any mode and any cut of the input give the same records.
+pub trait LineFormat: Clone + Send + Sync + 'static {
+    /// The record a line becomes.
+    type Record: Send + 'static;
+
+    /// Whether the first line of the input is a header, not a record (it is
+    /// then skipped; record numbers start at the line after it).
+    fn has_header(&self) -> bool {
+        false
+    }
+
+    /// Appends to `out` exactly one record per line of `text` (whole lines,
+    /// each ending with a line feed; a CR before it is part of the line).
+    /// A line that is not one record is an error naming it.
+    fn parse(&self, text: &[u8], out: &mut Vec<Self::Record>) -> Result<(), LineError>;
+}
+
+/// A line that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// The line, 0-based within the text given to [`LineFormat::parse`].
+    pub index: usize,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl LineError {
+    /// The error as a [`StageError`], naming the line: by its record number
+    /// when the text's first line is known to be record `first`, else by
+    /// its place in the chunk.
+    fn into_stage_error(self, what: &str, first: Option<u64>) -> StageError {
+        match first {
+            Some(first) => StageError::new(format!(
+                "{what}: record {}: {}",
+                first + self.index as u64,
+                self.message
+            )),
+            None => StageError::new(format!(
+                "{what}: line {} of the chunk: {}",
+                self.index + 1,
+                self.message
+            )),
+        }
+    }
+}
+
+/// The default of [`ParsedLines::with_batch_bytes`]: 48 KiB of records.
+///
+/// Why a byte budget: a stage that turns a batch of records with owned
+/// strings into another frees, at the end of the batch, thousands of small
+/// strings and then the batch's `Vec`. glibc's allocator consolidates its
+/// free lists whenever a chunk of 64 KiB or more is freed
+/// (`FASTBIN_CONSOLIDATION_THRESHOLD`), and the mallocs of the next batch
+/// split them again: measured, that costs a CSV job more than the whole
+/// framework. Batches whose `Vec`s stay under 64 KiB never trigger it, and
+/// their records stay in the core's cache between stages.
+pub const DEFAULT_BATCH_BYTES: usize = 48 << 10;
+
+/// Records decoded from lines by `F`; see the [module](crate::sources)
+/// text. [`Csv`](super::Csv) and [`JsonLines`](super::JsonLines) are this
+/// with their formats.
+pub struct ParsedLines<F: LineFormat> {
+    lines: LogSource,
+    format: F,
+    /// The name errors give the input.
+    what: String,
+    /// The header line is still to be skipped.
+    header_pending: bool,
+    /// Text of the lines of the batch being decoded (reused).
+    text: Vec<u8>,
+    /// Number of the next batch's first record, when read as a stream.
+    next_record: u64,
+    /// Most bytes of records (`size_of::<F::Record>()` each) in a batch.
+    batch_bytes: usize,
+    /// Skipping the header of a file cut into ranges failed: the error the
+    /// next pull of ranges reports.
+    failed: Option<StageError>,
+}
+
+impl<F: LineFormat> ParsedLines<F> {
+    /// Records of `format` read from `inputs`, in order (nothing is opened
+    /// yet). A format with a header reads one input only: the header is
+    /// the first line of the first input.
+    pub fn with_format(inputs: Vec<InputSpec>, format: F) -> Self {
+        let what = match inputs.as_slice() {
+            [one] => format!("input '{}'", one.display_name()),
+            _ => "input".to_string(),
+        };
+        ParsedLines {
+            lines: LogSource::read(inputs, BatchPool::new()),
+            header_pending: format.has_header(),
+            format,
+            what,
+            text: Vec::new(),
+            next_record: 1,
+            failed: None,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+        }
+    }
+
+    /// Batches of at most `bytes` of records (counted as
+    /// `size_of::<F::Record>()` each, the size of the batch's `Vec`), as
+    /// well as at most the run's batch size in records; at least one
+    /// record. Default [`DEFAULT_BATCH_BYTES`]. Results do not depend on
+    /// it; speed does (see the constant's docs).
+    ///
+    /// It sizes the batches this source makes: serial mode's, pipeline
+    /// mode's stage actors', and the parts multiprocess workers split
+    /// shipped text into. Pipeline mode's reading lanes and workers that
+    /// read their own file ranges cut batches of the run's batch size
+    /// (`RunConfig::batch_size`, `--batch-size`).
+    pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// `max_records`, capped by the byte budget.
+    fn cap(&self, max_records: usize) -> usize {
+        cap(
+            max_records,
+            self.batch_bytes,
+            std::mem::size_of::<F::Record>(),
+        )
+    }
+
+    /// Reads and drops the header line of a stream, once.
+    fn skip_header(&mut self) -> Result<(), StageError> {
+        if self.header_pending {
+            self.header_pending = false;
+            let mut header = Vec::new();
+            self.lines.next_chunk(1, &mut header)?;
+        }
+        Ok(())
+    }
+
+    fn check_failed(&mut self) -> Result<(), StageError> {
+        match self.failed.take() {
+            Some(e) => Err(StageError::new(format!("{}: {e}", self.what))),
+            None => Ok(()),
+        }
+    }
+
+    fn parse(
+        &self,
+        text: &[u8],
+        first: Option<u64>,
+        out: &mut Vec<F::Record>,
+    ) -> Result<(), StageError> {
+        self.format
+            .parse(text, out)
+            .map_err(|e| e.into_stage_error(&self.what, first))
+    }
+}
+
+impl<F: LineFormat> Source for ParsedLines<F> {
+    type Out = Vec<F::Record>;
+
+    fn next_batch(&mut self, max_records: usize) -> Result<Option<Self::Out>, StageError> {
+        self.skip_header()?;
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        let got = self.lines.next_chunk(self.cap(max_records), &mut text);
+        let result = match got {
+            Ok(Some(n)) => {
+                let mut out = Vec::with_capacity(n);
+                let first = self.next_record;
+                self.next_record += n as u64;
+                self.parse(&text, Some(first), &mut out).map(|()| Some(out))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.text = text;
+        result
+    }
+
+    fn may_wait(&self) -> bool {
+        self.lines.may_wait()
+    }
+}
+
+impl<F: LineFormat> ChunkSource for ParsedLines<F> {
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.lines.remaining_estimate()
+    }
+
+    /// The lines' text, as read (the workers parse it).
+    fn next_chunk(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, StageError> {
+        self.skip_header()?;
+        self.lines.next_chunk(max_records, out)
+    }
+
+    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError> {
+        if bytes.last().is_some_and(|&b| b != b'\n') {
+            return Err(StageError::new(format!(
+                "{}: chunk text does not end with a line feed",
+                self.what
+            )));
+        }
+        let mut out = Vec::with_capacity(info.records as usize);
+        self.parse(bytes, Some(info.first_line), &mut out)?;
+        Ok(out)
+    }
+
+    fn split_chunk(
+        &self,
+        bytes: &[u8],
+        records: usize,
+        max_records: usize,
+        parts: &mut Vec<(usize, usize)>,
+    ) {
+        self.lines
+            .split_chunk(bytes, records, self.cap(max_records), parts)
+    }
+
+    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
+        self.lines.count_chunk_records(bytes)
+    }
+
+    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
+        Some(Box::new(Decoder {
+            format: self.format.clone(),
+            what: self.what.clone(),
+        }))
+    }
+}
+
+impl<F: LineFormat> FileChunkSource for ParsedLines<F> {
+    /// Yes when every input is a plain regular file not read yet; a header
+    /// line is then skipped by starting the first range after it.
+    fn chunks_in_files(&mut self) -> bool {
+        if !self.lines.chunks_in_files() {
+            return false;
+        }
+        if self.header_pending {
+            self.header_pending = false;
+            if let Err(e) = self.lines.skip_first_range_line() {
+                // Committed to ranges: the first pull of ranges reports it.
+                self.failed = Some(e);
+            }
+        }
+        true
+    }
+
+    fn would_chunk_in_files(&self) -> bool {
+        self.lines.would_chunk_in_files()
+    }
+
+    fn next_chunk_ranges(
+        &mut self,
+        max_records: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<Option<usize>, StageError> {
+        self.check_failed()?;
+        self.lines.next_chunk_ranges(max_records, out)
+    }
+
+    fn cuts_by_bytes(&mut self) -> bool {
+        self.lines.cuts_by_bytes()
+    }
+
+    fn next_chunk_ranges_uncounted(
+        &mut self,
+        about_records: usize,
+        max_bytes: usize,
+        out: &mut Vec<FileRange>,
+    ) -> Result<bool, StageError> {
+        self.check_failed()?;
+        self.lines
+            .next_chunk_ranges_uncounted(about_records, max_bytes, out)
+    }
+}
+
+/// Decodes chunk text into records on any thread.
+struct Decoder<F> {
+    format: F,
+    what: String,
+}
+
+impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
+    fn new_batch(&self, info: &BatchInfo) -> Vec<F::Record> {
+        Vec::with_capacity((info.records as usize).min(1 << 16))
+    }
+
+    /// The first whole lines of `bytes`, at most `max_records`.
+    fn extend(
+        &self,
+        batch: &mut Vec<F::Record>,
+        bytes: &[u8],
+        max_records: usize,
+    ) -> Result<(usize, usize), StageError> {
+        let (mut end, mut n) = (0, 0);
+        if max_records > 0 {
+            for lf in memchr::memchr_iter(b'\n', bytes) {
+                end = lf + 1;
+                n += 1;
+                if n == max_records {
+                    break;
+                }
+            }
+        }
+        self.format
+            .parse(&bytes[..end], batch)
+            .map_err(|e| e.into_stage_error(&self.what, None))?;
+        Ok((end, n))
+    }
+}
+
+/// `max_records`, capped so that the records take at most about `bytes`
+/// (`size` each); at least one record.
+fn cap(max_records: usize, bytes: usize, size: usize) -> usize {
+    max_records.min((bytes / size.max(1)).max(1))
+}

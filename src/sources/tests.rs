@@ -1,0 +1,105 @@
+//! The ready-made sources read the same records whether they stream their
+//! input or cut it into byte ranges, gzip and CR LF included.
+
+use super::*;
+use crate::file_range::read_ranges;
+use crate::stage::{ChunkSource, FileChunkSource, Source};
+use std::io::Write;
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct Row {
+    id: u32,
+    name: String,
+}
+
+/// A CSV file of `n` rows (a header, CR LF on every third line, no final
+/// line feed) and its gzip copy.
+fn files(dir: &std::path::Path, n: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut text = b"id,name\n".to_vec();
+    for i in 1..=n {
+        let eol = if i % 3 == 0 { "\r\n" } else { "\n" };
+        write!(text, "{i},\"n, {i}\"{eol}").unwrap();
+    }
+    text.pop();
+    let plain = dir.join("rows.csv");
+    std::fs::write(&plain, &text).unwrap();
+    let gz = dir.join("rows.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&text).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    (plain, gz)
+}
+
+fn want(n: u32) -> Vec<Row> {
+    (1..=n)
+        .map(|id| Row {
+            id,
+            name: format!("n, {id}"),
+        })
+        .collect()
+}
+
+/// Every batch of a source read as a stream.
+fn streamed<S: Source<Out = Vec<Row>>>(mut source: S, max: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    while let Some(batch) = source.next_batch(max).unwrap() {
+        assert!(!batch.is_empty() && batch.len() <= max);
+        rows.extend(batch);
+    }
+    rows
+}
+
+#[test]
+fn csv_streamed_gzip_and_cut_into_ranges_give_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gz) = files(dir.path(), 1000);
+    for max in [1, 7, 1000] {
+        let csv = Csv::<Row>::new(InputSpec::File(plain.clone()));
+        assert_eq!(streamed(csv, max), want(1000), "plain, {max}");
+        let csv = Csv::<Row>::new(InputSpec::File(gz.clone()));
+        assert_eq!(streamed(csv, max), want(1000), "gzip, {max}");
+    }
+    // Cut by bytes, as lanes and workers do: the header is not a record.
+    let mut csv = Csv::<Row>::new(InputSpec::File(plain.clone()));
+    assert!(csv.would_chunk_in_files() && csv.chunks_in_files() && csv.cuts_by_bytes());
+    let (mut rows, mut ranges, mut text) = (Vec::new(), Vec::new(), Vec::new());
+    while csv
+        .next_chunk_ranges_uncounted(50, 1 << 20, &mut ranges)
+        .unwrap()
+    {
+        read_ranges(&ranges, &mut text, usize::MAX).unwrap();
+        let n = csv.count_chunk_records(&text).unwrap();
+        let info = crate::BatchInfo {
+            seq: 0,
+            first_line: 1,
+            records: n as u64,
+        };
+        rows.extend(csv.decode_chunk(&text, &info).unwrap());
+        ranges.clear();
+        text.clear();
+    }
+    assert_eq!(rows, want(1000));
+    // A gzip file is not cut.
+    let mut csv = Csv::<Row>::new(InputSpec::File(gz));
+    assert!(!csv.would_chunk_in_files() && !csv.chunks_in_files());
+}
+
+#[test]
+fn lines_are_numbered_across_inputs_and_keep_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gz) = files(dir.path(), 10);
+    let mut lines = Lines::new(vec![InputSpec::File(plain), InputSpec::File(gz)]);
+    let mut got = Vec::new();
+    while let Some(batch) = lines.next_batch(4).unwrap() {
+        got.extend(
+            batch
+                .iter()
+                .map(|(no, l)| (no, String::from_utf8(l.to_vec()).unwrap())),
+        );
+    }
+    assert_eq!(got.len(), 22);
+    assert_eq!(got[0], (1, "id,name".to_string()));
+    assert_eq!(got[3], (4, "3,\"n, 3\"".to_string()), "the CR is dropped");
+    assert_eq!(got[11], (12, "id,name".to_string()));
+    assert_eq!(got[21], (22, "10,\"n, 10\"".to_string()));
+}
