@@ -292,12 +292,13 @@ impl RangeCutter {
         let mut cur = self.open(0)?;
         self.next_file = 1;
         let f = &self.files[0];
-        let end = line_end_after(&cur.file, f, 0).map_err(|source| InputError::ReadAt {
+        let end = line_end_after(&cur.file, f, 0, f.len).map_err(|source| InputError::ReadAt {
             input: f.name.clone(),
             offset: 0,
             source,
         })?;
-        cur.pos = end;
+        // Searched to the file's end, which ends the header when no LF does.
+        cur.pos = end.unwrap_or(f.len);
         cur.lines = 1;
         self.current = Some(cur);
         Ok(())
