@@ -82,6 +82,7 @@ fn offer_file_chunk(
             emit_records: false,
             snapshot: None,
             max_batch_delay_ms: 200,
+            format: Default::default(),
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

@@ -388,6 +388,7 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
                 trailing,
             }),
             max_batch_delay_ms: delay,
+            format: Default::default(),
         })
 }
 
@@ -828,6 +829,7 @@ fn the_widest_valid_input_stays_within_the_bound() {
         emit_records: false,
         snapshot: None,
         max_batch_delay_ms: 200,
+        format: Default::default(),
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

@@ -285,6 +285,12 @@ pub(crate) struct RunArgs {
     /// 0.001 to 3600
     #[arg(long, value_name = "SECS", default_value_t = 0.2, value_parser = secs_in(0.001, 3600.0))]
     pub(crate) max_batch_delay: f64,
+    /// Log format (logs): combined (default), common, vcombined, w3c[:FIELDS],
+    /// alb, cloudfront, caddy, traefik, json[:KEY=PATH,…], nginx:'LOG_FORMAT',
+    /// apache:'LOGFORMAT' (docs/log-formats.md).
+    #[arg(long, value_name = "FORMAT", default_value = "combined",
+          value_parser = parpipe::workloads::logs::format::LogFormat::parse)]
+    pub(crate) log_format: parpipe::workloads::logs::format::LogFormat,
     #[command(flatten)]
     pub(crate) multiprocess: MultiprocessArgs,
 }

@@ -12,6 +12,7 @@ fn logs(input: LogsInput) -> Pipeline {
         emit_records: false,
         snapshot: None,
         max_batch_delay_ms: 200,
+        format: Default::default(),
     };
     let job = JobSpec::new(NAME, &params).unwrap();
     builtin_registry().build(&job).unwrap()

@@ -30,6 +30,8 @@ pub struct LogsPartial {
     pub dropped: u64,
     /// Lines rejected.
     pub rejected: u64,
+    /// Lines that were format directives (W3C `#Fields:` …).
+    pub directives: u64,
     /// First rejected line numbers, ascending, at most five.
     pub rejected_samples: Vec<u64>,
     /// Sum of bytes over parsed lines (u128: a sum of u64 values can overflow u64).
@@ -131,6 +133,7 @@ impl LogsPartial {
         overflow.add_u64(&mut self.parsed, later.parsed, "parsed")?;
         overflow.add_u64(&mut self.dropped, later.dropped, "dropped")?;
         overflow.add_u64(&mut self.rejected, later.rejected, "rejected")?;
+        overflow.add_u64(&mut self.directives, later.directives, "directives")?;
         let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
         self.rejected_samples
             .extend(later.rejected_samples.into_iter().take(room));
@@ -199,6 +202,7 @@ impl LogsPartial {
             bots: self.bots,
             bytes: self.bytes,
             clients: self.clients.len() as u64,
+            directives: self.directives,
             dropped: self.dropped,
             hours,
             lines: self.lines,
@@ -238,6 +242,11 @@ pub struct Summary {
     pub bytes: u128,
     /// Distinct clients.
     pub clients: u64,
+    /// Format directive lines (W3C `#Fields:` …): `lines = parsed +
+    /// rejected + directives`. Left out when 0, so Combined summaries keep
+    /// their bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub directives: u64,
     /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
     /// 0 for the built-in pipeline).
     pub dropped: u64,
@@ -261,6 +270,10 @@ pub struct Summary {
     pub top_clients: Vec<(String, u64)>,
     /// Ten most frequent paths.
     pub top_paths: Vec<(String, u64)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -314,6 +327,7 @@ impl Aggregate for LogsMetrics {
         }
         acc.lines += parsed.lines.len() as u64;
         acc.rejected += parsed.rejected.len() as u64;
+        acc.directives += parsed.directives as u64;
         acc.parsed += parsed.dropped as u64;
         acc.dropped += parsed.dropped as u64;
         for &i in &parsed.rejected {

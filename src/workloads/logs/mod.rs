@@ -7,6 +7,7 @@ pub mod batch;
 pub mod builder;
 pub mod counts;
 pub mod follow;
+pub mod format;
 pub mod generate;
 pub mod input;
 pub mod metrics;
@@ -62,6 +63,9 @@ pub struct LogsParams {
     /// partial, so a slow stream still flows.
     #[serde(default = "default_batch_delay_ms")]
     pub max_batch_delay_ms: u64,
+    /// How lines are read (`--log-format`, docs/log-formats.md).
+    #[serde(default)]
+    pub format: format::LogFormat,
 }
 
 fn default_batch_delay_ms() -> u64 {
