@@ -83,6 +83,7 @@ fn offer_file_chunk(
             snapshot: None,
             max_batch_delay_ms: 200,
             format: Default::default(),
+            max_rejected_ppm: 900_000,
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

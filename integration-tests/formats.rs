@@ -245,3 +245,80 @@ fn bad_format_arguments_are_usage_errors() {
     ];
     expect_code(&args, None, 2);
 }
+
+#[test]
+fn mostly_rejected_input_fails_naming_the_line_and_the_likely_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (caddy, w3c_log, common_log) = (
+        fixture("caddy.log"),
+        fixture("w3c.log"),
+        fixture("common.log"),
+    );
+    for mode in ["serial", "pipeline", "multiprocess"] {
+        let args = [
+            "run",
+            "--mode",
+            mode,
+            "--input",
+            s(&caddy),
+            "--out",
+            s(&out),
+            "-q",
+        ];
+        let o = expect_code(&args, None, 1);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(
+            err.contains("41 of 41 lines (100.0 %) were rejected by --log-format combined"),
+            "{err}"
+        );
+        assert!(err.contains("line 1: {\"level\":\"info\""), "{err}");
+        assert!(err.contains("it reads as --log-format caddy"), "{err}");
+        assert!(
+            !out.join("summary.json").exists(),
+            "{mode}: a failed run wrote a summary"
+        );
+    }
+    let w3c = [
+        "run",
+        "--input",
+        s(&w3c_log),
+        "--out",
+        s(&out),
+        "-q",
+    ];
+    let err = String::from_utf8_lossy(&expect_code(&w3c, None, 1).stderr).to_string();
+    assert!(err.contains("it reads as --log-format w3c"), "{err}");
+    // The threshold moves: 1 of 41 rejected fails at 0.02, passes at 0.03.
+    let common = |ratio: &str, code: i32| {
+        let args = [
+            "run",
+            "--input",
+            s(&common_log),
+            "--log-format",
+            "common",
+            "--max-rejected-ratio",
+            ratio,
+            "--out",
+            s(&out),
+            "-q",
+        ];
+        expect_code(&args, None, code);
+    };
+    common("0.02", 1);
+    assert!(!out.join("summary.json").exists());
+    common("0.03", 0);
+    for bad in ["1.5", "-0.1", "NaN", "x"] {
+        let args = [
+            "run",
+            "--records",
+            "1",
+            "--max-rejected-ratio",
+            bad,
+            "--out",
+            s(&out),
+            "-q",
+        ];
+        expect_code(&args, None, 2);
+    }
+}

@@ -389,6 +389,7 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
             }),
             max_batch_delay_ms: delay,
             format: Default::default(),
+            max_rejected_ppm: 900_000,
         })
 }
 
@@ -830,6 +831,7 @@ fn the_widest_valid_input_stays_within_the_bound() {
         snapshot: None,
         max_batch_delay_ms: 200,
         format: Default::default(),
+        max_rejected_ppm: 900_000,
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

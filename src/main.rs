@@ -192,6 +192,7 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
             let format = logs_format(args, &input)?;
             let params = LogsParams {
                 format,
+                max_rejected_ppm: (args.max_rejected_ratio * 1e6).round() as u32,
                 input,
                 out_dir: args.out.clone(),
                 emit_records: args.emit_records,

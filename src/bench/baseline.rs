@@ -267,6 +267,7 @@ mod tests {
             snapshot: None,
             max_batch_delay_ms: 200,
             format: Default::default(),
+            max_rejected_ppm: 900_000,
         };
         let job = JobSpec::new(crate::workloads::logs::NAME, &params).unwrap();
         let config = RunConfig {

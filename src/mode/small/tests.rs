@@ -13,6 +13,7 @@ fn logs(input: LogsInput) -> Pipeline {
         snapshot: None,
         max_batch_delay_ms: 200,
         format: Default::default(),
+        max_rejected_ppm: 900_000,
     };
     let job = JobSpec::new(NAME, &params).unwrap();
     builtin_registry().build(&job).unwrap()

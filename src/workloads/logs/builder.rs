@@ -31,6 +31,7 @@
 //!     snapshot: None,
 //!     max_batch_delay_ms: 200,
 //!     format: Default::default(),
+//!     max_rejected_ppm: 900_000,
 //! };
 //! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
@@ -140,7 +141,11 @@ impl LogsBuilder {
                 },
                 "write",
                 super::sink::LogsSink::new(params.out_dir, params.emit_records)
-                    .with_snapshots(params.snapshot),
+                    .with_snapshots(params.snapshot)
+                    .with_reject_check(super::rejection::RejectCheck {
+                        format: params.format,
+                        max_ppm: params.max_rejected_ppm,
+                    }),
             )
     }
 

@@ -5,6 +5,7 @@
 
 use super::counts::{bump_map, Counts, SpareKeys};
 use super::pool::BatchPool;
+use super::rejection::KEPT_LINE_BYTES;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
 use super::time::write_hour_bucket;
@@ -34,6 +35,9 @@ pub struct LogsPartial {
     pub directives: u64,
     /// First rejected line numbers, ascending, at most five.
     pub rejected_samples: Vec<u64>,
+    /// Their raw bytes (each cut at [`KEPT_LINE_BYTES`]), for the message
+    /// of a run that rejects most lines.
+    pub rejected_lines: Vec<serde_bytes::ByteBuf>,
     /// Sum of bytes over parsed lines (u128: a sum of u64 values can overflow u64).
     pub bytes: u128,
     /// Parsed lines from bots.
@@ -122,6 +126,14 @@ impl LogsPartial {
                 STATUS_CODES - 1
             ));
         }
+        if later.rejected_lines.len() > REJECTED_SAMPLES
+            || later
+                .rejected_lines
+                .iter()
+                .any(|l| l.len() > KEPT_LINE_BYTES)
+        {
+            return Err("more rejected lines, or longer ones, than a partial keeps".into());
+        }
         if let Some(h) = later.hours.keys().find(|&&h| !valid_hour(h)) {
             return Err(format!("hour {h} is out of range"));
         }
@@ -137,6 +149,9 @@ impl LogsPartial {
         let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
         self.rejected_samples
             .extend(later.rejected_samples.into_iter().take(room));
+        let room = REJECTED_SAMPLES.saturating_sub(self.rejected_lines.len());
+        self.rejected_lines
+            .extend(later.rejected_lines.into_iter().take(room));
         overflow.add_u128(&mut self.bytes, later.bytes, "bytes")?;
         overflow.add_u64(&mut self.bots, later.bots, "bots")?;
         if self.status.len() < later.status.len() {
@@ -334,6 +349,10 @@ impl Aggregate for LogsMetrics {
             let line_no = first_line + i as u64;
             if acc.rejected_samples.len() < REJECTED_SAMPLES {
                 acc.rejected_samples.push(line_no);
+                let raw = parsed.lines.line(i as usize);
+                acc.rejected_lines.push(serde_bytes::ByteBuf::from(
+                    raw[..raw.len().min(KEPT_LINE_BYTES)].to_vec(),
+                ));
             }
             if self.emit_records {
                 write_reject(&mut acc.rejects_out, line_no, parsed.lines.line(i as usize));

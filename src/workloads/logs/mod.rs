@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod parse;
 pub mod pool;
 pub mod ranges;
+pub mod rejection;
 pub mod render;
 pub mod sink;
 pub mod source;
@@ -66,6 +67,14 @@ pub struct LogsParams {
     /// How lines are read (`--log-format`, docs/log-formats.md).
     #[serde(default)]
     pub format: format::LogFormat,
+    /// The largest share of rejected lines a run may have before it fails,
+    /// in millionths (`--max-rejected-ratio`; default 90 %).
+    #[serde(default = "default_max_rejected_ppm")]
+    pub max_rejected_ppm: u32,
+}
+
+fn default_max_rejected_ppm() -> u32 {
+    rejection::DEFAULT_MAX_REJECTED_PPM
 }
 
 fn default_batch_delay_ms() -> u64 {
