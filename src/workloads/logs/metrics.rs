@@ -1,4 +1,4 @@
-//! The `logs` aggregate (WORKLOAD.md "Metrics"): [`LogsPartial`], the
+//! The `logs` aggregate (docs/logs-workload.md §4): [`LogsPartial`], the
 //! mergeable partial, and [`Summary`], the final `summary.json`. With
 //! `--emit-records` the partial also carries each batch's rendered
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
