@@ -74,6 +74,7 @@ fn one_traffic_written_in_six_formats_gives_one_summary() {
     // are the same 40 requests (the combined file has one foreign line more).
     let dir = tempfile::tempdir().unwrap();
     let mut summaries = Vec::new();
+    let mut latencies: Vec<(&str, Option<serde_json::Value>)> = Vec::new();
     for (file, format) in [
         ("combined.log", "combined"),
         ("w3c.log", "w3c"),
@@ -86,6 +87,8 @@ fn one_traffic_written_in_six_formats_gives_one_summary() {
         run(&fixture(file), format, &["--mode", "serial"], &out);
         let mut v = read_json(&out.join("summary.json"));
         let m = v.as_object_mut().unwrap();
+        let latency = m.remove("latency");
+        m.remove("top_paths_latency");
         for k in [
             "lines",
             "rejected",
@@ -96,6 +99,20 @@ fn one_traffic_written_in_six_formats_gives_one_summary() {
             m.remove(k);
         }
         summaries.push((format, v));
+        latencies.push((format, latency));
+    }
+    // Caddy's seconds with six decimals and Apache's %D microseconds are
+    // the same durations; nginx (ms) and IIS (ms) are coarser; combined has none.
+    assert_eq!(latencies[0].1, None);
+    assert_eq!(latencies[2].1, latencies[5].1, "caddy and apache %D");
+    for (format, l) in &latencies[1..] {
+        let l = l.as_ref().unwrap_or_else(|| panic!("{format}: no latency"));
+        assert_eq!(l["count"], 40, "{format}");
+        let p = |k: &str| l[k].as_u64().unwrap();
+        assert!(
+            p("p50_us") <= p("p90_us") && p("p90_us") <= p("p99_us") && p("p99_us") <= p("max_us"),
+            "{format}: {l}"
+        );
     }
     for (format, v) in &summaries[1..] {
         assert_eq!(v, &summaries[0].1, "{format}");
@@ -279,14 +296,7 @@ fn mostly_rejected_input_fails_naming_the_line_and_the_likely_format() {
             "{mode}: a failed run wrote a summary"
         );
     }
-    let w3c = [
-        "run",
-        "--input",
-        s(&w3c_log),
-        "--out",
-        s(&out),
-        "-q",
-    ];
+    let w3c = ["run", "--input", s(&w3c_log), "--out", s(&out), "-q"];
     let err = String::from_utf8_lossy(&expect_code(&w3c, None, 1).stderr).to_string();
     assert!(err.contains("it reads as --log-format w3c"), "{err}");
     // The threshold moves: 1 of 41 rejected fails at 0.02, passes at 0.03.

@@ -4,6 +4,7 @@
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
 use super::counts::{bump_map, Counts, SpareKeys};
+use super::latency::{Histogram, LatencySummary};
 use super::pool::BatchPool;
 use super::rejection::KEPT_LINE_BYTES;
 use super::render::{write_record, write_reject};
@@ -54,6 +55,10 @@ pub struct LogsPartial {
     pub clients: Counts,
     /// Count per hour (hours since the Unix epoch).
     pub hours: FxHashMap<i64, u64>,
+    /// Durations of the requests that have one.
+    pub latency: Histogram,
+    /// The same per path.
+    pub path_latency: FxHashMap<Box<[u8]>, Histogram>,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub records_out: Vec<u8>,
@@ -179,6 +184,14 @@ impl LogsPartial {
         for (k, v) in later.hours {
             overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
         }
+        let latency = |r: Result<(), String>| match overflow {
+            Overflow::Refuse => r.map_err(|e| format!("latency: {e}")),
+            Overflow::Saturate => Ok(()),
+        };
+        latency(self.latency.try_merge(later.latency))?;
+        for (path, h) in later.path_latency {
+            latency(self.path_latency.entry(path).or_default().try_merge(h))?;
+        }
         self.records_out.extend_from_slice(&later.records_out);
         self.rejects_out.extend_from_slice(&later.rejects_out);
         Ok(())
@@ -213,6 +226,7 @@ impl LogsPartial {
             write_hour_bucket(h.saturating_mul(3600), &mut bucket);
             hours.insert(text(&bucket), n);
         }
+        let top_paths = top(&self.paths);
         Summary {
             bots: self.bots,
             bytes: self.bytes,
@@ -228,7 +242,17 @@ impl LogsPartial {
             status,
             status_class_bytes,
             top_clients: top(&self.clients),
-            top_paths: top(&self.paths),
+            top_paths_latency: (self.latency.count > 0).then(|| {
+                top_paths
+                    .iter()
+                    .filter_map(|(path, _)| {
+                        let h = self.path_latency.get(path.as_bytes())?;
+                        Some((path.clone(), h.summary()))
+                    })
+                    .collect()
+            }),
+            top_paths,
+            latency: (self.latency.count > 0).then(|| self.latency.summary()),
         }
     }
 }
@@ -267,6 +291,9 @@ pub struct Summary {
     pub dropped: u64,
     /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
     pub hours: BTreeMap<String, u64>,
+    /// Durations, when the format has them (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySummary>,
     /// Lines read.
     pub lines: u64,
     /// Count per method.
@@ -285,6 +312,10 @@ pub struct Summary {
     pub top_clients: Vec<(String, u64)>,
     /// Ten most frequent paths.
     pub top_paths: Vec<(String, u64)>,
+    /// Durations of the `top_paths` that have some, in their order, when
+    /// the format has durations (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_paths_latency: Option<Vec<(String, LatencySummary)>>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -377,6 +408,18 @@ impl Aggregate for LogsMetrics {
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
             bump_map(paths, parsed.bytes(r.path), 1);
+            if let Some(us) = r.latency_us {
+                acc.latency.record(us);
+                let path = parsed.bytes(r.path);
+                match acc.path_latency.get_mut(path) {
+                    Some(h) => h.record(us),
+                    None => {
+                        let mut h = Histogram::default();
+                        h.record(us);
+                        acc.path_latency.insert(path.into(), h);
+                    }
+                }
+            }
             bump_map(clients, parsed.bytes(r.client), 1);
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),

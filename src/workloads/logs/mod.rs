@@ -10,6 +10,7 @@ pub mod follow;
 pub mod format;
 pub mod generate;
 pub mod input;
+pub mod latency;
 pub mod metrics;
 pub mod parse;
 pub mod pool;
