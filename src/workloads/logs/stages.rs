@@ -4,8 +4,8 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
-use super::format::{LogFormat, Outcome};
-use super::parse::is_bot;
+use super::format::{Kind, LogFormat, Outcome};
+use super::parse::{is_bot, parse_line};
 use crate::stage::{BatchInfo, Records, Stage, StageError};
 use rustc_hash::FxHashMap;
 
@@ -221,6 +221,42 @@ impl Stage for Parse {
         let mut directives = 0u32;
         let data = &lines.data[..];
         let mut start = 0usize;
+        if self.format.kind == Kind::Combined {
+            // The default format keeps its direct path: every field borrowed.
+            let span = |f: &[u8]| Span {
+                start: (f.as_ptr() as usize - data.as_ptr() as usize) as u32,
+                len: f.len() as u32,
+            };
+            for (i, &end) in lines.ends.iter().enumerate() {
+                let line = &data[start..end as usize];
+                start = end as usize;
+                let Some(p) = parse_line(line) else {
+                    rejected.push(i as u32);
+                    continue;
+                };
+                records.push(ParsedRecord {
+                    index: i as u32,
+                    client: text_span(p.client, data, &mut arena)?,
+                    method: text_span(p.method, data, &mut arena)?,
+                    path: text_span(p.path, data, &mut arena)?,
+                    user_agent: p.user_agent.map(span),
+                    referer: p.referer.map(span),
+                    vhost: None,
+                    latency_us: None,
+                    status: p.status,
+                    bytes: p.bytes,
+                    utc: p.utc,
+                });
+            }
+            return Ok(ParsedBatch {
+                lines,
+                arena,
+                records,
+                rejected,
+                dropped: 0,
+                directives: 0,
+            });
+        }
         for (i, &end) in lines.ends.iter().enumerate() {
             let line = &data[start..end as usize];
             start = end as usize;
