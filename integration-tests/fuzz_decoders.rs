@@ -344,6 +344,7 @@ fn logs_partial_with(status: usize) -> impl Strategy<Value = LogsPartial> {
                 hours: hours.into_iter().collect(),
                 records_out,
                 rejects_out,
+                ..LogsPartial::default()
             },
         )
 }

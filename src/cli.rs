@@ -109,6 +109,8 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run a workload and write its outputs and report.
@@ -297,8 +299,8 @@ pub(crate) struct RunArgs {
     /// alb, cloudfront, caddy, traefik, json[:KEY=PATH,…], nginx:'LOG_FORMAT',
     /// apache:'LOGFORMAT' (docs/log-formats.md).
     #[arg(long, value_name = "FORMAT", default_value = "combined",
-          value_parser = parpipe::workloads::logs::format::LogFormat::parse)]
-    pub(crate) log_format: parpipe::workloads::logs::format::LogFormat,
+          value_parser = |s: &str| parpipe::workloads::logs::format::LogFormat::parse(s).map(Box::new))]
+    pub(crate) log_format: Box<parpipe::workloads::logs::format::LogFormat>,
     /// Fail (exit 1, writing nothing) when more than this share of the
     /// lines is rejected (logs), 0 to 1.
     #[arg(long, value_name = "RATIO", default_value_t = 0.9, value_parser = ratio)]

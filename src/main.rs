@@ -238,7 +238,7 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
 /// `--log-format`, its W3C fields read from the inputs' `#Fields:`
 /// header when not given (so that every worker knows them).
 fn logs_format(args: &RunArgs, input: &LogsInput) -> Result<logs::format::LogFormat, Failure> {
-    let mut format = args.log_format.clone();
+    let mut format = (*args.log_format).clone();
     match input {
         LogsInput::Generate { .. } if format.kind != logs::format::Kind::Combined => Err(usage(
             anyhow::anyhow!("--log-format is for --input: the generator writes combined lines"),
