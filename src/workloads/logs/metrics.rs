@@ -59,6 +59,8 @@ pub struct LogsPartial {
     pub latency: Histogram,
     /// The same per path.
     pub path_latency: FxHashMap<Box<[u8]>, Histogram>,
+    /// Count per virtual host (formats that have one).
+    pub vhosts: Counts,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub records_out: Vec<u8>,
@@ -181,6 +183,9 @@ impl LogsPartial {
         self.clients
             .merge_with(later.clients, overflow)
             .map_err(|e| format!("clients: {e}"))?;
+        self.vhosts
+            .merge_with(later.vhosts, overflow)
+            .map_err(|e| format!("vhosts: {e}"))?;
         for (k, v) in later.hours {
             overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
         }
@@ -253,6 +258,8 @@ impl LogsPartial {
             }),
             top_paths,
             latency: (self.latency.count > 0).then(|| self.latency.summary()),
+            vhosts: (!self.vhosts.is_empty())
+                .then(|| self.vhosts.iter().map(|(k, v)| (text(k), v)).collect()),
         }
     }
 }
@@ -316,6 +323,9 @@ pub struct Summary {
     /// the format has durations (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_paths_latency: Option<Vec<(String, LatencySummary)>>,
+    /// Count per virtual host, when the format has one (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhosts: Option<BTreeMap<String, u64>>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -408,6 +418,9 @@ impl Aggregate for LogsMetrics {
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
             bump_map(paths, parsed.bytes(r.path), 1);
+            if let Some(v) = r.vhost {
+                acc.vhosts.bump(parsed.bytes(v), 1);
+            }
             if let Some(us) = r.latency_us {
                 acc.latency.record(us);
                 let path = parsed.bytes(r.path);

@@ -190,7 +190,7 @@ impl Template {
                 Field::Bytes => f.bytes = values::bytes(v)?,
                 Field::Referer => f.referer = Some(Cow::Borrowed(v)),
                 Field::UserAgent => f.user_agent = Some(Cow::Borrowed(v)),
-                Field::Vhost => f.vhost = Some(Cow::Borrowed(v)),
+                Field::Vhost => f.vhost = (v != b"-").then_some(Cow::Borrowed(v)),
                 Field::Duration(unit) => duration = values::duration_us(v, unit),
                 Field::Upstream => upstream = upstream_sum(v),
                 Field::DurationPart => {
