@@ -91,18 +91,30 @@ job() {
   local before_c before_w=()
   before_c=$(bytes "$P-c" c0)
   for i in $(seq 1 "$WORKERS"); do before_w+=("$(bytes "$P-w$i" "w$i")"); done
+  # The coordinator's stderr comes through a pipe: reading it waits for
+  # the `listening on` line (or the end, if it dies first), so nothing is
+  # read before it is written; the rest goes on to the log.
+  local pipe="$WORK/coord-$label.pipe"
+  mkfifo "$pipe"
+  : >"$log"
   ip netns exec "$P-c" "$BIN" -v run --mode multiprocess --workers 0 \
     --listen 10.77.0.1:0 --token-file "$WORK/token" --worker-wait-timeout 30 \
-    --input "$DATA/access.log" --out "$out" -q 2>"$log" &
+    --input "$DATA/access.log" --out "$out" -q 2>"$pipe" &
   local coord=$!
   PIDS+=("$coord")
-  local addr=""
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/^parpipe: listening on //p' "$log" | head -n 1)
-    [ -n "$addr" ] && break
-    sleep 0.05
+  local addr="" line
+  exec 3<"$pipe"
+  while IFS= read -r line <&3; do
+    echo "$line" >>"$log"
+    case $line in "parpipe: listening on "*) addr=${line#parpipe: listening on }; break ;; esac
   done
-  [ -n "$addr" ] || { echo "cluster-sim: the coordinator did not start:"; cat "$log"; exit 1; }
+  cat <&3 >>"$log" &
+  local relay=$!
+  exec 3<&-
+  if [ -z "$addr" ]; then
+    wait "$relay" || true
+    echo "cluster-sim: the coordinator did not start:"; cat "$log"; exit 1
+  fi
   local workers=()
   for i in $(seq 1 "$WORKERS"); do
     ip netns exec "$P-w$i" "$BIN" worker --connect "$addr" --token-file "$WORK/token" \
@@ -112,6 +124,7 @@ job() {
   done
   local rc=0
   wait "$coord" || rc=$?
+  wait "$relay" || true
   for w in "${workers[@]}"; do wait "$w" || true; done
   if [ "$rc" != 0 ]; then echo "cluster-sim: $label failed ($rc):"; cat "$log"; exit 1; fi
   local wall same links

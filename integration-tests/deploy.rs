@@ -2,8 +2,10 @@
 //! binary: the Kubernetes manifests as YAML (kinds, names, the Service's
 //! port, the token Secret and the shared volume mounted where the flags
 //! say), the systemd unit by a small `[Section]` / `Key=Value` parser (the
-//! sandbox settings, the data path read-only), the Slurm script as shell
-//! lines (`#SBATCH` options, the worker started through `srun`), and the
+//! sandbox settings: a read-only file system with the places that hold
+//! data emptied and the data path bound back in read-only), the Slurm script as shell
+//! lines (`#SBATCH` options, the worker started through `srun`; it runs on
+//! a real cluster in `slurm.rs`), and the
 //! Dockerfile's instructions (two stages, a non-root user). Every `parpipe`
 //! command a recipe holds is checked flag by flag against `parpipe
 //! SUBCOMMAND --help`, so a renamed flag breaks this test rather than
@@ -11,6 +13,8 @@
 //! engine.)
 
 mod common;
+#[path = "deploy/kubernetes.rs"]
+mod kubernetes;
 
 use common::bin;
 use std::collections::{BTreeMap, BTreeSet};
@@ -173,6 +177,9 @@ fn the_kubernetes_recipe_parses_and_uses_real_flags() {
         Some("parpipe-coordinator:7070")
     );
     assert!(wflags.contains_key("--keep-alive"));
+    // Started before any coordinator, a worker waits instead of exiting
+    // (and crash-looping).
+    assert_eq!(wflags["--connect-timeout"].as_deref(), Some("0"));
     assert_eq!(wflags["--allow-read"].as_deref(), Some("/data"));
 
     // The token file lies in the Secret's mount; the input and the allowed
@@ -192,7 +199,28 @@ fn the_kubernetes_recipe_parses_and_uses_real_flags() {
         });
         assert_eq!(data_dir, "/data");
     }
-    assert!(Path::new(flags["--input"].as_deref().unwrap()).starts_with("/data"));
+    let input = flags["--input"].clone().unwrap();
+    assert!(Path::new(&input).starts_with("/data"));
+
+    // The coordinator's init step waits for that very input.
+    let init = &pod(job)["initContainers"][0];
+    let script = init["command"].as_sequence().unwrap().last().unwrap();
+    assert!(
+        script
+            .as_str()
+            .unwrap()
+            .contains(&format!("[ -e {input} ]")),
+        "{script:?}"
+    );
+    // Both pods run as the image's user, the volume and the token given
+    // to its group (fsGroup): a fresh root-owned volume works.
+    for doc in [job, deployment] {
+        let security = &pod(doc)["securityContext"];
+        assert_eq!(security["runAsUser"].as_u64(), Some(10001));
+        assert_eq!(security["fsGroup"].as_u64(), Some(10001));
+        assert_eq!(security["runAsNonRoot"].as_bool(), Some(true));
+    }
+    kubernetes::check_kustomization(&[job, deployment]);
 }
 
 /// `[Section]` → key → values (a key may repeat), comments and blank
@@ -245,9 +273,19 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
         assert_eq!(v.len(), 1, "{k} set more than once");
         &v[0]
     };
-    assert_eq!(one("ProtectSystem"), "strict");
     assert_eq!(one("DynamicUser"), "yes");
     assert_eq!(one("NoNewPrivileges"), "yes");
+    // Read-only everywhere, and the places that hold other data emptied:
+    // only what is bound back in can be read there.
+    assert_eq!(one("ProtectSystem"), "strict");
+    assert_eq!(one("ProtectHome"), "yes");
+    let emptied: Vec<&str> = one("TemporaryFileSystem").split_whitespace().collect();
+    for dir in ["/etc", "/var", "/srv", "/opt", "/mnt", "/media", "/run"] {
+        assert!(
+            emptied.contains(&&*format!("{dir}:ro")),
+            "{dir} not emptied: {emptied:?}"
+        );
+    }
     let words: Vec<String> = one("ExecStart")
         .split_whitespace()
         .map(str::to_string)
@@ -255,9 +293,25 @@ fn the_systemd_unit_parses_is_sandboxed_and_uses_real_flags() {
     let (sub, flags) = check_command(&words, "ExecStart");
     assert_eq!(sub, "worker");
     assert!(flags.contains_key("--keep-alive"));
+    // No coordinator up: the worker waits rather than exits and restarts.
+    assert_eq!(flags["--connect-timeout"].as_deref(), Some("0"));
     let data = flags["--allow-read"].clone().unwrap();
-    let read_only: Vec<&str> = one("ReadOnlyPaths").split_whitespace().collect();
-    assert!(read_only.contains(&data.as_str()), "{data} not read-only");
+    let bound: Vec<&str> = service["BindReadOnlyPaths"]
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .collect();
+    assert!(
+        bound.contains(&data.as_str()),
+        "{data} not bound in: {bound:?}"
+    );
+    // The binary lies where nothing is emptied; nothing is bound writable.
+    assert!(
+        emptied
+            .iter()
+            .all(|e| !Path::new(&words[0]).starts_with(e.trim_end_matches(":ro"))),
+        "{emptied:?}"
+    );
+    assert!(!service.contains_key("BindPaths") && !service.contains_key("ReadWritePaths"));
     // The token comes from the credential systemd loads (`%d`).
     let (name, _) = one("LoadCredential").split_once(':').unwrap();
     assert_eq!(
@@ -300,13 +354,22 @@ fn shell_lines(text: &str) -> Vec<Vec<String>> {
 fn the_slurm_script_starts_a_coordinator_and_one_worker_per_node_with_real_flags() {
     let (_, text) = recipe("slurm/parpipe.sbatch");
     assert!(text.starts_with("#!/bin/bash\n"));
+    // The interface the header promises, the one a user types.
+    assert!(text.contains("sbatch [--nodes=N] deploy/slurm/parpipe.sbatch INPUT OUT_DIR"));
     let sbatch: BTreeMap<&str, &str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("#SBATCH --"))
-        .filter_map(|l| l.split_once('='))
+        .map(|l| l.split_once('=').unwrap_or((l, "")))
         .collect();
     assert_eq!(sbatch.get("ntasks-per-node"), Some(&"1"), "{sbatch:?}");
-    assert!(sbatch.contains_key("nodes"), "{sbatch:?}");
+    // Nothing that pins the job to a cluster's size or limits: a node
+    // count or time the partition cannot give leaves the job pending.
+    for pinned in ["nodes", "time", "partition", "N", "t"] {
+        assert!(
+            !sbatch.contains_key(pinned),
+            "#SBATCH --{pinned}: {sbatch:?}"
+        );
+    }
     let lines = shell_lines(&text);
     let mut subs = Vec::new();
     for words in &lines {
@@ -317,20 +380,31 @@ fn the_slurm_script_starts_a_coordinator_and_one_worker_per_node_with_real_flags
         if cmd.last().is_some_and(|w| w == "&") {
             cmd.pop();
         }
+        if cmd.len() < 2 || cmd[1].starts_with('>') {
+            continue; // `command -v parpipe >/dev/null`
+        }
         let (sub, flags) = check_command(&cmd, "parpipe.sbatch");
         if sub == "worker" {
             assert_eq!(words[0], "srun", "workers start through srun: {words:?}");
             assert!(words.contains(&"--ntasks-per-node=1".to_string()));
+            assert!(words
+                .iter()
+                .any(|w| w.replace('"', "") == "--nodes=$SLURM_JOB_NUM_NODES"));
             assert!(flags.contains_key("--allow-read"));
-            assert!(flags["--connect"].as_deref().unwrap().ends_with(":7070"));
+            assert!(flags.contains_key("--done-if-refused"), "{flags:?}");
+            // The port the coordinator was given, not a fixed one.
+            assert!(flags["--connect"].as_deref().unwrap().ends_with(":$port"));
         } else {
             assert_eq!(at, 0, "the coordinator runs on the batch node: {words:?}");
             assert_eq!(flags["--workers"].as_deref(), Some("0"));
-            assert_eq!(flags["--listen"].as_deref(), Some("0.0.0.0:7070"));
+            assert_eq!(flags["--listen"].as_deref(), Some("0.0.0.0:0"));
+            assert_eq!(flags["--out"].as_deref(), Some("$OUT_DIR"));
+            assert_eq!(flags["--token-file"].as_deref(), Some("$TOKEN"));
         }
         subs.push(sub);
     }
     assert_eq!(subs, ["run", "worker"]);
+    assert!(text.contains("TOKEN=${TOKEN:-$HOME/.parpipe/token}"));
 }
 
 #[test]

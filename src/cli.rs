@@ -31,6 +31,11 @@ pub(crate) const MAX_FRAME: u64 = u32::MAX as u64;
 pub(crate) const MAX_REPEAT: u64 = 1000;
 /// Longest timeout, in seconds (a day): deadlines stay far from overflow.
 pub(crate) const MAX_SECS: f64 = 86_400.0;
+/// Most seconds `--linger` keeps the dashboard up after a run.
+pub(crate) const MAX_LINGER: f64 = 3600.0;
+/// `--linger` with `--dashboard` when not given: one scrape at
+/// Prometheus's usual 15 s interval falls inside it.
+pub(crate) const DEFAULT_LINGER: f64 = 16.0;
 
 /// A parser for an integer flag in `lo..=hi`; the error states the range
 /// (clap adds the flag and the value).
@@ -109,7 +114,7 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-// Parsed once per process: the size of the largest variant costs nothing.
+// Parsed once per process: the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
@@ -280,6 +285,16 @@ pub(crate) struct RunArgs {
     /// 127.0.0.1:7071. A non-loopback address needs the job's token.
     #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:7071")]
     pub(crate) dashboard: Option<String>,
+    /// Keep serving the dashboard and /metrics this long after the run
+    /// ends, so that its final state (parpipe_running 0, the final totals)
+    /// can be scraped; SIGINT, SIGTERM or SIGHUP ends it at once. Default
+    /// with --dashboard: 16 (one scrape at a 15 s interval). 0 to 3600.
+    #[arg(long, value_name = "SECS", requires = "dashboard", value_parser = secs_in(0.0, MAX_LINGER))]
+    pub(crate) linger: Option<f64>,
+    /// Write the run's final metrics (Prometheus text format) to PATH
+    /// when it ends, atomically, for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Read the --input file as it grows, as `tail -F` does (rotation by
     /// rename and truncation followed), until SIGINT or SIGTERM, which end
     /// the run normally with its outputs written (serial and pipeline mode).
@@ -345,6 +360,11 @@ pub(crate) struct WorkerArgs {
     /// Serve one job after another instead of exiting after the first.
     #[arg(long)]
     pub(crate) keep_alive: bool,
+    /// Take a refused connection to mean the coordinator has finished its
+    /// job and exit 0, for launchers that start workers once it listens
+    /// (a worker arriving after the work is done then ends cleanly).
+    #[arg(long, conflicts_with = "keep_alive")]
+    pub(crate) done_if_refused: bool,
     /// Largest frame accepted or sent, in bytes, 1024 to 4294967295.
     #[arg(long, value_name = "BYTES", default_value_t = parpipe::DEFAULT_MAX_FRAME,
           value_parser = int_in::<usize>(MIN_FRAME, MAX_FRAME))]

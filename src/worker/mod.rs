@@ -56,6 +56,11 @@ pub struct WorkerConfig {
     /// forever). With `keep_alive`, the worker then waits for its next
     /// coordinator without a limit.
     pub connect_timeout: Option<Duration>,
+    /// Take a refused connection to mean the coordinator has finished its
+    /// job, and return `Ok` rather than retrying: for launchers that start
+    /// workers only once the coordinator listens, so that one arriving
+    /// after the work is done ends cleanly. Not for keep-alive workers.
+    pub done_if_refused: bool,
     /// The directories whose files this worker reads chunks from itself
     /// (`ChunkInFiles`), announced in its hello; empty: it takes every
     /// chunk as bytes, and a `ChunkInFiles` is a protocol error.
@@ -77,6 +82,7 @@ impl WorkerConfig {
             keep_alive: false,
             max_frame: DEFAULT_MAX_FRAME,
             connect_timeout: Some(Duration::from_secs(30)),
+            done_if_refused: false,
             allow_read: AllowedRoots::default(),
             threads: Self::default_threads(),
         })
@@ -91,7 +97,8 @@ impl WorkerConfig {
 
     /// Parses worker arguments as the coordinator passes them to the
     /// processes it spawns: `--connect HOST:PORT [--max-frame N]
-    /// [--keep-alive] [--token-file F] [--threads N] [--allow-read DIR]…`. An embedding application's `main`
+    /// [--keep-alive] [--done-if-refused] [--token-file F] [--threads N]
+    /// [--allow-read DIR]…`. An embedding application's `main`
     /// hands its arguments after `worker` to this.
     pub fn from_args<I, S>(args: I) -> Result<Self, Error>
     where
@@ -130,6 +137,7 @@ impl WorkerConfig {
                     )
                 }
                 "--keep-alive" => config.keep_alive = true,
+                "--done-if-refused" => config.done_if_refused = true,
                 "--allow-read" => roots.push(value("--allow-read")?),
                 "--threads" => {
                     config.threads = value("--threads")?
@@ -150,6 +158,12 @@ impl WorkerConfig {
             }
         }
         config.connect = connect.ok_or_else(|| RunError::Config("--connect is required".into()))?;
+        if config.keep_alive && config.done_if_refused {
+            return Err(RunError::Config(
+                "--done-if-refused and --keep-alive exclude each other".into(),
+            )
+            .into());
+        }
         config.allow_read = AllowedRoots::new(&roots).map_err(RunError::Config)?;
         Ok(config)
     }
@@ -165,7 +179,13 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
     let result: Result<(), RunError> = runtime.block_on(async {
         let mut timeout = config.connect_timeout;
         loop {
-            let stream = connect(config, timeout).await?;
+            let Some(stream) = connect(config, timeout).await? else {
+                tracing::info!(
+                    "coordinator {} refused the connection: its job is over",
+                    config.connect
+                );
+                return Ok(());
+            };
             // Between jobs the coordinator is gone by design: a keep-alive
             // worker waits for the next one as long as it takes.
             timeout = None;
@@ -193,15 +213,24 @@ const MIN_MAX_FRAME: usize = 1024;
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Connects to the coordinator, retrying with a growing delay for up to
-/// `timeout` (`None`: forever).
-async fn connect(config: &WorkerConfig, timeout: Option<Duration>) -> Result<TcpStream, RunError> {
+/// `timeout` (`None`: forever); `None` when it refused and
+/// [`WorkerConfig::done_if_refused`] says that means its job is over.
+async fn connect(
+    config: &WorkerConfig,
+    timeout: Option<Duration>,
+) -> Result<Option<TcpStream>, RunError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(20);
     loop {
         match TcpStream::connect(&config.connect).await {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
-                return Ok(s);
+                return Ok(Some(s));
+            }
+            Err(e)
+                if config.done_if_refused && e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                return Ok(None)
             }
             Err(e) => {
                 if timeout.is_some_and(|t| started.elapsed() >= t) {

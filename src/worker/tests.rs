@@ -46,3 +46,33 @@ fn threads_out_of_range_name_the_range() {
         );
     }
 }
+
+#[test]
+fn done_if_refused_is_parsed_and_excludes_keep_alive() {
+    let args = ["--connect", "127.0.0.1:7070", "--done-if-refused"];
+    assert!(WorkerConfig::from_args(args).unwrap().done_if_refused);
+    let e = refused(&["--done-if-refused", "--keep-alive"]);
+    assert!(e.contains("exclude each other"), "{e}");
+}
+
+/// A port nothing listens on: bound, read, released.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn a_refused_connection_ends_the_worker_cleanly_only_when_asked() {
+    let registry = crate::pipeline::Registry::new();
+    let mut config = WorkerConfig::from_args(["--connect", &closed_port()]).unwrap();
+    config.connect_timeout = Some(std::time::Duration::from_millis(200));
+    let e = super::run_worker(&registry, &config).expect_err("nothing listens");
+    assert!(
+        e.to_string().contains("cannot connect to coordinator"),
+        "{e}"
+    );
+    config.done_if_refused = true;
+    // Refused, so done: success rather than retrying until the timeout.
+    config.connect_timeout = Some(std::time::Duration::from_secs(60));
+    super::run_worker(&registry, &config).expect("a finished job is no failure");
+}

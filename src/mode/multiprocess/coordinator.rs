@@ -12,6 +12,7 @@
 //! `coordinator/results.rs`: merging the partials that come back, and
 //! failed chunks).
 
+mod checks;
 mod chunks;
 mod results;
 
@@ -68,6 +69,8 @@ struct WorkerRow {
     joined: Instant,
     /// Its last frame (a heartbeat or a result), for the live view.
     last_heard: Instant,
+    /// `HOST/PID`, its name in metrics (see [`WorkerLiveness::name`]).
+    name: String,
 }
 
 /// A worker's heartbeat arrived (for the live view's "last heard").
@@ -297,6 +300,7 @@ impl Coordinator {
             .iter()
             .map(|(id, r)| WorkerLiveness {
                 id: *id,
+                name: r.name.clone(),
                 last_heard_seconds_ago: r.last_heard.elapsed().as_secs_f64(),
                 connected: self.conns.contains_key(id),
             })
@@ -378,6 +382,7 @@ impl Handler<Joined> for Coordinator {
         if !msg.hello.allowed_roots.is_empty() {
             self.roots.insert(msg.id, msg.hello.allowed_roots.clone());
         }
+        let name = crate::live::worker_name(&msg.peer, msg.same_host, msg.hello.worker_id);
         self.rows.insert(
             msg.id,
             WorkerRow {
@@ -393,6 +398,7 @@ impl Handler<Joined> for Coordinator {
                 },
                 joined: Instant::now(),
                 last_heard: Instant::now(),
+                name,
             },
         );
         self.sched.add_worker(msg.id, msg.hello.threads as usize);
