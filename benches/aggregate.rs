@@ -22,7 +22,7 @@ fn partials(seed: u64, n: usize) -> (LogsPartial, LogsPartial) {
             first_line: 1,
             records: n as u64,
         };
-        let parsed = Parse.process(batch, &info).unwrap();
+        let parsed = Parse::default().process(batch, &info).unwrap();
         let enriched = Enrich::default().process(parsed, &info).unwrap();
         let mut acc = LogsPartial::default();
         LogsMetrics::default()

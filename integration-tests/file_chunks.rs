@@ -82,6 +82,8 @@ fn offer_file_chunk(
             emit_records: false,
             snapshot: None,
             max_batch_delay_ms: 200,
+            format: Default::default(),
+            max_rejected_ppm: 900_000,
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

@@ -344,6 +344,7 @@ fn logs_partial_with(status: usize) -> impl Strategy<Value = LogsPartial> {
                 hours: hours.into_iter().collect(),
                 records_out,
                 rejects_out,
+                ..LogsPartial::default()
             },
         )
 }
@@ -388,6 +389,8 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
                 trailing,
             }),
             max_batch_delay_ms: delay,
+            format: Default::default(),
+            max_rejected_ppm: 900_000,
         })
 }
 
@@ -828,6 +831,8 @@ fn the_widest_valid_input_stays_within_the_bound() {
         emit_records: false,
         snapshot: None,
         max_batch_delay_ms: 200,
+        format: Default::default(),
+        max_rejected_ppm: 900_000,
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

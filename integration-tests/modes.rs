@@ -432,7 +432,7 @@ fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> Error
             "generate",
             LogSource::generate(7, 5_000, BatchPool::new()),
         )
-        .stage("parse", stages::Parse)
+        .stage("parse", stages::Parse::default())
         .stage("boom", Boom { at: 3, panic })
         .stage("enrich", stages::Enrich::default())
         .aggregate(

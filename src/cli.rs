@@ -70,6 +70,14 @@ fn host_port(text: &str) -> Result<String, String> {
 }
 
 /// A parser for a number of seconds in `lo..=hi`.
+/// A share from 0 to 1.
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a ratio from 0 to 1 (0.9 is 90 %)")),
+    }
+}
+
 fn secs_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
     move |text: &str| {
         let range = || format!("expected a number of seconds from {lo} to {hi}");
@@ -302,6 +310,16 @@ pub(crate) struct RunArgs {
     /// 0.001 to 3600
     #[arg(long, value_name = "SECS", default_value_t = 0.2, value_parser = secs_in(0.001, 3600.0))]
     pub(crate) max_batch_delay: f64,
+    /// Log format (logs): combined (default), common, vcombined, w3c[:FIELDS],
+    /// alb, cloudfront, caddy, traefik, json[:KEY=PATH,…], nginx:'LOG_FORMAT',
+    /// apache:'LOGFORMAT' (docs/log-formats.md).
+    #[arg(long, value_name = "FORMAT", default_value = "combined",
+          value_parser = |s: &str| parpipe::workloads::logs::format::LogFormat::parse(s).map(Box::new))]
+    pub(crate) log_format: Box<parpipe::workloads::logs::format::LogFormat>,
+    /// Fail (exit 1, writing nothing) when more than this share of the
+    /// lines is rejected (logs), 0 to 1.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.9, value_parser = ratio)]
+    pub(crate) max_rejected_ratio: f64,
     #[command(flatten)]
     pub(crate) multiprocess: MultiprocessArgs,
 }

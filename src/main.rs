@@ -196,7 +196,10 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
             } else {
                 LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
             };
+            let format = logs_format(args, &input)?;
             let params = LogsParams {
+                format,
+                max_rejected_ppm: (args.max_rejected_ratio * 1e6).round() as u32,
                 input,
                 out_dir: args.out.clone(),
                 emit_records: args.emit_records,
@@ -237,6 +240,24 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
     };
     config.validate().map_err(usage)?;
     Ok((params, config))
+}
+
+/// `--log-format`, its W3C fields read from the inputs' `#Fields:`
+/// header when not given (so that every worker knows them).
+fn logs_format(args: &RunArgs, input: &LogsInput) -> Result<logs::format::LogFormat, Failure> {
+    let mut format = (*args.log_format).clone();
+    match input {
+        LogsInput::Generate { .. } if format.kind != logs::format::Kind::Combined => Err(usage(
+            anyhow::anyhow!("--log-format is for --input: the generator writes combined lines"),
+        )),
+        LogsInput::Files(specs) if format.needs_w3c_fields() => {
+            let fields = logs::format::w3c::resolve_fields(specs)
+                .map_err(|e| Failure::from(anyhow::anyhow!("--log-format {}: {e}", format.name)))?;
+            format.kind = logs::format::Kind::W3c(logs::format::w3c::W3c::iis(fields));
+            Ok(format)
+        }
+        _ => Ok(format),
+    }
 }
 
 /// The command of the local workers of a logs run over files: this

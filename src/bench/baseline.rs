@@ -74,7 +74,7 @@ fn fold_batch(
         first_line: lines.first_line,
         records: lines.len() as u64,
     };
-    let parsed = Parse.process(lines, &info)?;
+    let parsed = Parse::default().process(lines, &info)?;
     let enriched = enrich.process(parsed, &info)?;
     LogsMetrics::default().add(acc, enriched, &info)
 }
@@ -266,6 +266,8 @@ mod tests {
             emit_records: false,
             snapshot: None,
             max_batch_delay_ms: 200,
+            format: Default::default(),
+            max_rejected_ppm: 900_000,
         };
         let job = JobSpec::new(crate::workloads::logs::NAME, &params).unwrap();
         let config = RunConfig {

@@ -12,6 +12,8 @@ fn logs(input: LogsInput) -> Pipeline {
         emit_records: false,
         snapshot: None,
         max_batch_delay_ms: 200,
+        format: Default::default(),
+        max_rejected_ppm: 900_000,
     };
     let job = JobSpec::new(NAME, &params).unwrap();
     builtin_registry().build(&job).unwrap()

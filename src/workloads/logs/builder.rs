@@ -30,6 +30,8 @@
 //!     emit_records: false,
 //!     snapshot: None,
 //!     max_batch_delay_ms: 200,
+//!     format: Default::default(),
+//!     max_rejected_ppm: 900_000,
 //! };
 //! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
@@ -55,6 +57,7 @@ pub struct LogsBuilder {
     after_parse: Vec<(String, Box<dyn DynStage>)>,
     before_metrics: Vec<(String, Box<dyn DynStage>)>,
     pool: Option<BatchPool>,
+    format: super::format::LogFormat,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -91,9 +94,16 @@ impl LogsBuilder {
         self
     }
 
+    /// Reads lines of `format` (default: `combined`); [`build`](Self::build)
+    /// takes it from the parameters instead.
+    pub fn with_format(mut self, format: super::format::LogFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// The stages from `parse` to `metrics` on a builder of line batches.
     fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
-        let mut parsed = start.stage("parse", Parse);
+        let mut parsed = start.stage("parse", Parse::new(self.format));
         for (name, stage) in self.after_parse {
             parsed = parsed.stage_erased(name, stage);
         }
@@ -107,7 +117,8 @@ impl LogsBuilder {
     /// The pipeline reading `params.input` and writing `summary.json` (and
     /// with `emit_records`, `records.jsonl` and `rejects.txt`) to
     /// `params.out_dir`, as `parpipe run --workload logs` does.
-    pub fn build(self, params: LogsParams) -> Pipeline<()> {
+    pub fn build(mut self, params: LogsParams) -> Pipeline<()> {
+        self.format = params.format.clone();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
         let (source_name, source) = match params.input {
@@ -130,7 +141,11 @@ impl LogsBuilder {
                 },
                 "write",
                 super::sink::LogsSink::new(params.out_dir, params.emit_records)
-                    .with_snapshots(params.snapshot),
+                    .with_snapshots(params.snapshot)
+                    .with_reject_check(super::rejection::RejectCheck {
+                        format: params.format,
+                        max_ppm: params.max_rejected_ppm,
+                    }),
             )
     }
 

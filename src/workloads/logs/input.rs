@@ -1,4 +1,4 @@
-//! Reading the `logs` workload's input (shared/WORKLOAD.md §1, "Input"):
+//! Reading the `logs` workload's input (docs/logs-workload.md §1):
 //! files or standard input, plain or gzip (detected by its magic bytes), cut
 //! into lines and packed into [`LineBatch`]es with line numbers that run on
 //! across inputs. Every failure becomes an [`InputError`] naming the input,

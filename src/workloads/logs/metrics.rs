@@ -1,10 +1,12 @@
-//! The `logs` aggregate (WORKLOAD.md "Metrics"): [`LogsPartial`], the
+//! The `logs` aggregate (docs/logs-workload.md §4): [`LogsPartial`], the
 //! mergeable partial, and [`Summary`], the final `summary.json`. With
 //! `--emit-records` the partial also carries each batch's rendered
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
 use super::counts::{bump_map, Counts, SpareKeys};
+use super::latency::{Histogram, LatencySummary};
 use super::pool::BatchPool;
+use super::rejection::KEPT_LINE_BYTES;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
 use super::time::write_hour_bucket;
@@ -30,8 +32,13 @@ pub struct LogsPartial {
     pub dropped: u64,
     /// Lines rejected.
     pub rejected: u64,
+    /// Lines that were format directives (W3C `#Fields:` …).
+    pub directives: u64,
     /// First rejected line numbers, ascending, at most five.
     pub rejected_samples: Vec<u64>,
+    /// Their raw bytes (each cut at [`KEPT_LINE_BYTES`]), for the message
+    /// of a run that rejects most lines.
+    pub rejected_lines: Vec<serde_bytes::ByteBuf>,
     /// Sum of bytes over parsed lines (u128: a sum of u64 values can overflow u64).
     pub bytes: u128,
     /// Parsed lines from bots.
@@ -48,6 +55,12 @@ pub struct LogsPartial {
     pub clients: Counts,
     /// Count per hour (hours since the Unix epoch).
     pub hours: FxHashMap<i64, u64>,
+    /// Durations of the requests that have one.
+    pub latency: Histogram,
+    /// The same per path.
+    pub path_latency: FxHashMap<Box<[u8]>, Histogram>,
+    /// Count per virtual host (formats that have one).
+    pub vhosts: Counts,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub records_out: Vec<u8>,
@@ -120,6 +133,14 @@ impl LogsPartial {
                 STATUS_CODES - 1
             ));
         }
+        if later.rejected_lines.len() > REJECTED_SAMPLES
+            || later
+                .rejected_lines
+                .iter()
+                .any(|l| l.len() > KEPT_LINE_BYTES)
+        {
+            return Err("more rejected lines, or longer ones, than a partial keeps".into());
+        }
         if let Some(h) = later.hours.keys().find(|&&h| !valid_hour(h)) {
             return Err(format!("hour {h} is out of range"));
         }
@@ -131,9 +152,13 @@ impl LogsPartial {
         overflow.add_u64(&mut self.parsed, later.parsed, "parsed")?;
         overflow.add_u64(&mut self.dropped, later.dropped, "dropped")?;
         overflow.add_u64(&mut self.rejected, later.rejected, "rejected")?;
+        overflow.add_u64(&mut self.directives, later.directives, "directives")?;
         let room = REJECTED_SAMPLES.saturating_sub(self.rejected_samples.len());
         self.rejected_samples
             .extend(later.rejected_samples.into_iter().take(room));
+        let room = REJECTED_SAMPLES.saturating_sub(self.rejected_lines.len());
+        self.rejected_lines
+            .extend(later.rejected_lines.into_iter().take(room));
         overflow.add_u128(&mut self.bytes, later.bytes, "bytes")?;
         overflow.add_u64(&mut self.bots, later.bots, "bots")?;
         if self.status.len() < later.status.len() {
@@ -158,8 +183,19 @@ impl LogsPartial {
         self.clients
             .merge_with(later.clients, overflow)
             .map_err(|e| format!("clients: {e}"))?;
+        self.vhosts
+            .merge_with(later.vhosts, overflow)
+            .map_err(|e| format!("vhosts: {e}"))?;
         for (k, v) in later.hours {
             overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
+        }
+        let latency = |r: Result<(), String>| match overflow {
+            Overflow::Refuse => r.map_err(|e| format!("latency: {e}")),
+            Overflow::Saturate => Ok(()),
+        };
+        latency(self.latency.try_merge(later.latency))?;
+        for (path, h) in later.path_latency {
+            latency(self.path_latency.entry(path).or_default().try_merge(h))?;
         }
         self.records_out.extend_from_slice(&later.records_out);
         self.rejects_out.extend_from_slice(&later.rejects_out);
@@ -181,11 +217,14 @@ impl LogsPartial {
                 self.lines
             ));
         }
-        let classified = self.parsed.checked_add(self.rejected);
+        let classified = self
+            .parsed
+            .checked_add(self.rejected)
+            .and_then(|n| n.checked_add(self.directives));
         if classified != Some(self.lines) {
             return Err(format!(
-                "its {} parsed and {} rejected lines are not its {} lines",
-                self.parsed, self.rejected, self.lines
+                "its {} parsed, {} rejected and {} directive lines are not its {} lines",
+                self.parsed, self.rejected, self.directives, self.lines
             ));
         }
         let kept = self
@@ -257,10 +296,12 @@ impl LogsPartial {
             write_hour_bucket(h.saturating_mul(3600), &mut bucket);
             hours.insert(text(&bucket), n);
         }
+        let top_paths = top(&self.paths);
         Summary {
             bots: self.bots,
             bytes: self.bytes,
             clients: self.clients.len() as u64,
+            directives: self.directives,
             dropped: self.dropped,
             hours,
             lines: self.lines,
@@ -271,7 +312,19 @@ impl LogsPartial {
             status,
             status_class_bytes,
             top_clients: top(&self.clients),
-            top_paths: top(&self.paths),
+            top_paths_latency: (self.latency.count > 0).then(|| {
+                top_paths
+                    .iter()
+                    .filter_map(|(path, _)| {
+                        let h = self.path_latency.get(path.as_bytes())?;
+                        Some((path.clone(), h.summary()))
+                    })
+                    .collect()
+            }),
+            top_paths,
+            latency: (self.latency.count > 0).then(|| self.latency.summary()),
+            vhosts: (!self.vhosts.is_empty())
+                .then(|| self.vhosts.iter().map(|(k, v)| (text(k), v)).collect()),
         }
     }
 }
@@ -307,11 +360,19 @@ pub struct Summary {
     pub bytes: u128,
     /// Distinct clients.
     pub clients: u64,
+    /// Format directive lines (W3C `#Fields:` …): `lines = parsed +
+    /// rejected + directives`. Left out when 0, so Combined summaries keep
+    /// their bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub directives: u64,
     /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
     /// 0 for the built-in pipeline).
     pub dropped: u64,
     /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
     pub hours: BTreeMap<String, u64>,
+    /// Durations, when the format has them (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySummary>,
     /// Lines read.
     pub lines: u64,
     /// Count per method.
@@ -330,6 +391,17 @@ pub struct Summary {
     pub top_clients: Vec<(String, u64)>,
     /// Ten most frequent paths.
     pub top_paths: Vec<(String, u64)>,
+    /// Durations of the `top_paths` that have some, in their order, when
+    /// the format has durations (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_paths_latency: Option<Vec<(String, LatencySummary)>>,
+    /// Count per virtual host, when the format has one (left out otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhosts: Option<BTreeMap<String, u64>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -383,12 +455,17 @@ impl Aggregate for LogsMetrics {
         }
         acc.lines += parsed.lines.len() as u64;
         acc.rejected += parsed.rejected.len() as u64;
+        acc.directives += parsed.directives as u64;
         acc.parsed += parsed.dropped as u64;
         acc.dropped += parsed.dropped as u64;
         for &i in &parsed.rejected {
             let line_no = first_line + i as u64;
             if acc.rejected_samples.len() < REJECTED_SAMPLES {
                 acc.rejected_samples.push(line_no);
+                let raw = parsed.lines.line(i as usize);
+                acc.rejected_lines.push(serde_bytes::ByteBuf::from(
+                    raw[..raw.len().min(KEPT_LINE_BYTES)].to_vec(),
+                ));
             }
             if self.emit_records {
                 write_reject(&mut acc.rejects_out, line_no, parsed.lines.line(i as usize));
@@ -413,6 +490,21 @@ impl Aggregate for LogsMetrics {
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
             bump_map(paths, parsed.bytes(r.path), 1);
+            if let Some(v) = r.vhost {
+                acc.vhosts.bump(parsed.bytes(v), 1);
+            }
+            if let Some(us) = r.latency_us {
+                acc.latency.record(us);
+                let path = parsed.bytes(r.path);
+                match acc.path_latency.get_mut(path) {
+                    Some(h) => h.record(us),
+                    None => {
+                        let mut h = Histogram::default();
+                        h.record(us);
+                        acc.path_latency.insert(path.into(), h);
+                    }
+                }
+            }
             bump_map(clients, parsed.bytes(r.client), 1);
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),

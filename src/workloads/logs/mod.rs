@@ -7,12 +7,15 @@ pub mod batch;
 pub mod builder;
 pub mod counts;
 pub mod follow;
+pub mod format;
 pub mod generate;
 pub mod input;
+pub mod latency;
 pub mod metrics;
 pub mod parse;
 pub mod pool;
 pub mod ranges;
+pub mod rejection;
 pub mod render;
 pub mod sink;
 mod snapshots;
@@ -63,6 +66,17 @@ pub struct LogsParams {
     /// partial, so a slow stream still flows.
     #[serde(default = "default_batch_delay_ms")]
     pub max_batch_delay_ms: u64,
+    /// How lines are read (`--log-format`, docs/log-formats.md).
+    #[serde(default)]
+    pub format: format::LogFormat,
+    /// The largest share of rejected lines a run may have before it fails,
+    /// in millionths (`--max-rejected-ratio`; default 90 %).
+    #[serde(default = "default_max_rejected_ppm")]
+    pub max_rejected_ppm: u32,
+}
+
+fn default_max_rejected_ppm() -> u32 {
+    rejection::DEFAULT_MAX_REJECTED_PPM
 }
 
 fn default_batch_delay_ms() -> u64 {

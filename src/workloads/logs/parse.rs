@@ -62,7 +62,7 @@ fn field(line: &[u8], start: usize) -> Option<usize> {
 /// string ends at the first quote not eaten by a backslash. A backslash with
 /// no following byte, or followed by LF (`.` excludes LF), cannot match.
 #[inline(always)]
-fn quoted(line: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn quoted(line: &[u8], start: usize) -> Option<usize> {
     let mut p = start;
     loop {
         let k = p + memchr2(b'"', b'\\', line.get(p..)?)?;
@@ -86,7 +86,7 @@ fn d2(a: u8, b: u8) -> Option<u32> {
 /// Month number for an exact English three-letter abbreviation. The list
 /// already satisfies the regex's `[A-Z][a-z]{2}`, so one lookup does both.
 #[inline(always)]
-fn month(m: &[u8]) -> Option<u32> {
+pub(crate) fn month(m: &[u8]) -> Option<u32> {
     let n = match m {
         b"Jan" => 1,
         b"Feb" => 2,
@@ -152,7 +152,7 @@ fn timestamp(t: &[u8; 28]) -> Option<i64> {
 /// Method and path of a request: exactly three non-empty parts separated by
 /// single spaces, otherwise `-` and `-`.
 #[inline(always)]
-fn method_path(req: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn method_path(req: &[u8]) -> (&[u8], &[u8]) {
     const DASH: &[u8] = b"-";
     // Methods and protocols are a few bytes: a plain scan beats a memchr
     // call there; the target may be long, so it gets memchr.

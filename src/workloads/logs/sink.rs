@@ -106,6 +106,8 @@ pub struct LogsSink {
     streams: Option<(PendingFile, PendingFile)>,
     /// Snapshots of the summary so far.
     snapshots: Option<Snapshots>,
+    /// Fails a run that rejected most lines, before anything is placed.
+    reject_check: Option<super::rejection::RejectCheck>,
 }
 
 impl LogsSink {
@@ -116,6 +118,7 @@ impl LogsSink {
             emit_records,
             streams: None,
             snapshots: None,
+            reject_check: None,
         }
     }
 
@@ -123,6 +126,12 @@ impl LogsSink {
     /// atomically, every `plan.every_ms`.
     pub fn with_snapshots(mut self, plan: Option<super::SnapshotPlan>) -> Self {
         self.snapshots = plan.map(Snapshots::new);
+        self
+    }
+
+    /// Fails the run, writing nothing, when `check` finds most lines rejected.
+    pub fn with_reject_check(mut self, check: super::rejection::RejectCheck) -> Self {
+        self.reject_check = Some(check);
         self
     }
 
@@ -156,6 +165,10 @@ impl Sink for LogsSink {
                 return Err(StageError::new(e));
             }
             result = totals;
+        }
+        if let Some(Err(e)) = self.reject_check.as_ref().map(|c| c.verdict(&result)) {
+            self.abort();
+            return Err(e);
         }
         let prepared = self.ensure_dir().and_then(|()| self.stream(&mut result));
         if let Err(e) = prepared {

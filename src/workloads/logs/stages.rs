@@ -4,6 +4,7 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
+use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
 use crate::stage::{BatchInfo, Records, Stage, StageError};
 use rustc_hash::FxHashMap;
@@ -32,6 +33,12 @@ pub struct ParsedRecord {
     pub path: Span,
     /// The raw user agent, when present.
     pub user_agent: Option<Span>,
+    /// The raw referer, when present.
+    pub referer: Option<Span>,
+    /// The virtual host, as text, when the format has one.
+    pub vhost: Option<Span>,
+    /// The request's duration in microseconds, when the format has one.
+    pub latency_us: Option<u64>,
     /// The status code (0–999).
     pub status: u16,
     /// The response size.
@@ -54,6 +61,9 @@ pub struct ParsedBatch {
     pub rejected: Vec<u32>,
     /// Parsed records a plugged-in stage removed (see [`retain`](Self::retain)).
     pub dropped: u32,
+    /// Lines that were format directives (W3C `#Fields:` …), neither
+    /// parsed nor rejected.
+    pub directives: u32,
 }
 
 impl ParsedBatch {
@@ -136,9 +146,35 @@ impl Records for EnrichedBatch {
     }
 }
 
-/// The `parse` stage (docs/logs-workload.md §2).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Parse;
+/// The `parse` stage (docs/logs-workload.md §2; other formats:
+/// docs/log-formats.md).
+#[derive(Debug, Clone, Default)]
+pub struct Parse {
+    format: std::sync::Arc<LogFormat>,
+}
+
+impl Parse {
+    /// Parses lines of `format`.
+    pub fn new(format: LogFormat) -> Parse {
+        Parse {
+            format: std::sync::Arc::new(format),
+        }
+    }
+}
+
+/// A raw field: a span into the line buffer when it lies there, else a
+/// copy in the arena (a decoded JSON value, which is text).
+fn raw_span(field: &[u8], data: &[u8], arena: &mut Vec<u8>) -> Result<Span, StageError> {
+    let base = data.as_ptr() as usize;
+    let at = field.as_ptr() as usize;
+    if at >= base && at + field.len() <= base + data.len() {
+        return Ok(Span {
+            start: (at - base) as u32,
+            len: field.len() as u32,
+        });
+    }
+    text_span(field, data, arena)
+}
 
 /// Where a field sits: in the line buffer when it is valid UTF-8 text
 /// borrowed from it; otherwise (invalid UTF-8, or a constant such as the `-`
@@ -182,25 +218,77 @@ impl Stage for Parse {
         let mut arena = Vec::new();
         let mut records = Vec::with_capacity(lines.len());
         let mut rejected = Vec::new();
+        let mut directives = 0u32;
         let data = &lines.data[..];
         let mut start = 0usize;
+        if self.format.kind == Kind::Combined {
+            // The default format keeps its direct path: every field borrowed.
+            let span = |f: &[u8]| Span {
+                start: (f.as_ptr() as usize - data.as_ptr() as usize) as u32,
+                len: f.len() as u32,
+            };
+            for (i, &end) in lines.ends.iter().enumerate() {
+                let line = &data[start..end as usize];
+                start = end as usize;
+                let Some(p) = parse_line(line) else {
+                    rejected.push(i as u32);
+                    continue;
+                };
+                records.push(ParsedRecord {
+                    index: i as u32,
+                    client: text_span(p.client, data, &mut arena)?,
+                    method: text_span(p.method, data, &mut arena)?,
+                    path: text_span(p.path, data, &mut arena)?,
+                    user_agent: p.user_agent.map(span),
+                    referer: p.referer.map(span),
+                    vhost: None,
+                    latency_us: None,
+                    status: p.status,
+                    bytes: p.bytes,
+                    utc: p.utc,
+                });
+            }
+            return Ok(ParsedBatch {
+                lines,
+                arena,
+                records,
+                rejected,
+                dropped: 0,
+                directives: 0,
+            });
+        }
         for (i, &end) in lines.ends.iter().enumerate() {
             let line = &data[start..end as usize];
             start = end as usize;
-            let Some(p) = parse_line(line) else {
-                rejected.push(i as u32);
-                continue;
+            let p = match self.format.parse_line(line) {
+                Outcome::Parsed(p) => p,
+                Outcome::Rejected => {
+                    rejected.push(i as u32);
+                    continue;
+                }
+                Outcome::Directive => {
+                    directives += 1;
+                    continue;
+                }
             };
-            let user_agent = p.user_agent.map(|ua| Span {
-                start: (ua.as_ptr() as usize - data.as_ptr() as usize) as u32,
-                len: ua.len() as u32,
-            });
+            let raw = |f: Option<&[u8]>, arena: &mut Vec<u8>| {
+                f.map(|f| raw_span(f, data, arena)).transpose()
+            };
+            let user_agent = raw(p.user_agent.as_deref(), &mut arena)?;
+            let referer = raw(p.referer.as_deref(), &mut arena)?;
+            let vhost = match p.vhost.as_deref() {
+                Some(v) => Some(text_span(v, data, &mut arena)?),
+                None => None,
+            };
             records.push(ParsedRecord {
                 index: i as u32,
-                client: text_span(p.client, data, &mut arena)?,
-                method: text_span(p.method, data, &mut arena)?,
-                path: text_span(p.path, data, &mut arena)?,
+                client: text_span(&p.client, data, &mut arena)?,
+                method: text_span(&p.method, data, &mut arena)?,
+                path: text_span(&p.path, data, &mut arena)?,
                 user_agent,
+                referer,
+                vhost,
+                latency_us: p.latency_us,
                 status: p.status,
                 bytes: p.bytes,
                 utc: p.utc,
@@ -212,6 +300,7 @@ impl Stage for Parse {
             records,
             rejected,
             dropped: 0,
+            directives,
         })
     }
 }
@@ -296,7 +385,7 @@ mod tests {
             b"garbage",
             b"h\xffst - - [10/Oct/2000:13:55:36 -0700] \"-\" 404 -",
         ]);
-        let parsed = Parse.process(lines, &info()).unwrap();
+        let parsed = Parse::default().process(lines, &info()).unwrap();
         assert_eq!(parsed.rejected, vec![1]);
         assert_eq!(parsed.records.len(), 2);
         let (a, b) = (parsed.records[0], parsed.records[2 - 1]);
