@@ -1,11 +1,13 @@
 """parpipe wire (docs/protocol.md §1-4): bincode 2 standard() varints,
 frames, the handshake's proofs and the session that tags every frame after
-it."""
+it. Needs the `blake3` package (`pip install blake3`)."""
 import hashlib
 import hmac
 import os
 import socket
 import struct
+
+import blake3
 
 
 def varint(v):
@@ -39,7 +41,7 @@ def frame(body):
 HUGE = [2**40, 2**63, 2**64 - 1, 2**32, 2**32 - 1]
 
 # The protocol version these scripts speak (src/protocol/mod.rs).
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 
 NAMES = ["Hello", "Challenge", "Proof", "Job", "Chunk", "ChunkDone",
          "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles"]
@@ -121,11 +123,12 @@ COORDINATOR_ROLE = b"parpipe coordinator"
 
 
 # After the handshake (docs/protocol.md §4, "Integrity"): every frame is
-# body ‖ HMAC-SHA256(direction key, frame number as u64 BE ‖ body), its
-# length field counting the tag; keys from HKDF-SHA256.
+# body ‖ BLAKE3-keyed(direction key, frame number as u64 BE ‖ body), its
+# length field counting the tag; keys from BLAKE3's derive_key over
+# token ‖ Nc ‖ Nw ‖ BLAKE3(hello).
 TAG_LEN = 32
-TO_WORKER = b"parpipe 7 coordinator to worker"
-TO_COORDINATOR = b"parpipe 7 worker to coordinator"
+TO_WORKER = "parpipe protocol 8 2026-12-07 frame key, coordinator to worker"
+TO_COORDINATOR = "parpipe protocol 8 2026-12-07 frame key, worker to coordinator"
 
 
 def hello_body(worker_id=1, cores=1, threads=1, roots=()):
@@ -134,15 +137,9 @@ def hello_body(worker_id=1, cores=1, threads=1, roots=()):
             + varint(threads) + seq([s(r) for r in roots]))
 
 
-def hkdf_sha256(salt, ikm, info, length=32):
-    """RFC 5869, extract then expand."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    okm, t, i = b"", b"", 1
-    while len(okm) < length:
-        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
-        okm += t
-        i += 1
-    return okm[:length]
+def derive_key(context, material):
+    """BLAKE3's key derivation mode: 32 bytes."""
+    return blake3.blake3(material, derive_key_context=context).digest()
 
 
 class Session:
@@ -151,16 +148,16 @@ class Session:
     body as sent."""
 
     def __init__(self, side, token, nc, nw, hello):
-        h = hashlib.sha256(hello).digest()
-        to_w = hkdf_sha256(nc + nw, token, TO_WORKER + h)
-        to_c = hkdf_sha256(nc + nw, token, TO_COORDINATOR + h)
+        material = token + nc + nw + blake3.blake3(hello).digest()
+        to_w = derive_key(TO_WORKER, material)
+        to_c = derive_key(TO_COORDINATOR, material)
         self.send_key, self.recv_key = (to_w, to_c) if side == "coordinator" else (to_c, to_w)
         self.sent = 0
         self.received = 0
 
     @staticmethod
     def _tag(key, n, body):
-        return hmac.new(key, struct.pack(">Q", n) + body, hashlib.sha256).digest()
+        return blake3.blake3(struct.pack(">Q", n) + body, key=key).digest()
 
     def frame(self, body):
         """The next frame we send: length (body and tag), body, tag."""

@@ -24,7 +24,7 @@
 //! coordinator, after which both sides half-close their write side.
 //!
 //! Integrity: every frame after the handshake (the `Job` included) carries
-//! an HMAC-SHA256 tag under a per-direction session key derived from the
+//! a keyed-BLAKE3 tag under a per-direction session key derived from the
 //! token, both nonces and the worker's hello, over an implicit frame
 //! counter and the body (see [`Session`]); a frame whose tag fails ends
 //! the connection with [`ProtocolError::Integrity`]. Nothing is encrypted.
@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one

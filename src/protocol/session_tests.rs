@@ -109,6 +109,24 @@ fn keys_differ_by_direction_token_nonces_and_hello() {
     }
 }
 
+/// Tags computed independently with the Python `blake3` package (as
+/// `docs/hostile/wire.py` does), so that a change to the key schedule or
+/// the tag's input shows here and not only against the scripts.
+#[test]
+fn tags_match_an_independent_implementation() {
+    let (mut c, mut w) = pair(b"token");
+    let hex = |tag: [u8; TAG_LEN]| tag.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        hex(c.send.seal(b"Heartbeat")),
+        "9dc2524304ec851dc39603f568610d1570b7f6b984f6a0a13e4f940418913752"
+    );
+    w.send.seal(b"");
+    assert_eq!(
+        hex(w.send.seal(b"Heartbeat")),
+        "897d84dd61498181247b9ffbc029a25bef6512c150772cc99c7fe5abda1c750e"
+    );
+}
+
 fn codecs() -> (FrameCodec, FrameCodec) {
     let (c, w) = pair(b"token");
     (
