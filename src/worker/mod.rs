@@ -164,12 +164,41 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
         .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
     let result: Result<(), RunError> = runtime.block_on(async {
         let mut timeout = config.connect_timeout;
+        let mut busy = Backoff::default();
         loop {
+            let started = Instant::now();
             let stream = connect(config, timeout).await?;
+            let result = match serve(registry, config, stream).await {
+                Ok(Served::Busy {
+                    retry_after,
+                    reason,
+                }) => {
+                    // Refused before the handshake: the first connection's
+                    // time keeps running.
+                    let wait = busy.next(retry_after);
+                    let left = timeout.map(|t| t.saturating_sub(started.elapsed()));
+                    if left.is_some_and(|left| left < wait) {
+                        return Err(RunError::Runtime(format!(
+                            "coordinator {} stayed busy ({reason}) for the connect timeout",
+                            config.connect
+                        )));
+                    }
+                    tracing::warn!(
+                        "coordinator {} is busy ({reason}); connecting again in {} ms",
+                        config.connect,
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    timeout = left.map(|left| left - wait);
+                    continue;
+                }
+                Ok(Served::Done) => Ok(()),
+                Err(e) => Err(e),
+            };
+            busy = Backoff::default();
             // Between jobs the coordinator is gone by design: a keep-alive
             // worker waits for the next one as long as it takes.
             timeout = None;
-            let result = serve(registry, config, stream).await;
             match (&result, config.keep_alive) {
                 (Ok(()), true) => tracing::info!("job done; waiting for the next one"),
                 (Err(e), true) => {
@@ -185,12 +214,49 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
     Ok(result?)
 }
 
-/// Longest wait between two connection attempts.
 /// Smallest `--max-frame`, as the `parpipe worker` command's: room for any
 /// handshake or control message.
 const MIN_MAX_FRAME: usize = 1024;
 
+/// Longest wait between two connection attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Longest wait before connecting again to a coordinator that said it is
+/// busy.
+const MAX_BUSY_DELAY: Duration = Duration::from_secs(5);
+
+/// The waits before connecting again to a busy coordinator: what it
+/// asks, doubled at each refusal in a row up to [`MAX_BUSY_DELAY`], plus
+/// up to half as much again at random, so that refused workers do not all
+/// come back at once.
+#[derive(Default)]
+struct Backoff {
+    refusals: u32,
+}
+
+impl Backoff {
+    fn next(&mut self, asked: Duration) -> Duration {
+        let base = asked
+            .max(Duration::from_millis(50))
+            .saturating_mul(1 << self.refusals.min(8))
+            .min(MAX_BUSY_DELAY);
+        self.refusals += 1;
+        let random = crate::protocol::random_bytes(2);
+        let jitter = u32::from(u16::from_le_bytes([random[0], random[1]]));
+        base + base / 2 * jitter / u32::from(u16::MAX)
+    }
+}
+
+/// How a connection to a coordinator ended without an error.
+enum Served {
+    /// The job was done.
+    Done,
+    /// The coordinator refused the connection for now.
+    Busy {
+        retry_after: Duration,
+        reason: String,
+    },
+}
 
 /// Connects to the coordinator, retrying with a growing delay for up to
 /// `timeout` (`None`: forever).
@@ -231,7 +297,7 @@ async fn serve(
     registry: &Registry,
     config: &WorkerConfig,
     stream: TcpStream,
-) -> Result<(), RunError> {
+) -> Result<Served, RunError> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let token = config.token.as_ref().map_or(&[][..], |t| t.expose());
     let threads = config.threads.clamp(1, MAX_WORKER_THREADS as usize);
@@ -241,9 +307,19 @@ async fn serve(
         threads: threads as u32,
         allowed_roots: config.allow_read.announced(),
     };
-    client_handshake(&mut framed, token, &hello)
-        .await
-        .map_err(|e| protocol_error(config, e))?;
+    match client_handshake(&mut framed, token, &hello).await {
+        Ok(()) => {}
+        Err(ProtocolError::Busy {
+            retry_after_ms,
+            reason,
+        }) => {
+            return Ok(Served::Busy {
+                retry_after: Duration::from_millis(retry_after_ms),
+                reason,
+            })
+        }
+        Err(e) => return Err(protocol_error(config, e)),
+    }
     let (spec, heartbeat, batch_size) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
@@ -359,7 +435,7 @@ async fn serve(
     drop(work_tx);
     // Clean half-close: we send nothing more; the coordinator sees EOF.
     let _ = framed.get_mut().shutdown().await;
-    outcome
+    outcome.map(|()| Served::Done)
 }
 
 #[cfg(test)]
