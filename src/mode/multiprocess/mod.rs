@@ -271,8 +271,8 @@ async fn accept_loop(
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             tracing::warn!(
                 peer = %peer,
-                "refusing connection for now: {MAX_PENDING_HANDSHAKES} connections are \
-                 already in the handshake"
+                "dropping connection (it is told to come back later): \
+                 {MAX_PENDING_HANDSHAKES} connections are already in the handshake"
             );
             match refusing.clone().try_acquire_owned() {
                 Ok(slot) => {
