@@ -15,7 +15,8 @@
 //!   stop growing once their frames hold [`MAX_HELD_BYTES`]: memory is
 //!   bounded by what is in flight, not by how many workers joined.
 //! - **Deadlines.** A copy held longer than the run's own deadline
-//!   ([`deadline`]: a multiple of the median turnaround, with a floor) is
+//!   ([`deadline`]: a multiple of the median turnaround, with a floor;
+//!   a smaller multiple when the free worker has nothing else to do) is
 //!   overdue: a free worker that does not hold it gets the chunk as well,
 //!   before any new chunk, up to [`MAX_COPIES`] copies. The first answer
 //!   is merged; the others release their worker's credit and are dropped.
@@ -301,7 +302,13 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
     /// take: every copy older than the deadline, fewer than
     /// [`MAX_COPIES`]. Marks the holders' grants down.
     fn overdue(&mut self, now: Instant) -> Option<(u64, u64)> {
-        let deadline = self.deadline.get()?;
+        // A free worker with nothing else to do copies sooner.
+        let idle = self.pending.is_empty() && self.reading == 0 && !self.wants_new_chunk();
+        let deadline = if idle {
+            self.deadline.idle()?
+        } else {
+            self.deadline.get()?
+        };
         let (seq, worker, holders) = self.open.iter().find_map(|(&seq, f)| {
             let late = f.copies.len() < MAX_COPIES
                 && f.copies

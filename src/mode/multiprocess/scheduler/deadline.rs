@@ -10,6 +10,13 @@ pub(crate) const DEADLINE_FACTOR: u32 = 4;
 /// No chunk is overdue sooner than this, however fast the others were:
 /// scheduling noise on a busy machine is not a straggler.
 pub(crate) const DEADLINE_FLOOR: Duration = Duration::from_millis(250);
+/// When a worker has nothing else to do (no chunk waits and none can be
+/// read now: the input is done, or the window waits on the overdue
+/// chunk), a copy costs nothing it could otherwise have done: a chunk is
+/// overdue after this multiple of the median instead ...
+pub(crate) const IDLE_FACTOR: u32 = 2;
+/// ... and never sooner than this.
+pub(crate) const IDLE_FLOOR: Duration = Duration::from_millis(50);
 /// Turnarounds the median is taken over: the most recent ones, so that
 /// the deadline follows chunks whose size changes along the run.
 const SAMPLES: usize = 64;
@@ -18,8 +25,8 @@ const SAMPLES: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct Deadline {
     samples: VecDeque<Duration>,
-    /// The deadline for the samples so far (`None`: no chunk answered yet).
-    current: Option<Duration>,
+    /// The median of the samples so far (`None`: no chunk answered yet).
+    median: Option<Duration>,
 }
 
 impl Deadline {
@@ -32,14 +39,20 @@ impl Deadline {
         let mut sorted: Vec<Duration> = self.samples.iter().copied().collect();
         let mid = sorted.len() / 2;
         let (_, median, _) = sorted.select_nth_unstable(mid);
-        self.current = Some((*median * DEADLINE_FACTOR).max(DEADLINE_FLOOR));
+        self.median = Some(*median);
     }
 
     /// How long a copy may be held before another worker is sent the
     /// chunk as well; `None` until some chunk was answered (there is
     /// nothing to measure against yet).
     pub(crate) fn get(&self) -> Option<Duration> {
-        self.current
+        self.median
+            .map(|m| (m * DEADLINE_FACTOR).max(DEADLINE_FLOOR))
+    }
+
+    /// The same for a worker that has nothing else to do.
+    pub(crate) fn idle(&self) -> Option<Duration> {
+        self.median.map(|m| (m * IDLE_FACTOR).max(IDLE_FLOOR))
     }
 }
 
@@ -58,6 +71,7 @@ mod tests {
         }
         // Median of 10, 90, 100, 110, 120, 5000 (upper middle): 110 ms.
         assert_eq!(d.get(), Some(Duration::from_millis(440)));
+        assert_eq!(d.idle(), Some(Duration::from_millis(220)));
         for _ in 0..SAMPLES {
             d.record(Duration::from_secs(1));
         }
