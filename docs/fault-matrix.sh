@@ -88,8 +88,7 @@ run() {
         target4=10.77.4.1:7799
       fi ;;
   esac
-  # The worker that suffers the fault joins first, so that it holds
-  # chunks from the start.
+  # All four are started at once, the one that suffers the fault first.
   for i in $N $(seq $((N - 1))); do
     local target="10.77.$i.1:$port"
     [ "$i" = 4 ] && target=$target4
@@ -101,10 +100,7 @@ run() {
         --token-file "$WORK/token" --threads 1 2>"$WORK/w$i-$fault.log" &
     fi
     PIDS+=($!)
-    if [ "$i" = $N ]; then
-      FAULTY=$!
-      for _ in $(seq 200); do grep -q "worker joined" "$log" && break; sleep 0.05; done
-    fi
+    [ "$i" = $N ] && FAULTY=$!
   done
   case $fault in
     partition) sleep 1; ip link set ppfmh4 down; (sleep 20; ip link set ppfmh4 up) & ;;
