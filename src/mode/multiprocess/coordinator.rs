@@ -12,9 +12,11 @@
 //! (`coordinator/reader.rs`: the source on its own thread, cutting, sizing
 //! and framing chunks; `coordinator/chunks.rs`: the frame each worker is
 //! sent; `coordinator/results.rs`: merging the partials that come back,
-//! and failed chunks).
+//! and failed chunks; `coordinator/membership.rs`: workers joining and
+//! leaving).
 
 mod chunks;
+mod membership;
 mod reader;
 mod results;
 
@@ -30,7 +32,7 @@ use crate::pipeline::{AnyData, Pipeline};
 use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
-use reader::{Got, ReadReply, ReadRequest, Reader};
+use reader::{ReadRequest, Reader};
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
 use std::collections::{BTreeMap, HashMap};
@@ -379,122 +381,6 @@ impl Actor for Coordinator {
         if let Some(done) = self.done.take() {
             self.pipeline.sink.part.abort();
             let _ = done.send(Err(RunError::Runtime("coordinator stopped early".into())));
-        }
-    }
-}
-
-impl Handler<Joined> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Joined, ctx: &mut Context<Self>) {
-        tracing::info!(
-            worker = msg.id,
-            peer = %msg.peer,
-            pid = msg.hello.worker_id,
-            cores = msg.hello.cores,
-            threads = msg.hello.threads,
-            same_host = msg.same_host,
-            allowed_roots = ?msg.hello.allowed_roots,
-            "worker joined"
-        );
-        self.conns.insert(msg.id, msg.addr);
-        self.pids.insert(msg.id, msg.hello.worker_id);
-        if !msg.hello.allowed_roots.is_empty() {
-            self.roots.insert(msg.id, msg.hello.allowed_roots.clone());
-        }
-        self.rows.insert(
-            msg.id,
-            WorkerRow {
-                report: WorkerReport {
-                    id: msg.id,
-                    address: msg.peer,
-                    chunks: 0,
-                    records: 0,
-                    busy_seconds: 0.0,
-                    requeued_chunks: 0,
-                    cpu_percent: 0.0,
-                    peak_rss_bytes: 0,
-                },
-                joined: Instant::now(),
-                last_heard: Instant::now(),
-            },
-        );
-        self.sched.add_worker(msg.id, msg.hello.threads as usize);
-        self.alone_since = None;
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Left> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
-        self.pids.remove(&msg.id);
-        self.roots.remove(&msg.id);
-        if self.conns.remove(&msg.id).is_none() {
-            return;
-        }
-        let lost = self.sched.remove_worker(msg.id);
-        if let Some(row) = self.rows.get_mut(&msg.id) {
-            row.report.requeued_chunks += lost.len() as u64;
-        }
-        if lost.is_empty() {
-            tracing::info!(worker = msg.id, "worker left: {}", msg.reason);
-        } else {
-            tracing::warn!(
-                worker = msg.id,
-                "worker lost ({}); re-queued chunks {:?}",
-                msg.reason,
-                lost
-            );
-        }
-        if self.conns.is_empty() {
-            self.alone_since = Some(Instant::now());
-            self.last_loss = Some(format!("worker {}: {}", msg.id, msg.reason));
-        }
-        self.pump(ctx);
-    }
-}
-
-impl Handler<ReadReply> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReadReply, ctx: &mut Context<Self>) {
-        self.stats[0].absorb(&msg.stats);
-        match msg.got {
-            Got::Chunk { chunk, uncounted } => {
-                if chunk.seq != self.sched.next_seq() {
-                    let e = format!(
-                        "the input thread cut chunk {} where {} was next",
-                        chunk.seq,
-                        self.sched.next_seq()
-                    );
-                    return self.fail(ctx, RunError::Runtime(e));
-                }
-                self.uncounted = uncounted;
-                self.sched.push_new(chunk);
-            }
-            Got::Snapshot(req) => {
-                self.sched.read_nothing();
-                self.snapshots.push_back((self.sched.next_seq(), req));
-                self.answer_snapshots();
-            }
-            Got::End => {
-                self.sched.read_nothing();
-                self.sched.set_exhausted();
-            }
-            Got::Failed(e) => return self.fail(ctx, e),
-        }
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Heard> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Heard, _: &mut Context<Self>) {
-        if let Some(row) = self.rows.get_mut(&msg.id) {
-            row.last_heard = Instant::now();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! each worker is sent — the bytes of a chunk cut as ranges are read for
 //! a worker that cannot read them itself, off the coordinator's thread.
 
+use super::reader::{Got, ReadReply};
 use super::Coordinator;
 use crate::error::RunError;
 use crate::file_range::{read_ranges, AllowedRoots, FileRange};
@@ -73,6 +74,39 @@ impl Coordinator {
         self.roots
             .get(&worker)
             .is_some_and(|roots| AllowedRoots::covers(roots, ranges))
+    }
+}
+
+impl Handler<ReadReply> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadReply, ctx: &mut Context<Self>) {
+        self.stats[0].absorb(&msg.stats);
+        match msg.got {
+            Got::Chunk { chunk, uncounted } => {
+                if chunk.seq != self.sched.next_seq() {
+                    let e = format!(
+                        "the input thread cut chunk {} where {} was next",
+                        chunk.seq,
+                        self.sched.next_seq()
+                    );
+                    return self.fail(ctx, RunError::Runtime(e));
+                }
+                self.uncounted = uncounted;
+                self.sched.push_new(chunk);
+            }
+            Got::Snapshot(req) => {
+                self.sched.read_nothing();
+                self.snapshots.push_back((self.sched.next_seq(), req));
+                self.answer_snapshots();
+            }
+            Got::End => {
+                self.sched.read_nothing();
+                self.sched.set_exhausted();
+            }
+            Got::Failed(e) => return self.fail(ctx, e),
+        }
+        self.pump(ctx);
     }
 }
 

@@ -92,6 +92,7 @@ impl Reader {
             next_line: 1,
             chunk_capacity: 1 << 16,
             ended: false,
+            runtime: None,
         };
         std::thread::Builder::new()
             .name("parpipe-coordinator-input".into())
@@ -135,6 +136,8 @@ struct Cutter {
     chunk_capacity: usize,
     /// The source said it has no more: it is not pulled again.
     ended: bool,
+    /// What waits for a waiting source's wake-up (made at the first wait).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Cutter {
@@ -305,15 +308,20 @@ impl Cutter {
 
     /// Waits until a waiting source may have input, or the run is cancelled.
     fn wait(&mut self, wake: crate::pipeline::Wake) -> Result<(), Wait> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Wait::Failed(RunError::Runtime(format!(
-                    "cannot wait for the source: {e}"
-                )))
-            })?;
-        runtime.block_on(self.cancel.or_cancelled(wake));
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Wait::Failed(RunError::Runtime(format!(
+                        "cannot wait for the source: {e}"
+                    )))
+                })?;
+            self.runtime = Some(runtime);
+        }
+        if let Some(runtime) = &self.runtime {
+            runtime.block_on(self.cancel.or_cancelled(wake));
+        }
         if self.cancel.is_cancelled() {
             return Err(Wait::Failed(RunError::Interrupted));
         }

@@ -1,3 +1,6 @@
+//! The scheduler alone, on a simulated clock: grants, deadlines, copies,
+//! first-answer-wins, re-queues and the read-ahead bounds.
+
 use super::deadline::DEADLINE_FLOOR;
 use super::*;
 
