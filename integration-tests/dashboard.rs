@@ -202,21 +202,41 @@ fn pipeline_metrics_grow_and_show_queues() {
     assert!(sample(&s, "parpipe_stage_queue_length", Some(("stage", "metrics"))).is_some());
 }
 
+/// The `worker` labels of a family's samples.
+fn workers(s: &prometheus_parse::Scrape, name: &str) -> Vec<(String, f64)> {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter_map(|x| {
+            let v = match x.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => return None,
+            };
+            Some((x.labels.get("worker")?.to_string(), v))
+        })
+        .collect()
+}
+
 #[test]
 fn multiprocess_metrics_grow_with_a_row_per_worker() {
     let run = check_metrics_grow("multiprocess", &["--workers", "2"]);
     let s = scrape_until(run.addr, "both workers have results", |s| {
-        ["1", "2"].iter().all(|w| {
-            sample(s, "parpipe_worker_chunks_total", Some(("worker", w))).unwrap_or(0.0) > 0.0
-        })
+        let rows = workers(s, "parpipe_worker_chunks_total");
+        rows.len() == 2 && rows.iter().all(|(_, v)| *v > 0.0)
     });
-    for w in ["1", "2"] {
-        assert!(sample(
-            &s,
-            "parpipe_worker_requeued_chunks_total",
-            Some(("worker", w))
-        )
-        .is_some());
+    // Workers are named HOST/PID, not by the coordinator's numbering.
+    let names: Vec<String> = workers(&s, "parpipe_worker_chunks_total")
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
+    for w in &names {
+        let (host, pid) = w.rsplit_once('/').unwrap_or_else(|| panic!("{w}"));
+        assert!(!host.is_empty() && pid.parse::<u32>().is_ok(), "{w}");
+    }
+    assert_ne!(names[0], names[1]);
+    let requeued = workers(&s, "parpipe_worker_requeued_chunks_total");
+    for w in &names {
+        assert!(requeued.iter().any(|(r, _)| r == w), "{w}");
     }
 }
 
@@ -281,11 +301,10 @@ fn the_page_in_a_real_browser_shows_every_stage_and_worker() {
         // Wait until the run has numbers (and, for workers, results).
         scrape_until(run.addr, "workers have results", |s| {
             sample(s, "parpipe_records_total", None).unwrap_or(0.0) > 0.0
-                && (mode != "multiprocess"
-                    || ["1", "2"].iter().all(|w| {
-                        sample(s, "parpipe_worker_chunks_total", Some(("worker", w))).unwrap_or(0.0)
-                            > 0.0
-                    }))
+                && (mode != "multiprocess" || {
+                    let rows = workers(s, "parpipe_worker_chunks_total");
+                    rows.len() == 2 && rows.iter().all(|(_, v)| *v > 0.0)
+                })
         });
         let dom = rendered_dom(browser, run.addr);
         for stage in ["generate", "parse", "enrich", "metrics", "write"] {

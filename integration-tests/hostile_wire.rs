@@ -451,9 +451,10 @@ fn scripted_worker(addr: &str, partial: Vec<u8>, roots: Vec<String>, records: u6
 }
 
 /// Runs a coordinator whose only worker answers every chunk with
-/// `partial`; returns its exit code, log and output directory's files.
+/// `partial`, counting the 500 records each chunk of these runs holds;
+/// returns its exit code, log and output directory's files.
 fn run_with_partials(partial: Vec<u8>) -> (Option<i32>, String, Vec<String>) {
-    run_with_answers(partial, false, 0)
+    run_with_answers(partial, false, 500)
 }
 
 /// [`run_with_partials`], by a worker that claims `records` records per
@@ -511,9 +512,11 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 }
 
 #[test]
-fn a_partial_that_overflows_the_total_fails_the_run_naming_chunk_and_worker() {
+fn a_partial_that_does_not_account_for_its_chunk_gets_its_worker_dropped() {
     use parpipe::workloads::logs::metrics::LogsPartial;
-    // Each chunk claims almost u64::MAX lines: the second one overflows.
+    // Each chunk claims almost u64::MAX lines: refused before any merge,
+    // naming the chunk and the worker; the worker goes, its chunks are
+    // re-queued, and with no other worker the run fails, writing nothing.
     let partial = LogsPartial {
         lines: u64::MAX - 1,
         ..LogsPartial::default()
@@ -521,39 +524,50 @@ fn a_partial_that_overflows_the_total_fails_the_run_naming_chunk_and_worker() {
     let (code, log, files) = run_with_partials(encode(&partial));
     assert_eq!(code, Some(1), "{log}");
     assert!(
-        log.contains("chunk 1 (lines 501-1000) failed on worker 1 (127.0.0.1:")
-            && log.contains("its partial does not merge: lines: 18446744073709551614 + 18446744073709551614 overflows u64"),
+        log.contains("worker 1 (127.0.0.1:")
+            && log.contains(
+                "chunk 0 (lines 1-500): wrong answer, dropping the worker: its partial \
+                 does not match the chunk: it counts 18446744073709551614 lines, the chunk \
+                 holds 500"
+            )
+            && log.contains("no workers"),
         "{log}"
     );
     assert!(files.is_empty(), "outputs left: {files:?}");
     assert!(!log.contains("panicked"), "{log}");
 
-    // A status table no worker builds is refused at the first chunk.
+    // A partial that holds the chunk's 500 lines (all rejected) but a
+    // status table no worker builds: refused by the merge, failing the run.
     let partial = LogsPartial {
-        status: vec![1; 5000],
+        lines: 500,
+        rejected: 500,
+        rejected_samples: vec![1, 2, 3, 4, 5],
+        status: vec![0; 5000],
         ..LogsPartial::default()
     };
-    let (code, log, _) = run_with_partials(encode(&partial));
+    let (code, log, files) = run_with_partials(encode(&partial));
     assert_eq!(code, Some(1), "{log}");
     assert!(
         log.contains("chunk 0 (lines 1-500) failed on worker 1")
             && log.contains("a status table of 5000 entries"),
         "{log}"
     );
+    assert!(files.is_empty(), "outputs left: {files:?}");
 }
 
 #[test]
-fn a_record_count_that_overflows_the_total_fails_the_run() {
+fn a_record_count_its_chunk_cannot_hold_gets_the_worker_dropped() {
     use parpipe::workloads::logs::metrics::LogsPartial;
     // Chunks cut by bytes: the worker's count places every later chunk.
-    // Each claims almost u64::MAX records: the second one overflows.
+    // Each claims almost u64::MAX records, more than its bytes can hold.
     let partial = encode(&LogsPartial::default());
     let (code, log, files) = run_with_answers(partial, true, u64::MAX - 1);
     assert_eq!(code, Some(1), "{log}");
     assert!(
-        log.contains("chunk 1 (lines 18446744073709551615-")
-            && log.contains("failed on worker 1 (127.0.0.1:")
-            && log.contains("its count of 18446744073709551614 records overflows the total"),
+        log.contains("worker 1 (127.0.0.1:")
+            && log.contains("chunk 0: wrong answer, dropping the worker")
+            && log.contains("it counts 18446744073709551614 records in a chunk of")
+            && log.contains("no workers"),
         "{log}"
     );
     assert!(files.is_empty(), "outputs left: {files:?}");

@@ -465,8 +465,13 @@ fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
     victim.kill().unwrap();
     victim.wait().unwrap();
     let (report, log) = run.finish(vec![survivor]);
-    assert!(log.contains("re-queued chunks"), "{log}");
-    assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
+    // Its chunks go back to the queue, unless the survivor holds them
+    // already (sent again past their deadline while the victim was slow).
+    if log.contains("re-queued chunks") {
+        assert!(sum_of(&report, "requeued_chunks") >= 1, "{report}");
+    } else {
+        assert!(log.contains("is overdue: sent to worker"), "{log}");
+    }
     let chunks = sum_of(&report, "chunks");
     assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
 }

@@ -21,7 +21,8 @@
 //!   the skip is printed.
 //! - Sizes shrink where a flag allows: `--records` at most 2000 (8 tasks
 //!   for `--workload matrix`), `parpipe run` without input or `--records`
-//!   gets `--records 2000`, `parpipe bench` gets `--sizes 2000 --repeat 1`.
+//!   gets `--records 2000`, `parpipe bench` gets `--sizes 2000 --repeat 1`;
+//!   a run with `--dashboard` and no `--linger` gets `--linger 0`.
 //! - A `parpipe run … --listen ADDR` followed in its block by `parpipe worker
 //!   --connect …` is the two-machine example: the coordinator listens on
 //!   127.0.0.1:0, the worker connects to the address it announces, both must
@@ -68,6 +69,10 @@ const SKIPS: &[(&str, &str)] = &[
     (
         "kubectl ",
         "needs a Kubernetes cluster (integration-tests/deploy.rs parses the manifests)",
+    ),
+    (
+        "promtool",
+        "needs Debian's prometheus package (integration-tests/monitoring.rs runs promtool where it is installed)",
     ),
     (
         "docs/side-by-side.sh",
@@ -415,6 +420,16 @@ fn prepare(line: &str, bin: &str, examples: &Path) -> Prepared {
                 let max = if matrix { MAX_TASKS } else { MAX_LINES };
                 if !cap("--records", max, &mut edits) && flag(&args, "--input").is_none() {
                     append.push_str(&format!(" --records {max}"));
+                }
+                // The dashboard would stay up 16 s after the run for a
+                // last scrape; the test needs only the run's exit.
+                let given = |name: &str| {
+                    let eq = format!("{name}=");
+                    args.iter()
+                        .any(|t| t.value == name || t.value.starts_with(&eq))
+                };
+                if given("--dashboard") && !given("--linger") {
+                    append.push_str(" --linger 0");
                 }
                 if let Some((k, _, eq)) = flag(&args, "--listen") {
                     prepared.listens = true;

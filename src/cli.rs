@@ -31,6 +31,11 @@ pub(crate) const MAX_FRAME: u64 = u32::MAX as u64;
 pub(crate) const MAX_REPEAT: u64 = 1000;
 /// Longest timeout, in seconds (a day): deadlines stay far from overflow.
 pub(crate) const MAX_SECS: f64 = 86_400.0;
+/// Most seconds `--linger` keeps the dashboard up after a run.
+pub(crate) const MAX_LINGER: f64 = 3600.0;
+/// `--linger` with `--dashboard` when not given: one scrape at
+/// Prometheus's usual 15 s interval falls inside it.
+pub(crate) const DEFAULT_LINGER: f64 = 16.0;
 
 /// A parser for an integer flag in `lo..=hi`; the error states the range
 /// (clap adds the flag and the value).
@@ -101,6 +106,8 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run a workload and write its outputs and report.
@@ -270,6 +277,16 @@ pub(crate) struct RunArgs {
     /// 127.0.0.1:7071. A non-loopback address needs the job's token.
     #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:7071")]
     pub(crate) dashboard: Option<String>,
+    /// Keep serving the dashboard and /metrics this long after the run
+    /// ends, so that its final state (parpipe_running 0, the final totals)
+    /// can be scraped; SIGINT, SIGTERM or SIGHUP ends it at once. Default
+    /// with --dashboard: 16 (one scrape at a 15 s interval). 0 to 3600.
+    #[arg(long, value_name = "SECS", requires = "dashboard", value_parser = secs_in(0.0, MAX_LINGER))]
+    pub(crate) linger: Option<f64>,
+    /// Write the run's final metrics (Prometheus text format) to PATH
+    /// when it ends, atomically, for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Read the --input file as it grows, as `tail -F` does (rotation by
     /// rename and truncation followed), until SIGINT or SIGTERM, which end
     /// the run normally with its outputs written (serial and pipeline mode).

@@ -301,6 +301,7 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     config.announce_listen = !quiet || args.workers == Some(0) || args.dashboard.is_some();
     let registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
+    let cancel_seen = config.cancel.clone();
     let follow = args.follow;
     let report_snapshots = match args.snapshot_every {
         Some(secs) => {
@@ -309,6 +310,18 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         }
         None => None,
     };
+    if let Some(path) = &args.metrics_file {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if !dir.unwrap_or(Path::new(".")).is_dir() || path.file_name().is_none() {
+            return Err(usage(anyhow::anyhow!(
+                "--metrics-file '{}': expected a file in an existing directory",
+                path.display()
+            )));
+        }
+    }
+    // The board the dashboard shows and the metrics file is written from.
+    let board = (args.dashboard.is_some() || args.metrics_file.is_some())
+        .then(|| config.live.get_or_insert_with(Default::default).clone());
     let display = (!quiet && std::io::stderr().is_terminal())
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
@@ -346,17 +359,55 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
         // it all.
         let staging = Staging::prepare(&args.out, &report_path)?;
         let job = params.into_job(staging.dir())?;
+        // Started here rather than by the run, so that it can outlive it.
+        let dashboard = parpipe::live::Dashboard::start_for(&mut config)
+            .map_err(|e| usage(anyhow::anyhow!(e)))?;
         let report = parpipe::execute(&registry, &job, &config).await;
-        Ok::<_, Failure>((staging, report))
+        Ok::<_, Failure>((staging, report, dashboard))
     });
-    drop(system);
     if let Some(d) = display {
         d.finish();
     }
     if let Some(s) = report_snapshots {
         s.stop();
     }
-    let (staging, result) = result?;
+    let (staging, result, dashboard) = result?;
+    let outcome = finish_run(staging, result, quiet);
+    let metrics = match (&args.metrics_file, &board) {
+        (Some(path), Some(board)) => parpipe::live::write_metrics_file(board, path)
+            .map_err(|e| Failure::from(anyhow::anyhow!("--metrics-file: {e}"))),
+        _ => Ok(()),
+    };
+    if let Some(dash) = dashboard {
+        // A run a signal ended does not linger: the signal asked to stop.
+        let signalled = cancel_seen.is_cancelled() || logs::follow::global_stop().is_stopped();
+        let linger = args.linger.unwrap_or(cli::DEFAULT_LINGER);
+        let linger = if signalled {
+            Duration::ZERO
+        } else {
+            seconds(linger, "--linger")?
+        };
+        if !linger.is_zero() {
+            // Said even under -q: otherwise the wait looks like a hang.
+            eprintln!(
+                "parpipe: the run {}; the dashboard stays up {} s for a last scrape \
+                 (--linger; SIGINT, SIGTERM or SIGHUP ends it now)",
+                if outcome.is_ok() { "ended" } else { "failed" },
+                linger.as_secs_f64()
+            );
+        }
+        system.block_on(dash.linger(linger));
+    }
+    drop(system);
+    outcome.and(metrics)
+}
+
+/// The report printed and the staged outputs committed, or the run's error.
+fn finish_run(
+    staging: Staging,
+    result: Result<parpipe::Finished<parpipe::AnyData>, parpipe::Error>,
+    quiet: bool,
+) -> Result<(), Failure> {
     let report = result
         .map_err(|e| match e.kind() {
             ErrorKind::Config => usage(e),

@@ -135,6 +135,23 @@ pub trait Aggregate: Send + Clone + 'static {
         Ok(())
     }
 
+    /// Multiprocess mode: checks that `partial`, decoded from a worker's
+    /// answer to a chunk of `records` records whose first is numbered
+    /// `first_line` (as the worker numbered them), accounts for exactly
+    /// those records. An error drops the worker and its chunks go to the
+    /// others. Internal to the built-in aggregates for now; the default
+    /// checks nothing.
+    #[doc(hidden)]
+    fn check_chunk(
+        &self,
+        partial: &Self::Partial,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError> {
+        let _ = (partial, first_line, records);
+        Ok(())
+    }
+
     /// Called once the partial of one chunk (in multiprocess mode, or a
     /// pipeline lane's) holds all its batches, before it is encoded or
     /// merged, on the thread that built it: the aggregate may compact it,

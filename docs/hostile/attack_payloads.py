@@ -27,26 +27,27 @@ KEY = TOKEN.encode()
 v = wire.varint
 
 
-def hello():
-    return wire.frame(v(0) + v(wire.PROTOCOL_VERSION) + v(1) + v(1) + v(1) + v(0))
-
-
 def as_worker(c):
-    """Worker side of the handshake; returns the Job frame body."""
+    """Worker side of the handshake; returns the Job body and the session
+    (every frame after the handshake is tagged: docs/protocol.md §4)."""
     nw = os.urandom(32)
-    c.sendall(hello())
+    hello = wire.hello_body()
+    c.sendall(wire.frame(hello))
     body = wire.read_frame(c)
     nc, _ = wire.read_bytes(body, 1)
     c.sendall(wire.frame(v(2) + wire.bstr(wire.mac(KEY, wire.WORKER_ROLE, nc, nw))
                          + wire.bstr(nw)))
     assert wire.read_frame(c)[0] == 2
-    job = wire.read_frame(c)
+    session = wire.Session("worker", KEY, nc, nw, hello)
+    job = session.read_frame(c)
     assert job[0] == 3
-    return job
+    return job, session
 
 
 def as_coordinator(c):
-    assert wire.read_frame(c)[0] == 0
+    """Coordinator side of the handshake; returns the session."""
+    hello = wire.read_frame(c)
+    assert hello[0] == 0
     nc = os.urandom(32)
     c.sendall(wire.frame(v(1) + wire.bstr(nc)))
     body = wire.read_frame(c)
@@ -55,6 +56,7 @@ def as_coordinator(c):
     assert mac == wire.mac(KEY, wire.WORKER_ROLE, nc, nw)
     c.sendall(wire.frame(v(2) + wire.bstr(wire.mac(KEY, wire.COORDINATOR_ROLE, nw, nc))
                          + wire.bstr(nc)))
+    return wire.Session("coordinator", KEY, nc, nw, hello)
 
 
 def coordinator(extra, wait="0.5"):
@@ -76,10 +78,10 @@ def coordinator(extra, wait="0.5"):
     return p, int(m.group(1))
 
 
-def next_work(c):
+def next_work(c, session):
     """Skips heartbeats; returns the next other frame body."""
     while True:
-        b = wire.read_frame(c)
+        b = session.read_frame(c)
         if b[0] != 7:
             return b
 
@@ -87,8 +89,8 @@ def next_work(c):
 def capture(extra):
     p, port = coordinator(extra, wait="5")
     c = socket.create_connection(("127.0.0.1", port))
-    job = as_worker(c)
-    chunk = next_work(c)
+    job, session = as_worker(c)
+    chunk = next_work(c, session)
     assert chunk[0] == 4, f"expected Chunk, got {chunk[0]}"
     c.close()
     p.kill()
@@ -110,10 +112,10 @@ def worker_answer(job, chunk):
     try:
         c, _ = srv.accept()
         c.settimeout(15)
-        as_coordinator(c)
-        c.sendall(wire.frame(job) + wire.frame(chunk))
-        reply = next_work(c)
-        c.sendall(wire.frame(v(8)))
+        session = as_coordinator(c)
+        c.sendall(session.frame(job) + session.frame(chunk))
+        reply = next_work(c, session)
+        c.sendall(session.frame(v(8)))
         c.shutdown(socket.SHUT_WR)
         rc = w.wait(timeout=15)
         c.close()
@@ -202,10 +204,10 @@ def b_case(item):
     try:
         c = socket.create_connection(("127.0.0.1", port))
         c.settimeout(15)
-        as_worker(c)
-        ch = next_work(c)
+        _, session = as_worker(c)
+        ch = next_work(c, session)
         s, *_ = split_chunk(ch)
-        c.sendall(wire.frame(v(5) + v(s) + wire.bstr(p) + stats))
+        c.sendall(session.frame(v(5) + v(s) + wire.bstr(p) + stats))
         rc = co.wait(timeout=30)
         c.close()
     except Exception as e:  # noqa

@@ -4,6 +4,8 @@ in three phases:
   pre   right after the worker's Hello (before any authentication),
   auth  after a genuine handshake (both proofs verified), instead of the Job,
   job   after the handshake and a genuine Job captured from a real coordinator.
+After the handshake each hostile body goes out in a frame tagged with the
+session's key (docs/protocol.md §4), so that it reaches the worker's decoder.
 Counts exit codes and collects the workers' error messages.
 
 usage: attack_worker.py PARPIPE WORKDIR [phase ...] [--keep-alive N]
@@ -37,7 +39,7 @@ KEY = TOKEN.encode()
 
 
 def handshake(c, hello_body):
-    """The coordinator's side of the handshake; returns after its proof."""
+    """The coordinator's side of the handshake; returns the session."""
     assert hello_body[0] == 0, "first message is not a Hello"
     nc = os.urandom(32)
     c.sendall(wire.frame(wire.varint(1) + wire.bstr(nc)))
@@ -48,10 +50,11 @@ def handshake(c, hello_body):
     assert mac == wire.mac(KEY, wire.WORKER_ROLE, nc, nw), "worker proof wrong"
     mine = wire.mac(KEY, wire.COORDINATOR_ROLE, nw, nc)
     c.sendall(wire.frame(wire.varint(2) + wire.bstr(mine) + wire.bstr(nc)))
+    return wire.Session("coordinator", KEY, nc, nw, hello_body)
 
 
 def capture_job():
-    """A genuine Job frame from a real coordinator (we join it as a worker)."""
+    """A genuine Job body from a real coordinator (we join it as a worker)."""
     out = os.path.join(WORK, "capture-out")
     p = subprocess.Popen([PARPIPE, "run", "--mode", "multiprocess", "--workers",
                           "0", "--listen", "127.0.0.1:0", "--token-file",
@@ -60,20 +63,20 @@ def capture_job():
     port = int(re.search(rb":(\d+)", p.stderr.readline()).group(1))
     c = socket.create_connection(("127.0.0.1", port))
     nw = os.urandom(32)
-    c.sendall(wire.frame(wire.varint(0) + wire.varint(5) + wire.varint(1)
-                         + wire.varint(1) + wire.varint(1) + wire.varint(0)))
+    hello = wire.hello_body()
+    c.sendall(wire.frame(hello))
     body = wire.read_frame(c)
     nc, _ = wire.read_bytes(body, 1)
     c.sendall(wire.frame(wire.varint(2) + wire.bstr(wire.mac(
         KEY, wire.WORKER_ROLE, nc, nw)) + wire.bstr(nw)))
     body = wire.read_frame(c)
     assert body[0] == 2
-    job = wire.read_frame(c)
+    job = wire.Session("worker", KEY, nc, nw, hello).read_frame(c)
     assert job[0] == 3, f"expected Job, got {job[0]}"
     c.close()
     p.kill()
     p.wait()
-    return wire.frame(job)
+    return job
 
 
 def one(phase, label, fr, job, keep=False):
@@ -93,9 +96,11 @@ def one(phase, label, fr, job, keep=False):
         c.settimeout(10)
         hello = wire.read_frame(c)
         if phase in ("auth", "job"):
-            handshake(c, hello)
-        if phase == "job":
-            c.sendall(job)
+            session = handshake(c, hello)
+            if phase == "job":
+                c.sendall(session.frame(job))
+            # The hostile body, tagged: it passes the MAC and meets the decoder.
+            fr = session.frame(fr[4:])
         try:
             c.sendall(fr)
         except OSError as e:
@@ -131,7 +136,7 @@ def one(phase, label, fr, job, keep=False):
 def main():
     t0 = time.time()
     job = capture_job()
-    print(f"captured a genuine Job frame of {len(job)} bytes", flush=True)
+    print(f"captured a genuine Job body of {len(job)} bytes", flush=True)
     frames = wire.hostile_frames()
     if os.environ.get('SEC_LIMIT'):
         frames = frames[::len(frames) // int(os.environ['SEC_LIMIT'])]

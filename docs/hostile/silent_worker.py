@@ -20,9 +20,8 @@ def main():
     token = open(sys.argv[2], "rb").read().strip()
     c = socket.create_connection((host, int(port)))
     # Hello {version, worker_id, cores, threads: 256, allowed_roots: []}
-    c.sendall(wire.frame(bytes([0]) + wire.varint(wire.PROTOCOL_VERSION)
-                         + wire.varint(os.getpid()) + wire.varint(256)
-                         + wire.varint(256) + wire.varint(0)))
+    hello = wire.hello_body(worker_id=os.getpid(), cores=256, threads=256)
+    c.sendall(wire.frame(hello))
     body = wire.read_frame(c)
     assert body[0] == 1, f"expected a Challenge, got {wire.NAMES[body[0]]}"
     nc, _ = wire.read_bytes(body, 1)
@@ -31,17 +30,19 @@ def main():
     c.sendall(wire.frame(bytes([2]) + wire.bstr(proof) + wire.bstr(nw)))
     body = wire.read_frame(c)
     assert body[0] == 2, "the coordinator did not prove itself"
+    # From here on every frame is tagged (docs/protocol.md, "Integrity").
+    session = wire.Session("worker", token, nc, nw, hello)
     received = 0
     last_beat = 0.0
     while True:
         if time.monotonic() - last_beat > 0.2:
-            c.sendall(wire.frame(bytes([7])))
+            c.sendall(session.frame(bytes([7])))
             last_beat = time.monotonic()
         ready, _, _ = select.select([c], [], [], 0.2)
         if not ready:
             continue
         try:
-            body = wire.read_frame(c)
+            body = session.read_frame(c)
         except (EOFError, ConnectionError):
             break
         if body[0] in (4, 9):  # Chunk, ChunkInFiles: kept, never answered

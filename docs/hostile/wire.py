@@ -1,4 +1,6 @@
-"""parpipe wire (docs/protocol.md §1-3): bincode 2 standard() varints, frames."""
+"""parpipe wire (docs/protocol.md §1-4): bincode 2 standard() varints,
+frames, the handshake's proofs and the session that tags every frame after
+it."""
 import hashlib
 import hmac
 import os
@@ -37,7 +39,7 @@ def frame(body):
 HUGE = [2**40, 2**63, 2**64 - 1, 2**32, 2**32 - 1]
 
 # The protocol version these scripts speak (src/protocol/mod.rs).
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 NAMES = ["Hello", "Challenge", "Proof", "Job", "Chunk", "ChunkDone",
          "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles", "Busy"]
@@ -116,3 +118,64 @@ def mac(token, role, first, second):
 
 WORKER_ROLE = b"parpipe worker"
 COORDINATOR_ROLE = b"parpipe coordinator"
+
+
+# After the handshake (docs/protocol.md §4, "Integrity"): every frame is
+# body ‖ HMAC-SHA256(direction key, frame number as u64 BE ‖ body), its
+# length field counting the tag; keys from HKDF-SHA256.
+TAG_LEN = 32
+TO_WORKER = b"parpipe 7 coordinator to worker"
+TO_COORDINATOR = b"parpipe 7 worker to coordinator"
+
+
+def hello_body(worker_id=1, cores=1, threads=1, roots=()):
+    """A Hello body of this protocol version."""
+    return (varint(0) + varint(PROTOCOL_VERSION) + varint(worker_id) + varint(cores)
+            + varint(threads) + seq([s(r) for r in roots]))
+
+
+def hkdf_sha256(salt, ikm, info, length=32):
+    """RFC 5869, extract then expand."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    okm, t, i = b"", b"", 1
+    while len(okm) < length:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        okm += t
+        i += 1
+    return okm[:length]
+
+
+class Session:
+    """One end of a connection after the handshake: `side` is "worker" or
+    "coordinator"; `nc`, `nw` the two nonces; `hello` the worker's Hello
+    body as sent."""
+
+    def __init__(self, side, token, nc, nw, hello):
+        h = hashlib.sha256(hello).digest()
+        to_w = hkdf_sha256(nc + nw, token, TO_WORKER + h)
+        to_c = hkdf_sha256(nc + nw, token, TO_COORDINATOR + h)
+        self.send_key, self.recv_key = (to_w, to_c) if side == "coordinator" else (to_c, to_w)
+        self.sent = 0
+        self.received = 0
+
+    @staticmethod
+    def _tag(key, n, body):
+        return hmac.new(key, struct.pack(">Q", n) + body, hashlib.sha256).digest()
+
+    def frame(self, body):
+        """The next frame we send: length (body and tag), body, tag."""
+        tag = self._tag(self.send_key, self.sent, body)
+        self.sent += 1
+        return struct.pack(">I", len(body) + TAG_LEN) + body + tag
+
+    def open(self, tagged):
+        """The body of the next frame received (`tagged`: after the length)."""
+        body, tag = tagged[:-TAG_LEN], tagged[-TAG_LEN:]
+        if len(tagged) < TAG_LEN or not hmac.compare_digest(
+                tag, self._tag(self.recv_key, self.received, body)):
+            raise ValueError(f"frame {self.received}: the tag does not verify")
+        self.received += 1
+        return body
+
+    def read_frame(self, sock):
+        return self.open(read_frame(sock))

@@ -9,11 +9,16 @@
 //! one short lock, and a scrape or a page load costs the run nothing else.
 //!
 //! - `status.rs`: [`LiveStatus`] and its parts, [`LiveBoard`].
-//! - `server.rs`: the actix-web server (`Dashboard`), access control.
+//! - `server.rs`: the actix-web server (`Dashboard`), access control,
+//!   lingering after the run.
+//! - `limits.rs`: connection classes and their caps, so that no one can
+//!   lock the dashboard out.
 //! - `publisher.rs`: what each mode holds to publish its numbers.
 //! - `prometheus.rs`: the `/metrics` exposition (prometheus-client).
 //! - `page.html`: the page, with its CSS and JS inline (no external assets).
 
+#[cfg(feature = "dashboard")]
+mod limits;
 #[cfg(feature = "dashboard")]
 mod prometheus;
 pub(crate) mod publisher;
@@ -27,6 +32,41 @@ pub use status::{LiveBoard, LiveStatus, QueueFill, RatePoint, WorkerLiveness};
 
 use crate::protocol::Token;
 use std::net::SocketAddr;
+
+/// A worker's name in metrics: `HOST/PID`. The host is this machine's
+/// name for a worker on it, else the address it connects from (`peer`,
+/// `IP:PORT`, without the port); PID is what its hello announced.
+pub(crate) fn worker_name(peer: &str, same_host: bool, pid: u64) -> String {
+    let host = if same_host {
+        sysinfo::System::host_name().filter(|h| !h.is_empty())
+    } else {
+        None
+    };
+    let host = host.unwrap_or_else(|| {
+        peer.parse::<SocketAddr>()
+            .map_or_else(|_| peer.to_string(), |a| a.ip().to_string())
+    });
+    format!("{host}/{pid}")
+}
+
+/// Writes the board's latest status as Prometheus text (format 0.0.4)
+/// to `path`, atomically (a temporary file renamed into place), for
+/// node_exporter's textfile collector: the final metrics of a run that
+/// has ended. The `process_*` families are left out (node_exporter has
+/// its own, and the process is gone).
+pub fn write_metrics_file(board: &LiveBoard, path: &std::path::Path) -> Result<(), String> {
+    #[cfg(feature = "dashboard")]
+    {
+        let text =
+            prometheus::final_text(board).map_err(|_| "cannot encode the metrics".to_string())?;
+        crate::outputs::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "dashboard"))]
+    {
+        let _ = (board, path);
+        Err(DashboardError::NotBuilt.to_string())
+    }
+}
 
 /// Why the dashboard could not start.
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,11 @@ pub struct QueueFill {
 pub struct WorkerLiveness {
     /// The worker's id, as in the report's worker rows.
     pub id: u64,
+    /// What it is called in metrics: `HOST/PID`, the host being this
+    /// machine's name for a worker on it, else the address the worker
+    /// connects from, and PID its process id (as its hello announced).
+    #[serde(default)]
+    pub name: String,
     /// Seconds since its last frame (a heartbeat or a result).
     pub last_heard_seconds_ago: f64,
     /// False once it disconnected or was dropped.
@@ -58,6 +63,19 @@ pub struct LiveStatus {
     pub error: Option<String>,
 }
 
+/// 64 random bits in hex (the clock and the process id where the system
+/// has no randomness to give: still distinct between runs).
+fn new_run_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (nanos ^ u64::from(std::process::id()) << 32).to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Points kept in the rate history (at 4 publications a second, 2 minutes).
 const HISTORY_POINTS: usize = 480;
 
@@ -75,6 +93,11 @@ pub struct LiveBoard {
     board: Arc<Mutex<Board>>,
     /// Counts publications, so that a reader can wait for the next one.
     published: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Tells this run from others in metrics (random, 16 hex digits).
+    run_id: Arc<str>,
+    /// When the board was made (the run's start), in seconds since the
+    /// Unix epoch.
+    started_unix: f64,
 }
 
 impl Default for LiveBoard {
@@ -93,7 +116,22 @@ impl LiveBoard {
                 last: None,
             })),
             published: Arc::new(tokio::sync::watch::channel(0).0),
+            run_id: new_run_id().into(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         }
+    }
+
+    /// The run's id: random, 16 hex digits, the same for every status
+    /// published on this board (one board per run).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// When the board was made, in seconds since the Unix epoch.
+    pub fn started_unix(&self) -> f64 {
+        self.started_unix
     }
 
     /// A receiver that sees a change at every publication.

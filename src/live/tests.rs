@@ -41,6 +41,7 @@ fn status(records: u64, wall: f64, running: bool) -> LiveStatus {
         }],
         liveness: vec![WorkerLiveness {
             id: 1,
+            name: "node-a/4242".into(),
             last_heard_seconds_ago: 0.2,
             connected: true,
         }],
@@ -135,14 +136,18 @@ fn metrics_status_and_page_are_served_and_grow() {
             3.0
         );
         assert_eq!(
-            value(&second, "parpipe_worker_chunks_total", ("worker", "1")),
+            value(
+                &second,
+                "parpipe_worker_chunks_total",
+                ("worker", "node-a/4242")
+            ),
             30.0
         );
         assert_eq!(
             value(
                 &second,
                 "parpipe_worker_requeued_chunks_total",
-                ("worker", "1")
+                ("worker", "node-a/4242")
             ),
             1.0
         );

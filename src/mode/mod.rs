@@ -258,20 +258,10 @@ fn start_dashboard(config: &mut std::borrow::Cow<'_, RunConfig>) -> Result<Optio
 fn start_dashboard(
     config: &mut std::borrow::Cow<'_, RunConfig>,
 ) -> Result<Option<crate::live::Dashboard>, RunError> {
-    let Some(addr) = config.dashboard.clone() else {
+    if config.dashboard.is_none() {
         return Ok(None);
-    };
-    let board = config.live.clone().unwrap_or_default();
-    let dash = crate::live::Dashboard::start(&addr, board.clone(), config.token.clone())
-        .map_err(|e| RunError::Config(e.to_string()))?;
-    if config.announce_listen {
-        // The machine-readable line scripts and tests wait for.
-        eprintln!("parpipe: dashboard on http://{}", dash.addr());
-    } else {
-        tracing::info!(addr = %dash.addr(), "dashboard");
     }
-    config.to_mut().live = Some(board);
-    Ok(Some(dash))
+    crate::live::Dashboard::start_for(config.to_mut()).map_err(|e| RunError::Config(e.to_string()))
 }
 
 /// Runs an erased pipeline in the configured mode, on the current actix

@@ -442,6 +442,13 @@ pub(crate) trait DynAggregate: Send {
     fn renumber(&self, partial: &mut AnyData, records_before: u64) -> Result<(), StageError>;
     /// See [`Aggregate::seal`](crate::Aggregate::seal).
     fn seal(&mut self, partial: &mut AnyData);
+    /// See [`Aggregate::check_chunk`](crate::Aggregate::check_chunk).
+    fn check_chunk(
+        &self,
+        partial: &AnyData,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError>;
 }
 
 impl dyn DynAggregate {
@@ -523,6 +530,18 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
             .downcast_mut::<A::Partial>()
             .ok_or_else(|| StageError::new("parpipe internal error: partial of the wrong type"))?;
         self.0.renumber(p, records_before)
+    }
+
+    fn check_chunk(
+        &self,
+        partial: &AnyData,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError> {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .ok_or_else(|| StageError::new("parpipe internal error: partial of the wrong type"))?;
+        self.0.check_chunk(p, first_line, records)
     }
 
     fn seal(&mut self, partial: &mut AnyData) {

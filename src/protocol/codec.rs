@@ -1,32 +1,46 @@
 //! Framing: a 4-byte big-endian body length, then one bincode [`Message`],
 //! with the length checked against the limit before any allocation and the
 //! body decoded with every declared length bounded by the frame (see
-//! `bounded.rs`); before authentication, only small handshake frames; plus
-//! the chunk fast paths that spare the coordinator and workers a copy.
+//! `bounded.rs`); before authentication, only small handshake frames;
+//! after it, every frame followed by its MAC tag (see `session.rs`),
+//! checked before the body is decoded; plus the chunk fast paths that
+//! spare the coordinator and workers a copy.
 
 use super::bounded::{bincode_config, decode_prefix};
+use super::session::{Session, TAG_LEN};
 use super::{Message, ProtocolError, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-/// The length-prefixed bincode codec. `max_len` bounds the body.
-#[derive(Debug, Clone, Copy)]
+/// The length-prefixed bincode codec. `max_len` bounds the frame's
+/// length field: the body, and after the handshake its MAC tag.
+///
+/// Cloning one copies its session's frame counters: a connection split in
+/// a read half and a write half gives each a clone, the reader using only
+/// the receiving direction and the writer only the sending one.
+#[derive(Debug, Clone)]
 pub struct FrameCodec {
-    /// Largest body length accepted or produced.
+    /// Largest frame length (body and tag) accepted or produced.
     pub max_len: usize,
     /// Only `Hello`, `Challenge` and `Proof` are accepted: the peer is not
     /// authenticated yet.
     handshake_only: bool,
+    /// After the handshake: the keys and frame counters that tag every
+    /// frame sent and check every frame received.
+    session: Option<Box<Session>>,
 }
 
 impl FrameCodec {
-    /// A codec with the given limit.
+    /// A codec with the given limit, without a session: frames carry no
+    /// tag (the handshake installs the session; see
+    /// [`with_session`](Self::with_session)).
     pub fn new(max_len: usize) -> Self {
         FrameCodec {
             max_len,
             handshake_only: false,
+            session: None,
         }
     }
 
@@ -37,6 +51,16 @@ impl FrameCodec {
         FrameCodec {
             max_len: HANDSHAKE_MAX_FRAME,
             handshake_only: true,
+            session: None,
+        }
+    }
+
+    /// The same codec, tagging every frame it writes and checking every
+    /// frame it reads with `session`.
+    pub fn with_session(self, session: Session) -> Self {
+        FrameCodec {
+            session: Some(Box::new(session)),
+            ..self
         }
     }
 
@@ -44,6 +68,45 @@ impl FrameCodec {
     #[cfg_attr(not(any(test, feature = "unstable-wire")), allow(dead_code))]
     pub fn is_handshake(&self) -> bool {
         self.handshake_only
+    }
+
+    /// The session, once the handshake has installed one.
+    #[cfg_attr(not(any(test, feature = "unstable-wire")), allow(dead_code))]
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_deref()
+    }
+
+    /// Bytes a frame adds after its body: the tag, with a session.
+    fn tag_len(&self) -> usize {
+        if self.session.is_some() {
+            TAG_LEN
+        } else {
+            0
+        }
+    }
+
+    /// Writes the frame of `body` (already in `dst` from `start + 4`, its
+    /// length field reserved at `start`): the length, and the tag.
+    fn finish_frame(&mut self, dst: &mut BytesMut, start: usize) {
+        let body_len = dst.len() - start - 4;
+        let len = body_len + self.tag_len();
+        dst[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+        if let Some(session) = self.session.as_mut() {
+            let tag = session.send.seal(&dst[start + 4..]);
+            dst.extend_from_slice(&tag);
+        }
+    }
+
+    /// Checks a body's length plus its tag against the limit.
+    fn check_len(&self, body_len: usize) -> Result<(), ProtocolError> {
+        let len = body_len.saturating_add(self.tag_len());
+        if len > self.max_len {
+            return Err(ProtocolError::TooLarge {
+                len,
+                max: self.max_len,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -156,12 +219,23 @@ impl Decoder for FrameCodec {
                 None => return Ok(None),
             }
         }
+        let tag_len = self.tag_len();
+        if len < tag_len {
+            return Err(ProtocolError::Malformed(format!(
+                "frame of {len} bytes, shorter than its {tag_len}-byte tag"
+            )));
+        }
         if src.len() < 4 + len {
             src.reserve(4 + len - src.len());
             return Ok(None);
         }
         src.advance(4);
-        let body = src.split_to(len);
+        let mut body = src.split_to(len);
+        // The tag is checked before a byte of the body is decoded.
+        if let Some(session) = self.session.as_mut() {
+            let tag = body.split_off(len - tag_len);
+            session.recv.open(&body, &tag)?;
+        }
         // A variant index below 251 is its own one-byte varint.
         if body.first() == Some(&(CHUNK_VARIANT as u8)) {
             return decode_chunk_body(body.freeze()).map(Some);
@@ -240,16 +314,13 @@ impl Encoder<&Message> for FrameCodec {
         bincode::serde::encode_into_writer(msg, &mut size, bincode_config())
             .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         let len = size.0;
-        if len > self.max_len {
-            return Err(ProtocolError::TooLarge {
-                len,
-                max: self.max_len,
-            });
-        }
-        dst.reserve(4 + len);
-        dst.put_u32(len as u32);
+        self.check_len(len)?;
+        dst.reserve(4 + len + self.tag_len());
+        let start = dst.len();
+        dst.put_u32(0);
         bincode::serde::encode_into_writer(msg, BufWriter(dst), bincode_config())
             .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        self.finish_frame(dst, start);
         Ok(())
     }
 }
@@ -260,7 +331,9 @@ impl Encoder<&Message> for FrameCodec {
 pub enum Outgoing {
     /// A message to encode.
     Message(Message),
-    /// A complete frame (length prefix included), already checked.
+    /// A complete untagged frame (length prefix included), as
+    /// [`encode_frame`] or [`seal_chunk_frame`] make it: the writer's
+    /// session tags it as it goes out (its length field then counts the tag).
     Frame(bytes::Bytes),
 }
 
@@ -271,7 +344,13 @@ impl Encoder<Outgoing> for FrameCodec {
         match item {
             Outgoing::Message(m) => self.encode(&m, dst),
             Outgoing::Frame(f) => {
-                dst.extend_from_slice(&f);
+                let body = f.get(4..).ok_or(ProtocolError::Truncated(f.len()))?;
+                self.check_len(body.len())?;
+                dst.reserve(4 + body.len() + self.tag_len());
+                let start = dst.len();
+                dst.put_u32(0);
+                dst.extend_from_slice(body);
+                self.finish_frame(dst, start);
                 Ok(())
             }
         }
@@ -292,7 +371,9 @@ const CHUNK_VARIANT: u32 = 4;
 /// payload }`, byte for byte what [`FrameCodec`] would write, without
 /// copying the payload: the header is written just in front of it and the
 /// unused room is sliced off. This spares the coordinator, which every
-/// worker waits on, one or two copies of each chunk.
+/// worker waits on, one or two copies of each chunk. The frame is sent
+/// after the handshake, where its tag ([`TAG_LEN`] bytes) counts toward
+/// `max_len`: a body that leaves no room for it is refused here.
 pub fn seal_chunk_frame(
     mut buf: Vec<u8>,
     seq: u64,
@@ -308,8 +389,11 @@ pub fn seal_chunk_frame(
     let head_len = bincode::encode_into_slice(header, &mut head, bincode_config())
         .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     let len = head_len + payload_len;
-    if len > max_len {
-        return Err(ProtocolError::TooLarge { len, max: max_len });
+    if len.saturating_add(TAG_LEN) > max_len {
+        return Err(ProtocolError::TooLarge {
+            len: len.saturating_add(TAG_LEN),
+            max: max_len,
+        });
     }
     let start = CHUNK_HEADER_ROOM - head_len - 4;
     buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());

@@ -1,6 +1,10 @@
 //! Authentication: the shared [`Token`] and the mutual HMAC-SHA256
-//! challenge–response over random nonces (the token never crosses the wire).
+//! challenge–response over random nonces (the token never crosses the
+//! wire), which ends by installing the connection's [`Session`]: from then
+//! on every frame is tagged and checked (see `session.rs`).
 
+use super::bounded::bincode_config;
+use super::session::{Session, Side};
 use super::{
     read_frame, write_frame, FrameCodec, Message, ProtocolError, HANDSHAKE_TIMEOUT,
     MAX_WORKER_THREADS, NONCE_LEN, PROTOCOL_VERSION, TOKEN_ENV,
@@ -136,16 +140,31 @@ async fn finish_steps<R>(
         .unwrap_or(Err(ProtocolError::Timeout("the handshake")))
 }
 
-/// Puts the connection's own codec back, only after a handshake that succeeded.
+/// Puts the connection's own codec back, with the session the handshake
+/// derived, only after a handshake that succeeded.
 fn restore<T, R>(
     framed: &mut Framed<T, FrameCodec>,
     full: FrameCodec,
-    result: Result<R, ProtocolError>,
+    result: Result<(R, Session), ProtocolError>,
 ) -> Result<R, ProtocolError> {
-    if result.is_ok() {
-        *framed.codec_mut() = full;
-    }
-    result
+    let (value, session) = result?;
+    *framed.codec_mut() = full.with_session(session);
+    Ok(value)
+}
+
+/// The bytes of the `Hello` body `hello` is sent as (bincode, as the
+/// codec writes it): both sides hash it into the session keys, so a hello
+/// altered on the way leaves them with different keys.
+pub fn hello_body(hello: &PeerHello) -> Vec<u8> {
+    let msg = Message::Hello {
+        version: PROTOCOL_VERSION,
+        worker_id: hello.worker_id,
+        cores: hello.cores,
+        threads: hello.threads,
+        allowed_roots: hello.allowed_roots.clone(),
+    };
+    // Plain data into a vector: encoding cannot fail.
+    bincode::serde::encode_to_vec(&msg, bincode_config()).unwrap_or_default()
 }
 
 /// What a worker says of itself in its hello, and the coordinator learns
@@ -179,8 +198,9 @@ pub async fn server_handshake<T: AsyncRead + AsyncWrite + Unpin>(
 async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
-) -> Result<PeerHello, ProtocolError> {
-    let hello = match next(framed, "hello").await? {
+) -> Result<(PeerHello, Session), ProtocolError> {
+    // The hello as sent (threads not yet clamped): what the keys bind.
+    let (sent, hello) = match next(framed, "hello").await? {
         Message::Hello {
             version,
             worker_id,
@@ -191,12 +211,17 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
             if version != PROTOCOL_VERSION {
                 return Err(ProtocolError::Version { got: version });
             }
-            PeerHello {
+            let sent = PeerHello {
                 worker_id,
                 cores,
-                threads: threads.clamp(1, MAX_WORKER_THREADS),
+                threads,
                 allowed_roots,
-            }
+            };
+            let hello = PeerHello {
+                threads: threads.clamp(1, MAX_WORKER_THREADS),
+                ..sent.clone()
+            };
+            (sent, hello)
         }
         other => {
             return Err(ProtocolError::Unexpected {
@@ -213,7 +238,7 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    match next(framed, "proof").await? {
+    let theirs = match next(framed, "proof").await? {
         Message::Proof { mac, nonce } => {
             if nonce.len() != NONCE_LEN || !verify(token, WORKER_ROLE, &ours, &nonce, &mac) {
                 return Err(ProtocolError::Auth);
@@ -223,10 +248,11 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
                 framed,
                 Message::Proof {
                     mac: answer,
-                    nonce: ours,
+                    nonce: ours.clone(),
                 },
             )
             .await?;
+            nonce
         }
         other => {
             return Err(ProtocolError::Unexpected {
@@ -234,8 +260,9 @@ async fn server_steps<T: AsyncRead + AsyncWrite + Unpin>(
                 during: "proof",
             })
         }
-    }
-    Ok(hello)
+    };
+    let session = Session::derive(Side::Coordinator, token, &ours, &theirs, &hello_body(&sent));
+    Ok((hello, session))
 }
 
 /// The worker's side: say hello, answer the challenge, check the
@@ -256,7 +283,7 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Framed<T, FrameCodec>,
     token: &[u8],
     hello: &PeerHello,
-) -> Result<(), ProtocolError> {
+) -> Result<((), Session), ProtocolError> {
     write_frame(
         framed,
         Message::Hello {
@@ -306,7 +333,8 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     match next(framed, "coordinator proof").await? {
         Message::Proof { mac, .. } if verify(token, COORDINATOR_ROLE, &ours, &theirs, &mac) => {
-            Ok(())
+            let session = Session::derive(Side::Worker, token, &theirs, &ours, &hello_body(hello));
+            Ok(((), session))
         }
         Message::Proof { .. } => Err(ProtocolError::Auth),
         other => Err(ProtocolError::Unexpected {
@@ -317,198 +345,5 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn proofs_need_the_token() {
-        let (a, b) = (random_bytes(NONCE_LEN), random_bytes(NONCE_LEN));
-        let tag = proof(b"secret", WORKER_ROLE, &a, &b);
-        assert!(verify(b"secret", WORKER_ROLE, &a, &b, &tag));
-        assert!(!verify(b"other", WORKER_ROLE, &a, &b, &tag));
-        assert!(!verify(b"secret", COORDINATOR_ROLE, &a, &b, &tag));
-        assert!(!verify(b"secret", WORKER_ROLE, &b, &a, &tag));
-    }
-
-    async fn pair(
-        worker_token: &'static [u8],
-        version_ok: bool,
-    ) -> (Result<PeerHello, ProtocolError>, Result<(), ProtocolError>) {
-        let (a, b) = tokio::io::duplex(4096);
-        let server = tokio::spawn(async move {
-            let mut f = Framed::new(a, FrameCodec::default());
-            server_handshake(&mut f, b"token").await
-        });
-        let client = tokio::spawn(async move {
-            let mut f = Framed::new(b, FrameCodec::default());
-            if version_ok {
-                client_handshake(
-                    &mut f,
-                    worker_token,
-                    &PeerHello {
-                        worker_id: 9,
-                        cores: 4,
-                        threads: 2,
-                        allowed_roots: Vec::new(),
-                    },
-                )
-                .await
-            } else {
-                write_frame(
-                    &mut f,
-                    Message::Hello {
-                        version: 99,
-                        worker_id: 9,
-                        cores: 4,
-                        threads: 1,
-                        allowed_roots: Vec::new(),
-                    },
-                )
-                .await?;
-                match read_frame(&mut f).await? {
-                    None => Err(ProtocolError::Closed("test")),
-                    Some(m) => Err(ProtocolError::Unexpected {
-                        got: m.kind(),
-                        during: "test",
-                    }),
-                }
-            }
-        });
-        (server.await.unwrap(), client.await.unwrap())
-    }
-
-    #[tokio::test]
-    async fn handshake_succeeds_with_the_same_token() {
-        let (s, c) = pair(b"token", true).await;
-        assert_eq!(
-            s.unwrap(),
-            PeerHello {
-                worker_id: 9,
-                cores: 4,
-                threads: 2,
-                allowed_roots: Vec::new(),
-            }
-        );
-        c.unwrap();
-    }
-
-    #[tokio::test]
-    async fn handshake_fails_with_a_wrong_token() {
-        let (s, c) = pair(b"wrong", true).await;
-        assert!(matches!(s, Err(ProtocolError::Auth)), "{s:?}");
-        assert!(c.is_err());
-    }
-
-    #[tokio::test]
-    async fn handshake_refuses_another_version() {
-        let (s, _c) = pair(b"token", false).await;
-        assert!(
-            matches!(s, Err(ProtocolError::Version { got: 99 })),
-            "{s:?}"
-        );
-    }
-
-    /// A peer that spends 6 s before each of its messages: each wait is
-    /// under the timeout, the two together are not.
-    #[tokio::test(start_paused = true)]
-    async fn the_deadline_covers_the_whole_handshake() {
-        let (a, b) = tokio::io::duplex(4096);
-        let slow_worker = tokio::spawn(async move {
-            let mut f = Framed::new(b, FrameCodec::default());
-            tokio::time::sleep(Duration::from_secs(6)).await;
-            let hello = Message::Hello {
-                version: PROTOCOL_VERSION,
-                worker_id: 1,
-                cores: 1,
-                threads: 1,
-                allowed_roots: Vec::new(),
-            };
-            write_frame(&mut f, hello).await?;
-            let _challenge = read_frame(&mut f).await?;
-            tokio::time::sleep(Duration::from_secs(6)).await;
-            let proof = Message::Proof {
-                mac: vec![0; 32],
-                nonce: vec![0; NONCE_LEN],
-            };
-            write_frame(&mut f, proof).await
-        });
-        let mut f = Framed::new(a, FrameCodec::default());
-        let started = tokio::time::Instant::now();
-        let err = server_handshake(&mut f, b"token").await.unwrap_err();
-        assert!(
-            matches!(err, ProtocolError::Timeout("the handshake")),
-            "{err}"
-        );
-        assert_eq!(started.elapsed(), HANDSHAKE_TIMEOUT);
-        let _ = slow_worker.await;
-    }
-
-    /// Before the coordinator has proven itself, a worker takes nothing but
-    /// handshake messages, in small frames; after, the connection's own
-    /// codec is back.
-    #[tokio::test]
-    async fn a_worker_refuses_other_messages_before_the_coordinator_proof() {
-        let (a, b) = tokio::io::duplex(1 << 16);
-        let fake = tokio::spawn(async move {
-            let mut f = Framed::new(a, FrameCodec::default());
-            let _hello = read_frame(&mut f).await;
-            write_frame(&mut f, Message::Heartbeat).await
-        });
-        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
-        let err = client_handshake(
-            &mut f,
-            b"token",
-            &PeerHello {
-                worker_id: 1,
-                cores: 1,
-                threads: 1,
-                allowed_roots: Vec::new(),
-            },
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ProtocolError::Unexpected {
-                    got: "Heartbeat",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(f.codec().is_handshake());
-        fake.await.unwrap().unwrap();
-
-        let (s, c) = pair(b"token", true).await;
-        s.unwrap();
-        c.unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_full_codec_is_back_after_a_successful_handshake() {
-        let (a, b) = tokio::io::duplex(4096);
-        let server = tokio::spawn(async move {
-            let mut f = Framed::new(a, FrameCodec::new(1 << 20));
-            server_handshake(&mut f, b"token").await.map(|_| *f.codec())
-        });
-        let mut f = Framed::new(b, FrameCodec::new(1 << 20));
-        client_handshake(
-            &mut f,
-            b"token",
-            &PeerHello {
-                worker_id: 1,
-                cores: 1,
-                threads: 1,
-                allowed_roots: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
-        for codec in [*f.codec(), server.await.unwrap().unwrap()] {
-            assert!(!codec.is_handshake());
-            assert_eq!(codec.max_len, 1 << 20);
-        }
-    }
-}
+#[path = "handshake_tests.rs"]
+mod tests;

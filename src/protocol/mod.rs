@@ -23,6 +23,12 @@
 //! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side.
 //!
+//! Integrity: every frame after the handshake (the `Job` included) carries
+//! an HMAC-SHA256 tag under a per-direction session key derived from the
+//! token, both nonces and the worker's hello, over an implicit frame
+//! counter and the body (see [`Session`]); a frame whose tag fails ends
+//! the connection with [`ProtocolError::Integrity`]. Nothing is encrypted.
+//!
 //! Trust: until the handshake has authenticated the peer, a connection
 //! accepts only `Hello`, `Challenge` and `Proof`, in frames of at most
 //! [`HANDSHAKE_MAX_FRAME`] bytes, and the whole handshake must finish
@@ -34,25 +40,28 @@
 //!
 //! Files: this one (constants, [`Message`], [`ProtocolError`]), `codec.rs`
 //! (framing: [`FrameCodec`], the zero-copy chunk frames, read/write
-//! helpers), `bounded.rs` (bounded bincode decoding) and `handshake.rs`
-//! ([`Token`], the HMAC challenge–response).
+//! helpers), `bounded.rs` (bounded bincode decoding), `handshake.rs`
+//! ([`Token`], the HMAC challenge–response) and `session.rs` (the session
+//! keys and the per-frame MAC).
 
 mod bounded;
 mod codec;
 mod handshake;
+mod session;
 
 // `decode_prefix` is the codec's (public only with `unstable-wire`).
 #[cfg_attr(not(feature = "unstable-wire"), allow(unused_imports))]
 pub use bounded::{decode_prefix, decode_whole};
 pub use codec::*;
 pub use handshake::*;
+pub use session::{FrameMac, Session, Side, TAG_LEN};
 
 use crate::pipeline::JobSpec;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one
@@ -282,6 +291,18 @@ pub enum ProtocolError {
     /// The peer's proof did not verify (wrong token).
     #[error("authentication failed (wrong token?)")]
     Auth,
+    /// A frame after the handshake whose tag does not verify: altered,
+    /// replayed, reordered, dropped or reflected on the way, or not sent
+    /// by this session's peer.
+    #[error(
+        "frame {frame} after the handshake failed its integrity check (its MAC does not \
+         verify: altered, replayed, reordered or dropped on the way, or not from this \
+         session's peer)"
+    )]
+    Integrity {
+        /// The frame's number in its direction, from 0 after the handshake.
+        frame: u64,
+    },
     /// The peer did not answer in time.
     #[error("timed out during {0}")]
     Timeout(&'static str),

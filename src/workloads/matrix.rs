@@ -168,6 +168,18 @@ impl Aggregate for Collect {
         acc.values.extend(later.values);
     }
 
+    /// A worker's partial of a chunk: one task and one value per record.
+    fn check_chunk(&self, p: &MatrixPartial, _: u64, records: u64) -> Result<(), StageError> {
+        if p.tasks != records || p.values.len() as u64 != records {
+            return Err(StageError::new(format!(
+                "it holds {} tasks and {} values, the chunk {records} tasks",
+                p.tasks,
+                p.values.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// A worker's partial: its task count must match its values, and the
     /// total must fit.
     fn try_merge(&self, acc: &mut MatrixPartial, later: MatrixPartial) -> Result<(), StageError> {

@@ -15,6 +15,7 @@
 //! and failed chunks; `coordinator/membership.rs`: workers joining and
 //! leaving).
 
+mod checks;
 mod chunks;
 mod membership;
 mod reader;
@@ -74,6 +75,8 @@ struct WorkerRow {
     joined: Instant,
     /// Its last frame (a heartbeat or a result), for the live view.
     last_heard: Instant,
+    /// `HOST/PID`, its name in metrics (see [`WorkerLiveness::name`]).
+    name: String,
 }
 
 /// A worker's heartbeat arrived (for the live view's "last heard").
@@ -304,6 +307,7 @@ impl Coordinator {
             .iter()
             .map(|(id, r)| WorkerLiveness {
                 id: *id,
+                name: r.name.clone(),
                 last_heard_seconds_ago: r.last_heard.elapsed().as_secs_f64(),
                 connected: self.conns.contains_key(id),
             })

@@ -356,8 +356,7 @@ async fn admit(
     token: Option<Token>,
     config: &RunConfig,
 ) -> Result<(), ProtocolError> {
-    let codec = FrameCodec::new(config.max_frame);
-    let mut framed = Framed::new(stream, codec);
+    let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let key = token.as_ref().map_or(&[][..], |t| t.expose());
     let job = Message::Job {
         spec: job,
@@ -381,8 +380,11 @@ async fn admit(
     let parts = framed.into_parts();
     let (read, write) = parts.io.into_split();
     let heartbeat_timeout = config.heartbeat_timeout;
+    // The handshake left the session in the codec: the reader's copy
+    // checks the worker's frames, the writer's tags ours.
+    let codec = parts.codec;
     Connection::create(move |ctx| {
-        let mut reader = FramedRead::new(read, codec);
+        let mut reader = FramedRead::new(read, codec.clone());
         *reader.read_buffer_mut() = parts.read_buf;
         ctx.add_stream(reader);
         Connection {

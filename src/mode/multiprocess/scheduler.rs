@@ -369,6 +369,11 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
         Some((sent, chunk))
     }
 
+    /// The chunk `seq` if it is in flight (sent, and answered by nobody).
+    pub(crate) fn in_flight(&self, seq: u64) -> Option<&ChunkInfo<F>> {
+        self.open.get(&seq).map(|f| &f.chunk)
+    }
+
     /// How `worker`'s answer for chunk `seq` stands.
     pub(crate) fn answer(&self, worker: u64, seq: u64) -> Answer<'_, F> {
         match self.open.get(&seq) {

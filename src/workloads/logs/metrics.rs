@@ -166,6 +166,68 @@ impl LogsPartial {
         Ok(())
     }
 
+    /// Checks that this partial, a worker's for a chunk of `records` lines
+    /// from line `first_line`, is one [`LogsMetrics`] builds from exactly
+    /// those lines (see [`Aggregate::check_chunk`]). It cannot tell a
+    /// consistent lie (one line's status or path changed for another) from
+    /// the truth.
+    pub fn check_chunk(&self, first_line: u64, records: u64) -> Result<(), String> {
+        let mismatch = |what: &str, got: u64, want: u64| {
+            format!("it counts {got} {what}, where the chunk implies {want}")
+        };
+        if self.lines != records {
+            return Err(format!(
+                "it counts {} lines, the chunk holds {records}",
+                self.lines
+            ));
+        }
+        let classified = self.parsed.checked_add(self.rejected);
+        if classified != Some(self.lines) {
+            return Err(format!(
+                "its {} parsed and {} rejected lines are not its {} lines",
+                self.parsed, self.rejected, self.lines
+            ));
+        }
+        let kept = self
+            .parsed
+            .checked_sub(self.dropped)
+            .ok_or_else(|| format!("{} dropped of {} parsed lines", self.dropped, self.parsed))?;
+        let tables = [
+            ("status counts", total(self.status.iter().copied())),
+            ("method counts", total(self.methods.iter().map(|(_, n)| n))),
+            ("hour counts", total(self.hours.values().copied())),
+        ];
+        for (what, got) in tables {
+            if got != kept {
+                return Err(mismatch(what, got, kept));
+            }
+        }
+        if self.bots > kept {
+            return Err(mismatch("bots (at most)", self.bots, kept));
+        }
+        let samples = self.rejected.min(REJECTED_SAMPLES as u64);
+        if self.rejected_samples.len() as u64 != samples {
+            return Err(mismatch(
+                "rejected samples",
+                self.rejected_samples.len() as u64,
+                samples,
+            ));
+        }
+        let last = first_line.saturating_add(records.saturating_sub(1));
+        let ascending = self.rejected_samples.windows(2).all(|w| w[0] < w[1]);
+        let inside = self
+            .rejected_samples
+            .iter()
+            .all(|l| (first_line..=last).contains(l));
+        if !ascending || !inside {
+            return Err(format!(
+                "its rejected samples {:?} are not ascending lines of {first_line}-{last}",
+                self.rejected_samples
+            ));
+        }
+        Ok(())
+    }
+
     /// The final summary.
     pub fn summary(&self) -> Summary {
         let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
@@ -212,6 +274,13 @@ impl LogsPartial {
             top_paths: top(&self.paths),
         }
     }
+}
+
+/// The sum of `values`, or `u64::MAX` when it overflows.
+fn total(mut values: impl Iterator<Item = u64>) -> u64 {
+    values
+        .try_fold(0u64, |a, b| a.checked_add(b))
+        .unwrap_or(u64::MAX)
 }
 
 /// The `TOP_N` most frequent keys, count descending, ties by key ascending
@@ -393,6 +462,20 @@ impl Aggregate for LogsMetrics {
         Ok(())
     }
 
+    /// A worker's partial of a chunk: its lines are the chunk's, every
+    /// line parsed or rejected, the kept lines counted once in each of the
+    /// status, method and hour tables, and its rejected samples the first
+    /// rejected lines' numbers, ascending, inside the chunk.
+    fn check_chunk(
+        &self,
+        acc: &LogsPartial,
+        first_line: u64,
+        records: u64,
+    ) -> Result<(), StageError> {
+        acc.check_chunk(first_line, records)
+            .map_err(StageError::new)
+    }
+
     fn seal(&mut self, acc: &mut LogsPartial) {
         let sealed = [acc.methods.seal(), acc.paths.seal(), acc.clients.seal()];
         SPARE_KEYS.with(|spares| *spares.borrow_mut() = sealed);
@@ -422,6 +505,65 @@ mod tests {
             !emitting.renumbers(),
             "rendered records hold line numbers as text"
         );
+    }
+
+    /// Four lines from line 101: one rejected (103), three parsed, one of
+    /// them dropped by a plugged-in stage.
+    fn chunk_partial() -> LogsPartial {
+        let mut p = LogsPartial {
+            lines: 4,
+            parsed: 3,
+            dropped: 1,
+            rejected: 1,
+            rejected_samples: vec![103],
+            bots: 1,
+            status: vec![0; 1000],
+            ..LogsPartial::default()
+        };
+        p.status[200] = 2;
+        p.methods.bump(b"GET", 2);
+        p.hours.insert(480_000, 2);
+        p
+    }
+
+    #[test]
+    fn a_chunk_partial_must_account_for_exactly_its_lines() {
+        let good = chunk_partial();
+        good.check_chunk(101, 4).unwrap();
+        assert!(good.check_chunk(101, 5).unwrap_err().contains("4 lines"));
+        // Its rejected line must lie inside the chunk.
+        assert!(good.check_chunk(104, 4).is_err());
+        assert!(good.check_chunk(1, 4).is_err());
+        type Alteration = (&'static str, fn(&mut LogsPartial));
+        let altered: [Alteration; 9] = [
+            ("more lines", |p| p.lines += 1),
+            ("more parsed", |p| p.parsed += 1),
+            ("more dropped than parsed", |p| p.dropped = 4),
+            ("a status more", |p| p.status[404] += 1),
+            ("a method more", |p| p.methods.bump(b"POST", 1)),
+            ("an hour more", |p| *p.hours.entry(7).or_insert(0) += 1),
+            ("more bots than kept", |p| p.bots = 3),
+            ("a sample too many", |p| p.rejected_samples.push(104)),
+            ("a sample out of order", |p| {
+                p.rejected += 1;
+                p.parsed -= 1;
+                p.dropped -= 1;
+                p.status[200] -= 1;
+                p.methods = Counts::default();
+                p.methods.bump(b"GET", 1);
+                p.hours.insert(480_000, 1);
+                p.rejected_samples = vec![104, 102];
+            }),
+        ];
+        for (what, alter) in altered {
+            let mut p = good.clone();
+            alter(&mut p);
+            assert!(p.check_chunk(101, 4).is_err(), "{what}");
+        }
+        // An uncounted chunk: the worker numbers its lines from 1.
+        let mut p = good;
+        p.rejected_samples = vec![3];
+        p.check_chunk(1, 4).unwrap();
     }
 
     #[test]

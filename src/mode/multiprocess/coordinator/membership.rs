@@ -26,6 +26,7 @@ impl Handler<Joined> for Coordinator {
         if !msg.hello.allowed_roots.is_empty() {
             self.roots.insert(msg.id, msg.hello.allowed_roots.clone());
         }
+        let name = crate::live::worker_name(&msg.peer, msg.same_host, msg.hello.worker_id);
         self.rows.insert(
             msg.id,
             WorkerRow {
@@ -41,6 +42,7 @@ impl Handler<Joined> for Coordinator {
                 },
                 joined: Instant::now(),
                 last_heard: Instant::now(),
+                name,
             },
         );
         self.sched.add_worker(msg.id, msg.hello.threads as usize);

@@ -161,10 +161,26 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             }
         };
         let counted = !self.uncounted;
-        let records = if counted {
-            chunk.records
-        } else {
-            msg.stats.records
+        // A partial that does not account for its chunk's records is
+        // treated as an undecodable one: the worker goes, its chunks with it.
+        let records = match self.check_answer(msg.seq, &msg.stats, &partial) {
+            Ok(records) => records,
+            Err(why) => {
+                let lines = match chunk.records {
+                    0 => String::new(),
+                    _ => format!(" (lines {}-{})", chunk.first_line, chunk.last_line()),
+                };
+                tracing::warn!(
+                    "worker {}: chunk {}{lines}: wrong answer, dropping the worker: {why}",
+                    self.worker_label(msg.id),
+                    msg.seq
+                );
+                if let Some(conn) = self.conns.get(&msg.id) {
+                    // Bounded: the connection closes on the first one.
+                    conn.do_send(Close);
+                }
+                return;
+            }
         };
         let done = Done {
             partial,
