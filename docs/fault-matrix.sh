@@ -28,7 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:-$HERE/../target/release/parpipe}
 LINES=${2:-2000000}
 [ -x "$BIN" ] || { echo "no parpipe binary at $BIN (cargo build --release)"; exit 1; }
-WORK=$(mktemp -d)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/parpipe-fault-matrix.XXXXXX")
 N=4
 PIDS=()
 NETEM=no
