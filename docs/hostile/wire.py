@@ -44,7 +44,7 @@ HUGE = [2**40, 2**63, 2**64 - 1, 2**32, 2**32 - 1]
 PROTOCOL_VERSION = 8
 
 NAMES = ["Hello", "Challenge", "Proof", "Job", "Chunk", "ChunkDone",
-         "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles"]
+         "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles", "Busy"]
 
 
 def valid_bodies():

@@ -119,7 +119,7 @@ impl Default for FrameCodec {
 /// The name of the message whose variant index a body starts with (a
 /// variant index below 251 is its own one-byte varint), if any.
 fn variant_name(first: u8) -> Option<&'static str> {
-    const NAMES: [&str; 10] = [
+    const NAMES: [&str; 11] = [
         "Hello",
         "Challenge",
         "Proof",
@@ -130,6 +130,7 @@ fn variant_name(first: u8) -> Option<&'static str> {
         "Heartbeat",
         "Shutdown",
         "ChunkInFiles",
+        "Busy",
     ];
     NAMES.get(first as usize).copied()
 }
@@ -137,10 +138,10 @@ fn variant_name(first: u8) -> Option<&'static str> {
 /// Refuses, from its first byte, a body that is not a handshake message.
 fn check_handshake_variant(first: u8) -> Result<(), ProtocolError> {
     match variant_name(first) {
-        Some("Hello" | "Challenge" | "Proof") => Ok(()),
+        Some("Hello" | "Challenge" | "Proof" | "Busy") => Ok(()),
         Some(name) => Err(ProtocolError::Unexpected {
             got: name,
-            during: "the handshake (only Hello, Challenge and Proof are accepted before it)",
+            during: "the handshake (only Hello, Challenge, Proof and Busy are accepted before it)",
         }),
         None => Err(ProtocolError::Malformed(format!(
             "unknown message variant (first byte {first:#04x})"

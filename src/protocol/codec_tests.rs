@@ -234,6 +234,10 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             records: 1,
             ranges: vec![],
         },
+        Message::Busy {
+            retry_after_ms: 250,
+            reason: "busy".into(),
+        },
     ]
 }
 
@@ -243,7 +247,7 @@ fn variant_names_follow_the_encoding() {
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(variant_name(frame[4]), Some(msg.kind()));
     }
-    assert_eq!(variant_name(10), None);
+    assert_eq!(variant_name(11), None);
 }
 
 /// The frame of the attack report: a `ChunkFailed` whose error string
@@ -280,7 +284,7 @@ fn before_authentication_only_small_handshake_frames_pass() {
         let mut whole = BytesMut::from(&frame[..]);
         let got = codec.decode(&mut whole);
         match msg.kind() {
-            "Hello" | "Challenge" | "Proof" => {
+            "Hello" | "Challenge" | "Proof" | "Busy" => {
                 assert!(matches!(early, Ok(None)), "{}", msg.kind());
                 assert_eq!(got.unwrap(), Some(msg));
             }

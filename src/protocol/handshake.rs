@@ -305,6 +305,15 @@ async fn client_steps<T: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     let theirs = match challenge {
         Message::Challenge { nonce } if nonce.len() == NONCE_LEN => nonce,
+        Message::Busy {
+            retry_after_ms,
+            reason,
+        } => {
+            return Err(ProtocolError::Busy {
+                retry_after_ms,
+                reason,
+            })
+        }
         other => {
             return Err(ProtocolError::Unexpected {
                 got: other.kind(),

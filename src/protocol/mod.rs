@@ -218,6 +218,15 @@ pub enum Message {
         /// Where the payload's bytes are.
         ranges: Vec<crate::file_range::FileRange>,
     },
+    /// The coordinator cannot take this connection now (too many in the
+    /// handshake): sent instead of the challenge, before the connection is
+    /// closed. The worker says why and connects again after a while.
+    Busy {
+        /// The least time to wait before connecting again, in milliseconds.
+        retry_after_ms: u64,
+        /// Why, for the worker's log.
+        reason: String,
+    },
 }
 
 impl Message {
@@ -234,6 +243,7 @@ impl Message {
             Message::Heartbeat => "Heartbeat",
             Message::Shutdown => "Shutdown",
             Message::ChunkInFiles { .. } => "ChunkInFiles",
+            Message::Busy { .. } => "Busy",
         }
     }
 }
@@ -296,6 +306,14 @@ pub enum ProtocolError {
     /// The peer did not answer in time.
     #[error("timed out during {0}")]
     Timeout(&'static str),
+    /// The coordinator refused the connection for now (`Message::Busy`).
+    #[error("the coordinator is busy ({reason}); retry after {retry_after_ms} ms")]
+    Busy {
+        /// The least time to wait before connecting again, in milliseconds.
+        retry_after_ms: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Serde for a `Bytes` field: the same bytes on the wire as `serde_bytes`

@@ -179,7 +179,9 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
         .map_err(|e| RunError::Runtime(format!("cannot start the worker runtime: {e}")))?;
     let result: Result<(), RunError> = runtime.block_on(async {
         let mut timeout = config.connect_timeout;
+        let mut busy = Backoff::default();
         loop {
+            let started = Instant::now();
             let Some(stream) = connect(config, timeout).await? else {
                 tracing::info!(
                     "coordinator {} refused the connection: its job is over",
@@ -187,13 +189,40 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
                 );
                 return Ok(());
             };
+            let result = match serve(registry, config, stream).await {
+                Ok(Served::Busy {
+                    retry_after,
+                    reason,
+                }) => {
+                    // Refused before the handshake: the first connection's
+                    // time keeps running.
+                    let wait = busy.next(retry_after);
+                    let left = timeout.map(|t| t.saturating_sub(started.elapsed()));
+                    if left.is_some_and(|left| left < wait) {
+                        return Err(RunError::Runtime(format!(
+                            "coordinator {} stayed busy ({reason}) for the connect timeout",
+                            config.connect
+                        )));
+                    }
+                    tracing::warn!(
+                        "coordinator {} is busy ({reason}); connecting again in {} ms",
+                        config.connect,
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    timeout = left.map(|left| left - wait);
+                    continue;
+                }
+                Ok(Served::Done) => Ok(()),
+                Err(e) => Err(e),
+            };
+            busy = Backoff::default();
             // Between jobs the coordinator is gone by design: a keep-alive
             // worker waits for the next one as long as it takes.
             timeout = None;
-            let result = serve(registry, config, stream).await;
             match (result, config.keep_alive) {
                 (Ok(()), true) => tracing::info!("job done; waiting for the next one"),
-                (Err(Served::NoJob(e)), true) => {
+                (Err(Unserved::NoJob(e)), true) => {
                     // The usual reconnect: right after a job, the ending
                     // coordinator still accepts, then closes.
                     tracing::info!(
@@ -203,27 +232,64 @@ pub fn run_worker(registry: &Registry, config: &WorkerConfig) -> Result<(), Erro
                     );
                     tokio::time::sleep(MAX_RETRY_DELAY).await;
                 }
-                (Err(Served::Failed(e)), true) => {
+                (Err(Unserved::Failed(e)), true) => {
                     tracing::warn!("job ended with an error: {e}; reconnecting");
                     // A coordinator that keeps refusing us (a wrong token, …)
                     // is not hammered in a tight loop.
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 (Ok(()), false) => return Ok(()),
-                (Err(Served::NoJob(e)), false) => return Err(protocol_error(config, e)),
-                (Err(Served::Failed(e)), false) => return Err(e),
+                (Err(Unserved::NoJob(e)), false) => return Err(protocol_error(config, e)),
+                (Err(Unserved::Failed(e)), false) => return Err(e),
             }
         }
     });
     Ok(result?)
 }
 
-/// Longest wait between two connection attempts.
 /// Smallest `--max-frame`, as the `parpipe worker` command's: room for any
 /// handshake or control message.
 const MIN_MAX_FRAME: usize = 1024;
 
+/// Longest wait between two connection attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Longest wait before connecting again to a coordinator that said it is
+/// busy.
+const MAX_BUSY_DELAY: Duration = Duration::from_secs(5);
+
+/// The waits before connecting again to a busy coordinator: what it
+/// asks, doubled at each refusal in a row up to [`MAX_BUSY_DELAY`], plus
+/// up to half as much again at random, so that refused workers do not all
+/// come back at once.
+#[derive(Default)]
+struct Backoff {
+    refusals: u32,
+}
+
+impl Backoff {
+    fn next(&mut self, asked: Duration) -> Duration {
+        let base = asked
+            .max(Duration::from_millis(50))
+            .saturating_mul(1 << self.refusals.min(8))
+            .min(MAX_BUSY_DELAY);
+        self.refusals += 1;
+        let random = crate::protocol::random_bytes(2);
+        let jitter = u32::from(u16::from_le_bytes([random[0], random[1]]));
+        base + base / 2 * jitter / u32::from(u16::MAX)
+    }
+}
+
+/// How a connection to a coordinator ended without an error.
+enum Served {
+    /// The job was done.
+    Done,
+    /// The coordinator refused the connection for now.
+    Busy {
+        retry_after: Duration,
+        reason: String,
+    },
+}
 
 /// Connects to the coordinator, retrying with a growing delay for up to
 /// `timeout` (`None`: forever); `None` when it refused and
@@ -269,7 +335,7 @@ fn protocol_error(config: &WorkerConfig, e: ProtocolError) -> RunError {
 }
 
 /// Why a connection served no job to its end.
-enum Served {
+enum Unserved {
     /// The coordinator closed the connection before it gave a job or a
     /// chunk (as one whose run is ending does): nothing went wrong here.
     NoJob(ProtocolError),
@@ -277,27 +343,27 @@ enum Served {
     Failed(RunError),
 }
 
-impl From<RunError> for Served {
+impl From<RunError> for Unserved {
     fn from(e: RunError) -> Self {
-        Served::Failed(e)
+        Unserved::Failed(e)
     }
 }
 
 /// A failure before the job: the coordinator closing the connection is
-/// [`Served::NoJob`], anything else (a wrong token, a bad frame) a failure.
-fn before_job(config: &WorkerConfig, e: ProtocolError) -> Served {
+/// [`Unserved::NoJob`], anything else (a wrong token, a bad frame) a failure.
+fn before_job(config: &WorkerConfig, e: ProtocolError) -> Unserved {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
     match &e {
-        ProtocolError::Closed(_) | ProtocolError::Truncated(_) => Served::NoJob(e),
+        ProtocolError::Closed(_) | ProtocolError::Truncated(_) => Unserved::NoJob(e),
         ProtocolError::Io(io)
             if matches!(
                 io.kind(),
                 BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
             ) =>
         {
-            Served::NoJob(e)
+            Unserved::NoJob(e)
         }
-        _ => Served::Failed(protocol_error(config, e)),
+        _ => Unserved::Failed(protocol_error(config, e)),
     }
 }
 
@@ -306,7 +372,7 @@ async fn serve(
     registry: &Registry,
     config: &WorkerConfig,
     stream: TcpStream,
-) -> Result<(), Served> {
+) -> Result<Served, Unserved> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let token = config.token.as_ref().map_or(&[][..], |t| t.expose());
     let threads = config.threads.clamp(1, MAX_WORKER_THREADS as usize);
@@ -316,9 +382,19 @@ async fn serve(
         threads: threads as u32,
         allowed_roots: config.allow_read.announced(),
     };
-    client_handshake(&mut framed, token, &hello)
-        .await
-        .map_err(|e| before_job(config, e))?;
+    match client_handshake(&mut framed, token, &hello).await {
+        Ok(()) => {}
+        Err(ProtocolError::Busy {
+            retry_after_ms,
+            reason,
+        }) => {
+            return Ok(Served::Busy {
+                retry_after: Duration::from_millis(retry_after_ms),
+                reason,
+            })
+        }
+        Err(e) => return Err(before_job(config, e)),
+    }
     let (spec, heartbeat, batch_size) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
@@ -333,7 +409,7 @@ async fn serve(
                 usize::try_from(batch_size.max(1)).unwrap_or(usize::MAX),
             ),
             Ok(Ok(Some(other))) => {
-                return Err(Served::Failed(protocol_error(
+                return Err(Unserved::Failed(protocol_error(
                     config,
                     ProtocolError::Unexpected {
                         got: other.kind(),
@@ -344,7 +420,7 @@ async fn serve(
             Ok(Ok(None)) => return Err(before_job(config, ProtocolError::Closed("job"))),
             Ok(Err(e)) => return Err(before_job(config, e)),
             Err(_) => {
-                return Err(Served::Failed(protocol_error(
+                return Err(Unserved::Failed(protocol_error(
                     config,
                     ProtocolError::Timeout("job"),
                 )))
@@ -397,9 +473,9 @@ async fn serve(
     let mut chunks = 0u64;
     let closed = |chunks: u64, e: ProtocolError| match chunks {
         0 => before_job(config, e),
-        _ => Served::Failed(protocol_error(config, e)),
+        _ => Unserved::Failed(protocol_error(config, e)),
     };
-    let outcome: Result<(), Served> = loop {
+    let outcome: Result<(), Unserved> = loop {
         tokio::select! {
             frame = framed.next() => {
                 last_heard = Instant::now();
@@ -447,7 +523,7 @@ async fn serve(
     drop(work_tx);
     // Clean half-close: we send nothing more; the coordinator sees EOF.
     let _ = framed.get_mut().shutdown().await;
-    outcome
+    outcome.map(|()| Served::Done)
 }
 
 #[cfg(test)]

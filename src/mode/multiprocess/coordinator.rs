@@ -1,22 +1,27 @@
-//! The coordinator actor: reads the source chunk by chunk (only as far as
-//! the workers' credits and the reorder window allow), encodes each chunk
-//! once, deals chunks to connections, merges the returned partials in
-//! sequence order exactly once, feeds the sink, re-queues the chunks of lost
-//! workers, and fails the run clearly when a chunk fails or no worker is left.
+//! The coordinator actor: asks its reading thread for chunks (only as far
+//! as the workers' grants and the reorder window allow), deals chunks to
+//! connections, sends an overdue chunk to a second worker, merges the
+//! returned partials in sequence order exactly once, feeds the sink,
+//! re-queues the chunks of lost workers, and fails the run clearly when a
+//! chunk fails or no worker is left.
 //!
 //! When the source can give its chunks as byte ranges of files (see
 //! [`file_range`](crate::file_range)) and local workers were started, each
 //! chunk is cut as ranges: a local worker is sent the ranges and reads the
-//! bytes itself, while a worker elsewhere is sent the bytes, read here
-//! (`coordinator/chunks.rs`: cutting, sizing and framing chunks;
-//! `coordinator/results.rs`: merging the partials that come back, and
-//! failed chunks).
+//! bytes itself, while a worker elsewhere is sent the bytes, read for it
+//! (`coordinator/reader.rs`: the source on its own thread, cutting, sizing
+//! and framing chunks; `coordinator/chunks.rs`: the frame each worker is
+//! sent; `coordinator/results.rs`: merging the partials that come back,
+//! and failed chunks; `coordinator/membership.rs`: workers joining and
+//! leaving).
 
 mod checks;
 mod chunks;
+mod membership;
+mod reader;
 mod results;
 
-use super::connection::{Close, Connection, SendFrame};
+use super::connection::{Close, Connection};
 use super::scheduler::Scheduler;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
@@ -28,6 +33,7 @@ use crate::pipeline::{AnyData, Pipeline};
 use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
+use reader::{ReadRequest, Reader};
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
 use std::collections::{BTreeMap, HashMap};
@@ -96,30 +102,26 @@ pub(crate) struct Coordinator {
     /// announced roots), chunks are cut as file ranges when the source can
     /// (decided at the first chunk).
     local_workers: usize,
-    /// The source gives chunks as file ranges.
-    in_files: Option<bool>,
-    /// Those ranges are cut by bytes, their records not counted here: each
-    /// worker counts its chunk's, and partials are renumbered at the merge.
+    /// The thread that pulls the source and cuts chunks (from `started`).
+    reader: Option<Reader>,
+    /// Whether chunks may be cut by bytes, as far as the stages and the
+    /// aggregate go (asked once).
+    renumberable: Option<bool>,
+    /// Chunks are cut by bytes, their records not counted by the reader:
+    /// each worker counts its chunk's, and partials are renumbered at the
+    /// merge.
     uncounted: bool,
     /// Records of the chunks merged so far.
     merged_records: u64,
     rows: BTreeMap<u64, WorkerRow>,
     stats: Vec<StageStats>,
     acc: Option<AnyData>,
-    next_line: u64,
-    /// Capacity to allocate for the next chunk's frame (from the last one).
-    chunk_capacity: usize,
     /// Since when no worker is connected (`None` while some are).
     alone_since: Option<Instant>,
     last_loss: Option<String>,
     /// Publishes the numbers so far, when the run has a live view.
     live: Option<(LivePublisher, Instant)>,
     done: Option<oneshot::Sender<Result<Outcome, RunError>>>,
-    /// The source is waiting for input: this completes when it may have
-    /// some (taken by `pump`, which then reads again after it).
-    wake: Option<crate::pipeline::Wake>,
-    /// The source is waiting; no chunk is read until it wakes.
-    waiting: bool,
     /// Snapshot requests and the number of chunks before each, in order.
     snapshots: std::collections::VecDeque<(u64, crate::pipeline::SnapshotReq)>,
     /// Chunks merged so far.
@@ -152,59 +154,64 @@ impl Coordinator {
             pids: HashMap::new(),
             roots: HashMap::new(),
             local_workers,
-            in_files: None,
+            reader: None,
+            renumberable: None,
             uncounted: false,
             merged_records: 0,
             rows: BTreeMap::new(),
             stats,
             acc,
-            next_line: 1,
-            chunk_capacity: 1 << 16,
             alone_since: Some(Instant::now()),
             last_loss: None,
             done: Some(done),
-            wake: None,
-            waiting: false,
             snapshots: std::collections::VecDeque::new(),
             merged: 0,
             closed_pids: None,
         }
     }
 
-    /// Reads and deals chunks while workers have credit; finishes when all is merged.
+    /// Deals chunks while workers have credit (overdue ones first), asks
+    /// the reader for more while the scheduler wants them, and finishes
+    /// when all is merged.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        loop {
-            if let Some((worker, chunk)) = self.sched.assign() {
-                let Some(conn) = self.conns.get(&worker) else {
-                    self.sched.remove_worker(worker);
-                    continue;
-                };
-                let frame = match self.frame_for(worker, chunk) {
-                    Ok(frame) => frame,
-                    Err(e) => return self.fail(ctx, e),
-                };
-                // Bounded by credits: a connection holds at most `inflight` chunks.
-                conn.do_send(SendFrame(frame));
+        let now = Instant::now();
+        while let Some((to, chunk)) = self.sched.assign(now) {
+            let Some(conn) = self.conns.get(&to.worker).cloned() else {
+                self.sched.remove_worker(to.worker);
                 continue;
+            };
+            if to.again {
+                tracing::info!(
+                    seq = chunk.seq,
+                    worker = to.worker,
+                    deadline = ?self.sched.deadline(),
+                    "chunk {} is overdue: sent to worker {} as well",
+                    chunk.seq,
+                    self.worker_label(to.worker)
+                );
             }
-            if !self.waiting && self.sched.wants_new_chunk() {
-                if let Err(e) = self.read_chunk() {
-                    return self.fail(ctx, e);
-                }
-                if let Some(wake) = self.wake.take() {
-                    // The coordinator never blocks in its source: heartbeats,
-                    // results and signals go on while it waits.
-                    self.waiting = true;
-                    let wake = self.config.cancel.or_cancelled(wake);
-                    ctx.spawn(wake.into_actor(self).map(|(), act, ctx| {
-                        act.waiting = false;
-                        act.pump(ctx);
-                    }));
-                }
-                self.answer_snapshots();
-                continue;
+            // Bounded by grants: a connection holds at most its credit.
+            self.send_chunk(ctx, to.worker, conn, chunk);
+        }
+        while self.sched.wants_new_chunk() {
+            let renumberable = *self.renumberable.get_or_insert_with(|| {
+                let p = &mut self.pipeline;
+                p.aggregate.part.renumbers()
+                    && p.stages.iter().all(|s| !s.part.uses_record_numbers())
+            });
+            let req = ReadRequest {
+                workers: self.sched.workers(),
+                readers: !self.roots.is_empty(),
+                renumberable,
+            };
+            let asked = self.reader.as_ref().is_some_and(|r| r.ask(req));
+            if !asked {
+                return self.fail(
+                    ctx,
+                    RunError::Runtime("the coordinator's input thread stopped".into()),
+                );
             }
-            break;
+            self.sched.start_read();
         }
         if self.sched.is_finished() {
             self.finish(ctx);
@@ -334,11 +341,30 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let source = std::mem::replace(
+            &mut self.pipeline.source,
+            crate::pipeline::Named {
+                name: String::new(),
+                part: Box::new(reader::Moved),
+            },
+        );
+        match Reader::start(source, &self.config, self.local_workers, ctx.address()) {
+            Ok(reader) => self.reader = Some(reader),
+            Err(e) => {
+                let e =
+                    RunError::Runtime(format!("cannot start the coordinator's input thread: {e}"));
+                return self.fail(ctx, e);
+            }
+        }
         ctx.run_interval(Duration::from_millis(50), |act, ctx| {
             if act.config.cancel.is_cancelled() {
                 return act.fail(ctx, RunError::Interrupted);
             }
             act.publish_live();
+            if act.sched.deadline().is_some() {
+                // Chunks go overdue with time, not with a message.
+                act.pump(ctx);
+            }
             if let Some(since) = act.alone_since {
                 if since.elapsed() > act.config.worker_wait_timeout {
                     let why = match &act.last_loss {
@@ -361,92 +387,6 @@ impl Actor for Coordinator {
         if let Some(done) = self.done.take() {
             self.pipeline.sink.part.abort();
             let _ = done.send(Err(RunError::Runtime("coordinator stopped early".into())));
-        }
-    }
-}
-
-impl Handler<Joined> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Joined, ctx: &mut Context<Self>) {
-        tracing::info!(
-            worker = msg.id,
-            peer = %msg.peer,
-            pid = msg.hello.worker_id,
-            cores = msg.hello.cores,
-            threads = msg.hello.threads,
-            same_host = msg.same_host,
-            allowed_roots = ?msg.hello.allowed_roots,
-            "worker joined"
-        );
-        self.conns.insert(msg.id, msg.addr);
-        self.pids.insert(msg.id, msg.hello.worker_id);
-        if !msg.hello.allowed_roots.is_empty() {
-            self.roots.insert(msg.id, msg.hello.allowed_roots.clone());
-        }
-        let name = crate::live::worker_name(&msg.peer, msg.same_host, msg.hello.worker_id);
-        self.rows.insert(
-            msg.id,
-            WorkerRow {
-                report: WorkerReport {
-                    id: msg.id,
-                    address: msg.peer,
-                    chunks: 0,
-                    records: 0,
-                    busy_seconds: 0.0,
-                    requeued_chunks: 0,
-                    cpu_percent: 0.0,
-                    cpu_seconds: 0.0,
-                    peak_rss_bytes: 0,
-                },
-                joined: Instant::now(),
-                last_heard: Instant::now(),
-                name,
-            },
-        );
-        self.sched.add_worker(msg.id, msg.hello.threads as usize);
-        self.alone_since = None;
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Left> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
-        self.pids.remove(&msg.id);
-        self.roots.remove(&msg.id);
-        if self.conns.remove(&msg.id).is_none() {
-            return;
-        }
-        let lost = self.sched.remove_worker(msg.id);
-        if let Some(row) = self.rows.get_mut(&msg.id) {
-            row.report.requeued_chunks += lost.len() as u64;
-        }
-        if lost.is_empty() {
-            tracing::info!(worker = msg.id, "worker left: {}", msg.reason);
-        } else {
-            tracing::warn!(
-                worker = msg.id,
-                "worker lost ({}); re-queued chunks {:?}",
-                msg.reason,
-                lost
-            );
-        }
-        if self.conns.is_empty() {
-            self.alone_since = Some(Instant::now());
-            self.last_loss = Some(format!("worker {}: {}", msg.id, msg.reason));
-        }
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Heard> for Coordinator {
-    type Result = ();
-
-    fn handle(&mut self, msg: Heard, _: &mut Context<Self>) {
-        if let Some(row) = self.rows.get_mut(&msg.id) {
-            row.last_heard = Instant::now();
         }
     }
 }

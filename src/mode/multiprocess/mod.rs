@@ -258,6 +258,7 @@ async fn accept_loop(
 ) {
     let ids = Arc::new(AtomicU64::new(1));
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -270,10 +271,19 @@ async fn accept_loop(
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             tracing::warn!(
                 peer = %peer,
-                "dropping connection: {MAX_PENDING_HANDSHAKES} connections are already \
-                 in the handshake"
+                "dropping connection (it is told to come back later): \
+                 {MAX_PENDING_HANDSHAKES} connections are already in the handshake"
             );
-            drop(stream);
+            match refusing.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    actix::spawn(async move {
+                        refuse_busy(stream).await;
+                        drop(slot);
+                    });
+                }
+                // A flood: beyond the refusals in progress, no word.
+                Err(_) => drop(stream),
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -291,6 +301,48 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// Most refused connections being told why at once; more are closed
+/// without a word.
+const MAX_REFUSING: usize = 256;
+/// How long a refused worker is asked to wait before it connects again
+/// (it adds its own backoff and jitter).
+const BUSY_RETRY_AFTER: Duration = Duration::from_millis(250);
+/// How long a refused connection is kept open for the worker to read the
+/// refusal and hang up.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+
+/// Tells a connection the coordinator is busy (`Busy`, in place of the
+/// challenge), then closes it cleanly: the write side first, then, once
+/// the worker has hung up (or after [`REFUSAL_LINGER`]), the socket,
+/// its hello read and discarded so that the close is not a reset that
+/// could destroy the refusal before the worker reads it.
+async fn refuse_busy(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let busy = Message::Busy {
+        retry_after_ms: BUSY_RETRY_AFTER.as_millis() as u64,
+        reason: format!("{MAX_PENDING_HANDSHAKES} connections are already in the handshake"),
+    };
+    let Ok(frame) = crate::protocol::encode_frame(&busy, crate::protocol::HANDSHAKE_MAX_FRAME)
+    else {
+        return;
+    };
+    let linger = async {
+        stream.write_all(&frame).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        let mut read = 0;
+        // At most a handshake frame's worth is drained.
+        while read <= crate::protocol::HANDSHAKE_MAX_FRAME {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
 }
 
 /// Handshake, job, then hand the socket to a [`Connection`] actor. The

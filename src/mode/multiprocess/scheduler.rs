@@ -1,9 +1,58 @@
 //! The coordinator's bookkeeping, without sockets: chunks waiting to be
-//! (re-)sent, credits per worker, chunks in flight and who holds them, and
-//! the bounded reorder buffer that hands results out in sequence order,
-//! each sequence number exactly once.
+//! (re-)sent, what each worker is granted and holds, chunks in flight and
+//! every copy of them, stragglers sent again, and the bounded reorder
+//! buffer that hands results out in sequence order, each sequence number
+//! exactly once.
+//!
+//! - **Grants.** A worker announces how many chunks it processes at once
+//!   (`Hello.threads`), but holds only what it is granted: `inflight`
+//!   chunks per granted thread. The grant starts at one thread, grows by
+//!   one with each chunk the worker answers first (up to what it
+//!   announced) and halves when one of its chunks goes overdue. A peer
+//!   that announces 256 threads and never answers holds `inflight` chunks.
+//! - **Read-ahead.** Chunks read and not yet merged are at most twice the
+//!   grants of the connected workers, at most [`MAX_WINDOW`] chunks, and
+//!   stop growing once their frames hold [`MAX_HELD_BYTES`]: memory is
+//!   bounded by what is in flight, not by how many workers joined.
+//! - **Deadlines.** A copy held longer than the run's own deadline
+//!   ([`deadline`]: a multiple of the median turnaround, with a floor;
+//!   a smaller multiple when the free worker has nothing else to do) is
+//!   overdue: a free worker that does not hold it gets the chunk as well,
+//!   before any new chunk, up to [`MAX_COPIES`] copies. The first answer
+//!   is merged; the others release their worker's credit and are dropped.
 
-use std::collections::{BTreeMap, HashMap};
+mod deadline;
+#[cfg(test)]
+mod tests;
+
+use deadline::Deadline;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Most chunks read from the source and not yet merged, whatever the
+/// number of workers.
+pub(crate) const MAX_WINDOW: usize = 256;
+/// Past this many bytes of chunk frames held (waiting or in flight), no
+/// new chunk is read (unless fewer than [`MIN_WINDOW`] are unmerged).
+pub(crate) const MAX_HELD_BYTES: usize = 64 << 20;
+/// Chunks that may always be read ahead, whatever their size.
+const MIN_WINDOW: usize = 2;
+/// Most workers holding one chunk at the same time.
+pub(crate) const MAX_COPIES: usize = 3;
+/// Chunks asked of the source ahead of the workers' demand.
+const LOOKAHEAD: usize = 2;
+
+/// The size of what the scheduler keeps of a chunk (its frame).
+pub(crate) trait Held {
+    /// Bytes it holds.
+    fn held_bytes(&self) -> usize;
+}
+
+impl Held for () {
+    fn held_bytes(&self) -> usize {
+        0
+    }
+}
 
 /// A chunk as the scheduler tracks it; `F` is the encoded frame (cheap to clone).
 #[derive(Debug, Clone)]
@@ -49,114 +98,179 @@ impl ChunkInfo<()> {
 pub(crate) enum Completion {
     /// Taken: it will come out of [`Scheduler::pop_ready`] in order.
     Accepted,
-    /// Not in flight with that worker (late duplicate of a re-queued chunk,
-    /// or a chunk never sent): ignored.
-    Ignored,
+    /// The chunk was answered by another worker first: this copy's
+    /// credit is released and the result dropped.
+    Late,
+    /// Not a chunk this worker holds: ignored.
+    Unknown,
 }
 
-/// Chunk queue, credits, in-flight tracking, re-queue and ordered merge.
+/// How a worker's answer for a chunk stands, before it is taken.
+#[derive(Debug)]
+pub(crate) enum Answer<'a, F> {
+    /// The chunk's first answer.
+    First(&'a ChunkInfo<F>),
+    /// Another worker answered it first.
+    Late,
+    /// Not a chunk this worker holds.
+    Unknown,
+}
+
+/// A chunk sent to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// The worker.
+    pub(crate) worker: u64,
+    /// Other workers held the chunk already (overdue).
+    pub(crate) again: bool,
+}
+
+/// A connected worker's standing.
+#[derive(Debug)]
+struct Worker {
+    /// Threads it announced (1..=256).
+    announced: usize,
+    /// Threads it is granted now (1..=announced).
+    granted: usize,
+    /// Copies it holds, answered by it or not.
+    used: usize,
+}
+
+/// A chunk sent and not answered yet, and every copy of it.
+#[derive(Debug)]
+struct Flight<F> {
+    chunk: ChunkInfo<F>,
+    /// (worker, when it was sent the chunk).
+    copies: Vec<(u64, Instant)>,
+}
+
+/// Chunk queue, grants, in-flight copies, deadlines and ordered merge.
 pub(crate) struct Scheduler<F, R> {
-    inflight_per_worker: usize,
+    inflight_per_thread: usize,
     /// Chunks waiting to be sent (new or taken back), lowest sequence first.
     pending: BTreeMap<u64, ChunkInfo<F>>,
-    /// Chunks sent and not answered: seq → (worker, chunk).
-    in_flight: HashMap<u64, (u64, ChunkInfo<F>)>,
-    /// Outstanding chunks per connected worker.
-    credits_used: BTreeMap<u64, usize>,
-    /// Chunks each connected worker processes at once (its `--threads`):
-    /// its credit is that many times `inflight_per_worker`.
-    threads: HashMap<u64, usize>,
+    /// Chunks sent and not answered.
+    open: BTreeMap<u64, Flight<F>>,
+    /// Copies of chunks another worker answered first: (seq, worker).
+    /// They count against their worker's grant until it answers or leaves.
+    stale: HashSet<(u64, u64)>,
+    workers: BTreeMap<u64, Worker>,
+    /// Bytes of the frames in `pending` and `open`.
+    held_bytes: usize,
+    deadline: Deadline,
     /// Results waiting for their predecessors.
     ready: BTreeMap<u64, R>,
     /// The next sequence number to hand out of the reorder buffer.
     next_merge: u64,
     /// The next sequence number to create.
     next_seq: u64,
+    /// Chunks asked of the source and not received yet.
+    reading: usize,
     /// The source has no more batches.
     exhausted: bool,
 }
 
-impl<F: Clone, R> Scheduler<F, R> {
-    /// A scheduler giving each worker at most `inflight` chunks at a time.
+impl<F: Clone + Held, R> Scheduler<F, R> {
+    /// A scheduler giving each worker `inflight` chunks per granted thread.
     pub(crate) fn new(inflight: usize) -> Self {
         Scheduler {
-            inflight_per_worker: inflight.max(1),
+            inflight_per_thread: inflight.max(1),
             pending: BTreeMap::new(),
-            in_flight: HashMap::new(),
-            credits_used: BTreeMap::new(),
-            threads: HashMap::new(),
+            open: BTreeMap::new(),
+            stale: HashSet::new(),
+            workers: BTreeMap::new(),
+            held_bytes: 0,
+            deadline: Deadline::default(),
             ready: BTreeMap::new(),
             next_merge: 0,
             next_seq: 0,
+            reading: 0,
             exhausted: false,
         }
     }
 
-    /// A worker joined that processes `threads` chunks at once (at least 1).
+    /// A worker joined that says it processes `threads` chunks at once.
+    /// It is granted one thread's worth to start with.
     pub(crate) fn add_worker(&mut self, worker: u64, threads: usize) {
-        self.credits_used.entry(worker).or_insert(0);
-        self.threads.insert(worker, threads.max(1));
+        self.workers.entry(worker).or_insert(Worker {
+            announced: threads.max(1),
+            granted: 1,
+            used: 0,
+        });
     }
 
-    /// The most chunks `worker` may hold at once.
-    fn credit(&self, worker: u64) -> usize {
-        self.inflight_per_worker * self.threads.get(&worker).copied().unwrap_or(1)
+    /// The most chunks `worker` may hold at once now.
+    fn credit(&self, w: &Worker) -> usize {
+        self.inflight_per_thread * w.granted
     }
 
-    /// A worker left: its in-flight chunks go back to the queue. Returns
-    /// their sequence numbers.
+    /// A worker left: the chunks only it held go back to the queue.
+    /// Returns their sequence numbers.
     pub(crate) fn remove_worker(&mut self, worker: u64) -> Vec<u64> {
-        self.credits_used.remove(&worker);
-        self.threads.remove(&worker);
-        let lost: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, (w, _))| *w == worker)
-            .map(|(&seq, _)| seq)
-            .collect();
-        for seq in &lost {
-            if let Some((_, chunk)) = self.in_flight.remove(seq) {
-                self.pending.insert(*seq, chunk);
+        self.workers.remove(&worker);
+        self.stale.retain(|&(_, w)| w != worker);
+        let mut lost = Vec::new();
+        for (&seq, flight) in &mut self.open {
+            flight.copies.retain(|&(w, _)| w != worker);
+            if flight.copies.is_empty() {
+                lost.push(seq);
             }
         }
-        let mut lost = lost;
-        lost.sort_unstable();
+        for seq in &lost {
+            if let Some(flight) = self.open.remove(seq) {
+                self.pending.insert(*seq, flight.chunk);
+            }
+        }
         lost
     }
 
     /// Connected workers.
     pub(crate) fn workers(&self) -> usize {
-        self.credits_used.len()
+        self.workers.len()
     }
 
     /// The connected worker with a free credit and the smallest share of
-    /// its credit in use (ties: the lowest id), so that a worker with N
-    /// threads gets N times the chunks of a single-thread one.
-    pub(crate) fn free_worker(&self) -> Option<u64> {
-        self.credits_used
+    /// its credit in use (ties: the lowest id), leaving out `except`.
+    fn free_worker(&self, except: &[(u64, Instant)]) -> Option<u64> {
+        self.workers
             .iter()
-            .map(|(&id, &used)| (id, used, self.credit(id)))
+            .filter(|(id, _)| !except.iter().any(|(w, _)| w == *id))
+            .map(|(&id, w)| (id, w.used, self.credit(w)))
             .filter(|&(_, used, credit)| used < credit)
             // used_a / credit_a against used_b / credit_b, without division.
             .min_by(|a, b| (a.1 * b.2).cmp(&(b.1 * a.2)).then(a.0.cmp(&b.0)))
             .map(|(id, _, _)| id)
     }
 
-    /// Most chunks read from the source and not yet merged: bounds memory
-    /// (read-ahead plus the reorder buffer) while keeping every worker fed.
-    fn window(&self) -> u64 {
-        let credits: usize = self.credits_used.keys().map(|&w| self.credit(w)).sum();
-        (2 * credits.max(self.inflight_per_worker)) as u64
+    /// Most chunks read from the source and not yet merged: twice the
+    /// grants, within [`MAX_WINDOW`].
+    fn window(&self) -> usize {
+        let credits: usize = self.workers.values().map(|w| self.credit(w)).sum();
+        (2 * credits.max(self.inflight_per_thread)).min(MAX_WINDOW)
     }
 
-    /// True when a new chunk should be read from the source now: a worker
-    /// has credit, nothing is waiting, the source is not exhausted, and the
-    /// read-ahead window has room.
+    /// True when one more chunk should be asked of the source: a worker is
+    /// connected, the source is not exhausted, fewer than a few chunks are
+    /// waiting or being read, and the read-ahead window has room (in
+    /// chunks and in bytes).
     pub(crate) fn wants_new_chunk(&self) -> bool {
+        let unmerged = (self.next_seq - self.next_merge) as usize + self.reading;
         !self.exhausted
-            && self.pending.is_empty()
-            && self.free_worker().is_some()
-            && self.next_seq - self.next_merge < self.window()
+            && !self.workers.is_empty()
+            && self.pending.len() + self.reading < LOOKAHEAD
+            && unmerged < self.window()
+            && (self.held_bytes < MAX_HELD_BYTES || unmerged < MIN_WINDOW)
+    }
+
+    /// One more chunk was asked of the source.
+    pub(crate) fn start_read(&mut self) {
+        self.reading += 1;
+    }
+
+    /// The source answered a read without a chunk (a snapshot request,
+    /// the end of the input).
+    pub(crate) fn read_nothing(&mut self) {
+        self.reading = self.reading.saturating_sub(1);
     }
 
     /// The sequence number the next new chunk gets.
@@ -167,7 +281,9 @@ impl<F: Clone, R> Scheduler<F, R> {
     /// Queues a freshly read chunk (it must carry [`next_seq`](Self::next_seq)).
     pub(crate) fn push_new(&mut self, chunk: ChunkInfo<F>) {
         debug_assert_eq!(chunk.seq, self.next_seq);
+        self.reading = self.reading.saturating_sub(1);
         self.next_seq += 1;
+        self.held_bytes += chunk.frame.held_bytes();
         self.pending.insert(chunk.seq, chunk);
     }
 
@@ -176,38 +292,151 @@ impl<F: Clone, R> Scheduler<F, R> {
         self.exhausted = true;
     }
 
-    /// Takes the next waiting chunk for a worker with credit, marking it in flight.
-    pub(crate) fn assign(&mut self) -> Option<(u64, ChunkInfo<F>)> {
-        let worker = self.free_worker()?;
+    /// How long a copy may be held before the chunk goes to another
+    /// worker as well (`None`: no chunk was answered yet).
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.deadline.get()
+    }
+
+    /// The lowest overdue chunk that a free worker not holding it can
+    /// take: every copy older than the deadline, fewer than
+    /// [`MAX_COPIES`]. Marks the holders' grants down.
+    fn overdue(&mut self, now: Instant) -> Option<(u64, u64)> {
+        // A free worker with nothing else to do copies sooner.
+        let idle = self.pending.is_empty() && self.reading == 0 && !self.wants_new_chunk();
+        let deadline = if idle {
+            self.deadline.idle()?
+        } else {
+            self.deadline.get()?
+        };
+        let (seq, worker, holders) = self.open.iter().find_map(|(&seq, f)| {
+            let late = f.copies.len() < MAX_COPIES
+                && f.copies
+                    .iter()
+                    .all(|&(_, sent)| now.saturating_duration_since(sent) > deadline);
+            if !late {
+                return None;
+            }
+            let worker = self.free_worker(&f.copies)?;
+            Some((
+                seq,
+                worker,
+                f.copies.iter().map(|&(w, _)| w).collect::<Vec<_>>(),
+            ))
+        })?;
+        for w in holders {
+            if let Some(w) = self.workers.get_mut(&w) {
+                w.granted = (w.granted / 2).max(1);
+            }
+        }
+        Some((seq, worker))
+    }
+
+    /// The next chunk to send and to whom, marking it in flight: an
+    /// overdue chunk first (to a worker that does not hold it yet), then
+    /// the lowest waiting one.
+    pub(crate) fn assign(&mut self, now: Instant) -> Option<(Sent, ChunkInfo<F>)> {
+        if let Some((seq, worker)) = self.overdue(now) {
+            let flight = self.open.get_mut(&seq)?;
+            flight.copies.push((worker, now));
+            let chunk = flight.chunk.clone();
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.used += 1;
+            }
+            let sent = Sent {
+                worker,
+                again: true,
+            };
+            return Some((sent, chunk));
+        }
+        let worker = self.free_worker(&[])?;
         let (&seq, _) = self.pending.iter().next()?;
         let chunk = self.pending.remove(&seq)?;
-        if let Some(used) = self.credits_used.get_mut(&worker) {
-            *used += 1;
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.used += 1;
         }
-        self.in_flight.insert(seq, (worker, chunk.clone()));
-        Some((worker, chunk))
+        self.open.insert(
+            seq,
+            Flight {
+                chunk: chunk.clone(),
+                copies: vec![(worker, now)],
+            },
+        );
+        let sent = Sent {
+            worker,
+            again: false,
+        };
+        Some((sent, chunk))
     }
 
-    /// The chunk `seq` if it is in flight.
+    /// The chunk `seq` if it is in flight (sent, and answered by nobody).
     pub(crate) fn in_flight(&self, seq: u64) -> Option<&ChunkInfo<F>> {
-        self.in_flight.get(&seq).map(|(_, c)| c)
+        self.open.get(&seq).map(|f| &f.chunk)
     }
 
-    /// A worker answered chunk `seq` with `result`.
-    pub(crate) fn complete(&mut self, worker: u64, seq: u64, result: R) -> Completion {
-        match self.in_flight.get(&seq) {
-            Some((w, _)) if *w == worker => {}
-            _ => return Completion::Ignored,
+    /// How `worker`'s answer for chunk `seq` stands.
+    pub(crate) fn answer(&self, worker: u64, seq: u64) -> Answer<'_, F> {
+        match self.open.get(&seq) {
+            Some(f) if f.copies.iter().any(|&(w, _)| w == worker) => Answer::First(&f.chunk),
+            _ if self.stale.contains(&(seq, worker)) => Answer::Late,
+            _ => Answer::Unknown,
         }
-        self.in_flight.remove(&seq);
-        if let Some(used) = self.credits_used.get_mut(&worker) {
-            *used = used.saturating_sub(1);
+    }
+
+    /// A worker answered chunk `seq` with `result` at `now`: the first
+    /// answer is taken for the ordered merge; a later one only releases
+    /// the worker's credit.
+    pub(crate) fn complete(
+        &mut self,
+        worker: u64,
+        seq: u64,
+        result: R,
+        now: Instant,
+    ) -> Completion {
+        let sent = match self.open.get(&seq) {
+            Some(f) => f
+                .copies
+                .iter()
+                .find(|&&(w, _)| w == worker)
+                .map(|&(_, t)| t),
+            None => None,
+        };
+        let Some(sent) = sent else {
+            return self.release(worker, seq);
+        };
+        let Some(flight) = self.open.remove(&seq) else {
+            return Completion::Unknown;
+        };
+        self.held_bytes = self
+            .held_bytes
+            .saturating_sub(flight.chunk.frame.held_bytes());
+        for &(w, _) in &flight.copies {
+            if w != worker {
+                self.stale.insert((seq, w));
+            }
         }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.used = w.used.saturating_sub(1);
+            w.granted = (w.granted + 1).min(w.announced);
+        }
+        self.deadline.record(now.saturating_duration_since(sent));
         if seq < self.next_merge || self.ready.contains_key(&seq) {
-            return Completion::Ignored;
+            return Completion::Late;
         }
         self.ready.insert(seq, result);
         Completion::Accepted
+    }
+
+    /// A copy of a chunk another worker answered first came back: its
+    /// worker's credit is free again.
+    pub(crate) fn release(&mut self, worker: u64, seq: u64) -> Completion {
+        if !self.stale.remove(&(seq, worker)) {
+            return Completion::Unknown;
+        }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.used = w.used.saturating_sub(1);
+        }
+        Completion::Late
     }
 
     /// The next result in sequence order, when it has arrived.
@@ -221,160 +450,22 @@ impl<F: Clone, R> Scheduler<F, R> {
     /// Every chunk was read, sent, answered and handed out.
     pub(crate) fn is_finished(&self) -> bool {
         self.exhausted
+            && self.reading == 0
             && self.pending.is_empty()
-            && self.in_flight.is_empty()
+            && self.open.is_empty()
             && self.ready.is_empty()
             && self.next_merge == self.next_seq
     }
 
-    /// Chunks currently in flight.
+    /// Chunks sent and not answered yet (copies not counted).
     #[cfg(test)]
     pub(crate) fn in_flight_count(&self) -> usize {
-        self.in_flight.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(seq: u64) -> ChunkInfo<()> {
-        ChunkInfo {
-            seq,
-            first_line: seq * 10 + 1,
-            records: 10,
-            frame: (),
-        }
+        self.open.len()
     }
 
-    /// Feeds new chunks while the scheduler wants them, up to `total`.
-    fn feed(s: &mut Scheduler<(), u64>, total: u64) -> Vec<(u64, u64)> {
-        let mut sent = Vec::new();
-        loop {
-            if let Some((w, c)) = s.assign() {
-                sent.push((w, c.seq));
-                continue;
-            }
-            if s.wants_new_chunk() {
-                if s.next_seq() == total {
-                    s.set_exhausted();
-                    continue;
-                }
-                s.push_new(chunk(s.next_seq()));
-                continue;
-            }
-            return sent;
-        }
-    }
-
-    #[test]
-    fn credits_bound_what_each_worker_holds() {
-        let mut s = Scheduler::new(2);
-        s.add_worker(1, 1);
-        s.add_worker(2, 1);
-        let sent = feed(&mut s, 100);
-        assert_eq!(sent.len(), 4);
-        assert_eq!(sent.iter().filter(|(w, _)| *w == 1).count(), 2);
-        assert_eq!(s.in_flight_count(), 4);
-        assert!(s.free_worker().is_none());
-    }
-
-    #[test]
-    fn a_worker_with_threads_gets_that_many_times_the_credit() {
-        let mut s = Scheduler::new(2);
-        s.add_worker(1, 3);
-        s.add_worker(2, 1);
-        let sent = feed(&mut s, 100);
-        assert_eq!(sent.len(), 8, "credit 2 × 3 plus 2 × 1");
-        assert_eq!(sent.iter().filter(|(w, _)| *w == 1).count(), 6);
-        assert!(s.free_worker().is_none());
-        // The window grows with the credits: 2 × 8 chunks read ahead at most.
-        assert_eq!(s.window(), 16);
-        // Freed credit goes to the worker using the smallest share of its own.
-        assert_eq!(s.complete(1, sent[0].1, 0), Completion::Accepted);
-        assert_eq!(s.free_worker(), Some(1));
-        s.remove_worker(1);
-        assert_eq!(s.window(), 4);
-    }
-
-    #[test]
-    fn results_come_out_in_order_exactly_once() {
-        let mut s = Scheduler::new(2);
-        s.add_worker(1, 1);
-        s.add_worker(2, 1);
-        let sent = feed(&mut s, 4);
-        assert_eq!(sent, vec![(1, 0), (2, 1), (1, 2), (2, 3)]);
-        assert_eq!(s.complete(2, 1, 1), Completion::Accepted);
-        assert_eq!(s.pop_ready(), None, "chunk 0 is not back yet");
-        assert_eq!(s.complete(1, 0, 0), Completion::Accepted);
-        assert_eq!(s.pop_ready(), Some((0, 0)));
-        assert_eq!(s.pop_ready(), Some((1, 1)));
-        // A duplicate of a merged chunk is ignored.
-        assert_eq!(s.complete(2, 1, 1), Completion::Ignored);
-        assert_eq!(s.complete(2, 3, 3), Completion::Accepted);
-        assert_eq!(s.complete(1, 2, 2), Completion::Accepted);
-        assert_eq!(s.pop_ready(), Some((2, 2)));
-        assert_eq!(s.pop_ready(), Some((3, 3)));
-        assert!(feed(&mut s, 4).is_empty());
-        assert!(s.is_finished());
-    }
-
-    #[test]
-    fn a_lost_worker_has_its_chunks_requeued_to_others() {
-        let mut s = Scheduler::new(2);
-        s.add_worker(1, 1);
-        s.add_worker(2, 1);
-        feed(&mut s, 6);
-        assert_eq!(s.remove_worker(1), vec![0, 2]);
-        assert_eq!(s.complete(2, 1, 1), Completion::Accepted);
-        assert_eq!(s.complete(2, 3, 3), Completion::Accepted);
-        // Worker 1's late answer for a re-queued chunk is ignored.
-        assert_eq!(s.complete(1, 0, 0), Completion::Ignored);
-        let sent = feed(&mut s, 6);
-        assert_eq!(sent, vec![(2, 0), (2, 2)], "re-queued chunks, lowest first");
-        assert_eq!(s.complete(2, 0, 100), Completion::Accepted);
-        assert_eq!(s.complete(2, 2, 2), Completion::Accepted);
-        assert_eq!(s.pop_ready(), Some((0, 100)));
-        assert_eq!(s.pop_ready(), Some((1, 1)));
-        let mut order = Vec::new();
-        while !s.is_finished() {
-            for (w, seq) in feed(&mut s, 6) {
-                assert_eq!(s.complete(w, seq, seq), Completion::Accepted);
-            }
-            while let Some((seq, _)) = s.pop_ready() {
-                order.push(seq);
-            }
-        }
-        assert_eq!(order, vec![2, 3, 4, 5]);
-        assert_eq!(s.pop_ready(), None);
-    }
-
-    #[test]
-    fn read_ahead_is_bounded_by_the_window() {
-        let mut s = Scheduler::new(1);
-        s.add_worker(1, 1);
-        s.add_worker(2, 1);
-        // Chunk 0 is slow: results 1.. pile up, but at most the window is read.
-        let mut created = 0;
-        for _ in 0..100 {
-            for (w, seq) in feed(&mut s, 1000) {
-                if seq != 0 {
-                    s.complete(w, seq, seq);
-                }
-            }
-            created = s.next_seq();
-        }
-        assert_eq!(created, 4, "window = 2 × inflight × workers");
-        assert!(s.pop_ready().is_none());
-    }
-
-    #[test]
-    fn no_worker_means_no_assignment() {
-        let mut s: Scheduler<(), u64> = Scheduler::new(2);
-        assert!(!s.wants_new_chunk());
-        s.push_new(chunk(0));
-        assert!(s.assign().is_none());
-        s.add_worker(7, 1);
-        assert_eq!(s.assign().map(|(w, c)| (w, c.seq)), Some((7, 0)));
+    /// Copies `worker` holds.
+    #[cfg(test)]
+    pub(crate) fn held_by(&self, worker: u64) -> usize {
+        self.workers.get(&worker).map_or(0, |w| w.used)
     }
 }

@@ -8,7 +8,7 @@ use super::Coordinator;
 use crate::error::RunError;
 use crate::mode::inline::run_sink_absorb;
 use crate::mode::multiprocess::connection::Close;
-use crate::mode::multiprocess::scheduler::{ChunkInfo, Completion};
+use crate::mode::multiprocess::scheduler::{Answer, ChunkInfo, Completion};
 use crate::pipeline::AnyData;
 use crate::protocol::ChunkStats;
 use actix::prelude::*;
@@ -128,10 +128,24 @@ impl Handler<ChunkDoneMsg> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
-        let chunk = match self.sched.in_flight(msg.seq) {
-            Some(c) => c.info(),
-            None => {
-                tracing::debug!(worker = msg.id, seq = msg.seq, "ignoring a late duplicate");
+        let chunk = match self.sched.answer(msg.id, msg.seq) {
+            Answer::First(c) => c.info(),
+            Answer::Late => {
+                // Another worker answered it first: merged once, from there.
+                tracing::debug!(
+                    worker = msg.id,
+                    seq = msg.seq,
+                    "dropping a late copy's result"
+                );
+                self.sched.release(msg.id, msg.seq);
+                return self.pump(ctx);
+            }
+            Answer::Unknown => {
+                tracing::debug!(
+                    worker = msg.id,
+                    seq = msg.seq,
+                    "ignoring a chunk it does not hold"
+                );
                 return;
             }
         };
@@ -174,13 +188,13 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             chunk,
             records,
         };
-        if self.sched.complete(msg.id, msg.seq, done) == Completion::Ignored {
+        if self.sched.complete(msg.id, msg.seq, done, Instant::now()) != Completion::Accepted {
             tracing::debug!(
                 worker = msg.id,
                 seq = msg.seq,
                 "ignoring a duplicate result"
             );
-            return;
+            return self.pump(ctx);
         }
         if !counted {
             // Read here as 0 records: the source's row learns them now.
@@ -214,8 +228,21 @@ impl Handler<ChunkFailedMsg> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: ChunkFailedMsg, ctx: &mut Context<Self>) {
-        let Some(chunk) = self.sched.in_flight(msg.seq) else {
-            return;
+        let chunk = match self.sched.answer(msg.id, msg.seq) {
+            Answer::First(c) => c,
+            Answer::Late => {
+                // Another worker answered it first; that result stands.
+                tracing::warn!(
+                    worker = msg.id,
+                    seq = msg.seq,
+                    "a copy of chunk {} failed after another worker answered it: {}",
+                    msg.seq,
+                    msg.error
+                );
+                self.sched.release(msg.id, msg.seq);
+                return self.pump(ctx);
+            }
+            Answer::Unknown => return,
         };
         let (mut first_line, mut last_line) = (chunk.first_line, chunk.last_line());
         // An uncounted chunk's lines were numbered from 1 in the worker:
