@@ -416,7 +416,10 @@ fn a_real_prometheus_holds_the_final_state_after_the_run() {
     );
     let web = SocketAddr::from(([127, 0, 0, 1], web));
     let started = Instant::now();
-    while std::net::TcpStream::connect(web).is_err() || !ready(web) {
+    // Ready is not enough: Prometheus applies its targets a few seconds
+    // after it starts, and a short run could end (linger included) before
+    // the first scrape. Wait until it has tried the (still silent) target.
+    while std::net::TcpStream::connect(web).is_err() || !ready(web) || !scraping(web) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "prometheus never ready: {}",
@@ -446,6 +449,19 @@ fn a_real_prometheus_holds_the_final_state_after_the_run() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["records"], records);
+}
+
+/// Whether Prometheus has tried to scrape its one target at least once.
+fn scraping(web: SocketAddr) -> bool {
+    let (_, body) = get(web, "/api/v1/targets", "");
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return false;
+    };
+    json["data"]["activeTargets"]
+        .as_array()
+        .and_then(|t| t.first())
+        .and_then(|t| t["lastScrape"].as_str())
+        .is_some_and(|when| !when.starts_with("0001-"))
 }
 
 fn ready(web: SocketAddr) -> bool {
