@@ -6,8 +6,9 @@
 # serial mode's, byte for byte.
 #
 #   healthy     no fault
-#   loss30      30 % packet loss both ways (netem; skipped where the
-#               kernel has no netem)
+#   loss30      30 % packet loss both ways (netem; where the kernel has
+#               none, iptables' statistic match drops 30 % of the packets
+#               in and out of the worker's namespace; skipped without either)
 #   delay500    500 ms added to every packet the worker sends (netem; where
 #               the kernel has none, hostile/delay_relay.py holds every
 #               read from the worker 500 ms before passing it on)
@@ -17,7 +18,8 @@
 #               threads, heartbeats and never answers (hostile/silent_worker.py)
 #
 # Needs root, `ip` (iproute2) and python3; skips plainly without.
-# usage: docs/fault-matrix.sh [PARPIPE_BINARY] [LINES]   (default 2000000)
+# usage: docs/fault-matrix.sh [PARPIPE_BINARY] [LINES]   (default 6000000:
+#        long enough that the faults 1 s in strike mid-run)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then echo "SKIPPED: needs root (network namespaces)"; exit 0; fi
@@ -26,7 +28,7 @@ for tool in ip python3; do
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:-$HERE/../target/release/parpipe}
-LINES=${2:-2000000}
+LINES=${2:-6000000}
 [ -x "$BIN" ] || { echo "no parpipe binary at $BIN (cargo build --release)"; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/parpipe-fault-matrix.XXXXXX")
 N=4
@@ -34,6 +36,14 @@ PIDS=()
 NETEM=no
 if command -v tc >/dev/null && tc qdisc add dev lo root netem delay 0ms 2>/dev/null; then
   tc qdisc del dev lo root; NETEM=yes
+fi
+# Packet loss: netem where the kernel has it, else iptables' `statistic`
+# match dropping packets at random in the worker's namespace.
+LOSS=no
+if [ $NETEM = yes ]; then
+  LOSS=netem
+elif command -v iptables >/dev/null; then
+  LOSS=iptables
 fi
 
 cleanup() {
@@ -75,8 +85,16 @@ run() {
   done
   local target4="10.77.4.1:$port"
   case $fault in
-    loss30) tc qdisc add dev ppfmh4 root netem loss 30%
-            ip netns exec ppfm4 tc qdisc add dev ppfmw4 root netem loss 30% ;;
+    loss30)
+      if [ $LOSS = netem ]; then
+        tc qdisc add dev ppfmh4 root netem loss 30%
+        ip netns exec ppfm4 tc qdisc add dev ppfmw4 root netem loss 30%
+      else
+        for chain in INPUT OUTPUT; do
+          ip netns exec ppfm4 iptables -A $chain -m statistic --mode random \
+            --probability 0.3 -j DROP
+        done
+      fi ;;
     delay500)
       if [ $NETEM = yes ]; then
         ip netns exec ppfm4 tc qdisc add dev ppfmw4 root netem delay 500ms
@@ -104,7 +122,7 @@ run() {
   done
   case $fault in
     partition) sleep 1; ip link set ppfmh4 down; (sleep 20; ip link set ppfmh4 up) & ;;
-    sigstop) sleep 1; kill -STOP "$FAULTY" ;;
+    sigstop) sleep 1; kill -STOP "$FAULTY" 2>/dev/null || true ;;
   esac
   local rc=0
   wait "$coord" || rc=$?
@@ -112,6 +130,9 @@ run() {
   if [ $NETEM = yes ]; then
     tc qdisc del dev ppfmh4 root 2>/dev/null || true
     ip netns exec ppfm4 tc qdisc del dev ppfmw4 root 2>/dev/null || true
+  fi
+  if [ $LOSS = iptables ]; then
+    ip netns exec ppfm4 iptables -F 2>/dev/null || true
   fi
   ip link set ppfmh4 up
   for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
@@ -126,7 +147,11 @@ run() {
 }
 
 FAULTS="delay500 partition sigstop silent"
-if [ $NETEM = yes ]; then FAULTS="loss30 $FAULTS"; else echo "SKIPPED loss30: this kernel has no netem"; fi
+if [ $LOSS != no ]; then
+  FAULTS="loss30 $FAULTS"
+else
+  echo "SKIPPED loss30: no netem in this kernel and no iptables (apt-get install iptables)"
+fi
 for fault in healthy $FAULTS; do
   run "$fault"
 done
