@@ -339,12 +339,12 @@ fn a_hello_of_another_version_that_does_not_decode_names_its_version() {
 #[test]
 fn hello_is_the_byte_literal_docs_protocol_md_shows() {
     let hello = Message::Hello {
-        version: 8,
+        version: 9,
         worker_id: 5,
         cores: 2,
         threads: 2,
         allowed_roots: vec![],
     };
     let frame = encode_frame(&hello, 1024).unwrap();
-    assert_eq!(&frame[..], &[0, 0, 0, 6, 0, 8, 5, 2, 2, 0]);
+    assert_eq!(&frame[..], &[0, 0, 0, 6, 0, 9, 5, 2, 2, 0]);
 }
