@@ -66,12 +66,39 @@ impl Coordinator {
         ctx.spawn(read.into_actor(self).map(move |read, act, ctx| match read {
             // Bounded by credits: one frame per chunk the worker may hold.
             Ok(Ok(frame)) => conn.do_send(SendFrame(frame)),
-            Ok(Err(e)) => act.fail(ctx, e),
+            Ok(Err(e)) => {
+                let e = act.placed(e);
+                act.fail(ctx, e)
+            }
             Err(e) => act.fail(
                 ctx,
                 RunError::Runtime(format!("reading a chunk failed: {e}")),
             ),
         }));
+    }
+
+    /// `e`, the coordinator's failure on a chunk cut by bytes (its lines
+    /// not counted), with where its lines start when every chunk before
+    /// it is merged.
+    fn placed(&self, e: RunError) -> RunError {
+        match e {
+            RunError::Chunk {
+                seq,
+                first_line: 0,
+                last_line: 0,
+                worker,
+                failure,
+                error,
+            } if self.uncounted && self.merged == seq => RunError::Chunk {
+                seq,
+                first_line: self.merged_records.saturating_add(1),
+                last_line: 0,
+                worker,
+                failure,
+                error,
+            },
+            other => other,
+        }
     }
 
     /// Whether `worker` announced roots that hold every file of `ranges`,
