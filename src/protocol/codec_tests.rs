@@ -238,6 +238,11 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             retry_after_ms: 250,
             reason: "busy".into(),
         },
+        Message::ChunkUnreadable {
+            seq: 1,
+            input: "/data/in.log".into(),
+            reason: "cannot open: Permission denied (os error 13)".into(),
+        },
     ]
 }
 
@@ -247,7 +252,7 @@ fn variant_names_follow_the_encoding() {
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(variant_name(frame[4]), Some(msg.kind()));
     }
-    assert_eq!(variant_name(11), None);
+    assert_eq!(variant_name(12), None);
 }
 
 /// The frame of the attack report: a `ChunkFailed` whose error string
