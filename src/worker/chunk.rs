@@ -162,6 +162,7 @@ impl ChunkProcessor {
                 unreadable: Some(e),
                 ..
             }) => {
+                let e = *e;
                 let input = e.input.as_deref().unwrap_or(std::path::Path::new(""));
                 tracing::warn!(
                     pipeline = %self.pipeline.name,
@@ -221,8 +222,9 @@ impl ChunkProcessor {
 struct Failed {
     error: String,
     failure: Option<ChunkFailure>,
-    /// A file of the chunk's ranges that this worker cannot read.
-    unreadable: Option<RangeError>,
+    /// A file of the chunk's ranges that this worker cannot read (boxed:
+    /// the error type stays small on the success path).
+    unreadable: Option<Box<RangeError>>,
 }
 
 impl Failed {
@@ -241,7 +243,7 @@ impl From<RangeError> for Failed {
     fn from(e: RangeError) -> Self {
         let mut failed = Failed::plain(format!("cannot read the chunk: {e}"));
         if e.input.is_some() {
-            failed.unreadable = Some(e);
+            failed.unreadable = Some(Box::new(e));
         }
         failed
     }
