@@ -4,8 +4,10 @@
 //! and answers with the partial of exactly those lines; a worker allowed
 //! nothing refuses them and hangs up without touching the file; a path
 //! outside the allowed directories, through a symbolic link or with `..`
-//! is refused and logged; a file whose size, modification time or
-//! fingerprint differs fails the chunk clearly; and an input that changes
+//! is refused and logged, and so is a file whose size, modification time
+//! or fingerprint differs, each answered `ChunkUnreadable` naming the file
+//! and why (the coordinator then sends the bytes); bytes that are not the
+//! records the header says fail the chunk; and an input that changes
 //! during a real run fails it, naming the file and the chunk's lines.
 
 mod common;
@@ -39,6 +41,8 @@ enum Answer {
     Done(Box<LogsPartial>),
     /// `ChunkFailed`, its error.
     Failed(String),
+    /// `ChunkUnreadable`: the input it names and why.
+    Unreadable { input: String, reason: String },
     /// It hung up first.
     HungUp,
 }
@@ -125,6 +129,10 @@ fn offer_file_chunk(
                         assert_eq!(seq, 0);
                         break Answer::Failed(error);
                     }
+                    Ok(Some(Message::ChunkUnreadable { seq, input, reason })) => {
+                        assert_eq!(seq, 0);
+                        break Answer::Unreadable { input, reason };
+                    }
                     Ok(Some(other)) => panic!("unexpected {other:?}"),
                     Ok(None) | Err(_) => break Answer::HungUp,
                 }
@@ -155,15 +163,15 @@ fn folder_with_a_subfolder() -> (tempfile::TempDir, std::path::PathBuf, std::pat
     (dir, secret, sub)
 }
 
-/// Asserts the worker answered `ChunkFailed` with an error containing
-/// `why` and naming the file, logged it, and still ended cleanly.
+/// Asserts the worker answered `ChunkUnreadable` naming the file, with a
+/// reason containing `why`, logged it, and still ended cleanly.
 fn assert_refused(got: (Answer, Option<i32>, String), path: &Path, why: &str) {
     let (answer, code, log) = got;
-    let Answer::Failed(error) = answer else {
-        panic!("expected ChunkFailed, got {answer:?}\n{log}");
+    let Answer::Unreadable { input, reason } = answer else {
+        panic!("expected ChunkUnreadable, got {answer:?}\n{log}");
     };
-    assert!(error.contains(why), "{error}");
-    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(reason.contains(why), "{reason}");
+    assert_eq!(input, path.display().to_string(), "{reason}");
     assert!(log.contains(why), "the refusal is logged: {log}");
     assert_eq!(code, Some(0), "{log}");
 }

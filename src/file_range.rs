@@ -165,6 +165,48 @@ fn modified_nanos(meta: &std::fs::Metadata) -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// Why ranges could not be read: the input it was about, when the
+/// failure is one file's (refused by the roots, cannot be opened, changed,
+/// a read error), and what went wrong. A worker that gets one naming an
+/// input tells the coordinator, which then sends that input's bytes
+/// itself; one naming none (the ranges are too large) is the chunk's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeError {
+    /// The file that could not be read, when it is one file's failure.
+    pub input: Option<PathBuf>,
+    /// What went wrong (the operating system's error among it).
+    pub reason: String,
+}
+
+impl RangeError {
+    fn of(r: &FileRange, reason: String) -> Self {
+        RangeError {
+            input: Some(r.path.clone()),
+            reason,
+        }
+    }
+}
+
+impl std::fmt::Display for RangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.input {
+            Some(input) => write!(f, "input '{}': {}", input.display(), self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RangeError {}
+
+impl From<String> for RangeError {
+    fn from(reason: String) -> Self {
+        RangeError {
+            input: None,
+            reason,
+        }
+    }
+}
+
 /// Like [`read_ranges`], for a worker: every path must first pass
 /// `roots` ([`AllowedRoots::check`]), else nothing is read.
 pub fn read_ranges_within(
@@ -172,7 +214,7 @@ pub fn read_ranges_within(
     ranges: &[FileRange],
     out: &mut Vec<u8>,
     max_len: usize,
-) -> Result<(), String> {
+) -> Result<(), RangeError> {
     let mut reader = RangeReader::within(roots, ranges, max_len)?;
     out.reserve(ranges_total(ranges, max_len)?);
     while reader.read_into(out, usize::MAX)? > 0 {}
@@ -187,7 +229,11 @@ pub fn read_ranges(ranges: &[FileRange], out: &mut Vec<u8>, max_len: usize) -> R
     let total = ranges_total(ranges, max_len)?;
     out.reserve(total);
     let mut reader = RangeReader::unchecked(ranges);
-    while reader.read_into(out, usize::MAX)? > 0 {}
+    while reader
+        .read_into(out, usize::MAX)
+        .map_err(|e| e.to_string())?
+        > 0
+    {}
     Ok(())
 }
 
@@ -221,11 +267,11 @@ impl<'a> RangeReader<'a> {
         roots: &AllowedRoots,
         ranges: &'a [FileRange],
         max_len: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RangeError> {
         for r in ranges {
             roots
                 .check(&r.path)
-                .map_err(|e| format!("input '{}' refused: {e}", r.path.display()))?;
+                .map_err(|e| RangeError::of(r, format!("refused: {e}")))?;
         }
         ranges_total(ranges, max_len)?;
         Ok(Self::unchecked(ranges))
@@ -251,11 +297,11 @@ impl<'a> RangeReader<'a> {
     }
 
     /// Opens the next range, checking its file; false when none is left.
-    fn open_next(&mut self) -> Result<bool, String> {
+    fn open_next(&mut self) -> Result<bool, RangeError> {
         let Some(r) = self.ranges.get(self.next) else {
             return Ok(false);
         };
-        let file = open_range(r).map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+        let file = open_range(r).map_err(|e| RangeError::of(r, e))?;
         self.open = Some((file, self.next, r.len));
         self.next += 1;
         Ok(true)
@@ -264,7 +310,7 @@ impl<'a> RangeReader<'a> {
     /// Appends the next bytes, at most about `max` (a range's suffix may
     /// come on top), to `out`; returns how many, 0 only at the end. Each
     /// file is checked as it is opened; an error names the file.
-    pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, String> {
+    pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, RangeError> {
         let before = out.len();
         while out.len() - before < max.max(1) {
             if self.open.is_none() && !self.open_next()? {
@@ -285,7 +331,7 @@ impl<'a> RangeReader<'a> {
                         ),
                         Io(e) => format!("read error: {e}"),
                     };
-                    format!("input '{}': {e}", r.path.display())
+                    RangeError::of(r, e)
                 })?;
                 *left -= want;
             }
@@ -302,7 +348,7 @@ impl<'a> RangeReader<'a> {
     /// system call, into a buffer it reuses); returns how many, 0 only at
     /// the end. Each file is checked as it is opened; an error names the
     /// file.
-    pub fn read_to(&mut self, dst: &mut [u8]) -> Result<usize, String> {
+    pub fn read_to(&mut self, dst: &mut [u8]) -> Result<usize, RangeError> {
         let mut filled = 0;
         while filled < dst.len() {
             if self.open.is_none() && !self.open_next()? {
@@ -324,7 +370,7 @@ impl<'a> RangeReader<'a> {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
                     Err(e) => Err(format!("read error: {e}")),
                 }
-                .map_err(|e| format!("input '{}': {e}", r.path.display()))?;
+                .map_err(|e| RangeError::of(r, e))?;
                 filled += n;
                 *left -= n as u64;
                 continue;

@@ -178,6 +178,22 @@ pub struct WorkerReport {
     pub cpu_seconds: f64,
     /// Peak resident memory of the worker process.
     pub peak_rss_bytes: u64,
+    /// Chunks offered to it as file ranges that it could not read, whose
+    /// bytes the coordinator then sent it instead.
+    #[serde(default)]
+    pub shipped_unreadable: u64,
+    /// The inputs it could not read, once each, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_inputs: Vec<UnreadableInput>,
+}
+
+/// An input a worker could not read itself (multiprocess mode, `--allow-read`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableInput {
+    /// The file, as the chunks' ranges name it.
+    pub input: String,
+    /// Why the worker could not read it (the operating system's error among it).
+    pub reason: String,
 }
 
 /// What a run did and where its time went.
@@ -311,6 +327,13 @@ impl RunReport {
                 w.cpu_percent,
                 w.peak_rss_bytes as f64 / 1048576.0
             );
+            for u in &w.unreadable_inputs {
+                let _ = writeln!(
+                    t,
+                    "worker {:<3} could not read input '{}' ({}): the coordinator sent its bytes instead",
+                    w.id, u.input, u.reason
+                );
+            }
         }
         let coordinator = match self.coordinator_cpu_percent {
             Some(c) => format!(" (all processes; coordinator {c:.0}%)"),
@@ -643,6 +666,8 @@ mod tests {
             cpu_percent: cpu_seconds / 2.0 * 100.0,
             cpu_seconds,
             peak_rss_bytes: 1,
+            shipped_unreadable: 0,
+            unreadable_inputs: Vec::new(),
         };
         report.add_workers(vec![worker(1, 1.1), worker(2, 0.9)]);
         assert!(

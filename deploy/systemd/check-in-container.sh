@@ -5,8 +5,9 @@
 # directory holding one readable input and one the worker's user cannot
 # read (640 root:adm, as rotated logs often are). It prints what the
 # sandboxed worker can read, whether it stays up with no coordinator for
-# WAIT seconds, and the result of a job on each input, the coordinator
-# running in the container as root.
+# WAIT seconds, and the result of a job over the readable input and one
+# over both (the coordinator, running in the container as root, sends the
+# unreadable file's bytes to the worker), each compared with serial mode.
 #
 # Needs root, debootstrap and systemd-nspawn
 # (apt-get install debootstrap systemd-container); without them it says
@@ -92,22 +93,25 @@ done
 sleep "$WAIT"
 echo "after ${WAIT} s with no coordinator: $(in_container systemctl show -p ActiveState,NRestarts parpipe-worker | tr '\n' ' ')"
 
-in_container parpipe run -q --mode serial --input "$DATA/access.log" --out /root/serial
-# job LABEL INPUT…: one job on the container's loopback, the unit's worker joining.
+# job LABEL INPUT…: one job on the container's loopback, the unit's worker
+# joining, compared with serial mode over the same inputs.
 job() {
   local label=$1 rc=0 out="/root/out-$1" args=()
   shift
   for i in "$@"; do args+=(--input "$i"); done
+  in_container parpipe run -q --mode serial "${args[@]}" --out "/root/serial-$label"
   in_container parpipe run -q --mode multiprocess --workers 0 --listen 127.0.0.1:7070 \
     --token-file /etc/parpipe/token "${args[@]}" --out "$out" 2>"$ROOTFS/root/$label.err" || rc=$?
   echo "job $label: exit $rc"
   sed 's/^/  /' "$ROOTFS/root/$label.err"
   if [ -e "$ROOTFS$out/summary.json" ]; then
     local same="DIFFERENT from serial"
-    [ "$label" = readable ] && cmp -s "$ROOTFS$out/summary.json" "$ROOTFS/root/serial/summary.json" \
+    cmp -s "$ROOTFS$out/summary.json" "$ROOTFS/root/serial-$label/summary.json" \
       && same="identical to serial"
     echo "  summary.json $same; report's workers (chunks, records): $(tr -d ' \n' <"$ROOTFS$out/report.json" \
       | grep -o '"chunks":[0-9]*,"records":[0-9]*' | tr '\n' ' ')"
+    echo "  inputs the worker could not read (their bytes sent by the coordinator): $(tr -d '\n' \
+      <"$ROOTFS$out/report.json" | grep -o '"unreadable_inputs":\[[^]]*\]' || echo none)"
   else
     echo "  no summary.json"
   fi

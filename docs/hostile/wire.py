@@ -41,10 +41,11 @@ def frame(body):
 HUGE = [2**40, 2**63, 2**64 - 1, 2**32, 2**32 - 1]
 
 # The protocol version these scripts speak (src/protocol/mod.rs).
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 
 NAMES = ["Hello", "Challenge", "Proof", "Job", "Chunk", "ChunkDone",
-         "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles", "Busy"]
+         "ChunkFailed", "Heartbeat", "Shutdown", "ChunkInFiles", "Busy",
+         "ChunkUnreadable"]
 
 
 def valid_bodies():
@@ -65,6 +66,8 @@ def valid_bodies():
         v(7),
         v(8),
         v(9) + v(0) + v(1) + v(2) + seq([file_range]),
+        v(11) + v(0) + s("/data/in.log")
+        + s("cannot open: Permission denied (os error 13)"),
     ]
 
 

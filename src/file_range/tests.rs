@@ -50,6 +50,8 @@ fn reads_ranges_in_order_with_suffixes() {
     let outside = tempfile::tempdir().unwrap();
     let refused = AllowedRoots::new(&[outside.path()]).unwrap();
     let e = RangeReader::within(&refused, &ranges, 100).err().unwrap();
+    assert_eq!(e.input.as_deref(), Some(ranges[0].path.as_path()), "{e}");
+    let e = e.to_string();
     assert!(e.contains("refused"), "{e}");
 }
 
@@ -99,6 +101,8 @@ fn a_file_cut_short_while_it_is_read_block_by_block_is_an_error() {
         .set_len(5000)
         .unwrap();
     let e = reader.read_into(&mut out, 4096).unwrap_err();
+    assert_eq!(e.input.as_deref(), Some(a.as_path()), "{e}");
+    let e = e.to_string();
     assert!(e.contains("only 5000 of 10000 bytes"), "{e}");
     assert!(e.contains(&a.display().to_string()), "{e}");
 }

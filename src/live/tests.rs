@@ -31,6 +31,8 @@ fn status(records: u64, wall: f64, running: bool) -> LiveStatus {
         cpu_percent: 99.0,
         cpu_seconds: 0.99 * wall,
         peak_rss_bytes: 10 << 20,
+        shipped_unreadable: 0,
+        unreadable_inputs: Vec::new(),
     }];
     LiveStatus {
         running,

@@ -50,6 +50,11 @@ pub(crate) enum ChunkError {
     /// The chunk's bytes: unreadable, cut inside a record, or not the
     /// records its header says.
     Chunk(String),
+    /// A file the chunk's ranges name could not be read here (refused,
+    /// cannot be opened, changed, a read error): the bytes, not the
+    /// data, are at fault, and a process that can read them may still
+    /// process the chunk.
+    Unreadable(crate::file_range::RangeError),
     /// A stage or the aggregate failed on a batch.
     Run(RunError),
 }
@@ -178,7 +183,10 @@ pub(crate) fn run_streamed(
             buf.truncate(filled);
             reader.read_into(buf, (filled / 4).max(STREAM_BLOCK))
         }
-        .map_err(|e| ChunkError::Chunk(format!("cannot read the chunk: {e}")))?;
+        .map_err(|e| match e.input {
+            Some(_) => ChunkError::Unreadable(e),
+            None => ChunkError::Chunk(format!("cannot read the chunk: {e}")),
+        })?;
         bytes_read += read;
         filled += read;
         let at_end = read == 0;

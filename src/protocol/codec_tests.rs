@@ -238,6 +238,11 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             retry_after_ms: 250,
             reason: "busy".into(),
         },
+        Message::ChunkUnreadable {
+            seq: 1,
+            input: "/data/in.log".into(),
+            reason: "cannot open: Permission denied (os error 13)".into(),
+        },
     ]
 }
 
@@ -247,7 +252,7 @@ fn variant_names_follow_the_encoding() {
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(variant_name(frame[4]), Some(msg.kind()));
     }
-    assert_eq!(variant_name(11), None);
+    assert_eq!(variant_name(12), None);
 }
 
 /// The frame of the attack report: a `ChunkFailed` whose error string
@@ -339,12 +344,12 @@ fn a_hello_of_another_version_that_does_not_decode_names_its_version() {
 #[test]
 fn hello_is_the_byte_literal_docs_protocol_md_shows() {
     let hello = Message::Hello {
-        version: 8,
+        version: 9,
         worker_id: 5,
         cores: 2,
         threads: 2,
         allowed_roots: vec![],
     };
     let frame = encode_frame(&hello, 1024).unwrap();
-    assert_eq!(&frame[..], &[0, 0, 0, 6, 0, 8, 5, 2, 2, 0]);
+    assert_eq!(&frame[..], &[0, 0, 0, 6, 0, 9, 5, 2, 2, 0]);
 }

@@ -20,7 +20,8 @@
 //!
 //! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
 //! for files under a root the worker announced), `ChunkDone` / `ChunkFailed`
-//! (worker → coordinator), `Heartbeat` both ways, and `Shutdown` from the
+//! / `ChunkUnreadable` (worker → coordinator; the last for a `ChunkInFiles`
+//! whose files it could not read, whose bytes the coordinator then sends), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side.
 //!
 //! Integrity: every frame after the handshake (the `Job` included) carries
@@ -61,7 +62,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one
@@ -227,6 +228,18 @@ pub enum Message {
         /// Why, for the worker's log.
         reason: String,
     },
+    /// A `ChunkInFiles` the worker could not read (refused by its roots,
+    /// cannot open, missing, changed, a read error): not a failure of the
+    /// chunk's data. The coordinator sends the chunk's bytes instead, and
+    /// sends every later chunk of `input` to this worker as bytes.
+    ChunkUnreadable {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// The file it could not read, as the chunk's ranges name it.
+        input: String,
+        /// Why (the operating system's error among it).
+        reason: String,
+    },
 }
 
 impl Message {
@@ -244,6 +257,7 @@ impl Message {
             Message::Shutdown => "Shutdown",
             Message::ChunkInFiles { .. } => "ChunkInFiles",
             Message::Busy { .. } => "Busy",
+            Message::ChunkUnreadable { .. } => "ChunkUnreadable",
         }
     }
 }

@@ -1,12 +1,14 @@
 //! A worker's processing of one chunk, apart from the socket: a chunk comes
 //! in as a `Chunk` or `ChunkInFiles` message (its bytes in the frame, or in
-//! local files read here) and goes out as `ChunkDone` or `ChunkFailed`.
+//! local files read here) and goes out as `ChunkDone`, `ChunkFailed`, or
+//! `ChunkUnreadable` when a file of a `ChunkInFiles` cannot be read here
+//! (the coordinator then sends its bytes).
 //! A chunk in files whose source can decode part of a text (`logs`) is
 //! decoded block by block as it is read, as serial mode reads its input;
 //! any other chunk is read whole, then cut into batches.
 
 use crate::error::RunError;
-use crate::file_range::{read_ranges_within, AllowedRoots, FileRange, RangeReader};
+use crate::file_range::{read_ranges_within, AllowedRoots, FileRange, RangeError, RangeReader};
 use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
 use crate::pipeline::{DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
@@ -99,14 +101,15 @@ impl ChunkProcessor {
         }
     }
 
-    /// Processes `w` into its `ChunkDone`, or its `ChunkFailed`.
+    /// Processes `w` into its `ChunkDone`, its `ChunkFailed`, or (a file
+    /// of its ranges could not be read here) its `ChunkUnreadable`.
     pub(crate) fn process(&mut self, w: Work) -> Message {
         let started = Instant::now();
         let processed = match (&w.payload, &self.decoder) {
             (Payload::Files(ranges), Some(decoder)) => {
                 let p = &mut self.pipeline;
                 RangeReader::within(&self.roots, ranges, self.max_frame)
-                    .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
+                    .map_err(Failed::from)
                     .and_then(|reader| {
                         run_streamed(
                             &mut p.stages,
@@ -127,7 +130,7 @@ impl ChunkProcessor {
             (Payload::Files(ranges), None) => {
                 self.scratch.clear();
                 read_ranges_within(&self.roots, ranges, &mut self.scratch, self.max_frame)
-                    .map_err(|e| Failed::plain(format!("cannot read the chunk: {e}")))
+                    .map_err(Failed::from)
                     .and_then(|()| {
                         process_chunk(
                             &mut self.pipeline,
@@ -155,7 +158,26 @@ impl ChunkProcessor {
                 };
                 self.fitting(done)
             }
-            Err(Failed { error, failure }) => {
+            Err(Failed {
+                unreadable: Some(e),
+                ..
+            }) => {
+                let e = *e;
+                let input = e.input.as_deref().unwrap_or(std::path::Path::new(""));
+                tracing::warn!(
+                    pipeline = %self.pipeline.name,
+                    "chunk {}: cannot read input '{}' here ({}); asking the coordinator for its bytes",
+                    w.seq,
+                    input.display(),
+                    e.reason
+                );
+                Message::ChunkUnreadable {
+                    seq: w.seq,
+                    input: input.to_string_lossy().into_owned(),
+                    reason: e.reason,
+                }
+            }
+            Err(Failed { error, failure, .. }) => {
                 tracing::warn!(pipeline = %self.pipeline.name, "chunk {} failed: {error}", w.seq);
                 Message::ChunkFailed {
                     seq: w.seq,
@@ -194,10 +216,15 @@ impl ChunkProcessor {
     }
 }
 
-/// Why a chunk failed: the text, and the stage when it reached one.
+/// Why a chunk failed: the text, the stage when it reached one, and the
+/// file when the chunk's bytes could not be read here (which is not the
+/// data's failure).
 struct Failed {
     error: String,
     failure: Option<ChunkFailure>,
+    /// A file of the chunk's ranges that this worker cannot read (boxed:
+    /// the error type stays small on the success path).
+    unreadable: Option<Box<RangeError>>,
 }
 
 impl Failed {
@@ -205,7 +232,20 @@ impl Failed {
         Failed {
             error,
             failure: None,
+            unreadable: None,
         }
+    }
+}
+
+impl From<RangeError> for Failed {
+    /// One file's failure is the worker's (the coordinator may still read
+    /// it); ranges too large for a frame are the chunk's.
+    fn from(e: RangeError) -> Self {
+        let mut failed = Failed::plain(format!("cannot read the chunk: {e}"));
+        if e.input.is_some() {
+            failed.unreadable = Some(Box::new(e));
+        }
+        failed
     }
 }
 
@@ -213,6 +253,7 @@ impl From<ChunkError> for Failed {
     fn from(e: ChunkError) -> Self {
         match e {
             ChunkError::Chunk(text) => Failed::plain(text),
+            ChunkError::Unreadable(e) => Failed::from(e),
             ChunkError::Run(e) => Failed::from(e),
         }
     }
@@ -243,6 +284,7 @@ impl From<RunError> for Failed {
                     batch,
                     panicked,
                 }),
+                unreadable: None,
             },
             other => Failed::plain(other.to_string()),
         }

@@ -5,7 +5,9 @@
 //! connection — with a logged reason — on any malformed, oversized or
 //! unexpected frame or a missed heartbeat.
 
-use super::coordinator::{ChunkDoneMsg, ChunkFailedMsg, Coordinator, Heard, Joined, Left};
+use super::coordinator::{
+    ChunkDoneMsg, ChunkFailedMsg, ChunkUnreadableMsg, Coordinator, Heard, Joined, Left,
+};
 use crate::protocol::{FrameCodec, Message, Outgoing, PeerHello, ProtocolError};
 use actix::io::{FramedWrite, WriteHandler};
 use actix::prelude::*;
@@ -137,6 +139,14 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
                 error,
                 failure,
             }),
+            Ok(Message::ChunkUnreadable { seq, input, reason }) => {
+                self.coordinator.do_send(ChunkUnreadableMsg {
+                    id: self.id,
+                    seq,
+                    input,
+                    reason,
+                })
+            }
             Ok(other) => self.drop_with(ctx, format!("unexpected {} message", other.kind())),
             Err(e) => self.drop_with(ctx, e.to_string()),
         }

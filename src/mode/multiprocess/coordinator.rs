@@ -11,8 +11,9 @@
 //! bytes itself, while a worker elsewhere is sent the bytes, read for it
 //! (`coordinator/reader.rs`: the source on its own thread, cutting, sizing
 //! and framing chunks; `coordinator/chunks.rs`: the frame each worker is
-//! sent; `coordinator/results.rs`: merging the partials that come back,
-//! and failed chunks; `coordinator/membership.rs`: workers joining and
+//! sent, and the bytes of a chunk a worker could not read;
+//! `coordinator/results.rs`: merging the partials that come back, and
+//! failed chunks; `coordinator/membership.rs`: workers joining and
 //! leaving).
 
 mod checks;
@@ -33,10 +34,11 @@ use crate::pipeline::{AnyData, Pipeline};
 use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
+pub(crate) use chunks::ChunkUnreadableMsg;
 use reader::{ReadRequest, Reader};
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -98,6 +100,12 @@ pub(crate) struct Coordinator {
     /// Directories each connected worker announced it reads chunks from
     /// (`--allow-read`); absent: none.
     roots: HashMap<u64, Vec<String>>,
+    /// Files each connected worker said it cannot read: their chunks go
+    /// to it as bytes.
+    unreadable: HashMap<u64, HashSet<std::path::PathBuf>>,
+    /// (worker, seq) of the chunks sent as file ranges and not yet
+    /// answered: only those may come back `ChunkUnreadable`.
+    sent_in_files: HashSet<(u64, u64)>,
     /// How many workers this run starts itself: if any (or if a worker
     /// announced roots), chunks are cut as file ranges when the source can
     /// (decided at the first chunk).
@@ -153,6 +161,8 @@ impl Coordinator {
             conns: HashMap::new(),
             pids: HashMap::new(),
             roots: HashMap::new(),
+            unreadable: HashMap::new(),
+            sent_in_files: HashSet::new(),
             local_workers,
             reader: None,
             renumberable: None,

@@ -450,6 +450,10 @@ impl Merge {
                 source_name: source.to_string(),
                 error: crate::StageError::new(text),
             },
+            ChunkError::Unreadable(e) => RunError::Source {
+                source_name: source.to_string(),
+                error: crate::StageError::new(format!("cannot read the chunk: {e}")),
+            },
         }
     }
 }

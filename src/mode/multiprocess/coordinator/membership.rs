@@ -40,6 +40,8 @@ impl Handler<Joined> for Coordinator {
                     cpu_percent: 0.0,
                     cpu_seconds: 0.0,
                     peak_rss_bytes: 0,
+                    shipped_unreadable: 0,
+                    unreadable_inputs: Vec::new(),
                 },
                 joined: Instant::now(),
                 last_heard: Instant::now(),
@@ -58,6 +60,8 @@ impl Handler<Left> for Coordinator {
     fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
         self.pids.remove(&msg.id);
         self.roots.remove(&msg.id);
+        self.unreadable.remove(&msg.id);
+        self.sent_in_files.retain(|&(worker, _)| worker != msg.id);
         if self.conns.remove(&msg.id).is_none() {
             return;
         }

@@ -128,6 +128,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
+        self.sent_in_files.remove(&(msg.id, msg.seq));
         let chunk = match self.sched.answer(msg.id, msg.seq) {
             Answer::First(c) => c.info(),
             Answer::Late => {
