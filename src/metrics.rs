@@ -161,6 +161,11 @@ pub struct WorkerReport {
     pub id: u64,
     /// Its address as seen by the coordinator.
     pub address: String,
+    /// Its name, `HOST/PID` (the host name for a worker on the
+    /// coordinator's machine, else the address it connects from), as the
+    /// live metrics label it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Chunks it completed.
     pub chunks: u64,
     /// Records in those chunks.
@@ -659,6 +664,7 @@ mod tests {
         let worker = |id, cpu_seconds| WorkerReport {
             id,
             address: format!("127.0.0.1:{id}"),
+            name: String::new(),
             chunks: 1,
             records: 1,
             busy_seconds: 1.0,

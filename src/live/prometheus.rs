@@ -345,19 +345,24 @@ fn encode_status(
 /// The per-worker families, labelled `worker="HOST/PID"`.
 fn encode_workers(e: &mut DescriptorEncoder, status: &LiveStatus) -> Result<(), std::fmt::Error> {
     let (seconds, bytes) = (Unit::Seconds, Unit::Bytes);
-    let name = |id: u64| {
+    // The report's own name first: it stays once the worker has left,
+    // as it has by the final state of a run.
+    let name = |w: &crate::metrics::WorkerReport| {
+        if !w.name.is_empty() {
+            return w.name.clone();
+        }
         status
             .liveness
             .iter()
-            .find(|l| l.id == id && !l.name.is_empty())
-            .map_or_else(|| format!("worker-{id}"), |l| l.name.clone())
+            .find(|l| l.id == w.id && !l.name.is_empty())
+            .map_or_else(|| format!("worker-{}", w.id), |l| l.name.clone())
     };
     let worker = |f: &dyn Fn(&crate::metrics::WorkerReport) -> f64| {
         status
             .report
             .workers
             .iter()
-            .map(|w| (vec![("worker", name(w.id))], f(w)))
+            .map(|w| (vec![("worker", name(w))], f(w)))
             .collect::<Vec<_>>()
     };
     counters(
@@ -400,7 +405,14 @@ fn encode_workers(e: &mut DescriptorEncoder, status: &LiveStatus) -> Result<(), 
         .iter()
         .map(|l| {
             (
-                vec![("worker", name(l.id))],
+                vec![(
+                    "worker",
+                    if l.name.is_empty() {
+                        format!("worker-{}", l.id)
+                    } else {
+                        l.name.clone()
+                    },
+                )],
                 f64::from(u8::from(l.connected)),
             )
         })

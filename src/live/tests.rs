@@ -24,6 +24,7 @@ fn status(records: u64, wall: f64, running: bool) -> LiveStatus {
     report.workers = vec![WorkerReport {
         id: 1,
         address: "127.0.0.1:5000".into(),
+        name: "node-a/4242".into(),
         chunks: records / 1000,
         records,
         busy_seconds: wall,

@@ -33,6 +33,7 @@ impl Handler<Joined> for Coordinator {
                 report: WorkerReport {
                     id: msg.id,
                     address: msg.peer,
+                    name: name.clone(),
                     chunks: 0,
                     records: 0,
                     busy_seconds: 0.0,
