@@ -110,8 +110,12 @@ job() {
       && same="identical to serial"
     echo "  summary.json $same; report's workers (chunks, records): $(tr -d ' \n' <"$ROOTFS$out/report.json" \
       | grep -o '"chunks":[0-9]*,"records":[0-9]*' | tr '\n' ' ')"
-    echo "  inputs the worker could not read (their bytes sent by the coordinator): $(tr -d '\n' \
-      <"$ROOTFS$out/report.json" | grep -o '"unreadable_inputs":\[[^]]*\]' || echo none)"
+    echo "  inputs the worker could not read (their bytes sent by the coordinator): $(python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))["workers"]
+seen = ["%s (%s), %d chunks shipped" % (u["input"], u["reason"], w["shipped_unreadable"])
+        for w in rows for u in w.get("unreadable_inputs", [])]
+print("; ".join(seen) or "none")' "$ROOTFS$out/report.json")"
   else
     echo "  no summary.json"
   fi
