@@ -8,15 +8,14 @@
 
 mod common;
 
+use common::process::{Log, Reaped};
 use common::{bin, s};
 use parpipe::protocol::{server_handshake, FrameCodec, DEFAULT_MAX_FRAME, MAX_PENDING_HANDSHAKES};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const TOKEN: &str = "hostile-wire-test-token";
@@ -75,70 +74,6 @@ fn token_file(dir: &Path, token: &str) -> PathBuf {
     let p = dir.join(format!("token-{token}"));
     std::fs::write(&p, format!("{token}\n")).unwrap();
     p
-}
-
-/// A process's stderr, line by line, and all of it.
-struct Log {
-    lines: mpsc::Receiver<String>,
-    all: Arc<Mutex<String>>,
-}
-
-impl Log {
-    fn collect(child: &mut Child) -> Log {
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let all = Arc::new(Mutex::new(String::new()));
-        let all2 = all.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                all2.lock().unwrap().push_str(&(line.clone() + "\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Log { lines, all }
-    }
-
-    /// Waits for a line matching `pred`; panics with the log so far.
-    fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("timed out waiting; log:\n{}", self.all.lock().unwrap()),
-            }
-        }
-    }
-
-    fn text(&self) -> String {
-        self.all.lock().unwrap().clone()
-    }
-}
-
-/// A child killed and reaped when dropped, even when the test fails.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Reaped {
-    /// Waits for the exit (at most [`TIMEOUT`]) and returns its code.
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                return st.code();
-            }
-            assert!(Instant::now() < deadline, "the process did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 /// Sends `bytes` and waits until the peer drops the connection (EOF or
@@ -267,7 +202,7 @@ fn a_listening_coordinator_survives_hostile_frames_and_matches_serial() {
     );
     let code = coordinator.wait();
     // Let the reader thread drain the pipe.
-    while log.lines.recv_timeout(Duration::from_secs(2)).is_ok() {}
+    log.drain();
     let text = log.text();
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(worker.wait(), Some(0));
@@ -343,7 +278,7 @@ fn fake_coordinator(reply: &[u8], authenticate: bool, keep_alive: bool) -> (Opti
         return (None, log.text());
     }
     let code = worker.wait();
-    while log.lines.recv_timeout(Duration::from_secs(2)).is_ok() {}
+    log.drain();
     (code, log.text())
 }
 
@@ -497,7 +432,7 @@ fn run_with_answers(
     };
     scripted_worker(&addr, partial, roots, records);
     let code = coordinator.wait();
-    while log.lines.recv_timeout(Duration::from_secs(2)).is_ok() {}
+    log.drain();
     let files = std::fs::read_dir(&out)
         .map(|d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -10,13 +10,11 @@
 
 mod common;
 
+use common::process::{Log, Reaped};
 use common::{bin, s};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -37,70 +35,6 @@ enum Attack {
     Drop,
     /// Holds it back and passes it on after the worker's next frame.
     Reorder,
-}
-
-/// A process's stderr, line by line, and all of it.
-struct Log {
-    lines: mpsc::Receiver<String>,
-    all: Arc<Mutex<String>>,
-}
-
-impl Log {
-    fn collect(child: &mut Child) -> Log {
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let all = Arc::new(Mutex::new(String::new()));
-        let all2 = all.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                all2.lock().unwrap().push_str(&(line.clone() + "\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Log { lines, all }
-    }
-
-    /// Waits for a line matching `pred`; panics with the log so far.
-    fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("timed out waiting; log:\n{}", self.text()),
-            }
-        }
-    }
-
-    fn text(&self) -> String {
-        self.all.lock().unwrap().clone()
-    }
-}
-
-/// A child killed and reaped when dropped, even when the test fails.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Reaped {
-    /// Waits for the exit (at most [`TIMEOUT`]) and returns its code.
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                return st.code();
-            }
-            assert!(Instant::now() < deadline, "the process did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 /// Reads one frame (length field and the rest), or `None` at a clean end.

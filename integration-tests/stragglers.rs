@@ -8,16 +8,16 @@
 
 mod common;
 
+use common::process::{Log, Reaped};
 use common::{bin, read_summary, s};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(120);
 const TOKEN: &str = "stragglers-test-token";
 
 /// A generated input of `lines` lines.
@@ -51,74 +51,6 @@ fn serial_summary(dir: &Path, inputs: &[&Path]) -> serde_json::Value {
     read_summary(&out.join("summary.json"))
 }
 
-/// A process's stderr, line by line, and all of it.
-struct Log {
-    lines: mpsc::Receiver<String>,
-    all: Arc<Mutex<String>>,
-}
-
-impl Log {
-    fn collect(child: &mut Child) -> Log {
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let all = Arc::new(Mutex::new(String::new()));
-        let all2 = all.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                all2.lock().unwrap().push_str(&(line.clone() + "\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Log { lines, all }
-    }
-
-    /// Waits for a line matching `pred`; panics with the log so far.
-    fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("timed out waiting; log:\n{}", self.all.lock().unwrap()),
-            }
-        }
-    }
-
-    fn text(&self) -> String {
-        self.all.lock().unwrap().clone()
-    }
-}
-
-/// A child killed and reaped when dropped, even when the test fails.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Reaped {
-    /// Waits for the exit (at most [`TIMEOUT`]) and returns its code.
-    fn wait(&mut self, log: &Log) -> Option<i32> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                return st.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the process did not exit; log:\n{}",
-                log.text()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 /// Starts a multiprocess coordinator over `input` with `local` workers of
 /// its own, listening on loopback with the test's token; returns it, its
 /// log and its address.
@@ -146,7 +78,7 @@ fn coordinator(dir: &Path, input: &Path, local: usize, extra: &[&str]) -> (Reape
 
 /// The coordinator's run ended well, with serial mode's summary.
 fn assert_same_as_serial(dir: &Path, coordinator: &mut Reaped, log: &Log, inputs: &[&Path]) {
-    let code = coordinator.wait(log);
+    let code = coordinator.wait_with(log);
     assert_eq!(code, Some(0), "log:\n{}", log.text());
     assert_eq!(
         read_summary(&dir.join("mp/summary.json")),
@@ -363,6 +295,6 @@ fn a_worker_refused_at_the_handshake_cap_is_told_why_and_joins_later() {
     assert!(told.contains("connecting again in"), "{told}");
     drop(strangers);
     assert_same_as_serial(dir.path(), &mut coord, &log, &[&input]);
-    assert_eq!(worker.wait(&wlog), Some(0), "{}", wlog.text());
+    assert_eq!(worker.wait_with(&wlog), Some(0), "{}", wlog.text());
     assert!(!wlog.text().contains("reset by peer"), "{}", wlog.text());
 }
