@@ -403,30 +403,8 @@ fn csv_etl_gives_the_plain_loops_bytes_in_every_mode() {
 
     // A quoted field holding a line break: refused in every mode, naming
     // the record, with nothing on stdout.
-    let bad = dir.path().join("bad.csv");
-    let mut text = std::fs::read(&input).unwrap();
-    text.extend_from_slice(b"O1,\"two\nlines\",DE,2024-01-01,A-100,1,1.00,EUR,paid\n");
-    std::fs::write(&bad, text).unwrap();
-    for mode in ["serial", "pipeline", "multiprocess"] {
-        let out = Command::new(&exe)
-            .args([
-                "--input",
-                bad.to_str().unwrap(),
-                "--mode",
-                mode,
-                "--replicas",
-                "auto",
-            ])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
-        assert!(out.stdout.is_empty(), "{mode}");
-        assert!(
-            err.contains("line break") && err.contains("bad.csv"),
-            "{mode}: {err}"
-        );
-    }
+    let bad_record = b"O1,\"two\nlines\",DE,2024-01-01,A-100,1,1.00,EUR,paid\n";
+    bad_input_fails_in_every_mode(&exe, &dir, &input, "bad.csv", bad_record, "line break");
     let flag = Command::new(&exe)
         .args(["--input", input.to_str().unwrap(), "--workers", "0"])
         .output()
@@ -452,15 +430,35 @@ fn jsonl_events_gives_the_plain_loops_bytes_in_every_mode() {
     assert_eq!(v["top_pages"].as_array().unwrap().len(), 10, "{v}");
 
     // A line that is not an event fails the run in every mode, naming it.
-    let bad = dir.path().join("bad.jsonl");
-    let mut text = std::fs::read(&input).unwrap();
-    text.extend_from_slice(b"{\"ts\": 5}\n");
-    std::fs::write(&bad, text).unwrap();
+    bad_input_fails_in_every_mode(
+        &exe,
+        &dir,
+        &input,
+        "bad.jsonl",
+        b"{\"ts\": 5}\n",
+        "not a record",
+    );
+}
+
+/// `input` with `bad` appended, as `name`, fails in every mode with exit 1,
+/// nothing on stdout, and a message naming the file and saying `why`.
+fn bad_input_fails_in_every_mode(
+    exe: &std::path::Path,
+    dir: &tempfile::TempDir,
+    input: &std::path::Path,
+    name: &str,
+    bad: &[u8],
+    why: &str,
+) {
+    let path = dir.path().join(name);
+    let mut text = std::fs::read(input).unwrap();
+    text.extend_from_slice(bad);
+    std::fs::write(&path, text).unwrap();
     for mode in ["serial", "pipeline", "multiprocess"] {
-        let out = Command::new(&exe)
+        let out = Command::new(exe)
             .args([
                 "--input",
-                bad.to_str().unwrap(),
+                path.to_str().unwrap(),
                 "--mode",
                 mode,
                 "--replicas",
@@ -471,9 +469,6 @@ fn jsonl_events_gives_the_plain_loops_bytes_in_every_mode() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
         assert!(out.stdout.is_empty(), "{mode}");
-        assert!(
-            err.contains("not a record") && err.contains("bad.jsonl"),
-            "{mode}: {err}"
-        );
+        assert!(err.contains(why) && err.contains(name), "{mode}: {err}");
     }
 }

@@ -45,6 +45,10 @@ impl Coordinator {
     /// of its files (the same path on both sides); for any other, its
     /// bytes are read on a blocking thread (the coordinator's thread
     /// never waits on a file) and sent once read.
+    ///
+    /// `do_send` is safe here: the scheduler hands a worker a chunk only
+    /// within its grant, so a connection's mailbox never holds more chunk
+    /// frames than the chunks that worker may have in flight.
     pub(super) fn send_chunk(
         &mut self,
         ctx: &mut Context<Self>,
@@ -64,7 +68,7 @@ impl Coordinator {
         let max_frame = self.config.max_frame;
         let read = tokio::task::spawn_blocking(move || resolve(&info, &ranges, max_frame));
         ctx.spawn(read.into_actor(self).map(move |read, act, ctx| match read {
-            // Bounded by credits: one frame per chunk the worker may hold.
+            // Bounded by the grant, as above.
             Ok(Ok(frame)) => conn.do_send(SendFrame(frame)),
             Ok(Err(e)) => {
                 let e = act.placed(e);
