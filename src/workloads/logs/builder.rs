@@ -58,6 +58,7 @@ pub struct LogsBuilder {
     before_metrics: Vec<(String, Box<dyn DynStage>)>,
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
+    live: Option<crate::live::LiveBoard>,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -101,6 +102,14 @@ impl LogsBuilder {
         self
     }
 
+    /// Sets the run's traffic so far on `board` (the dashboard's traffic
+    /// panels) from [`build`](Self::build)'s sink; see
+    /// [`LiveBoard::set_traffic`](crate::live::LiveBoard::set_traffic).
+    pub fn with_live(mut self, board: crate::live::LiveBoard) -> Self {
+        self.live = Some(board);
+        self
+    }
+
     /// The stages from `parse` to `metrics` on a builder of line batches.
     fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
         let mut parsed = start.stage("parse", Parse::new(self.format));
@@ -119,6 +128,7 @@ impl LogsBuilder {
     /// `params.out_dir`, as `parpipe run --workload logs` does.
     pub fn build(mut self, params: LogsParams) -> Pipeline<()> {
         self.format = params.format.clone();
+        let live = self.live.take();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
         let (source_name, source) = match params.input {
@@ -142,6 +152,7 @@ impl LogsBuilder {
                 "write",
                 super::sink::LogsSink::new(params.out_dir, params.emit_records)
                     .with_snapshots(params.snapshot)
+                    .with_live(live)
                     .with_reject_check(super::rejection::RejectCheck {
                         format: params.format,
                         max_ppm: params.max_rejected_ppm,
