@@ -67,18 +67,28 @@ pub fn bytes(n: u128) -> String {
     format!("{value:.digits$} {}", UNITS[unit])
 }
 
-/// A duration in microseconds, in the unit that reads best.
+/// A duration in microseconds, in the unit that reads best, to three
+/// significant digits (`850 µs`, `26.6 ms`, `1.5 s`).
 pub fn micros(us: u64) -> String {
     let (value, unit) = match us {
         0..=999 => return format!("{us} µs"),
         1_000..=999_999 => (us as f64 / 1e3, "ms"),
         _ => (us as f64 / 1e6, "s"),
     };
-    let digits = format!("{value:.3}");
-    format!(
-        "{} {unit}",
+    let decimals = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    let digits = format!("{value:.decimals$}");
+    let digits = if digits.contains('.') {
         digits.trim_end_matches('0').trim_end_matches('.')
-    )
+    } else {
+        &digits
+    };
+    format!("{digits} {unit}")
 }
 
 /// `part / whole` as a percentage with one decimal (`12.3 %`); `–` for
@@ -90,6 +100,9 @@ pub fn pct(part: u128, whole: u128) -> String {
     let p = part as f64 * 100.0 / whole as f64;
     if p > 0.0 && p < 0.1 {
         "<0.1 %".to_string()
+    } else if part < whole && p >= 99.95 {
+        // Not all: never rounded up to 100.
+        ">99.9 %".to_string()
     } else {
         format!("{p:.1} %")
     }
@@ -177,7 +190,7 @@ fn write_cell(out: &mut String, cell: &Cell) {
                 )
             }
         }
-        Cell::Raw(html) => write!(out, "<td>{html}</td>"),
+        Cell::Raw(html) => write!(out, "<td class=\"nw\">{html}</td>"),
         Cell::Num(n) => write!(out, "<td class=\"n\" data-v=\"{n}\">{}</td>", int(*n)),
         Cell::Bytes(n) => write!(
             out,
@@ -275,10 +288,15 @@ mod tests {
         assert_eq!(micros(850), "850 µs");
         assert_eq!(micros(1500), "1.5 ms");
         assert_eq!(micros(2_500_000), "2.5 s");
+        assert_eq!(micros(26_624), "26.6 ms");
+        assert_eq!(micros(671_744), "672 ms");
+        assert_eq!(micros(120_000), "120 ms");
         assert_eq!(micros(3_000_000), "3 s");
         assert_eq!(pct(1, 3), "33.3 %");
         assert_eq!(pct(1, 100_000), "<0.1 %");
         assert_eq!(pct(0, 0), "–");
+        assert_eq!(pct(99_998, 100_000), ">99.9 %");
+        assert_eq!(pct(5, 5), "100.0 %");
         assert_eq!(cut("abcdef", 3), "abc…");
         assert_eq!(cut("ab", 3), "ab");
     }

@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(t.status_classes["2xx"], 90);
         assert_eq!(t.status_classes["4xx"], 15);
         assert_eq!(t.hours.len(), TRAFFIC_HOURS);
-        assert_eq!(t.hours.last().unwrap().0, "2024-10-04T03");
+        assert_eq!(t.hours.last().unwrap().0, "2024-10-08T03");
         assert!(t.hours.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(t.top_paths.len(), TRAFFIC_PATHS);
         assert_eq!(t.top_paths[0].1, 50);
