@@ -112,6 +112,8 @@ pub fn pct(part: u128, whole: u128) -> String {
 pub enum Cell {
     /// Text from the log (escaped, cut to a readable length).
     Text(String),
+    /// A short text of ours (a name), wrapped at spaces only.
+    Word(&'static str),
     /// Markup this module made (already escaped).
     Raw(String),
     /// A number, shown formatted and sorted by value.
@@ -190,6 +192,7 @@ fn write_cell(out: &mut String, cell: &Cell) {
                 )
             }
         }
+        Cell::Word(w) => write!(out, "<td>{}</td>", esc(w)),
         Cell::Raw(html) => write!(out, "<td class=\"nw\">{html}</td>"),
         Cell::Num(n) => write!(out, "<td class=\"n\" data-v=\"{n}\">{}</td>", int(*n)),
         Cell::Bytes(n) => write!(

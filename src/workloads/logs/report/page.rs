@@ -264,7 +264,7 @@ fn status(summary: &Value, n: &Numbers) -> String {
         let b = class_bytes.and_then(|m| m.get(&class)).map(num);
         t.row(vec![
             Cell::Raw(dot),
-            Cell::Text(class_name(&class).to_string()),
+            Cell::Word(class_name(&class)),
             Cell::Num(count),
             Cell::Share(count, n.status_total),
             b.map_or(Cell::Empty, Cell::Bytes),
@@ -276,7 +276,7 @@ fn status(summary: &Value, n: &Numbers) -> String {
         let name = code.parse::<u16>().ok().and_then(reason).unwrap_or("");
         t.row(vec![
             Cell::Text(code.clone()),
-            Cell::Text(name.to_string()),
+            Cell::Word(name),
             Cell::Num(num(count)),
             Cell::Share(num(count), n.status_total),
         ]);
