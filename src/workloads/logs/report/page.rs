@@ -24,8 +24,10 @@ const DRAWN: &[&str] = &[
     "bots",
     "bytes",
     "clients",
+    "daily",
     "directives",
     "dropped",
+    "hourly",
     "hours",
     "latency",
     "lines",
@@ -35,9 +37,16 @@ const DRAWN: &[&str] = &[
     "rejected_samples",
     "status",
     "status_class_bytes",
+    "time_zone",
+    "top_browsers",
     "top_clients",
+    "top_crawlers",
+    "top_not_found",
+    "top_operating_systems",
     "top_paths",
     "top_paths_latency",
+    "top_paths_stats",
+    "top_referrers",
     "vhosts",
 ];
 
@@ -63,6 +72,9 @@ pub fn render(summary: &Value, rejected_lines: &[&[u8]]) -> String {
     section("status", "Status codes", false, status(summary, &n));
     section("methods", "Methods", false, methods(summary, &n));
     section("paths", "Top paths", true, paths(summary, &n));
+    section("notfound", "Not found (404)", false, not_found(summary, &n));
+    section("referrers", "Referring hosts", false, referrers(summary, &n));
+    section("agents", "User agents", true, agents(summary, &n));
     section("clients", "Clients", false, clients(summary, &n));
     section("vhosts", "Virtual hosts", false, vhosts(summary, &n));
     section("latency", "Latency", true, latency(summary));
@@ -102,7 +114,7 @@ fn subtitle(summary: &Value, n: &Numbers) -> String {
     let hours = pairs(summary.get("hours"));
     let mut text = format!("{} requests", int(n.requests));
     if let (Some(first), Some(last)) = (hours.first(), hours.last()) {
-        let _ = write!(text, " · {} – {} (hours, UTC)", first.0, last.0);
+        let _ = write!(text, " · {} – {} (hours, {})", first.0, last.0, zone(summary));
     }
     text
 }
@@ -205,27 +217,72 @@ fn as_points(v: Option<&Value>) -> Vec<(String, u128)> {
     pairs(v).into_iter().map(|(k, v)| (k, num(v))).collect()
 }
 
+/// The zone of the time buckets (`time_zone`; UTC when absent).
+fn zone(summary: &Value) -> String {
+    summary
+        .get("time_zone")
+        .and_then(Value::as_str)
+        .map_or_else(|| "UTC".to_string(), |z| super::html::cut(z, 40))
+}
+
+/// One field of the `hourly` / `daily` values, as chart points.
+fn field(summary: &Value, key: &str, name: &str) -> Vec<(String, u128)> {
+    pairs(summary.get(key))
+        .into_iter()
+        .map(|(k, v)| (k, v.get(name).map_or(0, num)))
+        .collect()
+}
+
 fn over_time(summary: &Value) -> String {
     let mut out = String::new();
-    let hours = as_points(summary.get("hours"));
-    if !hours.is_empty() {
-        let (step, series) = regroup(&hours, Step::Hour);
-        bars(
-            &mut out,
-            &format!("Requests per {}", step_name(step)),
-            &series,
-            int,
-        );
+    let tz = zone(summary);
+    let title = |what: &str, step: Step| format!("{what} per {} ({tz})", step_name(step));
+    let mut hours = as_points(summary.get("hours"));
+    let mut finest = Step::Hour;
+    if hours.is_empty() {
+        hours = field(summary, "daily", "requests");
+        finest = Step::Day;
+    }
+    if hours.is_empty() {
+        return out;
+    }
+    let (step, series) = regroup(&hours, finest);
+    bars(&mut out, &title("Requests", step), &series, int);
+    // Bytes add up across buckets; distinct clients do not, so they are
+    // drawn only at the step the summary counted them (hours or days).
+    let hourly = summary.get("hourly").is_some();
+    let (bytes_key, bytes_finest) = if hourly {
+        ("hourly", Step::Hour)
+    } else {
+        ("daily", Step::Day)
+    };
+    let by_bytes = field(summary, bytes_key, "bytes");
+    if !by_bytes.is_empty() {
+        let (step, series) = regroup(&by_bytes, bytes_finest);
+        bars(&mut out, &title("Bytes", step), &series, bytes);
+    }
+    let clients_key = match step {
+        Step::Hour => Some("hourly"),
+        Step::Day => Some("daily"),
+        _ => None,
+    };
+    if let Some(key) = clients_key {
+        let points = field(summary, key, "clients");
+        let finest = if key == "hourly" { Step::Hour } else { Step::Day };
+        let (got, series) = regroup(&points, finest);
+        if !points.is_empty() && got == step {
+            bars(&mut out, &title("Distinct clients", step), &series, int);
+        }
     }
     out
 }
 
 fn step_name(step: Step) -> &'static str {
     match step {
-        Step::Hour => "hour (UTC)",
-        Step::Day => "day (UTC)",
-        Step::Month => "month (UTC)",
-        Step::Year => "year (UTC)",
+        Step::Hour => "hour",
+        Step::Day => "day",
+        Step::Month => "month",
+        Step::Year => "year",
     }
 }
 
@@ -350,21 +407,39 @@ fn paths(summary: &Value, n: &Numbers) -> String {
     if top.is_empty() {
         return String::new();
     }
-    let lat: Vec<(String, &Value)> = pairs(summary.get("top_paths_latency"));
-    let has_lat = !lat.is_empty();
-    let heads: &[&'static str] = if has_lat {
-        &["Path", "#Requests", "#Share", "#p50", "#p99"]
-    } else {
-        &["Path", "#Requests", "#Share"]
-    };
-    let mut t = Table::new(heads);
+    let lat = pairs(summary.get("top_paths_latency"));
+    let stats = pairs(summary.get("top_paths_stats"));
+    let (has_lat, has_stats) = (!lat.is_empty(), !stats.is_empty());
+    let mut heads: Vec<&'static str> = vec!["Path", "#Requests", "#Share"];
+    if has_stats {
+        heads.extend(["#Bytes", "#4xx", "#5xx"]);
+    }
+    if has_lat {
+        heads.extend(["#p50", "#p99"]);
+    }
+    let mut t = Table::new(&heads);
     let total = top.len();
-    for (path, hits) in top.into_iter().take(MAX_ROWS) {
+    for (i, (path, hits)) in top.into_iter().take(MAX_ROWS).enumerate() {
         let mut row = vec![
             Cell::Text(path.clone()),
             Cell::Num(hits),
             Cell::Share(hits, n.requests),
         ];
+        if has_stats {
+            // In `top_paths`' order; looked up by path should it not be.
+            let s = stats
+                .get(i)
+                .filter(|(p, _)| *p == path)
+                .or_else(|| stats.iter().find(|(p, _)| *p == path));
+            match s {
+                Some((_, s)) => row.extend([
+                    Cell::Bytes(s.get("bytes").map_or(0, num)),
+                    Cell::Num(s.get("4xx").map_or(0, num)),
+                    Cell::Num(s.get("5xx").map_or(0, num)),
+                ]),
+                None => row.extend([Cell::Empty, Cell::Empty, Cell::Empty]),
+            }
+        }
         if has_lat {
             match lat.iter().find(|(p, _)| *p == path) {
                 Some((_, l)) => {
@@ -380,6 +455,65 @@ fn paths(summary: &Value, n: &Numbers) -> String {
     t.write(&mut out);
     more_rows(&mut out, total);
     out
+}
+
+/// A `[key, count]` list as a ranked table, in its own order.
+fn listed(summary: &Value, key: &str, head: &'static str, whole: u128) -> String {
+    let entries = as_points(summary.get(key));
+    if entries.is_empty() {
+        return String::new();
+    }
+    let total = entries.len();
+    let mut t = Table::new(&[head, "#Requests", "#Share"]);
+    for (k, v) in entries.into_iter().take(MAX_ROWS) {
+        t.row(vec![Cell::Text(k), Cell::Num(v), Cell::Share(v, whole)]);
+    }
+    let mut out = String::new();
+    t.write(&mut out);
+    more_rows(&mut out, total);
+    out
+}
+
+fn not_found(summary: &Value, n: &Numbers) -> String {
+    let all_404 = pairs(summary.get("status"))
+        .into_iter()
+        .find(|(code, _)| code == "404")
+        .map_or(0, |(_, v)| num(v));
+    let table = listed(summary, "top_not_found", "Path", all_404);
+    if table.is_empty() {
+        return table;
+    }
+    format!(
+        "<div class=\"sub\">{} requests answered 404 Not Found ({} of all); share of the 404s:</div>{table}",
+        int(all_404),
+        pct(all_404, n.requests)
+    )
+}
+
+fn referrers(summary: &Value, n: &Numbers) -> String {
+    let table = listed(summary, "top_referrers", "Referring host", n.requests);
+    if table.is_empty() {
+        return table;
+    }
+    format!("<div class=\"sub\">\"-\" is direct traffic (no referer).</div>{table}")
+}
+
+fn agents(summary: &Value, n: &Numbers) -> String {
+    let mut out = String::new();
+    for (key, head) in [
+        ("top_browsers", "Browser"),
+        ("top_operating_systems", "Operating system"),
+        ("top_crawlers", "Crawler"),
+    ] {
+        let table = listed(summary, key, head, n.requests);
+        if !table.is_empty() {
+            let _ = write!(out, "<div class=\"col\">{table}</div>");
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("<div class=\"cols\">{out}</div>")
 }
 
 fn latency(summary: &Value) -> String {

@@ -169,3 +169,39 @@ fn the_same_summary_gives_the_same_bytes() {
     let json = summary_json("");
     assert_eq!(html(&json, &[b"x"]), html(&json, &[b"x"]));
 }
+
+#[test]
+fn the_dimension_keys_are_drawn_when_present() {
+    let dims = r#","time_zone":"Europe/Berlin",
+        "hourly":{"1995-07-01T04":{"bytes":1000,"clients":7,"requests":10},"1995-07-01T07":{"bytes":3000,"clients":9,"requests":20}},
+        "daily":{"1995-07-01":{"bytes":4000,"clients":12,"requests":30}},
+        "top_paths_stats":[["/index.html",{"4xx":0,"5xx":1,"bytes":777777,"hits":25}],["<script>alert(1)</script>",{"4xx":5,"5xx":0,"bytes":0,"hits":5}]],
+        "top_not_found":[["/missing<b>",4]],
+        "top_referrers":[["-",20],["evil.example<script>",10]],
+        "top_browsers":[["Firefox",20],["<i>Bot</i>",3]],
+        "top_operating_systems":[["Linux",20]],
+        "top_crawlers":[["Googlebot",3]]"#;
+    let page = html(&summary_json(dims), &[]);
+    balanced(&page);
+    for shown in [
+        "id=\"notfound\"",
+        "id=\"referrers\"",
+        "id=\"agents\"",
+        "Bytes per hour (Europe/Berlin)",
+        "Distinct clients per hour (Europe/Berlin)",
+        "hours, Europe/Berlin",
+        "760 KiB", // the path's bytes
+        "Firefox",
+        "Googlebot",
+        "Linux",
+        "/missing&lt;b&gt;",
+        "evil.example&lt;script&gt;",
+        "&lt;i&gt;Bot&lt;/i&gt;",
+    ] {
+        assert!(page.contains(shown), "{shown} is not shown");
+    }
+    assert_eq!(page.matches("<script").count(), 1);
+    assert!(!page.contains("id=\"more\""), "every new key has a section");
+    // 4 hour bars each for requests, bytes and distinct clients.
+    assert_eq!(page.matches("<rect").count(), 12);
+}
