@@ -73,7 +73,12 @@ pub fn render(summary: &Value, rejected_lines: &[&[u8]]) -> String {
     section("methods", "Methods", false, methods(summary, &n));
     section("paths", "Top paths", true, paths(summary, &n));
     section("notfound", "Not found (404)", false, not_found(summary, &n));
-    section("referrers", "Referring hosts", false, referrers(summary, &n));
+    section(
+        "referrers",
+        "Referring hosts",
+        false,
+        referrers(summary, &n),
+    );
     section("agents", "User agents", true, agents(summary, &n));
     section("clients", "Clients", false, clients(summary, &n));
     section("vhosts", "Virtual hosts", false, vhosts(summary, &n));
@@ -99,12 +104,12 @@ pub fn render(summary: &Value, rejected_lines: &[&[u8]]) -> String {
     for (id, title) in &nav {
         let _ = write!(page, "<a href=\"#{id}\">{title}</a>");
     }
-    let _ = write!(
+    let _ = writeln!(
         page,
         "</nav><main>{body}</main><footer>Written by parpipe from the run's \
          summary.json (every figure is defined in docs/logs-workload.md and \
          docs/log-formats.md). Click a column heading to sort.</footer>\
-         <script>{JS}</script></body></html>\n"
+         <script>{JS}</script></body></html>"
     );
     page
 }
@@ -114,7 +119,13 @@ fn subtitle(summary: &Value, n: &Numbers) -> String {
     let hours = pairs(summary.get("hours"));
     let mut text = format!("{} requests", int(n.requests));
     if let (Some(first), Some(last)) = (hours.first(), hours.last()) {
-        let _ = write!(text, " · {} – {} (hours, {})", first.0, last.0, zone(summary));
+        let _ = write!(
+            text,
+            " · {} – {} (hours, {})",
+            first.0,
+            last.0,
+            zone(summary)
+        );
     }
     text
 }
@@ -268,7 +279,11 @@ fn over_time(summary: &Value) -> String {
     };
     if let Some(key) = clients_key {
         let points = field(summary, key, "clients");
-        let finest = if key == "hourly" { Step::Hour } else { Step::Day };
+        let finest = if key == "hourly" {
+            Step::Hour
+        } else {
+            Step::Day
+        };
         let (got, series) = regroup(&points, finest);
         if !points.is_empty() && got == step {
             bars(&mut out, &title("Distinct clients", step), &series, int);
@@ -521,11 +536,7 @@ fn latency(summary: &Value) -> String {
         return String::new();
     };
     let count = num(&l["count"]);
-    let mean = if count == 0 {
-        0
-    } else {
-        num(&l["sum_us"]) / count
-    };
+    let mean = num(&l["sum_us"]).checked_div(count).unwrap_or(0);
     let mut out = String::from("<div class=\"cards\">");
     card(&mut out, "Requests timed", &int(count), "");
     card(&mut out, "Mean", &micros(mean as u64), "exact");
@@ -539,7 +550,7 @@ fn latency(summary: &Value) -> String {
         let mut t = Table::new(&["Path", "#Timed", "#Mean", "#p50", "#p90", "#p99", "#Max"]);
         for (path, l) in per_path.into_iter().take(MAX_ROWS) {
             let c = num(&l["count"]);
-            let mean = if c == 0 { 0 } else { num(&l["sum_us"]) / c };
+            let mean = num(&l["sum_us"]).checked_div(c).unwrap_or(0);
             t.row(vec![
                 Cell::Text(path),
                 Cell::Num(c),
