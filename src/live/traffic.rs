@@ -102,10 +102,16 @@ pub(crate) fn rate_point(
         .iter()
         .map(|(class, &n)| {
             let was = before.status_classes.get(class).copied().unwrap_or(0);
-            (class.clone(), n.saturating_sub(was) as f64 / dt)
+            // A tenth of a request per second is as fine as a chart
+            // shows; shorter numbers keep each event small.
+            let rate = n.saturating_sub(was) as f64 / dt;
+            (class.clone(), (rate * 10.0).round() / 10.0)
         })
         .collect();
-    Some(TrafficPoint { t: t1, per_class })
+    Some(TrafficPoint {
+        t: (t1 * 100.0).round() / 100.0,
+        per_class,
+    })
 }
 
 #[cfg(test)]
@@ -132,6 +138,8 @@ mod tests {
         assert_eq!(p.t, 3.0);
         assert_eq!(p.per_class["2xx"], 10.0);
         assert_eq!(p.per_class["5xx"], 2.0);
+        let p = rate_point(&a, 0.0, &b, 3.0).unwrap();
+        assert_eq!((p.per_class["2xx"], p.per_class["5xx"]), (6.7, 1.3));
         assert!(rate_point(&a, 3.0, &b, 3.0).is_none());
     }
 }
