@@ -54,11 +54,12 @@ use crate::stage::Stage;
 /// The `logs` pipeline with stages of the user's (see the module docs).
 #[derive(Default)]
 pub struct LogsBuilder {
+    /// Where [`build`](Self::build)'s sink sets the traffic so far.
+    live: Option<crate::live::LiveBoard>,
     after_parse: Vec<(String, Box<dyn DynStage>)>,
     before_metrics: Vec<(String, Box<dyn DynStage>)>,
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
-    live: Option<crate::live::LiveBoard>,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -85,6 +86,14 @@ impl LogsBuilder {
         self
     }
 
+    /// Sets the run's traffic so far on `board` (the dashboard's traffic
+    /// panels) from [`build`](Self::build)'s sink; see
+    /// [`LiveBoard::set_traffic`](crate::live::LiveBoard::set_traffic).
+    pub fn with_live(mut self, board: crate::live::LiveBoard) -> Self {
+        self.live = Some(board);
+        self
+    }
+
     /// Where `metrics` gives line buffers back once counted: a caller that
     /// pushes batches takes them from the same pool
     /// ([`BatchPool::batch`]), so that their buffers stay warm instead of
@@ -99,14 +108,6 @@ impl LogsBuilder {
     /// takes it from the parameters instead.
     pub fn with_format(mut self, format: super::format::LogFormat) -> Self {
         self.format = format;
-        self
-    }
-
-    /// Sets the run's traffic so far on `board` (the dashboard's traffic
-    /// panels) from [`build`](Self::build)'s sink; see
-    /// [`LiveBoard::set_traffic`](crate::live::LiveBoard::set_traffic).
-    pub fn with_live(mut self, board: crate::live::LiveBoard) -> Self {
-        self.live = Some(board);
         self
     }
 
@@ -128,9 +129,9 @@ impl LogsBuilder {
     /// `params.out_dir`, as `parpipe run --workload logs` does.
     pub fn build(mut self, params: LogsParams) -> Pipeline<()> {
         self.format = params.format.clone();
-        let live = self.live.take();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
+        let live = self.live.take();
         let (source_name, source) = match params.input {
             LogsInput::Generate { records, seed } => (
                 "generate",
