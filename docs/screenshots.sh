@@ -8,14 +8,14 @@
 #   - the dashboard during a --follow run while a writer appends lines;
 #   - the size of report.html for a run over 1 M generated lines.
 #
-# usage: docs/screenshots.sh [PARPIPE] [ACCESS_LOG] [OUT_DIR]
-#   PARPIPE     the binary (default target/release/parpipe)
-#   ACCESS_LOG  a Common/Combined log (default: the NASA July 1995 log of
-#               the test data, /work/shared/data/access-logs/…)
+# usage: docs/screenshots.sh PARPIPE ACCESS_LOG [OUT_DIR]
+#   PARPIPE     the binary (target/release/parpipe)
+#   ACCESS_LOG  a real Common or Combined log (the NASA July 1995 log, say)
 #   OUT_DIR     where the PNGs go (default ./screens)
 set -eu
-BIN=${1:-target/release/parpipe}
-LOG=${2:-/work/shared/data/access-logs/nasa_jul95_part_xaa.log}
+[ $# -ge 2 ] || { sed -n '2,16p' "$0" >&2; exit 2; }
+BIN=$1
+LOG=$2
 SHOTS=${3:-screens}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BROWSER=$(command -v chromium || command -v chromium-browser || true)
