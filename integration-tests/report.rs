@@ -275,3 +275,53 @@ fn the_dashboard_shows_the_traffic_of_a_follow_run() {
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("294"));
 }
+
+/// The page as headless Chromium builds it, its script run.
+fn rendered(page: &Path) -> Option<String> {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("cannot start chromium");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_browser_opens_the_report_from_disk_and_runs_only_its_own_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("timed.log");
+    std::fs::write(&input, timed_lines(0, 300)).unwrap();
+    run_report(&["--input", s(&input)], &dir.path().join("out"));
+    let Some(dom) = rendered(&dir.path().join("out/report.html")) else {
+        eprintln!("SKIPPED: no chromium at /usr/bin/chromium (apt-get install chromium)");
+        return;
+    };
+    // The sorting script ran: it made every heading focusable.
+    let headings = dom.matches("</th>").count();
+    assert!(headings > 10, "{dom}");
+    assert_eq!(dom.matches("tabindex=\"0\"").count(), headings);
+    // The hostile path is text, and no element came from the log.
+    assert!(dom.contains("/&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(dom.matches("<script").count(), 1);
+    assert!(!dom.contains("<img"));
+}
