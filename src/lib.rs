@@ -242,9 +242,8 @@ pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};
 pub use protocol::{Token, DEFAULT_MAX_FRAME, TOKEN_ENV};
 pub use run::Finished;
-#[doc(hidden)]
-pub use stage::ChunkDecoder;
 pub use stage::{
-    Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, Stage, StageError,
+    Aggregate, BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Records, Sink, Source, Stage,
+    StageError,
 };
 pub use stream_source::StreamSource;
