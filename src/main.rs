@@ -1,5 +1,10 @@
 //! The `parpipe` command line: parses and validates arguments into the
 //! library's configuration, runs, prints the report. No logic lives here.
+//!
+//! It is a private module of the library (feature `cli`), so that it may
+//! use what the library keeps private (`parpipe bench`, the progress bar,
+//! the `logs` workload's internals); `src/bin/parpipe.rs` only calls
+//! [`main`]. It names the library `parpipe::…`, as any program would.
 
 mod cli;
 mod shutdown;
@@ -20,11 +25,6 @@ use parpipe::Replicas;
 use parpipe::Token;
 use parpipe::{ErrorKind, JobSpec, RunConfig};
 
-/// With the `mimalloc` feature, mimalloc is the binary's global allocator
-/// (see docs/performance.md for what it changes).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,7 +59,11 @@ fn usage(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
-fn main() -> ExitCode {
+/// The `parpipe` program (feature `cli`): parses the process's arguments,
+/// runs what they ask for, and returns the exit code (0 done, 1 failed, 2 a
+/// usage error, 128 + N interrupted by signal N). The `parpipe` binary is
+/// `fn main() -> ExitCode { parpipe::cli_main() }`.
+pub fn main() -> ExitCode {
     parpipe::allocator::tune_for_batches();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);

@@ -4,7 +4,7 @@
 //! job's parameters, so every mode and every worker parses alike.
 //!
 //! `combined` is the contract's format (docs/logs-workload.md §2), parsed by
-//! [`parse_line`](super::parse::parse_line); the others go through one of
+//! the `logs` workload's own hand-written parser; the others go through one of
 //! three engines: a template of literals and fields ([`template`]: Common,
 //! Apache `LogFormat`, nginx `log_format`, vhost, Traefik, ALB), W3C
 //! extended fields ([`w3c`]: IIS, CloudFront) or JSON lines ([`json`]:
