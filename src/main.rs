@@ -249,16 +249,16 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
 /// `--log-format`, its W3C fields read from the inputs' `#Fields:`
 /// header when not given (so that every worker knows them).
 fn logs_format(args: &RunArgs, input: &LogsInput) -> Result<logs::format::LogFormat, Failure> {
-    let mut format = (*args.log_format).clone();
+    let format = (*args.log_format).clone();
     match input {
-        LogsInput::Generate { .. } if format.kind != logs::format::Kind::Combined => Err(usage(
-            anyhow::anyhow!("--log-format is for --input: the generator writes combined lines"),
-        )),
+        LogsInput::Generate { .. } if !format.is_combined() => Err(usage(anyhow::anyhow!(
+            "--log-format is for --input: the generator writes combined lines"
+        ))),
         LogsInput::Files(specs) if format.needs_w3c_fields() => {
-            let fields = logs::format::w3c::resolve_fields(specs)
-                .map_err(|e| Failure::from(anyhow::anyhow!("--log-format {}: {e}", format.name)))?;
-            format.kind = logs::format::Kind::W3c(logs::format::w3c::W3c::iis(fields));
-            Ok(format)
+            let name = format.name.clone();
+            format
+                .with_fields_of(specs)
+                .map_err(|e| Failure::from(anyhow::anyhow!("--log-format {name}: {e}")))
         }
         _ => Ok(format),
     }

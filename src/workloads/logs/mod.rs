@@ -3,17 +3,6 @@
 //!
 //! `read|generate → parse → enrich → metrics → write`.
 
-pub mod batch;
-pub mod builder;
-pub mod format;
-pub mod generate;
-pub mod input;
-pub mod metrics;
-pub mod pool;
-mod snapshots;
-pub mod stages;
-mod watch;
-
 /// Declares modules that are the workload's own machinery: public only with
 /// the `internals` feature (parpipe's own tests and benches), private to
 /// the crate otherwise.
@@ -25,6 +14,17 @@ macro_rules! internal_modules {
         pub(crate) mod $name;
     )*};
 }
+
+pub mod batch;
+pub mod builder;
+pub mod format;
+pub mod generate;
+pub mod input;
+pub mod metrics;
+pub mod pool;
+mod snapshots;
+pub mod stages;
+mod watch;
 
 internal_modules!(counts, follow, latency, parse, ranges, rejection, render, sink, source, time);
 
