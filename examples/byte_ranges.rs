@@ -577,7 +577,7 @@ fn generate(n: u64, path: &str) -> std::io::Result<()> {
         // and one record, seven tenths into the file, is 59.8 °C.
         let tenths = if i == n * 7 / 10 {
             598
-        } else if (z >> 8) % 500 == 0 {
+        } else if (z >> 8).is_multiple_of(500) {
             9999
         } else {
             ((z >> 16) % 851) as i32 - 400

@@ -160,7 +160,12 @@
 //! already where the workers are. A source can ship cheaper bytes by
 //! implementing [`ChunkSource`] (the `logs` reader ships raw text and lets
 //! workers cut lines) or [`FileChunkSource`] (workers on the machine read
-//! byte ranges of the files themselves).
+//! byte ranges of the files themselves; with
+//! [`cuts_by_bytes`](FileChunkSource::cuts_by_bytes), an aggregate that
+//! [`renumbers`](Aggregate::renumbers) and stages that do not
+//! [use record numbers](Stage::uses_record_numbers), the coordinator never
+//! reads the input and pipeline mode reads it in parallel lanes).
+//! `examples/byte_ranges.rs` is such a source, written on this API alone.
 //!
 //! # Errors
 //!
