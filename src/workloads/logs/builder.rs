@@ -48,14 +48,19 @@ use super::metrics::{LogsMetrics, LogsPartial};
 use super::pool::BatchPool;
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
 use super::{source, LogsInput, LogsParams, NAME};
-use crate::pipeline::{erase_stage, DynStage, Pipeline, PipelineBuilder};
+use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::stage::Stage;
+
+/// Adds one user stage to a typed builder: the stages of any type the user
+/// gives, kept until the pipeline is built, through the public
+/// [`PipelineBuilder::stage`] alone.
+type AddStage<T> = Box<dyn FnOnce(PipelineBuilder<T>) -> PipelineBuilder<T> + Send>;
 
 /// The `logs` pipeline with stages of the user's (see the module docs).
 #[derive(Default)]
 pub struct LogsBuilder {
-    after_parse: Vec<(String, Box<dyn DynStage>)>,
-    before_metrics: Vec<(String, Box<dyn DynStage>)>,
+    after_parse: Vec<AddStage<ParsedBatch>>,
+    before_metrics: Vec<AddStage<EnrichedBatch>>,
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
 }
@@ -71,7 +76,9 @@ impl LogsBuilder {
     where
         S: Stage<In = ParsedBatch, Out = ParsedBatch>,
     {
-        self.after_parse.push((name.into(), erase_stage(stage)));
+        let name = name.into();
+        self.after_parse
+            .push(Box::new(move |b| b.stage(name, stage)));
         self
     }
 
@@ -80,7 +87,9 @@ impl LogsBuilder {
     where
         S: Stage<In = EnrichedBatch, Out = EnrichedBatch>,
     {
-        self.before_metrics.push((name.into(), erase_stage(stage)));
+        let name = name.into();
+        self.before_metrics
+            .push(Box::new(move |b| b.stage(name, stage)));
         self
     }
 
@@ -104,12 +113,12 @@ impl LogsBuilder {
     /// The stages from `parse` to `metrics` on a builder of line batches.
     fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
         let mut parsed = start.stage("parse", Parse::new(self.format));
-        for (name, stage) in self.after_parse {
-            parsed = parsed.stage_erased(name, stage);
+        for add in self.after_parse {
+            parsed = add(parsed);
         }
         let mut enriched = parsed.stage("enrich", Enrich::default());
-        for (name, stage) in self.before_metrics {
-            enriched = enriched.stage_erased(name, stage);
+        for add in self.before_metrics {
+            enriched = add(enriched);
         }
         enriched
     }

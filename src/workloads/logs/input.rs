@@ -36,9 +36,8 @@ pub enum InputSpec {
     Stdin,
     /// A file, plain or gzip-compressed.
     File(PathBuf),
-    /// A plain-text file read as it grows, as `tail -F` does (see
-    /// [`super::follow`]): it ends only when
-    /// [`super::follow::stop_following`] is called.
+    /// A plain-text file read as it grows, as `tail -F` does: it ends only
+    /// when [`stop_following`](super::stop_following) is called.
     Follow(PathBuf),
 }
 
