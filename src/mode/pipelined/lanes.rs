@@ -21,9 +21,9 @@ use crate::mode::chunked::{
     guided_records, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
 };
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
+use crate::mode::reorder::ReorderBuffer;
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -233,10 +233,10 @@ struct Merge {
     acc: crate::pipeline::AnyData,
     /// Source, each stage, aggregate, sink.
     stats: Vec<StageStats>,
-    /// Partials waiting for the chunks before them.
-    waiting: BTreeMap<u64, ChunkRun>,
-    /// The next chunk to merge, and the records merged before it.
-    next: u64,
+    /// Partials waiting for the chunks before them: at most the chunks
+    /// queued to the lanes.
+    waiting: ReorderBuffer<ChunkRun>,
+    /// The records merged so far.
     merged_records: u64,
     /// The first failure in input order, by chunk.
     failed: Option<(u64, ChunkError)>,
@@ -258,8 +258,7 @@ impl Merge {
         Merge {
             acc: pipeline.aggregate.part.empty(),
             stats,
-            waiting: BTreeMap::new(),
-            next: 0,
+            waiting: ReorderBuffer::new(0, 1, lanes * PER_LANE),
             merged_records: 0,
             failed: None,
             files: Vec::new(),
@@ -377,16 +376,17 @@ impl Merge {
         // The lane's time beyond its parts' is reading and decoding: the source's.
         let parts: Duration = run.stats.iter().map(|s| s.busy).sum();
         self.stats[0].busy += answer.busy.saturating_sub(parts);
-        self.waiting.insert(answer.seq, run);
+        self.waiting.insert(answer.seq, run).map_err(|e| {
+            RunError::Runtime(format!("chunk {} answered twice ({e:?})", answer.seq))
+        })?;
         // A failed chunk never waits here: merging stops at it.
-        while let Some(run) = self.waiting.remove(&self.next) {
+        while let Some(run) = self.waiting.pop() {
             self.merge(pipeline, config, run)?;
-            self.next += 1;
         }
         Ok(())
     }
 
-    /// Renumbers chunk `self.next`'s partial after the records before it,
+    /// Renumbers the next chunk's partial after the records before it,
     /// merges it and lets the sink absorb the result.
     fn merge(
         &mut self,
@@ -404,7 +404,7 @@ impl Merge {
             return Err(RunError::Stage {
                 stage: aggregate.name.clone(),
                 batch: crate::BatchInfo {
-                    seq: self.next,
+                    seq: self.waiting.next_seq() - 1,
                     first_line: self.merged_records.saturating_add(1),
                     records: run.records,
                 },
@@ -435,7 +435,7 @@ impl Merge {
                 panicked,
                 worker,
                 error,
-            }) if self.next == seq => {
+            }) if self.waiting.next_seq() == seq => {
                 batch.first_line = batch.first_line.saturating_add(self.merged_records);
                 RunError::Stage {
                     stage,
