@@ -9,7 +9,7 @@
 use crate::error::RunError;
 use crate::file_range::RangeReader;
 use crate::metrics::{StageKind, StageStats};
-use crate::mode::inline::{run_aggregate, run_stage};
+use crate::mode::inline::run_batch;
 use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, DynStage, Named};
 use crate::stage::BatchInfo;
 
@@ -121,20 +121,22 @@ impl ChunkRun {
         &mut self,
         stages: &mut [Named<Box<dyn DynStage>>],
         aggregate: &mut Named<Box<dyn DynAggregate>>,
-        mut data: AnyData,
-        mut n: usize,
+        data: AnyData,
+        n: usize,
     ) -> Result<(), RunError> {
         let info = self.next_info(n);
         self.first_line += n as u64;
         self.records += n as u64;
-        let (agg_stats, stage_stats) = self
-            .stats
-            .split_last_mut()
-            .ok_or_else(|| RunError::Runtime("a chunk run without an aggregate row".into()))?;
-        for (stage, stats) in stages.iter_mut().zip(stage_stats) {
-            (data, n) = run_stage(stage, data, n, &info, stats)?;
-        }
-        run_aggregate(aggregate, &mut self.acc, data, n, &info, agg_stats)
+        let rows = &mut self.stats;
+        run_batch(
+            stages,
+            aggregate,
+            &mut self.acc,
+            (data, n),
+            &info,
+            rows,
+            |_| {},
+        )
     }
 }
 
