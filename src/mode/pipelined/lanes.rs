@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 /// while the next chunk is cut.
 const PER_LANE: usize = 2;
 
+/// Chunks cut and not yet merged, per lane: the reorder window. A lane
+/// slow on one chunk lets the others run this far ahead before they wait,
+/// so the partials waiting for it stay bounded.
+const WINDOW_PER_LANE: usize = 16;
+
 /// Whether `pipeline` would run as reading lanes in `config` (see the
 /// module text), asked without touching its source.
 pub(crate) fn eligible(pipeline: &Pipeline, config: &RunConfig) -> bool {
@@ -233,8 +238,8 @@ struct Merge {
     acc: crate::pipeline::AnyData,
     /// Source, each stage, aggregate, sink.
     stats: Vec<StageStats>,
-    /// Partials waiting for the chunks before them: at most the chunks
-    /// queued to the lanes.
+    /// Partials waiting for the chunks before them: no chunk is cut past
+    /// its window.
     waiting: ReorderBuffer<ChunkRun>,
     /// The records merged so far.
     merged_records: u64,
@@ -258,7 +263,7 @@ impl Merge {
         Merge {
             acc: pipeline.aggregate.part.empty(),
             stats,
-            waiting: ReorderBuffer::new(0, 1, lanes * PER_LANE),
+            waiting: ReorderBuffer::new(0, 1, lanes * WINDOW_PER_LANE),
             merged_records: 0,
             failed: None,
             files: Vec::new(),
@@ -286,7 +291,8 @@ impl Merge {
             if config.cancel.is_cancelled() {
                 self.fail(seq, ChunkError::Run(RunError::Interrupted));
             }
-            while !exhausted && self.failed.is_none() {
+            let window = (queues.len() * WINDOW_PER_LANE) as u64;
+            while !exhausted && self.failed.is_none() && seq < self.waiting.next_seq() + window {
                 let Some(lane) = (0..queues.len())
                     .filter(|&l| queues[l].1 < PER_LANE)
                     .min_by_key(|&l| queues[l].1)
