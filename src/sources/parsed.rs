@@ -192,6 +192,12 @@ impl<F: LineFormat> Source for ParsedLines<F> {
 }
 
 impl<F: LineFormat> ChunkSource for ParsedLines<F> {
+    /// Chunks (text or ranges) that fit a frame; a line too long for one
+    /// fails the run, naming its input, its line and `--max-frame`.
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.lines.fit_chunks_to_frame(max_chunk_bytes, max_frame);
+    }
+
     fn remaining_estimate(&self) -> Option<u64> {
         self.lines.remaining_estimate()
     }

@@ -66,6 +66,12 @@ impl LogSource {
         }
     }
 
+    /// Batch buffers from `pool` instead of the one it was made with.
+    pub(crate) fn with_pool(mut self, pool: BatchPool) -> Self {
+        self.pool = pool;
+        self
+    }
+
     /// How long a batch of standard input or of a followed file waits for
     /// more lines once it has its first one (see [`LineReader::set_batch_delay`]).
     pub fn with_batch_delay(mut self, delay: std::time::Duration) -> Self {
