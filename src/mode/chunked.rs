@@ -140,6 +140,36 @@ impl ChunkRun {
     }
 }
 
+/// Folds the partial of the next chunk in input order into `acc`, after
+/// `merged_records` records: a chunk cut by bytes (`renumber`) numbered its
+/// records from 1, so they move to their place first. `merged_records`
+/// grows by the chunk's `records`. Reading lanes and the multiprocess
+/// coordinator merge every partial through it; a count that overflows, a
+/// partial that cannot be renumbered or merged is the error.
+pub(crate) fn merge_in_order(
+    aggregate: &dyn DynAggregate,
+    acc: &mut AnyData,
+    mut partial: AnyData,
+    (records, renumber): (u64, bool),
+    merged_records: &mut u64,
+) -> Result<(), crate::StageError> {
+    if renumber {
+        aggregate
+            .renumber(&mut partial, *merged_records)
+            .map_err(|e| crate::StageError::with_source("its partial cannot be renumbered", e))?;
+    }
+    let total = merged_records.checked_add(records).ok_or_else(|| {
+        crate::StageError::new(format!(
+            "its count of {records} records overflows the total"
+        ))
+    })?;
+    aggregate
+        .try_merge(acc, partial)
+        .map_err(|e| crate::StageError::with_source("its partial does not merge", e))?;
+    *merged_records = total;
+    Ok(())
+}
+
 /// Runs a chunk in files through `stages` and `aggregate`: reads `reader`'s
 /// ranges a block at a time into `buf`, decodes their whole records into
 /// the current part with `decoder`, and runs each part once it holds

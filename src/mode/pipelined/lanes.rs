@@ -18,7 +18,7 @@ use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::mode::chunked::{
-    guided_records, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
+    guided_records, merge_in_order, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
 };
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
 use crate::mode::reorder::ReorderBuffer;
@@ -398,14 +398,17 @@ impl Merge {
         &mut self,
         pipeline: &mut Pipeline,
         config: &RunConfig,
-        mut run: ChunkRun,
+        run: ChunkRun,
     ) -> Result<(), RunError> {
         let started = Instant::now();
         let aggregate = &pipeline.aggregate;
-        let merged = aggregate
-            .part
-            .renumber(&mut run.acc, self.merged_records)
-            .and_then(|()| aggregate.part.try_merge(&mut self.acc, run.acc));
+        let merged = merge_in_order(
+            aggregate.part.as_ref(),
+            &mut self.acc,
+            run.acc,
+            (run.records, true),
+            &mut self.merged_records,
+        );
         if let Err(error) = merged {
             return Err(RunError::Stage {
                 stage: aggregate.name.clone(),
@@ -419,7 +422,6 @@ impl Merge {
                 error,
             });
         }
-        self.merged_records += run.records;
         config.progress.add_records(run.records);
         let n = self.stats.len();
         self.stats[0].records_out += run.records;
