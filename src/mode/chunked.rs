@@ -306,6 +306,39 @@ mod tests {
     use crate::file_range::{file_identity, fingerprint, FileRange};
     use crate::workloads::logs::{builder, generate::Generator, pool::BatchPool, LogsInput};
 
+    /// The merge counts the records merged, and a chunk whose count would
+    /// overflow the total fails the merge, leaving the total as it was.
+    #[test]
+    fn merging_in_order_counts_records_and_refuses_an_overflow() {
+        let pipeline = builder().build_collect(LogsInput::Generate {
+            records: 0,
+            seed: 1,
+        });
+        let aggregate = pipeline.aggregate.part.as_ref();
+        let mut acc = aggregate.empty();
+        let mut merged = 10;
+        merge_in_order(
+            aggregate,
+            &mut acc,
+            aggregate.empty(),
+            (5, true),
+            &mut merged,
+        )
+        .unwrap();
+        assert_eq!(merged, 15);
+        merged = u64::MAX - 2;
+        let e = merge_in_order(
+            aggregate,
+            &mut acc,
+            aggregate.empty(),
+            (5, false),
+            &mut merged,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        assert_eq!(merged, u64::MAX - 2);
+    }
+
     /// Every batch a chunk takes from a pooling source goes back to it:
     /// none is made at the chunk's end only to be dropped (which made
     /// each chunk allocate, grow and fault in a fresh buffer).
