@@ -44,6 +44,7 @@
 //! ```
 
 use super::batch::LineBatch;
+use super::input::DEFAULT_BATCH_DELAY;
 use super::metrics::{LogsMetrics, LogsPartial};
 use super::pool::BatchPool;
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
@@ -130,32 +131,22 @@ impl LogsBuilder {
         self.format = params.format.clone();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
-        let (source_name, source) = match params.input {
-            LogsInput::Generate { records, seed } => (
-                "generate",
-                source::LogSource::generate(seed, records, pool.clone()),
-            ),
-            LogsInput::Files(inputs) => (
-                "read",
-                source::LogSource::read(inputs, pool.clone())
-                    .with_batch_delay(std::time::Duration::from_millis(params.max_batch_delay_ms)),
-            ),
-        };
-        self.middle(Pipeline::builder_files(NAME, source_name, source))
-            .aggregate(
-                "metrics",
-                LogsMetrics {
-                    emit_records: params.emit_records,
-                    pool,
-                },
-                "write",
-                super::sink::LogsSink::new(params.out_dir, params.emit_records)
-                    .with_snapshots(params.snapshot)
-                    .with_reject_check(super::rejection::RejectCheck {
-                        format: params.format,
-                        max_ppm: params.max_rejected_ppm,
-                    }),
-            )
+        let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
+        let start = start(params.input, &pool, delay);
+        self.middle(start).aggregate(
+            "metrics",
+            LogsMetrics {
+                emit_records: params.emit_records,
+                pool,
+            },
+            "write",
+            super::sink::LogsSink::new(params.out_dir, params.emit_records)
+                .with_snapshots(params.snapshot)
+                .with_reject_check(super::rejection::RejectCheck {
+                    format: params.format,
+                    max_ppm: params.max_rejected_ppm,
+                }),
+        )
     }
 
     /// The pipeline reading `input` with no sink: a run gives back the
@@ -163,21 +154,14 @@ impl LogsBuilder {
     /// `summary.json` would hold).
     pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
-        let (source_name, source) = match input {
-            LogsInput::Generate { records, seed } => (
-                "generate",
-                source::LogSource::generate(seed, records, pool.clone()),
-            ),
-            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
-        };
-        self.middle(Pipeline::builder_files(NAME, source_name, source))
-            .collect(
-                "metrics",
-                LogsMetrics {
-                    emit_records: false,
-                    pool,
-                },
-            )
+        let start = start(input, &pool, DEFAULT_BATCH_DELAY);
+        self.middle(start).collect(
+            "metrics",
+            LogsMetrics {
+                emit_records: false,
+                pool,
+            },
+        )
     }
 
     /// The pipeline fed by pushed [`LineBatch`]es (see
@@ -194,5 +178,30 @@ impl LogsBuilder {
                     pool,
                 },
             )
+    }
+}
+
+/// The start of a `logs` pipeline on `input`: the generator, or the files
+/// read through [`Lines`](crate::sources::Lines) — the same reader, line
+/// numbering and cutting by byte ranges as any pipeline over `Lines` —
+/// with batch buffers from `pool` (which the aggregate hands them back to).
+fn start(
+    input: LogsInput,
+    pool: &BatchPool,
+    batch_delay: std::time::Duration,
+) -> PipelineBuilder<LineBatch> {
+    match input {
+        LogsInput::Generate { records, seed } => Pipeline::builder_files(
+            NAME,
+            "generate",
+            source::LogSource::generate(seed, records, pool.clone()),
+        ),
+        LogsInput::Files(inputs) => Pipeline::builder_files(
+            NAME,
+            "read",
+            crate::sources::Lines::new(inputs)
+                .with_pool(pool.clone())
+                .with_batch_delay(batch_delay),
+        ),
     }
 }
