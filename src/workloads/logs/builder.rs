@@ -60,6 +60,8 @@ type AddStage<T> = Box<dyn FnOnce(PipelineBuilder<T>) -> PipelineBuilder<T> + Se
 /// The `logs` pipeline with stages of the user's (see the module docs).
 #[derive(Default)]
 pub struct LogsBuilder {
+    /// Where [`build`](Self::build)'s sink sets the traffic so far.
+    live: Option<crate::live::LiveBoard>,
     after_parse: Vec<AddStage<ParsedBatch>>,
     before_metrics: Vec<AddStage<EnrichedBatch>>,
     pool: Option<BatchPool>,
@@ -91,6 +93,14 @@ impl LogsBuilder {
         let name = name.into();
         self.before_metrics
             .push(Box::new(move |b| b.stage(name, stage)));
+        self
+    }
+
+    /// Sets the run's traffic so far on `board` (the dashboard's traffic
+    /// panels) from [`build`](Self::build)'s sink; see
+    /// [`LiveBoard::set_traffic`](crate::live::LiveBoard::set_traffic).
+    pub fn with_live(mut self, board: crate::live::LiveBoard) -> Self {
+        self.live = Some(board);
         self
     }
 
@@ -131,6 +141,7 @@ impl LogsBuilder {
         self.format = params.format.clone();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
+        let live = self.live.take();
         let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
         let start = start(params.input, &pool, delay);
         self.middle(start).aggregate(
@@ -142,6 +153,7 @@ impl LogsBuilder {
             "write",
             super::sink::LogsSink::new(params.out_dir, params.emit_records)
                 .with_snapshots(params.snapshot)
+                .with_live(live)
                 .with_reject_check(super::rejection::RejectCheck {
                     format: params.format,
                     max_ppm: params.max_rejected_ppm,

@@ -22,6 +22,7 @@ pub mod generate;
 pub mod input;
 pub mod metrics;
 pub mod pool;
+pub mod report;
 mod snapshots;
 pub mod stages;
 mod watch;
