@@ -4,10 +4,10 @@
 #
 # Usage:
 #   cargo build --release --example csv_etl --example jsonl_events
-#   mkdir -p /tmp/alloc-glibc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-glibc/
+#   mkdir -p /tmp/pp/glibc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/pp/glibc/
 #   cargo build --release --features mimalloc --example csv_etl --example jsonl_events
-#   mkdir -p /tmp/alloc-mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-mimalloc/
-#   BUILDS="/tmp/alloc-glibc /tmp/alloc-mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
+#   mkdir -p /tmp/pp/mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/pp/mimalloc/
+#   BUILDS="/tmp/pp/glibc /tmp/pp/mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
 #
 # Each round runs every (build, mode) pair of a job once, starting at a different pair
 # each round, so a slow minute hits all alike. A mode's ratio is its wall time over the
