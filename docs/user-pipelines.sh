@@ -4,10 +4,10 @@
 #
 # Usage:
 #   cargo build --release --example csv_etl --example jsonl_events
-#   mkdir -p /tmp/alloc-glibc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-glibc/
+#   mkdir -p /tmp/pp/glibc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/pp/glibc/
 #   cargo build --release --features mimalloc --example csv_etl --example jsonl_events
-#   mkdir -p /tmp/alloc-mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/alloc-mimalloc/
-#   BUILDS="/tmp/alloc-glibc /tmp/alloc-mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
+#   mkdir -p /tmp/pp/mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/pp/mimalloc/
+#   BUILDS="/tmp/pp/glibc /tmp/pp/mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
 #
 # Each round runs every (build, mode) pair of a job once, starting at a different pair
 # each round, so a slow minute hits all alike. A mode's ratio is its wall time over the
@@ -16,12 +16,18 @@
 # waited for, i.e. multiprocess workers included). The last column compares each
 # build's plain loop with the first build's. Every run's stdout is compared with the
 # first build's plain loop, byte for byte. Peak RSS is the largest process's (GNU time).
+#
+# Mode `bound` is the machine's bound for this code: K plain loops at once (K = cores,
+# or K=...), each on 1/K of the records (a CSV part gets the header too), with nothing
+# to share or merge; its output is not compared. "fraction of the bound" = the bound's
+# wall time over the mode's, per round, median printed.
 set -u
 BUILDS=${BUILDS:?set BUILDS to directories holding csv_etl and jsonl_events builds}
 N=${N:-7}
 RECORDS=${RECORDS:-1000000}
 JOBS=${JOBS:-csv_etl jsonl_events}
-MODES=${MODES:-plain serial pipeline pipeline-auto multiprocess rayon}
+MODES=${MODES:-plain bound serial pipeline pipeline-auto multiprocess rayon}
+K=${K:-$(nproc)}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 read -r -a builds <<<"$BUILDS"
@@ -36,6 +42,17 @@ for job in $JOBS; do
   in=$T/$job.input
   "${builds[0]}/$job" --generate "$RECORDS" "$in" || exit 1
   "${builds[0]}/$job" --input "$in" --mode plain >"$T/$job.ref" || exit 1
+  # The bound's parts: 1/K of the records each, a CSV header in front of each.
+  if [ "$job" = csv_etl ]; then
+    head -n 1 "$in" >"$T/header"
+    tail -n +2 "$in" >"$T/body"
+    split -n l/"$K" -d "$T/body" "$T/$job.body-"
+    rm "$T/body"
+    for b in "$T/$job".body-*; do cat "$T/header" "$b" >"${b/body/part}" && rm "$b"; done
+  else
+    split -n l/"$K" -d "$in" "$T/$job.part-"
+  fi
+  parts=("$T/$job".part-*)
   pairs=()
   for b in "${builds[@]}"; do for m in "${modes[@]}"; do pairs+=("$b|$m"); done; done
   for round in $(seq "$N"); do
@@ -45,8 +62,16 @@ for job in $JOBS; do
       b=${pair%|*} m=${pair#*|}
       # shellcheck disable=SC2046
       s=$(date +%s%N)
-      /usr/bin/time -f "%U %S %M" -o "$T/time" "$b/$job" --input "$in" $(flags "$m") >"$T/out" 2>"$T/err"
-      rc=$?
+      if [ "$m" = bound ]; then
+        # shellcheck disable=SC2016
+        /usr/bin/time -f "%U %S %M" -o "$T/time" bash -c 'for p in "${@:2}"; do "$1" --input "$p" --mode plain >/dev/null & done; wait' \
+          _ "$b/$job" "${parts[@]}" 2>"$T/err"
+        rc=$?
+        cp "$T/$job.ref" "$T/out"
+      else
+        /usr/bin/time -f "%U %S %M" -o "$T/time" "$b/$job" --input "$in" $(flags "$m") >"$T/out" 2>"$T/err"
+        rc=$?
+      fi
       e=$(date +%s%N)
       if [ $rc -ne 0 ] || ! cmp -s "$T/out" "$T/$job.ref"; then
         echo "FAILED or DIFFERENT: $b/$job $m" >&2
@@ -65,16 +90,19 @@ rows = [l.split() for l in open(sys.argv[1])]
 first = sys.argv[2]
 runs = defaultdict(dict)  # (job, build, mode) -> round -> (wall s, cpu s, rss MiB)
 for job, build, mode, rnd, us, u, s, rss in rows:
-    runs[(job, build, mode)][rnd] = (int(us) / 1e6, float(u) + float(s), int(rss) / 1024)
-print("| job | allocator | mode | wall ÷ plain | CPU ÷ plain | peak RSS MiB | wall s | plain ÷ first plain |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    # CPU at GNU time's resolution (10 ms), never 0.
+    runs[(job, build, mode)][rnd] = (int(us) / 1e6, max(float(u) + float(s), 0.01), int(rss) / 1024)
+print("| job | allocator | mode | wall ÷ plain | CPU ÷ plain | fraction of the bound | peak RSS MiB | wall s | plain ÷ first plain |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 modes = sys.argv[3].split()
 order = lambda key: (key[0], key[1] != first, key[1], modes.index(key[2]))
 for (job, build, mode), r in sorted(runs.items(), key=lambda kv: order(kv[0])):
     plain = runs[(job, build, "plain")]
     base = runs[(job, first, "plain")]
+    bound = runs.get((job, build, "bound"))
     med = lambda f: st.median(f(k) for k in r)
+    frac = f"{med(lambda k: bound[k][0] / r[k][0]):.2f}" if bound and mode not in ("plain", "bound") else ""
     print(f"| {job} | {build} | {mode} | {med(lambda k: r[k][0] / plain[k][0]):.2f} "
-          f"| {med(lambda k: r[k][1] / plain[k][1]):.2f} | {med(lambda k: r[k][2]):.0f} "
+          f"| {med(lambda k: r[k][1] / plain[k][1]):.2f} | {frac} | {med(lambda k: r[k][2]):.0f} "
           f"| {med(lambda k: r[k][0]):.3f} | {st.median(plain[k][0] / base[k][0] for k in r):.2f} |")
 EOF

@@ -186,7 +186,7 @@ pub(crate) fn run_streamed(
     batch_size: usize,
     buf: &mut Vec<u8>,
 ) -> Result<ChunkRun, ChunkError> {
-    let batch_size = batch_size.max(1);
+    let batch_size = decoder.batch_records(batch_size.max(1));
     let mut run = ChunkRun::new(stages, aggregate, seq, first_line);
     // The part being filled, and its records so far.
     let mut part: Option<(AnyData, usize)> = None;

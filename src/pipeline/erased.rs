@@ -247,6 +247,8 @@ pub(crate) trait DynChunkDecoder: Send {
     /// See [`ChunkDecoder::adopt`](crate::ChunkDecoder::adopt), for a
     /// batch that `new_batch` made.
     fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize>;
+    /// See [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records).
+    fn batch_records(&self, batch_size: usize) -> usize;
 }
 
 struct ErasedDecoder<O>(Box<dyn crate::ChunkDecoder<O>>);
@@ -270,6 +272,10 @@ impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
 
     fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize> {
         self.0.adopt(batch.downcast_mut()?, bytes)
+    }
+
+    fn batch_records(&self, batch_size: usize) -> usize {
+        self.0.batch_records(batch_size).max(1)
     }
 }
 

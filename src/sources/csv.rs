@@ -155,11 +155,14 @@ fn parse_lines<T: DeserializeOwned>(
             .map_err(|e| err(format!("not a CSV record: {e}")))?;
         // The reader stops after the record's terminator: the line feed,
         // or the CR of a CR LF (whose LF it skips on the next read). A
-        // field holding a line feed comes from a quote left open: at the
-        // end of the text, the record ends there anyway.
+        // field holding a line feed comes from a quote left open: the
+        // record then ends past its line, except on the text's last line,
+        // where it ends at the text's end anyway (only there are the
+        // fields searched).
         let end = reader.position().byte() as usize;
         let whole = end == line_end || (end + 1 == line_end && text[end - 1] == b'\r');
-        if !read || !whole || record.iter().any(|f| f.contains('\n')) {
+        let last = line_end == text.len();
+        if !read || !whole || (last && record.iter().any(|f| f.contains('\n'))) {
             return Err(err(
                 "the record does not end at the end of its line (a quoted field \
                  holding a line break, or a bare CR): this source reads one record per line"

@@ -149,3 +149,40 @@ fn a_line_over_the_frame_is_named_by_every_source() {
     };
     expect(e, "csv, text");
 }
+
+/// A chunk decoded block by block, as lanes and workers do, is cut into
+/// batches of at most the source's byte budget of records, whatever the
+/// run's batch size, and gives the rows in order.
+#[test]
+fn decoded_chunks_are_batched_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = files(dir.path(), 1000);
+    let per_record = std::mem::size_of::<Row>();
+    let csv = Csv::<Row>::new(InputSpec::File(plain.clone())).with_batch_bytes(10 * per_record);
+    let decoder = csv.chunk_decoder().unwrap();
+    assert_eq!(decoder.batch_records(8192), 10);
+    assert_eq!(
+        decoder.batch_records(4),
+        4,
+        "the run's batch size still caps"
+    );
+    let text = std::fs::read(&plain).unwrap();
+    let body = &text[text.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let mut body = body.to_vec();
+    body.push(b'\n');
+    let info = crate::BatchInfo {
+        seq: 0,
+        first_line: 1,
+        records: 0,
+    };
+    let (mut rows, mut at) = (Vec::new(), 0);
+    let max = decoder.batch_records(8192);
+    while at < body.len() {
+        let mut batch = decoder.new_batch(&info);
+        let (used, n) = decoder.extend(&mut batch, &body[at..], max).unwrap();
+        assert!(n > 0 && n <= 10 && batch.len() == n, "{n} records");
+        at += used;
+        rows.extend(batch);
+    }
+    assert_eq!(rows, want(1000));
+}

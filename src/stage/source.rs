@@ -235,6 +235,15 @@ pub trait ChunkDecoder<Out>: Send + 'static {
         let _ = (batch, bytes);
         None
     }
+
+    /// The most records one batch of this decoder holds when the run's
+    /// batch size is `batch_size` (at least one). The default is
+    /// `batch_size`; a decoder of records that each take many bytes caps
+    /// it by bytes, as [`ParsedLines::with_batch_bytes`](crate::sources::ParsedLines::with_batch_bytes)
+    /// does, so that a chunk's batches are as small as the source's own.
+    fn batch_records(&self, batch_size: usize) -> usize {
+        batch_size
+    }
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of
