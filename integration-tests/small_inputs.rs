@@ -77,8 +77,11 @@ fn small_inputs_run_inline_in_the_mode_asked_for_with_serials_outputs() {
                 why.contains("records (1 batch of 8192"),
                 "{kind} {mode}: {why}"
             );
-            assert!(table.contains("plan: inline over threads"), "{table}");
-            assert!(table.contains(&format!("plan: {why}")), "{table}");
+            assert!(
+                table.contains("plan: engine inline; transport threads"),
+                "{table}"
+            );
+            assert!(table.contains(&format!("plan: why: {why}")), "{table}");
             assert!(table.contains(&format!("{mode} mode: ")), "{table}");
             assert_eq!(report["workers"].as_array().map(Vec::len), Some(0));
             assert!(!table.contains("listening on"), "no listener: {table}");
@@ -166,7 +169,7 @@ fn a_small_matrix_run_keeps_its_workers() {
     args.extend(base);
     let (report, table) = run(&out, &args);
     assert_eq!(report["plan"]["engine"], "worker_processes", "{report}");
-    assert!(table.contains("plan: worker processes"), "{table}");
+    assert!(table.contains("plan: engine worker processes"), "{table}");
     assert!(
         !report["workers"].as_array().unwrap().is_empty(),
         "{report}"

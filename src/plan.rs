@@ -145,23 +145,33 @@ impl fmt::Display for Plan {
         }
         writeln!(
             f,
-            "plan: {engine} over {}, {} cores",
+            "plan: engine {engine}; transport {}; {} core{}",
             name(&self.transport),
-            self.cores
+            self.cores,
+            plural(self.cores as u64)
         )?;
         writeln!(
             f,
-            "plan: chunks {}{}; {}; batches of {}",
+            "plan: chunks {}{}, {}; batches of {} records",
             name(&self.chunking),
             if self.ships_ranges {
-                " (shipped to workers that cannot read them)"
+                " (their bytes shipped to a worker that cannot read them)"
             } else {
                 ""
             },
             self.chunk_sizing,
             self.batch_size
         )?;
-        writeln!(f, "plan: {}", self.why)
+        writeln!(f, "plan: why: {}", self.why)
+    }
+}
+
+/// "s" unless `n` is 1.
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 
@@ -308,22 +318,22 @@ fn plan_multiprocess(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig)
         plan.chunking,
         config.max_frame,
     );
+    let workers = format!(
+        "{} worker process{}",
+        plan.workers,
+        if plan.workers == 1 { "" } else { "es" }
+    );
     plan.why = match plan.chunking {
         Chunking::UncountedRanges => format!(
-            "{} worker process(es) read their own byte ranges of the input and count \
-             their records; the aggregate renumbers the partials",
-            plan.workers
+            "{workers} reading their own byte ranges of the input and counting their \
+             records; the aggregate renumbers the partials"
         ),
         Chunking::CountedRanges => format!(
-            "{} worker process(es) read their own byte ranges of the input, counted when \
-             cut ({})",
-            plan.workers,
+            "{workers} reading their own byte ranges of the input, counted when cut: {}",
             facts.why_counted()
         ),
         _ => format!(
-            "{} worker process(es); the coordinator reads the input and ships each chunk \
-             ({})",
-            plan.workers,
+            "{workers}; the coordinator reads the input and ships each chunk: {}",
             facts.why_shipped()
         ),
     };

@@ -293,7 +293,8 @@ pub(crate) async fn execute_pipeline(
         config,
         &Machine::detect(),
     );
-    tracing::info!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "plan: {}", plan.why);
+    // Once, on one line: what runs and why (report.json keeps it too).
+    tracing::info!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "the run's plan");
     if pipeline.source.part.may_wait() {
         // Never wait inside a source: it gets a thread of its own.
         crate::detached::detach(&mut pipeline.source.part)

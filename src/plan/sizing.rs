@@ -113,13 +113,16 @@ impl fmt::Display for ChunkSizing {
         }
         write!(
             f,
-            "chunks of half an even share of what remains among {} reader(s), \
-             from half a batch to {} batches",
-            self.readers, self.most_batches
+            "each half an even share of what remains among {} reader{}, from half a \
+             batch to {} batches",
+            self.readers,
+            if self.readers == 1 { "" } else { "s" },
+            self.most_batches
         )?;
-        if let Some(bytes) = self.most_bytes {
-            write!(f, " and {} MiB", bytes >> 20)?;
+        match self.most_bytes {
+            Some(bytes) if bytes >= 1 << 20 => write!(f, " and {} MiB", bytes >> 20),
+            Some(bytes) => write!(f, " and {bytes} bytes"),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

@@ -557,5 +557,7 @@ fn the_plan_serializes_with_the_names_docs_use() {
     assert_eq!(back, p);
     let lines = p.to_lines();
     assert_eq!(lines.lines().count(), 3, "{lines}");
-    assert!(lines.contains("plan: worker processes (2 local) over local workers"));
+    assert!(
+        lines.contains("plan: engine worker processes (2 local); transport local workers; 2 cores")
+    );
 }
