@@ -108,12 +108,13 @@ pub struct RunConfig {
     pub mode: Mode,
     /// Records per batch (per chunk in multiprocess mode).
     pub batch_size: usize,
-    /// Multiprocess mode: chunks are sized to what remains, between an
-    /// eighth of `batch_size` and twice it (see the coordinator's
-    /// `chunk_records`), so that a large input pays the per-chunk cost (a
-    /// partial built, sent and merged) fewer times while a small one is
-    /// still spread over every worker. The CLI sets it when `--batch-size`
-    /// is not given.
+    /// Multiprocess mode: chunks are sized to what remains, by the plan's
+    /// one rule ([`ChunkSizing`](crate::plan::ChunkSizing)), so that a
+    /// large input pays the per-chunk cost (a partial built, sent and
+    /// merged) fewer times while a small one is still spread over every
+    /// worker; off, a chunk is a batch. Pipeline mode: lets a small input
+    /// run in smaller batches. The CLI sets it when `--batch-size` is not
+    /// given.
     pub grow_chunks: bool,
     /// Batches that may wait in each stage's queue (pipeline mode).
     pub queue_depth: usize,
