@@ -290,7 +290,7 @@ pub(crate) async fn execute_pipeline(
             .fit_chunks_to_frame(chunked::chunk_room(config.max_frame), config.max_frame);
     }
     let plan = plan(
-        &PipelineFacts::of(&pipeline, job.is_some()),
+        &PipelineFacts::of(&pipeline, config, job.is_some()),
         config,
         &Machine::detect(),
     );

@@ -2,6 +2,7 @@
 //! it runs ([`PipelineFacts`], asked without reading or committing its
 //! source), and what this process may use ([`Machine`]).
 
+use crate::mode::{Mode, Replicas, RunConfig};
 use crate::pipeline::Pipeline;
 use serde::{Deserialize, Serialize};
 
@@ -9,14 +10,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PipelineFacts {
     /// The source's estimate of the records it holds, when it gives one
-    /// (plain files: from their sizes; standard input, gzip: unknown).
+    /// (plain files: from their sizes; standard input, gzip: unknown; not
+    /// asked in serial mode).
     pub records: Option<u64>,
     /// The source may wait for input from outside (standard input, a
     /// followed file, a socket): its size says nothing, and it is pulled
     /// on a thread of its own.
     pub may_wait: bool,
     /// The source can give its chunks as byte ranges of plain files, which
-    /// a reader opens itself.
+    /// a reader opens itself (asked only where the plan uses it).
     pub in_files: bool,
     /// The source can decode a chunk of its text anywhere (a worker, a
     /// reading lane), block by block as it is read.
@@ -33,15 +35,26 @@ pub struct PipelineFacts {
 }
 
 impl PipelineFacts {
-    /// Asks `pipeline` (nothing is read, nothing committed); `registered`
-    /// says whether it was built from a job its workers can rebuild.
-    pub fn of(pipeline: &Pipeline, registered: bool) -> Self {
+    /// Asks `pipeline` what a run in `mode` needs to know (nothing
+    /// committed); `registered` says whether it was built from a job its
+    /// workers can rebuild. Whether the source is in plain files is a look
+    /// at them (a file's first and last bytes: gzip, a `/proc` file), so it
+    /// is asked only where the plan uses it: in multiprocess mode, and in
+    /// pipeline mode with `--replicas auto` (reading lanes). Serial mode
+    /// decides nothing and asks nothing: it reads its input once, as the
+    /// run. Facts not asked are `None` or false.
+    pub fn of(pipeline: &Pipeline, config: &RunConfig, registered: bool) -> Self {
         let source = &pipeline.source.part;
+        let mode = config.mode;
+        let ranges = mode == Mode::Multiprocess
+            || (mode == Mode::Pipeline && config.replicas == Replicas::Auto);
         PipelineFacts {
-            records: source.remaining_estimate(),
+            records: (mode != Mode::Serial)
+                .then(|| source.remaining_estimate())
+                .flatten(),
             may_wait: source.may_wait(),
-            in_files: source.would_chunk_in_files(),
-            decodes_chunks: source.chunk_decoder().is_some(),
+            in_files: ranges && source.would_chunk_in_files(),
+            decodes_chunks: ranges && source.chunk_decoder().is_some(),
             renumbers: pipeline.aggregate.part.renumbers()
                 && pipeline
                     .stages

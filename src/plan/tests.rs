@@ -69,6 +69,18 @@ impl Aggregate for Count {
     }
 }
 
+/// Everything `pipeline` can say: the facts a multiprocess run asks.
+fn asked(pipeline: &Pipeline) -> PipelineFacts {
+    PipelineFacts::of(
+        pipeline,
+        &RunConfig {
+            mode: Mode::Multiprocess,
+            ..RunConfig::default()
+        },
+        true,
+    )
+}
+
 /// The facts of each kind of input, as `PipelineFacts::of` gives them.
 struct Kinds {
     small_file: PipelineFacts,
@@ -115,15 +127,12 @@ fn kinds() -> Kinds {
     .unwrap();
     let matrix = builtin_registry().build(&matrix_job).unwrap();
     Kinds {
-        small_file: PipelineFacts::of(&logs_pipeline(file(&small)), true),
-        large_file: PipelineFacts::of(&logs_pipeline(file(&large)), true),
-        gzip: PipelineFacts::of(&logs_pipeline(file(&gzip)), true),
-        stdin: PipelineFacts::of(
-            &logs_pipeline(LogsInput::Files(vec![InputSpec::Stdin])),
-            true,
-        ),
-        csv: PipelineFacts::of(&csv, true),
-        matrix: PipelineFacts::of(&matrix, true),
+        small_file: asked(&logs_pipeline(file(&small))),
+        large_file: asked(&logs_pipeline(file(&large))),
+        gzip: asked(&logs_pipeline(file(&gzip))),
+        stdin: asked(&logs_pipeline(LogsInput::Files(vec![InputSpec::Stdin]))),
+        csv: asked(&csv),
+        matrix: asked(&matrix),
     }
 }
 
@@ -147,6 +156,23 @@ fn each_kind_of_input_says_what_it_is() {
     // Matrix tasks are generated: counted, not in files.
     assert_eq!(k.matrix.records, Some(200));
     assert!(!k.matrix.in_files && !k.matrix.may_wait);
+}
+
+/// A look at the inputs is I/O: only the modes whose plan uses a fact ask it.
+#[test]
+fn each_mode_asks_only_what_its_plan_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    std::fs::write(&path, LINE.repeat(100)).unwrap();
+    let p = logs_pipeline(file(&path));
+    let facts = |config: RunConfig| PipelineFacts::of(&p, &config, true);
+    let serial = facts(library(Mode::Serial));
+    assert_eq!((serial.records, serial.in_files), (None, false));
+    let pipeline = facts(library(Mode::Pipeline));
+    assert_eq!((pipeline.records, pipeline.in_files), (Some(100), false));
+    let lanes = facts(auto(library(Mode::Pipeline)));
+    assert!(lanes.in_files && lanes.decodes_chunks);
+    assert!(facts(library(Mode::Multiprocess)).in_files);
 }
 
 /// `parpipe run`'s settings for `mode` (logs: small inputs may run inline,
@@ -479,13 +505,10 @@ fn the_limits_are_flags_and_inclusive() {
 
 /// Generated lines: counted, not in files, nothing to wait for.
 fn kinds_free_generated() -> PipelineFacts {
-    PipelineFacts::of(
-        &logs_pipeline(LogsInput::Generate {
-            records: 0,
-            seed: 1,
-        }),
-        true,
-    )
+    asked(&logs_pipeline(LogsInput::Generate {
+        records: 0,
+        seed: 1,
+    }))
 }
 
 #[test]
