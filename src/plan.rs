@@ -305,7 +305,9 @@ fn plan_multiprocess(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig)
     // the worker command), or a remote one that announced it reads them
     // (known only when it joins: the coordinator's first chunk decides,
     // and without such a worker chunks are shipped as text).
-    plan.chunking = match (facts.in_files, facts.renumbers && facts.decodes_chunks) {
+    // Uncounted needs the aggregate to renumber; the reader confirms at
+    // its first chunk that the source cuts by bytes (else it counts them).
+    plan.chunking = match (facts.in_files, facts.renumbers) {
         (false, _) => Chunking::ShippedText,
         (true, true) => Chunking::UncountedRanges,
         (true, false) => Chunking::CountedRanges,
@@ -329,8 +331,8 @@ fn plan_multiprocess(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig)
              records; the aggregate renumbers the partials"
         ),
         Chunking::CountedRanges => format!(
-            "{workers} reading their own byte ranges of the input, counted when cut: {}",
-            facts.why_counted()
+            "{workers} reading their own byte ranges of the input, counted when cut: \
+             a stage reads record numbers, or the aggregate cannot renumber its partials"
         ),
         _ => format!(
             "{workers}; the coordinator reads the input and ships each chunk: {}",

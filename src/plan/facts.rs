@@ -82,15 +82,6 @@ impl PipelineFacts {
         }
     }
 
-    /// Why chunks cut by ranges must be counted when cut.
-    pub(crate) fn why_counted(&self) -> &'static str {
-        if !self.renumbers {
-            "a stage reads record numbers, or the aggregate cannot renumber its partials"
-        } else {
-            "the source cannot decode a chunk block by block"
-        }
-    }
-
     /// Why the coordinator ships the chunks.
     pub(crate) fn why_shipped(&self) -> &'static str {
         if self.may_wait {

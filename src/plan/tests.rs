@@ -340,6 +340,17 @@ fn a_user_pipeline_on_csv() {
     // Reading lanes size their chunks to what remains, whatever the config.
     let lanes = plan(&k.csv, &auto(library(Mode::Pipeline)), &TWO);
     assert!(lanes.chunk_sizing.guided);
+    // A source without a chunk decoder: no lanes; workers still get
+    // ranges, uncounted if the source cuts by bytes (asked at the first chunk).
+    let no_decoder = PipelineFacts {
+        decodes_chunks: false,
+        ..k.csv.clone()
+    };
+    let p = plan(&no_decoder, &auto(library(Mode::Pipeline)), &TWO);
+    assert_eq!(p.engine, StageActors);
+    assert!(p.why.contains("cannot decode a chunk"), "{}", p.why);
+    let p = plan(&no_decoder, &library(Mode::Multiprocess), &TWO);
+    assert_eq!(p.chunking, UncountedRanges);
     // An aggregate that cannot renumber: counted ranges, no lanes.
     let counted = PipelineFacts {
         renumbers: false,
