@@ -383,7 +383,9 @@ fn usage(message: &str) -> ExitCode {
     eprintln!("csv_etl: {message}");
     eprintln!(
         "usage: csv_etl --input FILE [--mode plain|serial|pipeline|multiprocess|rayon] \
-         [--workers N] [--replicas none|auto] [--batch-size N]\n       csv_etl --generate N FILE"
+         [--workers N] [--replicas none|auto] [--batch-size N] [--report FILE]\n       \
+         csv_etl --generate N FILE\n\
+         --report FILE: a parpipe mode's run report as JSON (its `plan` says how it ran)"
     );
     ExitCode::from(2)
 }
@@ -405,7 +407,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let (mut input, mut mode) = (None, "serial".to_string());
+    let (mut input, mut mode, mut report) = (None, "serial".to_string(), None);
     let mut config = RunConfig::default();
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -414,6 +416,7 @@ fn main() -> ExitCode {
         };
         match flag.as_str() {
             "--input" => input = Some(value),
+            "--report" => report = Some(value),
             "--mode" => mode = value,
             "--workers" => match value.parse() {
                 Ok(n) if (1..=256).contains(&n) => config.workers = Some(n),
@@ -450,8 +453,13 @@ fn main() -> ExitCode {
             }
             registry
                 .run(&key, &Params { input }, &config)
-                .map(|done| done.result)
                 .map_err(|e| e.to_string())
+                .and_then(|done| match &report {
+                    Some(path) => std::fs::write(path, done.report.to_json())
+                        .map(|()| done.result)
+                        .map_err(|e| format!("cannot write {path}: {e}")),
+                    None => Ok(done.result),
+                })
         }
         other => return usage(&format!("unknown mode '{other}'")),
     };

@@ -341,9 +341,14 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
             generate(&spare, "7");
             let out = dir.path().join(format!("out-{mode}"));
             let _ = std::fs::remove_dir_all(&out);
+            // Multiprocess mode's plan looks at the file (is it plain?)
+            // before the run reads it: the moment to meddle is when the
+            // coordinator has cut it into ranges (logged with -v), not
+            // the first read.
+            let multiprocess = mode == "multiprocess";
             let mut args = vec![
                 "run",
-                "-q",
+                if multiprocess { "-v" } else { "-q" },
                 "--mode",
                 mode,
                 "--input",
@@ -354,15 +359,23 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
                 "1",
             ];
             args.extend(["--out", out.to_str().unwrap()]);
-            if mode == "multiprocess" {
+            if multiprocess {
                 args.extend(["--workers", "2", "--inflight", "1"]);
             }
             let reads = Reads::of(&input);
-            let child = spawn(&args);
-            reads.wait(HANG);
+            let mut child = spawn(&args);
+            let log = multiprocess.then(|| common::process::Log::collect(&mut child));
+            match &log {
+                Some(log) => drop(log.wait_for(|l| l.contains("as file ranges"))),
+                None => reads.wait(HANG),
+            }
             meddle(&input, &spare);
-            let (o, _) =
+            let (mut o, _) =
                 wait_or_kill(child, HANG).unwrap_or_else(|e| panic!("{mode}, {what}: {e}"));
+            if let Some(log) = log {
+                log.drain();
+                o.stderr = log.text().into_bytes();
+            }
             let err = String::from_utf8_lossy(&o.stderr).to_string();
             let what = format!("{mode}, input {what}:\n{}", describe(&args, &o));
             assert_eq!(o.status.code(), Some(1), "{what}");

@@ -116,11 +116,14 @@ fn lanes_give_serials_outputs_and_a_row_per_part() {
                 println!("SKIPPED (lanes part): one core, so `auto` keeps the stage actors");
                 continue;
             }
-            assert!(
-                log.contains("reading lanes"),
+            let report = read_json(&lanes.join("report.json"));
+            let plan = &report["plan"];
+            assert_eq!(
+                plan["engine"], "reading_lanes",
                 "{name}, batch {batch}: {log}"
             );
-            let report = read_json(&lanes.join("report.json"));
+            assert_eq!(plan["lanes"].as_u64(), Some(cores as u64), "{plan}");
+            assert_eq!(plan["chunking"], "uncounted_ranges", "{plan}");
             let rows = report["stages"].as_array().unwrap();
             let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
             assert_eq!(
@@ -150,7 +153,13 @@ fn a_run_the_lanes_cannot_serve_runs_on_the_stage_actors() {
     let mut args = vec!["--mode", "pipeline", "--replicas", "auto"];
     args.extend(emit);
     let log = run(&[&input], &args, &auto);
-    assert!(!log.contains("reading lanes"), "{log}");
+    let plan = &read_json(&auto.join("report.json"))["plan"];
+    assert_eq!(plan["engine"], "stage_actors", "{plan}\n{log}");
+    assert_eq!(plan["probe"], true, "{plan}");
+    assert!(
+        plan["why"].as_str().unwrap().contains("record numbers"),
+        "the reason names what the lanes lack: {plan}"
+    );
     same_files(
         &serial,
         &auto,

@@ -325,13 +325,17 @@ fn chunks_cut_by_bytes_keep_line_numbers_and_totals() {
             }
             let run = common::expect_ok(&args);
             let log = String::from_utf8_lossy(&run.stderr);
-            assert!(log.contains("chunks are cut by bytes"), "{log}");
             let got = std::fs::read(out.join("summary.json")).unwrap();
             assert!(
                 got == expected,
                 "summary differs ({workers} workers, batch {batch}):\n{log}"
             );
             let report = read_json(&out.join("report.json"));
+            let plan = &report["plan"];
+            assert_eq!(plan["engine"], "worker_processes", "{plan}");
+            assert_eq!(plan["chunking"], "uncounted_ranges", "{plan}");
+            assert_eq!(plan["workers"].to_string(), workers, "{plan}");
+            assert_eq!(plan["chunk_sizing"]["guided"], batch == "guided", "{plan}");
             assert_eq!(
                 sum_of(&report, "records"),
                 20_003,

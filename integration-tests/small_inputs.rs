@@ -1,9 +1,9 @@
 //! Small inputs in the parallel modes: with default settings, a few batches
 //! run inline (as serial mode does: nothing to overlap, and an engine's
 //! start-up would make the run slower than serial); the outputs stay byte
-//! for byte serial's, the report keeps the mode asked for and says why it
-//! ran inline. An engine shape the user chose, or a larger input, still
-//! gets the engine.
+//! for byte serial's, the report keeps the mode asked for and its `plan`
+//! says why it ran inline. An engine shape the user chose, or a larger
+//! input, still gets the engine.
 
 mod common;
 
@@ -60,7 +60,8 @@ fn small_inputs_run_inline_in_the_mode_asked_for_with_serials_outputs() {
         let mut args = vec!["--mode", "serial", "-q"];
         args.extend(input);
         let (report, _) = run(&serial, &args);
-        assert!(report.get("inline_reason").is_none(), "{report}");
+        assert_eq!(report["plan"]["engine"], "inline", "{report}");
+        assert_eq!(report["plan"]["mode"], "serial", "{report}");
         for mode in ["pipeline", "multiprocess"] {
             let out = dir.path().join(format!("{kind}-{mode}"));
             let mut args = vec!["--mode", mode];
@@ -68,12 +69,19 @@ fn small_inputs_run_inline_in_the_mode_asked_for_with_serials_outputs() {
             let (report, table) = run(&out, &args);
             assert_same_outputs(&serial, &out);
             assert_eq!(report["mode"], mode, "{report}");
-            let why = report["inline_reason"].as_str().expect("an inline reason");
+            let plan = &report["plan"];
+            assert_eq!(plan["engine"], "inline", "{kind} {mode}: {plan}");
+            assert_eq!(plan["mode"], mode, "{plan}");
+            let why = plan["why"].as_str().expect("a reason");
             assert!(
                 why.contains("records (1 batch of 8192"),
                 "{kind} {mode}: {why}"
             );
-            assert!(table.contains("ran inline: about "), "{table}");
+            assert!(
+                table.contains("plan: engine inline; transport threads"),
+                "{table}"
+            );
+            assert!(table.contains(&format!("plan: why: {why}")), "{table}");
             assert!(table.contains(&format!("{mode} mode: ")), "{table}");
             assert_eq!(report["workers"].as_array().map(Vec::len), Some(0));
             assert!(!table.contains("listening on"), "no listener: {table}");
@@ -113,7 +121,7 @@ fn a_chosen_engine_shape_or_a_larger_input_still_runs_the_engine() {
         all.extend_from_slice(args);
         let (report, _) = run(&out, &all);
         assert_same_outputs(&serial, &out);
-        assert!(report.get("inline_reason").is_none(), "{name}: {report}");
+        assert_ne!(report["plan"]["engine"], "inline", "{name}: {report}");
         if args[1] == "multiprocess" {
             let rows = report["workers"].as_array().unwrap();
             assert!(!rows.is_empty(), "{name}: {report}");
@@ -134,7 +142,8 @@ fn a_chosen_engine_shape_or_a_larger_input_still_runs_the_engine() {
         ],
     );
     assert_same_outputs(&serial, &out);
-    let why = report["inline_reason"].as_str().expect("inline");
+    assert_eq!(report["plan"]["engine"], "inline", "{report}");
+    let why = report["plan"]["why"].as_str().unwrap();
     assert!(why.contains("(8 batches of 400"), "{why}");
 }
 
@@ -159,8 +168,8 @@ fn a_small_matrix_run_keeps_its_workers() {
     let mut args = vec!["--mode", "multiprocess"];
     args.extend(base);
     let (report, table) = run(&out, &args);
-    assert!(report.get("inline_reason").is_none(), "{report}");
-    assert!(!table.contains("ran inline"), "{table}");
+    assert_eq!(report["plan"]["engine"], "worker_processes", "{report}");
+    assert!(table.contains("plan: engine worker processes"), "{table}");
     assert!(
         !report["workers"].as_array().unwrap().is_empty(),
         "{report}"
@@ -169,4 +178,46 @@ fn a_small_matrix_run_keeps_its_workers() {
         std::fs::read(serial.join("summary.json")).unwrap(),
         std::fs::read(out.join("summary.json")).unwrap()
     );
+}
+
+/// The small-input limits are flags: 0 gives the engine even a tiny input,
+/// a larger one runs a larger input inline; both with serial's outputs.
+#[test]
+fn the_small_input_limits_are_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_input(dir.path(), 5_000);
+    let serial = dir.path().join("serial");
+    run(&serial, &["-q", "--mode", "serial", "--input", s(&file)]);
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "never",
+            &["--mode", "pipeline", "--inline-batches-pipeline", "0"],
+            "stage_actors",
+        ),
+        (
+            "readers-never",
+            &["--mode", "multiprocess", "--inline-batches-readers", "0"],
+            "worker_processes",
+        ),
+        (
+            "wider",
+            &[
+                "--mode",
+                "multiprocess",
+                "--batch-size",
+                "100",
+                "--inline-batches-readers",
+                "64",
+            ],
+            "inline",
+        ),
+    ];
+    for (name, args, engine) in cases {
+        let out = dir.path().join(name);
+        let mut all = vec!["-q", "--input", s(&file)];
+        all.extend_from_slice(args);
+        let (report, _) = run(&out, &all);
+        assert_same_outputs(&serial, &out);
+        assert_eq!(report["plan"]["engine"], engine, "{name}: {report}");
+    }
 }

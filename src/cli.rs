@@ -270,6 +270,31 @@ pub(crate) struct RunArgs {
     /// 1024 (0: remote workers only).
     #[arg(long, value_parser = int_in::<usize>(0, MAX_WORKERS))]
     pub(crate) workers: Option<usize>,
+    /// Small inputs (logs): pipeline mode's stage actors run inline, as
+    /// serial mode does, when the input's estimated size is at most this
+    /// many batches (too few to overlap and win back the actors'
+    /// start-up); 0 to 1048576, 0: never.
+    #[arg(long, value_name = "BATCHES", default_value_t = 16,
+          value_parser = int_in::<u64>(0, parpipe::plan::limits::MAX_INLINE_BATCHES))]
+    pub(crate) inline_batches_pipeline: u64,
+    /// Small inputs (logs): multiprocess mode runs inline at most this many
+    /// batches when its workers read their own byte ranges of the input;
+    /// 0 to 1048576, 0: never.
+    #[arg(long, value_name = "BATCHES", default_value_t = 12,
+          value_parser = int_in::<u64>(0, parpipe::plan::limits::MAX_INLINE_BATCHES))]
+    pub(crate) inline_batches_readers: u64,
+    /// Small inputs (logs): multiprocess mode runs inline at most this many
+    /// batches when the coordinator reads and ships every chunk (gzip,
+    /// generated lines); 0 to 1048576, 0: never.
+    #[arg(long, value_name = "BATCHES", default_value_t = 24,
+          value_parser = int_in::<u64>(0, parpipe::plan::limits::MAX_INLINE_BATCHES))]
+    pub(crate) inline_batches_shipped: u64,
+    /// Small inputs (logs): from this many records on, an input within
+    /// --inline-batches-pipeline runs on the stage actors in smaller
+    /// batches (3 × that many) instead of inline; 0 to 2^40.
+    #[arg(long, value_name = "RECORDS", default_value_t = 65536,
+          value_parser = int_in::<u64>(0, parpipe::plan::limits::MAX_SMALLER_BATCHES_FROM))]
+    pub(crate) smaller_batches_from: u64,
     /// Output directory: summary.json, report.json, and with --emit-records
     /// records.jsonl and rejects.txt.
     #[arg(long, default_value = "parpipe-out")]

@@ -241,6 +241,7 @@ pub mod metrics;
 mod mode;
 pub mod outputs;
 pub mod pipeline;
+pub mod plan;
 #[cfg(feature = "cli")]
 mod progress;
 #[cfg(feature = "internals")]

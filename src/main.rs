@@ -240,6 +240,12 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
         // Log lines are cheap: a small input is not worth an engine. (A
         // matrix task is heavy: multiprocess mode gains from 16 tasks.)
         inline_small: matches!(params, Params::Logs(_)),
+        inline_limits: parpipe::plan::InlineLimits {
+            pipeline_batches: args.inline_batches_pipeline,
+            reader_batches: args.inline_batches_readers,
+            shipped_batches: args.inline_batches_shipped,
+            smaller_batches_from: args.smaller_batches_from,
+        },
         ..RunConfig::default()
     };
     config.validate().map_err(usage)?;

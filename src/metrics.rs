@@ -230,11 +230,13 @@ pub struct RunReport {
     pub bottleneck: Option<Bottleneck>,
     /// Worker processes (multiprocess mode only).
     pub workers: Vec<WorkerReport>,
-    /// Set when a parallel mode ran this input inline, as serial mode
-    /// does, because its size estimate said the engine could not pay
-    /// (`mode` stays the one asked for): the estimate and the limit.
+    /// How the run executed and why ([`crate::plan::plan`]): the engine
+    /// (`inline` when a parallel mode ran a small input as serial mode
+    /// does; `mode` stays the one asked for), the transport, how chunks
+    /// were cut and sized, the batch size. Set by every run; absent from
+    /// a report that did not come from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline_reason: Option<String>,
+    pub plan: Option<crate::plan::Plan>,
 }
 
 impl RunReport {
@@ -264,7 +266,7 @@ impl RunReport {
             bottleneck: find_bottleneck(&rows),
             stages: rows,
             workers: Vec::new(),
-            inline_reason: None,
+            plan: None,
         }
     }
 
@@ -354,11 +356,11 @@ impl RunReport {
             self.cpu_percent,
             self.peak_rss_bytes as f64 / 1048576.0
         );
-        if let Some(why) = &self.inline_reason {
-            let _ = writeln!(t, "ran inline: {why}");
-        }
         if let Some(b) = &self.bottleneck {
             let _ = writeln!(t, "bottleneck: {}", b.reason);
+        }
+        if let Some(plan) = &self.plan {
+            t.push_str(&plan.to_lines());
         }
         t
     }

@@ -24,9 +24,9 @@ pub(crate) struct ChildReport {
     coordinator_cpu_percent: Option<f64>,
     #[serde(default)]
     workers: Vec<ChildWorker>,
-    /// Why a parallel mode ran the input inline, if it did.
+    /// How the run executed (whether a parallel mode ran it inline).
     #[serde(default)]
-    inline_reason: Option<String>,
+    plan: Option<crate::plan::Plan>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +69,7 @@ impl ChildReport {
             records: self.records,
             cpu_percent: self.total_cpu(),
             peak_rss_bytes: self.total_rss(),
-            inline: self.inline_reason.is_some(),
+            inline: self.plan.as_ref().is_some_and(crate::plan::Plan::inline),
         }
     }
 }

@@ -246,7 +246,7 @@ pub fn render(results: &BenchResults) -> String {
                     let _ = writeln!(
                         t,
                         "\n{c} at {} lines: {inline} of {all} runs ran inline, as serial \
-                         mode does (too small for the engine to pay: report.json's inline_reason)",
+                         mode does (too small for the engine to pay: report.json's plan)",
                         size_label(size)
                     );
                 }

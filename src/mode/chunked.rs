@@ -19,28 +19,11 @@ use crate::stage::BatchInfo;
 /// decoded.
 pub(crate) const STREAM_BLOCK: usize = 256 << 10;
 
-/// Most bytes in a chunk cut by bytes (multiprocess mode's, pipeline
-/// mode's lanes'): far fewer partials to merge than batches, and a reader's
-/// buffer stays a block long whatever the chunk.
-pub(crate) const UNCOUNTED_CHUNK_BYTES: usize = 32 << 20;
-
 /// Bytes a frame of `max_frame` bytes leaves for a chunk's payload: room
 /// for the chunk's header and the frame's own (a length, and whatever
 /// authenticates it).
 pub(crate) fn chunk_room(max_frame: usize) -> usize {
     max_frame.saturating_sub(crate::protocol::CHUNK_HEADER_ROOM + 64)
-}
-
-/// Records in the next chunk when `left` remain for `ways` readers (guided
-/// sizing): half an even share, so that chunks shrink towards the end and
-/// the readers finish together; at least half a batch of `base` records
-/// (every chunk costs a partial, its encoding and its merge: an eighth
-/// made a quarter more chunks for a tail no better balanced), at most
-/// `most` batches.
-pub(crate) fn guided_records(left: u64, base: usize, ways: usize, most: usize) -> usize {
-    let share = left / (2 * ways.max(1) as u64);
-    let (low, high) = ((base / 2).max(1) as u64, base.saturating_mul(most) as u64);
-    share.clamp(low, high.max(low)) as usize
 }
 
 /// Why a chunk failed: a stage's or the aggregate's error as serial mode

@@ -8,13 +8,13 @@ pub(crate) mod multiprocess;
 pub(crate) mod pipelined;
 pub(crate) mod reorder;
 pub(crate) mod serial;
-pub(crate) mod small;
 
 pub use multiprocess::WorkerCommand;
 pub use pipelined::Replicas;
 
 use crate::error::{Error, RunError};
 use crate::pipeline::{AnyData, JobSpec, Pipeline, Registry};
+use crate::plan::{plan, Engine, Machine, PipelineFacts};
 use crate::run::Finished;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,12 +108,13 @@ pub struct RunConfig {
     pub mode: Mode,
     /// Records per batch (per chunk in multiprocess mode).
     pub batch_size: usize,
-    /// Multiprocess mode: chunks are sized to what remains, between an
-    /// eighth of `batch_size` and twice it (see the coordinator's
-    /// `chunk_records`), so that a large input pays the per-chunk cost (a
-    /// partial built, sent and merged) fewer times while a small one is
-    /// still spread over every worker. The CLI sets it when `--batch-size`
-    /// is not given.
+    /// Multiprocess mode: chunks are sized to what remains, by the plan's
+    /// one rule ([`ChunkSizing`](crate::plan::ChunkSizing)), so that a
+    /// large input pays the per-chunk cost (a partial built, sent and
+    /// merged) fewer times while a small one is still spread over every
+    /// worker; off, a chunk is a batch. Pipeline mode: lets a small input
+    /// run in smaller batches. The CLI sets it when `--batch-size` is not
+    /// given.
     pub grow_chunks: bool,
     /// Batches that may wait in each stage's queue (pipeline mode).
     pub queue_depth: usize,
@@ -148,7 +149,7 @@ pub struct RunConfig {
     pub dashboard: Option<String>,
     /// Let a parallel mode run a small input inline, as serial mode does,
     /// when the source's size estimate says its engine cannot pay (see
-    /// `mode::small`; the report's `inline_reason` then says so). Only
+    /// [`plan`](crate::plan::plan); the report's `plan` then says so). Only
     /// taken when the engine's shape is left to the defaults (no
     /// `workers` count, no token, `listen` on loopback port 0, no
     /// per-stage replicas). Off by default: the work per record of a
@@ -156,6 +157,9 @@ pub struct RunConfig {
     /// gains from 16 tasks on) would lose its speed-up. `parpipe run`
     /// turns it on for the `logs` workload, whose records are cheap.
     pub inline_small: bool,
+    /// How small an input is for [`inline_small`](Self::inline_small)
+    /// (the `--inline-batches-*` and `--smaller-batches-from` flags).
+    pub inline_limits: crate::plan::InlineLimits,
     /// Print `parpipe: listening on ADDR` (and `parpipe: dashboard on
     /// http://ADDR`) on stderr once bound (for people
     /// and scripts starting remote workers); otherwise it is only logged.
@@ -181,6 +185,7 @@ impl Default for RunConfig {
             worker_wait_timeout: std::time::Duration::from_secs(10),
             announce_listen: false,
             inline_small: false,
+            inline_limits: crate::plan::InlineLimits::default(),
             worker_command: None,
             live: None,
             dashboard: None,
@@ -197,6 +202,7 @@ impl RunConfig {
         if self.queue_depth == 0 {
             return Err(RunError::Config("queue depth must be at least 1".into()).into());
         }
+        self.inline_limits.validate().map_err(RunError::Config)?;
         if self.mode == Mode::Multiprocess {
             multiprocess::validate(self)?;
         }
@@ -283,47 +289,46 @@ pub(crate) async fn execute_pipeline(
             .part
             .fit_chunks_to_frame(chunked::chunk_room(config.max_frame), config.max_frame);
     }
+    let plan = plan(
+        &PipelineFacts::of(&pipeline, config, job.is_some()),
+        config,
+        &Machine::detect(),
+    );
+    // Once, on one line: what runs and why (report.json keeps it too).
+    tracing::info!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "the run's plan");
     if pipeline.source.part.may_wait() {
         // Never wait inside a source: it gets a thread of its own.
         crate::detached::detach(&mut pipeline.source.part)
             .map_err(|e| RunError::Runtime(format!("cannot start the source's thread: {e}")))?;
     }
     let mut config = std::borrow::Cow::Borrowed(config);
-    if let Some(batch) = small::smaller_batch(&pipeline, &config) {
-        tracing::info!(
-            batch,
-            "a small input: batches of {batch} records, so that the stages overlap"
-        );
-        config.to_mut().batch_size = batch;
+    if plan.batch_size != config.batch_size {
+        config.to_mut().batch_size = plan.batch_size;
     }
     let dashboard = start_dashboard(&mut config)?;
     let config = config.as_ref();
     let output = pipeline.output.clone();
-    // A multiprocess run without a registered job fails below, whatever its size.
-    let inline = match (config.mode, job) {
-        (Mode::Multiprocess, None) => None,
-        _ => small::inline_reason(&pipeline, config),
-    };
-    let report = match (config.mode, job) {
-        _ if inline.is_some() => {
-            tracing::info!(reason = inline.as_deref(), "running inline");
-            serial::execute(pipeline, config).await.map(|mut report| {
-                // The mode asked for stays visible; the reason says what ran.
-                report.mode = config.mode;
-                report.inline_reason = inline;
-                report
-            })
+    let report = match (plan.engine, job) {
+        (Engine::Inline, _) => serial::execute(pipeline, config).await,
+        (Engine::StageActors | Engine::ReadingLanes, _) => {
+            pipelined::execute(pipeline, config, &plan).await
         }
-        (Mode::Serial, _) => serial::execute(pipeline, config).await,
-        (Mode::Pipeline, _) => pipelined::execute(pipeline, config).await,
-        (Mode::Multiprocess, Some(job)) => multiprocess::execute(pipeline, job, config).await,
-        (Mode::Multiprocess, None) => Err(RunError::Config(
+        (Engine::WorkerProcesses, Some(job)) => {
+            multiprocess::execute(pipeline, job, config, &plan).await
+        }
+        (Engine::WorkerProcesses, None) => Err(RunError::Config(
             "multiprocess mode needs a registered pipeline (workers rebuild it by name): \
              register it and run it through its key (Registry::run, Registry::execute, \
              Registry::start)"
                 .into(),
         )),
-    };
+    }
+    .map(|mut report| {
+        // The mode asked for stays visible; the plan says what ran.
+        report.mode = config.mode;
+        report.plan = Some(plan);
+        report
+    });
     if let Some(board) = &config.live {
         crate::live::publisher::publish_final(board, report.as_ref().map_err(|e| e.to_string()));
     }

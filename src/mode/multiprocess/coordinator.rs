@@ -31,6 +31,7 @@ use crate::metrics::{StageStats, WorkerReport};
 use crate::mode::inline::run_sink_finish;
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
+use crate::plan::{ChunkSizing, Chunking, Plan};
 use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
@@ -106,15 +107,13 @@ pub(crate) struct Coordinator {
     /// (worker, seq) of the chunks sent as file ranges and not yet
     /// answered: only those may come back `ChunkUnreadable`.
     sent_in_files: HashSet<(u64, u64)>,
-    /// How many workers this run starts itself: if any (or if a worker
-    /// announced roots), chunks are cut as file ranges when the source can
-    /// (decided at the first chunk).
+    /// How many workers this run starts itself, and how chunks are cut
+    /// and sized (the plan's: as file ranges when a worker reads them,
+    /// decided at the first chunk).
     local_workers: usize,
+    chunking: (Chunking, ChunkSizing),
     /// The thread that pulls the source and cuts chunks (from `started`).
     reader: Option<Reader>,
-    /// Whether chunks may be cut by bytes, as far as the stages and the
-    /// aggregate go (asked once).
-    renumberable: Option<bool>,
     /// Chunks are cut by bytes, their records not counted by the reader:
     /// each worker counts its chunk's, and partials are renumbered at the
     /// merge.
@@ -143,7 +142,7 @@ impl Coordinator {
     pub(crate) fn new(
         pipeline: Pipeline,
         config: RunConfig,
-        local_workers: usize,
+        plan: &Plan,
         done: oneshot::Sender<Result<Outcome, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -163,9 +162,9 @@ impl Coordinator {
             roots: HashMap::new(),
             unreadable: HashMap::new(),
             sent_in_files: HashSet::new(),
-            local_workers,
+            local_workers: plan.workers,
+            chunking: (plan.chunking, plan.chunk_sizing),
             reader: None,
-            renumberable: None,
             uncounted: false,
             merged_records: 0,
             rows: BTreeMap::new(),
@@ -204,15 +203,9 @@ impl Coordinator {
             self.send_chunk(ctx, to.worker, conn, chunk);
         }
         while self.sched.wants_new_chunk() {
-            let renumberable = *self.renumberable.get_or_insert_with(|| {
-                let p = &mut self.pipeline;
-                p.aggregate.part.renumbers()
-                    && p.stages.iter().all(|s| !s.part.uses_record_numbers())
-            });
             let req = ReadRequest {
                 workers: self.sched.workers(),
                 readers: !self.roots.is_empty(),
-                renumberable,
             };
             let asked = self.reader.as_ref().is_some_and(|r| r.ask(req));
             if !asked {
@@ -358,7 +351,13 @@ impl Actor for Coordinator {
                 part: Box::new(reader::Moved),
             },
         );
-        match Reader::start(source, &self.config, self.local_workers, ctx.address()) {
+        let (chunking, sizing) = self.chunking;
+        match Reader::start(
+            source,
+            &self.config,
+            (chunking, sizing, self.local_workers),
+            ctx.address(),
+        ) {
             Ok(reader) => self.reader = Some(reader),
             Err(e) => {
                 let e =

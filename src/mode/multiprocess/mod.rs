@@ -8,7 +8,8 @@
 //! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
 //! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
 //!
-//! Workers are local children (`--workers N`, default: one per core) and/or
+//! Workers are local children (as many as the [`Plan`] says: `--workers N`,
+//! default one per core) and/or
 //! remote processes that join at any time (`parpipe worker --connect`). The
 //! coordinator announces `parpipe: listening on ADDR` on stderr once bound
 //! when `RunConfig::announce_listen` is set (the CLI does, unless `-q`).
@@ -24,6 +25,7 @@ use crate::error::RunError;
 use crate::metrics::{ProcessSampler, RunReport};
 use crate::mode::RunConfig;
 use crate::pipeline::{JobSpec, Pipeline};
+use crate::plan::Plan;
 use crate::protocol::{
     server_handshake, write_frame, FrameCodec, Message, ProtocolError, Token, HANDSHAKE_TIMEOUT,
     MAX_PENDING_HANDSHAKES,
@@ -70,18 +72,13 @@ pub(crate) fn validate(config: &RunConfig) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Local workers to start: `workers`, or one per core.
-fn local_workers(config: &RunConfig) -> usize {
-    config
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// Runs `pipeline` (built from `job`) with worker processes.
+/// Runs `pipeline` (built from `job`) with worker processes, as `plan`
+/// says (how many local workers, how chunks are cut and sized).
 pub async fn execute(
     pipeline: Pipeline,
     job: &JobSpec,
     config: &RunConfig,
+    plan: &Plan,
 ) -> Result<RunReport, RunError> {
     validate(config)?;
     check_frames(&pipeline, job, config)?;
@@ -92,7 +89,7 @@ pub async fn execute(
     if let Some(total) = pipeline.source.part.size_hint() {
         config.progress.set_total(total);
     }
-    let n_local = local_workers(config);
+    let n_local = plan.workers;
     // Local children get a fresh random token unless one is given; without
     // a token (loopback only), remote workers authenticate with the empty key.
     let token = match (&config.token, n_local) {
@@ -109,9 +106,9 @@ pub async fn execute(
     let (tx, rx) = oneshot::channel();
     let arbiter = Arbiter::new();
     let coordinator = {
-        let config = config.clone();
+        let (config, plan) = (config.clone(), plan.clone());
         Coordinator::start_in_arbiter(&arbiter.handle(), move |_| {
-            Coordinator::new(pipeline, config, n_local, tx)
+            Coordinator::new(pipeline, config, &plan, tx)
         })
     };
     // The coordinator's thread owns every socket of the run, the listener

@@ -7,23 +7,22 @@
 //! absorbs each, as serial mode's would. No line crosses a thread, and the
 //! reading is shared by the cores instead of being one thread's.
 //!
-//! It runs only where the result cannot tell: the source can cut its
-//! input by bytes and decode chunks apart from itself, no stage depends
-//! on where its batch sits, and the aggregate can renumber its partials.
-//! Anything else runs on the stage actors.
+//! The plan ([`crate::plan`]) chooses it only where the result cannot
+//! tell: the source can cut its input by bytes and decode chunks apart
+//! from itself, no stage depends on where its batch sits, and the
+//! aggregate can renumber its partials. Anything else runs on the stage
+//! actors. Chunks are sized by the plan's one rule ([`ChunkSizing`]).
 
-use super::Replicas;
 use crate::error::RunError;
 use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::mode::chunked::{
-    guided_records, merge_in_order, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
-};
+use crate::mode::chunked::{merge_in_order, run_streamed, ChunkError, ChunkRun};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
 use crate::mode::reorder::ReorderBuffer;
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
+use crate::plan::{ChunkSizing, Plan};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -37,44 +36,20 @@ const PER_LANE: usize = 2;
 /// so the partials waiting for it stay bounded.
 const WINDOW_PER_LANE: usize = 16;
 
-/// Whether `pipeline` would run as reading lanes in `config` (see the
-/// module text), asked without touching its source.
-pub(crate) fn eligible(pipeline: &Pipeline, config: &RunConfig) -> bool {
-    let source = &pipeline.source.part;
-    config.mode == crate::Mode::Pipeline
-        && config.replicas == Replicas::Auto
-        && lanes() > 1
-        && pipeline.aggregate.part.renumbers()
-        && pipeline
-            .stages
-            .iter()
-            .all(|s| !s.part.uses_record_numbers())
-        && source.chunk_decoder().is_some()
-        && source.would_chunk_in_files()
-}
-
-/// Whether `pipeline` runs as reading lanes in `config`; if so, its source
-/// is now cut into file ranges.
-pub(crate) fn take(pipeline: &mut Pipeline, config: &RunConfig) -> Result<bool, RunError> {
-    if !eligible(pipeline, config) {
-        return Ok(false);
-    }
+/// Cuts `pipeline`'s source into file ranges, for the lanes the plan
+/// chose (from the source's word that it would).
+pub(crate) fn take(pipeline: &mut Pipeline) -> Result<(), RunError> {
     let source = &mut pipeline.source.part;
-    if !source.chunks_in_files() {
-        return Ok(false);
+    if !source.chunks_in_files() || !source.cuts_by_bytes() {
+        return Err(RunError::Source {
+            source_name: pipeline.source.name.clone(),
+            error: crate::StageError::new(
+                "said it would give its input as byte ranges of files, then did not \
+                 (did an input change before the run started?)",
+            ),
+        });
     }
-    if !source.cuts_by_bytes() {
-        // Committed to ranges, yet not by bytes: nothing else can read it now.
-        return Err(RunError::Runtime(
-            "the source gives file ranges but cannot cut them by bytes".into(),
-        ));
-    }
-    Ok(true)
-}
-
-/// One lane per core.
-fn lanes() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    Ok(())
 }
 
 /// Runs `pipeline` (whose source [`take`] cut into ranges) on reading
@@ -82,15 +57,16 @@ fn lanes() -> usize {
 pub(crate) async fn execute(
     pipeline: Pipeline,
     config: &RunConfig,
+    plan: &Plan,
     started: Instant,
 ) -> Result<RunReport, RunError> {
     tracing::info!(
-        lanes = lanes(),
+        lanes = plan.lanes,
         "replicas auto: {} reading lanes over the input's byte ranges",
-        lanes()
+        plan.lanes
     );
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || run(pipeline, &config, started))
+    let (config, sizing, lanes) = (config.clone(), plan.chunk_sizing, plan.lanes);
+    tokio::task::spawn_blocking(move || run(pipeline, &config, sizing, lanes, started))
         .await
         .map_err(|e| RunError::Runtime(format!("the reading lanes stopped: {e}")))?
 }
@@ -166,13 +142,15 @@ impl Lane {
 fn run(
     mut pipeline: Pipeline,
     config: &RunConfig,
+    sizing: ChunkSizing,
+    lanes: usize,
     started: Instant,
 ) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let result = std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel();
         let mut queues = Vec::new();
-        for lane in 0..lanes() {
+        for lane in 0..lanes {
             let decoder = pipeline
                 .source
                 .part
@@ -203,8 +181,8 @@ fn run(
             queues.push((tx, 0usize));
         }
         drop(done_tx);
-        let mut merge = Merge::new(&pipeline);
-        let outcome = merge.drive(&mut pipeline, config, &mut queues, &done_rx);
+        let mut merge = Merge::new(&pipeline, lanes);
+        let outcome = merge.drive(&mut pipeline, config, sizing, &mut queues, &done_rx);
         // Closing the queues ends the lanes; the scope joins them.
         drop(queues);
         outcome.map(|()| merge)
@@ -251,9 +229,8 @@ struct Merge {
 }
 
 impl Merge {
-    fn new(pipeline: &Pipeline) -> Self {
+    fn new(pipeline: &Pipeline, lanes: usize) -> Self {
         let mut stats = pipeline.fresh_stats();
-        let lanes = lanes();
         let n = stats.len();
         // The lanes read (the source's row), run the stages and fold the
         // aggregate; merging and the sink are this thread's.
@@ -277,6 +254,7 @@ impl Merge {
         &mut self,
         pipeline: &mut Pipeline,
         config: &RunConfig,
+        sizing: ChunkSizing,
         queues: &mut [(mpsc::Sender<Chunk>, usize)],
         done: &mpsc::Receiver<Done>,
     ) -> Result<(), RunError> {
@@ -286,7 +264,7 @@ impl Merge {
             LivePublisher::new(board, &pipeline.name, crate::Mode::Pipeline, PER_LANE)
         });
         let mut published = Instant::now();
-        let max_bytes = UNCOUNTED_CHUNK_BYTES.min(config.max_frame / 2).max(1);
+        let max_bytes = sizing.most_bytes.unwrap_or(usize::MAX);
         loop {
             if config.cancel.is_cancelled() {
                 self.fail(seq, ChunkError::Run(RunError::Interrupted));
@@ -300,7 +278,8 @@ impl Merge {
                     break;
                 };
                 let mut ranges = Vec::new();
-                let about = chunk_records(pipeline, config, queues.len());
+                let left = pipeline.source.part.remaining_estimate();
+                let about = sizing.records(left, queues.len(), seq);
                 match pull_chunk_ranges_uncounted(
                     &mut pipeline.source,
                     (about, max_bytes),
@@ -463,15 +442,5 @@ impl Merge {
                 error: crate::StageError::new(format!("cannot read the chunk: {e}")),
             },
         }
-    }
-}
-
-/// Records in the next chunk: a share of what remains, so that the lanes
-/// finish together (as multiprocess mode sizes its chunks cut by bytes).
-fn chunk_records(pipeline: &Pipeline, config: &RunConfig, lanes: usize) -> usize {
-    let base = config.batch_size.max(1);
-    match pipeline.source.part.remaining_estimate() {
-        Some(left) => guided_records(left, base, lanes, 32),
-        None => base,
     }
 }

@@ -35,6 +35,7 @@ use crate::error::RunError;
 use crate::live::publisher::LivePublisher;
 use crate::metrics::{ProcessSampler, RunReport, StageKind, StageStats};
 use crate::pipeline::{Named, Pipeline};
+use crate::plan::{Engine, Plan};
 use crate::stage::Numbering;
 use actix::prelude::*;
 use coordinator::{Coordinator, Outcome, Setup};
@@ -48,11 +49,17 @@ use tokio::sync::oneshot;
 #[rtype(result = "Vec<StageStats>")]
 pub(crate) struct TakeStats;
 
-/// Runs `pipeline` in pipeline mode. Must be called inside an actix `System`.
-pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+/// Runs `pipeline` in pipeline mode, on the engine `plan` chose (reading
+/// lanes or stage actors). Must be called inside an actix `System`.
+pub async fn execute(
+    mut pipeline: Pipeline,
+    config: &RunConfig,
+    plan: &Plan,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    if lanes::take(&mut pipeline, config)? {
-        return lanes::execute(pipeline, config, started).await;
+    if plan.engine == Engine::ReadingLanes {
+        lanes::take(&mut pipeline)?;
+        return lanes::execute(pipeline, config, plan, started).await;
     }
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let name = pipeline.name.clone();
@@ -69,7 +76,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
     let mut stats = pipeline.fresh_stats();
     let mut acc = pipeline.aggregate.part.empty();
     let mut numbering = Numbering::new();
-    if config.replicas == Replicas::Auto {
+    if plan.probe {
         let probed = match probe::probe(&mut pipeline, config, &mut acc, &mut stats) {
             Ok(p) => p,
             Err(e) => {
@@ -93,8 +100,7 @@ pub async fn execute(mut pipeline: Pipeline, config: &RunConfig) -> Result<RunRe
         let costs: Vec<f64> = m[1..=n].iter().map(Duration::as_secs_f64).collect();
         // The other actors: the source, and the aggregate with the sink.
         let others = [m[0].as_secs_f64(), (m[n + 1] + m[n + 2]).as_secs_f64()];
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        counts = replicas::plan_auto(&costs, &others, cores);
+        counts = replicas::plan_auto(&costs, &others, plan.cores);
         tracing::info!(
             ?counts,
             ?costs,

@@ -269,7 +269,7 @@ impl ChunkSource for LogSource {
         match &self.origin {
             Origin::Ranges(cutter) => cutter.remaining_estimate(),
             // Plain files not read yet: from their sizes (the modes decide
-            // from it whether a parallel engine can pay, see `mode::small`).
+            // from it whether a parallel engine can pay, see `crate::plan`).
             Origin::Read(reader) if reader.next_line() == 1 => {
                 super::ranges::estimate_lines(reader.inputs())
             }

@@ -16,11 +16,11 @@ use super::Coordinator;
 use crate::error::RunError;
 use crate::file_range::FileRange;
 use crate::metrics::{Progress, StageStats};
-use crate::mode::chunked::{guided_records, UNCOUNTED_CHUNK_BYTES};
 use crate::mode::inline::{pull_chunk, pull_chunk_ranges, pull_chunk_ranges_uncounted};
 use crate::mode::multiprocess::scheduler::ChunkInfo;
 use crate::mode::{Cancel, RunConfig};
 use crate::pipeline::{AnyData, DynSource, Named, Pulled, SnapshotReq};
+use crate::plan::{ChunkSizing, Chunking};
 use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM};
 use crate::stage::{BatchInfo, StageError};
 use actix::prelude::*;
@@ -34,9 +34,6 @@ pub(crate) struct ReadRequest {
     /// Some worker can read the inputs itself (local workers were started,
     /// or one announced roots): chunks may be cut as file ranges.
     pub(crate) readers: bool,
-    /// The aggregate can move a partial's record numbers and no stage
-    /// depends on where its batch sits: chunks may be cut by bytes.
-    pub(crate) renumberable: bool,
 }
 
 /// The reader's answer to one [`ReadRequest`].
@@ -69,11 +66,13 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Moves the source to a thread of its own that answers `to`.
+    /// Moves the source to a thread of its own that answers `to`, cutting
+    /// chunks as the plan says (its chunking and sizing, and how many
+    /// local workers it starts).
     pub(crate) fn start(
         source: Named<Box<dyn DynSource>>,
         config: &RunConfig,
-        local_workers: usize,
+        (chunking, sizing, local_workers): (Chunking, ChunkSizing, usize),
         to: Addr<Coordinator>,
     ) -> std::io::Result<Reader> {
         let (requests, rx) = mpsc::channel();
@@ -83,8 +82,8 @@ impl Reader {
             stats,
             progress: config.progress.clone(),
             cancel: config.cancel.clone(),
-            batch_size: config.batch_size,
-            grow_chunks: config.grow_chunks,
+            chunking,
+            sizing,
             max_frame: config.max_frame,
             local_workers,
             decided: None,
@@ -121,8 +120,10 @@ struct Cutter {
     stats: StageStats,
     progress: Progress,
     cancel: Cancel,
-    batch_size: usize,
-    grow_chunks: bool,
+    /// The plan's chunking, and its sizing (of the chunking used, once
+    /// decided).
+    chunking: Chunking,
+    sizing: ChunkSizing,
     max_frame: usize,
     local_workers: usize,
     /// Whether chunks are cut as file ranges, and by bytes (decided at
@@ -152,20 +153,40 @@ impl Cutter {
         if self.ended {
             return Got::End;
         }
-        let (in_files, uncounted) = *self.decided.get_or_insert_with(|| {
+        if self.decided.is_none() {
+            // Ranges as the plan says, when some worker reads them: else
+            // the coordinator ships the text after all.
             let readers = req.readers || self.local_workers > 0;
-            let can = readers && self.source.part.chunks_in_files();
+            let can = self.chunking.is_ranges() && readers && self.source.part.chunks_in_files();
             if can {
                 tracing::info!(
                     "chunks go as file ranges to the workers allowed to read the inputs"
                 );
             }
-            let uncounted = can && req.renumberable && self.source.part.cuts_by_bytes();
+            let uncounted = can
+                && self.chunking == Chunking::UncountedRanges
+                && self.source.part.cuts_by_bytes();
             if uncounted {
                 tracing::info!("chunks are cut by bytes: each worker counts its own lines");
             }
-            (can, uncounted)
-        });
+            let used = match (can, uncounted) {
+                (false, _) => Chunking::ShippedText,
+                (true, true) => Chunking::UncountedRanges,
+                (true, false) => Chunking::CountedRanges,
+            };
+            if used != self.chunking {
+                let s = self.sizing;
+                self.sizing = ChunkSizing::for_ranges(
+                    s.batch_records,
+                    s.guided,
+                    s.readers,
+                    used,
+                    self.max_frame,
+                );
+            }
+            self.decided = Some((can, uncounted));
+        }
+        let (in_files, uncounted) = self.decided.unwrap_or_default();
         let got = if in_files {
             self.cut_ranges(req, uncounted)
         } else {
@@ -186,34 +207,12 @@ impl Cutter {
         got
     }
 
-    /// Records in the next chunk (see [`RunConfig::grow_chunks`]): when
-    /// the source can estimate what remains, a share of it ("guided"
-    /// scheduling: large chunks first, smaller ones towards the end, so that
-    /// the workers finish together), between half the batch size and
-    /// twice it (with `--emit-records` the partials waiting to be
-    /// merged in order hold their rendered records: 4× took the
-    /// coordinator from 43 to 69 MiB), or 32× it for chunks cut by bytes
-    /// (fewer partials to merge); else doubling once after two chunks per
-    /// worker.
-    fn chunk_records(&self, req: &ReadRequest, uncounted: bool) -> usize {
-        let base = self.batch_size;
-        if !self.grow_chunks {
-            return base;
-        }
-        let workers = req.workers.max(self.local_workers).max(1) as u64;
-        match self.source.part.remaining_estimate() {
-            Some(left) => {
-                // Chunks cut by bytes hold no rendered records, and each
-                // partial costs a merge: up to 32 batches (and
-                // UNCOUNTED_CHUNK_BYTES), far fewer merges.
-                let most = if uncounted { 32 } else { 2 };
-                guided_records(left, base, workers as usize, most)
-            }
-            None => {
-                let round = self.seq / (2 * workers);
-                base.saturating_mul(1 << round.min(1))
-            }
-        }
+    /// Records in the next chunk, by the plan's one rule
+    /// ([`ChunkSizing::records`]), among the workers connected (at least
+    /// the local ones).
+    fn chunk_records(&self, req: &ReadRequest) -> usize {
+        let left = self.source.part.remaining_estimate();
+        self.sizing.records(left, req.workers, self.seq)
     }
 
     /// Pulls one chunk as file ranges, framed as `ChunkInFiles`.
@@ -223,13 +222,13 @@ impl Cutter {
         uncounted: bool,
     ) -> Result<Option<ChunkInfo<ChunkFrame>>, Wait> {
         let mut ranges: Vec<FileRange> = Vec::new();
-        let max = self.chunk_records(req, uncounted);
+        let max = self.chunk_records(req);
         let (source, stats, progress) = (&mut self.source, &mut self.stats, &self.progress);
         let got = if uncounted {
             // Uncounted: numbered from 1 by the worker, renumbered at the
             // merge. Half a frame at most, so that the chunk and the one
             // line that may end it past the cut fit in any frame.
-            let max_bytes = UNCOUNTED_CHUNK_BYTES.min(self.max_frame / 2);
+            let max_bytes = self.sizing.most_bytes.unwrap_or(self.max_frame / 2);
             pull_chunk_ranges_uncounted(source, (max, max_bytes), &mut ranges, stats, progress)?
                 .then_some(0)
         } else {
@@ -270,7 +269,7 @@ impl Cutter {
     /// waiting for input is waited for here (this thread has nothing else
     /// to do).
     fn cut_bytes(&mut self, req: &ReadRequest) -> Result<Option<ChunkInfo<ChunkFrame>>, Wait> {
-        let max = self.chunk_records(req, false);
+        let max = self.chunk_records(req);
         let mut buf = Vec::with_capacity(self.chunk_capacity);
         let n = loop {
             buf.clear();
