@@ -197,6 +197,18 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                 LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
             };
             let format = logs_format(args, &input)?;
+            let client_from = if args.client_from == "x-forwarded-for" {
+                if !format.has_forwarded_for() {
+                    return Err(usage(anyhow::anyhow!(
+                        "--client-from x-forwarded-for: the log format '{}' has no X-Forwarded-For field \
+                         (give the server's own format, e.g. --log-format nginx:'… \"$http_x_forwarded_for\"')",
+                        format.name
+                    )));
+                }
+                logs::ClientFrom::ForwardedFor
+            } else {
+                logs::ClientFrom::Remote
+            };
             let params = LogsParams {
                 format,
                 max_rejected_ppm: (args.max_rejected_ratio * 1e6).round() as u32,
@@ -211,6 +223,11 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                     trailing: args.follow || args.inputs.iter().any(|a| a == "-"),
                 }),
                 max_batch_delay_ms: (args.max_batch_delay * 1000.0).round().max(1.0) as u64,
+                dimensions: logs::Dimensions {
+                    top: args.top,
+                    time_zone: args.tz.clone(),
+                    client_from,
+                },
             };
             (Params::Logs(params), 8192)
         }

@@ -14,6 +14,7 @@ fn logs(input: LogsInput) -> Pipeline {
         max_batch_delay_ms: 200,
         format: Default::default(),
         max_rejected_ppm: 900_000,
+        dimensions: Default::default(),
     };
     let job = JobSpec::new(NAME, &params).unwrap();
     builtin_registry().build(&job).unwrap()

@@ -4,6 +4,10 @@
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
 use super::counts::{bump_map, Counts, SpareKeys};
+use super::dims::{
+    referrer_key, PathStats, PathSummary, Traffic, TrafficSummary, UaCache, UaClass,
+};
+use super::distinct::client_hash;
 use super::latency::{Histogram, LatencySummary};
 use super::pool::BatchPool;
 use super::rejection::KEPT_LINE_BYTES;
@@ -17,8 +21,28 @@ use std::collections::BTreeMap;
 
 /// How many rejected line numbers `rejected_samples` keeps.
 pub const REJECTED_SAMPLES: usize = 5;
-/// How many entries `top_paths` and `top_clients` keep.
+/// How many entries each top list keeps by default (`--top`).
 pub const TOP_N: usize = 10;
+/// The largest `--top` (0 means every entry).
+pub const MAX_TOP: usize = 1_000_000;
+
+/// How a partial's summary is written: the run's `--top` and `--tz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryView {
+    /// Entries per top list; 0 for all.
+    pub top: usize,
+    /// The `time_zone` label of the time buckets.
+    pub time_zone: String,
+}
+
+impl Default for SummaryView {
+    fn default() -> Self {
+        SummaryView {
+            top: TOP_N,
+            time_zone: "UTC".into(),
+        }
+    }
+}
 
 /// Counts over a run of consecutive batches. Text keys are valid UTF-8 bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -61,6 +85,21 @@ pub struct LogsPartial {
     pub path_latency: FxHashMap<Box<[u8]>, Histogram>,
     /// Count per virtual host (formats that have one).
     pub vhosts: Counts,
+    /// Bytes and error counts per path.
+    pub path_stats: FxHashMap<Box<[u8]>, PathStats>,
+    /// Traffic per local hour (hours since the epoch of the `--tz` wall clock).
+    pub traffic: FxHashMap<i64, Traffic>,
+    /// Count per referring host (lines with a referer field).
+    pub referrers: Counts,
+    /// Count per browser family (lines with a user agent, not crawlers).
+    pub browsers: Counts,
+    /// Count per operating system (the same lines).
+    pub systems: Counts,
+    /// Count per crawler family.
+    pub crawlers: Counts,
+    /// How the summary is written (kept from the partial merged into).
+    #[serde(default)]
+    pub view: SummaryView,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub records_out: Vec<u8>,
@@ -144,6 +183,12 @@ impl LogsPartial {
         if let Some(h) = later.hours.keys().find(|&&h| !valid_hour(h)) {
             return Err(format!("hour {h} is out of range"));
         }
+        if let Some(h) = later.traffic.keys().find(|&&h| !valid_hour(h)) {
+            return Err(format!("traffic hour {h} is out of range"));
+        }
+        for t in later.traffic.values() {
+            t.clients.check()?;
+        }
         self.merge_with(later, Overflow::Refuse)
     }
 
@@ -188,6 +233,37 @@ impl LogsPartial {
             .map_err(|e| format!("vhosts: {e}"))?;
         for (k, v) in later.hours {
             overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
+        }
+        for (name, mine, theirs) in [
+            ("referrers", &mut self.referrers, later.referrers),
+            ("browsers", &mut self.browsers, later.browsers),
+            ("operating systems", &mut self.systems, later.systems),
+            ("crawlers", &mut self.crawlers, later.crawlers),
+        ] {
+            mine.merge_with(theirs, overflow)
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        let refuse = |what: &str| match overflow {
+            Overflow::Refuse => Err(format!("{what}: a sum overflows")),
+            Overflow::Saturate => Ok(()),
+        };
+        self.path_stats.reserve(later.path_stats.len());
+        for (path, stats) in later.path_stats {
+            match self.path_stats.get_mut(&path) {
+                Some(mine) => {
+                    if mine.checked_merge(stats).is_none() {
+                        refuse("path statistics")?;
+                    }
+                }
+                None => {
+                    self.path_stats.insert(path, stats);
+                }
+            }
+        }
+        for (hour, t) in later.traffic {
+            if self.traffic.entry(hour).or_default().checked_merge(t).is_none() {
+                refuse("hourly traffic")?;
+            }
         }
         let latency = |r: Result<(), String>| match overflow {
             Overflow::Refuse => r.map_err(|e| format!("latency: {e}")),
@@ -296,13 +372,40 @@ impl LogsPartial {
             write_hour_bucket(h.saturating_mul(3600), &mut bucket);
             hours.insert(text(&bucket), n);
         }
-        let top_paths = top(&self.paths);
+        let n = self.view.top;
+        let top_paths = top(&self.paths, n);
+        let (hourly, daily) = self.traffic_summaries();
+        let top_paths_stats = top_paths
+            .iter()
+            .map(|(path, hits)| {
+                let s = self
+                    .path_stats
+                    .get(path.as_bytes())
+                    .copied()
+                    .unwrap_or_default();
+                let detail = PathSummary {
+                    client_errors: s.client_errors,
+                    server_errors: s.server_errors,
+                    bytes: s.bytes,
+                    hits: *hits,
+                };
+                (path.clone(), detail)
+            })
+            .collect();
+        let not_found: Counts = self
+            .path_stats
+            .iter()
+            .filter(|(_, s)| s.not_found > 0)
+            .map(|(p, s)| (&p[..], s.not_found))
+            .collect();
         Summary {
             bots: self.bots,
             bytes: self.bytes,
             clients: self.clients.len() as u64,
+            daily,
             directives: self.directives,
             dropped: self.dropped,
+            hourly,
             hours,
             lines: self.lines,
             methods: self.methods.iter().map(|(k, v)| (text(k), v)).collect(),
@@ -311,7 +414,12 @@ impl LogsPartial {
             rejected_samples: self.rejected_samples.clone(),
             status,
             status_class_bytes,
-            top_clients: top(&self.clients),
+            time_zone: self.view.time_zone.clone(),
+            top_browsers: top(&self.browsers, n),
+            top_clients: top(&self.clients, n),
+            top_crawlers: top(&self.crawlers, n),
+            top_not_found: top(&not_found, n),
+            top_operating_systems: top(&self.systems, n),
             top_paths_latency: (self.latency.count > 0).then(|| {
                 top_paths
                     .iter()
@@ -322,10 +430,61 @@ impl LogsPartial {
                     .collect()
             }),
             top_paths,
+            top_paths_stats,
+            top_referrers: top(&self.referrers, n),
             latency: (self.latency.count > 0).then(|| self.latency.summary()),
             vhosts: (!self.vhosts.is_empty())
                 .then(|| self.vhosts.iter().map(|(k, v)| (text(k), v)).collect()),
         }
+    }
+}
+
+impl LogsPartial {
+    /// `hourly` and `daily`: each local hour's traffic, and each day's as
+    /// the union of its hours'.
+    fn traffic_summaries(
+        &self,
+    ) -> (
+        BTreeMap<String, TrafficSummary>,
+        BTreeMap<String, TrafficSummary>,
+    ) {
+        let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        let mut hourly = BTreeMap::new();
+        let mut days: BTreeMap<i64, Traffic> = BTreeMap::new();
+        let mut bucket = Vec::with_capacity(16);
+        for (&h, t) in &self.traffic {
+            bucket.clear();
+            write_hour_bucket(h.saturating_mul(3600), &mut bucket);
+            hourly.insert(
+                text(&bucket),
+                TrafficSummary {
+                    bytes: t.bytes,
+                    clients: t.clients.count(),
+                    requests: t.requests,
+                },
+            );
+            let day = days.entry(h.div_euclid(24)).or_default();
+            // A partial built here cannot overflow; saturate a hand-made one.
+            day.requests = day.requests.saturating_add(t.requests);
+            day.bytes = day.bytes.saturating_add(t.bytes);
+            day.clients.merge(t.clients.clone());
+        }
+        let daily = days
+            .into_iter()
+            .map(|(d, t)| {
+                bucket.clear();
+                write_hour_bucket(d.saturating_mul(86_400), &mut bucket);
+                // `YYYY-MM-DDTHH`: the day is what comes before the `T`.
+                let date = bucket.split(|&b| b == b'T').next().unwrap_or(&[]);
+                let summary = TrafficSummary {
+                    bytes: t.bytes,
+                    clients: t.clients.count(),
+                    requests: t.requests,
+                };
+                (text(date), summary)
+            })
+            .collect();
+        (hourly, daily)
     }
 }
 
@@ -336,14 +495,14 @@ fn total(mut values: impl Iterator<Item = u64>) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// The `TOP_N` most frequent keys, count descending, ties by key ascending
-/// (byte order of UTF-8 is code point order).
-fn top(counts: &Counts) -> Vec<(String, u64)> {
+/// The `n` most frequent keys (all for 0), count descending, ties by key
+/// ascending (byte order of UTF-8 is code point order).
+fn top(counts: &Counts, n: usize) -> Vec<(String, u64)> {
     let mut all: Vec<(&[u8], u64)> = counts.iter().collect();
     let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-    if all.len() > TOP_N {
-        all.select_nth_unstable_by(TOP_N - 1, order);
-        all.truncate(TOP_N);
+    if n > 0 && all.len() > n {
+        all.select_nth_unstable_by(n - 1, order);
+        all.truncate(n);
     }
     all.sort_unstable_by(order);
     all.into_iter()
@@ -360,6 +519,8 @@ pub struct Summary {
     pub bytes: u128,
     /// Distinct clients.
     pub clients: u64,
+    /// Traffic per local day `YYYY-MM-DD`.
+    pub daily: BTreeMap<String, TrafficSummary>,
     /// Format directive lines (W3C `#Fields:` …): `lines = parsed +
     /// rejected + directives`. Left out when 0, so Combined summaries keep
     /// their bytes.
@@ -368,7 +529,9 @@ pub struct Summary {
     /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
     /// 0 for the built-in pipeline).
     pub dropped: u64,
-    /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
+    /// Traffic per hour bucket (the keys of `hours`).
+    pub hourly: BTreeMap<String, TrafficSummary>,
+    /// Count per hour bucket `YYYY-MM-DDTHH` (UTC, or the `--tz` zone).
     pub hours: BTreeMap<String, u64>,
     /// Durations, when the format has them (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,14 +550,28 @@ pub struct Summary {
     pub status: BTreeMap<String, u64>,
     /// Bytes per status class.
     pub status_class_bytes: BTreeMap<String, u128>,
-    /// Ten most frequent clients.
+    /// The zone of the time buckets (`UTC`, an IANA name, `+HH:MM`).
+    pub time_zone: String,
+    /// Most frequent browser families.
+    pub top_browsers: Vec<(String, u64)>,
+    /// Most frequent clients (`--top`, default ten).
     pub top_clients: Vec<(String, u64)>,
-    /// Ten most frequent paths.
+    /// Most frequent crawler families.
+    pub top_crawlers: Vec<(String, u64)>,
+    /// Paths most often answered 404.
+    pub top_not_found: Vec<(String, u64)>,
+    /// Most frequent operating systems.
+    pub top_operating_systems: Vec<(String, u64)>,
+    /// Most frequent paths.
     pub top_paths: Vec<(String, u64)>,
     /// Durations of the `top_paths` that have some, in their order, when
     /// the format has durations (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_paths_latency: Option<Vec<(String, LatencySummary)>>,
+    /// The `top_paths` with their bytes and error counts, in their order.
+    pub top_paths_stats: Vec<(String, PathSummary)>,
+    /// Most frequent referring hosts (`-`: direct).
+    pub top_referrers: Vec<(String, u64)>,
     /// Count per virtual host, when the format has one (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhosts: Option<BTreeMap<String, u64>>,
@@ -418,6 +595,10 @@ std::thread_local! {
     /// sealed last, for its next chunk's partial: see [`Counts::seal`].
     static SPARE_KEYS: std::cell::RefCell<[Option<SpareKeys>; 3]> =
         const { std::cell::RefCell::new([None, None, None]) };
+
+    /// This thread's user-agent classifications (a pure function of the
+    /// user agent, so sharing them across runs changes no result).
+    static UA_CACHE: std::cell::RefCell<UaCache> = std::cell::RefCell::default();
 }
 
 /// The `metrics` aggregate.
@@ -427,6 +608,8 @@ pub struct LogsMetrics {
     pub emit_records: bool,
     /// Where the line buffers go back once counted (shared with the source).
     pub pool: BatchPool,
+    /// `--top` and the `--tz` label, carried by every partial.
+    pub view: SummaryView,
 }
 
 impl Aggregate for LogsMetrics {
@@ -434,7 +617,10 @@ impl Aggregate for LogsMetrics {
     type Partial = LogsPartial;
 
     fn empty(&self) -> LogsPartial {
-        LogsPartial::default()
+        LogsPartial {
+            view: self.view.clone(),
+            ..LogsPartial::default()
+        }
     }
 
     fn add(
@@ -474,8 +660,22 @@ impl Aggregate for LogsMetrics {
         if acc.status.is_empty() && !parsed.records.is_empty() {
             acc.status = vec![0; 1000];
         }
-        // Consecutive lines mostly share an hour: count runs before touching the map.
+        // Consecutive lines mostly share an hour: count runs before touching the maps.
         let mut hour_run: Option<(i64, u64)> = None;
+        let mut run_bytes = 0u128;
+        let mut run_clients: Vec<u64> = Vec::new();
+        let traffic = &mut acc.traffic;
+        let mut scratch = Vec::new();
+        let ua_cache = UA_CACHE.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        let mut ua_cache = ua_cache;
+        let mut flush = |hour: i64, n: u64, bytes: &mut u128, clients: &mut Vec<u64>| {
+            let t = traffic.entry(hour).or_default();
+            t.requests += n;
+            t.bytes += std::mem::take(bytes);
+            for h in clients.drain(..) {
+                t.clients.insert(h);
+            }
+        };
         // The maps themselves, once per batch: no shape check per line.
         let (methods, paths, clients) = (
             acc.methods.map_mut(),
@@ -489,7 +689,29 @@ impl Aggregate for LogsMetrics {
             acc.status[r.status as usize % 1000] += 1;
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
-            bump_map(paths, parsed.bytes(r.path), 1);
+            let path = parsed.bytes(r.path);
+            bump_map(paths, path, 1);
+            match acc.path_stats.get_mut(path) {
+                Some(s) => s.add(r.status, r.bytes),
+                None => {
+                    let mut s = PathStats::default();
+                    s.add(r.status, r.bytes);
+                    acc.path_stats.insert(path.into(), s);
+                }
+            }
+            if let Some(referer) = r.referer {
+                referrer_key(parsed.bytes(referer), &mut scratch);
+                acc.referrers.bump(&scratch, 1);
+            }
+            if let Some(ua) = r.user_agent {
+                match ua_cache.get(parsed.bytes(ua)) {
+                    UaClass::Crawler(name) => acc.crawlers.bump(name.as_bytes(), 1),
+                    UaClass::Browser { name, os } => {
+                        acc.browsers.bump(name.as_bytes(), 1);
+                        acc.systems.bump(os.as_bytes(), 1);
+                    }
+                }
+            }
             if let Some(v) = r.vhost {
                 acc.vhosts.bump(parsed.bytes(v), 1);
             }
@@ -505,15 +727,19 @@ impl Aggregate for LogsMetrics {
                     }
                 }
             }
-            bump_map(clients, parsed.bytes(r.client), 1);
+            let client = parsed.bytes(r.client);
+            bump_map(clients, client, 1);
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),
                 Some((h, n)) => {
                     *acc.hours.entry(h).or_insert(0) += n;
+                    flush(h, n, &mut run_bytes, &mut run_clients);
                     Some((e.hour, 1))
                 }
                 None => Some((e.hour, 1)),
             };
+            run_bytes += u128::from(r.bytes);
+            run_clients.push(client_hash(client));
             if self.emit_records {
                 write_record(
                     &mut acc.records_out,
@@ -526,7 +752,9 @@ impl Aggregate for LogsMetrics {
         }
         if let Some((h, n)) = hour_run {
             *acc.hours.entry(h).or_insert(0) += n;
+            flush(h, n, &mut run_bytes, &mut run_clients);
         }
+        UA_CACHE.with(|c| *c.borrow_mut() = ua_cache);
         self.pool.give(batch.parsed.lines);
         Ok(())
     }

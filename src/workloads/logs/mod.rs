@@ -6,6 +6,8 @@
 pub mod batch;
 pub mod builder;
 pub mod counts;
+pub mod dims;
+pub mod distinct;
 pub mod follow;
 pub mod format;
 pub mod generate;
@@ -23,6 +25,7 @@ pub mod source;
 pub mod stages;
 pub mod time;
 mod watch;
+pub mod zone;
 
 pub use builder::{builder, LogsBuilder};
 
@@ -73,6 +76,40 @@ pub struct LogsParams {
     /// in millionths (`--max-rejected-ratio`; default 90 %).
     #[serde(default = "default_max_rejected_ppm")]
     pub max_rejected_ppm: u32,
+    /// `--top`, `--tz` and `--client-from` (docs/logs-workload.md §4a).
+    #[serde(default)]
+    pub dimensions: Dimensions,
+}
+
+/// Where a line's client comes from (`--client-from`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrom {
+    /// The remote address field (the default).
+    #[default]
+    Remote,
+    /// The first address of the X-Forwarded-For field, when a line has one.
+    ForwardedFor,
+}
+
+/// The options of the dimensions added to the original contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dimensions {
+    /// Entries per top list (`--top`); 0 for all.
+    pub top: usize,
+    /// The zone of the time buckets (`--tz`): `UTC`, an IANA name or `±HH:MM`.
+    pub time_zone: String,
+    /// Where the client comes from (`--client-from`).
+    pub client_from: ClientFrom,
+}
+
+impl Default for Dimensions {
+    fn default() -> Self {
+        Dimensions {
+            top: metrics::TOP_N,
+            time_zone: "UTC".into(),
+            client_from: ClientFrom::Remote,
+        }
+    }
 }
 
 fn default_max_rejected_ppm() -> u32 {

@@ -4,8 +4,11 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
+use super::dims::{canonical_ipv6, first_forwarded};
 use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
+use super::zone::{LocalClock, Zone};
+use super::ClientFrom;
 use crate::stage::{BatchInfo, Records, Stage, StageError};
 use rustc_hash::FxHashMap;
 
@@ -98,7 +101,8 @@ impl Records for ParsedBatch {
 /// Per-record results of `enrich`, parallel to `ParsedBatch::records`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enrichment {
-    /// Hours since the Unix epoch (UTC, floored).
+    /// Hours since the Unix epoch of the `--tz` wall clock (UTC by
+    /// default), floored.
     pub hour: i64,
     /// First digit of the status (the `2` of `2xx`).
     pub status_class: u8,
@@ -151,6 +155,7 @@ impl Records for EnrichedBatch {
 #[derive(Debug, Clone, Default)]
 pub struct Parse {
     format: std::sync::Arc<LogFormat>,
+    client_from: ClientFrom,
 }
 
 impl Parse {
@@ -158,7 +163,23 @@ impl Parse {
     pub fn new(format: LogFormat) -> Parse {
         Parse {
             format: std::sync::Arc::new(format),
+            client_from: ClientFrom::Remote,
         }
+    }
+
+    /// Takes the client from `from` (`--client-from`).
+    pub fn with_client_from(mut self, from: ClientFrom) -> Parse {
+        self.client_from = from;
+        self
+    }
+}
+
+/// The client's span: an IPv6 address in its RFC 5952 form (in the
+/// arena when the line wrote it otherwise), anything else as [`text_span`].
+fn client_span(field: &[u8], data: &[u8], arena: &mut Vec<u8>) -> Result<Span, StageError> {
+    match canonical_ipv6(field) {
+        Some(canonical) => text_span(canonical.as_bytes(), data, arena),
+        None => text_span(field, data, arena),
     }
 }
 
@@ -236,7 +257,7 @@ impl Stage for Parse {
                 };
                 records.push(ParsedRecord {
                     index: i as u32,
-                    client: text_span(p.client, data, &mut arena)?,
+                    client: client_span(p.client, data, &mut arena)?,
                     method: text_span(p.method, data, &mut arena)?,
                     path: text_span(p.path, data, &mut arena)?,
                     user_agent: p.user_agent.map(span),
@@ -280,9 +301,13 @@ impl Stage for Parse {
                 Some(v) => Some(text_span(v, data, &mut arena)?),
                 None => None,
             };
+            let forwarded = match self.client_from {
+                ClientFrom::ForwardedFor => p.forwarded_for.as_deref().and_then(first_forwarded),
+                ClientFrom::Remote => None,
+            };
             records.push(ParsedRecord {
                 index: i as u32,
-                client: text_span(&p.client, data, &mut arena)?,
+                client: client_span(forwarded.unwrap_or(&p.client), data, &mut arena)?,
                 method: text_span(&p.method, data, &mut arena)?,
                 path: text_span(&p.path, data, &mut arena)?,
                 user_agent,
@@ -310,15 +335,36 @@ impl Stage for Parse {
 /// User agents repeat heavily in real traffic, so the bot verdict is
 /// memoized per distinct user agent (a bounded cache, cleared when full):
 /// hashing a user agent costs a fraction of scanning it for four words.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Enrich {
     bot_cache: FxHashMap<Box<[u8]>, bool>,
+    /// The `--tz` clock, or why the zone given cannot be used.
+    clock: Result<LocalClock, String>,
+}
+
+impl Default for Enrich {
+    /// Hours in UTC.
+    fn default() -> Self {
+        Enrich {
+            bot_cache: FxHashMap::default(),
+            clock: Ok(LocalClock::new(Zone::Utc)),
+        }
+    }
 }
 
 /// Most user agents the bot cache holds before it starts over.
 const BOT_CACHE_CAPACITY: usize = 4096;
 
 impl Enrich {
+    /// Hour buckets in `time_zone` (`--tz`: `UTC`, an IANA name or
+    /// `±HH:MM`); a zone that cannot be read fails the stage's first batch.
+    pub fn in_zone(time_zone: &str) -> Enrich {
+        Enrich {
+            clock: Zone::parse(time_zone).map(LocalClock::new),
+            ..Enrich::default()
+        }
+    }
+
     fn is_bot(&mut self, user_agent: &[u8]) -> bool {
         if let Some(&bot) = self.bot_cache.get(user_agent) {
             return bot;
@@ -345,11 +391,17 @@ impl Stage for Enrich {
         parsed: ParsedBatch,
         _info: &BatchInfo,
     ) -> Result<EnrichedBatch, StageError> {
+        let clock = self.clock.as_mut().map_err(|e| StageError::new(e.clone()))?;
+        let mut hours = Vec::with_capacity(parsed.records.len());
+        for r in &parsed.records {
+            hours.push(clock.local(r.utc).div_euclid(3600));
+        }
         let enriched = parsed
             .records
             .iter()
-            .map(|r| Enrichment {
-                hour: r.utc.div_euclid(3600),
+            .zip(hours)
+            .map(|(r, hour)| Enrichment {
+                hour,
                 status_class: (r.status / 100) as u8,
                 bot: r.user_agent.is_some_and(|ua| self.is_bot(parsed.bytes(ua))),
             })
