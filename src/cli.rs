@@ -327,7 +327,7 @@ pub(crate) struct RunArgs {
     pub(crate) top: usize,
     /// Time zone of the hour and day buckets (logs): UTC, an IANA name
     /// such as Europe/Berlin, or an offset such as +02:00.
-    #[arg(long, value_name = "ZONE", default_value = "UTC",
+    #[arg(long, value_name = "ZONE", default_value = "UTC", allow_hyphen_values = true,
           value_parser = |s: &str| parpipe::workloads::logs::zone::Zone::parse(s).map(|_| s.to_string()))]
     pub(crate) tz: String,
     /// Where a line's client comes from (logs): remote (the address

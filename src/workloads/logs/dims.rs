@@ -162,11 +162,19 @@ pub fn classify(user_agent: &[u8]) -> UaClass {
         name: "UNKNOWN".into(),
         os: "UNKNOWN".into(),
     };
+    // Woothee leaves a name or OS empty for some families: that is unknown too.
+    let or_unknown = |s: &str| -> Box<str> {
+        if s.is_empty() {
+            "UNKNOWN".into()
+        } else {
+            s.into()
+        }
+    };
     match woothee::parser::Parser::new().parse(&text) {
-        Some(r) if r.category == "crawler" => UaClass::Crawler(r.name.into()),
+        Some(r) if r.category == "crawler" => UaClass::Crawler(or_unknown(r.name)),
         Some(r) => UaClass::Browser {
-            name: r.name.into(),
-            os: r.os.into(),
+            name: or_unknown(r.name),
+            os: or_unknown(r.os),
         },
         None => unknown(),
     }
