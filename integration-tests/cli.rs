@@ -8,7 +8,7 @@ use common::{expect_code, expect_ok, read_json, read_summary, reference, s};
 use std::io::Write;
 use std::path::Path;
 
-/// Lines that exercise the WORKLOAD.md rules, written by hand.
+/// Lines that exercise the docs/logs-workload.md rules, written by hand.
 const EDGE_LINES: &[&[u8]] = &[
     b"10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET /a.gif?x=1 HTTP/1.0\" 200 2326 \"http://r/\" \"Mozilla/5.0\"",
     b"10.0.0.1 - frank [31/Dec/2023:23:30:00 -0100] \"POST /form HTTP/1.1\" 302 - \"-\" \"Googlebot/2.1\"",

@@ -1,4 +1,4 @@
-//! An independent, deliberately plain implementation of WORKLOAD.md's
+//! An independent, deliberately plain implementation of docs/logs-workload.md's
 //! `logs` summary: the regex from the page, std date arithmetic, BTreeMaps.
 //! Slow and obvious, so that it can judge the fast implementation.
 
@@ -11,7 +11,7 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Splits input bytes into lines as WORKLOAD.md says.
+/// Splits input bytes into lines as docs/logs-workload.md says.
 pub fn lines(data: &[u8]) -> Vec<&[u8]> {
     let mut out: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
     if data.is_empty() || data.ends_with(b"\n") {
@@ -236,7 +236,7 @@ pub fn ua_families(ua: &[u8]) -> Result<String, (String, String)> {
     }
 }
 
-/// The summary WORKLOAD.md defines for `data`, as JSON.
+/// The summary docs/logs-workload.md defines for `data`, as JSON.
 pub fn summary(data: &[u8]) -> Value {
     let re = Regex::new(PATTERN).unwrap();
     let (mut parsed, mut rejected, mut bytes, mut bots) = (0u64, 0u64, 0u128, 0u64);
