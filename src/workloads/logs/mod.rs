@@ -7,6 +7,8 @@ pub mod batch;
 pub mod builder;
 pub mod counts;
 pub mod dims;
+#[cfg(test)]
+mod dims_props;
 pub mod distinct;
 pub mod follow;
 pub mod format;
