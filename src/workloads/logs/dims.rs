@@ -5,6 +5,7 @@
 
 use super::distinct::Distinct;
 use rustc_hash::FxHashMap;
+use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv6Addr;
 
@@ -14,7 +15,7 @@ use std::net::Ipv6Addr;
 pub struct PathStats {
     /// Sum of `bytes`.
     pub bytes: u128,
-    /// Lines with status 400–499.
+    /// Lines with status 400–499 (404 included).
     pub client_errors: u64,
     /// Lines with status 500–599.
     pub server_errors: u64,
@@ -142,7 +143,7 @@ pub fn referrer_key(referer: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A user agent's families (rule 7).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UaClass {
     /// Woothee's `crawler` category, by name.
     Crawler(Box<str>),
@@ -180,41 +181,72 @@ pub fn classify(user_agent: &[u8]) -> UaClass {
     }
 }
 
-/// Most user agents [`UaCache`] holds before it starts over.
-const UA_CACHE_CAPACITY: usize = 4096;
+/// `Enrichment::ua_family` of a line without a user agent.
+pub const NO_FAMILY: u32 = u32::MAX;
 
-/// Classifications memoized per distinct user agent: user agents repeat
-/// heavily, and classifying one costs far more than hashing it.
-#[derive(Debug, Clone, Default)]
-pub struct UaCache {
-    map: FxHashMap<Box<[u8]>, UaClass>,
+/// The families seen by this process, numbered in the order first seen,
+/// so that `enrich` can hand a family to `metrics` as a number. Numbers
+/// never leave the process (partials carry names), so their order does
+/// not matter. Bounded: Woothee's data set has a fixed list of names and
+/// operating systems.
+#[derive(Default)]
+struct Families {
+    list: Vec<UaClass>,
+    ids: FxHashMap<UaClass, u32>,
 }
 
-impl UaCache {
-    /// The class of `user_agent`.
-    #[inline]
-    pub fn get(&mut self, user_agent: &[u8]) -> &UaClass {
-        if !self.map.contains_key(user_agent) {
-            if self.map.len() >= UA_CACHE_CAPACITY {
-                self.map.clear();
-            }
-            self.map.insert(user_agent.into(), classify(user_agent));
+fn families() -> std::sync::MutexGuard<'static, Families> {
+    static FAMILIES: OnceLock<Mutex<Families>> = OnceLock::new();
+    FAMILIES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The number of `user_agent`'s family (see [`family`]).
+pub fn family_id(user_agent: &[u8]) -> u32 {
+    let class = classify(user_agent);
+    let mut f = families();
+    if let Some(&id) = f.ids.get(&class) {
+        return id;
+    }
+    let id = f.list.len() as u32;
+    f.list.push(class.clone());
+    f.ids.insert(class, id);
+    id
+}
+
+/// Calls `each` with the family of every number of `counts` (a count
+/// per family number) that is not 0.
+pub fn for_each_family(counts: &[u64], mut each: impl FnMut(&UaClass, u64)) {
+    let f = families();
+    for (id, &n) in counts.iter().enumerate() {
+        if let (Some(class), true) = (f.list.get(id), n > 0) {
+            each(class, n);
         }
-        &self.map[user_agent]
     }
 }
 
 /// The RFC 5952 text of an IPv6 client, bare or in brackets, when it is
 /// not already written so (rule 4); `None` for anything else.
 pub fn canonical_ipv6(client: &[u8]) -> Option<String> {
-    memchr::memchr(b':', client)?;
+    // Clients are short: a plain scan beats a call to memchr.
+    if !client.contains(&b':') {
+        return None;
+    }
     let inner = match client {
         [b'[', inner @ .., b']'] => inner,
         _ => client,
     };
     let addr: Ipv6Addr = std::str::from_utf8(inner).ok()?.parse().ok()?;
-    let text = addr.to_string();
-    (text.as_bytes() != client).then_some(text)
+    // Written on the stack first: most addresses are already canonical,
+    // and then nothing is allocated. The longest form is 45 bytes.
+    let mut buf = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("{addr}")).ok()?;
+    let len = cursor.position() as usize;
+    let text = &buf[..len];
+    (text != client).then(|| String::from_utf8_lossy(text).into_owned())
 }
 
 /// The first address of an X-Forwarded-For value (rule 5): before its
@@ -279,9 +311,14 @@ mod tests {
                 }
             );
         }
-        let mut cache = UaCache::default();
-        assert_eq!(cache.get(google), &classify(google));
-        assert_eq!(cache.get(google), &classify(google));
+        let (g, c) = (family_id(google), family_id(chrome));
+        assert_ne!(g, c);
+        assert_eq!(family_id(google), g, "one number per family");
+        let mut counts = vec![0; g.max(c) as usize + 1];
+        counts[g as usize] = 2;
+        let mut seen = Vec::new();
+        for_each_family(&counts, |class, n| seen.push((class.clone(), n)));
+        assert_eq!(seen, vec![(classify(google), 2)]);
     }
 
     #[test]

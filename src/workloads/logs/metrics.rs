@@ -5,7 +5,8 @@
 
 use super::counts::{bump_map, Counts, SpareKeys};
 use super::dims::{
-    referrer_key, PathStats, PathSummary, Traffic, TrafficSummary, UaCache, UaClass,
+    for_each_family, referrer_key, PathStats, PathSummary, Traffic, TrafficSummary, UaClass,
+    NO_FAMILY,
 };
 use super::distinct::client_hash;
 use super::latency::{Histogram, LatencySummary};
@@ -595,10 +596,6 @@ std::thread_local! {
     /// sealed last, for its next chunk's partial: see [`Counts::seal`].
     static SPARE_KEYS: std::cell::RefCell<[Option<SpareKeys>; 3]> =
         const { std::cell::RefCell::new([None, None, None]) };
-
-    /// This thread's user-agent classifications (a pure function of the
-    /// user agent, so sharing them across runs changes no result).
-    static UA_CACHE: std::cell::RefCell<UaCache> = std::cell::RefCell::default();
 }
 
 /// The `metrics` aggregate.
@@ -663,25 +660,15 @@ impl Aggregate for LogsMetrics {
         // Consecutive lines mostly share an hour: count runs before touching the maps.
         let mut hour_run: Option<(i64, u64)> = None;
         let mut run_bytes = 0u128;
-        let mut run_clients: Vec<u64> = Vec::new();
-        let traffic = &mut acc.traffic;
-        let mut scratch = Vec::new();
-        let ua_cache = UA_CACHE.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        let mut ua_cache = ua_cache;
-        let mut flush = |hour: i64, n: u64, bytes: &mut u128, clients: &mut Vec<u64>| {
-            let t = traffic.entry(hour).or_default();
-            t.requests += n;
-            t.bytes += std::mem::take(bytes);
-            for h in clients.drain(..) {
-                t.clients.insert(h);
-            }
-        };
-        // The maps themselves, once per batch: no shape check per line.
-        let (methods, paths, clients) = (
-            acc.methods.map_mut(),
-            acc.paths.map_mut(),
-            acc.clients.map_mut(),
-        );
+        // Keys repeat within a batch far more than lines differ: paths,
+        // referers and (hour, client) pairs are counted per batch under
+        // keys borrowed from the batch (one hash per line, no allocation),
+        // and go to the partial's maps once per distinct key at the end.
+        let mut batch_paths: FxHashMap<&[u8], (u64, PathStats)> = FxHashMap::default();
+        let mut batch_referers: FxHashMap<&[u8], u64> = FxHashMap::default();
+        let mut batch_clients: FxHashMap<(i64, &[u8]), u64> = FxHashMap::default();
+        let mut families: Vec<u64> = Vec::new();
+        let methods = acc.methods.map_mut();
         for (r, e) in parsed.records.iter().zip(&batch.enriched) {
             acc.parsed += 1;
             acc.bytes += r.bytes as u128;
@@ -690,34 +677,24 @@ impl Aggregate for LogsMetrics {
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
             let path = parsed.bytes(r.path);
-            bump_map(paths, path, 1);
-            match acc.path_stats.get_mut(path) {
-                Some(s) => s.add(r.status, r.bytes),
-                None => {
-                    let mut s = PathStats::default();
-                    s.add(r.status, r.bytes);
-                    acc.path_stats.insert(path.into(), s);
-                }
-            }
+            let (hits, stats) = batch_paths.entry(path).or_default();
+            *hits += 1;
+            stats.add(r.status, r.bytes);
             if let Some(referer) = r.referer {
-                referrer_key(parsed.bytes(referer), &mut scratch);
-                acc.referrers.bump(&scratch, 1);
+                *batch_referers.entry(parsed.bytes(referer)).or_insert(0) += 1;
             }
-            if let Some(ua) = r.user_agent {
-                match ua_cache.get(parsed.bytes(ua)) {
-                    UaClass::Crawler(name) => acc.crawlers.bump(name.as_bytes(), 1),
-                    UaClass::Browser { name, os } => {
-                        acc.browsers.bump(name.as_bytes(), 1);
-                        acc.systems.bump(os.as_bytes(), 1);
-                    }
+            if e.ua_family != NO_FAMILY {
+                let id = e.ua_family as usize;
+                if families.len() <= id {
+                    families.resize(id + 1, 0);
                 }
+                families[id] += 1;
             }
             if let Some(v) = r.vhost {
                 acc.vhosts.bump(parsed.bytes(v), 1);
             }
             if let Some(us) = r.latency_us {
                 acc.latency.record(us);
-                let path = parsed.bytes(r.path);
                 match acc.path_latency.get_mut(path) {
                     Some(h) => h.record(us),
                     None => {
@@ -727,19 +704,21 @@ impl Aggregate for LogsMetrics {
                     }
                 }
             }
-            let client = parsed.bytes(r.client);
-            bump_map(clients, client, 1);
+            *batch_clients
+                .entry((e.hour, parsed.bytes(r.client)))
+                .or_insert(0) += 1;
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),
                 Some((h, n)) => {
                     *acc.hours.entry(h).or_insert(0) += n;
-                    flush(h, n, &mut run_bytes, &mut run_clients);
+                    let t = acc.traffic.entry(h).or_default();
+                    t.requests += n;
+                    t.bytes += std::mem::take(&mut run_bytes);
                     Some((e.hour, 1))
                 }
                 None => Some((e.hour, 1)),
             };
             run_bytes += u128::from(r.bytes);
-            run_clients.push(client_hash(client));
             if self.emit_records {
                 write_record(
                     &mut acc.records_out,
@@ -752,9 +731,42 @@ impl Aggregate for LogsMetrics {
         }
         if let Some((h, n)) = hour_run {
             *acc.hours.entry(h).or_insert(0) += n;
-            flush(h, n, &mut run_bytes, &mut run_clients);
+            let t = acc.traffic.entry(h).or_default();
+            t.requests += n;
+            t.bytes += run_bytes;
         }
-        UA_CACHE.with(|c| *c.borrow_mut() = ua_cache);
+        let paths = acc.paths.map_mut();
+        for (path, (hits, stats)) in batch_paths {
+            bump_map(paths, path, hits);
+            match acc.path_stats.get_mut(path) {
+                // Counted here, in this process: cannot overflow.
+                Some(mine) => {
+                    let _ = mine.checked_merge(stats);
+                }
+                None => {
+                    acc.path_stats.insert(path.into(), stats);
+                }
+            }
+        }
+        let mut scratch = Vec::new();
+        for (raw, n) in batch_referers {
+            referrer_key(raw, &mut scratch);
+            acc.referrers.bump(&scratch, n);
+        }
+        let clients = acc.clients.map_mut();
+        for ((hour, client), n) in batch_clients {
+            bump_map(clients, client, n);
+            if let Some(t) = acc.traffic.get_mut(&hour) {
+                t.clients.insert(client_hash(client));
+            }
+        }
+        for_each_family(&families, |class, n| match class {
+            UaClass::Crawler(name) => acc.crawlers.bump(name.as_bytes(), n),
+            UaClass::Browser { name, os } => {
+                acc.browsers.bump(name.as_bytes(), n);
+                acc.systems.bump(os.as_bytes(), n);
+            }
+        });
         self.pool.give(batch.parsed.lines);
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
-use super::dims::{canonical_ipv6, first_forwarded};
+use super::dims::{canonical_ipv6, family_id, first_forwarded, NO_FAMILY};
 use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
 use super::zone::{LocalClock, Zone};
@@ -108,6 +108,10 @@ pub struct Enrichment {
     pub status_class: u8,
     /// The user agent marks a bot.
     pub bot: bool,
+    /// The user agent's family (browser and OS, or crawler), as a number
+    /// of this process's table ([`dims::for_each_family`](super::dims::for_each_family));
+    /// [`NO_FAMILY`] without a user agent.
+    pub ua_family: u32,
 }
 
 /// A batch after `enrich`.
@@ -337,7 +341,8 @@ impl Stage for Parse {
 /// hashing a user agent costs a fraction of scanning it for four words.
 #[derive(Debug, Clone)]
 pub struct Enrich {
-    bot_cache: FxHashMap<Box<[u8]>, bool>,
+    /// Per user agent: bot or not, and its family.
+    bot_cache: FxHashMap<Box<[u8]>, (bool, u32)>,
     /// The `--tz` clock, or why the zone given cannot be used.
     clock: Result<LocalClock, String>,
 }
@@ -365,16 +370,17 @@ impl Enrich {
         }
     }
 
-    fn is_bot(&mut self, user_agent: &[u8]) -> bool {
-        if let Some(&bot) = self.bot_cache.get(user_agent) {
-            return bot;
+    /// Whether `user_agent` marks a bot, and its family.
+    fn agent(&mut self, user_agent: &[u8]) -> (bool, u32) {
+        if let Some(&known) = self.bot_cache.get(user_agent) {
+            return known;
         }
-        let bot = is_bot(user_agent);
+        let known = (is_bot(user_agent), family_id(user_agent));
         if self.bot_cache.len() >= BOT_CACHE_CAPACITY {
             self.bot_cache.clear();
         }
-        self.bot_cache.insert(user_agent.into(), bot);
-        bot
+        self.bot_cache.insert(user_agent.into(), known);
+        known
     }
 }
 
@@ -400,10 +406,17 @@ impl Stage for Enrich {
             .records
             .iter()
             .zip(hours)
-            .map(|(r, hour)| Enrichment {
-                hour,
-                status_class: (r.status / 100) as u8,
-                bot: r.user_agent.is_some_and(|ua| self.is_bot(parsed.bytes(ua))),
+            .map(|(r, hour)| {
+                let (bot, ua_family) = match r.user_agent {
+                    Some(ua) => self.agent(parsed.bytes(ua)),
+                    None => (false, NO_FAMILY),
+                };
+                Enrichment {
+                    hour,
+                    status_class: (r.status / 100) as u8,
+                    bot,
+                    ua_family,
+                }
             })
             .collect();
         Ok(EnrichedBatch { parsed, enriched })
