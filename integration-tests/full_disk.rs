@@ -231,10 +231,14 @@ fn a_full_disk_fails_cleanly_and_a_roomy_one_gets_complete_outputs() {
                     let report = common::read_json(&out.join("report.json"));
                     assert!(report["records"].is_u64(), "{context}");
                     let mut expected = vec!["report.json", "summary.json"];
+                    if case.label.starts_with("logs") {
+                        expected = vec!["report.html", "report.json", "summary.json"];
+                    }
                     if case.emit {
                         expected = vec![
                             "records.jsonl",
                             "rejects.txt",
+                            "report.html",
                             "report.json",
                             "summary.json",
                         ];

@@ -263,7 +263,7 @@ fn a_follow_ends_normally_on_each_signal_whatever_the_snapshot_interval() {
             );
             assert_eq!(
                 entries(&out),
-                ["report.json", "summary.json"],
+                ["report.html", "report.json", "summary.json"],
                 "{mode} {name}"
             );
             println!("follow {mode} {name}: exit 0 {took:?} after the signal, summary = serial");
@@ -467,6 +467,7 @@ fn cleanup_removes_only_unlocked_parpipe_temporaries() {
         [
             ".backup.3999999.tmp",
             ".run.parpipe-3999997-0000beef.tmp",
+            "report.html",
             "report.json",
             "summary.json"
         ]
@@ -537,6 +538,9 @@ fn a_live_run_in_another_pid_namespace_keeps_its_staging() {
         .unwrap();
     assert!(status.success(), "{text}");
     assert_eq!(common::read_json(&out.join("summary.json"))["lines"], 250);
-    assert_eq!(entries(&out), ["report.json", "summary.json"]);
+    assert_eq!(
+        entries(&out),
+        ["report.html", "report.json", "summary.json"]
+    );
     println!("run A's staging '{staging}' (PID namespace of its own) survived run B");
 }

@@ -345,7 +345,7 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     // The dashboard's address is announced even in a quiet run: it is why
     // the dashboard was asked for.
     config.announce_listen = !quiet || args.workers == Some(0) || args.dashboard.is_some();
-    let registry = parpipe::workloads::builtin_registry();
+    let mut registry = parpipe::workloads::builtin_registry();
     let cancel = config.cancel.clone();
     let follow = args.follow;
     let report_snapshots = match args.snapshot_every {
@@ -367,6 +367,13 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     // The board the dashboard shows and the metrics file is written from.
     let board = (args.dashboard.is_some() || args.metrics_file.is_some())
         .then(|| config.live.get_or_insert_with(Default::default).clone());
+    if let Some(board) = board.clone().filter(|_| args.dashboard.is_some()) {
+        // The dashboard's traffic panels: the logs sink sets the traffic
+        // so far on the board.
+        registry.register(logs::NAME, move |params: LogsParams| {
+            Ok(logs::builder().with_live(board.clone()).build(params))
+        });
+    }
     let display = (!quiet && std::io::stderr().is_terminal())
         .then(|| parpipe::progress::spawn(config.progress.clone(), config.mode.as_str()));
     let system = actix::System::new();
@@ -469,6 +476,13 @@ fn conclude(
         .report;
     if !quiet {
         eprint!("{}", report.to_table());
+        if report.pipeline == logs::NAME {
+            // The staged summary is the result about to be committed.
+            let staged = staging.dir().join(logs::sink::SUMMARY_FILE);
+            if let Ok(text) = std::fs::read_to_string(staged) {
+                eprint!("{}", logs::report::terminal_summary(&text));
+            }
+        }
     }
     staging.commit(&(report.to_json() + "\n"))?;
     Ok(())

@@ -9,6 +9,8 @@
 //! one short lock, and a scrape or a page load costs the run nothing else.
 //!
 //! - `status.rs`: [`LiveStatus`] and its parts, [`LiveBoard`].
+//! - `traffic.rs`: [`Traffic`], what a workload shows in the traffic
+//!   panels (the `logs` sink sets it), and its rate history.
 //! - `server.rs`: the actix-web server (`Dashboard`), access control,
 //!   lingering after the run.
 //! - `limits.rs`: connection classes and their caps, so that no one can
@@ -25,10 +27,15 @@ pub(crate) mod publisher;
 #[cfg(feature = "dashboard")]
 mod server;
 mod status;
+mod traffic;
 
 #[cfg(feature = "dashboard")]
 pub use server::Dashboard;
 pub use status::{LiveBoard, LiveStatus, QueueFill, RatePoint, WorkerLiveness};
+pub use traffic::{
+    cut_text, Traffic, TrafficPoint, TrafficView, TRAFFIC_HISTORY, TRAFFIC_HOURS, TRAFFIC_PATHS,
+    TRAFFIC_TEXT_BYTES,
+};
 
 use crate::protocol::Token;
 use std::net::SocketAddr;

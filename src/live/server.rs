@@ -237,8 +237,9 @@ async fn page(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     if let Some(refused) = refusal(&req, &state) {
         return refused;
     }
-    // "</" would end the script element early; "<\/" is the same string in JS.
-    let initial = status_json(state.board.latest()).replace("</", "<\\/");
+    // Every "<" as \u003c (the same string in JSON): no "</script>" or
+    // "<!--" from a log can end or confuse the script element.
+    let initial = status_json(&state.board, state.board.latest()).replace('<', "\\u003c");
     let page = PAGE.replacen("/*INITIAL_STATUS*/null", &initial, 1);
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -250,16 +251,30 @@ async fn status(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     if let Some(refused) = refusal(&req, &state) {
         return refused;
     }
-    let body = status_json(state.board.latest());
+    let body = status_json(&state.board, state.board.latest());
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body)
 }
 
-fn status_json(status: Option<LiveStatus>) -> String {
+/// The status as served: its keys, plus `traffic` when the workload
+/// reports some (see [`super::Traffic`]).
+#[derive(serde::Serialize)]
+struct Served<'a> {
+    #[serde(flatten)]
+    status: &'a LiveStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traffic: Option<super::TrafficView>,
+}
+
+fn status_json(board: &LiveBoard, status: Option<LiveStatus>) -> String {
     match status {
-        Some(s) => serde_json::to_string(&s).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+        Some(s) => serde_json::to_string(&Served {
+            status: &s,
+            traffic: board.traffic(),
+        })
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
         None => "{\"running\":true,\"starting\":true}".to_string(),
     }
 }
@@ -304,7 +319,7 @@ async fn events(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             changes.changed().await.ok()?;
             let latest = board.latest();
             let done = latest.as_ref().is_some_and(|s| !s.running);
-            let event = format!("data: {}\n\n", status_json(latest));
+            let event = format!("data: {}\n\n", status_json(&board, latest));
             progress.handed();
             let next = (!done).then_some((changes, permit, progress));
             Some((

@@ -2,6 +2,7 @@
 //! pipeline has (queue fill, heartbeats, a short rate history), and
 //! [`LiveBoard`], where the engine publishes it and the server reads it.
 
+use super::traffic::{Traffic, TrafficPoint, TrafficView};
 use crate::metrics::RunReport;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -84,6 +85,9 @@ struct Board {
     latest: Option<LiveStatus>,
     history: VecDeque<RatePoint>,
     last: Option<(f64, u64)>,
+    /// The workload's traffic so far, when it reports some.
+    traffic: Option<(f64, Traffic)>,
+    traffic_history: VecDeque<TrafficPoint>,
 }
 
 /// Where a run publishes its [`LiveStatus`] and the dashboard reads it.
@@ -114,6 +118,8 @@ impl LiveBoard {
                 latest: None,
                 history: VecDeque::new(),
                 last: None,
+                traffic: None,
+                traffic_history: VecDeque::new(),
             })),
             published: Arc::new(tokio::sync::watch::channel(0).0),
             run_id: new_run_id().into(),
@@ -174,5 +180,39 @@ impl LiveBoard {
     /// The latest status, if any was published.
     pub fn latest(&self) -> Option<LiveStatus> {
         self.lock().latest.clone()
+    }
+
+    /// Sets the workload's traffic so far (see [`Traffic`]) and tells the
+    /// readers, as a publication does: the dashboard's traffic panels
+    /// follow it even while the engine publishes nothing (an input that
+    /// paused).
+    pub fn set_traffic(&self, traffic: Traffic) {
+        let t = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+            - self.started_unix)
+            .max(0.0);
+        let mut board = self.lock();
+        if let Some((t0, before)) = &board.traffic {
+            if let Some(point) = super::traffic::rate_point(before, *t0, &traffic, t) {
+                if board.traffic_history.len() == super::traffic::TRAFFIC_HISTORY {
+                    board.traffic_history.pop_front();
+                }
+                board.traffic_history.push_back(point);
+            }
+        }
+        board.traffic = Some((t, traffic));
+        drop(board);
+        self.published.send_modify(|n| *n += 1);
+    }
+
+    /// The workload's traffic so far and its history, if it reported any.
+    pub fn traffic(&self) -> Option<TrafficView> {
+        let board = self.lock();
+        let (_, now) = board.traffic.as_ref()?;
+        Some(TrafficView {
+            now: now.clone(),
+            history: board.traffic_history.iter().cloned().collect(),
+        })
     }
 }

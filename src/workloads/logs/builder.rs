@@ -55,6 +55,8 @@ use crate::stage::Stage;
 /// The `logs` pipeline with stages of the user's (see the module docs).
 #[derive(Default)]
 pub struct LogsBuilder {
+    /// Where [`build`](Self::build)'s sink sets the traffic so far.
+    live: Option<crate::live::LiveBoard>,
     after_parse: Vec<(String, Box<dyn DynStage>)>,
     before_metrics: Vec<(String, Box<dyn DynStage>)>,
     pool: Option<BatchPool>,
@@ -83,6 +85,14 @@ impl LogsBuilder {
         S: Stage<In = EnrichedBatch, Out = EnrichedBatch>,
     {
         self.before_metrics.push((name.into(), erase_stage(stage)));
+        self
+    }
+
+    /// Sets the run's traffic so far on `board` (the dashboard's traffic
+    /// panels) from [`build`](Self::build)'s sink; see
+    /// [`LiveBoard::set_traffic`](crate::live::LiveBoard::set_traffic).
+    pub fn with_live(mut self, board: crate::live::LiveBoard) -> Self {
+        self.live = Some(board);
         self
     }
 
@@ -148,6 +158,7 @@ impl LogsBuilder {
         self.dimensions = params.dimensions.clone();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
+        let live = self.live.take();
         let (source_name, source) = match params.input {
             LogsInput::Generate { records, seed } => (
                 "generate",
@@ -167,6 +178,7 @@ impl LogsBuilder {
                 "write",
                 super::sink::LogsSink::new(params.out_dir, params.emit_records)
                     .with_snapshots(params.snapshot)
+                    .with_live(live)
                     .with_reject_check(super::rejection::RejectCheck {
                         format: params.format,
                         max_ppm: params.max_rejected_ppm,

@@ -21,6 +21,7 @@ pub mod pool;
 pub mod ranges;
 pub mod rejection;
 pub mod render;
+pub mod report;
 pub mod sink;
 mod snapshots;
 pub mod source;

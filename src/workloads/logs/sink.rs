@@ -3,9 +3,13 @@
 //! temporary name (`.NAME.parpipe-PID-TAG.tmp`, locked while written) and renamed into place only when the run
 //! succeeds and every file is completely written, with `summary.json` last,
 //! so a failed or interrupted run leaves no partial result and no temporary.
+//! `report.html` (`report/`) is drawn from the same summary and placed
+//! with it, just before it; snapshots do not write it. With a live board
+//! the sink also sets the run's traffic on it (`report/traffic.rs`).
 //! Snapshots of the summary while the run goes on: `snapshots.rs`.
 
 use super::metrics::LogsPartial;
+use super::report::traffic::TrafficTap;
 use super::snapshots::Snapshots;
 use crate::stage::{Sink, StageError};
 use std::fs::{self, File};
@@ -108,6 +112,8 @@ pub struct LogsSink {
     snapshots: Option<Snapshots>,
     /// Fails a run that rejected most lines, before anything is placed.
     reject_check: Option<super::rejection::RejectCheck>,
+    /// Sets the traffic so far on the run's live board.
+    live: Option<TrafficTap>,
 }
 
 impl LogsSink {
@@ -119,7 +125,16 @@ impl LogsSink {
             streams: None,
             snapshots: None,
             reject_check: None,
+            live: None,
         }
+    }
+
+    /// Also sets the run's traffic so far on `board` (the dashboard's
+    /// traffic panels), at a batch at most every
+    /// [`TRAFFIC_EVERY`](super::report::traffic::TRAFFIC_EVERY) and at the end.
+    pub fn with_live(mut self, board: Option<crate::live::LiveBoard>) -> Self {
+        self.live = board.map(TrafficTap::new);
+        self
     }
 
     /// Also rewrites `plan.dir/summary.json` of everything absorbed so far,
@@ -151,10 +166,20 @@ impl Sink for LogsSink {
 
     fn absorb(&mut self, acc: &mut LogsPartial) -> Result<(), StageError> {
         self.stream(acc)?;
-        match self.snapshots.as_mut() {
-            Some(s) => s.offer(acc),
-            None => Ok(()),
+        if let Some(s) = self.snapshots.as_mut() {
+            s.offer(acc)?;
         }
+        if let Some(tap) = self.live.as_mut().filter(|t| t.due()) {
+            // Trailing snapshots hold the totals; `acc` is then empty.
+            let held = self
+                .snapshots
+                .as_ref()
+                .and_then(|s| s.with_totals(|p| tap.set(p)));
+            if held.is_none() {
+                tap.set(acc);
+            }
+        }
+        Ok(())
     }
 
     fn finish(&mut self, mut result: LogsPartial) -> Result<(), StageError> {
@@ -165,6 +190,9 @@ impl Sink for LogsSink {
                 return Err(StageError::new(e));
             }
             result = totals;
+        }
+        if let Some(tap) = self.live.as_mut() {
+            tap.set(&result);
         }
         if let Some(Err(e)) = self.reject_check.as_ref().map(|c| c.verdict(&result)) {
             self.abort();
@@ -179,20 +207,30 @@ impl Sink for LogsSink {
         if let Some((records, rejects)) = self.streams.take() {
             files.extend([records, rejects]);
         }
-        match PendingFile::create(&self.out_dir, SUMMARY_FILE) {
-            // Last: a summary.json in place means every other output is too.
-            Ok(summary) => files.push(summary),
-            Err(e) => {
-                files.into_iter().for_each(PendingFile::discard);
-                self.abort();
-                return Err(e);
-            }
-        }
         let text = result.summary().to_json();
-        if let Some(Err(e)) = files.last_mut().map(|f| f.write(text.as_bytes())) {
-            files.into_iter().for_each(PendingFile::discard);
-            self.abort();
-            return Err(e);
+        let rejected: Vec<&[u8]> = result.rejected_lines.iter().map(|l| l.as_slice()).collect();
+        let report = super::report::html(&text, &rejected);
+        // Last: a summary.json in place means every other output is too.
+        for (name, bytes) in [
+            (super::report::REPORT_FILE, report.as_bytes()),
+            (SUMMARY_FILE, text.as_bytes()),
+        ] {
+            let written =
+                PendingFile::create(&self.out_dir, name).and_then(|mut f| match f.write(bytes) {
+                    Ok(()) => Ok(f),
+                    Err(e) => {
+                        f.discard();
+                        Err(e)
+                    }
+                });
+            match written {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    files.into_iter().for_each(PendingFile::discard);
+                    self.abort();
+                    return Err(e);
+                }
+            }
         }
         let placed = place_all(files);
         match placed {

@@ -119,6 +119,13 @@ impl Snapshots {
         Some(std::mem::take(&mut lock(totals).partial))
     }
 
+    /// Calls `f` with the run's totals when this sink keeps them
+    /// (trailing: the running partial is then empty); `None` otherwise.
+    pub(super) fn with_totals<R>(&self, f: impl FnOnce(&LogsPartial) -> R) -> Option<R> {
+        let t = self.trailing.as_ref()?;
+        Some(f(&lock(&t.shared.0).partial))
+    }
+
     /// Takes back the snapshot written, if it is still in place (the run
     /// failed: no summary of it may be left).
     pub(super) fn retract(&mut self) {
