@@ -252,3 +252,144 @@ fn the_dimensions_are_byte_identical_in_every_mode() {
         }
     }
 }
+
+/// Requests with a duration (`$request_time`): `n` lines from `from`, one
+/// in four answered 404, durations 0.000 s to 0.999 s.
+fn timed(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|i| {
+            let status = if i % 4 == 0 { 404 } else { 200 };
+            format!(
+                "10.0.0.{} - - [27/Oct/2024:10:00:{:02} +0000] \"GET /t{} HTTP/1.1\" {status} 10 \"-\" \"curl/8\" {}.{:03}\n",
+                i % 9,
+                i % 60,
+                i % 3,
+                0,
+                i * 7 % 1000
+            )
+        })
+        .collect()
+}
+
+const TIMED: &str = r#"nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
+
+/// The value of one sample line of a Prometheus text exposition.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `promtool check metrics` on `text`, where promtool is installed.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIPPED: promtool is not installed (apt install prometheus)");
+        return;
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_metrics_file_has_the_traffic_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("timed.log");
+    std::fs::write(&input, timed(0, 400)).unwrap();
+    let (out, prom) = (dir.path().join("out"), dir.path().join("m.prom"));
+    expect_ok(&[
+        "run", "--input", s(&input), "--out", s(&out), "-q",
+        "--log-format", TIMED, "--metrics-file", s(&prom),
+    ]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(metric(&text, "parpipe_logs_requests_total{status_class=\"2xx\"}"), Some(300.0));
+    assert_eq!(metric(&text, "parpipe_logs_requests_total{status_class=\"4xx\"}"), Some(100.0));
+    assert_eq!(metric(&text, "parpipe_logs_response_bytes_total"), Some(4000.0));
+    assert_eq!(summary["latency"]["count"], 400);
+    assert_eq!(metric(&text, "parpipe_logs_request_duration_seconds_count"), Some(400.0));
+    let sum = summary["latency"]["sum_us"].as_f64().unwrap() / 1e6;
+    let got = metric(&text, "parpipe_logs_request_duration_seconds_sum").unwrap();
+    assert!((got - sum).abs() < 1e-6, "{got} {sum}");
+    // Durations are i*7 % 1000 ms: at most 5 ms are 0, 1 and 2 ms (i = 0,
+    // 143, 286), far from the bound; everything is at most 1 s.
+    let bucket = |le: &str| metric(&text, &format!("parpipe_logs_request_duration_seconds_bucket{{le=\"{le}\"}}"));
+    assert_eq!(bucket("0.005"), Some(3.0));
+    assert_eq!(bucket("1.0"), Some(400.0));
+    assert_eq!(bucket("+Inf"), Some(400.0));
+    // A bound on a bucket edge is exact; 0.25 s is not one, and is short
+    // by at most the values of the bucket that straddles it.
+    let exact = (0..400u64).filter(|i| i * 7 % 1000 <= 250).count() as f64;
+    let at = bucket("0.25").unwrap();
+    assert!(at <= exact && at >= exact * 0.95, "{at} of {exact}");
+    promtool_accepts(&text);
+}
+
+#[test]
+fn metrics_follow_the_traffic_of_a_follow_run() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("live.log");
+    std::fs::write(&input, timed(0, 100)).unwrap();
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(common::bin())
+        .args(["run", "-q", "--follow", "--input", s(&input), "--out", s(&out)])
+        .args(["--log-format", TIMED, "--dashboard", "127.0.0.1:0", "--linger", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot start parpipe");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("no dashboard announced").unwrap();
+        if let Some(rest) = line.strip_prefix("parpipe: dashboard on http://") {
+            break rest.trim().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let metrics = || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(c, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string())
+    };
+    let until = |count: f64| -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = metrics();
+            if metric(&text, "parpipe_logs_request_duration_seconds_count") == Some(count) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {count}: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let first = until(100.0);
+    assert_eq!(metric(&first, "parpipe_logs_requests_total{status_class=\"4xx\"}"), Some(25.0));
+    promtool_accepts(&first);
+    // More lines: the counters grow while the run goes on.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&input).unwrap();
+    f.write_all(timed(100, 200).as_bytes()).unwrap();
+    drop(f);
+    let later = until(300.0);
+    assert_eq!(metric(&later, "parpipe_logs_requests_total{status_class=\"2xx\"}"), Some(225.0));
+    assert_eq!(metric(&later, "parpipe_logs_response_bytes_total"), Some(3000.0));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+}

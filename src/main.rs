@@ -367,9 +367,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     // The board the dashboard shows and the metrics file is written from.
     let board = (args.dashboard.is_some() || args.metrics_file.is_some())
         .then(|| config.live.get_or_insert_with(Default::default).clone());
-    if let Some(board) = board.clone().filter(|_| args.dashboard.is_some()) {
-        // The dashboard's traffic panels: the logs sink sets the traffic
-        // so far on the board.
+    if let Some(board) = board.clone() {
+        // The dashboard's traffic panels and the parpipe_logs_* metrics:
+        // the logs sink sets the traffic so far on the board.
         registry.register(logs::NAME, move |params: LogsParams| {
             Ok(logs::builder().with_live(board.clone()).build(params))
         });
