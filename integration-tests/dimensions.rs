@@ -33,7 +33,16 @@ fn sample() -> String {
 fn run(dir: &Path, input: &Path, extra: &[&str]) -> serde_json::Value {
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
-    let mut args = vec!["run", "--mode", "serial", "--input", s(input), "--out", s(&out), "-q"];
+    let mut args = vec![
+        "run",
+        "--mode",
+        "serial",
+        "--input",
+        s(input),
+        "--out",
+        s(&out),
+        "-q",
+    ];
     args.extend(["--log-format", NGINX, "--max-rejected-ratio", "1"]);
     args.extend(extra);
     expect_ok(&args);
@@ -46,7 +55,10 @@ fn a_small_log_gives_the_documented_dimensions() {
     let input = dir.path().join("access.log");
     std::fs::write(&input, sample()).unwrap();
     let got = run(dir.path(), &input, &[]);
-    assert_eq!((got["parsed"].clone(), got["rejected"].clone()), (json!(4), json!(1)));
+    assert_eq!(
+        (got["parsed"].clone(), got["rejected"].clone()),
+        (json!(4), json!(1))
+    );
     // Three spellings of 2001:db8::1 are one client.
     assert_eq!(got["clients"], 2);
     assert_eq!(
@@ -91,7 +103,13 @@ fn a_small_log_gives_the_documented_dimensions() {
 
     // --top 1 cuts every list; --top 0 keeps all.
     let one = run(dir.path(), &input, &["--top", "1"]);
-    for key in ["top_clients", "top_paths", "top_paths_stats", "top_referrers", "top_browsers"] {
+    for key in [
+        "top_clients",
+        "top_paths",
+        "top_paths_stats",
+        "top_referrers",
+        "top_browsers",
+    ] {
         assert_eq!(one[key].as_array().unwrap().len(), 1, "{key}");
         assert_eq!(one[key][0], got[key][0], "{key}");
     }
@@ -169,7 +187,10 @@ fn bad_dimension_flags_are_usage_errors() {
     args.extend(["--client-from", "x-forwarded-for"]);
     let o = expect_code(&args, None, 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("X-Forwarded-For") && err.contains("combined"), "{err}");
+    assert!(
+        err.contains("X-Forwarded-For") && err.contains("combined"),
+        "{err}"
+    );
     assert!(!out.join("summary.json").exists());
 }
 
@@ -187,7 +208,11 @@ fn busy_log() -> String {
         let minute = i % 180;
         let status = [200, 200, 404, 500, 301][(i % 5) as usize];
         let referer = ["-", "https://a.example/x", "http://B.example:81/", ""][(i % 4) as usize];
-        let xff = if i % 3 == 0 { "-".to_string() } else { format!("192.0.2.{}, 10.0.0.1", i % 200) };
+        let xff = if i % 3 == 0 {
+            "-".to_string()
+        } else {
+            format!("192.0.2.{}, 10.0.0.1", i % 200)
+        };
         out.push_str(&format!(
             "{client} - - [27/Oct/2024:{:02}:{:02}:{:02} +0000] \"GET /p{} HTTP/1.1\" {status} {} \"{referer}\" \"{}\" \"{xff}\"\n",
             minute / 60,
@@ -210,16 +235,59 @@ fn the_dimensions_are_byte_identical_in_every_mode() {
     let generated = dir.path().join("gen.log");
     expect_ok(&["generate", "--records", "20000", "--output", s(&generated)]);
     let cases: [(&Path, &[&str]); 3] = [
-        (&input, &["--log-format", NGINX, "--tz", "Europe/Berlin", "--client-from", "x-forwarded-for", "--top", "0"]),
-        (&input, &["--log-format", NGINX, "--tz", "-03:30", "--top", "3"]),
+        (
+            &input,
+            &[
+                "--log-format",
+                NGINX,
+                "--tz",
+                "Europe/Berlin",
+                "--client-from",
+                "x-forwarded-for",
+                "--top",
+                "0",
+            ],
+        ),
+        (
+            &input,
+            &["--log-format", NGINX, "--tz", "-03:30", "--top", "3"],
+        ),
         (&generated, &["--tz", "Asia/Kolkata", "--top", "25"]),
     ];
     let modes: [&[&str]; 6] = [
         &["--mode", "pipeline", "--batch-size", "7"],
-        &["--mode", "pipeline", "--batch-size", "1000", "--replicas", "auto"],
-        &["--mode", "pipeline", "--batch-size", "333", "--replicas", "enrich=3"],
-        &["--mode", "multiprocess", "--workers", "2", "--batch-size", "500"],
-        &["--mode", "multiprocess", "--workers", "3", "--batch-size", "8192"],
+        &[
+            "--mode",
+            "pipeline",
+            "--batch-size",
+            "1000",
+            "--replicas",
+            "auto",
+        ],
+        &[
+            "--mode",
+            "pipeline",
+            "--batch-size",
+            "333",
+            "--replicas",
+            "enrich=3",
+        ],
+        &[
+            "--mode",
+            "multiprocess",
+            "--workers",
+            "2",
+            "--batch-size",
+            "500",
+        ],
+        &[
+            "--mode",
+            "multiprocess",
+            "--workers",
+            "3",
+            "--batch-size",
+            "8192",
+        ],
         &["--mode", "serial", "--batch-size", "1"],
     ];
     for (file, extra) in cases {
@@ -292,7 +360,12 @@ fn promtool_accepts(text: &str) {
         eprintln!("SKIPPED: promtool is not installed (apt install prometheus)");
         return;
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -309,22 +382,47 @@ fn the_metrics_file_has_the_traffic_families() {
     std::fs::write(&input, timed(0, 400)).unwrap();
     let (out, prom) = (dir.path().join("out"), dir.path().join("m.prom"));
     expect_ok(&[
-        "run", "--input", s(&input), "--out", s(&out), "-q",
-        "--log-format", TIMED, "--metrics-file", s(&prom),
+        "run",
+        "--input",
+        s(&input),
+        "--out",
+        s(&out),
+        "-q",
+        "--log-format",
+        TIMED,
+        "--metrics-file",
+        s(&prom),
     ]);
     let text = std::fs::read_to_string(&prom).unwrap();
     let summary = read_json(&out.join("summary.json"));
-    assert_eq!(metric(&text, "parpipe_logs_requests_total{status_class=\"2xx\"}"), Some(300.0));
-    assert_eq!(metric(&text, "parpipe_logs_requests_total{status_class=\"4xx\"}"), Some(100.0));
-    assert_eq!(metric(&text, "parpipe_logs_response_bytes_total"), Some(4000.0));
+    assert_eq!(
+        metric(&text, "parpipe_logs_requests_total{status_class=\"2xx\"}"),
+        Some(300.0)
+    );
+    assert_eq!(
+        metric(&text, "parpipe_logs_requests_total{status_class=\"4xx\"}"),
+        Some(100.0)
+    );
+    assert_eq!(
+        metric(&text, "parpipe_logs_response_bytes_total"),
+        Some(4000.0)
+    );
     assert_eq!(summary["latency"]["count"], 400);
-    assert_eq!(metric(&text, "parpipe_logs_request_duration_seconds_count"), Some(400.0));
+    assert_eq!(
+        metric(&text, "parpipe_logs_request_duration_seconds_count"),
+        Some(400.0)
+    );
     let sum = summary["latency"]["sum_us"].as_f64().unwrap() / 1e6;
     let got = metric(&text, "parpipe_logs_request_duration_seconds_sum").unwrap();
     assert!((got - sum).abs() < 1e-6, "{got} {sum}");
     // Durations are i*7 % 1000 ms: at most 5 ms are 0, 1 and 2 ms (i = 0,
     // 143, 286), far from the bound; everything is at most 1 s.
-    let bucket = |le: &str| metric(&text, &format!("parpipe_logs_request_duration_seconds_bucket{{le=\"{le}\"}}"));
+    let bucket = |le: &str| {
+        metric(
+            &text,
+            &format!("parpipe_logs_request_duration_seconds_bucket{{le=\"{le}\"}}"),
+        )
+    };
     assert_eq!(bucket("0.005"), Some(3.0));
     assert_eq!(bucket("1.0"), Some(400.0));
     assert_eq!(bucket("+Inf"), Some(400.0));
@@ -346,8 +444,23 @@ fn metrics_follow_the_traffic_of_a_follow_run() {
     std::fs::write(&input, timed(0, 100)).unwrap();
     let out = dir.path().join("out");
     let mut child = std::process::Command::new(common::bin())
-        .args(["run", "-q", "--follow", "--input", s(&input), "--out", s(&out)])
-        .args(["--log-format", TIMED, "--dashboard", "127.0.0.1:0", "--linger", "0"])
+        .args([
+            "run",
+            "-q",
+            "--follow",
+            "--input",
+            s(&input),
+            "--out",
+            s(&out),
+        ])
+        .args([
+            "--log-format",
+            TIMED,
+            "--dashboard",
+            "127.0.0.1:0",
+            "--linger",
+            "0",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -364,10 +477,15 @@ fn metrics_follow_the_traffic_of_a_follow_run() {
     let metrics = || {
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(c, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            c,
+            "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut text = String::new();
         c.read_to_string(&mut text).unwrap();
-        text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string())
+        text.split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string())
     };
     let until = |count: f64| -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -376,20 +494,35 @@ fn metrics_follow_the_traffic_of_a_follow_run() {
             if metric(&text, "parpipe_logs_request_duration_seconds_count") == Some(count) {
                 return text;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {count}: {text}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {count}: {text}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     };
     let first = until(100.0);
-    assert_eq!(metric(&first, "parpipe_logs_requests_total{status_class=\"4xx\"}"), Some(25.0));
+    assert_eq!(
+        metric(&first, "parpipe_logs_requests_total{status_class=\"4xx\"}"),
+        Some(25.0)
+    );
     promtool_accepts(&first);
     // More lines: the counters grow while the run goes on.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&input).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
     f.write_all(timed(100, 200).as_bytes()).unwrap();
     drop(f);
     let later = until(300.0);
-    assert_eq!(metric(&later, "parpipe_logs_requests_total{status_class=\"2xx\"}"), Some(225.0));
-    assert_eq!(metric(&later, "parpipe_logs_response_bytes_total"), Some(3000.0));
+    assert_eq!(
+        metric(&later, "parpipe_logs_requests_total{status_class=\"2xx\"}"),
+        Some(225.0)
+    );
+    assert_eq!(
+        metric(&later, "parpipe_logs_response_bytes_total"),
+        Some(3000.0)
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().unwrap().success());
 }

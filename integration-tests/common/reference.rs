@@ -223,7 +223,11 @@ pub fn referrer_host(referer: &[u8]) -> String {
 }
 
 fn known(s: &str) -> String {
-    if s.is_empty() { "UNKNOWN".into() } else { s.into() }
+    if s.is_empty() {
+        "UNKNOWN".into()
+    } else {
+        s.into()
+    }
 }
 
 /// Woothee's families of a user agent: `(crawler name)` or `(browser, os)`.
@@ -326,7 +330,10 @@ pub fn summary(data: &[u8]) -> Value {
 fn buckets(map: BTreeMap<String, (u64, u128, std::collections::BTreeSet<String>)>) -> Value {
     map.into_iter()
         .map(|(k, (requests, bytes, clients))| {
-            (k, json!({"bytes": big(bytes), "clients": clients.len(), "requests": requests}))
+            (
+                k,
+                json!({"bytes": big(bytes), "clients": clients.len(), "requests": requests}),
+            )
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
@@ -337,10 +344,10 @@ fn buckets(map: BTreeMap<String, (u64, u128, std::collections::BTreeSet<String>)
 /// when the float is their nearest double.
 fn big_as_text(got: &mut Value, expected: &Value) {
     match (got, expected) {
-        (g @ Value::Number(_), Value::String(digits)) => {
-            if g.as_f64().is_some_and(|f| digits.parse::<f64>().ok() == Some(f)) && g.is_f64() {
-                *g = Value::String(digits.clone());
-            }
+        (g @ Value::Number(_), Value::String(digits))
+            if g.is_f64() && g.as_f64() == digits.parse::<f64>().ok() =>
+        {
+            *g = Value::String(digits.clone());
         }
         (Value::Array(g), Value::Array(e)) => {
             for (g, e) in g.iter_mut().zip(e) {

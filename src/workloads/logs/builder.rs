@@ -131,7 +131,6 @@ impl LogsBuilder {
                 time_zone: super::zone::Zone::parse(&self.dimensions.time_zone)
                     .map_or_else(|_| self.dimensions.time_zone.clone(), |z| z.label()),
             },
-            ..LogsMetrics::default()
         }
     }
 

@@ -5,9 +5,9 @@
 
 use super::distinct::Distinct;
 use rustc_hash::FxHashMap;
-use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv6Addr;
+use std::sync::{Mutex, OnceLock};
 
 /// What one path's lines add up to (besides its hit count, kept in
 /// `LogsPartial::paths`).
@@ -272,7 +272,10 @@ mod tests {
             (b"https://www.Example.com/a?b", b"www.Example.com"),
             (b"http://user:pw@host.example:8080/x", b"host.example"),
             (b"http://[2001:db8::1]:443/", b"[2001:db8::1]"),
-            (b"android-app://com.google.android.gm/", b"com.google.android.gm"),
+            (
+                b"android-app://com.google.android.gm/",
+                b"com.google.android.gm",
+            ),
             (b"www.example.com/page", b"www.example.com"),
             (b"file:///etc/passwd", b"-"),
             (b"http://h#frag", b"h"),
@@ -336,7 +339,13 @@ mod tests {
             canonical_ipv6(b"::FFFF:1.2.3.4").as_deref(),
             Some("::ffff:1.2.3.4")
         );
-        for other in [&b"1.2.3.4"[..], b"[::1]:80", b"fe80::1%eth0", b"host:name", b"-"] {
+        for other in [
+            &b"1.2.3.4"[..],
+            b"[::1]:80",
+            b"fe80::1%eth0",
+            b"host:name",
+            b"-",
+        ] {
             assert_eq!(canonical_ipv6(other), None);
         }
     }

@@ -11,7 +11,13 @@ use proptest::prelude::*;
 
 /// Lines from a small vocabulary, so that keys repeat and buckets fill.
 fn line(i: u64, pick: &[u8; 6]) -> Vec<u8> {
-    let clients = ["10.0.0.1", "2001:DB8::1", "[2001:db8::1]", "h.example", "10.0.0.2"];
+    let clients = [
+        "10.0.0.1",
+        "2001:DB8::1",
+        "[2001:db8::1]",
+        "h.example",
+        "10.0.0.2",
+    ];
     let paths = ["/", "/a", "/b?x", "/missing"];
     let statuses = [200, 404, 500, 302, 403];
     let referers = ["-", "", "https://A.example/x", "http://b.example:8/"];

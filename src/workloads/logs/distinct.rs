@@ -49,14 +49,14 @@ impl Distinct {
         match self {
             Distinct::Exact(set) => {
                 if set.insert(hash) && set.len() > EXACT_LIMIT {
-                    self.to_sketch();
+                    self.make_sketch();
                 }
             }
             Distinct::Sketch(registers) => sketch_insert(registers, hash),
         }
     }
 
-    fn to_sketch(&mut self) {
+    fn make_sketch(&mut self) {
         if let Distinct::Exact(set) = self {
             let mut registers = vec![0u8; REGISTERS];
             for &h in set.iter() {
@@ -78,7 +78,7 @@ impl Distinct {
                         mine.extend(set);
                     }
                     if mine.len() > EXACT_LIMIT {
-                        self.to_sketch();
+                        self.make_sketch();
                     }
                 } else {
                     for h in set {
@@ -87,7 +87,7 @@ impl Distinct {
                 }
             }
             Distinct::Sketch(theirs) => {
-                self.to_sketch();
+                self.make_sketch();
                 if let Distinct::Sketch(mine) = self {
                     for (m, t) in mine.iter_mut().zip(theirs) {
                         *m = (*m).max(t);
@@ -163,7 +163,9 @@ mod tests {
     fn of(range: std::ops::Range<u64>) -> Distinct {
         let mut d = Distinct::default();
         for i in range {
-            d.insert(client_hash(format!("10.0.{}.{}", i / 256, i % 256).as_bytes()));
+            d.insert(client_hash(
+                format!("10.0.{}.{}", i / 256, i % 256).as_bytes(),
+            ));
         }
         d
     }

@@ -262,7 +262,13 @@ impl LogsPartial {
             }
         }
         for (hour, t) in later.traffic {
-            if self.traffic.entry(hour).or_default().checked_merge(t).is_none() {
+            if self
+                .traffic
+                .entry(hour)
+                .or_default()
+                .checked_merge(t)
+                .is_none()
+            {
                 refuse("hourly traffic")?;
             }
         }

@@ -397,7 +397,10 @@ impl Stage for Enrich {
         parsed: ParsedBatch,
         _info: &BatchInfo,
     ) -> Result<EnrichedBatch, StageError> {
-        let clock = self.clock.as_mut().map_err(|e| StageError::new(e.clone()))?;
+        let clock = self
+            .clock
+            .as_mut()
+            .map_err(|e| StageError::new(e.clone()))?;
         let mut hours = Vec::with_capacity(parsed.records.len());
         for r in &parsed.records {
             hours.push(clock.local(r.utc).div_euclid(3600));

@@ -129,7 +129,10 @@ fn offset_span(tz: &TimeZone, utc: i64) -> (i64, i64, i64) {
     let in_range = clamped == utc;
     // A transition exactly at `ts` belongs to the span starting there.
     let from = tz
-        .preceding(ts.checked_add(jiff::SignedDuration::from_secs(1)).unwrap_or(ts))
+        .preceding(
+            ts.checked_add(jiff::SignedDuration::from_secs(1))
+                .unwrap_or(ts),
+        )
         .next()
         .map_or(i64::MIN, |t| t.timestamp().as_second());
     let until = tz
@@ -157,7 +160,15 @@ mod tests {
             Zone::parse("Europe/Berlin").unwrap().label(),
             "Europe/Berlin"
         );
-        for bad in ["+24:00", "+02:60", "+2:00", "02:00", "Mars/Olympus", "", "+02:0x"] {
+        for bad in [
+            "+24:00",
+            "+02:60",
+            "+2:00",
+            "02:00",
+            "Mars/Olympus",
+            "",
+            "+02:0x",
+        ] {
             let e = Zone::parse(bad).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }

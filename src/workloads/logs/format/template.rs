@@ -117,9 +117,7 @@ impl Template {
 
     /// True when a field is the X-Forwarded-For header.
     pub fn has_forwarded_for(&self) -> bool {
-        self.items
-            .iter()
-            .any(|i| *i == Item::Field(Field::ForwardedFor))
+        self.items.contains(&Item::Field(Field::ForwardedFor))
     }
 
     /// Reads one line.

@@ -66,7 +66,9 @@ pub fn traffic(p: &LogsPartial) -> Traffic {
         t.latency_histogram = Some(crate::live::LatencyHistogram {
             count: p.latency.count,
             sum_seconds: p.latency.sum as f64 / 1e6,
-            counts: p.latency.counts_at_or_below(&crate::live::LATENCY_BOUNDS_US),
+            counts: p
+                .latency
+                .counts_at_or_below(&crate::live::LATENCY_BOUNDS_US),
         });
     }
     t
