@@ -203,7 +203,7 @@ fn families() -> std::sync::MutexGuard<'static, Families> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The number of `user_agent`'s family (see [`family`]).
+/// The number of `user_agent`'s family in this process's table (see [`for_each_family`]).
 pub fn family_id(user_agent: &[u8]) -> u32 {
     let class = classify(user_agent);
     let mut f = families();
