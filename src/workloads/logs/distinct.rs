@@ -14,7 +14,8 @@
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-/// Most hashes a bucket keeps exactly (8 KiB).
+/// Most hashes a bucket keeps exactly (8 KiB of hashes, about 16 KiB with
+/// the set's table).
 pub const EXACT_LIMIT: usize = 1024;
 /// Bits of the hash that choose a register.
 const PRECISION: u32 = 12;

@@ -318,6 +318,10 @@ impl LogsPartial {
             ("status counts", total(self.status.iter().copied())),
             ("method counts", total(self.methods.iter().map(|(_, n)| n))),
             ("hour counts", total(self.hours.values().copied())),
+            (
+                "hourly requests",
+                total(self.traffic.values().map(|t| t.requests)),
+            ),
         ];
         for (what, got) in tables {
             if got != kept {
@@ -861,6 +865,7 @@ mod tests {
         p.status[200] = 2;
         p.methods.bump(b"GET", 2);
         p.hours.insert(480_000, 2);
+        p.traffic.entry(480_000).or_default().requests = 2;
         p
     }
 
@@ -873,13 +878,16 @@ mod tests {
         assert!(good.check_chunk(104, 4).is_err());
         assert!(good.check_chunk(1, 4).is_err());
         type Alteration = (&'static str, fn(&mut LogsPartial));
-        let altered: [Alteration; 9] = [
+        let altered: [Alteration; 10] = [
             ("more lines", |p| p.lines += 1),
             ("more parsed", |p| p.parsed += 1),
             ("more dropped than parsed", |p| p.dropped = 4),
             ("a status more", |p| p.status[404] += 1),
             ("a method more", |p| p.methods.bump(b"POST", 1)),
             ("an hour more", |p| *p.hours.entry(7).or_insert(0) += 1),
+            ("an hourly request more", |p| {
+                p.traffic.entry(7).or_default().requests += 1
+            }),
             ("more bots than kept", |p| p.bots = 3),
             ("a sample too many", |p| p.rejected_samples.push(104)),
             ("a sample out of order", |p| {
@@ -890,6 +898,7 @@ mod tests {
                 p.methods = Counts::default();
                 p.methods.bump(b"GET", 1);
                 p.hours.insert(480_000, 1);
+                p.traffic.entry(480_000).or_default().requests = 1;
                 p.rejected_samples = vec![104, 102];
             }),
         ];
