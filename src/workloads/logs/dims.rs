@@ -255,7 +255,7 @@ pub fn canonical_ipv6(client: &[u8]) -> Option<String> {
 #[inline]
 pub fn may_be_ipv6(client: &[u8]) -> bool {
     let head = &client[..client.len().min(5)];
-    head.first() == Some(&b'[') || head.iter().any(|&b| b == b':')
+    head.first() == Some(&b'[') || head.contains(&b':')
 }
 
 /// The first address of an X-Forwarded-For value (rule 5): before its
