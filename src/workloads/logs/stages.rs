@@ -109,8 +109,8 @@ pub struct Enrichment {
     /// The user agent marks a bot.
     pub bot: bool,
     /// The user agent's family (browser and OS, or crawler), as a number
-    /// of this process's table ([`dims::for_each_family`](super::dims::for_each_family));
-    /// [`NO_FAMILY`] without a user agent.
+    /// of this process's table of families; `u32::MAX` without a user
+    /// agent.
     pub ua_family: u32,
 }
 
