@@ -88,6 +88,7 @@ fn offer_file_chunk(
             max_batch_delay_ms: 200,
             format: Default::default(),
             max_rejected_ppm: 900_000,
+            dimensions: Default::default(),
         };
         let spec = JobSpec::new(NAME, &params).unwrap();
         let job = Message::Job {

@@ -391,6 +391,7 @@ fn logs_params() -> impl Strategy<Value = LogsParams> {
             max_batch_delay_ms: delay,
             format: Default::default(),
             max_rejected_ppm: 900_000,
+            dimensions: Default::default(),
         })
 }
 
@@ -833,6 +834,7 @@ fn the_widest_valid_input_stays_within_the_bound() {
         max_batch_delay_ms: 200,
         format: Default::default(),
         max_rejected_ppm: 900_000,
+        dimensions: Default::default(),
     };
     let bytes = encode(&params);
     assert!(decode_checked(&tally, 3, &bytes).unwrap());

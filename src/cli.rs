@@ -345,6 +345,22 @@ pub(crate) struct RunArgs {
     /// lines is rejected (logs), 0 to 1.
     #[arg(long, value_name = "RATIO", default_value_t = 0.9, value_parser = ratio)]
     pub(crate) max_rejected_ratio: f64,
+    /// Entries in every top list of summary.json (logs), 0 for all;
+    /// 0 to 1000000.
+    #[arg(long, value_name = "N", default_value_t = parpipe::workloads::logs::metrics::TOP_N,
+          value_parser = int_in::<usize>(0, parpipe::workloads::logs::metrics::MAX_TOP as u64))]
+    pub(crate) top: usize,
+    /// Time zone of the hour and day buckets (logs): UTC, an IANA name
+    /// such as Europe/Berlin, or an offset such as +02:00.
+    #[arg(long, value_name = "ZONE", default_value = "UTC", allow_hyphen_values = true,
+          value_parser = |s: &str| parpipe::workloads::logs::zone::Zone::parse(s).map(|_| s.to_string()))]
+    pub(crate) tz: String,
+    /// Where a line's client comes from (logs): remote (the address
+    /// field) or x-forwarded-for (the first address of that field, for
+    /// formats that log it; the remote address when a line's is empty).
+    #[arg(long, value_name = "FROM", default_value = "remote",
+          value_parser = ["remote", "x-forwarded-for"])]
+    pub(crate) client_from: String,
     #[command(flatten)]
     pub(crate) multiprocess: MultiprocessArgs,
 }

@@ -201,6 +201,18 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                 LogsInput::Files(args.inputs.iter().map(|a| InputSpec::parse(a)).collect())
             };
             let format = logs_format(args, &input)?;
+            let client_from = if args.client_from == "x-forwarded-for" {
+                if !format.has_forwarded_for() {
+                    return Err(usage(anyhow::anyhow!(
+                        "--client-from x-forwarded-for: the log format '{}' has no X-Forwarded-For field \
+                         (give the server's own format, e.g. --log-format nginx:'… \"$http_x_forwarded_for\"')",
+                        format.name
+                    )));
+                }
+                logs::ClientFrom::ForwardedFor
+            } else {
+                logs::ClientFrom::Remote
+            };
             let params = LogsParams {
                 format,
                 max_rejected_ppm: (args.max_rejected_ratio * 1e6).round() as u32,
@@ -215,6 +227,11 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
                     trailing: args.follow || args.inputs.iter().any(|a| a == "-"),
                 }),
                 max_batch_delay_ms: (args.max_batch_delay * 1000.0).round().max(1.0) as u64,
+                dimensions: logs::Dimensions {
+                    top: args.top,
+                    time_zone: args.tz.clone(),
+                    client_from,
+                },
             };
             (Params::Logs(params), 8192)
         }
@@ -360,9 +377,9 @@ fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
     // The board the dashboard shows and the metrics file is written from.
     let board = (args.dashboard.is_some() || args.metrics_file.is_some())
         .then(|| config.live.get_or_insert_with(Default::default).clone());
-    if let Some(board) = board.clone().filter(|_| args.dashboard.is_some()) {
-        // The dashboard's traffic panels: the logs sink sets the traffic
-        // so far on the board.
+    if let Some(board) = board.clone() {
+        // The dashboard's traffic panels and the parpipe_logs_* metrics:
+        // the logs sink sets the traffic so far on the board.
         registry.register(logs::NAME, move |params: LogsParams| {
             Ok(logs::builder().with_live(board.clone()).build(params))
         });

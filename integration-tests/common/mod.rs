@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: running the real binary with a
 //! readable failure message, and a small independent reference
-//! implementation of WORKLOAD.md's `logs` summary (regex based, written
+//! implementation of docs/logs-workload.md's `logs` summary (regex based, written
 //! plainly, to check the fast parser against).
 #![allow(dead_code)]
 

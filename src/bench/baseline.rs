@@ -268,6 +268,7 @@ mod tests {
             max_batch_delay_ms: 200,
             format: Default::default(),
             max_rejected_ppm: 900_000,
+            dimensions: Default::default(),
         };
         let job = JobSpec::new(crate::workloads::logs::NAME, &params).unwrap();
         let config = RunConfig {

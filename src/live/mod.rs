@@ -33,8 +33,8 @@ mod traffic;
 pub use server::Dashboard;
 pub use status::{LiveBoard, LiveStatus, QueueFill, RatePoint, WorkerLiveness};
 pub use traffic::{
-    cut_text, Traffic, TrafficPoint, TrafficView, TRAFFIC_HISTORY, TRAFFIC_HOURS, TRAFFIC_PATHS,
-    TRAFFIC_TEXT_BYTES,
+    cut_text, LatencyHistogram, Traffic, TrafficPoint, TrafficView, LATENCY_BOUNDS_US,
+    TRAFFIC_HISTORY, TRAFFIC_HOURS, TRAFFIC_PATHS, TRAFFIC_TEXT_BYTES,
 };
 
 use crate::protocol::Token;

@@ -7,12 +7,13 @@
 //! them); `docs/live.md` lists them. Every family has HELP text, and a
 //! unit where one applies (in its name, and as `# UNIT` in OpenMetrics).
 
-use super::{LiveBoard, LiveStatus};
+use super::{LatencyHistogram, LiveBoard, LiveStatus, Traffic, LATENCY_BOUNDS_US};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 /// The exposition formats `/metrics` speaks.
@@ -173,6 +174,9 @@ impl Collector for StatusCollector {
             Some(&seconds),
             one(self.board.started_unix()),
         )?;
+        if let Some(traffic) = self.board.traffic() {
+            encode_traffic(e, &traffic.now)?;
+        }
         let Some(status) = latest else {
             let run = Info::new(vec![("run", self.board.run_id().to_string())]);
             run.encode(e.encode_descriptor(
@@ -191,6 +195,62 @@ impl Collector for StatusCollector {
         };
         encode_status(e, &self.board, &status)
     }
+}
+
+/// A histogram given by its counts (see [`LatencyHistogram`]).
+#[derive(Debug)]
+struct ConstHistogram<'a>(&'a LatencyHistogram);
+
+impl EncodeMetric for ConstHistogram<'_> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = self.0;
+        let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_US
+            .iter()
+            .map(|&us| us as f64 / 1e6)
+            .chain([f64::INFINITY])
+            .zip(h.counts.iter().copied())
+            .collect();
+        encoder.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// The `logs` workload's traffic so far (docs/live.md): requests per
+/// status class, response bytes, and the request durations when the log
+/// has them.
+fn encode_traffic(e: &mut DescriptorEncoder, t: &Traffic) -> Result<(), std::fmt::Error> {
+    let classes = t
+        .status_classes
+        .iter()
+        .map(|(class, &n)| (vec![("status_class", class.clone())], n as f64))
+        .collect();
+    counters(
+        e,
+        "parpipe_logs_requests",
+        "Requests counted from the log so far, per status class (2xx …).",
+        None,
+        classes,
+    )?;
+    counters(
+        e,
+        "parpipe_logs_response",
+        "Response bytes summed over the requests counted so far.",
+        Some(&Unit::Bytes),
+        one(t.bytes as f64),
+    )?;
+    if let Some(h) = &t.latency_histogram {
+        let metric = ConstHistogram(h);
+        metric.encode(e.encode_descriptor(
+            "parpipe_logs_request_duration",
+            "Durations of the requests counted so far (the log's request time).",
+            Some(&Unit::Seconds),
+            metric.metric_type(),
+        )?)?;
+    }
+    Ok(())
 }
 
 /// Everything that comes from a published status.

@@ -50,6 +50,30 @@ pub struct Traffic {
     /// 99th percentile of the durations, when the log has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_p99_us: Option<u64>,
+    /// The durations as `/metrics` exposes them, when the log has them
+    /// (not part of the JSON status).
+    #[serde(skip)]
+    pub latency_histogram: Option<LatencyHistogram>,
+}
+
+/// The upper bounds of `parpipe_logs_request_duration_seconds`, in
+/// microseconds: Prometheus's default buckets, 5 ms to 10 s.
+pub const LATENCY_BOUNDS_US: [u64; 11] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000,
+];
+
+/// A duration histogram at [`LATENCY_BOUNDS_US`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyHistogram {
+    /// Durations counted.
+    pub count: u64,
+    /// Their sum, in seconds.
+    pub sum_seconds: f64,
+    /// Per bound of [`LATENCY_BOUNDS_US`] the durations above the bound
+    /// before it and at most this one, then those above every bound (not
+    /// cumulated).
+    pub counts: Vec<u64>,
 }
 
 /// One point of the traffic history: the rates over the interval that

@@ -25,6 +25,7 @@ fn logs_pipeline(input: LogsInput) -> Pipeline {
         max_batch_delay_ms: 200,
         format: Default::default(),
         max_rejected_ppm: 900_000,
+        dimensions: Default::default(),
     };
     builtin_registry()
         .build(&JobSpec::new(logs::NAME, &params).unwrap())

@@ -1,4 +1,4 @@
-//! The built-in `matrix` workload (shared/WORKLOAD.md §2): a CPU-bound
+//! The built-in `matrix` workload (docs/matrix-workload.md): a CPU-bound
 //! kernel. Task `i` of `tasks` fills two `n×n` f64 matrices from a SplitMix64
 //! generator seeded with `(seed, i)`, multiplies them (blocked i-k-j loops,
 //! no BLAS), and reports the trace and the Frobenius norm of the product.

@@ -32,6 +32,7 @@
 //!     max_batch_delay_ms: 200,
 //!     format: Default::default(),
 //!     max_rejected_ppm: 900_000,
+//!     dimensions: Default::default(),
 //! };
 //! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
@@ -45,10 +46,10 @@
 
 use super::batch::LineBatch;
 use super::input::DEFAULT_BATCH_DELAY;
-use super::metrics::{LogsMetrics, LogsPartial};
+use super::metrics::{LogsMetrics, LogsPartial, SummaryView};
 use super::pool::BatchPool;
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
-use super::{source, LogsInput, LogsParams, NAME};
+use super::{source, Dimensions, LogsInput, LogsParams, NAME};
 use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::stage::Stage;
 
@@ -66,6 +67,7 @@ pub struct LogsBuilder {
     before_metrics: Vec<AddStage<EnrichedBatch>>,
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
+    dimensions: Dimensions,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -121,13 +123,36 @@ impl LogsBuilder {
         self
     }
 
+    /// Counts with these `--top`, `--tz` and `--client-from` settings
+    /// (default: 10, UTC, the remote address); [`build`](Self::build)
+    /// takes them from the parameters instead.
+    pub fn with_dimensions(mut self, dimensions: Dimensions) -> Self {
+        self.dimensions = dimensions;
+        self
+    }
+
+    /// The aggregate, with the builder's summary settings.
+    fn metrics(&self, emit_records: bool, pool: BatchPool) -> LogsMetrics {
+        LogsMetrics {
+            emit_records,
+            pool,
+            view: SummaryView {
+                top: self.dimensions.top,
+                time_zone: super::zone::Zone::parse(&self.dimensions.time_zone)
+                    .map_or_else(|_| self.dimensions.time_zone.clone(), |z| z.label()),
+            },
+        }
+    }
+
     /// The stages from `parse` to `metrics` on a builder of line batches.
     fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
-        let mut parsed = start.stage("parse", Parse::new(self.format));
+        let parse = Parse::new(self.format).with_client_from(self.dimensions.client_from);
+        let mut parsed = start.stage("parse", parse);
         for add in self.after_parse {
             parsed = add(parsed);
         }
-        let mut enriched = parsed.stage("enrich", Enrich::default());
+        let enrich = Enrich::in_zone(&self.dimensions.time_zone);
+        let mut enriched = parsed.stage("enrich", enrich);
         for add in self.before_metrics {
             enriched = add(enriched);
         }
@@ -139,17 +164,16 @@ impl LogsBuilder {
     /// `params.out_dir`, as `parpipe run --workload logs` does.
     pub fn build(mut self, params: LogsParams) -> Pipeline<()> {
         self.format = params.format.clone();
+        self.dimensions = params.dimensions.clone();
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
         let live = self.live.take();
         let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
         let start = start(params.input, &pool, delay);
+        let metrics = self.metrics(params.emit_records, pool);
         self.middle(start).aggregate(
             "metrics",
-            LogsMetrics {
-                emit_records: params.emit_records,
-                pool,
-            },
+            metrics,
             "write",
             super::sink::LogsSink::new(params.out_dir, params.emit_records)
                 .with_snapshots(params.snapshot)
@@ -167,13 +191,8 @@ impl LogsBuilder {
     pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
         let start = start(input, &pool, DEFAULT_BATCH_DELAY);
-        self.middle(start).collect(
-            "metrics",
-            LogsMetrics {
-                emit_records: false,
-                pool,
-            },
-        )
+        let metrics = self.metrics(false, pool);
+        self.middle(start).collect("metrics", metrics)
     }
 
     /// The pipeline fed by pushed [`LineBatch`]es (see
@@ -182,14 +201,9 @@ impl LogsBuilder {
     /// `summary.json` holds. Lines are numbered across batches in push order.
     pub fn build_pushed(mut self) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
+        let metrics = self.metrics(false, pool);
         self.middle(Pipeline::input::<LineBatch>(NAME, "pushed"))
-            .collect(
-                "metrics",
-                LogsMetrics {
-                    emit_records: false,
-                    pool,
-                },
-            )
+            .collect("metrics", metrics)
     }
 }
 

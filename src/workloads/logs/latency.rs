@@ -101,6 +101,28 @@ impl Histogram {
         self.max
     }
 
+    /// How many durations fall at or below each of `bounds_us`
+    /// (ascending), not cumulated: entry `i` counts those above bound
+    /// `i - 1` and at most bound `i`, and a last entry those above every
+    /// bound, as a Prometheus histogram's buckets. A bucket of this
+    /// histogram counts under the first bound its largest value does not
+    /// exceed, so a count is exact where a bound falls on a bucket edge
+    /// and otherwise short by at most the values of the one bucket that
+    /// straddles it (within 3.125 % of the bound).
+    pub fn counts_at_or_below(&self, bounds_us: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; bounds_us.len() + 1];
+        for (&b, &n) in &self.buckets {
+            let largest = if b + 1 < BUCKETS {
+                lower_bound(b + 1) - 1
+            } else {
+                u64::MAX
+            };
+            let i = bounds_us.partition_point(|&bound| bound < largest);
+            out[i] = out[i].saturating_add(n);
+        }
+        out
+    }
+
     /// The summary object.
     pub fn summary(&self) -> LatencySummary {
         LatencySummary {

@@ -4,6 +4,11 @@
 //! `records.jsonl` and `rejects.txt` lines, which the sink streams out.
 
 use super::counts::{bump_map, Counts, SpareKeys};
+use super::dims::{
+    for_each_family, referrer_key, PathStats, PathSummary, Traffic, TrafficSummary, UaClass,
+    NO_FAMILY,
+};
+use super::distinct::client_hash;
 use super::latency::{Histogram, LatencySummary};
 use super::pool::BatchPool;
 use super::rejection::KEPT_LINE_BYTES;
@@ -17,8 +22,28 @@ use std::collections::BTreeMap;
 
 /// How many rejected line numbers `rejected_samples` keeps.
 pub const REJECTED_SAMPLES: usize = 5;
-/// How many entries `top_paths` and `top_clients` keep.
+/// How many entries each top list keeps by default (`--top`).
 pub const TOP_N: usize = 10;
+/// The largest `--top` (0 means every entry).
+pub const MAX_TOP: usize = 1_000_000;
+
+/// How a partial's summary is written: the run's `--top` and `--tz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryView {
+    /// Entries per top list; 0 for all.
+    pub top: usize,
+    /// The `time_zone` label of the time buckets.
+    pub time_zone: String,
+}
+
+impl Default for SummaryView {
+    fn default() -> Self {
+        SummaryView {
+            top: TOP_N,
+            time_zone: "UTC".into(),
+        }
+    }
+}
 
 /// Counts over a run of consecutive batches. Text keys are valid UTF-8 bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -61,6 +86,21 @@ pub struct LogsPartial {
     pub path_latency: FxHashMap<Box<[u8]>, Histogram>,
     /// Count per virtual host (formats that have one).
     pub vhosts: Counts,
+    /// Bytes and error counts per path.
+    pub path_stats: FxHashMap<Box<[u8]>, PathStats>,
+    /// Traffic per local hour (hours since the epoch of the `--tz` wall clock).
+    pub traffic: FxHashMap<i64, Traffic>,
+    /// Count per referring host (lines with a referer field).
+    pub referrers: Counts,
+    /// Count per browser family (lines with a user agent, not crawlers).
+    pub browsers: Counts,
+    /// Count per operating system (the same lines).
+    pub systems: Counts,
+    /// Count per crawler family.
+    pub crawlers: Counts,
+    /// How the summary is written (kept from the partial merged into).
+    #[serde(default)]
+    pub view: SummaryView,
     /// Rendered `records.jsonl` lines not yet taken by the sink.
     #[serde(with = "serde_bytes")]
     pub records_out: Vec<u8>,
@@ -144,6 +184,12 @@ impl LogsPartial {
         if let Some(h) = later.hours.keys().find(|&&h| !valid_hour(h)) {
             return Err(format!("hour {h} is out of range"));
         }
+        if let Some(h) = later.traffic.keys().find(|&&h| !valid_hour(h)) {
+            return Err(format!("traffic hour {h} is out of range"));
+        }
+        for t in later.traffic.values() {
+            t.clients.check()?;
+        }
         self.merge_with(later, Overflow::Refuse)
     }
 
@@ -188,6 +234,43 @@ impl LogsPartial {
             .map_err(|e| format!("vhosts: {e}"))?;
         for (k, v) in later.hours {
             overflow.add_u64(self.hours.entry(k).or_insert(0), v, "hour count")?;
+        }
+        for (name, mine, theirs) in [
+            ("referrers", &mut self.referrers, later.referrers),
+            ("browsers", &mut self.browsers, later.browsers),
+            ("operating systems", &mut self.systems, later.systems),
+            ("crawlers", &mut self.crawlers, later.crawlers),
+        ] {
+            mine.merge_with(theirs, overflow)
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        let refuse = |what: &str| match overflow {
+            Overflow::Refuse => Err(format!("{what}: a sum overflows")),
+            Overflow::Saturate => Ok(()),
+        };
+        self.path_stats.reserve(later.path_stats.len());
+        for (path, stats) in later.path_stats {
+            match self.path_stats.get_mut(&path) {
+                Some(mine) => {
+                    if mine.checked_merge(stats).is_none() {
+                        refuse("path statistics")?;
+                    }
+                }
+                None => {
+                    self.path_stats.insert(path, stats);
+                }
+            }
+        }
+        for (hour, t) in later.traffic {
+            if self
+                .traffic
+                .entry(hour)
+                .or_default()
+                .checked_merge(t)
+                .is_none()
+            {
+                refuse("hourly traffic")?;
+            }
         }
         let latency = |r: Result<(), String>| match overflow {
             Overflow::Refuse => r.map_err(|e| format!("latency: {e}")),
@@ -235,6 +318,10 @@ impl LogsPartial {
             ("status counts", total(self.status.iter().copied())),
             ("method counts", total(self.methods.iter().map(|(_, n)| n))),
             ("hour counts", total(self.hours.values().copied())),
+            (
+                "hourly requests",
+                total(self.traffic.values().map(|t| t.requests)),
+            ),
         ];
         for (what, got) in tables {
             if got != kept {
@@ -296,13 +383,40 @@ impl LogsPartial {
             write_hour_bucket(h.saturating_mul(3600), &mut bucket);
             hours.insert(text(&bucket), n);
         }
-        let top_paths = top(&self.paths);
+        let n = self.view.top;
+        let top_paths = top(&self.paths, n);
+        let (hourly, daily) = self.traffic_summaries();
+        let top_paths_stats = top_paths
+            .iter()
+            .map(|(path, hits)| {
+                let s = self
+                    .path_stats
+                    .get(path.as_bytes())
+                    .copied()
+                    .unwrap_or_default();
+                let detail = PathSummary {
+                    client_errors: s.client_errors,
+                    server_errors: s.server_errors,
+                    bytes: s.bytes,
+                    hits: *hits,
+                };
+                (path.clone(), detail)
+            })
+            .collect();
+        let not_found: Counts = self
+            .path_stats
+            .iter()
+            .filter(|(_, s)| s.not_found > 0)
+            .map(|(p, s)| (&p[..], s.not_found))
+            .collect();
         Summary {
             bots: self.bots,
             bytes: self.bytes,
             clients: self.clients.len() as u64,
+            daily,
             directives: self.directives,
             dropped: self.dropped,
+            hourly,
             hours,
             lines: self.lines,
             methods: self.methods.iter().map(|(k, v)| (text(k), v)).collect(),
@@ -311,7 +425,12 @@ impl LogsPartial {
             rejected_samples: self.rejected_samples.clone(),
             status,
             status_class_bytes,
-            top_clients: top(&self.clients),
+            time_zone: self.view.time_zone.clone(),
+            top_browsers: top(&self.browsers, n),
+            top_clients: top(&self.clients, n),
+            top_crawlers: top(&self.crawlers, n),
+            top_not_found: top(&not_found, n),
+            top_operating_systems: top(&self.systems, n),
             top_paths_latency: (self.latency.count > 0).then(|| {
                 top_paths
                     .iter()
@@ -322,10 +441,61 @@ impl LogsPartial {
                     .collect()
             }),
             top_paths,
+            top_paths_stats,
+            top_referrers: top(&self.referrers, n),
             latency: (self.latency.count > 0).then(|| self.latency.summary()),
             vhosts: (!self.vhosts.is_empty())
                 .then(|| self.vhosts.iter().map(|(k, v)| (text(k), v)).collect()),
         }
+    }
+}
+
+impl LogsPartial {
+    /// `hourly` and `daily`: each local hour's traffic, and each day's as
+    /// the union of its hours'.
+    fn traffic_summaries(
+        &self,
+    ) -> (
+        BTreeMap<String, TrafficSummary>,
+        BTreeMap<String, TrafficSummary>,
+    ) {
+        let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        let mut hourly = BTreeMap::new();
+        let mut days: BTreeMap<i64, Traffic> = BTreeMap::new();
+        let mut bucket = Vec::with_capacity(16);
+        for (&h, t) in &self.traffic {
+            bucket.clear();
+            write_hour_bucket(h.saturating_mul(3600), &mut bucket);
+            hourly.insert(
+                text(&bucket),
+                TrafficSummary {
+                    bytes: t.bytes,
+                    clients: t.clients.count(),
+                    requests: t.requests,
+                },
+            );
+            let day = days.entry(h.div_euclid(24)).or_default();
+            // A partial built here cannot overflow; saturate a hand-made one.
+            day.requests = day.requests.saturating_add(t.requests);
+            day.bytes = day.bytes.saturating_add(t.bytes);
+            day.clients.merge(t.clients.clone());
+        }
+        let daily = days
+            .into_iter()
+            .map(|(d, t)| {
+                bucket.clear();
+                write_hour_bucket(d.saturating_mul(86_400), &mut bucket);
+                // `YYYY-MM-DDTHH`: the day is what comes before the `T`.
+                let date = bucket.split(|&b| b == b'T').next().unwrap_or(&[]);
+                let summary = TrafficSummary {
+                    bytes: t.bytes,
+                    clients: t.clients.count(),
+                    requests: t.requests,
+                };
+                (text(date), summary)
+            })
+            .collect();
+        (hourly, daily)
     }
 }
 
@@ -336,14 +506,14 @@ fn total(mut values: impl Iterator<Item = u64>) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// The `TOP_N` most frequent keys, count descending, ties by key ascending
-/// (byte order of UTF-8 is code point order).
-fn top(counts: &Counts) -> Vec<(String, u64)> {
+/// The `n` most frequent keys (all for 0), count descending, ties by key
+/// ascending (byte order of UTF-8 is code point order).
+fn top(counts: &Counts, n: usize) -> Vec<(String, u64)> {
     let mut all: Vec<(&[u8], u64)> = counts.iter().collect();
     let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-    if all.len() > TOP_N {
-        all.select_nth_unstable_by(TOP_N - 1, order);
-        all.truncate(TOP_N);
+    if n > 0 && all.len() > n {
+        all.select_nth_unstable_by(n - 1, order);
+        all.truncate(n);
     }
     all.sort_unstable_by(order);
     all.into_iter()
@@ -360,6 +530,8 @@ pub struct Summary {
     pub bytes: u128,
     /// Distinct clients.
     pub clients: u64,
+    /// Traffic per local day `YYYY-MM-DD`.
+    pub daily: BTreeMap<String, TrafficSummary>,
     /// Format directive lines (W3C `#Fields:` …): `lines = parsed +
     /// rejected + directives`. Left out when 0, so Combined summaries keep
     /// their bytes.
@@ -368,7 +540,9 @@ pub struct Summary {
     /// Parsed lines a plugged-in stage removed (`parsed = kept + dropped`;
     /// 0 for the built-in pipeline).
     pub dropped: u64,
-    /// Count per UTC hour bucket `YYYY-MM-DDTHH`.
+    /// Traffic per hour bucket (the keys of `hours`).
+    pub hourly: BTreeMap<String, TrafficSummary>,
+    /// Count per hour bucket `YYYY-MM-DDTHH` (UTC, or the `--tz` zone).
     pub hours: BTreeMap<String, u64>,
     /// Durations, when the format has them (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,14 +561,28 @@ pub struct Summary {
     pub status: BTreeMap<String, u64>,
     /// Bytes per status class.
     pub status_class_bytes: BTreeMap<String, u128>,
-    /// Ten most frequent clients.
+    /// The zone of the time buckets (`UTC`, an IANA name, `+HH:MM`).
+    pub time_zone: String,
+    /// Most frequent browser families.
+    pub top_browsers: Vec<(String, u64)>,
+    /// Most frequent clients (`--top`, default ten).
     pub top_clients: Vec<(String, u64)>,
-    /// Ten most frequent paths.
+    /// Most frequent crawler families.
+    pub top_crawlers: Vec<(String, u64)>,
+    /// Paths most often answered 404.
+    pub top_not_found: Vec<(String, u64)>,
+    /// Most frequent operating systems.
+    pub top_operating_systems: Vec<(String, u64)>,
+    /// Most frequent paths.
     pub top_paths: Vec<(String, u64)>,
     /// Durations of the `top_paths` that have some, in their order, when
     /// the format has durations (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_paths_latency: Option<Vec<(String, LatencySummary)>>,
+    /// The `top_paths` with their bytes and error counts, in their order.
+    pub top_paths_stats: Vec<(String, PathSummary)>,
+    /// Most frequent referring hosts (`-`: direct).
+    pub top_referrers: Vec<(String, u64)>,
     /// Count per virtual host, when the format has one (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhosts: Option<BTreeMap<String, u64>>,
@@ -427,6 +615,8 @@ pub struct LogsMetrics {
     pub emit_records: bool,
     /// Where the line buffers go back once counted (shared with the source).
     pub pool: BatchPool,
+    /// `--top` and the `--tz` label, carried by every partial.
+    pub view: SummaryView,
 }
 
 impl Aggregate for LogsMetrics {
@@ -434,7 +624,10 @@ impl Aggregate for LogsMetrics {
     type Partial = LogsPartial;
 
     fn empty(&self) -> LogsPartial {
-        LogsPartial::default()
+        LogsPartial {
+            view: self.view.clone(),
+            ..LogsPartial::default()
+        }
     }
 
     fn add(
@@ -474,14 +667,18 @@ impl Aggregate for LogsMetrics {
         if acc.status.is_empty() && !parsed.records.is_empty() {
             acc.status = vec![0; 1000];
         }
-        // Consecutive lines mostly share an hour: count runs before touching the map.
+        // Consecutive lines mostly share an hour: count runs before touching the maps.
         let mut hour_run: Option<(i64, u64)> = None;
-        // The maps themselves, once per batch: no shape check per line.
-        let (methods, paths, clients) = (
-            acc.methods.map_mut(),
-            acc.paths.map_mut(),
-            acc.clients.map_mut(),
-        );
+        let mut run_bytes = 0u128;
+        // Keys repeat within a batch far more than lines differ: paths,
+        // referers and (hour, client) pairs are counted per batch under
+        // keys borrowed from the batch (one hash per line, no allocation),
+        // and go to the partial's maps once per distinct key at the end.
+        let mut batch_paths: FxHashMap<&[u8], (u64, PathStats)> = FxHashMap::default();
+        let mut batch_referers: FxHashMap<&[u8], u64> = FxHashMap::default();
+        let mut batch_clients: FxHashMap<(i64, &[u8]), u64> = FxHashMap::default();
+        let mut families: Vec<u64> = Vec::new();
+        let methods = acc.methods.map_mut();
         for (r, e) in parsed.records.iter().zip(&batch.enriched) {
             acc.parsed += 1;
             acc.bytes += r.bytes as u128;
@@ -489,13 +686,25 @@ impl Aggregate for LogsMetrics {
             acc.status[r.status as usize % 1000] += 1;
             acc.status_class_bytes[e.status_class as usize % 10] += r.bytes as u128;
             bump_map(methods, parsed.bytes(r.method), 1);
-            bump_map(paths, parsed.bytes(r.path), 1);
+            let path = parsed.bytes(r.path);
+            let (hits, stats) = batch_paths.entry(path).or_default();
+            *hits += 1;
+            stats.add(r.status, r.bytes);
+            if let Some(referer) = r.referer {
+                *batch_referers.entry(parsed.bytes(referer)).or_insert(0) += 1;
+            }
+            if e.ua_family != NO_FAMILY {
+                let id = e.ua_family as usize;
+                if families.len() <= id {
+                    families.resize(id + 1, 0);
+                }
+                families[id] += 1;
+            }
             if let Some(v) = r.vhost {
                 acc.vhosts.bump(parsed.bytes(v), 1);
             }
             if let Some(us) = r.latency_us {
                 acc.latency.record(us);
-                let path = parsed.bytes(r.path);
                 match acc.path_latency.get_mut(path) {
                     Some(h) => h.record(us),
                     None => {
@@ -505,15 +714,21 @@ impl Aggregate for LogsMetrics {
                     }
                 }
             }
-            bump_map(clients, parsed.bytes(r.client), 1);
+            *batch_clients
+                .entry((e.hour, parsed.bytes(r.client)))
+                .or_insert(0) += 1;
             hour_run = match hour_run {
                 Some((h, n)) if h == e.hour => Some((h, n + 1)),
                 Some((h, n)) => {
                     *acc.hours.entry(h).or_insert(0) += n;
+                    let t = acc.traffic.entry(h).or_default();
+                    t.requests += n;
+                    t.bytes += std::mem::take(&mut run_bytes);
                     Some((e.hour, 1))
                 }
                 None => Some((e.hour, 1)),
             };
+            run_bytes += u128::from(r.bytes);
             if self.emit_records {
                 write_record(
                     &mut acc.records_out,
@@ -526,7 +741,42 @@ impl Aggregate for LogsMetrics {
         }
         if let Some((h, n)) = hour_run {
             *acc.hours.entry(h).or_insert(0) += n;
+            let t = acc.traffic.entry(h).or_default();
+            t.requests += n;
+            t.bytes += run_bytes;
         }
+        let paths = acc.paths.map_mut();
+        for (path, (hits, stats)) in batch_paths {
+            bump_map(paths, path, hits);
+            match acc.path_stats.get_mut(path) {
+                // Counted here, in this process: cannot overflow.
+                Some(mine) => {
+                    let _ = mine.checked_merge(stats);
+                }
+                None => {
+                    acc.path_stats.insert(path.into(), stats);
+                }
+            }
+        }
+        let mut scratch = Vec::new();
+        for (raw, n) in batch_referers {
+            referrer_key(raw, &mut scratch);
+            acc.referrers.bump(&scratch, n);
+        }
+        let clients = acc.clients.map_mut();
+        for ((hour, client), n) in batch_clients {
+            bump_map(clients, client, n);
+            if let Some(t) = acc.traffic.get_mut(&hour) {
+                t.clients.insert(client_hash(client));
+            }
+        }
+        for_each_family(&families, |class, n| match class {
+            UaClass::Crawler(name) => acc.crawlers.bump(name.as_bytes(), n),
+            UaClass::Browser { name, os } => {
+                acc.browsers.bump(name.as_bytes(), n);
+                acc.systems.bump(os.as_bytes(), n);
+            }
+        });
         self.pool.give(batch.parsed.lines);
         Ok(())
     }
@@ -615,6 +865,7 @@ mod tests {
         p.status[200] = 2;
         p.methods.bump(b"GET", 2);
         p.hours.insert(480_000, 2);
+        p.traffic.entry(480_000).or_default().requests = 2;
         p
     }
 
@@ -627,13 +878,16 @@ mod tests {
         assert!(good.check_chunk(104, 4).is_err());
         assert!(good.check_chunk(1, 4).is_err());
         type Alteration = (&'static str, fn(&mut LogsPartial));
-        let altered: [Alteration; 9] = [
+        let altered: [Alteration; 10] = [
             ("more lines", |p| p.lines += 1),
             ("more parsed", |p| p.parsed += 1),
             ("more dropped than parsed", |p| p.dropped = 4),
             ("a status more", |p| p.status[404] += 1),
             ("a method more", |p| p.methods.bump(b"POST", 1)),
             ("an hour more", |p| *p.hours.entry(7).or_insert(0) += 1),
+            ("an hourly request more", |p| {
+                p.traffic.entry(7).or_default().requests += 1
+            }),
             ("more bots than kept", |p| p.bots = 3),
             ("a sample too many", |p| p.rejected_samples.push(104)),
             ("a sample out of order", |p| {
@@ -644,6 +898,7 @@ mod tests {
                 p.methods = Counts::default();
                 p.methods.bump(b"GET", 1);
                 p.hours.insert(480_000, 1);
+                p.traffic.entry(480_000).or_default().requests = 1;
                 p.rejected_samples = vec![104, 102];
             }),
         ];

@@ -17,6 +17,8 @@ macro_rules! internal_modules {
 
 pub mod batch;
 pub mod builder;
+#[cfg(test)]
+mod dims_props;
 pub mod format;
 pub mod generate;
 pub mod input;
@@ -26,8 +28,11 @@ pub mod report;
 mod snapshots;
 pub mod stages;
 mod watch;
+pub mod zone;
 
-internal_modules!(counts, follow, latency, parse, ranges, rejection, render, sink, source, time);
+internal_modules!(
+    counts, dims, distinct, follow, latency, parse, ranges, rejection, render, sink, source, time
+);
 
 pub use builder::{builder, LogsBuilder};
 pub use follow::stop_following;
@@ -80,6 +85,40 @@ pub struct LogsParams {
     /// in millionths (`--max-rejected-ratio`; default 90 %).
     #[serde(default = "default_max_rejected_ppm")]
     pub max_rejected_ppm: u32,
+    /// `--top`, `--tz` and `--client-from` (docs/logs-workload.md §4a).
+    #[serde(default)]
+    pub dimensions: Dimensions,
+}
+
+/// Where a line's client comes from (`--client-from`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrom {
+    /// The remote address field (the default).
+    #[default]
+    Remote,
+    /// The first address of the X-Forwarded-For field, when a line has one.
+    ForwardedFor,
+}
+
+/// The options of the dimensions added to the original contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dimensions {
+    /// Entries per top list (`--top`); 0 for all.
+    pub top: usize,
+    /// The zone of the time buckets (`--tz`): `UTC`, an IANA name or `±HH:MM`.
+    pub time_zone: String,
+    /// Where the client comes from (`--client-from`).
+    pub client_from: ClientFrom,
+}
+
+impl Default for Dimensions {
+    fn default() -> Self {
+        Dimensions {
+            top: metrics::TOP_N,
+            time_zone: "UTC".into(),
+            client_from: ClientFrom::Remote,
+        }
+    }
 }
 
 fn default_max_rejected_ppm() -> u32 {

@@ -4,8 +4,11 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
+use super::dims::{canonical_ipv6, family_id, first_forwarded, may_be_ipv6, NO_FAMILY};
 use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
+use super::zone::{LocalClock, Zone};
+use super::ClientFrom;
 use crate::stage::{BatchInfo, Records, Stage, StageError};
 use rustc_hash::FxHashMap;
 
@@ -98,12 +101,17 @@ impl Records for ParsedBatch {
 /// Per-record results of `enrich`, parallel to `ParsedBatch::records`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enrichment {
-    /// Hours since the Unix epoch (UTC, floored).
+    /// Hours since the Unix epoch of the `--tz` wall clock (UTC by
+    /// default), floored.
     pub hour: i64,
     /// First digit of the status (the `2` of `2xx`).
     pub status_class: u8,
     /// The user agent marks a bot.
     pub bot: bool,
+    /// The user agent's family (browser and OS, or crawler), as a number
+    /// of this process's table of families; `u32::MAX` without a user
+    /// agent.
+    pub ua_family: u32,
 }
 
 /// A batch after `enrich`.
@@ -151,6 +159,11 @@ impl Records for EnrichedBatch {
 #[derive(Debug, Clone, Default)]
 pub struct Parse {
     format: std::sync::Arc<LogFormat>,
+    client_from: ClientFrom,
+    /// IPv6 clients seen, and their canonical text when they are not
+    /// written so (parsing and writing an address costs far more than
+    /// looking it up; clients repeat).
+    ipv6: FxHashMap<Box<[u8]>, Option<Box<str>>>,
 }
 
 impl Parse {
@@ -158,7 +171,43 @@ impl Parse {
     pub fn new(format: LogFormat) -> Parse {
         Parse {
             format: std::sync::Arc::new(format),
+            client_from: ClientFrom::Remote,
+            ipv6: FxHashMap::default(),
         }
+    }
+
+    /// Takes the client from `from` (`--client-from`).
+    pub fn with_client_from(mut self, from: ClientFrom) -> Parse {
+        self.client_from = from;
+        self
+    }
+}
+
+/// Most IPv6 clients [`Parse`] remembers before it starts over.
+const IPV6_CACHE_CAPACITY: usize = 4096;
+
+/// The client's span: an IPv6 address in its RFC 5952 form (in the
+/// arena when the line wrote it otherwise), anything else as [`text_span`].
+fn client_span(
+    field: &[u8],
+    data: &[u8],
+    arena: &mut Vec<u8>,
+    ipv6: &mut FxHashMap<Box<[u8]>, Option<Box<str>>>,
+) -> Result<Span, StageError> {
+    // Most clients are not IPv6: no lookup for them.
+    if !may_be_ipv6(field) {
+        return text_span(field, data, arena);
+    }
+    if !ipv6.contains_key(field) {
+        if ipv6.len() >= IPV6_CACHE_CAPACITY {
+            ipv6.clear();
+        }
+        let canonical = canonical_ipv6(field).map(String::into_boxed_str);
+        ipv6.insert(field.into(), canonical);
+    }
+    match ipv6.get(field).and_then(Option::as_deref) {
+        Some(canonical) => text_span(canonical.as_bytes(), data, arena),
+        None => text_span(field, data, arena),
     }
 }
 
@@ -236,7 +285,7 @@ impl Stage for Parse {
                 };
                 records.push(ParsedRecord {
                     index: i as u32,
-                    client: text_span(p.client, data, &mut arena)?,
+                    client: client_span(p.client, data, &mut arena, &mut self.ipv6)?,
                     method: text_span(p.method, data, &mut arena)?,
                     path: text_span(p.path, data, &mut arena)?,
                     user_agent: p.user_agent.map(span),
@@ -280,9 +329,18 @@ impl Stage for Parse {
                 Some(v) => Some(text_span(v, data, &mut arena)?),
                 None => None,
             };
+            let forwarded = match self.client_from {
+                ClientFrom::ForwardedFor => p.forwarded_for.as_deref().and_then(first_forwarded),
+                ClientFrom::Remote => None,
+            };
             records.push(ParsedRecord {
                 index: i as u32,
-                client: text_span(&p.client, data, &mut arena)?,
+                client: client_span(
+                    forwarded.unwrap_or(&p.client),
+                    data,
+                    &mut arena,
+                    &mut self.ipv6,
+                )?,
                 method: text_span(&p.method, data, &mut arena)?,
                 path: text_span(&p.path, data, &mut arena)?,
                 user_agent,
@@ -310,25 +368,48 @@ impl Stage for Parse {
 /// User agents repeat heavily in real traffic, so the bot verdict is
 /// memoized per distinct user agent (a bounded cache, cleared when full):
 /// hashing a user agent costs a fraction of scanning it for four words.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Enrich {
-    bot_cache: FxHashMap<Box<[u8]>, bool>,
+    /// Per user agent: bot or not, and its family.
+    bot_cache: FxHashMap<Box<[u8]>, (bool, u32)>,
+    /// The `--tz` clock, or why the zone given cannot be used.
+    clock: Result<LocalClock, String>,
+}
+
+impl Default for Enrich {
+    /// Hours in UTC.
+    fn default() -> Self {
+        Enrich {
+            bot_cache: FxHashMap::default(),
+            clock: Ok(LocalClock::new(Zone::Utc)),
+        }
+    }
 }
 
 /// Most user agents the bot cache holds before it starts over.
 const BOT_CACHE_CAPACITY: usize = 4096;
 
 impl Enrich {
-    fn is_bot(&mut self, user_agent: &[u8]) -> bool {
-        if let Some(&bot) = self.bot_cache.get(user_agent) {
-            return bot;
+    /// Hour buckets in `time_zone` (`--tz`: `UTC`, an IANA name or
+    /// `±HH:MM`); a zone that cannot be read fails the stage's first batch.
+    pub fn in_zone(time_zone: &str) -> Enrich {
+        Enrich {
+            clock: Zone::parse(time_zone).map(LocalClock::new),
+            ..Enrich::default()
         }
-        let bot = is_bot(user_agent);
+    }
+
+    /// Whether `user_agent` marks a bot, and its family.
+    fn agent(&mut self, user_agent: &[u8]) -> (bool, u32) {
+        if let Some(&known) = self.bot_cache.get(user_agent) {
+            return known;
+        }
+        let known = (is_bot(user_agent), family_id(user_agent));
         if self.bot_cache.len() >= BOT_CACHE_CAPACITY {
             self.bot_cache.clear();
         }
-        self.bot_cache.insert(user_agent.into(), bot);
-        bot
+        self.bot_cache.insert(user_agent.into(), known);
+        known
     }
 }
 
@@ -345,13 +426,29 @@ impl Stage for Enrich {
         parsed: ParsedBatch,
         _info: &BatchInfo,
     ) -> Result<EnrichedBatch, StageError> {
+        let clock = self
+            .clock
+            .as_mut()
+            .map_err(|e| StageError::new(e.clone()))?;
+        let mut hours = Vec::with_capacity(parsed.records.len());
+        for r in &parsed.records {
+            hours.push(clock.local(r.utc).div_euclid(3600));
+        }
         let enriched = parsed
             .records
             .iter()
-            .map(|r| Enrichment {
-                hour: r.utc.div_euclid(3600),
-                status_class: (r.status / 100) as u8,
-                bot: r.user_agent.is_some_and(|ua| self.is_bot(parsed.bytes(ua))),
+            .zip(hours)
+            .map(|(r, hour)| {
+                let (bot, ua_family) = match r.user_agent {
+                    Some(ua) => self.agent(parsed.bytes(ua)),
+                    None => (false, NO_FAMILY),
+                };
+                Enrichment {
+                    hour,
+                    status_class: (r.status / 100) as u8,
+                    bot,
+                    ua_family,
+                }
             })
             .collect();
         Ok(EnrichedBatch { parsed, enriched })

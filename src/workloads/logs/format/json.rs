@@ -26,6 +26,7 @@ pub const TARGETS: &[&str] = &[
     "duration_ms",
     "duration_us",
     "duration_ns",
+    "xff",
 ];
 
 /// For each of [`TARGETS`], the key paths tried in order.
@@ -73,6 +74,7 @@ impl JsonMap {
             ("user_agent", &["http_user_agent", "user_agent", "agent"]),
             ("host", &["host", "http_host", "server_name", "vhost"]),
             ("duration", &["request_time", "duration"]),
+            ("xff", &["http_x_forwarded_for", "x_forwarded_for", "xff"]),
         ])
     }
 
@@ -89,7 +91,17 @@ impl JsonMap {
             ("user_agent", &["request.headers.User-Agent"]),
             ("host", &["request.host"]),
             ("duration", &["duration"]),
+            ("xff", &["request.headers.X-Forwarded-For"]),
         ])
+    }
+
+    /// True when the mapping names an X-Forwarded-For key.
+    pub fn has_forwarded_for(&self) -> bool {
+        TARGETS
+            .iter()
+            .position(|t| *t == "xff")
+            .and_then(|i| self.paths.get(i))
+            .is_some_and(|p| !p.is_empty())
     }
 
     /// This mapping with `KEY=PATH|PATH,…` overrides (an empty spec changes
@@ -125,7 +137,7 @@ impl JsonMap {
 
     fn lookup<'v>(&self, obj: &'v Value, target: &str) -> Option<&'v Value> {
         let i = TARGETS.iter().position(|t| *t == target)?;
-        self.paths[i].iter().find_map(|path| {
+        self.paths.get(i)?.iter().find_map(|path| {
             let mut v = obj;
             for key in path.split('.') {
                 v = v.get(key)?;
@@ -213,6 +225,7 @@ impl JsonMap {
             vhost: owned(text("host")),
             utc,
             latency_us,
+            forwarded_for: owned(text("xff")),
         })
     }
 }

@@ -39,9 +39,14 @@ pub struct Fields<'a> {
     pub utc: i64,
     /// The request's duration in microseconds, when the format has one.
     pub latency_us: Option<u64>,
+    /// The raw X-Forwarded-For value, when the format has one.
+    pub forwarded_for: Option<Cow<'a, [u8]>>,
 }
 
 /// What a format makes of one line.
+// Not boxed: a line's fields are built and taken apart at once, and a box
+// per parsed line would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome<'a> {
     /// A request.
@@ -142,6 +147,19 @@ impl LogFormat {
             .flatten()
     }
 
+    /// True when lines of this format can carry an X-Forwarded-For field
+    /// (`--client-from x-forwarded-for`): a template or W3C field list
+    /// naming it, a W3C format whose fields come from the input's
+    /// `#Fields:` header (known only then), or a JSON mapping.
+    pub fn has_forwarded_for(&self) -> bool {
+        match &self.kind {
+            Kind::Combined => false,
+            Kind::Template(t) => t.has_forwarded_for(),
+            Kind::W3c(w) => w.fields.is_empty() || w.has_forwarded_for(),
+            Kind::Json(j) => j.has_forwarded_for(),
+        }
+    }
+
     /// A W3C format whose fields still come from the input's `#Fields:`
     /// header (see [`with_fields_of`](Self::with_fields_of)).
     pub fn needs_w3c_fields(&self) -> bool {
@@ -183,6 +201,7 @@ impl LogFormat {
                     vhost: None,
                     utc: p.utc,
                     latency_us: None,
+                    forwarded_for: None,
                 }),
                 None => Outcome::Rejected,
             },

@@ -64,6 +64,9 @@ pub enum Field {
     /// One part of a duration that is the sum of parts (ALB's three
     /// processing times, seconds; `-1` in any part means none).
     DurationPart,
+    /// The X-Forwarded-For header (`$http_x_forwarded_for`,
+    /// `%{X-Forwarded-For}i`).
+    ForwardedFor,
 }
 
 /// One piece of a template.
@@ -112,6 +115,11 @@ impl Template {
         Ok(Template { items: joined })
     }
 
+    /// True when a field is the X-Forwarded-For header.
+    pub fn has_forwarded_for(&self) -> bool {
+        self.items.contains(&Item::Field(Field::ForwardedFor))
+    }
+
     /// Reads one line.
     pub fn parse<'a>(&self, line: &'a [u8]) -> Outcome<'a> {
         self.fields(line).map_or(Outcome::Rejected, Outcome::Parsed)
@@ -129,6 +137,7 @@ impl Template {
             vhost: None,
             utc: 0,
             latency_us: None,
+            forwarded_for: None,
         };
         let (mut duration, mut upstream, mut parts) = (None, None, Some(0u64));
         let mut has_parts = false;
@@ -191,6 +200,7 @@ impl Template {
                 Field::Referer => f.referer = Some(Cow::Borrowed(v)),
                 Field::UserAgent => f.user_agent = Some(Cow::Borrowed(v)),
                 Field::Vhost => f.vhost = (v != b"-").then_some(Cow::Borrowed(v)),
+                Field::ForwardedFor => f.forwarded_for = Some(Cow::Borrowed(v)),
                 Field::Duration(unit) => duration = values::duration_us(v, unit),
                 Field::Upstream => upstream = upstream_sum(v),
                 Field::DurationPart => {
@@ -317,6 +327,7 @@ pub fn apache(spec: &str) -> Result<Template, String> {
             (b'i', "referer") => Field::Referer,
             (b'i', "user-agent") => Field::UserAgent,
             (b'i', "host") | (b'v' | b'V', _) => Field::Vhost,
+            (b'i', "x-forwarded-for") => Field::ForwardedFor,
             (b'D', _) | (b'T', "us") => Field::Duration(Unit::Micros),
             (b'T', "ms") => Field::Duration(Unit::Millis),
             (b'T', _) => Field::Duration(Unit::Seconds),
@@ -396,6 +407,7 @@ pub fn nginx(spec: &str) -> Result<Template, String> {
             "http_referer" => Field::Referer,
             "http_user_agent" => Field::UserAgent,
             "host" | "http_host" | "server_name" => Field::Vhost,
+            "http_x_forwarded_for" => Field::ForwardedFor,
             "request_time" => {
                 has_request_time = true;
                 Field::Duration(Unit::Seconds)

@@ -41,6 +41,8 @@ pub enum Role {
     Vhost,
     /// `time-taken`.
     TimeTaken,
+    /// `x-forwarded-for`, `cs(X-Forwarded-For)`.
+    ForwardedFor,
 }
 
 fn role(name: &str) -> Role {
@@ -56,7 +58,15 @@ fn role(name: &str) -> Role {
         "cs(user-agent)" => Role::UserAgent,
         "cs-host" | "cs(host)" => Role::Vhost,
         "time-taken" => Role::TimeTaken,
+        "x-forwarded-for" | "cs(x-forwarded-for)" => Role::ForwardedFor,
         _ => Role::Ignore,
+    }
+}
+
+impl W3c {
+    /// True when a field is the X-Forwarded-For header.
+    pub fn has_forwarded_for(&self) -> bool {
+        self.roles.contains(&Role::ForwardedFor)
     }
 }
 
@@ -147,6 +157,7 @@ impl W3c {
             vhost: None,
             utc: 0,
             latency_us: None,
+            forwarded_for: None,
         };
         let (mut date, mut time) = (None, None);
         for &role in &self.roles {
@@ -168,6 +179,7 @@ impl W3c {
                 Role::UserAgent => f.user_agent = present.map(Cow::Borrowed),
                 Role::Vhost => f.vhost = present.map(Cow::Borrowed),
                 Role::TimeTaken => f.latency_us = values::duration_us(v, self.time_taken),
+                Role::ForwardedFor => f.forwarded_for = present.map(Cow::Borrowed),
             }
         }
         f.utc = values::w3c_time(date?, time?)?;

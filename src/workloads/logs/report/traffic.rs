@@ -63,6 +63,13 @@ pub fn traffic(p: &LogsPartial) -> Traffic {
         let l = p.latency.summary();
         t.latency_p50_us = Some(l.p50_us);
         t.latency_p99_us = Some(l.p99_us);
+        t.latency_histogram = Some(crate::live::LatencyHistogram {
+            count: p.latency.count,
+            sum_seconds: p.latency.sum as f64 / 1e6,
+            counts: p
+                .latency
+                .counts_at_or_below(&crate::live::LATENCY_BOUNDS_US),
+        });
     }
     t
 }
