@@ -26,6 +26,7 @@ pub mod sink;
 mod snapshots;
 pub mod source;
 pub mod stages;
+pub mod tags;
 pub mod time;
 mod watch;
 pub mod zone;
