@@ -105,6 +105,40 @@ impl LogsBuilder {
     /// Records without the field are not counted there. Declaring a name
     /// twice counts it once; the registered builder a worker rebuilds must
     /// declare the same names (it does when it is the same code).
+    ///
+    /// ```
+    /// use parpipe::workloads::logs::{self, stages::EnrichedBatch, LogsInput};
+    /// use parpipe::{BatchInfo, Mode, RunConfig, Stage, StageError};
+    ///
+    /// /// Tags each record with the first segment of its path.
+    /// #[derive(Clone)]
+    /// struct Section;
+    /// impl Stage for Section {
+    ///     type In = EnrichedBatch;
+    ///     type Out = EnrichedBatch;
+    ///     fn process(&mut self, mut b: EnrichedBatch, _: &BatchInfo) -> Result<EnrichedBatch, StageError> {
+    ///         for at in 0..b.parsed.records.len() {
+    ///             let path = b.parsed.bytes(b.parsed.records[at].path);
+    ///             let section = if path.starts_with(b"/api/") { "api" } else { "site" };
+    ///             b.tag(at, "section", section);
+    ///         }
+    ///         Ok(b)
+    ///     }
+    /// }
+    ///
+    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let done = logs::builder()
+    ///     .before_metrics("section", Section)
+    ///     .dimension("section")
+    ///     .build_collect(LogsInput::Generate { records: 2_000, seed: 1 })
+    ///     .run(&config)?;
+    /// let summary = done.result.summary();
+    /// let rows = &summary.dimensions.as_ref().unwrap()["section"];
+    /// let hits: u64 = rows.iter().map(|r| r.hits).sum();
+    /// assert_eq!(hits, summary.parsed - summary.dropped);
+    /// assert!(rows.iter().any(|r| r.value == "api"));
+    /// # Ok::<(), parpipe::Error>(())
+    /// ```
     pub fn dimension(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
         if !self.custom.contains(&name) {
