@@ -387,4 +387,69 @@ mod tests {
         }
         assert!(left.merge_with(huge, Overflow::Refuse).is_err());
     }
+
+    /// One batch of `(value, status, bytes)` records, the value `None`
+    /// for a record left untagged, counted under `country`.
+    fn counted(records: &[(Option<u8>, u16, u64)]) -> CustomCounts {
+        let lines: Vec<String> = records
+            .iter()
+            .map(|&(_, status, bytes)| line("10.0.0.1", status, bytes))
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut b = batch(&refs);
+        let values = ["NL", "DE", "", "<script>", "\u{e9}t\u{e9}"];
+        for (at, &(v, _, _)) in records.iter().enumerate() {
+            if let Some(v) = v {
+                b.tag(at, "country", values[v as usize % values.len()]);
+            }
+        }
+        let mut c = CustomCounts::declare(&["country".into()]);
+        c.count(&b);
+        c
+    }
+
+    proptest::proptest! {
+        /// Records cut into batches anywhere, counted per batch and merged
+        /// in any grouping (through the wire encoding, as a worker's
+        /// would be), give the counts of one batch of them all.
+        #[test]
+        fn any_split_and_grouping_gives_the_same_counts(
+            records in proptest::collection::vec(
+                (proptest::option::of(0u8..5), proptest::sample::select(vec![200u16, 302, 404, 418, 500, 503]), 0u64..5000),
+                0..40,
+            ),
+            cuts in proptest::collection::vec(0usize..40, 0..5),
+            top in 0usize..4,
+        ) {
+            let whole = counted(&records).summary(top);
+            let mut ends: Vec<usize> = cuts.into_iter().map(|c| c.min(records.len())).collect();
+            ends.push(records.len());
+            ends.sort_unstable();
+            let mut parts = Vec::new();
+            let mut from = 0;
+            for end in ends {
+                parts.push(counted(&records[from..end]));
+                from = end;
+            }
+            let config = bincode::config::standard();
+            let wire = |c: CustomCounts| {
+                let bytes = bincode::serde::encode_to_vec(&c, config).unwrap();
+                bincode::serde::decode_from_slice::<CustomCounts, _>(&bytes, config).unwrap().0
+            };
+            // Left to right, and right to left (each later part folded into
+            // the merge of the ones before, as the coordinator does).
+            let mut left = CustomCounts::declare(&["country".into()]);
+            for p in parts.clone() {
+                left.merge_with(wire(p), Overflow::Refuse).unwrap();
+            }
+            let mut right = CustomCounts::declare(&["country".into()]);
+            for p in parts.into_iter().rev() {
+                let mut p = wire(p);
+                p.merge_with(right, Overflow::Refuse).unwrap();
+                right = p;
+            }
+            proptest::prop_assert_eq!(&left.summary(top), &whole);
+            proptest::prop_assert_eq!(&right.summary(top), &whole);
+        }
+    }
 }
