@@ -826,7 +826,8 @@ impl Aggregate for LogsMetrics {
     /// A worker's partial of a chunk: its lines are the chunk's, every
     /// line parsed or rejected, the kept lines counted once in each of the
     /// status, method and hour tables, and its rejected samples the first
-    /// rejected lines' numbers, ascending, inside the chunk.
+    /// rejected lines' numbers, ascending, inside the chunk; it counts no
+    /// custom dimension but the declared ones.
     fn check_chunk(
         &self,
         acc: &LogsPartial,
@@ -834,6 +835,7 @@ impl Aggregate for LogsMetrics {
         records: u64,
     ) -> Result<(), StageError> {
         acc.check_chunk(first_line, records)
+            .and_then(|()| acc.custom.check_declared(&self.dimensions))
             .map_err(StageError::new)
     }
 

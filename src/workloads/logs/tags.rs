@@ -240,6 +240,17 @@ impl CustomCounts {
         Ok(())
     }
 
+    /// Checks that every dimension counted is one of `declared` (a
+    /// worker's partial names no other).
+    pub fn check_declared(&self, declared: &[String]) -> Result<(), String> {
+        match self.dims.keys().find(|n| !declared.contains(n)) {
+            Some(name) => Err(format!(
+                "it counts dimension {name:?}, which the pipeline does not declare"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The `dimensions` key: per declared dimension, its `top` most
     /// frequent values (all for 0), hits descending, ties by value
     /// ascending; `None` when none is declared.
@@ -367,6 +378,9 @@ mod tests {
         );
         c.check(3).unwrap();
         assert!(c.check(2).is_err());
+        c.check_declared(&["none".into(), "country".into()])
+            .unwrap();
+        assert!(c.check_declared(&["country".into()]).is_err());
         // Merged with itself, from either side, through the wire encoding.
         let config = bincode::config::standard();
         let wire = bincode::serde::encode_to_vec(&c, config).unwrap();
