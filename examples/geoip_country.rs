@@ -249,9 +249,11 @@ fn main() -> ExitCode {
         dimensions,
     };
     match registry.run(&key, &Params { logs, ranges }, &config) {
-        Ok(_) => {
+        Ok(done) => {
+            // In multiprocess mode the workers tagged and counted the chunks.
+            let chunks: u64 = done.report.workers.iter().map(|w| w.chunks).sum();
             eprintln!(
-                "{}: summary.json and report.html in {}",
+                "{}: summary.json and report.html in {} (chunks counted by workers: {chunks})",
                 config.mode,
                 out_dir.display()
             );

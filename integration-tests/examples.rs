@@ -498,6 +498,12 @@ fn geoip_every_mode(exe: &Path, dir: &Path, args: &[&str]) -> (Vec<u8>, String) 
             "{mode:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if mode.contains(&"multiprocess") {
+            // The workers, not the coordinator, ran the tagging stage.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("(chunks counted by workers: 0)"), "{err}");
+            assert!(err.contains("(chunks counted by workers: "), "{err}");
+        }
         let summary = std::fs::read(out_dir.join("summary.json")).unwrap();
         let report = std::fs::read(out_dir.join("report.html")).unwrap();
         match &first {
