@@ -5,7 +5,8 @@
 //! for concurrently, `any_runtime` under each kind of `main`, and the two
 //! user jobs on `parpipe::sources` (`csv_etl`, `jsonl_events`): every mode,
 //! batch size, worker count and input kind (plain file, gzip, standard
-//! input) gives the bytes of the plain loop.
+//! input) gives the bytes of the plain loop; and `byte_ranges`, a source of
+//! the user's own cut by byte ranges with an aggregate that renumbers.
 //! (`embedded_wordcount` has its own test file.)
 
 mod common;
@@ -437,6 +438,102 @@ fn jsonl_events_gives_the_plain_loops_bytes_in_every_mode() {
         "bad.jsonl",
         b"{\"ts\": 5}\n",
         "not a record",
+    );
+}
+
+/// Runs `byte_ranges` with `args`: its stdout, and how many chunks it
+/// said it cut by bytes and by counting lines.
+fn byte_ranges_run(exe: &Path, args: &[&str]) -> (Vec<u8>, u64, u64) {
+    let out = Command::new(exe).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {err}");
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("byte_ranges: "))
+        .unwrap_or_else(|| panic!("{args:?}: no chunk counts in {err}"));
+    let words: Vec<&str> = line.split(' ').collect();
+    let by_bytes = words[0].parse().unwrap();
+    let counted = words[5].parse().unwrap();
+    (out.stdout, by_bytes, counted)
+}
+
+#[test]
+fn byte_ranges_cuts_a_users_source_by_bytes_and_renumbers_in_every_mode() {
+    let Some((exe, dir, input)) = user_job("byte_ranges", "readings.txt", 60_000) else {
+        return;
+    };
+    // A last line without its line feed.
+    let mut text = std::fs::read(&input).unwrap();
+    text.extend_from_slice(b"Oslo;12");
+    std::fs::write(&input, &text).unwrap();
+    let file = input.to_str().unwrap();
+    let plain = run_example(&exe, &["--input", file, "--mode", "plain"], None);
+    let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(v["records"], 60_001, "{v}");
+    // The generator's one 59.8 °C reading, seven tenths into the file: far
+    // past the first chunk, so a partial that was not renumbered would
+    // name another line.
+    assert_eq!(v["hottest"]["line"], 42_001, "{v}");
+    let line = std::str::from_utf8(&text)
+        .unwrap()
+        .lines()
+        .nth(42_000)
+        .unwrap();
+    assert!(line.ends_with(";598"), "{line}");
+
+    // (args, cut by bytes?, counted?)
+    let runs: &[(&[&str], bool, bool)] = &[
+        (&["--mode", "serial"], false, false),
+        (&["--mode", "serial", "--batch-size", "7"], false, false),
+        (&["--mode", "pipeline"], false, false),
+        (&["--mode", "pipeline", "--replicas", "auto"], true, false),
+        (
+            &[
+                "--mode",
+                "pipeline",
+                "--replicas",
+                "auto",
+                "--batch-size",
+                "333",
+            ],
+            true,
+            false,
+        ),
+        (&["--mode", "multiprocess"], true, false),
+        (
+            &[
+                "--mode",
+                "multiprocess",
+                "--workers",
+                "3",
+                "--batch-size",
+                "999",
+            ],
+            true,
+            false,
+        ),
+        (&["--mode", "multiprocess", "--counted"], false, true),
+    ];
+    for (args, by_bytes, counted) in runs {
+        let mut all = vec!["--input", file];
+        all.extend_from_slice(args);
+        let (got, b, c) = byte_ranges_run(&exe, &all);
+        assert!(got == plain, "{all:?} differs from the plain loop");
+        assert_eq!(
+            (b > 1, c > 1),
+            (*by_bytes, *counted),
+            "{all:?}: {b} by bytes, {c} counted"
+        );
+    }
+
+    // A line that is not a reading fails the run in every mode, naming it.
+    bad_input_fails_in_every_mode(
+        &exe,
+        &dir,
+        &input,
+        "bad.txt",
+        b"\nLima;warm\n",
+        "not a whole number",
     );
 }
 

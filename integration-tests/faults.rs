@@ -466,6 +466,7 @@ fn a_killed_run_leaves_temporaries_that_the_next_run_removes() {
     );
     let mut expected = vec![
         ".summary.json.parpipe-1-00000001.tmp".to_string(),
+        "report.html".to_string(),
         "report.json".to_string(),
         "summary.json".to_string(),
     ];

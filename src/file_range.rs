@@ -102,7 +102,7 @@ impl AllowedRoots {
 
     /// The roots as announced in the hello (a root that is not UTF-8
     /// cannot be sent: it is left out, and its files come as bytes).
-    pub fn announced(&self) -> Vec<String> {
+    pub(crate) fn announced(&self) -> Vec<String> {
         self.0
             .iter()
             .filter_map(|p| p.to_str().map(str::to_string))
@@ -140,7 +140,7 @@ impl AllowedRoots {
     /// it from a worker's announced roots (its own path, not resolved;
     /// only absolute roots count, component by component: `/data` does
     /// not hold `/database`).
-    pub fn covers(announced: &[String], ranges: &[FileRange]) -> bool {
+    pub(crate) fn covers(announced: &[String], ranges: &[FileRange]) -> bool {
         !ranges.is_empty()
             && ranges.iter().all(|r| {
                 announced.iter().any(|root| {
@@ -171,7 +171,7 @@ fn modified_nanos(meta: &std::fs::Metadata) -> u128 {
 /// input tells the coordinator, which then sends that input's bytes
 /// itself; one naming none (the ranges are too large) is the chunk's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeError {
+pub(crate) struct RangeError {
     /// The file that could not be read, when it is one file's failure.
     pub input: Option<PathBuf>,
     /// What went wrong (the operating system's error among it).
@@ -209,7 +209,7 @@ impl From<String> for RangeError {
 
 /// Like [`read_ranges`], for a worker: every path must first pass
 /// `roots` ([`AllowedRoots::check`]), else nothing is read.
-pub fn read_ranges_within(
+pub(crate) fn read_ranges_within(
     roots: &AllowedRoots,
     ranges: &[FileRange],
     out: &mut Vec<u8>,
@@ -251,7 +251,7 @@ fn ranges_total(ranges: &[FileRange], max_len: usize) -> Result<usize, String> {
 /// Reads a chunk's file ranges in order, a block at a time, with the checks
 /// of [`read_ranges`]: a worker processes a large chunk block by block, with
 /// the memory (and cache) footprint of a block instead of the chunk's.
-pub struct RangeReader<'a> {
+pub(crate) struct RangeReader<'a> {
     ranges: &'a [FileRange],
     /// The next range to open.
     next: usize,

@@ -160,7 +160,12 @@
 //! already where the workers are. A source can ship cheaper bytes by
 //! implementing [`ChunkSource`] (the `logs` reader ships raw text and lets
 //! workers cut lines) or [`FileChunkSource`] (workers on the machine read
-//! byte ranges of the files themselves).
+//! byte ranges of the files themselves; with
+//! [`cuts_by_bytes`](FileChunkSource::cuts_by_bytes), an aggregate that
+//! [`renumbers`](Aggregate::renumbers) and stages that do not
+//! [use record numbers](Stage::uses_record_numbers), the coordinator never
+//! reads the input and pipeline mode reads it in parallel lanes).
+//! `examples/byte_ranges.rs` is such a source, written on this API alone.
 //!
 //! # Errors
 //!
@@ -179,13 +184,22 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the `parpipe` binary, `parpipe bench`, the progress
-//!   bar (clap, anyhow, indicatif, plotters, tracing-subscriber, rayon).
-//! - `unstable-wire` (default): the multiprocess wire as a public
-//!   `protocol` module, for parpipe's own tests; no stability promise.
+//! - `cli` (the only default): the `parpipe` binary, `parpipe bench`, the
+//!   progress bar (clap, anyhow, indicatif, plotters, tracing-subscriber,
+//!   rayon), all private but for `parpipe::cli_main` (the whole program);
+//!   it enables `dashboard`, as `parpipe run --dashboard` serves it.
+//! - `dashboard`: the live dashboard server (`parpipe::live::Dashboard`,
+//!   behind [`RunConfig::dashboard`]); the live status board itself is
+//!   always there.
+//! - `mimalloc`: mimalloc as the global allocator of the `parpipe` binary
+//!   and the examples (the library never sets one).
+//! - `internals`: for parpipe's own tests and benches only, no stability
+//!   promise: the multiprocess wire as a public `protocol` module and the
+//!   `logs` workload's internals as public modules.
 //!
 //! An application that embeds pipelines depends on
-//! `parpipe = { version = "0.1", default-features = false }`.
+//! `parpipe = { version = "0.1", default-features = false }` (adding
+//! `features = ["dashboard"]` for the dashboard).
 //!
 //! # Modules
 //!
@@ -206,9 +220,17 @@
 //! - [`outputs`]: output files written whole or not at all; stale temporaries.
 #![deny(missing_docs)]
 
+// `parpipe::…` names this crate from inside it too: the command line
+// (`src/main.rs`, a private module here) is written as any program using the
+// library would write it.
+extern crate self as parpipe;
+
 pub mod allocator;
 #[cfg(feature = "cli")]
-pub mod bench;
+mod bench;
+#[cfg(feature = "cli")]
+#[path = "main.rs"]
+mod command_line;
 mod detached;
 mod emit;
 pub mod error;
@@ -220,11 +242,11 @@ mod mode;
 pub mod outputs;
 pub mod pipeline;
 #[cfg(feature = "cli")]
-pub mod progress;
-#[cfg(feature = "unstable-wire")]
+mod progress;
+#[cfg(feature = "internals")]
 pub mod protocol;
-// Without `unstable-wire`, the parts only parpipe's own wire tests use are idle.
-#[cfg(not(feature = "unstable-wire"))]
+// Without `internals`, the parts only parpipe's own wire tests use are idle.
+#[cfg(not(feature = "internals"))]
 #[allow(dead_code, unused_imports)]
 mod protocol;
 mod run;
@@ -234,17 +256,18 @@ mod stream_source;
 pub mod worker;
 pub mod workloads;
 
+#[cfg(feature = "cli")]
+pub use command_line::main as cli_main;
 pub use emit::Outputs;
 pub use error::{Error, ErrorKind};
 pub use handle::{LiveStats, PushError, Run, RunWithOutputs};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};
-pub use protocol::{Token, DEFAULT_MAX_FRAME, TOKEN_ENV};
+pub use protocol::{Token, DEFAULT_MAX_FRAME, MAX_WORKER_THREADS, TOKEN_ENV};
 pub use run::Finished;
-#[doc(hidden)]
-pub use stage::ChunkDecoder;
 pub use stage::{
-    Aggregate, BatchInfo, ChunkSource, FileChunkSource, Records, Sink, Source, Stage, StageError,
+    Aggregate, BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Records, Sink, Source, Stage,
+    StageError,
 };
 pub use stream_source::StreamSource;

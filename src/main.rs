@@ -1,5 +1,10 @@
 //! The `parpipe` command line: parses and validates arguments into the
 //! library's configuration, runs, prints the report. No logic lives here.
+//!
+//! It is a private module of the library (feature `cli`), so that it may
+//! use what the library keeps private (`parpipe bench`, the progress bar,
+//! the `logs` workload's internals); `src/bin/parpipe.rs` only calls
+//! [`main`]. It names the library `parpipe::…`, as any program would.
 
 mod cli;
 mod shutdown;
@@ -20,11 +25,6 @@ use parpipe::Replicas;
 use parpipe::Token;
 use parpipe::{ErrorKind, JobSpec, RunConfig};
 
-/// With the `mimalloc` feature, mimalloc is the binary's global allocator
-/// (see docs/performance.md for what it changes).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,7 +59,11 @@ fn usage(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
-fn main() -> ExitCode {
+/// The `parpipe` program (feature `cli`): parses the process's arguments,
+/// runs what they ask for, and returns the exit code (0 done, 1 failed, 2 a
+/// usage error, 128 + N interrupted by signal N). The `parpipe` binary is
+/// `fn main() -> ExitCode { parpipe::cli_main() }`.
+pub fn main() -> ExitCode {
     parpipe::allocator::tune_for_batches();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
@@ -262,16 +266,16 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
 /// `--log-format`, its W3C fields read from the inputs' `#Fields:`
 /// header when not given (so that every worker knows them).
 fn logs_format(args: &RunArgs, input: &LogsInput) -> Result<logs::format::LogFormat, Failure> {
-    let mut format = (*args.log_format).clone();
+    let format = (*args.log_format).clone();
     match input {
-        LogsInput::Generate { .. } if format.kind != logs::format::Kind::Combined => Err(usage(
-            anyhow::anyhow!("--log-format is for --input: the generator writes combined lines"),
-        )),
+        LogsInput::Generate { .. } if !format.is_combined() => Err(usage(anyhow::anyhow!(
+            "--log-format is for --input: the generator writes combined lines"
+        ))),
         LogsInput::Files(specs) if format.needs_w3c_fields() => {
-            let fields = logs::format::w3c::resolve_fields(specs)
-                .map_err(|e| Failure::from(anyhow::anyhow!("--log-format {}: {e}", format.name)))?;
-            format.kind = logs::format::Kind::W3c(logs::format::w3c::W3c::iis(fields));
-            Ok(format)
+            let name = format.name.clone();
+            format
+                .with_fields_of(specs)
+                .map_err(|e| Failure::from(anyhow::anyhow!("--log-format {name}: {e}")))
         }
         _ => Ok(format),
     }
@@ -478,7 +482,7 @@ fn conclude(
         eprint!("{}", report.to_table());
         if report.pipeline == logs::NAME {
             // The staged summary is the result about to be committed.
-            let staged = staging.dir().join(logs::sink::SUMMARY_FILE);
+            let staged = staging.dir().join(logs::report::SUMMARY_FILE);
             if let Ok(text) = std::fs::read_to_string(staged) {
                 eprint!("{}", logs::report::terminal_summary(&text));
             }

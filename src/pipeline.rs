@@ -169,12 +169,6 @@ impl<T: Records> PipelineBuilder<T> {
         }
     }
 
-    /// Appends an erased stage that takes and gives the current batch type.
-    pub(crate) fn stage_erased(mut self, name: String, stage: Box<dyn DynStage>) -> Self {
-        self.stages.push(Named { name, part: stage });
-        self
-    }
-
     /// Ends the stages with an aggregate and a sink for its result; a run
     /// gives back what the sink's [`finish`](Sink::finish) returns.
     pub fn aggregate<A, K>(

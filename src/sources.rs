@@ -49,6 +49,7 @@ mod csv;
 mod json_lines;
 mod lines;
 mod parsed;
+pub(crate) mod split;
 
 pub use self::csv::{Csv, CsvRows};
 pub use self::json_lines::{JsonLines, JsonRows};

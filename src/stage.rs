@@ -31,10 +31,36 @@ pub trait Stage: Send + Clone + 'static {
     fn process(&mut self, input: Self::In, info: &BatchInfo) -> Result<Self::Out, StageError>;
 
     /// Whether what this stage does depends on where its batch sits in the
-    /// input ([`BatchInfo::first_line`], `seq`). Multiprocess mode may give
-    /// a stage that says no the chunk-relative numbers of a chunk it cut
-    /// by bytes. Internal to the built-in stages for now.
-    #[doc(hidden)]
+    /// input ([`BatchInfo::first_line`] or [`BatchInfo::seq`]). The default,
+    /// yes, is always safe.
+    ///
+    /// A stage that says no lets the input be cut by bytes without counting
+    /// records first: when every stage says no, the aggregate
+    /// [`renumbers`](Aggregate::renumbers) and the source
+    /// [`cuts_by_bytes`](FileChunkSource::cuts_by_bytes), pipeline mode's
+    /// reading lanes and multiprocess workers read byte ranges of the input
+    /// themselves and number each chunk's records from 1; such a stage then
+    /// sees chunk-relative numbers in its [`BatchInfo`] (see there). Its
+    /// output must not depend on them.
+    ///
+    /// ```
+    /// use parpipe::{BatchInfo, Stage, StageError};
+    ///
+    /// /// Upper-cases every record: where the batch sits does not matter.
+    /// #[derive(Clone)]
+    /// struct Upper;
+    /// impl Stage for Upper {
+    ///     type In = Vec<String>;
+    ///     type Out = Vec<String>;
+    ///     fn process(&mut self, b: Vec<String>, _: &BatchInfo) -> Result<Vec<String>, StageError> {
+    ///         Ok(b.into_iter().map(|s| s.to_uppercase()).collect())
+    ///     }
+    ///     fn uses_record_numbers(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Upper.uses_record_numbers());
+    /// ```
     fn uses_record_numbers(&self) -> bool {
         true
     }
@@ -119,17 +145,76 @@ pub trait Aggregate: Send + Clone + 'static {
 
     /// Whether [`renumber`](Self::renumber) can move a partial built with
     /// chunk-relative record numbers (the chunk's first record numbered 1)
-    /// to its place in the input. Internal to the built-in aggregates for now.
-    #[doc(hidden)]
+    /// to its place in the input. The default is no.
+    ///
+    /// Saying yes (with [`Stage::uses_record_numbers`] no for every stage
+    /// and a source that [`cuts_by_bytes`](FileChunkSource::cuts_by_bytes))
+    /// lets pipeline mode's reading lanes and multiprocess workers read byte
+    /// ranges of the input whose record count nobody knows in advance: each
+    /// chunk's records are numbered from 1, and once the records before it
+    /// are counted, its partial is [`renumber`](Self::renumber)ed before it
+    /// is merged. An aggregate whose partial holds no record number (sums,
+    /// counts, sets) says yes and keeps the default `renumber`.
+    ///
+    /// ```
+    /// use parpipe::{Aggregate, BatchInfo, StageError};
+    ///
+    /// /// The record numbers of the empty records, in input order.
+    /// #[derive(Clone)]
+    /// struct Blanks;
+    /// impl Aggregate for Blanks {
+    ///     type In = Vec<String>;
+    ///     type Partial = Vec<u64>;
+    ///     fn empty(&self) -> Vec<u64> { Vec::new() }
+    ///     fn add(&mut self, acc: &mut Vec<u64>, b: Vec<String>, info: &BatchInfo) -> Result<(), StageError> {
+    ///         let numbered = (info.first_line..).zip(&b);
+    ///         acc.extend(numbered.filter(|(_, r)| r.is_empty()).map(|(n, _)| n));
+    ///         Ok(())
+    ///     }
+    ///     fn merge(&self, acc: &mut Vec<u64>, later: Vec<u64>) { acc.extend(later); }
+    ///     fn renumbers(&self) -> bool { true }
+    ///     fn renumber(&self, p: &mut Vec<u64>, records_before: u64) -> Result<(), StageError> {
+    ///         for n in p.iter_mut() {
+    ///             *n = n.checked_add(records_before)
+    ///                 .ok_or_else(|| StageError::new("record number overflows"))?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn check_chunk(&self, p: &Vec<u64>, first: u64, records: u64) -> Result<(), StageError> {
+    ///         // Numbers from another process: each must lie in the chunk, in order.
+    ///         let inside = p.iter().all(|n| (first..first + records).contains(n));
+    ///         if inside && p.windows(2).all(|w| w[0] < w[1]) {
+    ///             Ok(())
+    ///         } else {
+    ///             Err(StageError::new("a record number outside its chunk"))
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// // A chunk of three records numbered from 1, of which the second is
+    /// // empty, placed after 10 records of input: record 12.
+    /// let mut agg = Blanks;
+    /// let mut p = agg.empty();
+    /// let info = BatchInfo { seq: 0, first_line: 1, records: 3 };
+    /// agg.add(&mut p, vec!["a".into(), String::new(), "c".into()], &info)?;
+    /// agg.check_chunk(&p, 1, 3)?;
+    /// agg.renumber(&mut p, 10)?;
+    /// assert_eq!(p, [12]);
+    /// assert!(agg.check_chunk(&vec![7], 1, 3).is_err());
+    /// # Ok::<(), StageError>(())
+    /// ```
     fn renumbers(&self) -> bool {
         false
     }
 
-    /// Multiprocess mode, for an aggregate that [`renumbers`](Self::renumbers):
-    /// adds `records_before` (the records of the input before the chunk) to
-    /// every record number `partial` holds. An error (a number that would
-    /// overflow) fails the run, naming the chunk.
-    #[doc(hidden)]
+    /// For an aggregate that [`renumbers`](Self::renumbers): adds
+    /// `records_before` (the records of the input before the chunk) to every
+    /// record number `partial` holds, so that a partial built with the
+    /// chunk's first record numbered 1 holds the numbers it would have had
+    /// if the whole input had been numbered at once. An error (a number that
+    /// would overflow) fails the run, naming the chunk. The default does
+    /// nothing: right for a partial that holds no record number. See
+    /// [`renumbers`](Self::renumbers) for an example.
     fn renumber(&self, partial: &mut Self::Partial, records_before: u64) -> Result<(), StageError> {
         let _ = (partial, records_before);
         Ok(())
@@ -137,11 +222,12 @@ pub trait Aggregate: Send + Clone + 'static {
 
     /// Multiprocess mode: checks that `partial`, decoded from a worker's
     /// answer to a chunk of `records` records whose first is numbered
-    /// `first_line` (as the worker numbered them), accounts for exactly
-    /// those records. An error drops the worker and its chunks go to the
-    /// others. Internal to the built-in aggregates for now; the default
-    /// checks nothing.
-    #[doc(hidden)]
+    /// `first_line` (as the worker numbered them: 1 for a chunk cut by
+    /// bytes), accounts for exactly those records — for example that a
+    /// count of records equals `records`, or that every record number it
+    /// holds lies in the chunk. An error drops the worker and its chunks go
+    /// to the others. The default checks nothing. See [`renumbers`](Self::renumbers) for
+    /// an example.
     fn check_chunk(
         &self,
         partial: &Self::Partial,
@@ -153,12 +239,48 @@ pub trait Aggregate: Send + Clone + 'static {
     }
 
     /// Called once the partial of one chunk (in multiprocess mode, or a
-    /// pipeline lane's) holds all its batches, before it is encoded or
-    /// merged, on the thread that built it: the aggregate may compact it,
-    /// and keep what the next chunk's partial can reuse. It must leave a
-    /// partial that merges, encodes and renders as before. Internal to the
-    /// built-in aggregates for now; the default does nothing.
-    #[doc(hidden)]
+    /// pipeline-mode reading lane's) holds all its batches, before it is
+    /// encoded or merged, on the thread that built it: the aggregate may
+    /// compact it (shrink buffers, drop scratch space), and keep in `self`
+    /// what the next chunk's partial can reuse. It must leave a partial that
+    /// merges, encodes and renders as before. Serial mode and pipeline
+    /// mode's stage actors never call it. The default does nothing.
+    ///
+    /// ```
+    /// use parpipe::{Aggregate, BatchInfo, StageError};
+    ///
+    /// /// The distinct words, sorted.
+    /// #[derive(Clone)]
+    /// struct Words;
+    /// impl Aggregate for Words {
+    ///     type In = Vec<String>;
+    ///     type Partial = Vec<String>;
+    ///     fn empty(&self) -> Vec<String> { Vec::new() }
+    ///     fn add(&mut self, acc: &mut Vec<String>, b: Vec<String>, _: &BatchInfo) -> Result<(), StageError> {
+    ///         acc.extend(b);
+    ///         acc.sort_unstable();
+    ///         acc.dedup();
+    ///         Ok(())
+    ///     }
+    ///     fn merge(&self, acc: &mut Vec<String>, later: Vec<String>) {
+    ///         acc.extend(later);
+    ///         acc.sort_unstable();
+    ///         acc.dedup();
+    ///     }
+    ///     // The chunk is done: give back the room it no longer needs.
+    ///     fn seal(&mut self, partial: &mut Vec<String>) {
+    ///         partial.shrink_to_fit();
+    ///     }
+    /// }
+    /// let mut words = Words;
+    /// let mut p = Vec::with_capacity(1024);
+    /// let info = BatchInfo { seq: 0, first_line: 1, records: 3 };
+    /// words.add(&mut p, vec!["b".into(), "a".into(), "b".into()], &info)?;
+    /// words.seal(&mut p);
+    /// assert_eq!(p, ["a", "b"]);
+    /// assert!(p.capacity() < 1024);
+    /// # Ok::<(), StageError>(())
+    /// ```
     fn seal(&mut self, partial: &mut Self::Partial) {
         let _ = partial;
     }

@@ -67,16 +67,6 @@ pub enum Column {
 }
 
 impl Column {
-    /// Every column, in table order.
-    pub const ALL: [Column; 6] = [
-        Column::Serial,
-        Column::Pipeline,
-        Column::Multiprocess,
-        Column::Plain,
-        Column::Rayon,
-        Column::Bound,
-    ];
-
     /// The column's name.
     pub fn as_str(self) -> &'static str {
         match self {

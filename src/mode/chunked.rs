@@ -9,7 +9,7 @@
 use crate::error::RunError;
 use crate::file_range::RangeReader;
 use crate::metrics::{StageKind, StageStats};
-use crate::mode::inline::{run_aggregate, run_stage};
+use crate::mode::inline::run_batch;
 use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, DynStage, Named};
 use crate::stage::BatchInfo;
 
@@ -121,21 +121,53 @@ impl ChunkRun {
         &mut self,
         stages: &mut [Named<Box<dyn DynStage>>],
         aggregate: &mut Named<Box<dyn DynAggregate>>,
-        mut data: AnyData,
-        mut n: usize,
+        data: AnyData,
+        n: usize,
     ) -> Result<(), RunError> {
         let info = self.next_info(n);
         self.first_line += n as u64;
         self.records += n as u64;
-        let (agg_stats, stage_stats) = self
-            .stats
-            .split_last_mut()
-            .ok_or_else(|| RunError::Runtime("a chunk run without an aggregate row".into()))?;
-        for (stage, stats) in stages.iter_mut().zip(stage_stats) {
-            (data, n) = run_stage(stage, data, n, &info, stats)?;
-        }
-        run_aggregate(aggregate, &mut self.acc, data, n, &info, agg_stats)
+        let rows = &mut self.stats;
+        run_batch(
+            stages,
+            aggregate,
+            &mut self.acc,
+            (data, n),
+            &info,
+            rows,
+            |_| {},
+        )
     }
+}
+
+/// Folds the partial of the next chunk in input order into `acc`, after
+/// `merged_records` records: a chunk cut by bytes (`renumber`) numbered its
+/// records from 1, so they move to their place first. `merged_records`
+/// grows by the chunk's `records`. Reading lanes and the multiprocess
+/// coordinator merge every partial through it; a count that overflows, a
+/// partial that cannot be renumbered or merged is the error.
+pub(crate) fn merge_in_order(
+    aggregate: &dyn DynAggregate,
+    acc: &mut AnyData,
+    mut partial: AnyData,
+    (records, renumber): (u64, bool),
+    merged_records: &mut u64,
+) -> Result<(), crate::StageError> {
+    if renumber {
+        aggregate
+            .renumber(&mut partial, *merged_records)
+            .map_err(|e| crate::StageError::with_source("its partial cannot be renumbered", e))?;
+    }
+    let total = merged_records.checked_add(records).ok_or_else(|| {
+        crate::StageError::new(format!(
+            "its count of {records} records overflows the total"
+        ))
+    })?;
+    aggregate
+        .try_merge(acc, partial)
+        .map_err(|e| crate::StageError::with_source("its partial does not merge", e))?;
+    *merged_records = total;
+    Ok(())
 }
 
 /// Runs a chunk in files through `stages` and `aggregate`: reads `reader`'s
@@ -273,6 +305,39 @@ mod tests {
     use super::*;
     use crate::file_range::{file_identity, fingerprint, FileRange};
     use crate::workloads::logs::{builder, generate::Generator, pool::BatchPool, LogsInput};
+
+    /// The merge counts the records merged, and a chunk whose count would
+    /// overflow the total fails the merge, leaving the total as it was.
+    #[test]
+    fn merging_in_order_counts_records_and_refuses_an_overflow() {
+        let pipeline = builder().build_collect(LogsInput::Generate {
+            records: 0,
+            seed: 1,
+        });
+        let aggregate = pipeline.aggregate.part.as_ref();
+        let mut acc = aggregate.empty();
+        let mut merged = 10;
+        merge_in_order(
+            aggregate,
+            &mut acc,
+            aggregate.empty(),
+            (5, true),
+            &mut merged,
+        )
+        .unwrap();
+        assert_eq!(merged, 15);
+        merged = u64::MAX - 2;
+        let e = merge_in_order(
+            aggregate,
+            &mut acc,
+            aggregate.empty(),
+            (5, false),
+            &mut merged,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        assert_eq!(merged, u64::MAX - 2);
+    }
 
     /// Every batch a chunk takes from a pooling source goes back to it:
     /// none is made at the chunk's end only to be dropped (which made

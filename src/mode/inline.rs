@@ -136,8 +136,53 @@ fn on_batch<T>(
     (result, busy)
 }
 
+/// Runs one batch through `stages` in order, each call timed into the row
+/// paired with it; `after(i)` is called once stage `i` is done (the probe
+/// reads its CPU clock there). This is the one loop that runs stages on a
+/// batch: serial mode, the probe, stage actors (a lane of several stages)
+/// and chunks (workers, reading lanes) all call it, directly or through
+/// [`run_batch`].
+pub(crate) fn run_stages<'a>(
+    stages: impl IntoIterator<Item = (&'a mut Named<Box<dyn DynStage>>, &'a mut StageStats)>,
+    (mut data, mut n): (AnyData, usize),
+    info: &BatchInfo,
+    mut after: impl FnMut(usize),
+) -> Result<(AnyData, usize), RunError> {
+    for (i, (stage, stats)) in stages.into_iter().enumerate() {
+        (data, n) = run_stage(stage, data, n, info, stats)?;
+        after(i);
+    }
+    Ok((data, n))
+}
+
+/// Runs one batch through `stages` ([`run_stages`]) and folds what they
+/// give into `acc`. `rows` holds one row per stage, then the aggregate's;
+/// `after(i)` is called after stage `i`, and after the aggregate with
+/// `i = stages.len()`.
+pub(crate) fn run_batch(
+    stages: &mut [Named<Box<dyn DynStage>>],
+    aggregate: &mut Named<Box<dyn DynAggregate>>,
+    acc: &mut AnyData,
+    batch: (AnyData, usize),
+    info: &BatchInfo,
+    rows: &mut [StageStats],
+    mut after: impl FnMut(usize),
+) -> Result<(), RunError> {
+    let n_stages = stages.len();
+    let Some((agg_row, stage_rows)) = rows.get_mut(..=n_stages).and_then(|r| r.split_last_mut())
+    else {
+        return Err(RunError::Runtime(
+            "a batch run without a row per part".into(),
+        ));
+    };
+    let (data, n) = run_stages(stages.iter_mut().zip(stage_rows), batch, info, &mut after)?;
+    run_aggregate(aggregate, acc, data, n, info, agg_row)?;
+    after(n_stages);
+    Ok(())
+}
+
 /// Runs one stage on one batch (see [`on_batch`]).
-pub(crate) fn run_stage(
+fn run_stage(
     stage: &mut Named<Box<dyn DynStage>>,
     data: AnyData,
     records_in: usize,

@@ -6,6 +6,7 @@ pub(crate) mod chunked;
 pub(crate) mod inline;
 pub(crate) mod multiprocess;
 pub(crate) mod pipelined;
+pub(crate) mod reorder;
 pub(crate) mod serial;
 pub(crate) mod small;
 

@@ -2,7 +2,7 @@
 //! per message, so that the actor stays responsive to cancellation between
 //! batches. It is the reference the other modes must match byte for byte.
 
-use super::inline::{pull_source, run_aggregate, run_sink_absorb, run_sink_finish, run_stage};
+use super::inline::{pull_source, run_batch, run_sink_absorb, run_sink_finish};
 use super::RunConfig;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
@@ -74,7 +74,7 @@ impl SerialRunner {
             &mut self.stats[0],
             &self.config.progress,
         )?;
-        let (mut data, mut n) = match pulled {
+        let (data, n) = match pulled {
             Pulled::Data(data, n) => (data, n),
             Pulled::End => {
                 let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
@@ -92,20 +92,18 @@ impl SerialRunner {
             Pulled::Cancelled => return Err(RunError::Interrupted),
         };
         let info = self.numbering.next(n);
-        for (i, stage) in p.stages.iter_mut().enumerate() {
-            (data, n) = run_stage(stage, data, n, &info, &mut self.stats[i + 1])?;
-        }
         let acc = self
             .acc
             .as_mut()
             .ok_or_else(|| RunError::Runtime("serial runner lost its partial".into()))?;
-        run_aggregate(
+        run_batch(
+            &mut p.stages,
             &mut p.aggregate,
             acc,
-            data,
-            n,
+            (data, n),
             &info,
-            &mut self.stats[n_stages + 1],
+            &mut self.stats[1..n_stages + 2],
+            |_| {},
         )?;
         run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
         Ok(Next::Continue)

@@ -403,11 +403,6 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
     }
 }
 
-/// `stage`, erased (for builders that keep stages of several types).
-pub(crate) fn erase_stage<S: Stage>(stage: S) -> Box<dyn DynStage> {
-    Box::new(StageBox(stage))
-}
-
 /// A stage with its type erased.
 #[allow(dead_code)] // clone_box serves stage replicas in pipeline mode
 pub(crate) trait DynStage: Send {

@@ -65,13 +65,13 @@ impl FrameCodec {
     }
 
     /// True while only handshake messages are accepted.
-    #[cfg_attr(not(any(test, feature = "unstable-wire")), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn is_handshake(&self) -> bool {
         self.handshake_only
     }
 
     /// The session, once the handshake has installed one.
-    #[cfg_attr(not(any(test, feature = "unstable-wire")), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn session(&self) -> Option<&Session> {
         self.session.as_deref()
     }

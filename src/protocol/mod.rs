@@ -50,8 +50,8 @@ mod codec;
 mod handshake;
 mod session;
 
-// `decode_prefix` is the codec's (public only with `unstable-wire`).
-#[cfg_attr(not(feature = "unstable-wire"), allow(unused_imports))]
+// `decode_prefix` is the codec's (public only with `internals`).
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
 pub use bounded::{decode_prefix, decode_whole};
 pub use codec::*;
 pub use handshake::*;

@@ -1,6 +1,7 @@
 //! [`Csv`]: records of a CSV file, one per line, through the `csv` crate.
 
 use super::parsed::{LineError, LineFormat, ParsedLines};
+use super::split;
 use crate::workloads::logs::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -142,7 +143,7 @@ fn parse_lines<T: DeserializeOwned>(
     let mut index = 0usize;
     while line_start < text.len() {
         let line_end =
-            memchr::memchr(b'\n', &text[line_start..]).map_or(text.len(), |p| line_start + p + 1);
+            split::first_end(&text[line_start..]).map_or(text.len(), |end| line_start + end);
         let err = |message: String| LineError { index, message };
         // The reader would skip an empty line: refuse it here, so that
         // every record is checked against its own line.

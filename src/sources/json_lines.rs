@@ -1,6 +1,7 @@
 //! [`JsonLines`]: one JSON value per line, through `serde_json`.
 
 use super::parsed::{LineError, LineFormat, ParsedLines};
+use super::split;
 use crate::workloads::logs::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -31,19 +32,19 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for JsonRows<T> {
     type Record = T;
 
     fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
-        let mut start = 0;
-        for (index, lf) in memchr::memchr_iter(b'\n', text).enumerate() {
-            let line = &text[start..lf];
-            start = lf + 1;
+        let mut lines = split::lines(text);
+        let mut index = 0;
+        for (line, _) in lines.by_ref() {
             let err = |message: String| LineError { index, message };
             if line.iter().all(u8::is_ascii_whitespace) {
                 return Err(err("empty line (a JSON value was expected)".into()));
             }
             out.push(serde_json::from_slice(line).map_err(|e| err(format!("not a record: {e}")))?);
+            index += 1;
         }
-        if start != text.len() {
+        if !lines.rest().is_empty() {
             return Err(LineError {
-                index: memchr::memchr_iter(b'\n', text).count(),
+                index,
                 message: "the line has no line feed".into(),
             });
         }

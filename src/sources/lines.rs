@@ -12,7 +12,8 @@ use crate::workloads::logs::source::LogSource;
 /// inputs ([`LineBatch::iter`]). A file starting with the gzip magic is
 /// decompressed; `-` ([`InputSpec::Stdin`]) is standard input. Plain files
 /// are cut by byte ranges (see the [module](crate::sources) text). It is
-/// the reader of parpipe's own `logs` workload.
+/// the reader of parpipe's own `logs` workload: `parpipe run` reads its
+/// files through it.
 ///
 /// Line numbers: a stage that reads [`LineBatch::first_line`] or
 /// [`BatchInfo::first_line`] gets the line's number in the whole input in
@@ -26,6 +27,13 @@ impl Lines {
     /// The lines of `inputs`, in order (nothing is opened yet).
     pub fn new(inputs: Vec<InputSpec>) -> Self {
         Lines(LogSource::read(inputs, BatchPool::new()))
+    }
+
+    /// Batch buffers come from `pool` (and go back to it from an aggregate
+    /// that holds the same pool), so that they stay warm instead of being
+    /// freed on one thread and faulted in again on another.
+    pub(crate) fn with_pool(self, pool: BatchPool) -> Self {
+        Lines(self.0.with_pool(pool))
     }
 
     /// How long a batch of standard input waits for more lines once it has
@@ -48,6 +56,12 @@ impl Source for Lines {
 }
 
 impl ChunkSource for Lines {
+    /// Chunks (text or ranges) that fit a frame; a line too long for one
+    /// fails the run, naming its input, its line and `--max-frame`.
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.0.fit_chunks_to_frame(max_chunk_bytes, max_frame);
+    }
+
     fn remaining_estimate(&self) -> Option<u64> {
         self.0.remaining_estimate()
     }

@@ -2,6 +2,7 @@
 //! [`LineFormat`] wherever the lines are read (the source's thread, a
 //! reading lane, a worker process).
 
+use super::split;
 use crate::file_range::FileRange;
 use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 use crate::workloads::logs::input::InputSpec;
@@ -191,6 +192,12 @@ impl<F: LineFormat> Source for ParsedLines<F> {
 }
 
 impl<F: LineFormat> ChunkSource for ParsedLines<F> {
+    /// Chunks (text or ranges) that fit a frame; a line too long for one
+    /// fails the run, naming its input, its line and `--max-frame`.
+    fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
+        self.lines.fit_chunks_to_frame(max_chunk_bytes, max_frame);
+    }
+
     fn remaining_estimate(&self) -> Option<u64> {
         self.lines.remaining_estimate()
     }
@@ -206,7 +213,7 @@ impl<F: LineFormat> ChunkSource for ParsedLines<F> {
     }
 
     fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError> {
-        if bytes.last().is_some_and(|&b| b != b'\n') {
+        if !split::is_whole(bytes) {
             return Err(StageError::new(format!(
                 "{}: chunk text does not end with a line feed",
                 self.what
@@ -304,16 +311,7 @@ impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
         bytes: &[u8],
         max_records: usize,
     ) -> Result<(usize, usize), StageError> {
-        let (mut end, mut n) = (0, 0);
-        if max_records > 0 {
-            for lf in memchr::memchr_iter(b'\n', bytes) {
-                end = lf + 1;
-                n += 1;
-                if n == max_records {
-                    break;
-                }
-            }
-        }
+        let (end, n) = split::whole_lines(bytes, max_records);
         self.format
             .parse(&bytes[..end], batch)
             .map_err(|e| e.into_stage_error(&self.what, None))?;

@@ -103,3 +103,49 @@ fn lines_are_numbered_across_inputs_and_keep_their_text() {
     assert_eq!(got[11], (12, "id,name".to_string()));
     assert_eq!(got[21], (22, "10,\"n, 10\"".to_string()));
 }
+
+/// A line too long for a frame fails naming the input, the line and
+/// `--max-frame`, in every built-in source, cut by bytes or shipped as
+/// text (the sources pass the frame limit to the reader beneath them).
+#[test]
+fn a_line_over_the_frame_is_named_by_every_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.csv");
+    let mut text = b"id,name\n1,a\n".to_vec();
+    text.extend(std::iter::repeat_n(b'x', 5000));
+    text.extend_from_slice(b"\n3,c\n");
+    std::fs::write(&path, &text).unwrap();
+    let expect = |e: crate::StageError, what: &str| {
+        let e = e.to_string();
+        assert!(
+            e.contains("long.csv") && e.contains("line 3") && e.contains("--max-frame 2000"),
+            "{what}: {e}"
+        );
+    };
+    let input = || InputSpec::File(path.clone());
+    // Cut by bytes.
+    let mut lines = Lines::new(vec![input()]);
+    lines.fit_chunks_to_frame(1000, 2000);
+    assert!(lines.chunks_in_files());
+    let mut out = Vec::new();
+    let e = loop {
+        match lines.next_chunk_ranges_uncounted(1, 1 << 20, &mut out) {
+            Ok(true) => out.clear(),
+            Ok(false) => panic!("lines: the long line was cut into a chunk"),
+            Err(e) => break e,
+        }
+    };
+    expect(e, "lines, ranges");
+    // Shipped as text.
+    let mut csv = Csv::<Row>::new(input());
+    csv.fit_chunks_to_frame(1000, 2000);
+    let mut text = Vec::new();
+    let e = loop {
+        match csv.next_chunk(10, &mut text) {
+            Ok(Some(_)) => text.clear(),
+            Ok(None) => panic!("csv: the long line was shipped"),
+            Err(e) => break e,
+        }
+    };
+    expect(e, "csv, text");
+}

@@ -15,11 +15,38 @@ impl<T: Send + 'static> Records for Vec<T> {
 }
 
 /// Where a batch sits in the input. Every batch carries one.
+///
+/// What the numbers mean depends on how the input was cut:
+///
+/// - **Batches of the whole input** (serial mode, pipeline mode's stage
+///   actors, a pushed run): `seq` numbers the source's batches from 0 in
+///   input order, and `first_line` is the 1-based number of the batch's
+///   first record in the whole input.
+/// - **Chunks with known record counts** (multiprocess mode, a chunk the
+///   coordinator cut from a [`Source`](crate::Source) or a
+///   [`ChunkSource`](crate::ChunkSource)): `seq` is the chunk's number, the
+///   same for every batch a worker cuts the chunk into, and `first_line` is
+///   still the batch's first record in the whole input.
+/// - **Chunks cut by bytes** (pipeline mode's reading lanes, multiprocess
+///   workers reading ranges a [`FileChunkSource`](crate::FileChunkSource)
+///   [cut by bytes](crate::FileChunkSource::cuts_by_bytes)): `seq` is the
+///   chunk's number and `first_line` counts from the chunk's first record,
+///   numbered 1. This happens only when every stage says no to
+///   [`Stage::uses_record_numbers`](crate::Stage::uses_record_numbers) and
+///   the aggregate [`renumbers`](crate::Aggregate::renumbers): the
+///   aggregate's partial is moved to its place in the input before it is
+///   merged.
+///
+/// So a stage or aggregate that keeps record numbers is right in every mode
+/// as long as it either says it uses them, or renumbers; `records` always
+/// counts the batch's own records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchInfo {
-    /// Sequence number of the batch, from 0, in input order.
+    /// Sequence number of the batch (or of its chunk), from 0, in input
+    /// order; see the type's docs.
     pub seq: u64,
-    /// 1-based number of the batch's first record in the whole input.
+    /// 1-based number of the batch's first record: in the whole input, or
+    /// in its chunk when the chunk was cut by bytes (see the type's docs).
     pub first_line: u64,
     /// Number of records the source put in the batch.
     pub records: u64,

@@ -1,7 +1,12 @@
 //! The source traits: [`Source`] (the one a source must implement), the
 //! optional powers [`ChunkSource`] and [`FileChunkSource`] that let
-//! multiprocess mode ship cheaper chunks, the [`ChunkDecoder`] workers cut
-//! them with, and the default wire form of a batch.
+//! multiprocess mode ship cheaper chunks (and let pipeline mode's reading
+//! lanes and multiprocess workers read byte ranges of files themselves),
+//! the [`ChunkDecoder`] that cuts chunk text into batches on any thread,
+//! and the default wire form of a batch.
+//!
+//! `examples/byte_ranges.rs` is a complete source of its own cut by byte
+//! ranges, with an aggregate that renumbers, run in every mode.
 
 use super::{BatchInfo, Records, StageError};
 use serde::de::DeserializeOwned;
@@ -127,17 +132,20 @@ pub trait ChunkSource: Source {
     /// it fits a frame of `max_frame` bytes (`--max-frame`), and a single
     /// record too long for that should fail the run naming where it is and
     /// `--max-frame`. The default does nothing (such a chunk then fails
-    /// when it is sent). Internal to the built-in sources for now.
-    #[doc(hidden)]
+    /// when it is sent). A source remembers the limit and honours it in
+    /// [`next_chunk`](Self::next_chunk) and
+    /// [`FileChunkSource::next_chunk_ranges_uncounted`].
     fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
         let _ = (max_chunk_bytes, max_frame);
     }
 
     /// In a worker: the number of records in a chunk's `bytes` whose count
     /// the coordinator did not know (a chunk cut by bytes, see
-    /// [`FileChunkSource::cuts_by_bytes`]); `None` when this source cannot
-    /// tell. Internal to the built-in sources for now.
-    #[doc(hidden)]
+    /// [`FileChunkSource::cuts_by_bytes`]); `None` (the default) when this
+    /// source cannot tell, and such a chunk then fails. A source that cuts
+    /// by bytes must count exactly what [`decode_chunk`](Self::decode_chunk)
+    /// (or its [`ChunkDecoder`]) makes of the same bytes: for text lines,
+    /// the newlines, plus one for a last line without one.
     fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
         let _ = bytes;
         None
@@ -147,18 +155,59 @@ pub trait ChunkSource: Source {
     /// source, on any thread, block by block as the text is read (see
     /// [`ChunkDecoder`]); `None` (the default) when this source has none,
     /// and a chunk is then read whole and split by
-    /// [`split_chunk`](Self::split_chunk). Internal to the built-in sources
-    /// for now.
-    #[doc(hidden)]
+    /// [`split_chunk`](Self::split_chunk). Pipeline mode's reading lanes
+    /// need one (with [`FileChunkSource::cuts_by_bytes`]); multiprocess
+    /// workers use it when there is one, so that a chunk in files is decoded
+    /// as it is read instead of being read whole first. See
+    /// [`ChunkDecoder`] for an example.
     fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
         None
     }
 }
 
 /// Decodes a chunk's text into batches block by block, as it is read, on
-/// any thread (a worker's, or a pipeline-mode lane's). Internal to the
-/// built-in sources for now.
-#[doc(hidden)]
+/// any thread (a worker's, or a pipeline-mode reading lane's): what
+/// [`ChunkSource::chunk_decoder`] gives. It must make of a chunk's bytes the
+/// same records as [`ChunkSource::decode_chunk`], however the bytes are
+/// split into blocks.
+///
+/// A decoder of newline-ended text lines, one `String` per line:
+///
+/// ```
+/// use parpipe::{BatchInfo, ChunkDecoder, StageError};
+///
+/// struct LineDecoder;
+/// impl ChunkDecoder<Vec<String>> for LineDecoder {
+///     fn new_batch(&self, _: &BatchInfo) -> Vec<String> {
+///         Vec::new()
+///     }
+///     fn extend(
+///         &self,
+///         batch: &mut Vec<String>,
+///         bytes: &[u8],
+///         max_records: usize,
+///     ) -> Result<(usize, usize), StageError> {
+///         let (mut used, mut n) = (0, 0);
+///         // Whole lines only: a line cut off at the end waits for the next call.
+///         while n < max_records {
+///             let Some(end) = bytes[used..].iter().position(|&b| b == b'\n') else { break };
+///             let line = std::str::from_utf8(&bytes[used..used + end])
+///                 .map_err(|e| StageError::new(format!("not UTF-8: {e}")))?;
+///             batch.push(line.to_owned());
+///             used += end + 1;
+///             n += 1;
+///         }
+///         Ok((used, n))
+///     }
+/// }
+///
+/// let d = LineDecoder;
+/// let mut batch = d.new_batch(&BatchInfo { seq: 0, first_line: 1, records: 0 });
+/// // Two whole lines and the start of a third.
+/// assert_eq!(d.extend(&mut batch, b"one\ntwo\nthr", 10)?, (8, 2));
+/// assert_eq!(batch, ["one", "two"]);
+/// # Ok::<(), StageError>(())
+/// ```
 pub trait ChunkDecoder<Out>: Send + 'static {
     /// An empty batch whose first record is `info.first_line`.
     fn new_batch(&self, info: &BatchInfo) -> Out;
@@ -202,9 +251,10 @@ pub trait FileChunkSource: ChunkSource {
     /// Whether [`chunks_in_files`](Self::chunks_in_files) would say yes,
     /// asked without committing to it (the modes decide from it how small
     /// an input is worth worker processes: workers that read their own
-    /// ranges pay for themselves sooner). The default is no. Internal to
-    /// the built-in sources for now.
-    #[doc(hidden)]
+    /// ranges pay for themselves sooner, and pipeline mode runs reading lanes
+    /// only for a source that says yes). The default is no: a source that
+    /// can give file ranges says yes here too. It must not change the
+    /// source's state.
     fn would_chunk_in_files(&self) -> bool {
         false
     }
@@ -224,10 +274,11 @@ pub trait FileChunkSource: ChunkSource {
     /// their records ([`next_chunk_ranges_uncounted`](Self::next_chunk_ranges_uncounted)),
     /// asked once after [`chunks_in_files`](Self::chunks_in_files) said yes.
     /// Each worker then counts its own chunk's records
-    /// ([`ChunkSource::count_chunk_records`]), so the coordinator never reads
-    /// the input. Internal to the built-in sources for now: it takes an
-    /// aggregate that can renumber its partials, too.
-    #[doc(hidden)]
+    /// ([`ChunkSource::count_chunk_records`]) and numbers them from 1, so
+    /// the coordinator never reads the input. It is used only when the
+    /// aggregate [`renumbers`](crate::Aggregate::renumbers) and no stage
+    /// [`uses_record_numbers`](crate::Stage::uses_record_numbers); otherwise
+    /// [`next_chunk_ranges`](Self::next_chunk_ranges) is. The default is no.
     fn cuts_by_bytes(&mut self) -> bool {
         false
     }
@@ -236,8 +287,11 @@ pub trait FileChunkSource: ChunkSource {
     /// `out` the ranges of the next chunk of whole records, about
     /// `about_records` records' worth of bytes but at most about
     /// `max_bytes` (one record more may end it), and returns true; false
-    /// when the input is exhausted.
-    #[doc(hidden)]
+    /// when the input is exhausted. A chunk must start at the start of a
+    /// record and end at the end of one (after its newline, for text
+    /// lines): the source reads around the cut to find it, never the whole
+    /// chunk. The default fails: a source that
+    /// says yes to [`cuts_by_bytes`](Self::cuts_by_bytes) implements it.
     fn next_chunk_ranges_uncounted(
         &mut self,
         about_records: usize,

@@ -25,6 +25,7 @@ mod deadline;
 #[cfg(test)]
 mod tests;
 
+use crate::mode::reorder::ReorderBuffer;
 use deadline::Deadline;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -158,10 +159,9 @@ pub(crate) struct Scheduler<F, R> {
     /// Bytes of the frames in `pending` and `open`.
     held_bytes: usize,
     deadline: Deadline,
-    /// Results waiting for their predecessors.
-    ready: BTreeMap<u64, R>,
-    /// The next sequence number to hand out of the reorder buffer.
-    next_merge: u64,
+    /// Results waiting for their predecessors. Its window is
+    /// [`MAX_WINDOW`]: no chunk is read that far past the next to merge.
+    ready: ReorderBuffer<R>,
     /// The next sequence number to create.
     next_seq: u64,
     /// Chunks asked of the source and not received yet.
@@ -181,8 +181,7 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             workers: BTreeMap::new(),
             held_bytes: 0,
             deadline: Deadline::default(),
-            ready: BTreeMap::new(),
-            next_merge: 0,
+            ready: ReorderBuffer::new(0, 1, MAX_WINDOW),
             next_seq: 0,
             reading: 0,
             exhausted: false,
@@ -254,7 +253,7 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
     /// waiting or being read, and the read-ahead window has room (in
     /// chunks and in bytes).
     pub(crate) fn wants_new_chunk(&self) -> bool {
-        let unmerged = (self.next_seq - self.next_merge) as usize + self.reading;
+        let unmerged = (self.next_seq - self.ready.next_seq()) as usize + self.reading;
         !self.exhausted
             && !self.workers.is_empty()
             && self.pending.len() + self.reading < LOOKAHEAD
@@ -420,11 +419,12 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             w.granted = (w.granted + 1).min(w.announced);
         }
         self.deadline.record(now.saturating_duration_since(sent));
-        if seq < self.next_merge || self.ready.contains_key(&seq) {
-            return Completion::Late;
+        // Merged already, or answered already: the first answer wins. (A
+        // chunk open here lies in the window: none is read past it.)
+        match self.ready.insert(seq, result) {
+            Ok(()) => Completion::Accepted,
+            Err(_) => Completion::Late,
         }
-        self.ready.insert(seq, result);
-        Completion::Accepted
     }
 
     /// A copy of a chunk another worker answered first came back: its
@@ -441,10 +441,8 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
 
     /// The next result in sequence order, when it has arrived.
     pub(crate) fn pop_ready(&mut self) -> Option<(u64, R)> {
-        let result = self.ready.remove(&self.next_merge)?;
-        let seq = self.next_merge;
-        self.next_merge += 1;
-        Some((seq, result))
+        let seq = self.ready.next_seq();
+        self.ready.pop().map(|result| (seq, result))
     }
 
     /// Every chunk was read, sent, answered and handed out.
@@ -454,7 +452,7 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             && self.pending.is_empty()
             && self.open.is_empty()
             && self.ready.is_empty()
-            && self.next_merge == self.next_seq
+            && self.ready.next_seq() == self.next_seq
     }
 
     /// Chunks sent and not answered yet (copies not counted).

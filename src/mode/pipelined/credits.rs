@@ -14,8 +14,8 @@
 //! the sender's *blocked* time. A sender that is blocked processes nothing,
 //! so a slow stage slows everything before it down to the source.
 
-use super::reorder::{Refused, ReorderBuffer};
 use crate::error::RunError;
+use crate::mode::reorder::{Refused, ReorderBuffer};
 use crate::pipeline::AnyData;
 use crate::stage::BatchInfo;
 use actix::prelude::*;

@@ -18,12 +18,12 @@ use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::mode::chunked::{
-    guided_records, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
+    guided_records, merge_in_order, run_streamed, ChunkError, ChunkRun, UNCOUNTED_CHUNK_BYTES,
 };
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
+use crate::mode::reorder::ReorderBuffer;
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,11 @@ use std::time::{Duration, Instant};
 /// Chunks queued per lane: one running, one waiting, so a lane never idles
 /// while the next chunk is cut.
 const PER_LANE: usize = 2;
+
+/// Chunks cut and not yet merged, per lane: the reorder window. A lane
+/// slow on one chunk lets the others run this far ahead before they wait,
+/// so the partials waiting for it stay bounded.
+const WINDOW_PER_LANE: usize = 16;
 
 /// Whether `pipeline` would run as reading lanes in `config` (see the
 /// module text), asked without touching its source.
@@ -233,10 +238,10 @@ struct Merge {
     acc: crate::pipeline::AnyData,
     /// Source, each stage, aggregate, sink.
     stats: Vec<StageStats>,
-    /// Partials waiting for the chunks before them.
-    waiting: BTreeMap<u64, ChunkRun>,
-    /// The next chunk to merge, and the records merged before it.
-    next: u64,
+    /// Partials waiting for the chunks before them: no chunk is cut past
+    /// its window.
+    waiting: ReorderBuffer<ChunkRun>,
+    /// The records merged so far.
     merged_records: u64,
     /// The first failure in input order, by chunk.
     failed: Option<(u64, ChunkError)>,
@@ -258,8 +263,7 @@ impl Merge {
         Merge {
             acc: pipeline.aggregate.part.empty(),
             stats,
-            waiting: BTreeMap::new(),
-            next: 0,
+            waiting: ReorderBuffer::new(0, 1, lanes * WINDOW_PER_LANE),
             merged_records: 0,
             failed: None,
             files: Vec::new(),
@@ -287,7 +291,8 @@ impl Merge {
             if config.cancel.is_cancelled() {
                 self.fail(seq, ChunkError::Run(RunError::Interrupted));
             }
-            while !exhausted && self.failed.is_none() {
+            let window = (queues.len() * WINDOW_PER_LANE) as u64;
+            while !exhausted && self.failed.is_none() && seq < self.waiting.next_seq() + window {
                 let Some(lane) = (0..queues.len())
                     .filter(|&l| queues[l].1 < PER_LANE)
                     .min_by_key(|&l| queues[l].1)
@@ -377,34 +382,38 @@ impl Merge {
         // The lane's time beyond its parts' is reading and decoding: the source's.
         let parts: Duration = run.stats.iter().map(|s| s.busy).sum();
         self.stats[0].busy += answer.busy.saturating_sub(parts);
-        self.waiting.insert(answer.seq, run);
+        self.waiting.insert(answer.seq, run).map_err(|e| {
+            RunError::Runtime(format!("chunk {} answered twice ({e:?})", answer.seq))
+        })?;
         // A failed chunk never waits here: merging stops at it.
-        while let Some(run) = self.waiting.remove(&self.next) {
+        while let Some(run) = self.waiting.pop() {
             self.merge(pipeline, config, run)?;
-            self.next += 1;
         }
         Ok(())
     }
 
-    /// Renumbers chunk `self.next`'s partial after the records before it,
+    /// Renumbers the next chunk's partial after the records before it,
     /// merges it and lets the sink absorb the result.
     fn merge(
         &mut self,
         pipeline: &mut Pipeline,
         config: &RunConfig,
-        mut run: ChunkRun,
+        run: ChunkRun,
     ) -> Result<(), RunError> {
         let started = Instant::now();
         let aggregate = &pipeline.aggregate;
-        let merged = aggregate
-            .part
-            .renumber(&mut run.acc, self.merged_records)
-            .and_then(|()| aggregate.part.try_merge(&mut self.acc, run.acc));
+        let merged = merge_in_order(
+            aggregate.part.as_ref(),
+            &mut self.acc,
+            run.acc,
+            (run.records, true),
+            &mut self.merged_records,
+        );
         if let Err(error) = merged {
             return Err(RunError::Stage {
                 stage: aggregate.name.clone(),
                 batch: crate::BatchInfo {
-                    seq: self.next,
+                    seq: self.waiting.next_seq() - 1,
                     first_line: self.merged_records.saturating_add(1),
                     records: run.records,
                 },
@@ -413,7 +422,6 @@ impl Merge {
                 error,
             });
         }
-        self.merged_records += run.records;
         config.progress.add_records(run.records);
         let n = self.stats.len();
         self.stats[0].records_out += run.records;
@@ -435,7 +443,7 @@ impl Merge {
                 panicked,
                 worker,
                 error,
-            }) if self.next == seq => {
+            }) if self.waiting.next_seq() == seq => {
                 batch.first_line = batch.first_line.saturating_add(self.merged_records);
                 RunError::Stage {
                     stage,

@@ -22,7 +22,6 @@ pub(crate) mod coordinator;
 pub(crate) mod credits;
 pub(crate) mod lanes;
 pub(crate) mod probe;
-pub mod reorder;
 pub mod replicas;
 pub(crate) mod sink_actor;
 pub(crate) mod source_actor;

@@ -7,7 +7,7 @@
 use crate::error::RunError;
 use crate::metrics::thread_cpu;
 use crate::metrics::StageStats;
-use crate::mode::inline::{pull_source, run_aggregate, run_sink_absorb, run_stage};
+use crate::mode::inline::{pull_source, run_batch, run_sink_absorb};
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline, Pulled};
 use crate::stage::Numbering;
@@ -106,7 +106,7 @@ pub(crate) fn probe(
         if counted {
             at.measured[0] += lap;
         }
-        let (mut data, mut records) = match pulled {
+        let (data, records) = match pulled {
             Pulled::Data(data, records) => (data, records),
             Pulled::End => {
                 at.exhausted = true;
@@ -132,19 +132,15 @@ pub(crate) fn probe(
             Pulled::Cancelled => return Err(RunError::Interrupted),
         };
         let info = at.numbering.next(records);
-        for (i, stage) in p.stages.iter_mut().enumerate() {
-            (data, records) = run_stage(stage, data, records, &info, &mut stats[i + 1])?;
-            measure(i + 1, &mut laps, &mut at.measured);
-        }
-        run_aggregate(
+        run_batch(
+            &mut p.stages,
             &mut p.aggregate,
             acc,
-            data,
-            records,
+            (data, records),
             &info,
-            &mut stats[n + 1],
+            &mut stats[1..n + 2],
+            |i| measure(i + 1, &mut laps, &mut at.measured),
         )?;
-        measure(n + 1, &mut laps, &mut at.measured);
         run_sink_absorb(&mut p.sink, acc, &mut stats[n + 2])?;
         measure(n + 2, &mut laps, &mut at.measured);
     }

@@ -8,7 +8,7 @@ use super::coordinator::Failed;
 use super::credits::{Batch, Grant, Inbox, Outbox};
 use super::TakeStats;
 use crate::metrics::{StageKind, StageStats};
-use crate::mode::inline::run_stage;
+use crate::mode::inline::run_stages;
 use crate::pipeline::{DynStage, Named};
 use actix::prelude::*;
 
@@ -67,10 +67,8 @@ impl StageActor {
                 return;
             };
             let info = batch.info;
-            let mut out = Ok((batch.data, batch.records));
-            for (stage, stats) in &mut self.stages {
-                out = out.and_then(|(data, records)| run_stage(stage, data, records, &info, stats));
-            }
+            let stages = self.stages.iter_mut().map(|(stage, stats)| (stage, stats));
+            let out = run_stages(stages, (batch.data, batch.records), &info, |_| {});
             let (data, records) = match out {
                 Ok(out) => out,
                 Err(error) => {

@@ -2,6 +2,7 @@
 //! records and enriched records, each stored contiguously so that a batch of
 //! ten thousand lines costs a handful of allocations, not ten thousand.
 
+use crate::sources::split;
 use serde::{Deserialize, Serialize};
 
 /// A batch of raw input lines, stored back to back without their terminators
@@ -41,7 +42,7 @@ impl LineBatch {
     /// [`from_text`](Self::from_text) into this batch (its buffers reused):
     /// appends the lines of `text`.
     pub fn extend_from_text(&mut self, text: &[u8]) -> Result<(), String> {
-        if text.last().is_some_and(|&b| b != b'\n') {
+        if !split::is_whole(text) {
             return Err("chunk text does not end with a line feed".into());
         }
         if u32::try_from(self.data.len() + text.len()).is_err() {
@@ -57,24 +58,16 @@ impl LineBatch {
     /// took, line feeds included, and their count. The rest of `text` (a
     /// line cut off at its end, or lines past `max`) is left alone.
     pub fn extend_from_lines(&mut self, text: &[u8], max: usize) -> Result<(usize, usize), String> {
-        let (mut start, mut lines) = (0, 0);
-        if max == 0 {
-            return Ok((0, 0));
-        }
-        for lf in memchr::memchr_iter(b'\n', text) {
-            let line = &text[start..lf];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let end = u32::try_from(self.data.len() + line.len())
+        let (mut used, mut lines) = (0, 0);
+        for (line, end) in split::lines(text).take(max) {
+            let at = u32::try_from(self.data.len() + line.len())
                 .map_err(|_| "chunk text over 4 GiB".to_string())?;
             self.data.extend_from_slice(line);
-            self.ends.push(end);
-            start = lf + 1;
+            self.ends.push(at);
+            used = end;
             lines += 1;
-            if lines == max {
-                break;
-            }
         }
-        Ok((start, lines))
+        Ok((used, lines))
     }
 
     /// Number of lines in the batch.
@@ -98,8 +91,8 @@ impl LineBatch {
         if !self.data.is_empty() || !self.ends.is_empty() {
             return None;
         }
-        let lf = memchr::memchr(b'\n', text)?;
-        let len = lf - usize::from(lf > 0 && text[lf - 1] == b'\r');
+        let lf = split::first_lf(text)?;
+        let len = split::strip_cr(&text[..lf]).len();
         let end = u32::try_from(len).ok()?;
         // The batch's own (empty) buffer takes the bytes after the line.
         let mut rest = std::mem::take(&mut self.data);

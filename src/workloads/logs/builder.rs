@@ -54,20 +54,26 @@
 //! ```
 
 use super::batch::LineBatch;
+use super::input::DEFAULT_BATCH_DELAY;
 use super::metrics::{LogsMetrics, LogsPartial, SummaryView};
 use super::pool::BatchPool;
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
 use super::{source, Dimensions, LogsInput, LogsParams, NAME};
-use crate::pipeline::{erase_stage, DynStage, Pipeline, PipelineBuilder};
+use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::stage::Stage;
+
+/// Adds one user stage to a typed builder: the stages of any type the user
+/// gives, kept until the pipeline is built, through the public
+/// [`PipelineBuilder::stage`] alone.
+type AddStage<T> = Box<dyn FnOnce(PipelineBuilder<T>) -> PipelineBuilder<T> + Send>;
 
 /// The `logs` pipeline with stages of the user's (see the module docs).
 #[derive(Default)]
 pub struct LogsBuilder {
     /// Where [`build`](Self::build)'s sink sets the traffic so far.
     live: Option<crate::live::LiveBoard>,
-    after_parse: Vec<(String, Box<dyn DynStage>)>,
-    before_metrics: Vec<(String, Box<dyn DynStage>)>,
+    after_parse: Vec<AddStage<ParsedBatch>>,
+    before_metrics: Vec<AddStage<EnrichedBatch>>,
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
     dimensions: Dimensions,
@@ -86,7 +92,9 @@ impl LogsBuilder {
     where
         S: Stage<In = ParsedBatch, Out = ParsedBatch>,
     {
-        self.after_parse.push((name.into(), erase_stage(stage)));
+        let name = name.into();
+        self.after_parse
+            .push(Box::new(move |b| b.stage(name, stage)));
         self
     }
 
@@ -95,7 +103,9 @@ impl LogsBuilder {
     where
         S: Stage<In = EnrichedBatch, Out = EnrichedBatch>,
     {
-        self.before_metrics.push((name.into(), erase_stage(stage)));
+        let name = name.into();
+        self.before_metrics
+            .push(Box::new(move |b| b.stage(name, stage)));
         self
     }
 
@@ -198,13 +208,13 @@ impl LogsBuilder {
     fn middle(self, start: PipelineBuilder<LineBatch>) -> PipelineBuilder<EnrichedBatch> {
         let parse = Parse::new(self.format).with_client_from(self.dimensions.client_from);
         let mut parsed = start.stage("parse", parse);
-        for (name, stage) in self.after_parse {
-            parsed = parsed.stage_erased(name, stage);
+        for add in self.after_parse {
+            parsed = add(parsed);
         }
         let enrich = Enrich::in_zone(&self.dimensions.time_zone);
         let mut enriched = parsed.stage("enrich", enrich);
-        for (name, stage) in self.before_metrics {
-            enriched = enriched.stage_erased(name, stage);
+        for add in self.before_metrics {
+            enriched = add(enriched);
         }
         enriched
     }
@@ -218,31 +228,21 @@ impl LogsBuilder {
         // The aggregate hands line buffers back to the source (see `pool`).
         let pool = BatchPool::new();
         let live = self.live.take();
-        let (source_name, source) = match params.input {
-            LogsInput::Generate { records, seed } => (
-                "generate",
-                source::LogSource::generate(seed, records, pool.clone()),
-            ),
-            LogsInput::Files(inputs) => (
-                "read",
-                source::LogSource::read(inputs, pool.clone())
-                    .with_batch_delay(std::time::Duration::from_millis(params.max_batch_delay_ms)),
-            ),
-        };
+        let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
+        let start = start(params.input, &pool, delay);
         let metrics = self.metrics(params.emit_records, pool);
-        self.middle(Pipeline::builder_files(NAME, source_name, source))
-            .aggregate(
-                "metrics",
-                metrics,
-                "write",
-                super::sink::LogsSink::new(params.out_dir, params.emit_records)
-                    .with_snapshots(params.snapshot)
-                    .with_live(live)
-                    .with_reject_check(super::rejection::RejectCheck {
-                        format: params.format,
-                        max_ppm: params.max_rejected_ppm,
-                    }),
-            )
+        self.middle(start).aggregate(
+            "metrics",
+            metrics,
+            "write",
+            super::sink::LogsSink::new(params.out_dir, params.emit_records)
+                .with_snapshots(params.snapshot)
+                .with_live(live)
+                .with_reject_check(super::rejection::RejectCheck {
+                    format: params.format,
+                    max_ppm: params.max_rejected_ppm,
+                }),
+        )
     }
 
     /// The pipeline reading `input` with no sink: a run gives back the
@@ -250,16 +250,9 @@ impl LogsBuilder {
     /// `summary.json` would hold).
     pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
-        let (source_name, source) = match input {
-            LogsInput::Generate { records, seed } => (
-                "generate",
-                source::LogSource::generate(seed, records, pool.clone()),
-            ),
-            LogsInput::Files(inputs) => ("read", source::LogSource::read(inputs, pool.clone())),
-        };
+        let start = start(input, &pool, DEFAULT_BATCH_DELAY);
         let metrics = self.metrics(false, pool);
-        self.middle(Pipeline::builder_files(NAME, source_name, source))
-            .collect("metrics", metrics)
+        self.middle(start).collect("metrics", metrics)
     }
 
     /// The pipeline fed by pushed [`LineBatch`]es (see
@@ -271,5 +264,30 @@ impl LogsBuilder {
         let metrics = self.metrics(false, pool);
         self.middle(Pipeline::input::<LineBatch>(NAME, "pushed"))
             .collect("metrics", metrics)
+    }
+}
+
+/// The start of a `logs` pipeline on `input`: the generator, or the files
+/// read through [`Lines`](crate::sources::Lines) — the same reader, line
+/// numbering and cutting by byte ranges as any pipeline over `Lines` —
+/// with batch buffers from `pool` (which the aggregate hands them back to).
+fn start(
+    input: LogsInput,
+    pool: &BatchPool,
+    batch_delay: std::time::Duration,
+) -> PipelineBuilder<LineBatch> {
+    match input {
+        LogsInput::Generate { records, seed } => Pipeline::builder_files(
+            NAME,
+            "generate",
+            source::LogSource::generate(seed, records, pool.clone()),
+        ),
+        LogsInput::Files(inputs) => Pipeline::builder_files(
+            NAME,
+            "read",
+            crate::sources::Lines::new(inputs)
+                .with_pool(pool.clone())
+                .with_batch_delay(batch_delay),
+        ),
     }
 }

@@ -230,8 +230,7 @@ pub fn for_each_family(counts: &[u64], mut each: impl FnMut(&UaClass, u64)) {
 /// The RFC 5952 text of an IPv6 client, bare or in brackets, when it is
 /// not already written so (rule 4); `None` for anything else.
 pub fn canonical_ipv6(client: &[u8]) -> Option<String> {
-    // Clients are short: a plain scan beats a call to memchr.
-    if !client.contains(&b':') {
+    if !may_be_ipv6(client) {
         return None;
     }
     let inner = match client {
@@ -247,6 +246,16 @@ pub fn canonical_ipv6(client: &[u8]) -> Option<String> {
     let len = cursor.position() as usize;
     let text = &buf[..len];
     (text != client).then(|| String::from_utf8_lossy(text).into_owned())
+}
+
+/// False for a client that cannot be an IPv6 address, told from its first
+/// five bytes: an address Rust's parser reads starts with `[`, or has its
+/// first `:` there (a group is at most four digits). IPv4 and host names
+/// are turned away without a scan.
+#[inline]
+pub fn may_be_ipv6(client: &[u8]) -> bool {
+    let head = &client[..client.len().min(5)];
+    head.first() == Some(&b'[') || head.contains(&b':')
 }
 
 /// The first address of an X-Forwarded-For value (rule 5): before its

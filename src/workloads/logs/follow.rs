@@ -169,11 +169,13 @@ impl FollowReader {
     }
 
     /// Rotations by rename (or replacement) seen so far.
+    #[cfg(any(test, feature = "internals"))]
     pub fn rotations(&self) -> u64 {
         self.rotations
     }
 
     /// Truncations seen so far.
+    #[cfg(any(test, feature = "internals"))]
     pub fn truncations(&self) -> u64 {
         self.truncations
     }
@@ -181,6 +183,7 @@ impl FollowReader {
     /// Files that a rotation skipped (rotated more than once between two
     /// looks) and that could be told apart, so far: see `follow/skipped.rs`
     /// for what can and cannot be told.
+    #[cfg(any(test, feature = "internals"))]
     pub fn skipped_files(&self) -> u64 {
         self.skipped
     }

@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use memchr::memchr;
+use crate::sources::split;
 use serde::{Deserialize, Serialize};
 
 use super::batch::LineBatch;
@@ -36,9 +36,8 @@ pub enum InputSpec {
     Stdin,
     /// A file, plain or gzip-compressed.
     File(PathBuf),
-    /// A plain-text file read as it grows, as `tail -F` does (see
-    /// [`super::follow`]): it ends only when
-    /// [`super::follow::stop_following`] is called.
+    /// A plain-text file read as it grows, as `tail -F` does: it ends only
+    /// when [`stop_following`](super::stop_following) is called.
     Follow(PathBuf),
 }
 
@@ -486,23 +485,17 @@ impl LineReader {
                 .min(line_limit);
                 let fits = cap.saturating_sub(sink.size()).min(buf.len() - start);
                 let region = &buf[start..start + fits];
-                let left = room - pushed;
-                let lfs = memchr::memchr_iter(b'\n', region).count();
-                let last = if lfs <= left {
-                    memchr::memrchr(b'\n', region)
-                } else {
-                    memchr::memchr_iter(b'\n', region).nth(left - 1)
-                };
-                if let Some(last) = last {
-                    sink.push_block(&region[..=last]);
-                    pushed += lfs.min(left);
-                    start += last + 1;
+                let (bytes, lines) = split::whole_lines(region, room - pushed);
+                if lines > 0 {
+                    sink.push_block(&region[..bytes]);
+                    pushed += lines;
+                    start += bytes;
                     if pushed == room {
                         break;
                     }
                 }
             }
-            let Some(p) = memchr(b'\n', &buf[start..]) else {
+            let Some(p) = split::first_lf(&buf[start..]) else {
                 break;
             };
             if p >= line_limit {
@@ -511,7 +504,7 @@ impl LineReader {
             let raw = &buf[start..start + p];
             // A line inside the buffer is far below MAX_LINE; only the
             // sink's total needs checking.
-            let len = p - usize::from(raw.last() == Some(&b'\r'));
+            let len = split::strip_cr(raw).len();
             if !sink.is_empty() {
                 let total = sink.size_after(raw.len(), len);
                 if total > MAX_LINE || (limit_bytes && total > max_bytes) {
@@ -551,7 +544,7 @@ impl LineReader {
             };
 
             let pending = &self.buf[self.start..self.end];
-            let (seg_len, at_end) = match memchr(b'\n', pending) {
+            let (seg_len, at_end) = match split::first_lf(pending) {
                 Some(p) => (p, false),
                 // A final line without LF, or nothing left at all.
                 None if cur.eof => (pending.len(), true),
@@ -594,7 +587,7 @@ impl LineReader {
                 self.partial.last().copied()
             };
             let raw_len = self.partial.len() + seg_len;
-            let len = raw_len - usize::from(last == Some(b'\r'));
+            let len = split::content_len(raw_len, last);
             if len > MAX_LINE {
                 return Err(InputError::LineTooLong {
                     input: cur.name.clone(),

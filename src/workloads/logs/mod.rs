@@ -3,35 +3,41 @@
 //!
 //! `read|generate → parse → enrich → metrics → write`.
 
+/// Declares modules that are the workload's own machinery: public only with
+/// the `internals` feature (parpipe's own tests and benches), private to
+/// the crate otherwise.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )*};
+}
+
 pub mod batch;
 pub mod builder;
-pub mod counts;
-pub mod dims;
 #[cfg(test)]
 mod dims_props;
-pub mod distinct;
-pub mod follow;
 pub mod format;
 pub mod generate;
 pub mod input;
-pub mod latency;
 pub mod metrics;
-pub mod parse;
 pub mod pool;
-pub mod ranges;
-pub mod rejection;
-pub mod render;
 pub mod report;
-pub mod sink;
 mod snapshots;
-pub mod source;
 pub mod stages;
 pub mod tags;
-pub mod time;
 mod watch;
 pub mod zone;
 
+internal_modules!(
+    counts, dims, distinct, follow, latency, parse, ranges, rejection, render, sink, source, time
+);
+
 pub use builder::{builder, LogsBuilder};
+pub use follow::stop_following;
+pub use rejection::KEPT_LINE_BYTES;
 
 use crate::pipeline::Pipeline;
 use input::InputSpec;

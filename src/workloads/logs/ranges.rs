@@ -9,6 +9,7 @@
 
 use super::input::{InputError, InputSpec};
 use crate::file_range::{file_identity, FileRange};
+use crate::sources::split;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -171,8 +172,12 @@ impl RangeCutter {
                 None => (f.len, f.len),
             };
             let raw_len = end - cur.pos;
-            let cr = raw_len > 0 && byte_at(cur, f, &mut self.window, end - 1)? == b'\r';
-            if raw_len - u64::from(cr) > MAX_LINE {
+            let last = match raw_len {
+                0 => None,
+                _ => Some(byte_at(cur, f, &mut self.window, end - 1)?),
+            };
+            let len = split::content_len(usize::try_from(raw_len).unwrap_or(usize::MAX), last);
+            if len as u64 > MAX_LINE {
                 return Err(InputError::LineTooLong {
                     input: f.name.clone(),
                     line: cur.lines + 1,
@@ -397,8 +402,8 @@ pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
             sample = head;
         }
     }
-    let lines = memchr::memchr_iter(b'\n', &sample).count() as u64;
-    let last = memchr::memrchr(b'\n', &sample)? as u64 + 1;
+    let lines = split::count(&sample) as u64;
+    let last = split::last_end(&sample)? as u64;
     Some(total.div_ceil((last / lines.max(1)).max(1)))
 }
 
@@ -482,9 +487,9 @@ fn sample(f: &InputFile) -> (u64, u64) {
     let mut head = vec![0; (64 << 10).min(f.len as usize)];
     let got = File::open(&f.path).and_then(|file| read_at(&file, &mut head, 0));
     let head = &head[..got.unwrap_or(0)];
-    let lines = memchr::memchr_iter(b'\n', head).count() as u64;
-    match memchr::memrchr(b'\n', head) {
-        Some(last) if lines > 0 => (lines, last as u64 + 1),
+    let lines = split::count(head) as u64;
+    match split::last_end(head) {
+        Some(end) if lines > 0 => (lines, end as u64),
         _ => (0, 0),
     }
 }
@@ -511,19 +516,11 @@ fn push_range(out: &mut Vec<FileRange>, f: &InputFile, start: u64, end: u64) {
     });
 }
 
-/// Bytes counted at a time by [`take_whole_lines`]: small enough that only
-/// one such block is searched for the exact line end, large enough that
-/// the per-block call costs nothing.
-const COUNT_BLOCK: usize = 16 << 10;
-
 /// Takes up to `room` whole lines (LF included) that lie in the window from
-/// `cur.pos`, within `cap` bytes; returns the lines and bytes taken.
-///
-/// Line feeds are counted block by block (memchr's vectorised count) until
-/// the block that holds the `room`-th one, and only that block is searched
-/// LF by LF: the coordinator touches every byte of a file once, instead of
-/// counting the rest of its window again for every chunk and finding each
-/// LF one at a time (that was a third of its CPU; the read is the rest).
+/// `cur.pos`, within `cap` bytes; returns the lines and bytes taken. The
+/// coordinator touches every byte of a file once
+/// ([`split::whole_lines`] counts LFs block by block), instead of counting
+/// the rest of its window again for every chunk.
 fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> (usize, u64) {
     let Some(from) = cur.pos.checked_sub(cur.window_off) else {
         return (0, 0);
@@ -533,38 +530,8 @@ fn take_whole_lines(cur: &mut Current, window: &[u8], room: usize, cap: u64) -> 
         return (0, 0);
     }
     let fits = (cur.window_len - from).min(cap.min(usize::MAX as u64) as usize);
-    let region = &window[from..from + fits];
-    let mut taken = 0;
-    // The end of the last line taken, once found.
-    let mut last = None;
-    // The last block whose line feeds were all taken: its last LF ends
-    // the lines taken, unless a later block holds the `room`-th one.
-    let mut full_block = None;
-    for (i, block) in region.chunks(COUNT_BLOCK).enumerate() {
-        let lfs = memchr::memchr_iter(b'\n', block).count();
-        if lfs == 0 {
-            continue;
-        }
-        let start = i * COUNT_BLOCK;
-        if taken + lfs < room {
-            taken += lfs;
-            full_block = Some((start, block));
-            continue;
-        }
-        let nth = room - taken - 1;
-        last = memchr::memchr_iter(b'\n', block)
-            .nth(nth)
-            .map(|p| start + p);
-        taken = room;
-        break;
-    }
-    let last = last.or_else(|| {
-        full_block.and_then(|(start, block)| memchr::memrchr(b'\n', block).map(|p| start + p))
-    });
-    let Some(last) = last else {
-        return (0, 0);
-    };
-    let bytes = last as u64 + 1;
+    let (bytes, taken) = split::whole_lines(&window[from..from + fits], room);
+    let bytes = bytes as u64;
     cur.pos += bytes;
     cur.lines += taken as u64;
     (taken, bytes)
@@ -589,8 +556,8 @@ fn line_end_after(file: &File, f: &InputFile, mut at: u64, until: u64) -> io::Re
                 "the file shrank during the run",
             ));
         }
-        if let Some(p) = memchr::memchr(b'\n', &probe[..got]) {
-            return Ok(Some(at + p as u64 + 1));
+        if let Some(end) = split::first_end(&probe[..got]) {
+            return Ok(Some(at + end as u64));
         }
         at += got as u64;
     }
@@ -616,8 +583,8 @@ fn last_lf_before(file: &File, from: u64, mut to: u64) -> io::Result<Option<u64>
                 k => got += k,
             }
         }
-        if let Some(p) = memchr::memrchr(b'\n', &probe[..want]) {
-            return Ok(Some(at + p as u64));
+        if let Some(end) = split::last_end(&probe[..want]) {
+            return Ok(Some(at + end as u64 - 1));
         }
         to = at;
     }
@@ -639,7 +606,7 @@ fn lines_before(file: &File, end: u64) -> io::Result<u64> {
                 "the file shrank during the run",
             ));
         }
-        lines += memchr::memchr_iter(b'\n', &window[..got]).count() as u64;
+        lines += split::count(&window[..got]) as u64;
         at += got as u64;
     }
     Ok(lines)
@@ -651,7 +618,7 @@ fn find_lf(cur: &mut Current, f: &InputFile, window: &mut Vec<u8>) -> io::Result
     while at < f.len {
         load(cur, f, window, at)?;
         let from = (at - cur.window_off) as usize;
-        if let Some(p) = memchr::memchr(b'\n', &window[from..cur.window_len]) {
+        if let Some(p) = split::first_lf(&window[from..cur.window_len]) {
             return Ok(Some(at + p as u64));
         }
         at = cur.window_off + cur.window_len as u64;

@@ -7,6 +7,7 @@ use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
 use super::ranges::RangeCutter;
 use crate::file_range::FileRange;
+use crate::sources::split;
 use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
@@ -63,6 +64,12 @@ impl LogSource {
             pool,
             frame: None,
         }
+    }
+
+    /// Batch buffers from `pool` instead of the one it was made with.
+    pub(crate) fn with_pool(mut self, pool: BatchPool) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// How long a batch of standard input or of a followed file waits for
@@ -214,10 +221,10 @@ impl ChunkSource for LogSource {
 
     /// Every line of a chunk's text ends with a line feed.
     fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        if bytes.last().is_some_and(|&b| b != b'\n') {
+        if !split::is_whole(bytes) {
             return None;
         }
-        Some(memchr::memchr_iter(b'\n', bytes).count())
+        Some(split::count(bytes))
     }
 
     /// Lines into pooled batches, as in `decode_chunk`.
@@ -238,16 +245,16 @@ impl ChunkSource for LogSource {
             parts.push((bytes.len(), records));
             return;
         }
-        let mut done = 0;
-        for (i, lf) in memchr::memchr_iter(b'\n', bytes).enumerate() {
-            if records - done <= max {
-                // The rest fits in one part: no need to look further.
+        let (mut done, mut at) = (0, 0);
+        // Until the rest fits in one part: no need to look further.
+        while records - done > max {
+            let (used, lines) = split::whole_lines(&bytes[at..], max);
+            if lines < max {
                 break;
             }
-            if (i + 1) % max == 0 {
-                parts.push((lf + 1, max));
-                done += max;
-            }
+            at += used;
+            parts.push((at, max));
+            done += max;
         }
         if done < records || parts.is_empty() {
             // The rest (decode_chunk checks that the counts add up).

@@ -4,7 +4,7 @@
 //! so a batch costs a few allocations whatever its size.
 
 use super::batch::LineBatch;
-use super::dims::{canonical_ipv6, family_id, first_forwarded, NO_FAMILY};
+use super::dims::{canonical_ipv6, family_id, first_forwarded, may_be_ipv6, NO_FAMILY};
 use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
 use super::tags::Tags;
@@ -110,8 +110,8 @@ pub struct Enrichment {
     /// The user agent marks a bot.
     pub bot: bool,
     /// The user agent's family (browser and OS, or crawler), as a number
-    /// of this process's table ([`dims::for_each_family`](super::dims::for_each_family));
-    /// [`NO_FAMILY`] without a user agent.
+    /// of this process's table of families; `u32::MAX` without a user
+    /// agent.
     pub ua_family: u32,
 }
 
@@ -181,6 +181,10 @@ impl Records for EnrichedBatch {
 pub struct Parse {
     format: std::sync::Arc<LogFormat>,
     client_from: ClientFrom,
+    /// IPv6 clients seen, and their canonical text when they are not
+    /// written so (parsing and writing an address costs far more than
+    /// looking it up; clients repeat).
+    ipv6: FxHashMap<Box<[u8]>, Option<Box<str>>>,
 }
 
 impl Parse {
@@ -189,6 +193,7 @@ impl Parse {
         Parse {
             format: std::sync::Arc::new(format),
             client_from: ClientFrom::Remote,
+            ipv6: FxHashMap::default(),
         }
     }
 
@@ -199,10 +204,29 @@ impl Parse {
     }
 }
 
+/// Most IPv6 clients [`Parse`] remembers before it starts over.
+const IPV6_CACHE_CAPACITY: usize = 4096;
+
 /// The client's span: an IPv6 address in its RFC 5952 form (in the
 /// arena when the line wrote it otherwise), anything else as [`text_span`].
-fn client_span(field: &[u8], data: &[u8], arena: &mut Vec<u8>) -> Result<Span, StageError> {
-    match canonical_ipv6(field) {
+fn client_span(
+    field: &[u8],
+    data: &[u8],
+    arena: &mut Vec<u8>,
+    ipv6: &mut FxHashMap<Box<[u8]>, Option<Box<str>>>,
+) -> Result<Span, StageError> {
+    // Most clients are not IPv6: no lookup for them.
+    if !may_be_ipv6(field) {
+        return text_span(field, data, arena);
+    }
+    if !ipv6.contains_key(field) {
+        if ipv6.len() >= IPV6_CACHE_CAPACITY {
+            ipv6.clear();
+        }
+        let canonical = canonical_ipv6(field).map(String::into_boxed_str);
+        ipv6.insert(field.into(), canonical);
+    }
+    match ipv6.get(field).and_then(Option::as_deref) {
         Some(canonical) => text_span(canonical.as_bytes(), data, arena),
         None => text_span(field, data, arena),
     }
@@ -282,7 +306,7 @@ impl Stage for Parse {
                 };
                 records.push(ParsedRecord {
                     index: i as u32,
-                    client: client_span(p.client, data, &mut arena)?,
+                    client: client_span(p.client, data, &mut arena, &mut self.ipv6)?,
                     method: text_span(p.method, data, &mut arena)?,
                     path: text_span(p.path, data, &mut arena)?,
                     user_agent: p.user_agent.map(span),
@@ -332,7 +356,12 @@ impl Stage for Parse {
             };
             records.push(ParsedRecord {
                 index: i as u32,
-                client: client_span(forwarded.unwrap_or(&p.client), data, &mut arena)?,
+                client: client_span(
+                    forwarded.unwrap_or(&p.client),
+                    data,
+                    &mut arena,
+                    &mut self.ipv6,
+                )?,
                 method: text_span(&p.method, data, &mut arena)?,
                 path: text_span(&p.path, data, &mut arena)?,
                 user_agent,

@@ -6,6 +6,7 @@
 
 use super::Coordinator;
 use crate::error::RunError;
+use crate::mode::chunked::merge_in_order;
 use crate::mode::inline::run_sink_absorb;
 use crate::mode::multiprocess::connection::Close;
 use crate::mode::multiprocess::scheduler::{Answer, ChunkInfo, Completion};
@@ -54,40 +55,23 @@ impl Coordinator {
                 .as_mut()
                 .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
             let started = Instant::now();
-            let mut partial = done.partial;
             let mut chunk = done.chunk;
-            let aggregate = &self.pipeline.aggregate.part;
             // An uncounted chunk's records were numbered from 1: they move
-            // to their place now that every chunk before it is merged.
-            let renumbered = if !self.uncounted {
-                Ok(())
-            } else {
+            // to their place now that every chunk before it is merged. A
+            // worker's numbers: a count or a merge that would overflow (or
+            // break the aggregate's invariants) fails the run, naming the
+            // chunk.
+            if self.uncounted {
                 chunk.first_line = self.merged_records.saturating_add(1);
                 chunk.records = done.records;
-                aggregate
-                    .renumber(&mut partial, self.merged_records)
-                    .map_err(|e| {
-                        crate::StageError::with_source("its partial cannot be renumbered", e)
-                    })
-            };
-            // A worker's numbers: a count or a merge that would overflow
-            // (or break the aggregate's invariants) fails the run, naming
-            // the chunk.
-            let total = self.merged_records.checked_add(done.records);
-            let merged = renumbered
-                .and_then(|()| {
-                    total.map(drop).ok_or_else(|| {
-                        crate::StageError::new(format!(
-                            "its count of {} records overflows the total",
-                            done.records
-                        ))
-                    })
-                })
-                .and_then(|()| {
-                    aggregate.try_merge(acc, partial).map_err(|e| {
-                        crate::StageError::with_source("its partial does not merge", e)
-                    })
-                });
+            }
+            let merged = merge_in_order(
+                self.pipeline.aggregate.part.as_ref(),
+                acc,
+                done.partial,
+                (done.records, self.uncounted),
+                &mut self.merged_records,
+            );
             if let Err(error) = merged {
                 return Err(RunError::Chunk {
                     seq: chunk.seq,
@@ -98,7 +82,6 @@ impl Coordinator {
                     error,
                 });
             }
-            self.merged_records = total.unwrap_or(u64::MAX);
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
             self.merged += 1;

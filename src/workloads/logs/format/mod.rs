@@ -4,17 +4,14 @@
 //! job's parameters, so every mode and every worker parses alike.
 //!
 //! `combined` is the contract's format (docs/logs-workload.md §2), parsed by
-//! [`parse_line`](super::parse::parse_line); the others go through one of
-//! three engines: a template of literals and fields ([`template`]: Common,
-//! Apache `LogFormat`, nginx `log_format`, vhost, Traefik, ALB), W3C
-//! extended fields ([`w3c`]: IIS, CloudFront) or JSON lines ([`json`]:
-//! Caddy and any mapping).
+//! the workload's own hand-written parser; the others go through one of
+//! three engines: a template of literals and fields (Common, Apache
+//! `LogFormat`, nginx `log_format`, vhost, Traefik, ALB), W3C extended
+//! fields (IIS, CloudFront) or JSON lines (Caddy and any mapping).
 
-pub mod json;
-pub mod template;
-pub mod values;
-pub mod w3c;
+internal_modules!(json, template, values, w3c);
 
+use super::input::InputSpec;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -68,12 +65,12 @@ pub struct LogFormat {
     /// `nginx:…`), for messages.
     pub name: String,
     /// The compiled rules.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
 }
 
 /// The engine and its compiled rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// docs/logs-workload.md §2, unchanged.
     Combined,
     /// Literals and fields in a row.
@@ -164,9 +161,29 @@ impl LogFormat {
     }
 
     /// A W3C format whose fields still come from the input's `#Fields:`
-    /// header (see [`w3c::resolve_fields`]).
+    /// header (see [`with_fields_of`](Self::with_fields_of)).
     pub fn needs_w3c_fields(&self) -> bool {
         matches!(&self.kind, Kind::W3c(w) if w.fields.is_empty())
+    }
+
+    /// This format with the fields of the `#Fields:` directives of
+    /// `inputs` when it [`needs_w3c_fields`](Self::needs_w3c_fields) (as
+    /// `parpipe run` does before a run, so that every worker parses its
+    /// byte ranges alike); any other format unchanged. Inputs that name no
+    /// fields, or two different lists, are an error naming the input and
+    /// line; standard input cannot be read twice, so its fields must be
+    /// given (`w3c:FIELD FIELD …`).
+    pub fn with_fields_of(mut self, inputs: &[InputSpec]) -> Result<LogFormat, String> {
+        if self.needs_w3c_fields() {
+            self.kind = Kind::W3c(w3c::W3c::iis(w3c::resolve_fields(inputs)?));
+        }
+        Ok(self)
+    }
+
+    /// Whether this is `combined`, the contract's format (the only one the
+    /// generator writes).
+    pub fn is_combined(&self) -> bool {
+        self.kind == Kind::Combined
     }
 
     /// Reads one line (LF and one CR already removed).

@@ -4,6 +4,7 @@
 use super::super::input::LineReader;
 use super::*;
 use crate::file_range::read_ranges;
+use crate::sources::split::COUNT_BLOCK;
 use proptest::prelude::*;
 
 /// `contents` as files in a temporary directory (kept while it lives).

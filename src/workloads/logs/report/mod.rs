@@ -27,6 +27,8 @@ mod summary;
 mod terminal;
 pub mod traffic;
 
+pub use super::sink::SUMMARY_FILE;
+
 /// Name of the report file, written beside `summary.json`.
 pub const REPORT_FILE: &str = "report.html";
 

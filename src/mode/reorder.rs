@@ -1,7 +1,15 @@
-//! A bounded reorder buffer: items arrive out of order, tagged with their
+//! The one reorder buffer: items arrive out of order, tagged with their
 //! sequence number, and leave strictly in order. It only accepts the next
 //! `capacity` sequence numbers it expects (a window), so it can never hold
 //! more than `capacity` items, whatever the senders do.
+//!
+//! Every engine that runs work out of order and must fold it in order uses
+//! it: each receiver of pipeline mode's actors (its inbox, `credits.rs`),
+//! the partials of pipeline mode's reading lanes (`lanes.rs`), and the
+//! partials multiprocess workers return (the scheduler). The producers are
+//! actors, threads and sockets, not futures, so `FuturesOrdered` (which
+//! owns and polls the futures it orders) does not fit; the window here is
+//! also what refuses a duplicate or stray sequence number from a peer.
 //!
 //! A buffer may expect every `stride`-th number (a stage replica `r` of `n`
 //! receives the batches whose `seq % n == r`).
@@ -54,7 +62,6 @@ impl<T> ReorderBuffer<T> {
     }
 
     /// True when no item waits.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
