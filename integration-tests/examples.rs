@@ -569,3 +569,188 @@ fn bad_input_fails_in_every_mode(
         assert!(err.contains(why) && err.contains(name), "{mode}: {err}");
     }
 }
+
+/// Runs `geoip_country` with `args` and `--out DIR` in serial, pipeline,
+/// pipeline with replicas and multiprocess mode: each run's summary.json
+/// and report.html must be the serial run's bytes, which it returns.
+fn geoip_every_mode(exe: &Path, dir: &Path, args: &[&str]) -> (Vec<u8>, String) {
+    let modes: [&[&str]; 4] = [
+        &["--mode", "serial"],
+        &["--mode", "pipeline"],
+        &["--mode", "pipeline", "--replicas", "auto"],
+        &["--mode", "multiprocess", "--workers", "2"],
+    ];
+    let mut first: Option<(Vec<u8>, Vec<u8>)> = None;
+    for (i, mode) in modes.iter().enumerate() {
+        let out_dir = dir.join(format!("geo-{i}"));
+        let out = Command::new(exe)
+            .args(*mode)
+            .args(args)
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if mode.contains(&"multiprocess") {
+            // The workers, not the coordinator, ran the tagging stage.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("(chunks counted by workers: 0)"), "{err}");
+            assert!(err.contains("(chunks counted by workers: "), "{err}");
+        }
+        let summary = std::fs::read(out_dir.join("summary.json")).unwrap();
+        let report = std::fs::read(out_dir.join("report.html")).unwrap();
+        match &first {
+            None => first = Some((summary, report)),
+            Some((s, r)) => {
+                assert!(*s == summary, "{mode:?}: summary.json differs from serial");
+                assert!(*r == report, "{mode:?}: report.html differs from serial");
+            }
+        }
+    }
+    let (summary, report) = first.unwrap();
+    (summary, String::from_utf8(report).unwrap())
+}
+
+#[test]
+fn geoip_country_counts_by_its_tags_identically_in_every_mode() {
+    let Some(exe) = example("geoip_country") else {
+        eprintln!("SKIPPED: geoip_country was not built (run through `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Eight lines, one rejected; checked by hand below.
+    let line = |client: &str, req: &str, status: u16, bytes: u64| {
+        format!("{client} - - [10/Oct/2000:13:55:36 -0700] \"{req} HTTP/1.1\" {status} {bytes} \"-\" \"curl/8.0\"\n")
+    };
+    let log = [
+        line("1.2.3.4", "GET /api/users", 200, 100),
+        line("1.9.9.9", "GET /images/a.png", 404, 50),
+        line("8.8.8.8", "GET /index.html", 200, 1000),
+        "not a log line\n".to_string(),
+        line("2001:db8::1", "GET /", 500, 0),
+        line("9.1.1.1", "GET /x", 503, 20),
+        line("8.8.4.4", "POST /api/login", 401, 30),
+        line("5.5.5.5", "GET /", 200, 7),
+    ]
+    .concat();
+    let input = dir.path().join("small.log");
+    std::fs::write(&input, log).unwrap();
+    let ranges = dir.path().join("ranges.csv");
+    std::fs::write(
+        &ranges,
+        "# first,last,country\n1.0.0.0,1.255.255.255,AU\n\
+         9.0.0.0,9.255.255.255,<script>alert(1)</script>\n8.0.0.0,8.255.255.255,US\n",
+    )
+    .unwrap();
+    let (summary, report) = geoip_every_mode(
+        &exe,
+        dir.path(),
+        &[
+            "--input",
+            input.to_str().unwrap(),
+            "--ranges",
+            ranges.to_str().unwrap(),
+        ],
+    );
+    let s: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    let row = |value: &str, hits: u64, bytes: u64, c4: u64, c5: u64| serde_json::json!({"4xx": c4, "5xx": c5, "bytes": bytes, "hits": hits, "value": value});
+    // Country: AU 1.2.3.4 and 1.9.9.9 (a 404); US 8.8.8.8 and 8.8.4.4 (a
+    // 401); `-` for the IPv6 client (a 500) and 5.5.5.5 (no range); the
+    // hostile code for 9.1.1.1 (a 503). Ties by value: `-` < `AU` < `US`.
+    assert_eq!(
+        s["dimensions"]["country"],
+        serde_json::json!([
+            row("-", 2, 7, 0, 1),
+            row("AU", 2, 150, 1, 0),
+            row("US", 2, 1030, 1, 0),
+            row("<script>alert(1)</script>", 1, 20, 0, 1),
+        ])
+    );
+    // Team: /api/… platform, /images/… media, the rest web.
+    assert_eq!(
+        s["dimensions"]["team"],
+        serde_json::json!([
+            row("web", 4, 1027, 0, 2),
+            row("platform", 2, 130, 1, 0),
+            row("media", 1, 50, 1, 0),
+        ])
+    );
+    assert_eq!(
+        (s["parsed"].as_u64(), s["rejected"].as_u64()),
+        (Some(7), Some(1))
+    );
+    // The hostile code is text in the report, never markup.
+    assert!(report.contains("<section id=\"dimensions\""));
+    assert!(report.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        !report.contains("<script>alert"),
+        "a plugin value became markup"
+    );
+
+    // `--top 2` keeps the two most frequent values.
+    let top_dir = dir.path().join("top");
+    let out = Command::new(&exe)
+        .args(["--top", "2", "--ranges", ranges.to_str().unwrap()])
+        .args([
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            top_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(top_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        t["dimensions"]["country"],
+        serde_json::json!([row("-", 2, 7, 0, 1), row("AU", 2, 150, 1, 0)])
+    );
+
+    // A bad ranges file is refused, naming the file and the line.
+    std::fs::write(&ranges, "1.0.0.0,1.255.255.255,AU\n2.0.0.0,nope,FR\n").unwrap();
+    let out = Command::new(&exe)
+        .args(["--ranges", ranges.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ranges.csv line 2") && err.contains("\"nope\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("bad").exists());
+}
+
+#[test]
+fn geoip_country_on_many_chunks_counts_every_kept_record_once() {
+    let Some(exe) = example("geoip_country") else {
+        eprintln!("SKIPPED: geoip_country was not built (run through `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate(dir.path(), 30_000, 7);
+    let (summary, _) = geoip_every_mode(&exe, dir.path(), &["--input", input.to_str().unwrap()]);
+    let s: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    let kept = s["parsed"].as_u64().unwrap() - s["dropped"].as_u64().unwrap();
+    // Every kept record has a country and a team (`-` when no range holds
+    // its client), so each dimension's hits add up to them.
+    for dim in ["country", "team"] {
+        let rows = s["dimensions"][dim].as_array().unwrap();
+        let hits: u64 = rows.iter().map(|r| r["hits"].as_u64().unwrap()).sum();
+        assert_eq!(hits, kept, "{dim}: {rows:?}");
+    }
+    // Without the plugin the summary has no `dimensions` key.
+    let plain = serial_summary(dir.path(), &input);
+    let p: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert!(p.get("dimensions").is_none());
+}

@@ -7,6 +7,15 @@
 //! `parsed = kept + dropped` hold. The result runs in every mode; workers
 //! get the same stages when the application registers the same builder.
 //!
+//! A stage before `metrics` can also attach fields to records
+//! ([`EnrichedBatch::tag`]: a country from a GeoIP-style range table, a
+//! team from a path prefix), and [`LogsBuilder::dimension`] declares a
+//! field the summary counts by: `summary.json` then has a `dimensions` key
+//! with, per declared name, the `--top` most frequent values and their
+//! hits, bytes, 4xx and 5xx (docs/logs-workload.md §4b), and
+//! `report.html` a "Custom dimensions" section. `examples/geoip_country.rs`
+//! does it in every mode, workers included.
+//!
 //! ```
 //! use parpipe::workloads::logs::{self, stages::ParsedBatch, LogsInput, LogsParams};
 //! use parpipe::{BatchInfo, Mode, RunConfig, Stage, StageError};
@@ -68,6 +77,8 @@ pub struct LogsBuilder {
     pool: Option<BatchPool>,
     format: super::format::LogFormat,
     dimensions: Dimensions,
+    /// Field names counted per value ([`dimension`](Self::dimension)).
+    custom: Vec<String>,
 }
 
 /// A builder of the built-in `logs` pipeline, with no extra stage yet.
@@ -95,6 +106,54 @@ impl LogsBuilder {
         let name = name.into();
         self.before_metrics
             .push(Box::new(move |b| b.stage(name, stage)));
+        self
+    }
+
+    /// Counts `summary.json`'s records per value of the field `name` that
+    /// a stage attaches ([`EnrichedBatch::tag`]): hits, bytes, 4xx and 5xx
+    /// per value, the `--top` most frequent, under `dimensions.NAME`.
+    /// Records without the field are not counted there. Declaring a name
+    /// twice counts it once; the registered builder a worker rebuilds must
+    /// declare the same names (it does when it is the same code).
+    ///
+    /// ```
+    /// use parpipe::workloads::logs::{self, stages::EnrichedBatch, LogsInput};
+    /// use parpipe::{BatchInfo, Mode, RunConfig, Stage, StageError};
+    ///
+    /// /// Tags each record with the first segment of its path.
+    /// #[derive(Clone)]
+    /// struct Section;
+    /// impl Stage for Section {
+    ///     type In = EnrichedBatch;
+    ///     type Out = EnrichedBatch;
+    ///     fn process(&mut self, mut b: EnrichedBatch, _: &BatchInfo) -> Result<EnrichedBatch, StageError> {
+    ///         for at in 0..b.parsed.records.len() {
+    ///             let path = b.parsed.bytes(b.parsed.records[at].path);
+    ///             let section = if path.starts_with(b"/api/") { "api" } else { "site" };
+    ///             b.tag(at, "section", section);
+    ///         }
+    ///         Ok(b)
+    ///     }
+    /// }
+    ///
+    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let done = logs::builder()
+    ///     .before_metrics("section", Section)
+    ///     .dimension("section")
+    ///     .build_collect(LogsInput::Generate { records: 2_000, seed: 1 })
+    ///     .run(&config)?;
+    /// let summary = done.result.summary();
+    /// let rows = &summary.dimensions.as_ref().unwrap()["section"];
+    /// let hits: u64 = rows.iter().map(|r| r.hits).sum();
+    /// assert_eq!(hits, summary.parsed - summary.dropped);
+    /// assert!(rows.iter().any(|r| r.value == "api"));
+    /// # Ok::<(), parpipe::Error>(())
+    /// ```
+    pub fn dimension(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.custom.contains(&name) {
+            self.custom.push(name);
+        }
         self
     }
 
@@ -141,6 +200,7 @@ impl LogsBuilder {
                 time_zone: super::zone::Zone::parse(&self.dimensions.time_zone)
                     .map_or_else(|_| self.dimensions.time_zone.clone(), |z| z.label()),
             },
+            dimensions: self.custom.clone(),
         }
     }
 

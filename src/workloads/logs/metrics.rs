@@ -14,6 +14,7 @@ use super::pool::BatchPool;
 use super::rejection::KEPT_LINE_BYTES;
 use super::render::{write_record, write_reject};
 use super::stages::EnrichedBatch;
+use super::tags::{CustomCounts, DimensionRow};
 use super::time::write_hour_bucket;
 use crate::stage::{Aggregate, BatchInfo, StageError};
 use rustc_hash::FxHashMap;
@@ -98,6 +99,10 @@ pub struct LogsPartial {
     pub systems: Counts,
     /// Count per crawler family.
     pub crawlers: Counts,
+    /// Counts per value of the dimensions declared with
+    /// [`LogsBuilder::dimension`](super::LogsBuilder::dimension).
+    #[serde(default)]
+    pub custom: CustomCounts,
     /// How the summary is written (kept from the partial merged into).
     #[serde(default)]
     pub view: SummaryView,
@@ -276,6 +281,7 @@ impl LogsPartial {
             Overflow::Refuse => r.map_err(|e| format!("latency: {e}")),
             Overflow::Saturate => Ok(()),
         };
+        self.custom.merge_with(later.custom, overflow)?;
         latency(self.latency.try_merge(later.latency))?;
         for (path, h) in later.path_latency {
             latency(self.path_latency.entry(path).or_default().try_merge(h))?;
@@ -328,6 +334,7 @@ impl LogsPartial {
                 return Err(mismatch(what, got, kept));
             }
         }
+        self.custom.check(kept)?;
         if self.bots > kept {
             return Err(mismatch("bots (at most)", self.bots, kept));
         }
@@ -414,6 +421,7 @@ impl LogsPartial {
             bytes: self.bytes,
             clients: self.clients.len() as u64,
             daily,
+            dimensions: self.custom.summary(n),
             directives: self.directives,
             dropped: self.dropped,
             hourly,
@@ -532,6 +540,11 @@ pub struct Summary {
     pub clients: u64,
     /// Traffic per local day `YYYY-MM-DD`.
     pub daily: BTreeMap<String, TrafficSummary>,
+    /// Per dimension declared by a plugged-in stage, its most frequent
+    /// values (`--top`) with their hits, bytes and errors (left out when
+    /// none is declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<BTreeMap<String, Vec<DimensionRow>>>,
     /// Format directive lines (W3C `#Fields:` …): `lines = parsed +
     /// rejected + directives`. Left out when 0, so Combined summaries keep
     /// their bytes.
@@ -617,6 +630,8 @@ pub struct LogsMetrics {
     pub pool: BatchPool,
     /// `--top` and the `--tz` label, carried by every partial.
     pub view: SummaryView,
+    /// The tag names counted per value (see [`CustomCounts`]).
+    pub dimensions: Vec<String>,
 }
 
 impl Aggregate for LogsMetrics {
@@ -626,6 +641,7 @@ impl Aggregate for LogsMetrics {
     fn empty(&self) -> LogsPartial {
         LogsPartial {
             view: self.view.clone(),
+            custom: CustomCounts::declare(&self.dimensions),
             ..LogsPartial::default()
         }
     }
@@ -777,6 +793,9 @@ impl Aggregate for LogsMetrics {
                 acc.systems.bump(os.as_bytes(), n);
             }
         });
+        if !acc.custom.is_empty() {
+            acc.custom.count(&batch);
+        }
         self.pool.give(batch.parsed.lines);
         Ok(())
     }
@@ -807,7 +826,8 @@ impl Aggregate for LogsMetrics {
     /// A worker's partial of a chunk: its lines are the chunk's, every
     /// line parsed or rejected, the kept lines counted once in each of the
     /// status, method and hour tables, and its rejected samples the first
-    /// rejected lines' numbers, ascending, inside the chunk.
+    /// rejected lines' numbers, ascending, inside the chunk; it counts no
+    /// custom dimension but the declared ones.
     fn check_chunk(
         &self,
         acc: &LogsPartial,
@@ -815,6 +835,7 @@ impl Aggregate for LogsMetrics {
         records: u64,
     ) -> Result<(), StageError> {
         acc.check_chunk(first_line, records)
+            .and_then(|()| acc.custom.check_declared(&self.dimensions))
             .map_err(StageError::new)
     }
 

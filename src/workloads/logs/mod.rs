@@ -27,6 +27,7 @@ pub mod pool;
 pub mod report;
 mod snapshots;
 pub mod stages;
+pub mod tags;
 mod watch;
 pub mod zone;
 

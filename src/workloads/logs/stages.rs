@@ -7,6 +7,7 @@ use super::batch::LineBatch;
 use super::dims::{canonical_ipv6, family_id, first_forwarded, may_be_ipv6, NO_FAMILY};
 use super::format::{Kind, LogFormat, Outcome};
 use super::parse::{is_bot, parse_line};
+use super::tags::Tags;
 use super::zone::{LocalClock, Zone};
 use super::ClientFrom;
 use crate::stage::{BatchInfo, Records, Stage, StageError};
@@ -121,9 +122,29 @@ pub struct EnrichedBatch {
     pub parsed: ParsedBatch,
     /// One entry per parsed record.
     pub enriched: Vec<Enrichment>,
+    /// Fields plugged-in stages attached to records (see [`tag`](Self::tag)).
+    pub tags: Tags,
 }
 
 impl EnrichedBatch {
+    /// Attaches the field `name = value` to the record at position `at`
+    /// of `parsed.records` (replacing an earlier value of `name`). A name
+    /// declared with [`LogsBuilder::dimension`](super::LogsBuilder::dimension)
+    /// is counted per value in `summary.json`'s `dimensions`; any other
+    /// is only for later stages ([`tag_of`](Self::tag_of)). Panics when
+    /// `at` is not a record's position.
+    pub fn tag(&mut self, at: usize, name: &str, value: &str) {
+        let line = self.parsed.records[at].index;
+        self.tags.set(name, line, value);
+    }
+
+    /// The value of field `name` of the record at position `at`, if a
+    /// stage attached one.
+    pub fn tag_of(&self, at: usize, name: &str) -> Option<&str> {
+        let line = self.parsed.records.get(at)?.index;
+        self.tags.get(name, line)
+    }
+
     /// Keeps the records for which `keep` is true, counting the others as
     /// dropped (see [`ParsedBatch::retain`]).
     pub fn retain(
@@ -451,7 +472,11 @@ impl Stage for Enrich {
                 }
             })
             .collect();
-        Ok(EnrichedBatch { parsed, enriched })
+        Ok(EnrichedBatch {
+            parsed,
+            enriched,
+            tags: Tags::default(),
+        })
     }
 }
 

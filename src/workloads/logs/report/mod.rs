@@ -8,6 +8,7 @@
 //! simply not shown. Keys no section knows are drawn generically under
 //! "More keys". Every text that came from a log is HTML-escaped.
 //!
+//! - `custom.rs`: the dimensions plugged-in stages declared.
 //! - `page.rs`: the sections; `page.css`, `page.js` (table sorting),
 //!   inlined.
 //! - `html.rs`: escaping, number formats, tables, bar charts (SVG).
@@ -17,6 +18,7 @@
 //! - `terminal.rs`: the human summary on the terminal.
 //! - `traffic.rs`: the dashboard's traffic panels from a running partial.
 
+mod custom;
 mod html;
 mod page;
 mod series;

@@ -25,6 +25,7 @@ const DRAWN: &[&str] = &[
     "bytes",
     "clients",
     "daily",
+    "dimensions",
     "directives",
     "dropped",
     "hourly",
@@ -83,6 +84,12 @@ pub fn render(summary: &Value, rejected_lines: &[&[u8]]) -> String {
     section("clients", "Clients", false, clients(summary, &n));
     section("vhosts", "Virtual hosts", false, vhosts(summary, &n));
     section("latency", "Latency", true, latency(summary));
+    section(
+        "dimensions",
+        "Custom dimensions",
+        true,
+        super::custom::section(summary, n.requests),
+    );
     section(
         "rejected",
         "Rejected lines",
