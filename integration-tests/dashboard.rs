@@ -7,7 +7,8 @@
 mod common;
 
 use common::bin;
-use std::io::{BufRead, BufReader, Read, Write};
+use common::live::get;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,24 +58,6 @@ fn start(mode: &str, extra: &[&str]) -> LiveRun {
         addr,
         _dir: dir,
     }
-}
-
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
 }
 
 fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {

@@ -436,57 +436,14 @@ fn the_metrics_file_has_the_traffic_families() {
 
 #[test]
 fn metrics_follow_the_traffic_of_a_follow_run() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::SocketAddr;
+    use std::io::Write;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("live.log");
     std::fs::write(&input, timed(0, 100)).unwrap();
     let out = dir.path().join("out");
-    let mut child = std::process::Command::new(common::bin())
-        .args([
-            "run",
-            "-q",
-            "--follow",
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-        ])
-        .args([
-            "--log-format",
-            TIMED,
-            "--dashboard",
-            "127.0.0.1:0",
-            "--linger",
-            "0",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot start parpipe");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("no dashboard announced").unwrap();
-        if let Some(rest) = line.strip_prefix("parpipe: dashboard on http://") {
-            break rest.trim().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let metrics = || {
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(
-            c,
-            "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        c.read_to_string(&mut text).unwrap();
-        text.split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, b)| b.to_string())
-    };
+    let (mut child, addr) = common::live::follow_with_dashboard(&input, &out, TIMED);
+    let metrics = || common::live::get(addr, "/metrics").1;
     let until = |count: f64| -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

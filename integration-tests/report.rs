@@ -6,11 +6,12 @@
 
 mod common;
 
-use common::{bin, describe, expect_code, expect_ok, read_json, s};
-use std::io::{BufRead, BufReader, Read, Write};
+use common::live::{follow_with_dashboard, get};
+use common::{describe, expect_code, expect_ok, read_json, s};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// nginx's `combined` with the request times (docs/log-formats.md).
@@ -161,25 +162,6 @@ fn the_terminal_summary_follows_the_report_and_q_silences_it() {
     assert!(q.stderr.is_empty(), "{}", describe(&quiet, &q));
 }
 
-/// `GET path` on the dashboard: (status code, body).
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
-}
-
 /// Polls `/api/status` until `done` holds for its `traffic`.
 fn traffic_until(
     addr: SocketAddr,
@@ -208,40 +190,7 @@ fn the_dashboard_shows_the_traffic_of_a_follow_run() {
     let input = dir.path().join("live.log");
     std::fs::write(&input, timed_lines(0, 100)).unwrap();
     let out = dir.path().join("out");
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "-q",
-            "--follow",
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-        ])
-        .args([
-            "--log-format",
-            NGINX,
-            "--dashboard",
-            "127.0.0.1:0",
-            "--linger",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start parpipe");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("parpipe exited before announcing the dashboard")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("parpipe: dashboard on http://") {
-            break rest.trim().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, addr) = follow_with_dashboard(&input, &out, NGINX);
     let first = traffic_until(addr, "the first 100 lines", |t| t["lines"] == 100);
     assert_eq!(first["requests"], 98);
     assert_eq!(first["rejected"], 2);

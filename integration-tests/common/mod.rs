@@ -4,6 +4,7 @@
 //! plainly, to check the fast parser against).
 #![allow(dead_code)]
 
+pub mod live;
 pub mod process;
 pub mod reference;
 
