@@ -29,7 +29,7 @@ impl LineBatch {
         }
     }
 
-    /// Cuts text made by [`LineReader::fill_text`](super::input::LineReader::fill_text)
+    /// Cuts text made by `LineReader::fill_text`
     /// back into lines: each ends with LF, and one CR before it is removed,
     /// exactly as the reader would have cut them. Text that does not end
     /// with LF, or too large for `u32` offsets, is refused.

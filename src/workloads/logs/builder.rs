@@ -167,7 +167,7 @@ impl LogsBuilder {
 
     /// Where `metrics` gives line buffers back once counted: a caller that
     /// pushes batches takes them from the same pool
-    /// ([`BatchPool::batch`]), so that their buffers stay warm instead of
+    /// (`BatchPool::batch`), so that their buffers stay warm instead of
     /// being faulted in afresh for every batch. [`build_collect`](Self::build_collect)'s
     /// source fills its batches from it too.
     pub fn with_pool(mut self, pool: BatchPool) -> Self {

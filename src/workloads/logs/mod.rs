@@ -15,24 +15,19 @@ macro_rules! internal_modules {
     )*};
 }
 
-pub mod batch;
 pub mod builder;
 #[cfg(test)]
 mod dims_props;
 pub mod format;
-pub mod generate;
-pub mod input;
 pub mod metrics;
-pub mod pool;
-pub mod report;
 mod snapshots;
 pub mod stages;
 pub mod tags;
 mod watch;
-pub mod zone;
 
 internal_modules!(
-    counts, dims, distinct, follow, latency, parse, ranges, rejection, render, sink, source, time
+    batch, generate, input, pool, report, zone, counts, dims, distinct, follow, latency, parse,
+    ranges, rejection, render, sink, source, time
 );
 
 pub use builder::{builder, LogsBuilder};

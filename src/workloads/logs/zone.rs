@@ -93,11 +93,6 @@ impl LocalClock {
         LocalClock { zone, cached: None }
     }
 
-    /// The zone.
-    pub fn zone(&self) -> &Zone {
-        &self.zone
-    }
-
     /// `utc` (Unix seconds) as local wall-clock seconds since the epoch.
     #[inline]
     pub fn local(&mut self, utc: i64) -> i64 {

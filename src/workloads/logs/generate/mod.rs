@@ -21,6 +21,7 @@ use pools::*;
 use random::*;
 use vocabulary::*;
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 use std::io::{self, Write};
 
 use super::batch::LineBatch;
@@ -177,6 +178,7 @@ impl Generator {
     /// Writes all remaining lines, each followed by '\n', to `out` (used by
     /// `parpipe generate`); returns how many lines were written. On a write
     /// error the lines in the failed chunk count as produced.
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn write_all<W: Write>(&mut self, mut out: W) -> io::Result<u64> {
         const CHUNK_LINES: usize = 4096;
         let mut buf = Vec::with_capacity(CHUNK_LINES * 256);

@@ -24,9 +24,11 @@ mod page;
 mod series;
 mod status_names;
 mod summary;
+#[cfg(feature = "cli")]
 mod terminal;
 pub mod traffic;
 
+#[cfg(feature = "cli")]
 pub use super::sink::SUMMARY_FILE;
 
 /// Name of the report file, written beside `summary.json`.
@@ -42,6 +44,7 @@ pub fn html(summary_json: &str, rejected_lines: &[&[u8]]) -> String {
 
 /// The human summary of `summary_json` for the terminal: a few lines,
 /// each ending with LF.
+#[cfg(feature = "cli")]
 pub fn terminal_summary(summary_json: &str) -> String {
     match serde_json::from_str(summary_json) {
         Ok(value) => terminal::render(&value),
