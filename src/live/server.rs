@@ -1,7 +1,7 @@
 //! The dashboard's HTTP server: actix-web on the run's own actix System,
 //! serving `/` (the page), `/metrics` (Prometheus), `/api/status` (JSON)
 //! and `/api/events` (the same JSON as server-sent events, one per
-//! publication) from a [`LiveBoard`].
+//! publication, at most one every [`EVENT_SPACING`]) from a [`LiveBoard`].
 //!
 //! Access: on a loopback address anyone on the machine may read it, as
 //! with `--listen`. On any other address the job's token is required, as
@@ -25,6 +25,11 @@ use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Shortest time between two events of one `/api/events` stream: a
+/// workload may change the board at every batch, and a reader needs no
+/// more than a few updates a second.
+const EVENT_SPACING: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The page, with its CSS and JS inline.
 const PAGE: &str = include_str!("page.html");
@@ -309,19 +314,26 @@ async fn events(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let board = state.board.clone();
     let mut changes = board.subscribe();
     changes.mark_changed();
-    let stream = futures_util::stream::unfold(Some((changes, permit, progress)), move |held| {
+    let start = (changes, permit, progress, None::<tokio::time::Instant>);
+    let stream = futures_util::stream::unfold(Some(start), move |held| {
         let board = board.clone();
         async move {
-            let (mut changes, permit, progress) = held?;
+            let (mut changes, permit, progress, last) = held?;
             // Asked for the next event: the last one was written out.
             progress.polled();
+            // However often the board changes, a stream carries at most
+            // one event per EVENT_SPACING, with the latest status.
+            if let Some(last) = last {
+                tokio::time::sleep_until(last + EVENT_SPACING).await;
+            }
             // An error means the board is gone: the stream ends.
             changes.changed().await.ok()?;
             let latest = board.latest();
             let done = latest.as_ref().is_some_and(|s| !s.running);
             let event = format!("data: {}\n\n", status_json(&board, latest));
             progress.handed();
-            let next = (!done).then_some((changes, permit, progress));
+            let sent = Some(tokio::time::Instant::now());
+            let next = (!done).then_some((changes, permit, progress, sent));
             Some((
                 Ok::<_, std::convert::Infallible>(web::Bytes::from(event)),
                 next,

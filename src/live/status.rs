@@ -87,6 +87,9 @@ struct Board {
     last: Option<(f64, u64)>,
     /// The workload's traffic so far, when it reports some.
     traffic: Option<(f64, Traffic)>,
+    /// The traffic at the end of the last history point (or the first
+    /// one set): the next point's rates start there.
+    traffic_mark: Option<(f64, Traffic)>,
     traffic_history: VecDeque<TrafficPoint>,
 }
 
@@ -119,6 +122,7 @@ impl LiveBoard {
                 history: VecDeque::new(),
                 last: None,
                 traffic: None,
+                traffic_mark: None,
                 traffic_history: VecDeque::new(),
             })),
             published: Arc::new(tokio::sync::watch::channel(0).0),
@@ -193,13 +197,22 @@ impl LiveBoard {
             - self.started_unix)
             .max(0.0);
         let mut board = self.lock();
-        if let Some((t0, before)) = &board.traffic {
-            if let Some(point) = super::traffic::rate_point(before, *t0, &traffic, t) {
-                if board.traffic_history.len() == super::traffic::TRAFFIC_HISTORY {
-                    board.traffic_history.pop_front();
-                }
-                board.traffic_history.push_back(point);
+        // A point per interval of at least TRAFFIC_POINT_SECONDS, however
+        // often the workload sets its traffic: the history then spans the
+        // same time on every machine.
+        let point = match &board.traffic_mark {
+            Some((t0, _)) if t - t0 < super::traffic::TRAFFIC_POINT_SECONDS => None,
+            Some((t0, before)) => super::traffic::rate_point(before, *t0, &traffic, t),
+            None => None,
+        };
+        if let Some(point) = point {
+            if board.traffic_history.len() == super::traffic::TRAFFIC_HISTORY {
+                board.traffic_history.pop_front();
             }
+            board.traffic_history.push_back(point);
+        }
+        if point_taken_or_first(&board.traffic_mark, t) {
+            board.traffic_mark = Some((t, traffic.clone()));
         }
         board.traffic = Some((t, traffic));
         drop(board);
@@ -215,4 +228,11 @@ impl LiveBoard {
             history: board.traffic_history.iter().cloned().collect(),
         })
     }
+}
+
+/// Whether traffic set at `t` starts a new history interval: the first
+/// traffic set, or one at least a point's length after the mark.
+fn point_taken_or_first(mark: &Option<(f64, Traffic)>, t: f64) -> bool {
+    mark.as_ref()
+        .is_none_or(|(t0, _)| t - t0 >= super::traffic::TRAFFIC_POINT_SECONDS)
 }

@@ -21,6 +21,9 @@ pub const TRAFFIC_PATHS: usize = 10;
 pub const TRAFFIC_TEXT_BYTES: usize = 200;
 /// Points kept in the traffic history.
 pub const TRAFFIC_HISTORY: usize = 480;
+/// Shortest interval a point of the traffic history covers, in seconds
+/// (480 points: at least 2 minutes of history).
+pub const TRAFFIC_POINT_SECONDS: f64 = 0.25;
 
 /// The traffic of a run so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

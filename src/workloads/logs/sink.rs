@@ -131,7 +131,7 @@ impl LogsSink {
 
     /// Also sets the run's traffic so far on `board` (the dashboard's
     /// traffic panels), at a batch at most every
-    /// [`TRAFFIC_EVERY`](super::report::traffic::TRAFFIC_EVERY) and at the end.
+    /// as often as [`TRAFFIC_COST_RATIO`](super::report::traffic::TRAFFIC_COST_RATIO) allows, and at the end.
     pub fn with_live(mut self, board: Option<crate::live::LiveBoard>) -> Self {
         self.live = board.map(TrafficTap::new);
         self

@@ -1,16 +1,20 @@
 //! The dashboard's traffic panels from the `logs` run's partial so far:
 //! [`traffic`] builds the [`Traffic`] the sink sets on the live board, and
-//! [`TrafficTap`] decides when (at a batch, at most every
-//! [`TRAFFIC_EVERY`], and at the end).
+//! [`TrafficTap`] decides when (at a batch, as often as its cost allows,
+//! and at the end).
 
 use crate::live::{cut_text, LiveBoard, Traffic, TRAFFIC_HOURS, TRAFFIC_PATHS};
 use crate::workloads::logs::metrics::LogsPartial;
 use crate::workloads::logs::time::write_hour_bucket;
 use std::time::{Duration, Instant};
 
-/// How often the traffic is recomputed while the run goes on (its cost
-/// grows with the distinct paths and hours, not with the lines).
-pub const TRAFFIC_EVERY: Duration = Duration::from_millis(250);
+/// The traffic is recomputed at a batch once the time since the last
+/// computation is at least this many times what that computation took:
+/// its cost (which grows with the distinct paths and hours, not with the
+/// lines) then stays under about a tenth of the sink's time, whatever the
+/// machine, and a batch that follows the last one closely (then a pause,
+/// as in `--follow`) is still shown while the computation is cheap.
+pub const TRAFFIC_COST_RATIO: u32 = 10;
 
 /// The traffic of `p` (the run's partial so far).
 pub fn traffic(p: &LogsPartial) -> Traffic {
@@ -74,12 +78,13 @@ pub fn traffic(p: &LogsPartial) -> Traffic {
     t
 }
 
-/// Sets the run's traffic on a live board, at most every
-/// [`TRAFFIC_EVERY`] while it goes on, and once at its end.
+/// Sets the run's traffic on a live board: at a batch while the run goes
+/// on, as often as [`TRAFFIC_COST_RATIO`] allows, and once at its end.
 #[derive(Debug)]
 pub struct TrafficTap {
     board: LiveBoard,
-    last: Option<Instant>,
+    /// When the last computation ended, and what it took.
+    last: Option<(Instant, Duration)>,
 }
 
 impl TrafficTap {
@@ -90,13 +95,21 @@ impl TrafficTap {
 
     /// Whether a batch now should recompute the traffic.
     pub fn due(&self) -> bool {
-        self.last.is_none_or(|l| l.elapsed() >= TRAFFIC_EVERY)
+        self.due_at(Instant::now())
+    }
+
+    /// Whether a batch at `now` should recompute the traffic.
+    fn due_at(&self, now: Instant) -> bool {
+        self.last
+            .is_none_or(|(at, took)| now.saturating_duration_since(at) >= took * TRAFFIC_COST_RATIO)
     }
 
     /// Sets the traffic of `p` (the run's partial so far, or its result).
     pub fn set(&mut self, p: &LogsPartial) {
+        let start = Instant::now();
         self.board.set_traffic(traffic(p));
-        self.last = Some(Instant::now());
+        let end = Instant::now();
+        self.last = Some((end, end - start));
     }
 }
 
@@ -134,5 +147,26 @@ mod tests {
         assert!(t.top_paths[0].0.len() <= crate::live::TRAFFIC_TEXT_BYTES + 3);
         assert_eq!(t.top_paths[1], ("/p006".to_string(), 6));
         assert_eq!(t.latency_p50_us, None);
+    }
+
+    /// A batch right after a cheap computation, then a pause (`--follow`):
+    /// the tap is due again after ten times the computation's cost, not
+    /// after a fixed period, so that batch is shown.
+    #[test]
+    fn a_cheap_tap_is_due_again_soon_after_a_set() {
+        let mut tap = TrafficTap::new(LiveBoard::new());
+        assert!(tap.due(), "the first batch is always shown");
+        let mut p = LogsPartial {
+            lines: 3,
+            parsed: 3,
+            status: vec![0; 1000],
+            ..LogsPartial::default()
+        };
+        p.status[200] = 3;
+        tap.set(&p);
+        let (at, took) = tap.last.unwrap();
+        assert!(tap.due_at(at + took * TRAFFIC_COST_RATIO));
+        assert!(took.is_zero() || !tap.due_at(at));
+        assert_eq!(tap.board.traffic().unwrap().now.lines, 3);
     }
 }
