@@ -33,9 +33,11 @@
 //! cargo run --release --example byte_ranges -- --input readings.txt --mode multiprocess --workers 2
 //! ```
 
+mod common;
+
 use parpipe::file_range::{file_identity, fingerprint, FileRange};
 use parpipe::{Aggregate, BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source};
-use parpipe::{Mode, Pipeline, Registry, Replicas, RunConfig, Stage, StageError};
+use parpipe::{Pipeline, Registry, Stage, StageError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -591,7 +593,7 @@ fn usage(message: &str) -> ExitCode {
     eprintln!("byte_ranges: {message}");
     eprintln!(
         "usage: byte_ranges --input FILE [--mode plain|serial|pipeline|multiprocess] \
-         [--workers N] [--replicas none|auto] [--batch-size N] [--counted]\n       \
+         [--workers N] [--replicas none|auto] [--batch-size N] [--counted] [--report FILE]\n       \
          byte_ranges --generate N FILE"
     );
     ExitCode::from(2)
@@ -601,67 +603,33 @@ fn main() -> ExitCode {
     let (registry, key) = registry();
     parpipe::worker::dispatch_if_worker(&registry);
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--generate") {
-        let (Some(Ok(n)), Some(path)) = (args.get(1).map(|n| n.parse::<u64>()), args.get(2)) else {
-            return usage("--generate needs a count and a file");
-        };
-        return match generate(n, path) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("byte_ranges: cannot write {path}: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let (mut input, mut mode) = (None, "serial".to_string());
-    let mut config = RunConfig::default();
-    let counted = args.iter().any(|a| a == "--counted");
-    let mut it = args.into_iter().filter(|a| a != "--counted");
-    while let Some(flag) = it.next() {
-        let Some(value) = it.next() else {
-            return usage(&format!("{flag} needs a value"));
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value),
-            "--mode" => mode = value,
-            "--workers" => match value.parse() {
-                Ok(n) if (1..=256).contains(&n) => config.workers = Some(n),
-                _ => return usage("--workers must be between 1 and 256"),
-            },
-            "--batch-size" => match value.parse() {
-                Ok(n) if (1..=10_000_000).contains(&n) => config.batch_size = n,
-                _ => return usage("--batch-size must be between 1 and 10000000"),
-            },
-            "--replicas" => {
-                config.replicas = match value.as_str() {
-                    "none" => Replicas::None,
-                    "auto" => Replicas::Auto,
-                    _ => return usage("--replicas must be none or auto"),
+    let mut args = match common::parse(std::env::args().skip(1).collect(), &["--counted"]) {
+        Ok(common::Command::Run(args)) => args,
+        Ok(common::Command::Generate { records, path }) => {
+            return match generate(records, &path) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("byte_ranges: cannot write {path}: {e}");
+                    ExitCode::FAILURE
                 }
-            }
-            other => return usage(&format!("unknown flag '{other}'")),
-        }
-    }
-    let Some(input) = input else {
-        return usage("--input is required");
-    };
-    let result = match mode.as_str() {
-        "plain" => plain(&input),
-        "serial" | "pipeline" | "multiprocess" => {
-            config.mode = match mode.as_str() {
-                "serial" => Mode::Serial,
-                "pipeline" => Mode::Pipeline,
-                _ => Mode::Multiprocess,
             };
-            if config.mode == Mode::Multiprocess && config.workers.is_none() {
-                config.workers = Some(2);
-            }
-            registry
-                .run(&key, &Params { input, counted }, &config)
-                .map(|done| done.result)
-                .map_err(|e| e.to_string())
         }
+        Err(message) => return usage(&message),
+    };
+    let mode = args.mode.clone();
+    let result = match mode.as_str() {
+        "plain" => plain(&args.input),
+        _ if args.parpipe_mode() => registry
+            .run(
+                &key,
+                &Params {
+                    input: args.input.clone(),
+                    counted: args.has("--counted"),
+                },
+                &args.config,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|done| args.write_report(&done.report).map(|()| done.result)),
         other => return usage(&format!("unknown mode '{other}'")),
     };
     match result {

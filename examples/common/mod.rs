@@ -1,0 +1,116 @@
+//! The command line the comparison examples (`csv_etl`, `jsonl_events`,
+//! `byte_ranges`) share: `--generate N FILE`, or `--input FILE --mode M`
+//! with parpipe's engine flags. Parsed by hand so each example needs no
+//! argument-parsing crate; every number is range-checked.
+// Each example uses the part it needs (only byte_ranges has a switch).
+#![allow(dead_code)]
+
+use parpipe::{Mode, Replicas, RunConfig, RunReport};
+
+/// What the command line asks for.
+pub enum Command {
+    /// `--generate N FILE`: write a sample input.
+    Generate { records: u64, path: String },
+    /// Run the job on `--input`.
+    Run(Box<Args>),
+}
+
+/// The flags of a run.
+pub struct Args {
+    /// `--input FILE`.
+    pub input: String,
+    /// `--mode`: `plain`, `rayon` (the example's own loops) or a parpipe
+    /// mode; `serial` by default.
+    pub mode: String,
+    /// `--workers`, `--batch-size` and `--replicas`, as given.
+    pub config: RunConfig,
+    /// `--report FILE`: where a parpipe mode writes its run report.
+    pub report: Option<String>,
+    /// The example's own switches (flags without a value) that were given.
+    pub switches: Vec<String>,
+}
+
+/// Parses the arguments after the program's name; `switches` are the
+/// example's own flags that take no value. An error is the usage message's
+/// first line.
+pub fn parse(args: Vec<String>, switches: &[&str]) -> Result<Command, String> {
+    if args.first().map(String::as_str) == Some("--generate") {
+        return match (args.get(1).map(|n| n.parse::<u64>()), args.get(2)) {
+            (Some(Ok(records)), Some(path)) => Ok(Command::Generate {
+                records,
+                path: path.clone(),
+            }),
+            _ => Err("--generate needs a count and a file".into()),
+        };
+    }
+    let (mut input, mut mode, mut report) = (None, "serial".to_string(), None);
+    let mut config = RunConfig::default();
+    let (given, args): (Vec<String>, Vec<String>) = args
+        .into_iter()
+        .partition(|a| switches.contains(&a.as_str()));
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--input" => input = Some(value),
+            "--report" => report = Some(value),
+            "--mode" => mode = value,
+            "--workers" => match value.parse() {
+                Ok(n) if (1..=256).contains(&n) => config.workers = Some(n),
+                _ => return Err("--workers must be between 1 and 256".into()),
+            },
+            "--batch-size" => match value.parse() {
+                Ok(n) if (1..=10_000_000).contains(&n) => config.batch_size = n,
+                _ => return Err("--batch-size must be between 1 and 10000000".into()),
+            },
+            "--replicas" => {
+                config.replicas = match value.as_str() {
+                    "none" => Replicas::None,
+                    "auto" => Replicas::Auto,
+                    _ => return Err("--replicas must be none or auto".into()),
+                }
+            }
+            other => return Err(format!("unknown flag '{other}'")),
+        }
+    }
+    let input = input.ok_or("--input is required")?;
+    Ok(Command::Run(Box::new(Args {
+        input,
+        mode,
+        config,
+        report,
+        switches: given,
+    })))
+}
+
+impl Args {
+    /// For a parpipe mode (`serial`, `pipeline`, `multiprocess`): sets it
+    /// in `config` (multiprocess with 2 workers unless `--workers` says)
+    /// and returns true; false for any other name.
+    pub fn parpipe_mode(&mut self) -> bool {
+        self.config.mode = match self.mode.as_str() {
+            "serial" => Mode::Serial,
+            "pipeline" => Mode::Pipeline,
+            "multiprocess" => Mode::Multiprocess,
+            _ => return false,
+        };
+        if self.config.mode == Mode::Multiprocess && self.config.workers.is_none() {
+            self.config.workers = Some(2);
+        }
+        true
+    }
+
+    /// Whether the example's switch `name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+
+    /// Writes `report` as JSON to `--report`'s file, if one was given.
+    pub fn write_report(&self, report: &RunReport) -> Result<(), String> {
+        match &self.report {
+            Some(path) => std::fs::write(path, report.to_json())
+                .map_err(|e| format!("cannot write {path}: {e}")),
+            None => Ok(()),
+        }
+    }
+}
