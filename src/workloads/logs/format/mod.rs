@@ -43,6 +43,26 @@ pub struct Fields<'a> {
     pub forwarded_for: Option<Cow<'a, [u8]>>,
 }
 
+impl Fields<'_> {
+    /// The fields of a line a format has not filled in yet: `-` for the
+    /// client, method and path, zero for the numbers, nothing optional.
+    pub fn unknown() -> Self {
+        Fields {
+            client: Cow::Borrowed(b"-"),
+            method: Cow::Borrowed(b"-"),
+            path: Cow::Borrowed(b"-"),
+            status: 0,
+            bytes: 0,
+            referer: None,
+            user_agent: None,
+            vhost: None,
+            utc: 0,
+            latency_us: None,
+            forwarded_for: None,
+        }
+    }
+}
+
 /// What a format makes of one line.
 // Not boxed: a line's fields are built and taken apart at once, and a box
 // per parsed line would cost an allocation per line.

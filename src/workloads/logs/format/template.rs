@@ -126,19 +126,7 @@ impl Template {
     }
 
     fn fields<'a>(&self, line: &'a [u8]) -> Option<Fields<'a>> {
-        let mut f = Fields {
-            client: Cow::Borrowed(b"-"),
-            method: Cow::Borrowed(b"-"),
-            path: Cow::Borrowed(b"-"),
-            status: 0,
-            bytes: 0,
-            referer: None,
-            user_agent: None,
-            vhost: None,
-            utc: 0,
-            latency_us: None,
-            forwarded_for: None,
-        };
+        let mut f = Fields::unknown();
         let (mut duration, mut upstream, mut parts) = (None, None, Some(0u64));
         let mut has_parts = false;
         let mut pos = 0;

@@ -146,19 +146,7 @@ impl W3c {
             return None;
         }
         let mut values = line.split(|&b| b == self.sep);
-        let mut f = Fields {
-            client: Cow::Borrowed(b"-"),
-            method: Cow::Borrowed(b"-"),
-            path: Cow::Borrowed(b"-"),
-            status: 0,
-            bytes: 0,
-            referer: None,
-            user_agent: None,
-            vhost: None,
-            utc: 0,
-            latency_us: None,
-            forwarded_for: None,
-        };
+        let mut f = Fields::unknown();
         let (mut date, mut time) = (None, None);
         for &role in &self.roles {
             let v = values.next()?;
