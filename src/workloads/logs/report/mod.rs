@@ -24,6 +24,7 @@ mod page;
 mod series;
 mod status_names;
 mod summary;
+mod tables;
 #[cfg(feature = "cli")]
 mod terminal;
 pub mod traffic;
