@@ -11,7 +11,7 @@ use crate::error::RunError;
 use crate::file_range::{read_ranges, AllowedRoots, FileRange};
 use crate::metrics::UnreadableInput;
 use crate::mode::multiprocess::connection::{Close, Connection, SendFrame};
-use crate::mode::multiprocess::scheduler::{Answer, ChunkInfo, Held};
+use crate::mode::engine::schedule::{Answer, ChunkInfo, Held};
 use crate::protocol::{seal_chunk_frame, CHUNK_HEADER_ROOM};
 use actix::prelude::*;
 use std::path::PathBuf;

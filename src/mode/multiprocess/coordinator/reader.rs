@@ -17,7 +17,7 @@ use crate::error::RunError;
 use crate::file_range::FileRange;
 use crate::metrics::{Progress, StageStats};
 use crate::mode::inline::{pull_chunk, pull_chunk_ranges, pull_chunk_ranges_uncounted};
-use crate::mode::multiprocess::scheduler::ChunkInfo;
+use crate::mode::engine::schedule::ChunkInfo;
 use crate::mode::{Cancel, RunConfig};
 use crate::pipeline::{AnyData, DynSource, Named, Pulled, SnapshotReq};
 use crate::plan::{ChunkSizing, Chunking};
