@@ -51,8 +51,12 @@ impl<F: Send> Threads<F> {
                 .spawn_scoped(scope, move || {
                     while let Ok(chunk) = rx.recv() {
                         let seq = chunk.seq;
-                        let answer = runner(chunk);
-                        if done.send(Answered { worker, seq, answer }).is_err() {
+                        let answered = Answered {
+                            worker,
+                            seq,
+                            answer: runner(chunk),
+                        };
+                        if done.send(answered).is_err() {
                             return;
                         }
                     }

@@ -27,12 +27,12 @@ mod results;
 mod wire;
 
 use super::connection::{Close, Connection};
-use crate::mode::engine::schedule::{Policy, Scheduler};
-use crate::mode::engine::transport::pump;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::live::WorkerLiveness;
 use crate::metrics::{StageStats, WorkerReport};
+use crate::mode::engine::schedule::{Policy, Scheduler};
+use crate::mode::engine::transport::pump;
 use crate::mode::inline::run_sink_finish;
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};

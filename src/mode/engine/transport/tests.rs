@@ -93,7 +93,11 @@ fn pump_sends_up_to_each_workers_credit_and_no_more() {
     assert_eq!(t.sent.len(), 4, "nothing moved: no credit is free");
     assert_eq!(t.answer(1, 1), Completion::Accepted);
     pump(&mut t, Instant::now()).unwrap();
-    assert_eq!(&t.sent[4..], &[(1, 4)], "the freed credit takes the lowest waiting chunk");
+    assert_eq!(
+        &t.sent[4..],
+        &[(1, 4)],
+        "the freed credit takes the lowest waiting chunk"
+    );
 }
 
 #[test]
