@@ -266,9 +266,7 @@ fn a_failing_chunk_in_a_lane_names_the_first_failing_batch_in_input_order() {
     let path = dir.path().join("booms.log");
     lines_with_booms(&path, 300_000, &[150_001, 290_001]);
     for panic in [false, true] {
-        let error = count_lines(&path, Mode::Pipeline, panic)
-            .err()
-            .expect("the run must fail");
+        let error = count_lines(&path, Mode::Pipeline, panic).expect_err("the run must fail");
         assert_eq!(error.stage(), Some("tripwire"), "{error}");
         let kind = if panic {
             ErrorKind::Panic
@@ -287,7 +285,7 @@ fn a_failing_chunk_in_a_lane_names_the_first_failing_batch_in_input_order() {
         );
     }
     // Serial mode names a batch holding the same line.
-    let error = count_lines(&path, Mode::Serial, false).err().unwrap();
+    let error = count_lines(&path, Mode::Serial, false).expect_err("serial must fail too");
     let batch = error.batch().unwrap();
     assert!((batch.first_line..batch.first_line + batch.records).contains(&150_001));
 }
