@@ -5,11 +5,16 @@
 //! the report keeps a row per part with the lanes as replicas; and a run
 //! that the lanes cannot serve (`--emit-records`, whose records carry
 //! their line numbers) still runs, on the stage actors, with serial's
-//! outputs.
+//! outputs. Through the library: a stage failing in a lane fails the run
+//! naming the first failing batch in input order, at its line in the
+//! whole input.
 
 mod common;
 
 use common::{expect_ok, read_json, s};
+use parpipe::plan::Engine;
+use parpipe::sources::{InputSpec, LineBatch, Lines};
+use parpipe::{BatchInfo, Error, ErrorKind, Mode, Pipeline, Replicas, RunConfig, StageError};
 use std::path::Path;
 
 /// Runs `parpipe run` on `inputs` in `mode_args` into `out`, with the log
@@ -165,4 +170,122 @@ fn a_run_the_lanes_cannot_serve_runs_on_the_stage_actors() {
         &auto,
         &["summary.json", "records.jsonl", "rejects.txt"],
     );
+}
+
+/// Fails (or panics) on a batch holding the line `BOOM`, wherever it is:
+/// it reads no line number, so the lanes may run it.
+#[derive(Clone)]
+struct Tripwire {
+    panic: bool,
+}
+
+impl parpipe::Stage for Tripwire {
+    type In = LineBatch;
+    type Out = LineBatch;
+    fn process(&mut self, b: LineBatch, _: &BatchInfo) -> Result<LineBatch, StageError> {
+        if b.iter().any(|(_, line)| line == b"BOOM") {
+            if self.panic {
+                panic!("tripped");
+            }
+            return Err(StageError::new("tripped"));
+        }
+        Ok(b)
+    }
+    fn uses_record_numbers(&self) -> bool {
+        false
+    }
+}
+
+/// Counts lines: a partial without record numbers, renumbered as is.
+#[derive(Clone)]
+struct Count;
+
+impl parpipe::Aggregate for Count {
+    type In = LineBatch;
+    type Partial = u64;
+    fn empty(&self) -> u64 {
+        0
+    }
+    fn add(&mut self, acc: &mut u64, b: LineBatch, _: &BatchInfo) -> Result<(), StageError> {
+        *acc += b.len() as u64;
+        Ok(())
+    }
+    fn merge(&self, acc: &mut u64, later: u64) {
+        *acc += later;
+    }
+    fn renumbers(&self) -> bool {
+        true
+    }
+}
+
+/// `lines` lines `line N`, but `BOOM` at each of `booms` (1-based).
+fn lines_with_booms(path: &Path, lines: u64, booms: &[u64]) {
+    let mut text = String::new();
+    for n in 1..=lines {
+        match booms.contains(&n) {
+            true => text.push_str("BOOM\n"),
+            false => text.push_str(&format!("line {n}\n")),
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn count_lines(path: &Path, mode: Mode, panic: bool) -> Result<parpipe::Finished<u64>, Error> {
+    let config = RunConfig {
+        mode,
+        batch_size: 1000,
+        replicas: Replicas::Auto,
+        ..RunConfig::default()
+    };
+    Pipeline::builder_files(
+        "count",
+        "lines",
+        Lines::new(vec![InputSpec::File(path.to_path_buf())]),
+    )
+    .stage("tripwire", Tripwire { panic })
+    .collect("count", Count)
+    .run(&config)
+}
+
+#[test]
+fn a_failing_chunk_in_a_lane_names_the_first_failing_batch_in_input_order() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        println!("SKIPPED: one core: the plan runs no reading lanes");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The lanes run on plain files only; this one has no BOOM.
+    let clean = dir.path().join("clean.log");
+    lines_with_booms(&clean, 300_000, &[]);
+    let done = count_lines(&clean, Mode::Pipeline, false).unwrap();
+    assert_eq!(done.result, 300_000);
+    let plan = done.report.plan.expect("the report holds the plan");
+    assert_eq!(plan.engine, Engine::ReadingLanes, "{plan:?}");
+    // Two BOOMs: a lane may trip on the later one first, but the run names
+    // the earlier, at its place in the whole input.
+    let path = dir.path().join("booms.log");
+    lines_with_booms(&path, 300_000, &[150_001, 290_001]);
+    for panic in [false, true] {
+        let error = count_lines(&path, Mode::Pipeline, panic).expect_err("the run must fail");
+        assert_eq!(error.stage(), Some("tripwire"), "{error}");
+        let kind = if panic {
+            ErrorKind::Panic
+        } else {
+            ErrorKind::Stage
+        };
+        assert_eq!(error.kind(), kind, "{error}");
+        let batch = error.batch().expect("a stage error names its batch");
+        let lines = batch.first_line..batch.first_line + batch.records;
+        assert!(lines.contains(&150_001), "{error}: {batch:?}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("first line {}", batch.first_line)),
+            "{error}"
+        );
+    }
+    // Serial mode names a batch holding the same line.
+    let error = count_lines(&path, Mode::Serial, false).expect_err("serial must fail too");
+    let batch = error.batch().unwrap();
+    assert!((batch.first_line..batch.first_line + batch.records).contains(&150_001));
 }

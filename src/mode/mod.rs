@@ -3,6 +3,7 @@
 //! the chosen mode and returns its [`crate::RunReport`].
 
 pub(crate) mod chunked;
+pub(crate) mod engine;
 pub(crate) mod inline;
 pub(crate) mod multiprocess;
 pub(crate) mod pipelined;

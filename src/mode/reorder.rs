@@ -5,8 +5,9 @@
 //!
 //! Every engine that runs work out of order and must fold it in order uses
 //! it: each receiver of pipeline mode's actors (its inbox, `credits.rs`),
-//! the partials of pipeline mode's reading lanes (`lanes.rs`), and the
-//! partials multiprocess workers return (the scheduler). The producers are
+//! and the chunk engine's scheduler (`engine/schedule.rs`), which orders
+//! the partials of pipeline mode's reading lanes and of multiprocess
+//! workers alike. The producers are
 //! actors, threads and sockets, not futures, so `FuturesOrdered` (which
 //! owns and polls the futures it orders) does not fit; the window here is
 //! also what refuses a duplicate or stray sequence number from a peer.

@@ -1,9 +1,11 @@
-//! The coordinator actor: asks its reading thread for chunks (only as far
-//! as the workers' grants and the reorder window allow), deals chunks to
-//! connections, sends an overdue chunk to a second worker, merges the
-//! returned partials in sequence order exactly once, feeds the sink,
-//! re-queues the chunks of lost workers, and fails the run clearly when a
-//! chunk fails or no worker is left.
+//! The coordinator actor: drives the chunk engine's scheduler
+//! ([`crate::mode::engine`]) over the workers' connections. It asks its
+//! reading thread for chunks (only as far as the workers' grants and the
+//! reorder window allow), deals chunks to connections, sends an overdue
+//! chunk to a second worker, merges the returned partials in sequence
+//! order exactly once, feeds the sink, re-queues the chunks of lost
+//! workers, and fails the run clearly when a chunk fails or no worker is
+//! left.
 //!
 //! When the source can give its chunks as byte ranges of files (see
 //! [`file_range`](crate::file_range)) and local workers were started, each
@@ -14,20 +16,23 @@
 //! sent, and the bytes of a chunk a worker could not read;
 //! `coordinator/results.rs`: merging the partials that come back, and
 //! failed chunks; `coordinator/membership.rs`: workers joining and
-//! leaving).
+//! leaving; `coordinator/wire.rs`: the connections as the engine's
+//! transport).
 
 mod checks;
 mod chunks;
 mod membership;
 mod reader;
 mod results;
+mod wire;
 
 use super::connection::{Close, Connection};
-use super::scheduler::Scheduler;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::live::WorkerLiveness;
 use crate::metrics::{StageStats, WorkerReport};
+use crate::mode::engine::schedule::{Policy, Scheduler};
+use crate::mode::engine::transport::pump;
 use crate::mode::inline::run_sink_finish;
 use crate::mode::RunConfig;
 use crate::pipeline::{AnyData, Pipeline};
@@ -36,12 +41,18 @@ use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
 pub(crate) use chunks::ChunkUnreadableMsg;
-use reader::{ReadRequest, Reader};
+use reader::Reader;
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use wire::Wire;
+
+/// Chunks read and not yet merged, per chunk of the workers' credit: a
+/// read chunk's frame holds its bytes (or its ranges), so the read-ahead
+/// stays close to what the workers hold.
+const WINDOW_PER_CREDIT: usize = 2;
 
 /// What a successful run hands back.
 pub(crate) struct Outcome {
@@ -154,7 +165,12 @@ impl Coordinator {
         });
         Coordinator {
             live,
-            sched: Scheduler::new(config.inflight),
+            sched: Scheduler::new(Policy {
+                inflight: config.inflight,
+                window_per_credit: WINDOW_PER_CREDIT,
+                // A worker process may go silent: its chunks are copied.
+                copies: true,
+            }),
             pipeline,
             config,
             conns: HashMap::new(),
@@ -181,43 +197,12 @@ impl Coordinator {
 
     /// Deals chunks while workers have credit (overdue ones first), asks
     /// the reader for more while the scheduler wants them, and finishes
-    /// when all is merged.
+    /// when all is merged: the engine's [`pump`] over the workers' wire.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        while let Some((to, chunk)) = self.sched.assign(now) {
-            let Some(conn) = self.conns.get(&to.worker).cloned() else {
-                self.sched.remove_worker(to.worker);
-                continue;
-            };
-            if to.again {
-                tracing::info!(
-                    seq = chunk.seq,
-                    worker = to.worker,
-                    deadline = ?self.sched.deadline(),
-                    "chunk {} is overdue: sent to worker {} as well",
-                    chunk.seq,
-                    self.worker_label(to.worker)
-                );
-            }
-            // Bounded by grants: a connection holds at most its credit.
-            self.send_chunk(ctx, to.worker, conn, chunk);
-        }
-        while self.sched.wants_new_chunk() {
-            let req = ReadRequest {
-                workers: self.sched.workers(),
-                readers: !self.roots.is_empty(),
-            };
-            let asked = self.reader.as_ref().is_some_and(|r| r.ask(req));
-            if !asked {
-                return self.fail(
-                    ctx,
-                    RunError::Runtime("the coordinator's input thread stopped".into()),
-                );
-            }
-            self.sched.start_read();
-        }
-        if self.sched.is_finished() {
-            self.finish(ctx);
+        match pump(&mut Wire { coord: self, ctx }, Instant::now()) {
+            Ok(true) => self.finish(ctx),
+            Ok(false) => {}
+            Err(e) => self.fail(ctx, e),
         }
     }
 

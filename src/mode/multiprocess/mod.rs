@@ -5,7 +5,8 @@
 //!
 //! - `coordinator.rs`: the coordinator actor (reading, dealing, merging, recovery).
 //! - `connection.rs`: one actor per worker socket (frames, heartbeats).
-//! - `scheduler.rs`: credits, in-flight chunks, re-queue, reorder buffer.
+//! - `coordinator/wire.rs`: the workers as the chunk engine's transport
+//!   (its scheduler: [`crate::mode::engine`]).
 //! - `spawn.rs`: local worker processes ([`WorkerCommand`]).
 //!
 //! Workers are local children (as many as the [`Plan`] says: `--workers N`,
@@ -16,7 +17,6 @@
 
 mod connection;
 mod coordinator;
-pub(crate) mod scheduler;
 mod spawn;
 
 pub use spawn::WorkerCommand;

@@ -7,6 +7,13 @@
 //! absorbs each, as serial mode's would. No line crosses a thread, and the
 //! reading is shared by the cores instead of being one thread's.
 //!
+//! The lanes are the chunk engine's thread transport
+//! ([`crate::mode::engine`]): the same scheduler as multiprocess mode's
+//! workers decides which lane runs which chunk (credits), how far cutting
+//! runs ahead (the reorder window) and hands the partials out in order,
+//! and [`merge_in_order`] merges them. This file only cuts chunks on the
+//! run's thread, runs a chunk in a lane, and merges.
+//!
 //! The plan ([`crate::plan`]) chooses it only where the result cannot
 //! tell: the source can cut its input by bytes and decode chunks apart
 //! from itself, no stage depends on where its batch sits, and the
@@ -18,23 +25,27 @@ use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::mode::chunked::{merge_in_order, run_streamed, ChunkError, ChunkRun};
+use crate::mode::engine::schedule::{ChunkInfo, Completion, Held, Policy, Scheduler, Sent};
+use crate::mode::engine::threads::{Answered, Threads};
+use crate::mode::engine::transport::{pump, Gone, Transport};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
-use crate::mode::reorder::ReorderBuffer;
 use crate::mode::RunConfig;
 use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
 use crate::plan::{ChunkSizing, Plan};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-/// Chunks queued per lane: one running, one waiting, so a lane never idles
-/// while the next chunk is cut.
-const PER_LANE: usize = 2;
+/// Chunks a lane holds (its credit): one running, one waiting, so a lane
+/// never idles while the next chunk is cut.
+const INFLIGHT: usize = 2;
 
-/// Chunks cut and not yet merged, per lane: the reorder window. A lane
-/// slow on one chunk lets the others run this far ahead before they wait,
-/// so the partials waiting for it stay bounded.
-const WINDOW_PER_LANE: usize = 16;
+/// Chunks cut and not yet merged, per chunk of credit (16 per lane): a
+/// lane slow on one chunk lets the others run this far ahead before they
+/// wait, so the partials waiting for it stay bounded. A chunk here is only
+/// its ranges (the lane reads the bytes), so the window can be wider than
+/// the worker processes' (whose chunks hold their bytes).
+const WINDOW_PER_CREDIT: usize = 8;
 
 /// Cuts `pipeline`'s source into file ranges, for the lanes the plan
 /// chose (from the source's word that it would).
@@ -71,16 +82,19 @@ pub(crate) async fn execute(
         .map_err(|e| RunError::Runtime(format!("the reading lanes stopped: {e}")))?
 }
 
-/// A chunk for a lane.
-struct Chunk {
-    seq: u64,
-    ranges: Vec<FileRange>,
+/// A chunk for a lane: its byte ranges (the lane reads them).
+#[derive(Clone)]
+struct Ranges(Arc<[FileRange]>);
+
+impl Held for Ranges {
+    /// No bytes of the input: the lane reads them.
+    fn held_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A lane's answer for one chunk.
-struct Done {
-    lane: usize,
-    seq: u64,
+struct LaneRun {
     result: Result<ChunkRun, ChunkError>,
     /// The lane's time on the chunk: reading, decoding and the parts.
     busy: Duration,
@@ -92,49 +106,64 @@ struct Lane {
     stages: Vec<Named<Box<dyn DynStage>>>,
     aggregate: Named<Box<dyn DynAggregate>>,
     decoder: Box<dyn DynChunkDecoder>,
+    batch_size: usize,
+    buf: Vec<u8>,
 }
 
 impl Lane {
-    fn work(
-        mut self,
-        lane: usize,
-        batch_size: usize,
-        chunks: mpsc::Receiver<Chunk>,
-        done: mpsc::Sender<Done>,
-    ) {
-        let mut buf = Vec::new();
-        while let Ok(chunk) = chunks.recv() {
-            let started = Instant::now();
-            let reader = RangeReader::own(&chunk.ranges);
-            // Stages' and the aggregate's panics are caught per batch; this
-            // catches the rest (a decoder's, a partial's creation), so that
-            // a lane always answers and the run never waits on a dead one.
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                run_streamed(
-                    &mut self.stages,
-                    &mut self.aggregate,
-                    self.decoder.as_ref(),
-                    reader,
-                    (chunk.seq, 1, 0),
-                    batch_size,
-                    &mut buf,
-                )
-            }))
-            .unwrap_or_else(|payload| {
-                Err(ChunkError::Run(RunError::Runtime(format!(
-                    "a reading lane panicked: {}",
-                    crate::error::panic_message(payload.as_ref())
-                ))))
-            });
-            let answer = Done {
-                lane,
-                seq: chunk.seq,
-                result,
-                busy: started.elapsed(),
-            };
-            if done.send(answer).is_err() {
-                return;
-            }
+    /// A lane of `pipeline`'s parts.
+    fn of(pipeline: &Pipeline, batch_size: usize) -> Result<Lane, RunError> {
+        let decoder = pipeline
+            .source
+            .part
+            .chunk_decoder()
+            .ok_or_else(|| RunError::Runtime("the source lost its chunk decoder".into()))?;
+        Ok(Lane {
+            stages: pipeline
+                .stages
+                .iter()
+                .map(|s| Named {
+                    name: s.name.clone(),
+                    part: s.part.clone_box(),
+                })
+                .collect(),
+            aggregate: Named {
+                name: pipeline.aggregate.name.clone(),
+                part: pipeline.aggregate.part.clone_box(),
+            },
+            decoder,
+            batch_size,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Reads, decodes and runs one chunk into its partial.
+    fn run(&mut self, chunk: ChunkInfo<Ranges>) -> LaneRun {
+        let started = Instant::now();
+        let reader = RangeReader::own(&chunk.frame.0);
+        // Stages' and the aggregate's panics are caught per batch; this
+        // catches the rest (a decoder's, a partial's creation), so that
+        // a lane always answers and the run never waits on a dead one.
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            run_streamed(
+                &mut self.stages,
+                &mut self.aggregate,
+                self.decoder.as_ref(),
+                reader,
+                (chunk.seq, 1, 0),
+                self.batch_size,
+                &mut self.buf,
+            )
+        }))
+        .unwrap_or_else(|payload| {
+            Err(ChunkError::Run(RunError::Runtime(format!(
+                "a reading lane panicked: {}",
+                crate::error::panic_message(payload.as_ref())
+            ))))
+        });
+        LaneRun {
+            result,
+            busy: started.elapsed(),
         }
     }
 }
@@ -148,44 +177,36 @@ fn run(
 ) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let result = std::thread::scope(|scope| {
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut queues = Vec::new();
-        for lane in 0..lanes {
-            let decoder = pipeline
-                .source
-                .part
-                .chunk_decoder()
-                .ok_or_else(|| RunError::Runtime("the source lost its chunk decoder".into()))?;
-            let worker = Lane {
-                stages: pipeline
-                    .stages
-                    .iter()
-                    .map(|s| Named {
-                        name: s.name.clone(),
-                        part: s.part.clone_box(),
-                    })
-                    .collect(),
-                aggregate: Named {
-                    name: pipeline.aggregate.name.clone(),
-                    part: pipeline.aggregate.part.clone_box(),
-                },
-                decoder,
-            };
-            let (tx, rx) = mpsc::channel();
-            let done = done_tx.clone();
-            let batch_size = config.batch_size;
-            std::thread::Builder::new()
-                .name(format!("parpipe-lane-{lane}"))
-                .spawn_scoped(scope, move || worker.work(lane, batch_size, rx, done))
-                .map_err(|e| RunError::Runtime(format!("cannot start a lane: {e}")))?;
-            queues.push((tx, 0usize));
+        let runners = (0..lanes)
+            .map(|_| {
+                let mut lane = Lane::of(&pipeline, config.batch_size)?;
+                Ok(move |chunk| lane.run(chunk))
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
+        let (threads, answers) = Threads::start(scope, "parpipe-lane", runners)
+            .map_err(|e| RunError::Runtime(format!("cannot start a lane: {e}")))?;
+        let mut sched = Scheduler::new(Policy {
+            inflight: INFLIGHT,
+            window_per_credit: WINDOW_PER_CREDIT,
+            // A lane always answers (it catches its chunk's panics).
+            copies: false,
+        });
+        for lane in 0..threads.len() {
+            sched.add_worker(lane as u64, 1);
         }
-        drop(done_tx);
-        let mut merge = Merge::new(&pipeline, lanes);
-        let outcome = merge.drive(&mut pipeline, config, sizing, &mut queues, &done_rx);
-        // Closing the queues ends the lanes; the scope joins them.
-        drop(queues);
-        outcome.map(|()| merge)
+        let merge = Merge::new(&pipeline, lanes);
+        let mut drive = Drive {
+            pipeline: &mut pipeline,
+            config,
+            sizing,
+            sched,
+            threads,
+            merge,
+            stopped: None,
+        };
+        // Dropping `drive` closes the lanes' queues: they end after the
+        // chunk they run, and the scope joins them.
+        drive.drive(&answers).map(|()| drive.merge)
     });
     let merge = match result {
         Ok(merge) => merge,
@@ -210,19 +231,157 @@ fn run(
     ))
 }
 
-/// The run's side of the lanes: cutting chunks, and merging their
-/// partials in order.
+/// The run's thread: cuts chunks for the scheduler, hands them to the
+/// lanes, and merges their partials as the scheduler hands them out.
+struct Drive<'a> {
+    pipeline: &'a mut Pipeline,
+    config: &'a RunConfig,
+    sizing: ChunkSizing,
+    sched: Scheduler<Ranges, Result<ChunkRun, ChunkError>>,
+    threads: Threads<Ranges>,
+    merge: Merge,
+    /// The source failed: no chunk is cut past it, and the run reports it
+    /// once every chunk before it is merged (unless one of those failed).
+    stopped: Option<RunError>,
+}
+
+impl Transport for Drive<'_> {
+    type Frame = Ranges;
+    type Result = Result<ChunkRun, ChunkError>;
+
+    fn scheduler(&mut self) -> &mut Scheduler<Ranges, Self::Result> {
+        &mut self.sched
+    }
+
+    fn send(&mut self, to: Sent, chunk: ChunkInfo<Ranges>) -> Result<(), Gone> {
+        self.threads.send(to.worker, chunk)
+    }
+
+    /// Cuts the next chunk here, at about a share of what remains.
+    fn read(&mut self) -> Result<(), RunError> {
+        let seq = self.sched.next_seq();
+        let mut ranges = Vec::new();
+        let left = self.pipeline.source.part.remaining_estimate();
+        let about = self.sizing.records(left, self.threads.len(), seq);
+        let max_bytes = self.sizing.most_bytes.unwrap_or(usize::MAX);
+        match pull_chunk_ranges_uncounted(
+            &mut self.pipeline.source,
+            (about, max_bytes),
+            &mut ranges,
+            &mut self.merge.stats[0],
+            &self.config.progress,
+        ) {
+            Ok(true) => {
+                for r in &ranges {
+                    if !self.merge.files.iter().any(|f| f.path == r.path) {
+                        self.merge.files.push(r.clone());
+                    }
+                }
+                self.sched.push_new(ChunkInfo {
+                    seq,
+                    first_line: 1,
+                    records: 0,
+                    frame: Ranges(ranges.into()),
+                });
+            }
+            Ok(false) => {
+                self.sched.read_nothing();
+                self.sched.set_exhausted();
+            }
+            Err(e) => {
+                self.stopped = Some(e);
+                self.sched.read_nothing();
+                self.sched.set_exhausted();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drive<'_> {
+    /// Keeps every lane fed until the input ends, merging answers in
+    /// order as they come; the first failure in input order ends the run.
+    fn drive(&mut self, answers: &mpsc::Receiver<Answered<LaneRun>>) -> Result<(), RunError> {
+        let live = self.config.live.clone().map(|board| {
+            LivePublisher::new(board, &self.pipeline.name, crate::Mode::Pipeline, INFLIGHT)
+        });
+        let mut published = Instant::now();
+        loop {
+            if self.config.cancel.is_cancelled() {
+                return Err(RunError::Interrupted);
+            }
+            if pump(self, Instant::now())? {
+                break;
+            }
+            if let Some(live) = &live {
+                if published.elapsed() >= PUBLISH_EVERY {
+                    live.publish(&self.merge.stats, Vec::new(), Vec::new());
+                    published = Instant::now();
+                }
+            }
+            let answer = match answers.recv_timeout(PUBLISH_EVERY) {
+                Ok(answer) => answer,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(RunError::Runtime("the reading lanes stopped".into()))
+                }
+            };
+            self.take(answer)?;
+        }
+        if let Some(e) = self.stopped.take() {
+            return Err(e);
+        }
+        // Lanes read fast: a file changed while they read it may have
+        // been read whole before the change showed.
+        for file in &self.merge.files {
+            check_unchanged(file).map_err(|e| RunError::Source {
+                source_name: self.pipeline.source.name.clone(),
+                error: crate::StageError::new(e),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Files a lane's answer with the scheduler, and merges what is next
+    /// in order; a failed chunk stops the cutting, and ends the run when
+    /// its turn comes (every chunk before it merged).
+    fn take(&mut self, answered: Answered<LaneRun>) -> Result<(), RunError> {
+        let LaneRun { result, busy } = answered.answer;
+        match &result {
+            Ok(run) => {
+                // The lane's time beyond its parts' is reading and
+                // decoding: the source's.
+                let parts: Duration = run.stats.iter().map(|s| s.busy).sum();
+                self.merge.stats[0].busy += busy.saturating_sub(parts);
+            }
+            Err(_) => self.sched.set_exhausted(),
+        }
+        let seq = answered.seq;
+        let taken = self
+            .sched
+            .complete(answered.worker, seq, result, Instant::now());
+        if taken != Completion::Accepted {
+            return Err(RunError::Runtime(format!(
+                "chunk {seq} answered twice ({taken:?})"
+            )));
+        }
+        while let Some((seq, result)) = self.sched.pop_ready() {
+            match result {
+                Ok(run) => self.merge.merge(self.pipeline, self.config, seq, run)?,
+                Err(e) => return Err(self.merge.located(e, &self.pipeline.source.name)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The merged partial so far, and the run's rows.
 struct Merge {
     acc: crate::pipeline::AnyData,
     /// Source, each stage, aggregate, sink.
     stats: Vec<StageStats>,
-    /// Partials waiting for the chunks before them: no chunk is cut past
-    /// its window.
-    waiting: ReorderBuffer<ChunkRun>,
     /// The records merged so far.
     merged_records: u64,
-    /// The first failure in input order, by chunk.
-    failed: Option<(u64, ChunkError)>,
     /// One range of each input file read, to check at the end that none
     /// changed while the run read it.
     files: Vec<FileRange>,
@@ -233,150 +392,25 @@ impl Merge {
         let mut stats = pipeline.fresh_stats();
         let n = stats.len();
         // The lanes read (the source's row), run the stages and fold the
-        // aggregate; merging and the sink are this thread's.
+        // aggregate; merging and the sink are the run's thread's.
         for row in &mut stats[..n - 1] {
             row.replicas = lanes;
         }
         Merge {
             acc: pipeline.aggregate.part.empty(),
             stats,
-            waiting: ReorderBuffer::new(0, 1, lanes * WINDOW_PER_LANE),
             merged_records: 0,
-            failed: None,
             files: Vec::new(),
         }
     }
 
-    /// Keeps every lane fed until the input ends, merging answers as they
-    /// come; on a failure, stops cutting, lets the chunks in flight finish
-    /// and reports the first failure in input order.
-    fn drive(
-        &mut self,
-        pipeline: &mut Pipeline,
-        config: &RunConfig,
-        sizing: ChunkSizing,
-        queues: &mut [(mpsc::Sender<Chunk>, usize)],
-        done: &mpsc::Receiver<Done>,
-    ) -> Result<(), RunError> {
-        let mut seq = 0;
-        let mut exhausted = false;
-        let live = config.live.clone().map(|board| {
-            LivePublisher::new(board, &pipeline.name, crate::Mode::Pipeline, PER_LANE)
-        });
-        let mut published = Instant::now();
-        let max_bytes = sizing.most_bytes.unwrap_or(usize::MAX);
-        loop {
-            if config.cancel.is_cancelled() {
-                self.fail(seq, ChunkError::Run(RunError::Interrupted));
-            }
-            let window = (queues.len() * WINDOW_PER_LANE) as u64;
-            while !exhausted && self.failed.is_none() && seq < self.waiting.next_seq() + window {
-                let Some(lane) = (0..queues.len())
-                    .filter(|&l| queues[l].1 < PER_LANE)
-                    .min_by_key(|&l| queues[l].1)
-                else {
-                    break;
-                };
-                let mut ranges = Vec::new();
-                let left = pipeline.source.part.remaining_estimate();
-                let about = sizing.records(left, queues.len(), seq);
-                match pull_chunk_ranges_uncounted(
-                    &mut pipeline.source,
-                    (about, max_bytes),
-                    &mut ranges,
-                    &mut self.stats[0],
-                    &config.progress,
-                ) {
-                    Ok(true) => {
-                        for r in &ranges {
-                            if !self.files.iter().any(|f| f.path == r.path) {
-                                self.files.push(r.clone());
-                            }
-                        }
-                        let chunk = Chunk { seq, ranges };
-                        if queues[lane].0.send(chunk).is_err() {
-                            return Err(RunError::Runtime("a reading lane stopped".into()));
-                        }
-                        queues[lane].1 += 1;
-                        seq += 1;
-                    }
-                    Ok(false) => exhausted = true,
-                    Err(e) => self.fail(seq, ChunkError::Run(e)),
-                }
-            }
-            if queues.iter().all(|q| q.1 == 0) {
-                break;
-            }
-            if let Some(live) = &live {
-                if published.elapsed() >= PUBLISH_EVERY {
-                    live.publish(&self.stats, Vec::new(), Vec::new());
-                    published = Instant::now();
-                }
-            }
-            let answer = match done.recv_timeout(PUBLISH_EVERY) {
-                Ok(answer) => answer,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(RunError::Runtime("the reading lanes stopped".into()))
-                }
-            };
-            queues[answer.lane].1 -= 1;
-            self.take(pipeline, config, answer)?;
-        }
-        if let Some((seq, e)) = self.failed.take() {
-            return Err(self.located(seq, e, &pipeline.source.name));
-        }
-        // Lanes read fast: a file changed while they read it may have
-        // been read whole before the change showed.
-        for file in &self.files {
-            check_unchanged(file).map_err(|e| RunError::Source {
-                source_name: pipeline.source.name.clone(),
-                error: crate::StageError::new(e),
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Notes a failure of chunk `seq`, unless an earlier chunk failed.
-    fn fail(&mut self, seq: u64, e: ChunkError) {
-        if self.failed.as_ref().is_none_or(|(s, _)| seq < *s) {
-            self.failed = Some((seq, e));
-        }
-    }
-
-    /// Files a lane's answer, and merges what is next in order.
-    fn take(
-        &mut self,
-        pipeline: &mut Pipeline,
-        config: &RunConfig,
-        answer: Done,
-    ) -> Result<(), RunError> {
-        let run = match answer.result {
-            Ok(run) => run,
-            Err(e) => {
-                self.fail(answer.seq, e);
-                return Ok(());
-            }
-        };
-        // The lane's time beyond its parts' is reading and decoding: the source's.
-        let parts: Duration = run.stats.iter().map(|s| s.busy).sum();
-        self.stats[0].busy += answer.busy.saturating_sub(parts);
-        self.waiting.insert(answer.seq, run).map_err(|e| {
-            RunError::Runtime(format!("chunk {} answered twice ({e:?})", answer.seq))
-        })?;
-        // A failed chunk never waits here: merging stops at it.
-        while let Some(run) = self.waiting.pop() {
-            self.merge(pipeline, config, run)?;
-        }
-        Ok(())
-    }
-
-    /// Renumbers the next chunk's partial after the records before it,
+    /// Renumbers chunk `seq`'s partial after the records before it,
     /// merges it and lets the sink absorb the result.
     fn merge(
         &mut self,
         pipeline: &mut Pipeline,
         config: &RunConfig,
+        seq: u64,
         run: ChunkRun,
     ) -> Result<(), RunError> {
         let started = Instant::now();
@@ -392,7 +426,7 @@ impl Merge {
             return Err(RunError::Stage {
                 stage: aggregate.name.clone(),
                 batch: crate::BatchInfo {
-                    seq: self.waiting.next_seq() - 1,
+                    seq,
                     first_line: self.merged_records.saturating_add(1),
                     records: run.records,
                 },
@@ -411,10 +445,10 @@ impl Merge {
         run_sink_absorb(&mut pipeline.sink, &mut self.acc, &mut self.stats[n - 1])
     }
 
-    /// The error of chunk `seq`: a stage's failure moved to its place in
-    /// the input (every chunk before it is merged by now), a problem with
-    /// the chunk's bytes as the source's.
-    fn located(&self, seq: u64, e: ChunkError, source: &str) -> RunError {
+    /// The error of the next chunk to merge (every chunk before it is
+    /// merged): a stage's failure moved to its place in the input, a
+    /// problem with the chunk's bytes as the source's.
+    fn located(&self, e: ChunkError, source: &str) -> RunError {
         match e {
             ChunkError::Run(RunError::Stage {
                 stage,
@@ -422,7 +456,7 @@ impl Merge {
                 panicked,
                 worker,
                 error,
-            }) if self.waiting.next_seq() == seq => {
+            }) => {
                 batch.first_line = batch.first_line.saturating_add(self.merged_records);
                 RunError::Stage {
                     stage,

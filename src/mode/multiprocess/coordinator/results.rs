@@ -7,9 +7,9 @@
 use super::Coordinator;
 use crate::error::RunError;
 use crate::mode::chunked::merge_in_order;
+use crate::mode::engine::schedule::{Answer, ChunkInfo, Completion};
 use crate::mode::inline::run_sink_absorb;
 use crate::mode::multiprocess::connection::Close;
-use crate::mode::multiprocess::scheduler::{Answer, ChunkInfo, Completion};
 use crate::pipeline::AnyData;
 use crate::protocol::ChunkStats;
 use actix::prelude::*;

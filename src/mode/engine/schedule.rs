@@ -1,25 +1,38 @@
-//! The coordinator's bookkeeping, without sockets: chunks waiting to be
+//! The chunk engine's scheduler, without I/O: chunks waiting to be
 //! (re-)sent, what each worker is granted and holds, chunks in flight and
 //! every copy of them, stragglers sent again, and the bounded reorder
 //! buffer that hands results out in sequence order, each sequence number
-//! exactly once.
+//! exactly once. Every transport runs on it (see [`super::transport`]):
+//! pipeline mode's reading lanes (threads of this process) and
+//! multiprocess mode's workers (processes over the wire); a [`Policy`]
+//! holds what differs between them.
 //!
-//! - **Grants.** A worker announces how many chunks it processes at once
-//!   (`Hello.threads`), but holds only what it is granted: `inflight`
-//!   chunks per granted thread. The grant starts at one thread, grows by
-//!   one with each chunk the worker answers first (up to what it
-//!   announced) and halves when one of its chunks goes overdue. A peer
-//!   that announces 256 threads and never answers holds `inflight` chunks.
-//! - **Read-ahead.** Chunks read and not yet merged are at most twice the
-//!   grants of the connected workers, at most [`MAX_WINDOW`] chunks, and
-//!   stop growing once their frames hold [`MAX_HELD_BYTES`]: memory is
-//!   bounded by what is in flight, not by how many workers joined.
-//! - **Deadlines.** A copy held longer than the run's own deadline
-//!   ([`deadline`]: a multiple of the median turnaround, with a floor;
-//!   a smaller multiple when the free worker has nothing else to do) is
-//!   overdue: a free worker that does not hold it gets the chunk as well,
-//!   before any new chunk, up to [`MAX_COPIES`] copies. The first answer
-//!   is merged; the others release their worker's credit and are dropped.
+//! - **Credits.** A worker announces how many chunks it processes at once
+//!   (a worker process: `Hello.threads`; a lane: one), but holds only what
+//!   it is granted: [`Policy::inflight`] chunks per granted thread. The
+//!   grant starts at one thread, grows by one with each chunk the worker
+//!   answers first (up to what it announced) and halves when one of its
+//!   chunks goes overdue. A peer that announces 256 threads and never
+//!   answers holds `inflight` chunks. A new chunk goes to the worker with
+//!   the smallest share of its credit in use.
+//! - **Read-ahead.** Chunks read and not yet merged are at most
+//!   [`Policy::window_per_credit`] times the credits of the connected
+//!   workers, at most [`MAX_WINDOW`] chunks, and stop growing once their
+//!   frames hold [`MAX_HELD_BYTES`]: memory is bounded by what is in
+//!   flight, not by how many workers joined. The reorder buffer takes
+//!   [`MAX_WINDOW`] results, so one within the read-ahead is never
+//!   refused for lack of room.
+//! - **Re-queue.** A worker that leaves (a lost connection, a thread that
+//!   ended) gives back the chunks only it held: they are sent again,
+//!   lowest first, before any new chunk.
+//! - **Deadlines** (only where [`Policy::copies`] is set: a process over
+//!   the wire may go silent, a thread of this process always answers). A
+//!   copy held longer than the run's own deadline (`deadline.rs`: a
+//!   multiple of the median turnaround, with a floor; a smaller multiple
+//!   when the free worker has nothing else to do) is overdue: a free
+//!   worker that does not hold it gets the chunk as well, before any new
+//!   chunk, up to [`MAX_COPIES`] copies. The first answer is merged; the
+//!   others release their worker's credit and are dropped.
 
 mod deadline;
 #[cfg(test)]
@@ -31,7 +44,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Most chunks read from the source and not yet merged, whatever the
-/// number of workers.
+/// number of workers (the reorder window's largest size).
 pub(crate) const MAX_WINDOW: usize = 256;
 /// Past this many bytes of chunk frames held (waiting or in flight), no
 /// new chunk is read (unless fewer than [`MIN_WINDOW`] are unmerged).
@@ -42,6 +55,21 @@ const MIN_WINDOW: usize = 2;
 pub(crate) const MAX_COPIES: usize = 3;
 /// Chunks asked of the source ahead of the workers' demand.
 const LOOKAHEAD: usize = 2;
+
+/// What a transport's scheduler allows: the numbers that differ between
+/// threads of this process and worker processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Chunks a worker may hold per granted thread: one running, the
+    /// others waiting, so that it never idles while the next is sent.
+    pub(crate) inflight: usize,
+    /// Chunks read and not yet merged, per chunk of credit of the
+    /// connected workers (within [`MAX_WINDOW`]): how far the others may
+    /// run ahead of a slow chunk before they wait for it.
+    pub(crate) window_per_credit: usize,
+    /// Overdue chunks are sent to a second worker (see the module docs).
+    pub(crate) copies: bool,
+}
 
 /// The size of what the scheduler keeps of a chunk (its frame).
 pub(crate) trait Held {
@@ -147,7 +175,7 @@ struct Flight<F> {
 
 /// Chunk queue, grants, in-flight copies, deadlines and ordered merge.
 pub(crate) struct Scheduler<F, R> {
-    inflight_per_thread: usize,
+    policy: Policy,
     /// Chunks waiting to be sent (new or taken back), lowest sequence first.
     pending: BTreeMap<u64, ChunkInfo<F>>,
     /// Chunks sent and not answered.
@@ -171,10 +199,15 @@ pub(crate) struct Scheduler<F, R> {
 }
 
 impl<F: Clone + Held, R> Scheduler<F, R> {
-    /// A scheduler giving each worker `inflight` chunks per granted thread.
-    pub(crate) fn new(inflight: usize) -> Self {
+    /// A scheduler under `policy` (its numbers at least 1).
+    pub(crate) fn new(policy: Policy) -> Self {
+        let policy = Policy {
+            inflight: policy.inflight.max(1),
+            window_per_credit: policy.window_per_credit.max(1),
+            copies: policy.copies,
+        };
         Scheduler {
-            inflight_per_thread: inflight.max(1),
+            policy,
             pending: BTreeMap::new(),
             open: BTreeMap::new(),
             stale: HashSet::new(),
@@ -200,7 +233,7 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
 
     /// The most chunks `worker` may hold at once now.
     fn credit(&self, w: &Worker) -> usize {
-        self.inflight_per_thread * w.granted
+        self.policy.inflight * w.granted
     }
 
     /// A worker left: the chunks only it held go back to the queue.
@@ -241,11 +274,12 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             .map(|(id, _, _)| id)
     }
 
-    /// Most chunks read from the source and not yet merged: twice the
-    /// grants, within [`MAX_WINDOW`].
+    /// Most chunks read from the source and not yet merged: the policy's
+    /// multiple of the credits, within [`MAX_WINDOW`].
     fn window(&self) -> usize {
         let credits: usize = self.workers.values().map(|w| self.credit(w)).sum();
-        (2 * credits.max(self.inflight_per_thread)).min(MAX_WINDOW)
+        let credits = credits.max(self.policy.inflight);
+        (self.policy.window_per_credit.saturating_mul(credits)).min(MAX_WINDOW)
     }
 
     /// True when one more chunk should be asked of the source: a worker is
@@ -292,15 +326,19 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
     }
 
     /// How long a copy may be held before the chunk goes to another
-    /// worker as well (`None`: no chunk was answered yet).
+    /// worker as well (`None`: no chunk was answered yet, or the policy
+    /// makes no copies).
     pub(crate) fn deadline(&self) -> Option<Duration> {
-        self.deadline.get()
+        self.deadline.get().filter(|_| self.policy.copies)
     }
 
     /// The lowest overdue chunk that a free worker not holding it can
     /// take: every copy older than the deadline, fewer than
     /// [`MAX_COPIES`]. Marks the holders' grants down.
     fn overdue(&mut self, now: Instant) -> Option<(u64, u64)> {
+        if !self.policy.copies {
+            return None;
+        }
         // A free worker with nothing else to do copies sooner.
         let idle = self.pending.is_empty() && self.reading == 0 && !self.wants_new_chunk();
         let deadline = if idle {
@@ -418,7 +456,9 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             w.used = w.used.saturating_sub(1);
             w.granted = (w.granted + 1).min(w.announced);
         }
-        self.deadline.record(now.saturating_duration_since(sent));
+        if self.policy.copies {
+            self.deadline.record(now.saturating_duration_since(sent));
+        }
         // Merged already, or answered already: the first answer wins. (A
         // chunk open here lies in the window: none is read past it.)
         match self.ready.insert(seq, result) {

@@ -1,8 +1,20 @@
 //! The scheduler alone, on a simulated clock: grants, deadlines, copies,
-//! first-answer-wins, re-queues and the read-ahead bounds.
+//! first-answer-wins, re-queues and the read-ahead bounds (with the
+//! policy of worker processes; the transports' tests drive it through
+//! `pump`).
 
 use super::deadline::DEADLINE_FLOOR;
 use super::*;
+
+/// The policy of worker processes: copies of overdue chunks, a window of
+/// twice the credits.
+fn wire(inflight: usize) -> Policy {
+    Policy {
+        inflight,
+        window_per_credit: 2,
+        copies: true,
+    }
+}
 
 fn chunk(seq: u64) -> ChunkInfo<()> {
     ChunkInfo {
@@ -45,7 +57,7 @@ fn done(s: &mut Scheduler<(), u64>, w: u64, seq: u64) -> Completion {
 
 #[test]
 fn credits_bound_what_each_worker_holds() {
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     let sent = feed(&mut s, 100);
@@ -57,7 +69,7 @@ fn credits_bound_what_each_worker_holds() {
 
 #[test]
 fn a_worker_is_granted_its_threads_only_as_it_answers() {
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     // Announces 256 threads: granted one thread's worth at first.
     s.add_worker(1, 256);
     s.add_worker(2, 1);
@@ -84,7 +96,7 @@ fn a_worker_is_granted_its_threads_only_as_it_answers() {
 #[test]
 fn a_worker_that_never_answers_holds_only_its_grant_and_its_chunks_go_elsewhere() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     s.add_worker(1, 256); // never answers
     s.add_worker(2, 1);
     let sent = feed_at(&mut s, 20, t0);
@@ -138,7 +150,7 @@ fn a_worker_that_never_answers_holds_only_its_grant_and_its_chunks_go_elsewhere(
 #[test]
 fn no_chunk_is_overdue_before_the_first_answer_nor_before_the_deadline() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(1);
+    let mut s = Scheduler::new(wire(1));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     s.add_worker(3, 1);
@@ -169,7 +181,7 @@ fn no_chunk_is_overdue_before_the_first_answer_nor_before_the_deadline() {
 #[test]
 fn the_first_answer_wins_and_a_copy_is_merged_once() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(1);
+    let mut s = Scheduler::new(wire(1));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     feed_at(&mut s, 2, t0);
@@ -196,7 +208,7 @@ fn the_first_answer_wins_and_a_copy_is_merged_once() {
 #[test]
 fn a_lost_worker_requeues_only_the_chunks_nobody_else_holds() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(1);
+    let mut s = Scheduler::new(wire(1));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     s.add_worker(3, 1);
@@ -218,7 +230,7 @@ fn a_lost_worker_requeues_only_the_chunks_nobody_else_holds() {
 
 #[test]
 fn results_come_out_in_order_exactly_once() {
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     let sent = feed(&mut s, 4);
@@ -240,7 +252,7 @@ fn results_come_out_in_order_exactly_once() {
 
 #[test]
 fn a_lost_worker_has_its_chunks_requeued_to_others() {
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     feed(&mut s, 6);
@@ -270,7 +282,7 @@ fn a_lost_worker_has_its_chunks_requeued_to_others() {
 
 #[test]
 fn read_ahead_is_bounded_by_the_window() {
-    let mut s = Scheduler::new(1);
+    let mut s = Scheduler::new(wire(1));
     s.add_worker(1, 1);
     s.add_worker(2, 1);
     // Chunk 0 is slow: results 1.. pile up, but at most the window is read.
@@ -288,7 +300,7 @@ fn read_ahead_is_bounded_by_the_window() {
 
 #[test]
 fn read_ahead_does_not_grow_with_the_number_of_workers() {
-    let mut s = Scheduler::new(2);
+    let mut s = Scheduler::new(wire(2));
     for w in 0..500 {
         s.add_worker(w, 1);
     }
@@ -309,7 +321,7 @@ impl Held for Sized {
 
 #[test]
 fn read_ahead_stops_at_the_byte_budget() {
-    let mut s: Scheduler<Sized, ()> = Scheduler::new(2);
+    let mut s: Scheduler<Sized, ()> = Scheduler::new(wire(2));
     for w in 0..100 {
         s.add_worker(w, 1);
     }
@@ -335,11 +347,40 @@ fn read_ahead_stops_at_the_byte_budget() {
 
 #[test]
 fn no_worker_means_no_assignment() {
-    let mut s: Scheduler<(), u64> = Scheduler::new(2);
+    let mut s: Scheduler<(), u64> = Scheduler::new(wire(2));
     assert!(!s.wants_new_chunk());
     s.push_new(chunk(0));
     assert!(s.assign(Instant::now()).is_none());
     s.add_worker(7, 1);
     let (to, c) = s.assign(Instant::now()).unwrap();
     assert_eq!((to.worker, c.seq), (7, 0));
+}
+
+#[test]
+fn without_copies_a_slow_chunk_is_never_sent_again_and_the_window_holds_the_rest() {
+    let t0 = Instant::now();
+    let mut s: Scheduler<(), u64> = Scheduler::new(Policy {
+        inflight: 2,
+        window_per_credit: 8,
+        copies: false,
+    });
+    s.add_worker(0, 1);
+    s.add_worker(1, 1);
+    // Chunk 0 never comes back; every other answer is quick.
+    let mut now = t0;
+    for _ in 0..100 {
+        now += Duration::from_secs(1);
+        for (w, seq) in feed_at(&mut s, 1000, now) {
+            if seq != 0 {
+                assert_eq!(s.complete(w, seq, seq, now), Completion::Accepted);
+            }
+        }
+    }
+    assert_eq!(s.deadline(), None, "no deadline without copies");
+    assert_eq!(s.in_flight_count(), 1);
+    assert_eq!(s.next_seq(), 32, "window = 8 × 2 credits × 2 workers");
+    assert!(s.pop_ready().is_none());
+    assert_eq!(s.complete(0, 0, 0, now), Completion::Accepted);
+    let merged: Vec<u64> = std::iter::from_fn(|| s.pop_ready().map(|(seq, _)| seq)).collect();
+    assert_eq!(merged, (0..32).collect::<Vec<_>>());
 }
