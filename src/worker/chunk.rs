@@ -334,3 +334,6 @@ impl ProcessUsage {
         (cpu, self.peak)
     }
 }
+
+#[cfg(test)]
+mod tests;
