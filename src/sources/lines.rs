@@ -16,11 +16,12 @@ use crate::workloads::logs::source::LogSource;
 /// files through it.
 ///
 /// Line numbers: a stage that reads [`LineBatch::first_line`] or
-/// [`BatchInfo::first_line`] gets the line's number in the whole input in
-/// every mode, as long as it does not declare that it ignores them (the
-/// default): pipeline mode's reading lanes and multiprocess workers that
-/// cut their own ranges number lines from their chunk's start, and run
-/// only for stages that do not read the numbers.
+/// [`BatchInfo::first_line`](crate::BatchInfo::first_line) gets the
+/// line's number in the whole input in every mode, as long as it does not
+/// declare that it ignores them (the default): pipeline mode's reading
+/// lanes and multiprocess workers that cut their own ranges number lines
+/// from their chunk's start, and run only for stages that do not read the
+/// numbers.
 pub struct Lines(LogSource);
 
 impl Lines {
