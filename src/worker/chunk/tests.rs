@@ -148,6 +148,12 @@ fn a_shipped_chunk_unlike_its_header_fails_clearly() {
     );
     let e = failed(ship(&mut p, 1, 3, b""));
     assert!(e.contains("holds 0 records where its header says 3"), "{e}");
+    // A count far beyond what the bytes can hold: nothing is sized by it.
+    let e = failed(ship(&mut p, 1, 1 << 40, &rows(1, 35)));
+    assert!(
+        e.contains("holds 35 records where its header says 1099511627776"),
+        "{e}"
+    );
     // Cut inside its last line.
     let mut text = rows(1, 12);
     text.truncate(text.len() - 3);
