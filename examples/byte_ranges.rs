@@ -12,9 +12,10 @@
 //!   a chunk is a byte range of the file ending after a line feed, found by
 //!   reading a few bytes around the cut, never by counting lines. Pipeline
 //!   mode's reading lanes (`--replicas auto`) and multiprocess workers then
-//!   read their own ranges, count their records
-//!   ([`ChunkSource::count_chunk_records`]) and decode them block by block
-//!   with a [`ChunkDecoder`].
+//!   read their own ranges and decode them block by block with its
+//!   [`ChunkDecoder`] ([`ChunkSource::chunk_decoder`]), which also decodes
+//!   the text chunks multiprocess mode ships, and counts the records it
+//!   makes.
 //! - Such a chunk's records are numbered from 1 ([`BatchInfo`]): the stage
 //!   says it does not look at record numbers
 //!   ([`Stage::uses_record_numbers`]), and the aggregate, which keeps the
@@ -267,12 +268,9 @@ impl Source for Readings {
         if records == 0 {
             return Ok(None);
         }
-        let info = BatchInfo {
-            seq: 0,
-            first_line: 1,
-            records: records as u64,
-        };
-        self.decode_chunk(&text, &info).map(Some)
+        let mut batch = Vec::with_capacity(records);
+        self.decoder().extend(&mut batch, &text, usize::MAX)?;
+        Ok(Some(batch))
     }
 
     fn may_wait(&self) -> bool {
@@ -294,29 +292,15 @@ impl ChunkSource for Readings {
         Ok((records > 0).then_some(records))
     }
 
-    fn decode_chunk(&self, bytes: &[u8], _: &BatchInfo) -> Result<Vec<Reading>, StageError> {
-        let mut batch = Vec::new();
-        let (used, _) = self.decoder().extend(&mut batch, bytes, usize::MAX)?;
-        if used != bytes.len() {
-            return Err(StageError::new(
-                "a chunk that does not end with a line feed",
-            ));
-        }
-        Ok(batch)
-    }
-
     fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, _max_frame: usize) {
         self.max_chunk_bytes = max_chunk_bytes;
     }
 
-    /// Every record ends with a line feed in a chunk's text (the last
+    /// Every chunk, read from ranges or shipped as text, is decoded by
+    /// it; every record ends with a line feed in a chunk's bytes (the last
     /// line of a file without one gets it as the range's suffix).
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        Some(bytes.iter().filter(|&&b| b == b'\n').count())
-    }
-
-    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Vec<Reading>>>> {
-        Some(Box::new(self.decoder()))
+    fn chunk_decoder(&self) -> Box<dyn ChunkDecoder<Vec<Reading>>> {
+        Box::new(self.decoder())
     }
 }
 

@@ -16,8 +16,8 @@
 //! returns leaves its thread parked; the run itself is not held up.
 
 use crate::metrics::thread_cpu;
-use crate::pipeline::{AnyData, DynSource, Pulled, Wake};
-use crate::stage::{BatchInfo, StageError};
+use crate::pipeline::{AnyData, DynChunkDecoder, DynSource, Pulled, Wake};
+use crate::stage::StageError;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -249,18 +249,8 @@ impl DynSource for Detached {
         }
     }
 
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
-        lock(&self.source).decode_chunk(bytes, info)
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        lock(&self.source).split_chunk(bytes, records, max, parts)
+    fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
+        lock(&self.source).chunk_decoder()
     }
 }
 
@@ -283,10 +273,6 @@ impl DynSource for Moved {
 
     fn next_chunk(&mut self, _max: usize, _out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         Ok(Pulled::End)
-    }
-
-    fn decode_chunk(&self, _bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
-        Err("the source was moved".into())
     }
 }
 

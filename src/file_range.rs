@@ -3,9 +3,9 @@
 //! path (on this machine, or on storage every node mounts) reads its chunk
 //! itself instead of receiving it through the coordinator's socket (which
 //! would read, copy and send every byte of the input once more).
-//! [`read_ranges`] turns ranges into the chunk's bytes; the worker and the
-//! coordinator (for a worker that cannot read them) both call it, so both
-//! get the very same bytes. [`AllowedRoots`] is the worker's side of the
+//! [`read_ranges`] turns ranges into the chunk's bytes, through the block
+//! reader a worker reads its chunks with; the worker and the coordinator
+//! (for a worker that cannot read them) thus get the very same bytes. [`AllowedRoots`] is the worker's side of the
 //! trust: it reads only files that resolve to a path under a directory it
 //! was allowed (`parpipe worker --allow-read DIR`).
 
@@ -205,20 +205,6 @@ impl From<String> for RangeError {
             reason,
         }
     }
-}
-
-/// Like [`read_ranges`], for a worker: every path must first pass
-/// `roots` ([`AllowedRoots::check`]), else nothing is read.
-pub(crate) fn read_ranges_within(
-    roots: &AllowedRoots,
-    ranges: &[FileRange],
-    out: &mut Vec<u8>,
-    max_len: usize,
-) -> Result<(), RangeError> {
-    let mut reader = RangeReader::within(roots, ranges, max_len)?;
-    out.reserve(ranges_total(ranges, max_len)?);
-    while reader.read_into(out, usize::MAX)? > 0 {}
-    Ok(())
 }
 
 /// Appends the bytes of `ranges` to `out`, in order. Refuses (before

@@ -61,7 +61,7 @@ impl Pipeline {
         S: Source,
         S::Out: Serialize + DeserializeOwned,
     {
-        Self::start_builder(name, source_name, Bincode(source), None)
+        builder_from(name, source_name, Box::new(Bincode(source)))
     }
 
     /// Starts a pipeline whose source chooses its own wire form for

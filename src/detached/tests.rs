@@ -32,9 +32,6 @@ impl DynSource for FromChannel {
             Ok(None) | Err(_) => Ok(Pulled::End),
         }
     }
-    fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
-        Err("unused".into())
-    }
     fn chunks_in_files(&mut self) -> bool {
         true
     }
@@ -133,12 +130,6 @@ impl DynSource for Watched {
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         self.0.next_chunk(max, out)
     }
-    fn decode_chunk(&self, b: &[u8], i: &BatchInfo) -> Result<(AnyData, usize), String> {
-        self.0.decode_chunk(b, i)
-    }
-    fn split_chunk(&self, b: &[u8], r: usize, m: usize, p: &mut Vec<(usize, usize)>) {
-        self.0.split_chunk(b, r, m, p)
-    }
 }
 
 #[test]
@@ -183,9 +174,6 @@ impl DynSource for Timed {
     }
     fn next_chunk(&mut self, _: usize, _: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         Ok(Pulled::End)
-    }
-    fn decode_chunk(&self, _: &[u8], _: &BatchInfo) -> Result<(AnyData, usize), String> {
-        Err("unused".into())
     }
 }
 

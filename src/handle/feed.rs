@@ -3,8 +3,10 @@
 //! pulls from it like from any source; an empty feed answers `Pending`
 //! with a wake-up that the next push completes, so no thread blocks.
 
-use crate::pipeline::{AnyData, DynSource, Pipeline, Pulled, SnapshotReq, Wake};
-use crate::stage::{BatchInfo, Records, StageError};
+use crate::pipeline::{
+    AnyData, DynChunkDecoder, DynSource, Pipeline, Pulled, SnapshotReq, Wake, WholeBatch,
+};
+use crate::stage::{Records, StageError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::Any;
@@ -142,10 +144,9 @@ impl<B: Records + Serialize + DeserializeOwned> DynSource for FeedSource<B> {
         Ok(pulled.map(drop))
     }
 
-    fn decode_chunk(&self, bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
-        let b: B = crate::stage::decode_batch(bytes).map_err(|e| e.to_string())?;
-        let n = b.record_count();
-        Ok((Box::new(b), n))
+    /// A pushed batch crosses to workers in bincode, one batch a chunk.
+    fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
+        Some(Box::new(WholeBatch::<B>::new()))
     }
 
     fn attach_feed(&mut self, feed: &dyn Any) -> bool {

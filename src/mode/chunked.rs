@@ -1,10 +1,11 @@
 //! One chunk's processing, wherever it runs: its batches go through the
 //! stages and are folded into one partial of the aggregate ([`ChunkRun`]).
-//! A chunk in files whose source has a [`ChunkDecoder`](crate::ChunkDecoder)
-//! is decoded block by block as it is read ([`run_streamed`]), as serial
-//! mode reads its input. Workers run chunks a coordinator sends them;
-//! pipeline mode's reading lanes (`pipelined/lanes.rs`) run chunks cut in
-//! their own process.
+//! Every chunk is decoded the same way, by its source's
+//! [`ChunkDecoder`](crate::ChunkDecoder) ([`run_streamed`]): a chunk in
+//! files block by block as it is read (as serial mode reads its input), a
+//! chunk whose bytes came in a frame as one block already in memory.
+//! Workers run chunks a coordinator sends them; pipeline mode's reading
+//! lanes (`pipelined/lanes.rs`) run chunks cut in their own process.
 
 use crate::error::RunError;
 use crate::file_range::RangeReader;
@@ -153,26 +154,157 @@ pub(crate) fn merge_in_order(
     Ok(())
 }
 
-/// Runs a chunk in files through `stages` and `aggregate`: reads `reader`'s
-/// ranges a block at a time into `buf`, decodes their whole records into
-/// the current part with `decoder`, and runs each part once it holds
-/// `batch_size` records, so that each byte is scanned once. `records` is
-/// the chunk's record count when its header gives one (not 0): the chunk
-/// must hold exactly that many.
+/// Where a chunk's bytes are, for [`run_streamed`].
+pub(crate) enum ChunkBytes<'a> {
+    /// Byte ranges of files, read a block at a time.
+    Files(RangeReader<'a>),
+    /// Bytes already in memory (a frame's payload): one block, decoded
+    /// where it lies.
+    Frame(&'a [u8]),
+}
+
+impl<'a> From<RangeReader<'a>> for ChunkBytes<'a> {
+    fn from(reader: RangeReader<'a>) -> Self {
+        ChunkBytes::Files(reader)
+    }
+}
+
+/// A chunk being decoded into parts and run: the part being filled, and
+/// what runs it.
+struct Parts<'s, 'a> {
+    stages: &'s mut [Named<Box<dyn DynStage>>],
+    aggregate: &'s mut Named<Box<dyn DynAggregate>>,
+    decoder: &'a dyn DynChunkDecoder,
+    /// Most records in a part: the decoder's cap of the run's batch size.
+    batch_size: usize,
+    run: ChunkRun,
+    /// The part being filled, and its records so far.
+    part: Option<(AnyData, usize)>,
+}
+
+impl Parts<'_, '_> {
+    /// Decodes the whole records at the start of `bytes` into parts,
+    /// running each part once it holds `batch_size` records (and, `at_end`,
+    /// the last one however small), so that each byte is scanned once.
+    /// Returns the bytes used: what is left is a record cut off by the end
+    /// of `bytes`.
+    fn decode(&mut self, bytes: &[u8], at_end: bool) -> Result<usize, ChunkError> {
+        let mut at = 0;
+        loop {
+            if self.part.is_none() && at == bytes.len() {
+                // Nothing to decode: no new part. (One made only to stay
+                // empty would be dropped with the run, and a source that
+                // pools its batch buffers would allocate, grow and fault
+                // in a new one for every chunk: 0.3 ms a chunk for logs.)
+                return Ok(at);
+            }
+            let (batch, in_part) = self
+                .part
+                .get_or_insert_with(|| (self.decoder.new_batch(&self.run.next_info(0)), 0));
+            let (used, added) = self
+                .decoder
+                .extend(batch, &bytes[at..], self.batch_size - *in_part)
+                .map_err(|e| ChunkError::Chunk(format!("cannot decode the chunk: {e}")))?;
+            at += used;
+            *in_part += added;
+            if *in_part < self.batch_size && !(at_end && *in_part > 0) {
+                return Ok(at);
+            }
+            self.run_part()?;
+        }
+    }
+
+    /// For a record longer than a block at the start of `buf`: runs the
+    /// part before it, then lets the decoder take `buf` over for it in a
+    /// part of its own, which it may go on filling. True when it did;
+    /// `buf` then holds the bytes after the record.
+    fn adopt(&mut self, buf: &mut Vec<u8>) -> Result<bool, ChunkError> {
+        if self.part.as_ref().is_some_and(|(_, n)| *n > 0) {
+            self.run_part()?;
+        }
+        let (batch, in_part) = self
+            .part
+            .get_or_insert_with(|| (self.decoder.new_batch(&self.run.next_info(0)), 0));
+        if self.decoder.adopt(batch, buf).is_none() {
+            return Ok(false);
+        }
+        *in_part += 1;
+        if *in_part >= self.batch_size {
+            self.run_part()?;
+        }
+        Ok(true)
+    }
+
+    /// Runs the part being filled, if any.
+    fn run_part(&mut self) -> Result<(), RunError> {
+        match self.part.take() {
+            Some((batch, n)) => self.run.run_part(self.stages, self.aggregate, batch, n),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs a chunk through `stages` and `aggregate`, decoding it with the
+/// source's `decoder` into parts of at most
+/// [`batch_records`](crate::ChunkDecoder::batch_records)`(batch_size)`
+/// records, each run as soon as it is full: the one way every chunk is
+/// decoded, by workers and reading lanes alike. A chunk in files is read
+/// a block at a time into `buf`; a frame's bytes are one block already in
+/// memory. `records` is the chunk's record count when its header gives one
+/// (not 0): the chunk must hold exactly that many; otherwise its records
+/// are numbered from `first_line` by what the decoder makes of it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run_streamed(
+pub(crate) fn run_streamed<'a>(
     stages: &mut [Named<Box<dyn DynStage>>],
     aggregate: &mut Named<Box<dyn DynAggregate>>,
     decoder: &dyn DynChunkDecoder,
-    mut reader: RangeReader<'_>,
+    bytes: impl Into<ChunkBytes<'a>>,
     (seq, first_line, records): (u64, u64, u64),
     batch_size: usize,
     buf: &mut Vec<u8>,
 ) -> Result<ChunkRun, ChunkError> {
-    let batch_size = decoder.batch_records(batch_size.max(1));
-    let mut run = ChunkRun::new(stages, aggregate, seq, first_line);
-    // The part being filled, and its records so far.
-    let mut part: Option<(AnyData, usize)> = None;
+    let mut parts = Parts {
+        batch_size: decoder.batch_records(batch_size.max(1)),
+        run: ChunkRun::new(stages, aggregate, seq, first_line),
+        stages,
+        aggregate,
+        decoder,
+        part: None,
+    };
+    let left = match bytes.into() {
+        ChunkBytes::Frame(bytes) => {
+            let used = parts.decode(bytes, true)?;
+            tracing::debug!("chunk {seq}: decoded {} bytes of its frame", bytes.len());
+            bytes.len() - used
+        }
+        ChunkBytes::Files(reader) => read_and_decode(&mut parts, reader, buf)?,
+    };
+    if left > 0 {
+        return Err(ChunkError::Chunk(format!(
+            "the chunk ends inside a record ({left} bytes after its last whole record)"
+        )));
+    }
+    let Parts {
+        mut run, aggregate, ..
+    } = parts;
+    if records != 0 && run.records != records {
+        return Err(ChunkError::Chunk(format!(
+            "the chunk holds {} records where its header says {records}",
+            run.records
+        )));
+    }
+    run.seal(aggregate);
+    Ok(run)
+}
+
+/// Reads `reader`'s ranges a block at a time into `buf` and decodes them
+/// into `parts`; returns the bytes left undecoded at the end (a record
+/// the ranges cut off).
+fn read_and_decode(
+    parts: &mut Parts<'_, '_>,
+    mut reader: RangeReader<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<usize, ChunkError> {
     let mut bytes_read = 0;
     // `buf` is all initialized, and reused from block to block: its first
     // `filled` bytes are the rest of the last block (a record cut off by
@@ -205,52 +337,17 @@ pub(crate) fn run_streamed(
         bytes_read += read;
         filled += read;
         let at_end = read == 0;
-        let mut at = 0;
-        loop {
-            if part.is_none() && at == filled {
-                // Nothing to decode: no new part. (One made only to stay
-                // empty would be dropped with the run, and a source that
-                // pools its batch buffers would allocate, grow and fault
-                // in a new one for every chunk: 0.3 ms a chunk for logs.)
-                break;
-            }
-            if long && at == 0 {
-                // A record longer than a block starts the buffer: the
-                // part takes the buffer over rather than a copy of it,
-                // in a part of its own.
-                if let Some((batch, n)) = part.take_if(|(_, n)| *n > 0) {
-                    run.run_part(stages, aggregate, batch, n)?;
-                }
-                let (batch, in_part) =
-                    part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
-                buf.truncate(filled);
-                if decoder.adopt(batch, buf).is_some() {
-                    long = false;
-                    *in_part += 1;
-                    filled = buf.len();
-                    if *in_part >= batch_size || (at_end && filled == 0) {
-                        if let Some((batch, n)) = part.take() {
-                            run.run_part(stages, aggregate, batch, n)?;
-                        }
-                    }
-                    continue;
-                }
-            }
-            let (batch, in_part) =
-                part.get_or_insert_with(|| (decoder.new_batch(&run.next_info(0)), 0));
-            let (used, added) = decoder
-                .extend(batch, &buf[at..filled], batch_size - *in_part)
-                .map_err(|e| ChunkError::Chunk(format!("cannot decode the chunk: {e}")))?;
-            at += used;
-            *in_part += added;
-            long &= used == 0;
-            if *in_part < batch_size && !(at_end && *in_part > 0) {
-                break;
-            }
-            if let Some((batch, n)) = part.take() {
-                run.run_part(stages, aggregate, batch, n)?;
+        if long {
+            // A record longer than a block starts the buffer: the part
+            // takes the buffer over rather than a copy of it.
+            buf.truncate(filled);
+            if parts.adopt(buf)? {
+                long = false;
+                filled = buf.len();
             }
         }
+        let at = parts.decode(&buf[..filled], at_end)?;
+        long &= at == 0;
         buf.copy_within(at..filled, 0);
         filled -= at;
         if filled < STREAM_BLOCK / 2 && buf.len() != STREAM_BLOCK {
@@ -264,23 +361,12 @@ pub(crate) fn run_streamed(
             break;
         }
     }
-    if filled > 0 {
-        return Err(ChunkError::Chunk(format!(
-            "the chunk ends inside a record ({filled} bytes after its last line feed)"
-        )));
-    }
-    if records != 0 && run.records != records {
-        return Err(ChunkError::Chunk(format!(
-            "the chunk holds {} records where its header says {records}",
-            run.records
-        )));
-    }
     tracing::debug!(
-        "chunk {seq}: read {bytes_read} bytes from {} file range(s), block by block",
+        "chunk {}: read {bytes_read} bytes from {} file range(s), block by block",
+        parts.run.seq,
         reader.ranges()
     );
-    run.seal(aggregate);
-    Ok(run)
+    Ok(filled)
 }
 
 #[cfg(test)]

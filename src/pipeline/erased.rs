@@ -80,20 +80,6 @@ pub(crate) trait DynSource: Send {
     fn remaining_estimate(&self) -> Option<u64>;
     /// See [`ChunkSource::next_chunk`](crate::ChunkSource::next_chunk).
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError>;
-    /// See [`ChunkSource::decode_chunk`](crate::ChunkSource::decode_chunk); also returns the record count.
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String>;
-    /// See [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)
-    /// (by default one part: the whole chunk).
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        let _ = max;
-        parts.push((bytes.len(), records));
-    }
     /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files)
     /// (by default no).
     fn chunks_in_files(&mut self) -> bool {
@@ -116,16 +102,14 @@ pub(crate) trait DynSource: Send {
             "this source cannot give chunks as file ranges",
         ))
     }
-    /// See [`ChunkSource::count_chunk_records`](crate::ChunkSource::count_chunk_records).
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        let _ = bytes;
-        None
-    }
     /// See [`ChunkSource::fit_chunks_to_frame`](crate::ChunkSource::fit_chunks_to_frame).
     fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
         let _ = (max_chunk_bytes, max_frame);
     }
-    /// See [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder).
+    /// The decoder of this source's chunks (see
+    /// [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder);
+    /// a source in the default wire form gets [`WholeBatch`]). `None` (the
+    /// default) only for what stands in for a source moved elsewhere.
     fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
         None
     }
@@ -183,45 +167,92 @@ pub(crate) fn pulled<T>(got: Option<(T, usize)>) -> Pulled<T> {
     }
 }
 
-/// A plain [`Source`] dressed as a [`ChunkSource`]: its batches cross to
-/// workers in bincode ([`encode_batch`](crate::stage::encode_batch)).
+/// A plain [`Source`] erased: its batches cross to workers in the default
+/// wire form ([`encode_batch`](crate::stage::encode_batch)), one batch a
+/// chunk, decoded by [`WholeBatch`].
 pub(super) struct Bincode<S>(pub(super) S);
 
-impl<S> Source for Bincode<S>
+impl<S> DynSource for Bincode<S>
 where
     S: Source,
     S::Out: Serialize + DeserializeOwned,
 {
-    type Out = S::Out;
-
-    fn next_batch(&mut self, max: usize) -> Result<Option<S::Out>, StageError> {
-        self.0.next_batch(max)
+    fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError> {
+        Ok(pulled(self.0.next_batch(max)?.map(|b| {
+            let n = b.record_count();
+            (Box::new(b) as AnyData, n)
+        })))
     }
 
     fn size_hint(&self) -> Option<u64> {
         self.0.size_hint()
     }
 
+    fn remaining_estimate(&self) -> Option<u64> {
+        self.0.size_hint()
+    }
+
     fn may_wait(&self) -> bool {
         self.0.may_wait()
     }
-}
 
-impl<S> ChunkSource for Bincode<S>
-where
-    S: Source,
-    S::Out: Serialize + DeserializeOwned,
-{
-    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Option<usize>, StageError> {
+    fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         let Some(batch) = self.0.next_batch(max)? else {
-            return Ok(None);
+            return Ok(Pulled::End);
         };
         crate::stage::encode_batch(&batch, out)?;
-        Ok(Some(batch.record_count()))
+        Ok(Pulled::Data((), batch.record_count()))
     }
 
-    fn decode_chunk(&self, bytes: &[u8], _info: &BatchInfo) -> Result<S::Out, StageError> {
-        crate::stage::decode_batch(bytes)
+    fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
+        Some(Box::new(WholeBatch::<S::Out>::new()))
+    }
+}
+
+/// The decoder of chunks in the default wire form (what a plain
+/// [`Source`] and a pushed batch ship): a chunk is one batch in bincode
+/// ([`decode_batch`](crate::stage::decode_batch)), which cannot be cut, so
+/// it is decoded whole, from the frame it came in, and its part is the
+/// batch the coordinator made. Its batch until then is a placeholder that
+/// `extend` replaces.
+pub(crate) struct WholeBatch<B>(PhantomData<fn() -> B>);
+
+impl<B> WholeBatch<B> {
+    /// The decoder of batches of type `B`.
+    pub(crate) fn new() -> Self {
+        WholeBatch(PhantomData)
+    }
+}
+
+impl<B: Records + DeserializeOwned> DynChunkDecoder for WholeBatch<B> {
+    fn new_batch(&self, _info: &BatchInfo) -> AnyData {
+        Box::new(())
+    }
+
+    /// The whole of `bytes`, one batch; bytes that are not exactly one
+    /// batch are the error.
+    fn extend(
+        &self,
+        batch: &mut AnyData,
+        bytes: &[u8],
+        _max: usize,
+    ) -> Result<(usize, usize), String> {
+        if bytes.is_empty() {
+            return Ok((0, 0));
+        }
+        let decoded: B = crate::stage::decode_batch(bytes).map_err(|e| e.to_string())?;
+        let n = decoded.record_count();
+        *batch = Box::new(decoded);
+        Ok((bytes.len(), n))
+    }
+
+    fn adopt(&self, _batch: &mut AnyData, _bytes: &mut Vec<u8>) -> Option<usize> {
+        None
+    }
+
+    /// No cap: a batch in bincode is not cut.
+    fn batch_records(&self, _batch_size: usize) -> usize {
+        usize::MAX
     }
 }
 
@@ -335,32 +366,8 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
         self.source.fit_chunks_to_frame(max_chunk_bytes, max_frame);
     }
 
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<(AnyData, usize), String> {
-        let batch = self
-            .source
-            .decode_chunk(bytes, info)
-            .map_err(|e| e.to_string())?;
-        let n = batch.record_count();
-        Ok((Box::new(batch), n))
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        self.source.split_chunk(bytes, records, max, parts)
-    }
-
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        self.source.count_chunk_records(bytes)
-    }
-
     fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
-        let decoder = self.source.chunk_decoder()?;
-        Some(Box::new(ErasedDecoder(decoder)))
+        Some(Box::new(ErasedDecoder(self.source.chunk_decoder())))
     }
 
     fn cuts_by_bytes(&mut self) -> bool {

@@ -154,8 +154,9 @@ pub enum Message {
         spec: JobSpec,
         /// Heartbeat timeout the coordinator applies, in milliseconds.
         heartbeat_ms: u64,
-        /// Records per batch: a worker processes a larger chunk batch by
-        /// batch (see [`ChunkSource::split_chunk`](crate::ChunkSource::split_chunk)).
+        /// Records per batch: a worker decodes a larger chunk in parts of
+        /// at most this many records, or fewer where the source's decoder
+        /// caps them (see [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records)).
         batch_size: u64,
     },
     /// A chunk of input: one encoded source batch.

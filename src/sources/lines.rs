@@ -1,7 +1,7 @@
 //! [`Lines`]: the text lines of files, gzip files and standard input.
 
 use crate::file_range::FileRange;
-use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
+use crate::stage::{ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 use crate::workloads::logs::batch::LineBatch;
 use crate::workloads::logs::input::InputSpec;
 use crate::workloads::logs::pool::BatchPool;
@@ -16,11 +16,12 @@ use crate::workloads::logs::source::LogSource;
 /// files through it.
 ///
 /// Line numbers: a stage that reads [`LineBatch::first_line`] or
-/// [`BatchInfo::first_line`] gets the line's number in the whole input in
-/// every mode, as long as it does not declare that it ignores them (the
-/// default): pipeline mode's reading lanes and multiprocess workers that
-/// cut their own ranges number lines from their chunk's start, and run
-/// only for stages that do not read the numbers.
+/// [`BatchInfo::first_line`](crate::BatchInfo::first_line) gets the
+/// line's number in the whole input in every mode, as long as it does not
+/// declare that it ignores them (the default): pipeline mode's reading
+/// lanes and multiprocess workers that cut their own ranges number lines
+/// from their chunk's start, and run only for stages that do not read the
+/// numbers.
 pub struct Lines(LogSource);
 
 impl Lines {
@@ -74,25 +75,7 @@ impl ChunkSource for Lines {
         self.0.next_chunk(max_records, out)
     }
 
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
-        self.0.decode_chunk(bytes, info)
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max_records: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        self.0.split_chunk(bytes, records, max_records, parts)
-    }
-
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        self.0.count_chunk_records(bytes)
-    }
-
-    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<LineBatch>>> {
+    fn chunk_decoder(&self) -> Box<dyn ChunkDecoder<LineBatch>> {
         self.0.chunk_decoder()
     }
 }

@@ -37,22 +37,15 @@ pub struct LineError {
 }
 
 impl LineError {
-    /// The error as a [`StageError`], naming the line: by its record number
-    /// when the text's first line is known to be record `first`, else by
-    /// its place in the chunk.
-    fn into_stage_error(self, what: &str, first: Option<u64>) -> StageError {
-        match first {
-            Some(first) => StageError::new(format!(
-                "{what}: record {}: {}",
-                first + self.index as u64,
-                self.message
-            )),
-            None => StageError::new(format!(
-                "{what}: line {} of the chunk: {}",
-                self.index + 1,
-                self.message
-            )),
-        }
+    /// The error as a [`StageError`], naming the line by its record
+    /// number, the text's first line being record `first` (numbered as
+    /// [`BatchInfo::first_line`] numbers it).
+    fn into_stage_error(self, what: &str, first: u64) -> StageError {
+        StageError::new(format!(
+            "{what}: record {}: {}",
+            first + self.index as u64,
+            self.message
+        ))
     }
 }
 
@@ -120,11 +113,11 @@ impl<F: LineFormat> ParsedLines<F> {
     /// record. Default [`DEFAULT_BATCH_BYTES`]. Results do not depend on
     /// it; speed does (see the constant's docs).
     ///
-    /// It sizes the batches this source makes: serial mode's, pipeline
-    /// mode's stage actors', and the parts multiprocess workers split
-    /// shipped text into. Pipeline mode's reading lanes and workers that
-    /// read their own file ranges cut batches of the run's batch size
-    /// (`RunConfig::batch_size`, `--batch-size`).
+    /// It sizes every batch of this source's records: serial mode's,
+    /// pipeline mode's stage actors', and the parts its
+    /// [`ChunkDecoder`] decodes a chunk into, in a reading lane or a
+    /// worker, whether the chunk was read from file ranges or shipped as
+    /// text.
     pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
         self.batch_bytes = bytes;
         self
@@ -156,12 +149,7 @@ impl<F: LineFormat> ParsedLines<F> {
         }
     }
 
-    fn parse(
-        &self,
-        text: &[u8],
-        first: Option<u64>,
-        out: &mut Vec<F::Record>,
-    ) -> Result<(), StageError> {
+    fn parse(&self, text: &[u8], first: u64, out: &mut Vec<F::Record>) -> Result<(), StageError> {
         self.format
             .parse(text, out)
             .map_err(|e| e.into_stage_error(&self.what, first))
@@ -181,7 +169,7 @@ impl<F: LineFormat> Source for ParsedLines<F> {
                 let mut out = self.spare.take(n);
                 let first = self.next_record;
                 self.next_record += n as u64;
-                let parsed = self.parse(&text, Some(first), &mut out);
+                let parsed = self.parse(&text, first, &mut out);
                 self.spare.refill(self.cap(max_records));
                 parsed.map(|()| Some(out))
             }
@@ -218,41 +206,17 @@ impl<F: LineFormat> ChunkSource for ParsedLines<F> {
         self.lines.next_chunk(max_records, out)
     }
 
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError> {
-        if !split::is_whole(bytes) {
-            return Err(StageError::new(format!(
-                "{}: chunk text does not end with a line feed",
-                self.what
-            )));
-        }
-        let mut out = Vec::with_capacity(info.records as usize);
-        self.parse(bytes, Some(info.first_line), &mut out)?;
-        Ok(out)
-    }
-
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max_records: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        self.lines
-            .split_chunk(bytes, records, self.cap(max_records), parts)
-    }
-
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        self.lines.count_chunk_records(bytes)
-    }
-
-    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
-        Some(Box::new(Decoder {
+    /// Whole lines, parsed by the format, in batches capped as
+    /// [`with_batch_bytes`](ParsedLines::with_batch_bytes) says.
+    fn chunk_decoder(&self) -> Box<dyn ChunkDecoder<Self::Out>> {
+        Box::new(Decoder {
             format: self.format.clone(),
             what: self.what.clone(),
             batch_bytes: self.batch_bytes,
             spare: std::cell::RefCell::new(Spare::default()),
             batch_size: std::cell::Cell::new(usize::MAX),
-        }))
+            first: std::cell::Cell::new(1),
+        })
     }
 }
 
@@ -312,6 +276,9 @@ struct Decoder<F: LineFormat> {
     spare: std::cell::RefCell<Spare<F::Record>>,
     /// The run's batch size, as last told to [`ChunkDecoder::batch_records`].
     batch_size: std::cell::Cell<usize>,
+    /// The number of the first record of the batch being filled (errors
+    /// name records by it).
+    first: std::cell::Cell<u64>,
 }
 
 impl<F: LineFormat> Decoder<F> {
@@ -322,7 +289,8 @@ impl<F: LineFormat> Decoder<F> {
 }
 
 impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
-    fn new_batch(&self, _info: &BatchInfo) -> Vec<F::Record> {
+    fn new_batch(&self, info: &BatchInfo) -> Vec<F::Record> {
+        self.first.set(info.first_line);
         self.spare.borrow_mut().take(self.per_batch())
     }
 
@@ -343,10 +311,11 @@ impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
         max_records: usize,
     ) -> Result<(usize, usize), StageError> {
         let (end, n) = split::whole_lines(bytes, max_records);
+        let first = self.first.get() + batch.len() as u64;
         let parsed = self
             .format
             .parse(&bytes[..end], batch)
-            .map_err(|e| e.into_stage_error(&self.what, None));
+            .map_err(|e| e.into_stage_error(&self.what, first));
         self.spare.borrow_mut().refill(self.per_batch());
         parsed?;
         Ok((end, n))

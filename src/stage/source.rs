@@ -76,14 +76,16 @@ pub trait Source: Send + 'static {
 }
 
 /// A [`Source`] that chooses its own wire form for multiprocess mode (an
-/// optional power: plain sources get bincode of their batches).
+/// optional power: plain sources get bincode of their batches), and
+/// decodes it anywhere with its [`ChunkDecoder`].
 ///
-/// What reaches [`decode_chunk`](Self::decode_chunk) and
-/// [`split_chunk`](Self::split_chunk) in a worker is a byte slice of a frame
-/// from an authenticated coordinator whose length was checked against the
-/// frame limit, and whose record count the worker checks against the
-/// chunk's header after decoding; its content is otherwise unchecked, so
-/// malformed bytes must give an error, not a panic.
+/// Every chunk a worker (or a pipeline-mode reading lane) processes is
+/// decoded by the source's [`chunk_decoder`](Self::chunk_decoder), whether
+/// its bytes were read from file ranges or came in a frame. A frame's bytes
+/// come from an authenticated coordinator and their length was checked
+/// against the frame limit; their content is otherwise unchecked, so
+/// malformed bytes must give the decoder's error, not a panic. The worker
+/// checks the records decoded against the chunk's header.
 pub trait ChunkSource: Source {
     /// How many records remain, roughly (multiprocess mode sizes its
     /// chunks by it: large ones first, smaller ones towards the end, so
@@ -104,28 +106,6 @@ pub trait ChunkSource: Source {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, StageError>;
 
-    /// The batch that [`next_chunk`](Self::next_chunk) encoded as `bytes`
-    /// (or one part of it, see [`split_chunk`](Self::split_chunk)); `info`
-    /// says where it sits in the input. Runs in workers.
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<Self::Out, StageError>;
-
-    /// In a worker: where to cut a chunk's `bytes` (of `records` records)
-    /// into parts of at most `max_records` records that
-    /// [`decode_chunk`](Self::decode_chunk) decodes one by one, so that a
-    /// large chunk is processed with the memory (and cache) footprint of a
-    /// batch. Appends `(end offset, records)` for each part, in order. The
-    /// default is one part: the whole chunk.
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max_records: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        let _ = max_records;
-        parts.push((bytes.len(), records));
-    }
-
     /// Multiprocess mode's frame limit, told before the first chunk: each
     /// chunk this source cuts ([`next_chunk`](Self::next_chunk), or
     /// as file ranges) should hold at most `max_chunk_bytes` bytes so that
@@ -139,37 +119,29 @@ pub trait ChunkSource: Source {
         let _ = (max_chunk_bytes, max_frame);
     }
 
-    /// In a worker: the number of records in a chunk's `bytes` whose count
-    /// the coordinator did not know (a chunk cut by bytes, see
-    /// [`FileChunkSource::cuts_by_bytes`]); `None` (the default) when this
-    /// source cannot tell, and such a chunk then fails. A source that cuts
-    /// by bytes must count exactly what [`decode_chunk`](Self::decode_chunk)
-    /// (or its [`ChunkDecoder`]) makes of the same bytes: for text lines,
-    /// the newlines, plus one for a last line without one.
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        let _ = bytes;
-        None
-    }
-
-    /// A decoder of this source's chunk text that works apart from the
-    /// source, on any thread, block by block as the text is read (see
-    /// [`ChunkDecoder`]); `None` (the default) when this source has none,
-    /// and a chunk is then read whole and split by
-    /// [`split_chunk`](Self::split_chunk). Pipeline mode's reading lanes
-    /// need one (with [`FileChunkSource::cuts_by_bytes`]); multiprocess
-    /// workers use it when there is one, so that a chunk in files is decoded
-    /// as it is read instead of being read whole first. See
-    /// [`ChunkDecoder`] for an example.
-    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<Self::Out>>> {
-        None
-    }
+    /// A decoder of the chunks [`next_chunk`](Self::next_chunk) (and
+    /// [`FileChunkSource`]'s ranges) make, that works apart from the
+    /// source, on any thread, block by block (see [`ChunkDecoder`], with an
+    /// example). Every chunk is decoded by one: a worker's or a reading
+    /// lane's, from the bytes of file ranges as it reads them, or from a
+    /// frame's bytes (one block). Asked once per worker or lane, before its
+    /// first chunk.
+    fn chunk_decoder(&self) -> Box<dyn ChunkDecoder<Self::Out>>;
 }
 
-/// Decodes a chunk's text into batches block by block, as it is read, on
-/// any thread (a worker's, or a pipeline-mode reading lane's): what
+/// Decodes a chunk's bytes into batches block by block, as they are read,
+/// on any thread (a worker's, or a pipeline-mode reading lane's): what
 /// [`ChunkSource::chunk_decoder`] gives. It must make of a chunk's bytes the
-/// same records as [`ChunkSource::decode_chunk`], however the bytes are
-/// split into blocks.
+/// same records however they are split into blocks (a chunk that came in a
+/// frame is one block), and the same records as the source's own batches.
+///
+/// The engine calls [`batch_records`](Self::batch_records) once for the
+/// run's batch size, then, for each part of a chunk, [`new_batch`](Self::new_batch)
+/// and [`extend`](Self::extend) until the part holds that many records or
+/// the chunk ends. The decoder counts the chunk: a chunk whose header gives
+/// its record count must hold exactly that many records, one cut by bytes
+/// holds what the decoder makes of it, numbered from 1. Bytes left after
+/// the last whole record fail the chunk.
 ///
 /// A decoder of newline-ended text lines, one `String` per line:
 ///
@@ -213,9 +185,11 @@ pub trait ChunkDecoder<Out>: Send + 'static {
     fn new_batch(&self, info: &BatchInfo) -> Out;
 
     /// Appends to `batch` the first whole records of `bytes` (part of a
-    /// chunk's text), at most `max_records` of them, and returns the bytes
+    /// chunk's bytes), at most `max_records` of them, and returns the bytes
     /// they took and their count; a record cut off at the end of `bytes` is
-    /// left for the next call, which gets it whole.
+    /// left for the next call, which gets it whole (or, at the end of the
+    /// chunk, fails it). Malformed bytes are an error, never a panic: a
+    /// frame's bytes come from another process.
     fn extend(
         &self,
         batch: &mut Out,
@@ -237,8 +211,9 @@ pub trait ChunkDecoder<Out>: Send + 'static {
     }
 
     /// The most records one batch of this decoder holds when the run's
-    /// batch size is `batch_size` (at least one). The default is
-    /// `batch_size`; a decoder of records that each take many bytes caps
+    /// batch size is `batch_size` (at least one): the size of the parts
+    /// every chunk is decoded in, wherever its bytes came from. The default
+    /// is `batch_size`; a decoder of records that each take many bytes caps
     /// it by bytes, as [`ParsedLines::with_batch_bytes`](crate::sources::ParsedLines::with_batch_bytes)
     /// does, so that a chunk's batches are as small as the source's own.
     fn batch_records(&self, batch_size: usize) -> usize {
@@ -282,9 +257,9 @@ pub trait FileChunkSource: ChunkSource {
     /// Whether this source can cut its chunks by bytes without counting
     /// their records ([`next_chunk_ranges_uncounted`](Self::next_chunk_ranges_uncounted)),
     /// asked once after [`chunks_in_files`](Self::chunks_in_files) said yes.
-    /// Each worker then counts its own chunk's records
-    /// ([`ChunkSource::count_chunk_records`]) and numbers them from 1, so
-    /// the coordinator never reads the input. It is used only when the
+    /// Each worker then counts its own chunk's records as its
+    /// [`ChunkDecoder`] decodes them and numbers them from 1, so the
+    /// coordinator never reads the input. It is used only when the
     /// aggregate [`renumbers`](crate::Aggregate::renumbers) and no stage
     /// [`uses_record_numbers`](crate::Stage::uses_record_numbers); otherwise
     /// [`next_chunk_ranges`](Self::next_chunk_ranges) is. The default is no.

@@ -3,13 +3,13 @@
 //! local files read here) and goes out as `ChunkDone`, `ChunkFailed`, or
 //! `ChunkUnreadable` when a file of a `ChunkInFiles` cannot be read here
 //! (the coordinator then sends its bytes).
-//! A chunk in files whose source can decode part of a text (`logs`) is
-//! decoded block by block as it is read, as serial mode reads its input;
-//! any other chunk is read whole, then cut into batches.
+//! Every chunk is decoded by its source's decoder in parts of a batch
+//! ([`run_streamed`]): a chunk in files block by block as it is read, as
+//! serial mode reads its input; a chunk in the frame where it lies.
 
 use crate::error::RunError;
-use crate::file_range::{read_ranges_within, AllowedRoots, FileRange, RangeError, RangeReader};
-use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
+use crate::file_range::{AllowedRoots, FileRange, RangeError, RangeReader};
+use crate::mode::chunked::{run_streamed, ChunkBytes, ChunkError, ChunkRun};
 use crate::pipeline::{DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
 use std::time::Instant;
@@ -68,14 +68,13 @@ pub(crate) struct ChunkProcessor {
     max_frame: usize,
     batch_size: usize,
     usage: ProcessUsage,
-    /// Chunks read from files land here, one after another.
+    /// The block chunks in files are read into, one after another.
     scratch: Vec<u8>,
-    /// Where a chunk is cut into batches: (end offset, records).
-    cuts: Vec<(usize, usize)>,
     /// The only directories chunks are read from.
     roots: AllowedRoots,
-    /// The source's decoder, when it decodes chunks in files block by
-    /// block as they are read ([`run_streamed`]) rather than read whole.
+    /// The source's decoder of every chunk ([`run_streamed`]); `None` only
+    /// for a pipeline whose source was moved elsewhere (each chunk then
+    /// fails, saying so).
     decoder: Option<Box<dyn DynChunkDecoder>>,
 }
 
@@ -96,7 +95,6 @@ impl ChunkProcessor {
             decoder: pipeline.source.part.chunk_decoder(),
             pipeline,
             scratch: Vec::new(),
-            cuts: Vec::new(),
             roots,
         }
     }
@@ -105,43 +103,7 @@ impl ChunkProcessor {
     /// of its ranges could not be read here) its `ChunkUnreadable`.
     pub(crate) fn process(&mut self, w: Work) -> Message {
         let started = Instant::now();
-        let processed = match (&w.payload, &self.decoder) {
-            (Payload::Files(ranges), Some(decoder)) => {
-                let p = &mut self.pipeline;
-                RangeReader::within(&self.roots, ranges, self.max_frame)
-                    .map_err(Failed::from)
-                    .and_then(|reader| {
-                        run_streamed(
-                            &mut p.stages,
-                            &mut p.aggregate,
-                            decoder.as_ref(),
-                            reader,
-                            (w.seq, w.first_line, w.records),
-                            self.batch_size,
-                            &mut self.scratch,
-                        )
-                        .map_err(Failed::from)
-                    })
-                    .and_then(|run| finish(p, run))
-            }
-            (Payload::Bytes(b), _) => {
-                process_chunk(&mut self.pipeline, &w, b, self.batch_size, &mut self.cuts)
-            }
-            (Payload::Files(ranges), None) => {
-                self.scratch.clear();
-                read_ranges_within(&self.roots, ranges, &mut self.scratch, self.max_frame)
-                    .map_err(Failed::from)
-                    .and_then(|()| {
-                        process_chunk(
-                            &mut self.pipeline,
-                            &w,
-                            &self.scratch,
-                            self.batch_size,
-                            &mut self.cuts,
-                        )
-                    })
-            }
-        };
+        let processed = self.decode_and_run(&w);
         match processed {
             Ok((partial, parts, records)) => {
                 let (cpu, rss) = self.usage.sample();
@@ -190,6 +152,32 @@ impl ChunkProcessor {
 }
 
 impl ChunkProcessor {
+    /// Decodes `w`'s bytes (read from its files, or its frame's) with the
+    /// source's decoder and runs them through the stages into the
+    /// chunk's partial, encoded.
+    fn decode_and_run(&mut self, w: &Work) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
+        let decoder = self.decoder.as_deref().ok_or_else(|| {
+            Failed::plain("this pipeline's source cannot decode chunks here".to_string())
+        })?;
+        let bytes = match &w.payload {
+            Payload::Bytes(b) => ChunkBytes::Frame(b),
+            Payload::Files(ranges) => {
+                ChunkBytes::Files(RangeReader::within(&self.roots, ranges, self.max_frame)?)
+            }
+        };
+        let p = &mut self.pipeline;
+        let run = run_streamed(
+            &mut p.stages,
+            &mut p.aggregate,
+            decoder,
+            bytes,
+            (w.seq, w.first_line, w.records),
+            self.batch_size,
+            &mut self.scratch,
+        )?;
+        finish(p, run)
+    }
+
     /// `done` (a `ChunkDone`), or, if its frame would be larger than
     /// `--max-frame` allows, the `ChunkFailed` that says so: the
     /// coordinator then fails the run at once with the reason, where an
@@ -309,62 +297,6 @@ fn finish(pipeline: &Pipeline, run: ChunkRun) -> Result<(Vec<u8>, PartTimes, u64
     Ok((partial, parts, run.records))
 }
 
-/// Runs the stages and the aggregate of `pipeline` on one chunk, part by
-/// part (at most `batch_size` records each, see [`ChunkSource::split_chunk`]),
-/// into one partial.
-///
-/// [`ChunkSource::split_chunk`]: crate::ChunkSource::split_chunk
-fn process_chunk(
-    pipeline: &mut Pipeline,
-    w: &Work,
-    payload: &[u8],
-    batch_size: usize,
-    cuts: &mut Vec<(usize, usize)>,
-) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
-    let records = if w.records == 0 {
-        // Cut by bytes, so the coordinator did not count the records (only
-        // a source that can count them cuts so); or an empty chunk.
-        pipeline
-            .source
-            .part
-            .count_chunk_records(payload)
-            .unwrap_or(0)
-    } else {
-        usize::try_from(w.records).map_err(|e| Failed::plain(format!("chunk too large: {e}")))?
-    };
-    cuts.clear();
-    pipeline
-        .source
-        .part
-        .split_chunk(payload, records, batch_size, cuts);
-    if cuts.iter().map(|&(_, n)| n).sum::<usize>() != records {
-        return Err(Failed::plain(format!(
-            "the chunk's parts do not add up to its {records} records"
-        )));
-    }
-    let mut run = ChunkRun::new(&pipeline.stages, &pipeline.aggregate, w.seq, w.first_line);
-    let mut start = 0;
-    for &(end, part_records) in cuts.iter() {
-        let bytes = payload
-            .get(start..end)
-            .ok_or_else(|| Failed::plain(format!("chunk part {start}..{end} out of range")))?;
-        start = end;
-        let (data, n) = pipeline
-            .source
-            .part
-            .decode_chunk(bytes, &run.next_info(part_records))
-            .map_err(|e| Failed::plain(format!("cannot decode the chunk: {e}")))?;
-        if n != part_records {
-            return Err(Failed::plain(format!(
-                "the chunk holds {n} records where its header says {part_records}"
-            )));
-        }
-        run.run_part(&mut pipeline.stages, &mut pipeline.aggregate, data, n)?;
-    }
-    run.seal(&mut pipeline.aggregate);
-    finish(pipeline, run)
-}
-
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).
 struct ProcessUsage {
     system: sysinfo::System,
@@ -402,3 +334,6 @@ impl ProcessUsage {
         (cpu, self.peak)
     }
 }
+
+#[cfg(test)]
+mod tests;

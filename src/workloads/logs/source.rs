@@ -7,7 +7,6 @@ use super::input::{InputSpec, LineReader};
 use super::pool::BatchPool;
 use super::ranges::RangeCutter;
 use crate::file_range::FileRange;
-use crate::sources::split;
 use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 
 /// Most bytes a batch of read lines holds (besides the line-count limit),
@@ -211,55 +210,11 @@ impl ChunkSource for LogSource {
         }
     }
 
-    fn decode_chunk(&self, bytes: &[u8], info: &BatchInfo) -> Result<LineBatch, StageError> {
-        // A pooled batch: the aggregate gives it back after use, so a worker
-        // does not fault in fresh buffers for every chunk.
-        let mut batch = self.pool.batch(info.first_line);
-        batch.extend_from_text(bytes).map_err(StageError::new)?;
-        Ok(batch)
-    }
-
-    /// Every line of a chunk's text ends with a line feed.
-    fn count_chunk_records(&self, bytes: &[u8]) -> Option<usize> {
-        if !split::is_whole(bytes) {
-            return None;
-        }
-        Some(split::count(bytes))
-    }
-
-    /// Lines into pooled batches, as in `decode_chunk`.
-    fn chunk_decoder(&self) -> Option<Box<dyn ChunkDecoder<LineBatch>>> {
-        Some(Box::new(LinesDecoder(self.pool.clone())))
-    }
-
-    /// Text chunks are cut after every `max_records`-th line feed.
-    fn split_chunk(
-        &self,
-        bytes: &[u8],
-        records: usize,
-        max_records: usize,
-        parts: &mut Vec<(usize, usize)>,
-    ) {
-        let max = max_records.max(1);
-        if records <= max {
-            parts.push((bytes.len(), records));
-            return;
-        }
-        let (mut done, mut at) = (0, 0);
-        // Until the rest fits in one part: no need to look further.
-        while records - done > max {
-            let (used, lines) = split::whole_lines(&bytes[at..], max);
-            if lines < max {
-                break;
-            }
-            at += used;
-            parts.push((at, max));
-            done += max;
-        }
-        if done < records || parts.is_empty() {
-            // The rest (decode_chunk checks that the counts add up).
-            parts.push((bytes.len(), records - done.min(records)));
-        }
+    /// Lines into pooled batches: the aggregate gives each back after
+    /// use, so that a worker does not fault in fresh buffers for every
+    /// chunk. A long line is taken over as read, not copied.
+    fn chunk_decoder(&self) -> Box<dyn ChunkDecoder<LineBatch>> {
+        Box::new(LinesDecoder(self.pool.clone()))
     }
 
     /// For plain files cut into ranges: the bytes left over the mean line
@@ -394,44 +349,4 @@ fn failed(e: &mut Option<super::input::InputError>) -> StageError {
         || "an input changed during the run".to_string(),
         |e| e.to_string(),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Parts end at line feeds, hold at most the asked number of lines, add
-    /// up to the chunk, and decode to the chunk's lines in order.
-    #[test]
-    fn text_chunks_split_into_parts_of_whole_lines() {
-        let source = LogSource::read(Vec::new(), BatchPool::new());
-        // Chunk text always ends with a line feed.
-        let text = b"a\nbb\r\n\nccc\nd\n";
-        for max in 1..=6 {
-            let mut parts = Vec::new();
-            source.split_chunk(text, 5, max, &mut parts);
-            assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 5, "max {max}");
-            let mut lines = Vec::new();
-            let mut start = 0;
-            for &(end, n) in &parts {
-                assert!(n <= max && n > 0, "max {max}: {parts:?}");
-                let info = BatchInfo {
-                    seq: 0,
-                    first_line: 1 + lines.len() as u64,
-                    records: n as u64,
-                };
-                let batch = source.decode_chunk(&text[start..end], &info).unwrap();
-                assert_eq!(batch.len(), n);
-                lines.extend(batch.iter().map(|(no, l)| (no, l.to_vec())));
-                start = end;
-            }
-            assert_eq!(start, text.len());
-            let want: Vec<(u64, Vec<u8>)> = [&b"a"[..], b"bb", b"", b"ccc", b"d"]
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (i as u64 + 1, l.to_vec()))
-                .collect();
-            assert_eq!(lines, want, "max {max}");
-        }
-    }
 }

@@ -22,7 +22,7 @@ use crate::mode::{Cancel, RunConfig};
 use crate::pipeline::{AnyData, DynSource, Named, Pulled, SnapshotReq};
 use crate::plan::{ChunkSizing, Chunking};
 use crate::protocol::{encode_frame, seal_chunk_frame, Message, CHUNK_HEADER_ROOM};
-use crate::stage::{BatchInfo, StageError};
+use crate::stage::StageError;
 use actix::prelude::*;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -358,9 +358,5 @@ impl DynSource for Moved {
 
     fn next_chunk(&mut self, _max: usize, _out: &mut Vec<u8>) -> Result<Pulled<()>, StageError> {
         Ok(Pulled::End)
-    }
-
-    fn decode_chunk(&self, _bytes: &[u8], _info: &BatchInfo) -> Result<(AnyData, usize), String> {
-        Err("the source moved to the coordinator's reading thread".into())
     }
 }
