@@ -164,6 +164,62 @@ pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize
     counts
 }
 
+/// Where `auto` puts the parts when no stage got replicas: `costs` are
+/// the measured costs of the parts in order (the source, each stage, the
+/// aggregate with the sink). Returns how many parts each actor runs, in
+/// order: contiguous groups, at most `cores` of them (at least two: the
+/// source's actor and the sink's), cut where the largest group's cost is
+/// least (ties: fewer actors). The first group is the source and the
+/// stages after it on the source's thread, the last the stages before the
+/// aggregate on the sink's thread.
+///
+/// Why: an actor per part puts more busy threads than cores on the
+/// machine, and every hand-off moves a batch to another core, where its
+/// records are read out of another core's cache and freed into another
+/// thread's allocator. A chain the spare cores cannot speed up runs at
+/// the pace of its costliest actor, so parts are packed together as long
+/// as that does not make the costliest actor costlier.
+pub fn pack(costs: &[f64], cores: usize) -> Vec<usize> {
+    let parts = costs.len();
+    if parts <= 2 {
+        return vec![1; parts];
+    }
+    let most = cores.clamp(2, parts);
+    // best[g][i]: the least largest group over the first i parts in g
+    // groups; cut[g][i]: where the last of those groups starts.
+    let sum = |a: usize, b: usize| costs[a..b].iter().sum::<f64>();
+    let mut best = vec![vec![f64::INFINITY; parts + 1]; most + 1];
+    let mut cut = vec![vec![0usize; parts + 1]; most + 1];
+    best[0][0] = 0.0;
+    for g in 1..=most {
+        for i in g..=parts {
+            for j in (g - 1)..i {
+                let worst = best[g - 1][j].max(sum(j, i));
+                if worst < best[g][i] {
+                    best[g][i] = worst;
+                    cut[g][i] = j;
+                }
+            }
+        }
+    }
+    // The fewest groups (two at least) whose largest is the least.
+    let least = (2..=most)
+        .map(|g| best[g][parts])
+        .fold(f64::INFINITY, f64::min);
+    let groups = (2..=most)
+        .find(|&g| best[g][parts] <= least)
+        .unwrap_or(most);
+    let mut sizes = Vec::with_capacity(groups);
+    let mut end = parts;
+    for g in (1..=groups).rev() {
+        let start = cut[g][end];
+        sizes.push(end - start);
+        end = start;
+    }
+    sizes.reverse();
+    sizes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +286,30 @@ mod tests {
         assert_eq!(plan_auto(&[1.0, 1.0], &[1.0, 1.0], 4), vec![1, 1]);
         // One core: nothing to give.
         assert_eq!(plan_auto(&[9.0], &[1.0], 1), vec![1]);
+    }
+
+    #[test]
+    fn pack_balances_the_parts_on_the_cores() {
+        // A CSV job measured in serial mode (source, validate, enrich,
+        // aggregate with sink): on 2 cores the source takes validate.
+        assert_eq!(pack(&[0.37, 0.06, 0.14, 0.39], 2), vec![2, 2]);
+        // logs from the generator: the generator alone, the rest together.
+        assert_eq!(pack(&[7.0, 3.9, 1.0, 1.5], 2), vec![1, 3]);
+        // Enough cores: an actor per part.
+        assert_eq!(pack(&[1.0, 1.0, 1.0, 1.0], 4), vec![1, 1, 1, 1]);
+        // More actors would not lower the largest: the fewest that reach it.
+        assert_eq!(pack(&[5.0, 0.1, 0.1, 0.1], 4), vec![1, 3]);
+        // A middle stage heavy enough for an actor of its own.
+        assert_eq!(pack(&[1.0, 3.0, 1.0, 1.0], 3), vec![1, 1, 2]);
+        // One core still has the source's actor and the sink's.
+        assert_eq!(pack(&[1.0, 1.0, 1.0], 1), vec![1, 2]);
+        // Source and sink only: nothing to pack.
+        assert_eq!(pack(&[1.0, 1.0], 2), vec![1, 1]);
+        for (costs, cores) in [(&[0.2, 0.5, 0.1, 0.9, 0.3][..], 3), (&[1.0; 7][..], 2)] {
+            let sizes = pack(costs, cores);
+            assert_eq!(sizes.iter().sum::<usize>(), costs.len());
+            assert!(sizes.len() >= 2 && sizes.len() <= cores.max(2));
+            assert!(sizes.iter().all(|&n| n > 0));
+        }
     }
 }
