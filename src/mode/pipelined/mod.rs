@@ -44,6 +44,9 @@ use source_actor::SourceStart;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// A stage of the pipeline, as the actors run it.
+type Stage = Named<Box<dyn crate::pipeline::DynStage>>;
+
 /// Asks an actor for its stats (one row per part it runs).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<StageStats>")]
@@ -216,13 +219,9 @@ fn layers(
 /// source's actor runs, the layers of stage actors between (one replica
 /// each), and the stages the sink's actor runs.
 fn packed(
-    stages: Vec<Named<Box<dyn crate::pipeline::DynStage>>>,
+    stages: Vec<Stage>,
     sizes: &[usize],
-) -> (
-    Vec<Named<Box<dyn crate::pipeline::DynStage>>>,
-    Vec<coordinator::Layer>,
-    Vec<Named<Box<dyn crate::pipeline::DynStage>>>,
-) {
+) -> (Vec<Stage>, Vec<coordinator::Layer>, Vec<Stage>) {
     let mut stages = stages.into_iter();
     let (first, middle) = match sizes {
         [first, middle @ .., _] => (*first, middle),
