@@ -8,9 +8,12 @@
 //! `seq` goes to replica `seq % n`, and the receivers put batches back in
 //! order through their bounded reorder buffers.
 //!
-//! With `--replicas auto` over plain files that it can read by byte
-//! ranges, the mode runs reading lanes instead of actors: one thread per
-//! core reads its own chunks and runs every part on them (`lanes.rs`).
+//! Over plain files that it can read by byte ranges (unless `--replicas
+//! STAGE=N` asks for the actors), the mode runs reading lanes instead of
+//! actors: one thread per core reads its own chunks and runs every part on
+//! them (`lanes.rs`). With `--replicas auto` on the actors, a probe sets
+//! the replica counts, or packs cheap stages onto the source's or the
+//! sink's actor ([`replicas::pack`]).
 //!
 //! Files: `coordinator.rs` (wiring, failure, shutdown), `source_actor.rs`,
 //! `stage_actor.rs`, `sink_actor.rs` (aggregate + sink), `credits.rs` (flow

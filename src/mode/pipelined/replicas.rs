@@ -7,7 +7,8 @@
 //! hands the spare cores, one at a time, to the most expensive actor when
 //! that actor is a replicable stage (a pipeline runs at the pace of its
 //! slowest actor); it stops when the slowest actor is the source or the
-//! aggregate, which cannot be split.
+//! aggregate, which cannot be split. When no stage got a spare core,
+//! [`pack`] puts the parts onto at most one actor per core.
 
 use crate::error::RunError;
 use std::fmt;
@@ -15,15 +16,19 @@ use std::fmt;
 /// How many actors run each transforming stage in pipeline mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Replicas {
-    /// One actor per stage.
+    /// No counts given: over plain files that the pipeline can read by
+    /// byte ranges, one reading lane per core (as `Auto`); otherwise one
+    /// actor per stage.
     #[default]
     None,
-    /// Given counts per stage name; unnamed stages get one.
+    /// Given counts per stage name; unnamed stages get one. Always the
+    /// stage actors.
     Fixed(Vec<(String, usize)>),
     /// Over plain files that the pipeline can read by byte ranges, one
     /// reading lane per core (each reads its own ranges and runs every
     /// part on them); otherwise measure the stages on the first batches,
-    /// then give the spare cores to the busiest replicable stage.
+    /// then give the spare cores to the busiest replicable stage, or, if
+    /// none is worth one, pack the parts onto fewer actors ([`pack`]).
     Auto,
 }
 
