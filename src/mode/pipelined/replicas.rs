@@ -176,14 +176,18 @@ pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize
 /// source's actor and the sink's), cut where the largest group's cost is
 /// least (ties: fewer actors). The first group is the source and the
 /// stages after it on the source's thread, the last the stages before the
-/// aggregate on the sink's thread.
+/// aggregate on the sink's thread. An actor per part (all ones) when
+/// packing would make the run's pace slower: when the largest group
+/// would cost more than both the costliest part and an even share of
+/// the whole per core (what an actor per part may reach with the cores
+/// shared among its threads).
 ///
 /// Why: an actor per part puts more busy threads than cores on the
 /// machine, and every hand-off moves a batch to another core, where its
 /// records are read out of another core's cache and freed into another
 /// thread's allocator. A chain the spare cores cannot speed up runs at
-/// the pace of its costliest actor, so parts are packed together as long
-/// as that does not make the costliest actor costlier.
+/// the pace of its costliest part, so parts are packed together as long
+/// as that does not make the pace slower.
 pub fn pack(costs: &[f64], cores: usize) -> Vec<usize> {
     let parts = costs.len();
     if parts <= 2 {
@@ -211,6 +215,11 @@ pub fn pack(costs: &[f64], cores: usize) -> Vec<usize> {
     let least = (2..=most)
         .map(|g| best[g][parts])
         .fold(f64::INFINITY, f64::min);
+    let costliest = costs.iter().copied().fold(0.0, f64::max);
+    let share = sum(0, parts) / cores.max(1) as f64;
+    if least > costliest.max(share) {
+        return vec![1; parts];
+    }
     let groups = (2..=most)
         .find(|&g| best[g][parts] <= least)
         .unwrap_or(most);
@@ -295,11 +304,14 @@ mod tests {
 
     #[test]
     fn pack_balances_the_parts_on_the_cores() {
-        // A CSV job measured in serial mode (source, validate, enrich,
-        // aggregate with sink): on 2 cores the source takes validate.
-        assert_eq!(pack(&[0.37, 0.06, 0.14, 0.39], 2), vec![2, 2]);
-        // logs from the generator: the generator alone, the rest together.
-        assert_eq!(pack(&[7.0, 3.9, 1.0, 1.5], 2), vec![1, 3]);
+        // A source costlier than everything after it: the stages go
+        // with the aggregate.
+        assert_eq!(pack(&[4.0, 0.5, 0.5, 1.0], 2), vec![1, 3]);
+        // Balanced enough that two contiguous groups would be slower than
+        // four threads sharing two cores (a CSV job measured in serial
+        // mode; logs from the generator): an actor per part.
+        assert_eq!(pack(&[0.37, 0.06, 0.14, 0.39], 2), vec![1, 1, 1, 1]);
+        assert_eq!(pack(&[1.19, 1.17, 0.15, 0.85], 2), vec![1, 1, 1, 1]);
         // Enough cores: an actor per part.
         assert_eq!(pack(&[1.0, 1.0, 1.0, 1.0], 4), vec![1, 1, 1, 1]);
         // More actors would not lower the largest: the fewest that reach it.
@@ -313,7 +325,8 @@ mod tests {
         for (costs, cores) in [(&[0.2, 0.5, 0.1, 0.9, 0.3][..], 3), (&[1.0; 7][..], 2)] {
             let sizes = pack(costs, cores);
             assert_eq!(sizes.iter().sum::<usize>(), costs.len());
-            assert!(sizes.len() >= 2 && sizes.len() <= cores.max(2));
+            let unpacked = sizes.len() == costs.len();
+            assert!(unpacked || (sizes.len() >= 2 && sizes.len() <= cores.max(2)));
             assert!(sizes.iter().all(|&n| n > 0));
         }
     }
