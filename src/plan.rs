@@ -157,7 +157,7 @@ impl fmt::Display for Plan {
             plural(self.cores as u64)
         )?;
         let capped = match self.source_batch_records {
-            Some(n) => format!(" (of {n} as the source makes them: it caps its batches by bytes)"),
+            Some(n) => format!(", capped by the source at {n} (by bytes)"),
             None => String::new(),
         };
         writeln!(

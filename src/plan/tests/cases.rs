@@ -125,7 +125,9 @@ fn a_user_pipeline_on_csv() {
     for c in four(library) {
         let p = plan(&k.csv, &c, &TWO);
         assert_eq!(p.source_batch_records, Some(1536), "{p:?}");
-        assert!(p.to_lines().contains("(of 1536 as the source makes them"));
+        assert!(p
+            .to_lines()
+            .contains("batches of 8192 records, capped by the source at 1536 (by bytes)"));
     }
     // A batch size under the cap: no cap to show.
     let mut small = library(Mode::Serial);
