@@ -28,7 +28,8 @@ pub enum Replicas {
     /// reading lane per core (each reads its own ranges and runs every
     /// part on them); otherwise measure the stages on the first batches,
     /// then give the spare cores to the busiest replicable stage, or, if
-    /// none is worth one, pack the parts onto fewer actors ([`pack`]).
+    /// none is worth one, pack the parts onto fewer actors where that
+    /// cannot slow the run (docs/plan.md).
     Auto,
 }
 
