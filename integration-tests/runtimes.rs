@@ -248,13 +248,12 @@ impl Source for Costly {
             .0
             .by_ref()
             .take(max)
-            .map(|n| {
+            .inspect(|&n| {
                 let mut h = n;
                 for _ in 0..20_000 {
                     h = std::hint::black_box(h.rotate_left(5) ^ n);
                 }
                 std::hint::black_box(h);
-                n
             })
             .collect();
         Ok((!batch.is_empty()).then_some(batch))
