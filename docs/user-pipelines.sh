@@ -17,6 +17,9 @@
 # build's plain loop with the first build's. Every run's stdout is compared with the
 # first build's plain loop, byte for byte. Peak RSS is the largest process's (GNU time).
 #
+# Mode `pipeline` is what pipeline mode picks without flags (reading lanes over these
+# plain files), `pipeline-actors` forces the stage actors (`--replicas STAGE=1`).
+#
 # Mode `bound` is the machine's bound for this code: K plain loops at once (K = cores,
 # or K=...), each on 1/K of the records (a CSV part gets the header too), with nothing
 # to share or merge; its output is not compared. "fraction of the bound" = the bound's
@@ -36,6 +39,8 @@ flags() {
   case $1 in
     plain | serial | pipeline | rayon | multiprocess) echo "--mode $1" ;;
     pipeline-auto) echo "--mode pipeline --replicas auto" ;;
+    # The stage actors, one per stage (without --replicas a plain file gets lanes).
+    pipeline-actors) if [ "$job" = csv_etl ]; then echo "--mode pipeline --replicas validate=1"; else echo "--mode pipeline --replicas check=1"; fi ;;
   esac
 }
 for job in $JOBS; do

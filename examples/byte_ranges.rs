@@ -577,7 +577,7 @@ fn usage(message: &str) -> ExitCode {
     eprintln!("byte_ranges: {message}");
     eprintln!(
         "usage: byte_ranges --input FILE [--mode plain|serial|pipeline|multiprocess] \
-         [--workers N] [--replicas none|auto] [--batch-size N] [--counted] [--report FILE]\n       \
+         [--workers N] [--replicas none|auto|STAGE=N] [--batch-size N] [--counted] [--report FILE]\n       \
          byte_ranges --generate N FILE"
     );
     ExitCode::from(2)

@@ -18,8 +18,8 @@
 //!
 //! Flags: `--input FILE`, `--mode plain|serial|pipeline|multiprocess|rayon`
 //! (default serial), `--workers N` (multiprocess, default 2), `--replicas
-//! none|auto` (pipeline, default none), `--batch-size N` (records per
-//! batch, default 8192). `--generate N FILE` writes N orders (seeded,
+//! none|auto|STAGE=N` (pipeline, default none; `STAGE=N` forces the stage
+//! actors), `--batch-size N` (records per batch, default 8192). `--generate N FILE` writes N orders (seeded,
 //! deterministic; about 4 % of them rejected) and exits.
 
 mod common;
@@ -385,7 +385,7 @@ fn usage(message: &str) -> ExitCode {
     eprintln!("csv_etl: {message}");
     eprintln!(
         "usage: csv_etl --input FILE [--mode plain|serial|pipeline|multiprocess|rayon] \
-         [--workers N] [--replicas none|auto] [--batch-size N] [--report FILE]\n       \
+         [--workers N] [--replicas none|auto|STAGE=N] [--batch-size N] [--report FILE]\n       \
          csv_etl --generate N FILE\n\
          --report FILE: a parpipe mode's run report as JSON (its `plan` says how it ran)"
     );

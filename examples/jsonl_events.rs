@@ -18,8 +18,9 @@
 //! Flags: `--input FILE` (`-` for standard input, gzip files too, except in
 //! `plain` and `rayon` modes), `--mode
 //! plain|serial|pipeline|multiprocess|rayon` (default serial), `--workers
-//! N` (multiprocess, default 2), `--replicas none|auto` (pipeline, default
-//! none), `--batch-size N` (records per batch, default 8192).
+//! N` (multiprocess, default 2), `--replicas none|auto|STAGE=N` (pipeline,
+//! default none; `STAGE=N` forces the stage actors), `--batch-size N`
+//! (records per batch, default 8192).
 //! `--generate N FILE` writes N events (seeded, deterministic) and exits.
 
 mod common;
@@ -348,7 +349,7 @@ fn usage(message: &str) -> ExitCode {
     eprintln!("jsonl_events: {message}");
     eprintln!(
         "usage: jsonl_events --input FILE [--mode plain|serial|pipeline|multiprocess|rayon] \
-         [--workers N] [--replicas none|auto] [--batch-size N] [--report FILE]\n       jsonl_events --generate N FILE"
+         [--workers N] [--replicas none|auto|STAGE=N] [--batch-size N] [--report FILE]\n       jsonl_events --generate N FILE"
     );
     ExitCode::from(2)
 }

@@ -485,7 +485,9 @@ fn byte_ranges_cuts_a_users_source_by_bytes_and_renumbers_in_every_mode() {
     let runs: &[(&[&str], bool, bool)] = &[
         (&["--mode", "serial"], false, false),
         (&["--mode", "serial", "--batch-size", "7"], false, false),
-        (&["--mode", "pipeline"], false, false),
+        // Pipeline mode over a plain file: reading lanes, with or without
+        // `--replicas auto`.
+        (&["--mode", "pipeline"], true, false),
         (&["--mode", "pipeline", "--replicas", "auto"], true, false),
         (
             &[

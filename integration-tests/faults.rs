@@ -358,6 +358,11 @@ fn an_input_truncated_or_replaced_mid_run_fails_every_mode_naming_the_file() {
                 "--queue-depth",
                 "1",
             ];
+            if mode == "pipeline" {
+                // The stage actors, which read the file as the run goes
+                // (without --replicas a plain file gets reading lanes).
+                args.extend(["--replicas", "parse=1"]);
+            }
             args.extend(["--out", out.to_str().unwrap()]);
             if multiprocess {
                 args.extend(["--workers", "2", "--inflight", "1"]);

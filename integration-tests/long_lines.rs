@@ -68,7 +68,11 @@ fn lines_longer_than_a_block_give_serials_summary_in_every_mode() {
     let v: serde_json::Value = serde_json::from_str(&serial).unwrap();
     assert_eq!(v["lines"].as_u64(), Some(20_003), "{serial}");
     for (name, flags) in [
-        ("pipeline", &["--mode", "pipeline"][..]),
+        // The stage actors (without --replicas a plain file gets lanes).
+        (
+            "pipeline",
+            &["--mode", "pipeline", "--replicas", "parse=1"][..],
+        ),
         ("lanes", &["--mode", "pipeline", "--replicas", "auto"]),
         (
             "multiprocess",

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 /// start its workers even for a small input (else it runs inline, as
 /// serial mode does, and proves nothing).
 const MODES: [(&str, &[&str]); 3] = [
-    ("pipeline", &["--mode", "pipeline"]),
+    // The stage actors (pipeline mode without --replicas over a plain file
+    // runs reading lanes, as `auto` does).
+    ("pipeline", &["--mode", "pipeline", "--replicas", "parse=1"]),
     ("lanes", &["--mode", "pipeline", "--replicas", "auto"]),
     (
         "multiprocess",

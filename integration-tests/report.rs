@@ -76,7 +76,15 @@ fn the_report_is_the_same_in_every_mode_and_escapes_the_log() {
     for (name, args) in [
         (
             "pipeline",
-            &["--mode", "pipeline", "--batch-size", "97"][..],
+            // The stage actors (without --replicas a plain file gets lanes).
+            &[
+                "--mode",
+                "pipeline",
+                "--replicas",
+                "parse=1",
+                "--batch-size",
+                "97",
+            ][..],
         ),
         ("lanes", &["--mode", "pipeline", "--replicas", "auto"][..]),
         (

@@ -237,3 +237,73 @@ fn replicas_auto_measures_a_user_source_pulled_on_its_own_thread() {
         done.report.stages
     );
 }
+
+/// A source that works hard for each batch (a hash chain per record).
+struct Costly(std::ops::Range<u64>);
+
+impl Source for Costly {
+    type Out = Vec<u64>;
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<u64>>, StageError> {
+        let batch: Vec<u64> = self
+            .0
+            .by_ref()
+            .take(max)
+            .inspect(|&n| {
+                let mut h = n;
+                for _ in 0..20_000 {
+                    h = std::hint::black_box(h.rotate_left(5) ^ n);
+                }
+                std::hint::black_box(h);
+            })
+            .collect();
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}
+
+/// A cheap stage: adds one to every number.
+#[derive(Clone)]
+struct AddOne;
+
+impl parpipe::Stage for AddOne {
+    type In = Vec<u64>;
+    type Out = Vec<u64>;
+    fn process(&mut self, b: Vec<u64>, _: &BatchInfo) -> Result<Vec<u64>, StageError> {
+        Ok(b.into_iter().map(|n| n + 1).collect())
+    }
+}
+
+/// `auto` with a source costlier than the rest: no stage gets a spare core,
+/// the cheap stages are packed onto the source's or the sink's thread
+/// (fewer actors than parts), and the result and a row per stage are
+/// those of serial mode.
+#[test]
+fn replicas_auto_packs_cheap_stages_with_serials_result_and_rows() {
+    let run = |mode| {
+        let config = RunConfig {
+            mode,
+            batch_size: 50,
+            replicas: parpipe::Replicas::Auto,
+            ..RunConfig::default()
+        };
+        Pipeline::builder("packed", "costly", Costly(1..2_001))
+            .stage("first", AddOne)
+            .stage("second", AddOne)
+            .collect("sum", Sum)
+            .run(&config)
+            .unwrap()
+    };
+    let serial = run(Mode::Serial);
+    let packed = run(Mode::Pipeline);
+    assert_eq!(serial.result, 2_000 * 2_001 / 2 + 2 * 2_000);
+    assert_eq!(packed.result, serial.result);
+    // (The probe pulls smaller batches: batch counts differ, records not.)
+    let rows = |done: &parpipe::Finished<u64>| -> Vec<(String, u64, usize)> {
+        done.report
+            .stages
+            .iter()
+            .map(|s| (s.name.clone(), s.records_in, s.replicas))
+            .collect()
+    };
+    assert_eq!(rows(&packed), rows(&serial), "{}", packed.report.to_table());
+    assert!(packed.report.stages.iter().all(|s| s.batches > 0));
+}

@@ -261,9 +261,10 @@ pub(crate) struct RunArgs {
     /// Batches that may wait before each stage (pipeline mode), 1 to 1024.
     #[arg(long, default_value_t = 4, value_parser = int_in::<usize>(1, MAX_QUEUE_DEPTH))]
     pub(crate) queue_depth: usize,
-    /// Actors for a stage (pipeline mode): STAGE=N (repeatable), or `auto`:
-    /// over plain files a reading lane per core, else measure the stages
-    /// first and give the spare cores to the busiest.
+    /// Actors for a stage (pipeline mode): STAGE=N (repeatable: the stage
+    /// actors, whatever the input), or `auto`: over plain files a reading
+    /// lane per core (as without the flag), else measure the stages first
+    /// and give the spare cores to the busiest, or pack cheap stages.
     #[arg(long = "replicas", value_name = "STAGE=N|auto", value_parser = Replicas::parse_one)]
     pub(crate) replicas: Vec<Replicas>,
     /// Worker processes (multiprocess mode; default: number of cores), 0 to

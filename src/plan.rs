@@ -107,6 +107,12 @@ pub struct Plan {
     pub chunk_sizing: ChunkSizing,
     /// Records per batch the parts are given.
     pub batch_size: usize,
+    /// The source caps its batches at this many records (by bytes, see
+    /// [`ParsedLines::with_batch_bytes`](crate::sources::ParsedLines::with_batch_bytes)),
+    /// below `batch_size`: the batches every engine runs (and stage actors
+    /// hand on) hold at most this many. `None`: batches of `batch_size`.
+    #[serde(default)]
+    pub source_batch_records: Option<usize>,
     /// Worker processes this run starts (multiprocess mode), else 0.
     pub workers: usize,
     /// Reading lanes (threads), else 0.
@@ -150,9 +156,13 @@ impl fmt::Display for Plan {
             self.cores,
             plural(self.cores as u64)
         )?;
+        let capped = match self.source_batch_records {
+            Some(n) => format!(", capped by the source at {n} (by bytes)"),
+            None => String::new(),
+        };
         writeln!(
             f,
-            "plan: chunks {}{}, {}; batches of {} records",
+            "plan: chunks {}{}, {}; batches of {} records{capped}",
             name(&self.chunking),
             if self.ships_ranges {
                 " (their bytes shipped to a worker that cannot read them)"
@@ -196,6 +206,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         ships_ranges: false,
         chunk_sizing: ChunkSizing::batches(batch_size),
         batch_size,
+        source_batch_records: facts.batch_records.filter(|&n| n < batch_size),
         workers: 0,
         lanes: 0,
         probe: false,
@@ -226,9 +237,18 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
 }
 
 /// Pipeline mode: reading lanes, or stage actors, or inline for a small input.
+///
+/// Unless `--replicas STAGE=N` fixed the actors, a pipeline the lanes can
+/// read runs on them: each lane reads, decodes and runs every part on its
+/// own chunks, so a record is freed on the thread that made it and no
+/// batch crosses cores. The stage actors hand every batch to another
+/// thread, whose frees of the records another thread allocated are the
+/// costliest part of a job of small owned records (docs/plan.md,
+/// "Why reading lanes without flags").
 fn plan_pipeline(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig) {
     let auto = config.replicas == Replicas::Auto;
-    if auto && plan.cores > 1 && facts.lanes_can_read() {
+    let fixed = matches!(config.replicas, Replicas::Fixed(_));
+    if !fixed && plan.cores > 1 && facts.lanes_can_read() {
         plan.engine = Engine::ReadingLanes;
         plan.chunking = Chunking::UncountedRanges;
         plan.lanes = plan.cores;
@@ -240,8 +260,9 @@ fn plan_pipeline(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig) {
             config.max_frame,
         );
         plan.why = format!(
-            "--replicas auto over plain files cut by bytes, stages that do not read \
-             record numbers and an aggregate that renumbers: one reading lane per core ({})",
+            "plain files cut by bytes, stages that do not read record numbers and an \
+             aggregate that renumbers: one reading lane per core ({}), each running every \
+             part on its own chunks (--replicas STAGE=N for the stage actors)",
             plan.cores
         );
         return;
@@ -258,7 +279,11 @@ fn plan_pipeline(plan: &mut Plan, facts: &PipelineFacts, config: &RunConfig) {
              batches ({})",
             facts.why_no_lanes()
         ),
-        _ => "an actor per stage, with credit backpressure".into(),
+        _ if plan.cores == 1 => "an actor per stage, with credit backpressure".into(),
+        _ => format!(
+            "an actor per stage, with credit backpressure ({})",
+            facts.why_no_lanes()
+        ),
     };
     if let Replicas::Fixed(_) = config.replicas {
         return;

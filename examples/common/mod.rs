@@ -22,7 +22,8 @@ pub struct Args {
     /// `--mode`: `plain`, `rayon` (the example's own loops) or a parpipe
     /// mode; `serial` by default.
     pub mode: String,
-    /// `--workers`, `--batch-size` and `--replicas`, as given.
+    /// `--workers`, `--batch-size` and `--replicas` (`none`, `auto` or
+    /// `STAGE=N`), as given.
     pub config: RunConfig,
     /// `--report FILE`: where a parpipe mode writes its run report.
     pub report: Option<String>,
@@ -66,8 +67,9 @@ pub fn parse(args: Vec<String>, switches: &[&str]) -> Result<Command, String> {
             "--replicas" => {
                 config.replicas = match value.as_str() {
                     "none" => Replicas::None,
-                    "auto" => Replicas::Auto,
-                    _ => return Err("--replicas must be none or auto".into()),
+                    // `auto`, or STAGE=N: the stage actors, whatever the input.
+                    other => Replicas::parse_one(other)
+                        .map_err(|e| format!("--replicas must be none, auto or STAGE=N: {e}"))?,
                 }
             }
             other => return Err(format!("unknown flag '{other}'")),

@@ -32,6 +32,14 @@ pub struct PipelineFacts {
     /// The pipeline was built from a registered job, so worker processes
     /// can rebuild it.
     pub registered: bool,
+    /// The most records a batch of the source holds when asked for the
+    /// run's batch size, when the source caps it below that (a source of
+    /// large records caps its batches by bytes, see
+    /// [`ParsedLines::with_batch_bytes`](crate::sources::ParsedLines::with_batch_bytes));
+    /// `None` when it makes batches of the size asked for. Asked of the
+    /// source's chunk decoder, which sizes batches as the source does.
+    #[serde(default)]
+    pub batch_records: Option<usize>,
 }
 
 impl PipelineFacts {
@@ -40,14 +48,20 @@ impl PipelineFacts {
     /// workers can rebuild. Whether the source is in plain files is a look
     /// at them (a file's first and last bytes: gzip, a `/proc` file), so it
     /// is asked only where the plan uses it: in multiprocess mode, and in
-    /// pipeline mode with `--replicas auto` (reading lanes). Serial mode
-    /// decides nothing and asks nothing: it reads its input once, as the
-    /// run. Facts not asked are `None` or false.
+    /// pipeline mode unless `--replicas STAGE=N` fixed the stage actors
+    /// (reading lanes). Serial mode looks at nothing: it reads its input
+    /// once, as the run. Facts not asked are `None` or false; the
+    /// source's batch cap is no I/O and is asked in every mode.
     pub fn of(pipeline: &Pipeline, config: &RunConfig, registered: bool) -> Self {
         let source = &pipeline.source.part;
         let mode = config.mode;
         let ranges = mode == Mode::Multiprocess
-            || (mode == Mode::Pipeline && config.replicas == Replicas::Auto);
+            || (mode == Mode::Pipeline && !matches!(config.replicas, Replicas::Fixed(_)));
+        let batch_size = config.batch_size.max(1);
+        let batch_records = source
+            .chunk_decoder()
+            .map(|d| d.batch_records(batch_size))
+            .filter(|&n| n < batch_size);
         PipelineFacts {
             records: (mode != Mode::Serial)
                 .then(|| source.remaining_estimate())
@@ -62,6 +76,7 @@ impl PipelineFacts {
                     .all(|s| !s.part.uses_record_numbers()),
             stages: pipeline.stages.len(),
             registered,
+            batch_records,
         }
     }
 

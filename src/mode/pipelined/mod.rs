@@ -8,9 +8,12 @@
 //! `seq` goes to replica `seq % n`, and the receivers put batches back in
 //! order through their bounded reorder buffers.
 //!
-//! With `--replicas auto` over plain files that it can read by byte
-//! ranges, the mode runs reading lanes instead of actors: one thread per
-//! core reads its own chunks and runs every part on them (`lanes.rs`).
+//! Over plain files that it can read by byte ranges (unless `--replicas
+//! STAGE=N` asks for the actors), the mode runs reading lanes instead of
+//! actors: one thread per core reads its own chunks and runs every part on
+//! them (`lanes.rs`). With `--replicas auto` on the actors, a probe sets
+//! the replica counts, or packs cheap stages onto the source's or the
+//! sink's actor ([`replicas::pack`]).
 //!
 //! Files: `coordinator.rs` (wiring, failure, shutdown), `source_actor.rs`,
 //! `stage_actor.rs`, `sink_actor.rs` (aggregate + sink), `credits.rs` (flow
@@ -44,6 +47,9 @@ use source_actor::SourceStart;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// A stage of the pipeline, as the actors run it.
+type Stage = Named<Box<dyn crate::pipeline::DynStage>>;
+
 /// Asks an actor for its stats (one row per part it runs).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<StageStats>")]
@@ -76,6 +82,8 @@ pub async fn execute(
     let mut stats = pipeline.fresh_stats();
     let mut acc = pipeline.aggregate.part.empty();
     let mut numbering = Numbering::new();
+    // Parts per actor, when `auto` packs them (see `replicas::pack`).
+    let mut packing = None;
     if plan.probe {
         let probed = match probe::probe(&mut pipeline, config, &mut acc, &mut stats) {
             Ok(p) => p,
@@ -101,14 +109,32 @@ pub async fn execute(
         // The other actors: the source, and the aggregate with the sink.
         let others = [m[0].as_secs_f64(), (m[n + 1] + m[n + 2]).as_secs_f64()];
         counts = replicas::plan_auto(&costs, &others, plan.cores);
+        if counts.iter().all(|&c| c == 1) {
+            // No stage got a spare core: fewer actors, cut where the
+            // measured costs balance.
+            let parts: Vec<f64> = std::iter::once(others[0])
+                .chain(costs.iter().copied())
+                .chain(std::iter::once(others[1]))
+                .collect();
+            packing = Some(replicas::pack(&parts, plan.cores));
+        }
         tracing::info!(
             ?counts,
             ?costs,
             ?others,
+            ?packing,
             "replicas auto: measured {} batches",
             numbering.seq
         );
     }
+    let (source_stages, layers, sink_stages) = match &packing {
+        Some(sizes) => packed(pipeline.stages, sizes),
+        None => (
+            Vec::new(),
+            layers(pipeline.stages, &counts, config.replicas == Replicas::Auto),
+            Vec::new(),
+        ),
+    };
     let n_stages = counts.len();
     let base = stats;
     let setup = Setup {
@@ -120,9 +146,10 @@ pub async fn execute(
                 batch_size: config.batch_size,
                 cancel: config.cancel.clone(),
                 progress: config.progress.clone(),
+                stages: source_stages,
             },
         ),
-        stages: layers(pipeline.stages, &counts, config.replicas == Replicas::Auto),
+        stages: layers,
         sink: (
             pipeline.aggregate,
             pipeline.sink,
@@ -134,6 +161,7 @@ pub async fn execute(
                     StageStats::new(&base[n_stages + 1].name, StageKind::Aggregate),
                     StageStats::new(&base[n_stages + 2].name, StageKind::Sink),
                 ),
+                stages: sink_stages,
             },
         ),
         depth: config.queue_depth,
@@ -187,6 +215,28 @@ fn layers(
         }
     }
     out
+}
+
+/// The stages split as [`replicas::pack`] grouped the parts (`sizes`
+/// parts per actor: the source's first, the sink's last): the stages the
+/// source's actor runs, the layers of stage actors between (one replica
+/// each), and the stages the sink's actor runs.
+fn packed(
+    stages: Vec<Stage>,
+    sizes: &[usize],
+) -> (Vec<Stage>, Vec<coordinator::Layer>, Vec<Stage>) {
+    let mut stages = stages.into_iter();
+    let (first, middle) = match sizes {
+        [first, middle @ .., _] => (*first, middle),
+        _ => (1, &[][..]),
+    };
+    let at_source: Vec<_> = stages.by_ref().take(first.saturating_sub(1)).collect();
+    let layers = middle
+        .iter()
+        .map(|&n| (stages.by_ref().take(n).collect(), 1))
+        .collect();
+    // The rest: the sink's.
+    (at_source, layers, stages.collect())
 }
 
 /// One row per part from the actors' rows (source, each replica of each

@@ -7,7 +7,8 @@
 //! hands the spare cores, one at a time, to the most expensive actor when
 //! that actor is a replicable stage (a pipeline runs at the pace of its
 //! slowest actor); it stops when the slowest actor is the source or the
-//! aggregate, which cannot be split.
+//! aggregate, which cannot be split. When no stage got a spare core,
+//! [`pack`] puts the parts onto at most one actor per core.
 
 use crate::error::RunError;
 use std::fmt;
@@ -15,15 +16,20 @@ use std::fmt;
 /// How many actors run each transforming stage in pipeline mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Replicas {
-    /// One actor per stage.
+    /// No counts given: over plain files that the pipeline can read by
+    /// byte ranges, one reading lane per core (as `Auto`); otherwise one
+    /// actor per stage.
     #[default]
     None,
-    /// Given counts per stage name; unnamed stages get one.
+    /// Given counts per stage name; unnamed stages get one. Always the
+    /// stage actors.
     Fixed(Vec<(String, usize)>),
     /// Over plain files that the pipeline can read by byte ranges, one
     /// reading lane per core (each reads its own ranges and runs every
     /// part on them); otherwise measure the stages on the first batches,
-    /// then give the spare cores to the busiest replicable stage.
+    /// then give the spare cores to the busiest replicable stage, or, if
+    /// none is worth one, pack the parts onto fewer actors where that
+    /// cannot slow the run (docs/plan.md).
     Auto,
 }
 
@@ -164,6 +170,71 @@ pub fn plan_auto(stage_costs: &[f64], others: &[f64], cores: usize) -> Vec<usize
     counts
 }
 
+/// Where `auto` puts the parts when no stage got replicas: `costs` are
+/// the measured costs of the parts in order (the source, each stage, the
+/// aggregate with the sink). Returns how many parts each actor runs, in
+/// order: contiguous groups, at most `cores` of them (at least two: the
+/// source's actor and the sink's), cut where the largest group's cost is
+/// least (ties: fewer actors). The first group is the source and the
+/// stages after it on the source's thread, the last the stages before the
+/// aggregate on the sink's thread. An actor per part (all ones) when
+/// packing would make the run's pace slower: when the largest group
+/// would cost more than both the costliest part and an even share of
+/// the whole per core (what an actor per part may reach with the cores
+/// shared among its threads).
+///
+/// Why: an actor per part puts more busy threads than cores on the
+/// machine, and every hand-off moves a batch to another core, where its
+/// records are read out of another core's cache and freed into another
+/// thread's allocator. A chain the spare cores cannot speed up runs at
+/// the pace of its costliest part, so parts are packed together as long
+/// as that does not make the pace slower.
+pub fn pack(costs: &[f64], cores: usize) -> Vec<usize> {
+    let parts = costs.len();
+    if parts <= 2 {
+        return vec![1; parts];
+    }
+    let most = cores.clamp(2, parts);
+    // best[g][i]: the least largest group over the first i parts in g
+    // groups; cut[g][i]: where the last of those groups starts.
+    let sum = |a: usize, b: usize| costs[a..b].iter().sum::<f64>();
+    let mut best = vec![vec![f64::INFINITY; parts + 1]; most + 1];
+    let mut cut = vec![vec![0usize; parts + 1]; most + 1];
+    best[0][0] = 0.0;
+    for g in 1..=most {
+        for i in g..=parts {
+            for j in (g - 1)..i {
+                let worst = best[g - 1][j].max(sum(j, i));
+                if worst < best[g][i] {
+                    best[g][i] = worst;
+                    cut[g][i] = j;
+                }
+            }
+        }
+    }
+    // The fewest groups (two at least) whose largest is the least.
+    let least = (2..=most)
+        .map(|g| best[g][parts])
+        .fold(f64::INFINITY, f64::min);
+    let costliest = costs.iter().copied().fold(0.0, f64::max);
+    let share = sum(0, parts) / cores.max(1) as f64;
+    if least > costliest.max(share) {
+        return vec![1; parts];
+    }
+    let groups = (2..=most)
+        .find(|&g| best[g][parts] <= least)
+        .unwrap_or(most);
+    let mut sizes = Vec::with_capacity(groups);
+    let mut end = parts;
+    for g in (1..=groups).rev() {
+        let start = cut[g][end];
+        sizes.push(end - start);
+        end = start;
+    }
+    sizes.reverse();
+    sizes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +301,34 @@ mod tests {
         assert_eq!(plan_auto(&[1.0, 1.0], &[1.0, 1.0], 4), vec![1, 1]);
         // One core: nothing to give.
         assert_eq!(plan_auto(&[9.0], &[1.0], 1), vec![1]);
+    }
+
+    #[test]
+    fn pack_balances_the_parts_on_the_cores() {
+        // A source costlier than everything after it: the stages go
+        // with the aggregate.
+        assert_eq!(pack(&[4.0, 0.5, 0.5, 1.0], 2), vec![1, 3]);
+        // Balanced enough that two contiguous groups would be slower than
+        // four threads sharing two cores (a CSV job measured in serial
+        // mode; logs from the generator): an actor per part.
+        assert_eq!(pack(&[0.37, 0.06, 0.14, 0.39], 2), vec![1, 1, 1, 1]);
+        assert_eq!(pack(&[1.19, 1.17, 0.15, 0.85], 2), vec![1, 1, 1, 1]);
+        // Enough cores: an actor per part.
+        assert_eq!(pack(&[1.0, 1.0, 1.0, 1.0], 4), vec![1, 1, 1, 1]);
+        // More actors would not lower the largest: the fewest that reach it.
+        assert_eq!(pack(&[5.0, 0.1, 0.1, 0.1], 4), vec![1, 3]);
+        // A middle stage heavy enough for an actor of its own.
+        assert_eq!(pack(&[1.0, 3.0, 1.0, 1.0], 3), vec![1, 1, 2]);
+        // One core still has the source's actor and the sink's.
+        assert_eq!(pack(&[1.0, 1.0, 1.0], 1), vec![1, 2]);
+        // Source and sink only: nothing to pack.
+        assert_eq!(pack(&[1.0, 1.0], 2), vec![1, 1]);
+        for (costs, cores) in [(&[0.2, 0.5, 0.1, 0.9, 0.3][..], 3), (&[1.0; 7][..], 2)] {
+            let sizes = pack(costs, cores);
+            assert_eq!(sizes.iter().sum::<usize>(), costs.len());
+            let unpacked = sizes.len() == costs.len();
+            assert!(unpacked || (sizes.len() >= 2 && sizes.len() <= cores.max(2)));
+            assert!(sizes.iter().all(|&n| n > 0));
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The sink actor: folds batches into the aggregate's partial strictly in
+//! The sink actor: runs the stages packed onto its thread (`--replicas
+//! auto` may put cheap stages here, see [`pack`](super::replicas::pack)) on
+//! each batch and folds it into the aggregate's partial strictly in
 //! input order (its inbox is the bounded reorder buffer), lets the sink
 //! stream its parts after each batch, and writes the result once the source
 //! has said how many batches there were and all of them are folded in. On
@@ -10,12 +12,14 @@ use super::credits::{Batch, Grant, Inbox};
 use super::TakeStats;
 use crate::error::RunError;
 use crate::metrics::{StageKind, StageStats};
-use crate::mode::inline::{run_aggregate, run_sink_absorb, run_sink_finish};
-use crate::pipeline::{AnyData, DynAggregate, DynSink, Named, SnapshotReq};
+use crate::mode::inline::{run_aggregate, run_sink_absorb, run_sink_finish, run_stages};
+use crate::pipeline::{AnyData, DynAggregate, DynSink, DynStage, Named, SnapshotReq};
 use actix::prelude::*;
 
 /// The aggregate-and-sink actor.
 pub(crate) struct SinkActor {
+    /// Stages run on this thread before the aggregate, with their numbers.
+    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
     aggregate: Named<Box<dyn DynAggregate>>,
     sink: Named<Box<dyn DynSink>>,
     acc: Option<AnyData>,
@@ -71,6 +75,9 @@ pub(crate) struct SinkStart {
     pub(crate) depth: usize,
     /// Stats of the aggregate and the sink so far.
     pub(crate) stats: (StageStats, StageStats),
+    /// The stages it runs on each batch before the aggregate (none unless
+    /// `--replicas auto` packed them here).
+    pub(crate) stages: Vec<Named<Box<dyn DynStage>>>,
 }
 
 impl SinkActor {
@@ -84,6 +91,14 @@ impl SinkActor {
     ) -> Self {
         debug_assert_eq!(start.stats.0.kind, StageKind::Aggregate);
         SinkActor {
+            stages: start
+                .stages
+                .into_iter()
+                .map(|stage| {
+                    let stats = StageStats::new(&stage.name, StageKind::Stage);
+                    (stage, stats)
+                })
+                .collect(),
             aggregate,
             sink,
             acc: Some(start.acc),
@@ -116,11 +131,13 @@ impl SinkActor {
             .acc
             .as_mut()
             .ok_or_else(|| RunError::Runtime("sink actor lost its partial".into()))?;
+        let stages = self.stages.iter_mut().map(|(stage, stats)| (stage, stats));
+        let (data, records) = run_stages(stages, (batch.data, batch.records), &batch.info, |_| {})?;
         run_aggregate(
             &mut self.aggregate,
             acc,
-            batch.data,
-            batch.records,
+            data,
+            records,
             &batch.info,
             &mut self.aggregate_stats,
         )?;
@@ -230,13 +247,30 @@ impl Handler<Abort> for SinkActor {
 impl Handler<TakeStats> for SinkActor {
     type Result = MessageResult<TakeStats>;
 
+    /// One row per stage it runs (the first, which its queue feeds, with
+    /// the queue's numbers), then the aggregate's and the sink's.
     fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
+        let mut rows: Vec<StageStats> = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, (_, stats))| {
+                let mut stats = stats.clone();
+                stats.idle = self.inbox.idle();
+                if i == 0 {
+                    stats.queue_high_water = self.inbox.high_water();
+                    stats.queue_length = self.inbox.queued();
+                }
+                stats
+            })
+            .collect();
         let mut aggregate = self.aggregate_stats.clone();
         aggregate.idle += self.inbox.idle();
         aggregate.queue_high_water = self.inbox.high_water();
         aggregate.queue_length = self.inbox.queued();
         let mut sink = self.sink_stats.clone();
         sink.idle += self.inbox.idle();
-        MessageResult(vec![aggregate, sink])
+        rows.extend([aggregate, sink]);
+        MessageResult(rows)
     }
 }

@@ -1,5 +1,7 @@
 //! The source actor: pulls batches from the pipeline's source, numbers
-//! them, and sends each one as soon as the first stage has granted it. It
+//! them, runs the stages packed onto its thread (`--replicas auto` may put
+//! cheap stages here, see [`pack`](super::replicas::pack)), and sends each
+//! batch as soon as the next actor has granted it. It
 //! pulls a new batch only when the previous one is sent, so a slow stage
 //! downstream throttles the source (its blocked time). It checks the cancel
 //! flag between batches, and tells the sink actor how many batches there
@@ -11,9 +13,9 @@ use super::sink_actor::{End, SnapshotAt};
 use super::TakeStats;
 use crate::error::RunError;
 use crate::metrics::{Progress, StageKind, StageStats};
-use crate::mode::inline::pull_source;
+use crate::mode::inline::{pull_source, run_stages};
 use crate::mode::Cancel;
-use crate::pipeline::{DynSource, Named, Pulled};
+use crate::pipeline::{DynSource, DynStage, Named, Pulled};
 use crate::stage::Numbering;
 use actix::prelude::*;
 
@@ -31,6 +33,8 @@ pub(crate) struct SourceActor {
     /// Where snapshot requests go (the sink actor answers them in order).
     snapshots: Option<Recipient<SnapshotAt>>,
     done: bool,
+    /// Stages run on this thread after the source, each with its numbers.
+    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
     /// The source is waiting for input; a wake-up is pending.
     waiting: bool,
 }
@@ -57,6 +61,9 @@ pub(crate) struct SourceStart {
     pub(crate) cancel: Cancel,
     /// Counts records read.
     pub(crate) progress: Progress,
+    /// The stages it runs on each batch before sending it (none unless
+    /// `--replicas auto` packed them here).
+    pub(crate) stages: Vec<Named<Box<dyn DynStage>>>,
 }
 
 impl SourceActor {
@@ -80,6 +87,14 @@ impl SourceActor {
             end: None,
             snapshots: None,
             done: false,
+            stages: start
+                .stages
+                .into_iter()
+                .map(|stage| {
+                    let stats = StageStats::new(&stage.name, StageKind::Stage);
+                    (stage, stats)
+                })
+                .collect(),
             waiting: false,
         }
     }
@@ -112,6 +127,11 @@ impl SourceActor {
             match pulled {
                 Ok(Pulled::Data(data, records)) => {
                     let info = self.numbering.next(records);
+                    let stages = self.stages.iter_mut().map(|(stage, stats)| (stage, stats));
+                    let (data, records) = match run_stages(stages, (data, records), &info, |_| {}) {
+                        Ok(out) => out,
+                        Err(error) => return self.fail(error),
+                    };
                     self.outbox.hold(Batch {
                         info,
                         data,
@@ -183,9 +203,16 @@ impl Handler<Grant> for SourceActor {
 impl Handler<TakeStats> for SourceActor {
     type Result = MessageResult<TakeStats>;
 
+    /// The source's row, then one per stage it runs.
     fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
         let mut stats = self.stats.clone();
         stats.blocked = self.outbox.blocked();
-        MessageResult(vec![stats])
+        let mut rows = vec![stats];
+        rows.extend(self.stages.iter().map(|(_, stats)| {
+            let mut stats = stats.clone();
+            stats.blocked = self.outbox.blocked();
+            stats
+        }));
+        MessageResult(rows)
     }
 }

@@ -9,7 +9,7 @@ fn a_25k_line_file() {
         shapes(&f, logs_config),
         [
             (Inline, Threads, Records, 8192),
-            (Inline, Threads, Records, 8192),
+            (ReadingLanes, Threads, UncountedRanges, 8192),
             (ReadingLanes, Threads, UncountedRanges, 8192),
             (Inline, Threads, Records, 8192),
         ]
@@ -22,7 +22,15 @@ fn a_25k_line_file() {
         "{}",
         p.why
     );
+    // Reading lanes start in no time: never replaced by an inline run.
     let p = plan(&f, &logs_config(Mode::Pipeline), &TWO);
+    assert!(p.why.contains("one reading lane per core"), "{}", p.why);
+    // The stage actors (lanes cannot read) are not worth starting.
+    let numbered = PipelineFacts {
+        renumbers: false,
+        ..f.clone()
+    };
+    let p = plan(&numbered, &logs_config(Mode::Pipeline), &TWO);
     assert!(p.why.contains("at most 16 run inline"), "{}", p.why);
     let serial = plan(&f, &logs_config(Mode::Serial), &TWO);
     assert!(
@@ -38,11 +46,15 @@ fn a_1m_line_file() {
         shapes(&f, logs_config),
         [
             (Inline, Threads, Records, 8192),
-            (StageActors, Threads, Records, 8192),
+            (ReadingLanes, Threads, UncountedRanges, 8192),
             (ReadingLanes, Threads, UncountedRanges, 8192),
             (WorkerProcesses, LocalWorkers, UncountedRanges, 8192),
         ]
     );
+    // --replicas STAGE=N: the stage actors, as given.
+    let mut fixed = logs_config(Mode::Pipeline);
+    fixed.replicas = Replicas::Fixed(vec![("parse".into(), 2)]);
+    assert_eq!(plan(&f, &fixed, &TWO).engine, StageActors);
     let lanes = plan(&f, &auto(logs_config(Mode::Pipeline)), &TWO);
     assert_eq!((lanes.lanes, lanes.workers), (2, 0));
     assert_eq!(
@@ -102,11 +114,25 @@ fn a_user_pipeline_on_csv() {
         shapes(&k.csv, library),
         [
             (Inline, Threads, Records, 8192),
-            (StageActors, Threads, Records, 8192),
+            (ReadingLanes, Threads, UncountedRanges, 8192),
             (ReadingLanes, Threads, UncountedRanges, 8192),
             (WorkerProcesses, LocalWorkers, UncountedRanges, 8192),
         ]
     );
+    // The CSV source caps its batches by bytes (48 KiB of 32-byte
+    // records here), and every plan says so.
+    assert_eq!(k.csv.batch_records, Some(1536));
+    for c in four(library) {
+        let p = plan(&k.csv, &c, &TWO);
+        assert_eq!(p.source_batch_records, Some(1536), "{p:?}");
+        assert!(p
+            .to_lines()
+            .contains("batches of 8192 records, capped by the source at 1536 (by bytes)"));
+    }
+    // A batch size under the cap: no cap to show.
+    let mut small = library(Mode::Serial);
+    small.batch_size = 100;
+    assert_eq!(plan(&k.csv, &small, &TWO).source_batch_records, None);
     // Without inline_small, even a tiny CSV gets the engine it asked for.
     assert_eq!(plan(&k.csv, &library(Mode::Multiprocess), &TWO).workers, 2);
     let mp = plan(&k.csv, &library(Mode::Multiprocess), &TWO);

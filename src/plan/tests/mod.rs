@@ -44,6 +44,8 @@ use crate::stage::{Aggregate, BatchInfo, Source, StageError};
 struct Order {
     #[allow(dead_code)]
     id: u32,
+    #[allow(dead_code)]
+    amount: String,
 }
 
 type Orders = <crate::sources::Csv<Order> as Source>::Out;
@@ -169,10 +171,15 @@ fn each_mode_asks_only_what_its_plan_uses() {
     let facts = |config: RunConfig| PipelineFacts::of(&p, &config, true);
     let serial = facts(library(Mode::Serial));
     assert_eq!((serial.records, serial.in_files), (None, false));
+    // Pipeline mode may run reading lanes unless the actors were fixed.
     let pipeline = facts(library(Mode::Pipeline));
-    assert_eq!((pipeline.records, pipeline.in_files), (Some(100), false));
+    assert_eq!((pipeline.records, pipeline.in_files), (Some(100), true));
     let lanes = facts(auto(library(Mode::Pipeline)));
     assert!(lanes.in_files && lanes.decodes_chunks);
+    let mut fixed = library(Mode::Pipeline);
+    fixed.replicas = Replicas::Fixed(vec![("parse".into(), 2)]);
+    let fixed = facts(fixed);
+    assert_eq!((fixed.records, fixed.in_files), (Some(100), false));
     assert!(facts(library(Mode::Multiprocess)).in_files);
 }
 

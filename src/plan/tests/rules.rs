@@ -51,10 +51,18 @@ fn an_engine_shape_the_user_chose_is_honoured() {
         plan(&unregistered, &logs_config(Mode::Multiprocess), &TWO).engine,
         WorkerProcesses
     );
-    // inline_small off: the engine asked for.
+    // inline_small off: the engine asked for (lanes over plain files;
+    // the stage actors where lanes cannot read).
     let mut c = logs_config(Mode::Pipeline);
     c.inline_small = false;
-    assert_eq!(plan(&f, &c, &TWO).engine, StageActors);
+    assert_eq!(plan(&f, &c, &TWO).engine, ReadingLanes);
+    let numbered = PipelineFacts {
+        renumbers: false,
+        ..f.clone()
+    };
+    let p = plan(&numbered, &c, &TWO);
+    assert_eq!(p.engine, StageActors);
+    assert!(p.why.contains("reads record numbers"), "{}", p.why);
 }
 
 #[test]
