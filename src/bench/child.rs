@@ -77,7 +77,7 @@ impl ChildReport {
 /// How one child run ended.
 pub(crate) enum Outcome {
     /// It ran: its report and the text of its summary.json.
-    Measured(ChildReport, String),
+    Measured(Box<ChildReport>, String),
     /// `parpipe run` said the mode is not available in this build.
     Unavailable(String),
 }
@@ -185,6 +185,6 @@ impl Running {
             .with_context(|| format!("bad report '{}'", self.report.display()))?;
         let summary_text = std::fs::read_to_string(&self.summary)
             .with_context(|| format!("cannot read '{}'", self.summary.display()))?;
-        Ok(Outcome::Measured(parsed, summary_text))
+        Ok(Outcome::Measured(Box::new(parsed), summary_text))
     }
 }
