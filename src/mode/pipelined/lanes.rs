@@ -1,4 +1,4 @@
-//! Pipeline mode's reading lanes, for `--replicas auto` over plain files:
+//! Pipeline mode's reading lanes, over plain files (the plan's choice unless `--replicas STAGE=N`):
 //! one lane per core, each a thread that reads its own chunks of the input
 //! (byte ranges, cut here at about a share of what remains and moved to a
 //! line end), decodes them block by block as it reads, and runs every
@@ -73,7 +73,7 @@ pub(crate) async fn execute(
 ) -> Result<RunReport, RunError> {
     tracing::info!(
         lanes = plan.lanes,
-        "replicas auto: {} reading lanes over the input's byte ranges",
+        "{} reading lanes over the input's byte ranges",
         plan.lanes
     );
     let (config, sizing, lanes) = (config.clone(), plan.chunk_sizing, plan.lanes);
