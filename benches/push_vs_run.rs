@@ -24,7 +24,7 @@ fn main() {
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let mode = match args.get(2).map(String::as_str) {
         Some("serial") => Mode::Serial,
-        _ => Mode::Pipeline,
+        _ => Mode::Pipelined,
     };
     let config = RunConfig {
         mode,

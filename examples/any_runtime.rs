@@ -67,7 +67,7 @@ fn config(mode: Mode) -> RunConfig {
 async fn work(main: &str) -> Result<(), parpipe::Error> {
     let (registry, pulled, pushed) = registry();
     parpipe::worker::dispatch_if_worker(&registry);
-    for mode in [Mode::Serial, Mode::Pipeline, Mode::Multiprocess] {
+    for mode in [Mode::Serial, Mode::Pipelined, Mode::Multiprocess] {
         let c = config(mode);
         let run = registry.run(&pulled, &100_000, &c)?.result;
         let execute = registry.execute(&pulled, &100_000, &c).await?.result;
@@ -129,7 +129,7 @@ fn main() -> ExitCode {
 /// needs async code) on a current-thread runtime that is not an actix System.
 fn plain_main(main: &str) -> Result<(), parpipe::Error> {
     let (registry, pulled, _) = registry();
-    for mode in [Mode::Serial, Mode::Pipeline, Mode::Multiprocess] {
+    for mode in [Mode::Serial, Mode::Pipelined, Mode::Multiprocess] {
         let run = registry.run(&pulled, &100_000, &config(mode))?.result;
         println!("{main:>5} main, {:>12}: run {run}", mode.as_str());
     }

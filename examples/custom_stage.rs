@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             "--mode" => {
                 mode = match value.as_str() {
                     "serial" => Mode::Serial,
-                    "pipeline" => Mode::Pipeline,
+                    "pipeline" => Mode::Pipelined,
                     "multiprocess" => Mode::Multiprocess,
                     other => return usage(&format!("unknown mode '{other}'")),
                 }

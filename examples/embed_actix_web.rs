@@ -21,7 +21,7 @@
 
 use actix_web::{get, post, web, App, HttpResponse, HttpServer};
 use parpipe::workloads::logs::{self, batch::LineBatch, metrics::LogsPartial};
-use parpipe::{Key, Mode, Registry, Run, RunConfig};
+use parpipe::{Key, Mode, Registry, RunConfig, RunHandle};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -30,7 +30,7 @@ const BATCH_LINES: usize = 8192;
 /// Largest body accepted.
 const MAX_BODY: usize = 64 << 20;
 
-type LogsRun = Run<LineBatch, LogsPartial, LogsPartial>;
+type LogsRun = RunHandle<LineBatch, LogsPartial, LogsPartial>;
 
 /// The pipeline's handle and the unfinished line of the byte stream.
 struct State {
@@ -134,7 +134,7 @@ async fn main() -> ExitCode {
     parpipe::worker::dispatch_if_worker(&registry);
 
     let mut listen = "127.0.0.1:8080".to_string();
-    let mut mode = Mode::Pipeline;
+    let mut mode = Mode::Pipelined;
     let mut workers = 2usize;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -146,7 +146,7 @@ async fn main() -> ExitCode {
             "--mode" => {
                 mode = match value.as_str() {
                     "serial" => Mode::Serial,
-                    "pipeline" => Mode::Pipeline,
+                    "pipeline" => Mode::Pipelined,
                     "multiprocess" => Mode::Multiprocess,
                     other => return usage(&format!("unknown mode '{other}'")),
                 }

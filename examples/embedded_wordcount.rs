@@ -165,7 +165,7 @@ fn main() -> ExitCode {
     let workers = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let mode = match args.get(2).map(String::as_str) {
         None | Some("multiprocess") => Mode::Multiprocess,
-        Some("pipeline") => Mode::Pipeline,
+        Some("pipeline") => Mode::Pipelined,
         Some("serial") => Mode::Serial,
         Some(other) => {
             eprintln!("unknown mode '{other}' (expected serial, pipeline or multiprocess)");

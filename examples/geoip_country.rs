@@ -195,7 +195,7 @@ fn main() -> ExitCode {
             "--mode" => {
                 config.mode = match value.as_str() {
                     "serial" => Mode::Serial,
-                    "pipeline" => Mode::Pipeline,
+                    "pipeline" => Mode::Pipelined,
                     "multiprocess" => Mode::Multiprocess,
                     other => return usage(&format!("unknown mode '{other}'")),
                 }

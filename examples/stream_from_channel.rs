@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
     let (registry, key) = registry();
     parpipe::worker::dispatch_if_worker(&registry);
     let mut lines: u64 = 1_000_000;
-    let mut mode = Mode::Pipeline;
+    let mut mode = Mode::Pipelined;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
             "--mode" => {
                 mode = match value.as_str() {
                     "serial" => Mode::Serial,
-                    "pipeline" => Mode::Pipeline,
+                    "pipeline" => Mode::Pipelined,
                     "multiprocess" => Mode::Multiprocess,
                     other => {
                         return usage(&format!("mode '{other}': serial, pipeline or multiprocess"))

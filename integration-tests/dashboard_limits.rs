@@ -26,7 +26,7 @@ fn status(records: u64, stages: usize) -> LiveStatus {
         running: true,
         report: RunReport::new(
             "logs",
-            parpipe::Mode::Pipeline,
+            parpipe::Mode::Pipelined,
             Duration::from_secs(1),
             &rows,
             ProcessStats::default(),

@@ -213,7 +213,7 @@ fn empty_and_one_batch_pipelines_finish_in_process() {
     ] {
         for _ in 0..60 {
             let config = RunConfig {
-                mode: Mode::Pipeline,
+                mode: Mode::Pipelined,
                 queue_depth: 1,
                 replicas: Replicas::parse_one(replicas).unwrap(),
                 ..RunConfig::default()

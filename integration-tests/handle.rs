@@ -109,16 +109,16 @@ fn configs() -> Vec<RunConfig> {
             ..base.clone()
         },
         RunConfig {
-            mode: Mode::Pipeline,
+            mode: Mode::Pipelined,
             ..base.clone()
         },
         RunConfig {
-            mode: Mode::Pipeline,
+            mode: Mode::Pipelined,
             replicas: Replicas::parse_one("double=3").unwrap(),
             ..base.clone()
         },
         RunConfig {
-            mode: Mode::Pipeline,
+            mode: Mode::Pipelined,
             replicas: Replicas::Auto,
             ..base
         },
@@ -274,7 +274,7 @@ async fn abort_and_drop_stop_the_run_and_abort_the_sink() {
 #[test]
 fn every_runtime_can_start_and_finish_it() {
     let config = RunConfig {
-        mode: Mode::Pipeline,
+        mode: Mode::Pipelined,
         ..RunConfig::default()
     };
     let work = |config: RunConfig| async move {

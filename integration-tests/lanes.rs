@@ -257,7 +257,7 @@ fn a_failing_chunk_in_a_lane_names_the_first_failing_batch_in_input_order() {
     // The lanes run on plain files only; this one has no BOOM.
     let clean = dir.path().join("clean.log");
     lines_with_booms(&clean, 300_000, &[]);
-    let done = count_lines(&clean, Mode::Pipeline, false).unwrap();
+    let done = count_lines(&clean, Mode::Pipelined, false).unwrap();
     assert_eq!(done.result, 300_000);
     let plan = done.report.plan.expect("the report holds the plan");
     assert_eq!(plan.engine, Engine::ReadingLanes, "{plan:?}");
@@ -266,7 +266,7 @@ fn a_failing_chunk_in_a_lane_names_the_first_failing_batch_in_input_order() {
     let path = dir.path().join("booms.log");
     lines_with_booms(&path, 300_000, &[150_001, 290_001]);
     for panic in [false, true] {
-        let error = count_lines(&path, Mode::Pipeline, panic).expect_err("the run must fail");
+        let error = count_lines(&path, Mode::Pipelined, panic).expect_err("the run must fail");
         assert_eq!(error.stage(), Some("tripwire"), "{error}");
         let kind = if panic {
             ErrorKind::Panic

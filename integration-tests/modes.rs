@@ -338,7 +338,7 @@ impl Sink for SumFile {
 
 fn pipeline_config(depth: usize, replicas: Replicas) -> RunConfig {
     RunConfig {
-        mode: Mode::Pipeline,
+        mode: Mode::Pipelined,
         batch_size: 10_000,
         queue_depth: depth,
         replicas,
@@ -474,9 +474,9 @@ fn stage_errors_and_panics_name_the_stage_batch_and_line_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (Mode::Serial, Replicas::None),
-        (Mode::Pipeline, Replicas::None),
-        (Mode::Pipeline, Replicas::parse_one("boom=2").unwrap()),
-        (Mode::Pipeline, Replicas::parse_one("parse=3").unwrap()),
+        (Mode::Pipelined, Replicas::None),
+        (Mode::Pipelined, Replicas::parse_one("boom=2").unwrap()),
+        (Mode::Pipelined, Replicas::parse_one("parse=3").unwrap()),
     ];
     for (i, (mode, replicas)) in cases.into_iter().enumerate() {
         for panic in [false, true] {

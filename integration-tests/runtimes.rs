@@ -52,7 +52,7 @@ fn configs() -> [RunConfig; 2] {
             ..RunConfig::default()
         },
         RunConfig {
-            mode: Mode::Pipeline,
+            mode: Mode::Pipelined,
             batch_size: 100,
             ..RunConfig::default()
         },
@@ -214,7 +214,7 @@ fn replicas_auto_measures_a_user_source_pulled_on_its_own_thread() {
         return;
     }
     let config = RunConfig {
-        mode: Mode::Pipeline,
+        mode: Mode::Pipelined,
         batch_size: 100,
         replicas: parpipe::Replicas::Auto,
         ..RunConfig::default()
@@ -293,7 +293,7 @@ fn replicas_auto_packs_cheap_stages_with_serials_result_and_rows() {
             .unwrap()
     };
     let serial = run(Mode::Serial);
-    let packed = run(Mode::Pipeline);
+    let packed = run(Mode::Pipelined);
     assert_eq!(serial.result, 2_000 * 2_001 / 2 + 2 * 2_000);
     assert_eq!(packed.result, serial.result);
     // (The probe pulls smaller batches: batch counts differ, records not.)

@@ -1,4 +1,4 @@
-//! `Run::snapshot()` after the run failed — a stage error or a stage
+//! `RunHandle::snapshot()` after the run failed — a stage error or a stage
 //! panic — returns the run's error at once, as `finish()` does, in every
 //! mode. A program of its own (no test harness): multiprocess workers are
 //! this same program, started as `PROGRAM worker --connect …`, as in an
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     parpipe::worker::dispatch_if_worker(&registry);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let mut failed = 0;
-    for mode in [Mode::Serial, Mode::Pipeline, Mode::Multiprocess] {
+    for mode in [Mode::Serial, Mode::Pipelined, Mode::Multiprocess] {
         for (bad, what) in [(7, "a stage error"), (13, "a stage panic")] {
             let outcome = runtime.block_on(scenario(&registry, &key, mode, bad));
             match outcome {

@@ -222,7 +222,7 @@ impl From<ModeArg> for Mode {
     fn from(m: ModeArg) -> Mode {
         match m {
             ModeArg::Serial => Mode::Serial,
-            ModeArg::Pipeline => Mode::Pipeline,
+            ModeArg::Pipeline => Mode::Pipelined,
             ModeArg::Multiprocess => Mode::Multiprocess,
         }
     }

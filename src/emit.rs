@@ -1,6 +1,6 @@
 //! Ordered per-batch outputs: what a pipeline emits for each batch, in
 //! input order, as a [`Stream`](futures_util::Stream) for the caller of a
-//! long-lived pipeline ([`Outputs`], from
+//! long-lived pipeline ([`BatchOutputs`], from
 //! [`Pipeline::start_with_outputs`]).
 //!
 //! Emitted items travel inside the aggregate's partial, as rendered
@@ -9,7 +9,7 @@
 //! input order, the coordinator takes them out with the function given to
 //! [`Pipeline::emit`] and queues them for the stream. Nothing blocks on
 //! the way: when the caller reads the stream more slowly than it pushes,
-//! [`Run::push`](crate::Run::push) waits (the queue holds at most a few
+//! [`RunHandle::push`](crate::RunHandle::push) waits (the queue holds at most a few
 //! batches' outputs), so memory stays bounded.
 
 use crate::pipeline::{AnyData, DynSink, Pipeline};
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::{mpsc, Notify};
 
-/// The queue between the sink and the [`Outputs`] stream.
+/// The queue between the sink and the [`BatchOutputs`] stream.
 pub(crate) struct Port<T> {
     sender: Mutex<Option<mpsc::UnboundedSender<Vec<T>>>>,
     /// Batches queued and not yet taken by the stream.
@@ -92,16 +92,16 @@ impl<T: Send> Room for Port<T> {
 }
 
 /// The outputs of a running pipeline, one `Vec` per batch, in input order
-/// (for a pushed pipeline: one per [`push`](crate::Run::push), so the
+/// (for a pushed pipeline: one per [`push`](crate::RunHandle::push), so the
 /// n-th item answers the n-th push). The stream ends once the run has
 /// finished or failed (the error comes from
-/// [`finish`](crate::Run::finish)). Dropping it discards later outputs.
-pub struct Outputs<T> {
+/// [`finish`](crate::RunHandle::finish)). Dropping it discards later outputs.
+pub struct BatchOutputs<T> {
     rx: mpsc::UnboundedReceiver<Vec<T>>,
     port: Arc<Port<T>>,
 }
 
-impl<T> Outputs<T> {
+impl<T> BatchOutputs<T> {
     /// The next batch's outputs; `None` at the end of the run.
     pub async fn next_batch(&mut self) -> Option<Vec<T>> {
         let got = self.rx.recv().await;
@@ -117,7 +117,7 @@ impl<T> Outputs<T> {
     }
 }
 
-impl<T> futures_util::Stream for Outputs<T> {
+impl<T> futures_util::Stream for BatchOutputs<T> {
     type Item = Vec<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<T>>> {
@@ -129,23 +129,23 @@ impl<T> futures_util::Stream for Outputs<T> {
     }
 }
 
-impl<T> Drop for Outputs<T> {
+impl<T> Drop for BatchOutputs<T> {
     fn drop(&mut self) {
         self.port.unread.store(true, Ordering::Release);
         self.port.room.notify_waiters();
     }
 }
 
-impl<T> std::fmt::Debug for Outputs<T> {
+impl<T> std::fmt::Debug for BatchOutputs<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outputs")
+        f.debug_struct("BatchOutputs")
             .field("pending", &self.port.pending.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 /// A new port and its stream; at most `bound` batches' outputs wait.
-pub(crate) fn port<T: Send + 'static>(bound: usize) -> (Arc<Port<T>>, Outputs<T>) {
+pub(crate) fn port<T: Send + 'static>(bound: usize) -> (Arc<Port<T>>, BatchOutputs<T>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let port = Arc::new(Port {
         sender: Mutex::new(Some(tx)),
@@ -154,7 +154,7 @@ pub(crate) fn port<T: Send + 'static>(bound: usize) -> (Arc<Port<T>>, Outputs<T>
         room: Notify::new(),
         unread: AtomicBool::new(false),
     });
-    let outputs = Outputs {
+    let outputs = BatchOutputs {
         rx,
         port: Arc::clone(&port),
     };
@@ -268,7 +268,7 @@ impl<O: Send + 'static> Pipeline<O> {
     /// }
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let config = RunConfig { mode: Mode::Pipelined, ..RunConfig::default() };
     /// let (run, mut outputs) = Pipeline::input::<Vec<String>>("lengths", "pushed")
     ///     .collect("lengths", Lengths)
     ///     .emit(|acc: &mut (u64, Vec<usize>)| std::mem::take(&mut acc.1))

@@ -54,7 +54,7 @@
 //! }
 //!
 //! let mut totals = Vec::new();
-//! for mode in [Mode::Serial, Mode::Pipeline] {
+//! for mode in [Mode::Serial, Mode::Pipelined] {
 //!     let config = RunConfig { mode, batch_size: 64, ..RunConfig::default() };
 //!     let done = Pipeline::builder("tax", "prices", Prices { next: 0, n: 10_000 })
 //!         .stage("tax", Tax)
@@ -70,12 +70,12 @@
 //!
 //! [`Pipeline::input`] starts a pipeline whose batches the caller pushes;
 //! [`Pipeline::start`] (or [`Registry::start`], in any mode) returns a
-//! cloneable [`Run`] handle. [`Run::push`] waits while the pipeline is full
+//! cloneable [`RunHandle`] handle. [`RunHandle::push`] waits while the pipeline is full
 //! (the stages' credits reach the caller: memory stays bounded),
-//! [`Run::try_push`] says [`PushError::Full`], [`Run::snapshot`] gives the
+//! [`RunHandle::try_push`] says [`PushError::Full`], [`RunHandle::snapshot`] gives the
 //! aggregate of everything pushed before it without stopping anything,
-//! [`Run::feed`] pushes an async stream in batches (a partial batch leaves
-//! after a delay), and [`Run::finish`] gives the result and the report. A
+//! [`RunHandle::feed`] pushes an async stream in batches (a partial batch leaves
+//! after a delay), and [`RunHandle::finish`] gives the result and the report. A
 //! stage error comes back on the next call; dropping every handle stops
 //! the run and aborts the sink.
 //!
@@ -97,7 +97,7 @@
 //! }
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let config = RunConfig { mode: Mode::Pipeline, queue_depth: 2, ..RunConfig::default() };
+//! let config = RunConfig { mode: Mode::Pipelined, queue_depth: 2, ..RunConfig::default() };
 //! let run = Pipeline::input::<Vec<String>>("events", "pushed")
 //!     .collect("count", Count)
 //!     .start::<Vec<String>, u64>(&config)?;
@@ -117,11 +117,11 @@
 //! - [`Pipeline::emit`] names what each batch puts out (taken from the
 //!   running partial after the batch is folded in, in input order), and
 //!   [`Pipeline::start_with_outputs`] (or [`Registry::start_with_outputs`])
-//!   returns, beside the handle, an [`Outputs`] stream with one `Vec` per
+//!   returns, beside the handle, an [`BatchOutputs`] stream with one `Vec` per
 //!   batch: the n-th answers the n-th push. A push waits while the stream's
 //!   reader lags, so memory stays bounded. `Pipeline::emit` has a runnable
 //!   example; `examples/stream_from_channel.rs` acknowledges every batch.
-//! - [`Run::live`] is the run's report so far (per stage records, busy,
+//! - [`RunHandle::live`] is the run's report so far (per stage records, busy,
 //!   idle and blocked time; per worker rows), refreshed about every 250 ms.
 //! - [`StreamSource`] makes a source of any `futures` `Stream`: a batch
 //!   leaves when full or `max_batch_delay` after its first item.
@@ -259,9 +259,9 @@ pub mod workloads;
 
 #[cfg(feature = "cli")]
 pub use command_line::main as cli_main;
-pub use emit::Outputs;
+pub use emit::BatchOutputs;
 pub use error::{Error, ErrorKind};
-pub use handle::{LiveStats, PushError, Run, RunWithOutputs};
+pub use handle::{LiveStats, PushError, RunHandle, RunHandleWithOutputs};
 pub use metrics::RunReport;
 pub use mode::{execute, run, Cancel, Mode, Replicas, RunConfig, WorkerCommand};
 pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};

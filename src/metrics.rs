@@ -624,7 +624,7 @@ mod tests {
         b.busy = Duration::from_millis(30);
         let report = RunReport::new(
             "p",
-            crate::Mode::Pipeline,
+            crate::Mode::Pipelined,
             Duration::from_secs(10),
             &[a, b],
             ProcessStats::default(),

@@ -218,7 +218,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         Mode::Serial => {
             plan.why = "serial mode runs every part inline, batch after batch".into();
         }
-        Mode::Pipeline => plan_pipeline(&mut plan, facts, config),
+        Mode::Pipelined => plan_pipeline(&mut plan, facts, config),
         Mode::Multiprocess => plan_multiprocess(&mut plan, facts, config),
     }
     if plan.engine != Engine::Inline || config.mode == Mode::Serial {
@@ -416,7 +416,7 @@ fn inline_reason(
 fn smaller_batch(facts: &PipelineFacts, config: &RunConfig) -> Option<usize> {
     let limits = &config.inline_limits;
     let shape_left = matches!(config.replicas, Replicas::None | Replicas::Auto);
-    if config.mode != Mode::Pipeline
+    if config.mode != Mode::Pipelined
         || !config.inline_small
         || !config.grow_chunks
         || !shape_left

@@ -86,7 +86,7 @@ impl<O: Send + 'static> Pipeline<O> {
     ///     }
     ///     fn merge(&self, acc: &mut u64, later: u64) { *acc += later; }
     /// }
-    /// for mode in [Mode::Serial, Mode::Pipeline] {
+    /// for mode in [Mode::Serial, Mode::Pipelined] {
     ///     let config = RunConfig { mode, batch_size: 100, ..RunConfig::default() };
     ///     let done = Pipeline::builder("sum", "numbers", Numbers(1..1001))
     ///         .collect("sum", Sum)

@@ -55,7 +55,7 @@ where
     ///
     /// let numbers = futures_util::stream::iter(1..=100u64);
     /// let source = StreamSource::new(numbers, |items: Vec<u64>| items, Duration::from_millis(50));
-    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let config = RunConfig { mode: Mode::Pipelined, ..RunConfig::default() };
     /// let done = Pipeline::builder("sum", "stream", source).collect("sum", Sum).run(&config)?;
     /// assert_eq!(done.result, 5050);
     /// # Ok::<(), parpipe::Error>(())

@@ -92,7 +92,7 @@ impl Args {
     pub fn parpipe_mode(&mut self) -> bool {
         self.config.mode = match self.mode.as_str() {
             "serial" => Mode::Serial,
-            "pipeline" => Mode::Pipeline,
+            "pipeline" => Mode::Pipelined,
             "multiprocess" => Mode::Multiprocess,
             _ => return false,
         };

@@ -86,7 +86,7 @@ pub fn default_grid(
     let mut workers = vec![cores, cores * 2];
     workers.dedup();
     let mut grid = Vec::new();
-    if modes.contains(&Mode::Pipeline) {
+    if modes.contains(&Mode::Pipelined) {
         for r in &replicas {
             for &b in &batches {
                 for q in [2, 8] {

@@ -15,7 +15,7 @@ fn sample(column: Column, config: &str, automatic: bool, rep: usize, wall: f64) 
 
 #[test]
 fn default_grid_covers_every_knob_and_ends_with_the_automatic_ones() {
-    let all = [Mode::Serial, Mode::Pipeline, Mode::Multiprocess];
+    let all = [Mode::Serial, Mode::Pipelined, Mode::Multiprocess];
     let grid = default_grid(BenchWorkload::Logs, &all, 2, 8192);
     let pipeline: Vec<&GridConfig> = grid
         .iter()
@@ -47,7 +47,7 @@ fn default_grid_covers_every_knob_and_ends_with_the_automatic_ones() {
         .iter()
         .filter(|c| c.automatic)
         .all(|c| !c.args.iter().any(|a| a == "--batch-size")));
-    let matrix = default_grid(BenchWorkload::Matrix, &[Mode::Pipeline], 1, 1);
+    let matrix = default_grid(BenchWorkload::Matrix, &[Mode::Pipelined], 1, 1);
     // one core: no replicas to try; batch sizes 1 and 4 (1/4 of 1 is 1)
     assert_eq!(matrix.len(), 2 * 2 + 1);
     assert!(default_grid(BenchWorkload::Logs, &[Mode::Serial], 2, 8192).is_empty());

@@ -83,7 +83,7 @@ impl Column {
     pub fn mode(self) -> Option<Mode> {
         match self {
             Column::Serial => Some(Mode::Serial),
-            Column::Pipeline => Some(Mode::Pipeline),
+            Column::Pipeline => Some(Mode::Pipelined),
             Column::Multiprocess => Some(Mode::Multiprocess),
             Column::Plain | Column::Rayon | Column::Bound => None,
         }
@@ -93,7 +93,7 @@ impl Column {
     pub fn of_mode(mode: Mode) -> Column {
         match mode {
             Mode::Serial => Column::Serial,
-            Mode::Pipeline => Column::Pipeline,
+            Mode::Pipelined => Column::Pipeline,
             Mode::Multiprocess => Column::Multiprocess,
         }
     }
@@ -251,7 +251,7 @@ pub fn parse_modes(text: &str) -> Result<Vec<Mode>, String> {
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mode = match part.to_ascii_lowercase().as_str() {
             "serial" => Mode::Serial,
-            "pipeline" => Mode::Pipeline,
+            "pipeline" => Mode::Pipelined,
             "multiprocess" => Mode::Multiprocess,
             _ => {
                 return Err(format!(
@@ -344,7 +344,7 @@ impl BenchPlan {
         let cmd = match column.mode() {
             Some(mode) => {
                 // Pipeline mode at its best: measured replicas (README, "Pipeline mode").
-                let extra: Vec<String> = if mode == Mode::Pipeline {
+                let extra: Vec<String> = if mode == Mode::Pipelined {
                     vec!["--replicas".into(), "auto".into()]
                 } else {
                     Vec::new()
@@ -516,7 +516,7 @@ mod tests {
     fn modes_parse_in_order_without_duplicates() {
         assert_eq!(
             parse_modes("pipeline,serial,pipeline").unwrap(),
-            vec![Mode::Pipeline, Mode::Serial]
+            vec![Mode::Pipelined, Mode::Serial]
         );
         assert!(parse_modes("turbo").is_err());
         assert!(parse_modes(",").is_err());

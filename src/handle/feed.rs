@@ -1,4 +1,4 @@
-//! The feed: the bounded queue between a [`Run`](super::Run)'s handles
+//! The feed: the bounded queue between a [`RunHandle`](super::RunHandle)'s handles
 //! and its pipeline's source, and that source ([`FeedSource`]). The mode
 //! pulls from it like from any source; an empty feed answers `Pending`
 //! with a wake-up that the next push completes, so no thread blocks.
@@ -161,7 +161,7 @@ impl<B: Records + Serialize + DeserializeOwned> DynSource for FeedSource<B> {
 }
 
 impl Pipeline {
-    /// Starts a pipeline whose input is pushed through a [`Run`](crate::Run) handle
+    /// Starts a pipeline whose input is pushed through a [`RunHandle`](crate::RunHandle) handle
     /// (see [`Pipeline::start`]); in multiprocess mode the batches cross to
     /// workers in bincode.
     pub fn input<B>(

@@ -1,6 +1,6 @@
 //! The long-lived handle: a pipeline that runs until its caller finishes
-//! it, fed by [`Run::push`] (which waits while the pipeline is full), read
-//! by [`Run::snapshot`] without stopping it, and ended by [`Run::finish`].
+//! it, fed by [`RunHandle::push`] (which waits while the pipeline is full), read
+//! by [`RunHandle::snapshot`] without stopping it, and ended by [`RunHandle::finish`].
 //!
 //! It is the same engine as a run to completion: the pipeline's source is
 //! a *feed*, a queue of at most `queue_depth` batches that the mode pulls
@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PushError<B> {
-    /// The pipeline is full ([`Run::try_push`] only): try again later.
+    /// The pipeline is full ([`RunHandle::try_push`] only): try again later.
     Full(B),
     /// The pipeline was finished or aborted.
     Closed(B),
@@ -58,7 +58,7 @@ impl<B> std::fmt::Display for PushError<B> {
 
 impl<B: std::fmt::Debug> std::error::Error for PushError<B> {}
 
-/// Live counters of a running pipeline (see [`Run::stats`]).
+/// Live counters of a running pipeline (see [`RunHandle::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LiveStats {
@@ -75,7 +75,7 @@ pub struct LiveStats {
 }
 
 /// A started pipeline and the stream of its per-batch outputs.
-pub type RunWithOutputs<B, P, O, T> = (Run<B, P, O>, crate::Outputs<T>);
+pub type RunHandleWithOutputs<B, P, O, T> = (RunHandle<B, P, O>, crate::BatchOutputs<T>);
 
 /// What the run's task leaves behind.
 type Outcome = Result<Finished<AnyData>, Error>;
@@ -121,7 +121,7 @@ impl<B> Shared<B> {
     }
 }
 
-/// Dropping the last handle without [`Run::finish`] stops the pipeline:
+/// Dropping the last handle without [`RunHandle::finish`] stops the pipeline:
 /// the sink aborts, actors and worker processes stop.
 struct LastHandle<B>(Arc<Shared<B>>);
 
@@ -136,15 +136,15 @@ impl<B> Drop for LastHandle<B> {
 /// A running pipeline: push batches of type `B`, read snapshots of the
 /// aggregate's partial `P`, finish to get the output `O` and the report.
 /// Cloneable and `Send`; the pipeline stops when the last clone is dropped.
-pub struct Run<B, P, O> {
+pub struct RunHandle<B, P, O> {
     last: Arc<LastHandle<B>>,
     _types: PhantomData<fn() -> (P, O)>,
 }
 
-impl<B, P, O> std::fmt::Debug for Run<B, P, O> {
+impl<B, P, O> std::fmt::Debug for RunHandle<B, P, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let feed = &self.last.0.feed;
-        f.debug_struct("Run")
+        f.debug_struct("RunHandle")
             .field(
                 "batches_pushed",
                 &feed.pushed_batches.load(Ordering::Relaxed),
@@ -154,16 +154,16 @@ impl<B, P, O> std::fmt::Debug for Run<B, P, O> {
     }
 }
 
-impl<B, P, O> Clone for Run<B, P, O> {
+impl<B, P, O> Clone for RunHandle<B, P, O> {
     fn clone(&self) -> Self {
-        Run {
+        RunHandle {
             last: Arc::clone(&self.last),
             _types: PhantomData,
         }
     }
 }
 
-impl<B, P, O> Run<B, P, O>
+impl<B, P, O> RunHandle<B, P, O>
 where
     B: Records,
     P: Send + 'static,
@@ -223,7 +223,7 @@ where
     /// }
     /// let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
     /// let closed = gate.lock().unwrap();
-    /// let config = RunConfig { mode: Mode::Pipeline, queue_depth: 1, ..RunConfig::default() };
+    /// let config = RunConfig { mode: Mode::Pipelined, queue_depth: 1, ..RunConfig::default() };
     /// let run = Pipeline::input::<Vec<u8>>("gated", "pushed")
     ///     .stage("gate", Gate(gate.clone()))
     ///     .collect("len", Len)

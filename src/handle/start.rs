@@ -4,7 +4,7 @@
 //! leaves in the shared state once it is over.
 
 use super::feed::Feed;
-use super::{Ending, LastHandle, Outcome, Run, RunWithOutputs, Shared};
+use super::{Ending, LastHandle, Outcome, RunHandle, RunHandleWithOutputs, Shared};
 use crate::error::Error;
 use crate::mode::RunConfig;
 use crate::pipeline::{Key, Pipeline, Registry};
@@ -23,7 +23,7 @@ fn start<B, P, O>(
     job: Option<crate::JobSpec>,
     config: &RunConfig,
     outputs: Option<Arc<dyn crate::emit::Room>>,
-) -> Result<Run<B, P, O>, Error>
+) -> Result<RunHandle<B, P, O>, Error>
 where
     B: Records,
     P: Send + 'static,
@@ -92,7 +92,7 @@ where
         let _ = tx.send(outcome);
     };
     spawn_on_system(move || run)?;
-    Ok(Run {
+    Ok(RunHandle {
         last: Arc::new(LastHandle(shared)),
         _types: PhantomData,
     })
@@ -121,7 +121,7 @@ impl<O: Send + 'static> Pipeline<O> {
     /// }
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let config = RunConfig { mode: Mode::Pipelined, ..RunConfig::default() };
     /// let run = Pipeline::input::<Vec<u64>>("sum", "pushed")
     ///     .collect("sum", Sum)
     ///     .start::<Vec<u64>, u64>(&config)?;
@@ -133,7 +133,7 @@ impl<O: Send + 'static> Pipeline<O> {
     /// # Ok::<(), parpipe::Error>(())
     /// # }).unwrap();
     /// ```
-    pub fn start<B, P>(self, config: &RunConfig) -> Result<Run<B, P, O>, Error>
+    pub fn start<B, P>(self, config: &RunConfig) -> Result<RunHandle<B, P, O>, Error>
     where
         B: Records,
         P: Send + 'static,
@@ -154,7 +154,7 @@ impl<O: Send + 'static> Pipeline<O> {
     pub fn start_with_outputs<B, P, T>(
         self,
         config: &RunConfig,
-    ) -> Result<RunWithOutputs<B, P, O, T>, Error>
+    ) -> Result<RunHandleWithOutputs<B, P, O, T>, Error>
     where
         B: Records,
         P: Send + 'static,
@@ -183,7 +183,7 @@ fn refuse_unregistered(config: &RunConfig, instead: &str) -> Result<(), Error> {
 fn attach_outputs<T: Send + 'static>(
     pipeline: &mut Pipeline,
     config: &RunConfig,
-) -> Result<(Arc<dyn crate::emit::Room>, crate::Outputs<T>), Error> {
+) -> Result<(Arc<dyn crate::emit::Room>, crate::BatchOutputs<T>), Error> {
     let (port, outputs) = crate::emit::port::<T>(2 * config.queue_depth.max(1));
     if !pipeline.sink.part.attach_outputs(&port) {
         return Err(Error::config(format!(
@@ -204,7 +204,7 @@ impl Registry {
         key: &Key<Params, O>,
         params: &Params,
         config: &RunConfig,
-    ) -> Result<Run<B, P, O>, Error>
+    ) -> Result<RunHandle<B, P, O>, Error>
     where
         Params: Serialize,
         B: Records,
@@ -227,7 +227,7 @@ impl Registry {
         key: &Key<Params, O>,
         params: &Params,
         config: &RunConfig,
-    ) -> Result<RunWithOutputs<B, P, O, T>, Error>
+    ) -> Result<RunHandleWithOutputs<B, P, O, T>, Error>
     where
         Params: Serialize,
         B: Records,

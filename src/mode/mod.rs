@@ -28,7 +28,7 @@ pub enum Mode {
     /// One actor runs every stage inline, batch after batch.
     Serial,
     /// Each stage is an actor on its own thread, with bounded queues.
-    Pipeline,
+    Pipelined,
     /// Chunks are fanned out to worker processes over sockets.
     Multiprocess,
 }
@@ -38,7 +38,7 @@ impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Serial => "serial",
-            Mode::Pipeline => "pipeline",
+            Mode::Pipelined => "pipeline",
             Mode::Multiprocess => "multiprocess",
         }
     }

@@ -56,7 +56,7 @@ impl PipelineFacts {
         let source = &pipeline.source.part;
         let mode = config.mode;
         let ranges = mode == Mode::Multiprocess
-            || (mode == Mode::Pipeline && !matches!(config.replicas, Replicas::Fixed(_)));
+            || (mode == Mode::Pipelined && !matches!(config.replicas, Replicas::Fixed(_)));
         let batch_size = config.batch_size.max(1);
         let batch_records = source
             .chunk_decoder()

@@ -224,7 +224,7 @@ fn run(
     let wall = started.elapsed();
     Ok(RunReport::new(
         &pipeline.name,
-        crate::Mode::Pipeline,
+        crate::Mode::Pipelined,
         wall,
         &stats,
         sampler.finish(),
@@ -303,7 +303,7 @@ impl Drive<'_> {
     /// order as they come; the first failure in input order ends the run.
     fn drive(&mut self, answers: &mpsc::Receiver<Answered<LaneRun>>) -> Result<(), RunError> {
         let live = self.config.live.clone().map(|board| {
-            LivePublisher::new(board, &self.pipeline.name, crate::Mode::Pipeline, INFLIGHT)
+            LivePublisher::new(board, &self.pipeline.name, crate::Mode::Pipelined, INFLIGHT)
         });
         let mut published = Instant::now();
         loop {

@@ -167,7 +167,7 @@ pub async fn execute(
         depth: config.queue_depth,
         cancel: config.cancel.clone(),
         live: config.live.clone().map(|board| coordinator::LiveView {
-            publisher: LivePublisher::new(board, &name, super::Mode::Pipeline, config.queue_depth),
+            publisher: LivePublisher::new(board, &name, super::Mode::Pipelined, config.queue_depth),
             base: base.clone(),
             counts: counts.clone(),
         }),
@@ -272,5 +272,5 @@ fn report(
     stats: Vec<StageStats>,
     sampler: ProcessSampler,
 ) -> RunReport {
-    RunReport::new(name, super::Mode::Pipeline, wall, &stats, sampler.finish())
+    RunReport::new(name, super::Mode::Pipelined, wall, &stats, sampler.finish())
 }

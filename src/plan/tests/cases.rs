@@ -23,14 +23,14 @@ fn a_25k_line_file() {
         p.why
     );
     // Reading lanes start in no time: never replaced by an inline run.
-    let p = plan(&f, &logs_config(Mode::Pipeline), &TWO);
+    let p = plan(&f, &logs_config(Mode::Pipelined), &TWO);
     assert!(p.why.contains("one reading lane per core"), "{}", p.why);
     // The stage actors (lanes cannot read) are not worth starting.
     let numbered = PipelineFacts {
         renumbers: false,
         ..f.clone()
     };
-    let p = plan(&numbered, &logs_config(Mode::Pipeline), &TWO);
+    let p = plan(&numbered, &logs_config(Mode::Pipelined), &TWO);
     assert!(p.why.contains("at most 16 run inline"), "{}", p.why);
     let serial = plan(&f, &logs_config(Mode::Serial), &TWO);
     assert!(
@@ -52,10 +52,10 @@ fn a_1m_line_file() {
         ]
     );
     // --replicas STAGE=N: the stage actors, as given.
-    let mut fixed = logs_config(Mode::Pipeline);
+    let mut fixed = logs_config(Mode::Pipelined);
     fixed.replicas = Replicas::Fixed(vec![("parse".into(), 2)]);
     assert_eq!(plan(&f, &fixed, &TWO).engine, StageActors);
-    let lanes = plan(&f, &auto(logs_config(Mode::Pipeline)), &TWO);
+    let lanes = plan(&f, &auto(logs_config(Mode::Pipelined)), &TWO);
     assert_eq!((lanes.lanes, lanes.workers), (2, 0));
     assert_eq!(
         lanes.chunk_sizing.most_batches,
@@ -83,7 +83,7 @@ fn gzip() {
             (WorkerProcesses, LocalWorkers, ShippedText, 8192),
         ]
     );
-    let p = plan(&f, &auto(logs_config(Mode::Pipeline)), &TWO);
+    let p = plan(&f, &auto(logs_config(Mode::Pipelined)), &TWO);
     assert!(p.probe, "auto without lanes probes the stages");
     assert!(p.why.contains("not plain files"), "{}", p.why);
     let mp = plan(&f, &logs_config(Mode::Multiprocess), &TWO);
@@ -139,7 +139,7 @@ fn a_user_pipeline_on_csv() {
     assert!(!mp.chunk_sizing.guided, "chunks of a batch");
     assert_eq!(mp.chunk_sizing.records(Some(1 << 30), 2, 0), 8192);
     // Reading lanes size their chunks to what remains, whatever the config.
-    let lanes = plan(&k.csv, &auto(library(Mode::Pipeline)), &TWO);
+    let lanes = plan(&k.csv, &auto(library(Mode::Pipelined)), &TWO);
     assert!(lanes.chunk_sizing.guided);
     // A source without a chunk decoder: no lanes; workers still get
     // ranges, uncounted if the source cuts by bytes (asked at the first chunk).
@@ -147,7 +147,7 @@ fn a_user_pipeline_on_csv() {
         decodes_chunks: false,
         ..k.csv.clone()
     };
-    let p = plan(&no_decoder, &auto(library(Mode::Pipeline)), &TWO);
+    let p = plan(&no_decoder, &auto(library(Mode::Pipelined)), &TWO);
     assert_eq!(p.engine, StageActors);
     assert!(p.why.contains("cannot decode a chunk"), "{}", p.why);
     let p = plan(&no_decoder, &library(Mode::Multiprocess), &TWO);

@@ -172,11 +172,11 @@ fn each_mode_asks_only_what_its_plan_uses() {
     let serial = facts(library(Mode::Serial));
     assert_eq!((serial.records, serial.in_files), (None, false));
     // Pipeline mode may run reading lanes unless the actors were fixed.
-    let pipeline = facts(library(Mode::Pipeline));
+    let pipeline = facts(library(Mode::Pipelined));
     assert_eq!((pipeline.records, pipeline.in_files), (Some(100), true));
-    let lanes = facts(auto(library(Mode::Pipeline)));
+    let lanes = facts(auto(library(Mode::Pipelined)));
     assert!(lanes.in_files && lanes.decodes_chunks);
-    let mut fixed = library(Mode::Pipeline);
+    let mut fixed = library(Mode::Pipelined);
     fixed.replicas = Replicas::Fixed(vec![("parse".into(), 2)]);
     let fixed = facts(fixed);
     assert_eq!((fixed.records, fixed.in_files), (Some(100), false));
@@ -203,8 +203,8 @@ fn auto(mut config: RunConfig) -> RunConfig {
 fn four(config: impl Fn(Mode) -> RunConfig) -> [RunConfig; 4] {
     [
         config(Mode::Serial),
-        config(Mode::Pipeline),
-        auto(config(Mode::Pipeline)),
+        config(Mode::Pipelined),
+        auto(config(Mode::Pipelined)),
         config(Mode::Multiprocess),
     ]
 }

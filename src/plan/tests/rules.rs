@@ -39,7 +39,7 @@ fn an_engine_shape_the_user_chose_is_honoured() {
         "a fixed port"
     );
     // Per-stage replicas: the actors, whatever the size.
-    let mut c = logs_config(Mode::Pipeline);
+    let mut c = logs_config(Mode::Pipelined);
     c.replicas = Replicas::Fixed(vec![("parse".into(), 2)]);
     assert_eq!(plan(&f, &c, &TWO).engine, StageActors);
     // A pipeline the workers cannot rebuild is never run inline (it fails).
@@ -53,7 +53,7 @@ fn an_engine_shape_the_user_chose_is_honoured() {
     );
     // inline_small off: the engine asked for (lanes over plain files;
     // the stage actors where lanes cannot read).
-    let mut c = logs_config(Mode::Pipeline);
+    let mut c = logs_config(Mode::Pipelined);
     c.inline_small = false;
     assert_eq!(plan(&f, &c, &TWO).engine, ReadingLanes);
     let numbered = PipelineFacts {
@@ -69,7 +69,7 @@ fn an_engine_shape_the_user_chose_is_honoured() {
 fn one_core() {
     let one = Machine { cores: 1 };
     let f = kinds().large_file;
-    let lanes = plan(&f, &auto(logs_config(Mode::Pipeline)), &one);
+    let lanes = plan(&f, &auto(logs_config(Mode::Pipelined)), &one);
     assert_eq!(
         (lanes.engine, lanes.lanes, lanes.cores),
         (StageActors, 0, 1)
@@ -84,7 +84,7 @@ fn one_core() {
     // The small-input limits count batches, not cores.
     let small = kinds().small_file;
     assert_eq!(
-        plan(&small, &logs_config(Mode::Pipeline), &one).engine,
+        plan(&small, &logs_config(Mode::Pipelined), &one).engine,
         Inline
     );
 }
@@ -101,7 +101,7 @@ fn the_limits_are_flags_and_inclusive() {
     };
     let engine = |records, c: &RunConfig| plan(&facts(records), c, &TWO).engine;
     let limits = InlineLimits::default();
-    let pl = c(Mode::Pipeline);
+    let pl = c(Mode::Pipelined);
     // Batch size 1000 is not the default 8192: smaller batches apply only
     // from `smaller_batches_from` records on.
     assert_eq!(engine(limits.pipeline_batches * 1000, &pl), Inline);
@@ -115,7 +115,7 @@ fn the_limits_are_flags_and_inclusive() {
     let mut tight = c(Mode::Multiprocess);
     tight.inline_limits.shipped_batches = 0;
     assert_eq!(engine(1, &tight), WorkerProcesses, "0: never inline");
-    let mut bad = c(Mode::Pipeline);
+    let mut bad = c(Mode::Pipelined);
     bad.inline_limits.pipeline_batches = limits::MAX_INLINE_BATCHES + 1;
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("--inline-batches-pipeline"), "{err}");
@@ -135,7 +135,7 @@ fn pipeline_mode_cuts_a_mid_sized_small_input_into_smaller_batches() {
         records: Some(records),
         ..kinds_free_generated()
     };
-    let c = logs_config(Mode::Pipeline);
+    let c = logs_config(Mode::Pipelined);
     // 100 K records: 13 default batches, too few to overlap; 48 smaller ones.
     let p = plan(&facts(100_000), &c, &TWO);
     assert_eq!((p.engine, p.batch_size), (StageActors, 100_000 / 48));

@@ -43,7 +43,7 @@
 //!     max_rejected_ppm: 900_000,
 //!     dimensions: Default::default(),
 //! };
-//! let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+//! let config = RunConfig { mode: Mode::Pipelined, ..RunConfig::default() };
 //! logs::builder().after_parse("no-gets", NoGets).build(params).run(&config)?;
 //! let summary: serde_json::Value =
 //!     serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -136,7 +136,7 @@ impl LogsBuilder {
     ///     }
     /// }
     ///
-    /// let config = RunConfig { mode: Mode::Pipeline, ..RunConfig::default() };
+    /// let config = RunConfig { mode: Mode::Pipelined, ..RunConfig::default() };
     /// let done = logs::builder()
     ///     .before_metrics("section", Section)
     ///     .dimension("section")
