@@ -27,7 +27,11 @@ use std::sync::Arc;
 pub enum Mode {
     /// One actor runs every stage inline, batch after batch.
     Serial,
-    /// Each stage is an actor on its own thread, with bounded queues.
+    /// The parts run on threads of this process: reading lanes over plain
+    /// files (each reads, decodes and runs every stage on its own chunks),
+    /// else an actor per stage with credit-bounded queues; the plan says
+    /// which (`parpipe run --mode pipeline`; named `pipeline` in reports).
+    #[serde(rename = "pipeline")]
     Pipelined,
     /// Chunks are fanned out to worker processes over sockets.
     Multiprocess,
