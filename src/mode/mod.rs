@@ -351,3 +351,18 @@ pub(crate) async fn execute_pipeline(
         .ok_or_else(|| RunError::Runtime("the sink finished without an output".into()))?;
     Ok(Finished { result, report })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    /// Reports, the wire and the CLI spell each mode the same way.
+    #[test]
+    fn each_mode_has_one_name_everywhere() {
+        for mode in [Mode::Serial, Mode::Pipelined, Mode::Multiprocess] {
+            let json = serde_json::to_string(&mode).unwrap();
+            assert_eq!(json, format!("\"{}\"", mode.as_str()));
+            assert_eq!(serde_json::from_str::<Mode>(&json).unwrap(), mode);
+        }
+    }
+}
