@@ -298,7 +298,12 @@ mod tests {
                     text.extend_from_slice(good[i % good.len()]);
                 }
                 let e = rows().parse(&text, &mut Vec::new()).unwrap_err();
-                assert_eq!(e.index, at, "{:?} at {at}: {e:?}", String::from_utf8_lossy(line));
+                assert_eq!(
+                    e.index,
+                    at,
+                    "{:?} at {at}: {e:?}",
+                    String::from_utf8_lossy(line)
+                );
                 assert!(e.message.contains(what), "{e:?}");
             }
         }
