@@ -68,7 +68,8 @@ pub(crate) fn count(text: &[u8]) -> usize {
 ///
 /// LFs are counted block by block (memchr's vectorised count) until the
 /// block that holds the `max`-th one, and only that block is searched LF by
-/// LF: each byte is touched once, however many lines are taken. Each block
+/// LF, from its nearer end: each byte is touched once, however many lines
+/// are taken. Each block
 /// is sized to the lines still wanted at the mean length of those counted
 /// so far (at most [`COUNT_BLOCK`]), so that little is counted past the
 /// last line taken, however few lines are wanted.
@@ -86,7 +87,13 @@ pub(crate) fn whole_lines(text: &[u8], max: usize) -> (usize, usize) {
         let block = &text[start..stop];
         let lfs = count(block);
         if lfs > 0 && taken + lfs >= max {
-            let nth = memchr::memchr_iter(LF, block).nth(max - taken - 1);
+            // The block's `need`-th LF, searched for from the nearer end.
+            let need = max - taken;
+            let nth = if need <= lfs / 2 {
+                memchr::memchr_iter(LF, block).nth(need - 1)
+            } else {
+                memchr::memrchr_iter(LF, block).nth(lfs - need)
+            };
             return (nth.map_or(end, |p| start + p + 1), max);
         }
         if lfs > 0 {
