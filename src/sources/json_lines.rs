@@ -62,7 +62,10 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for JsonRows<T> {
         if let Some(e) = bad_utf8 {
             return Err(LineError {
                 index,
-                message: format!("not a record: the line is not UTF-8 text ({e})"),
+                message: format!(
+                    "not a record: the line is not UTF-8 text (byte {} of the line)",
+                    e.valid_up_to() - start + 1
+                ),
             });
         }
         if !lines.rest().is_empty() {
@@ -108,6 +111,7 @@ mod tests {
             .parse(b"{\"user\":\"a\"}\n{\"user\":\"\xff\"}\n", &mut Vec::new())
             .unwrap_err();
         assert_eq!((e.index, e.message.contains("UTF-8")), (1, true), "{e:?}");
+        assert!(e.message.contains("byte 10 of the line"), "{e:?}");
         let e = rows
             .parse(b"{\"user\":1}\n{\"user\":\"\xff\"}\n", &mut Vec::new())
             .unwrap_err();
