@@ -34,8 +34,8 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for JsonRows<T> {
     fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
         // The text is checked to be UTF-8 once, in one vectorised pass, and
         // each line parsed as a `str`: parsed from bytes, serde_json checks
-        // every string it reads on its own, which cost more than the rest
-        // of the framework together. A line that is not UTF-8 is named as
+        // every string it reads on its own, which costs more than the
+        // rest of the framework together. A line that is not UTF-8 is named as
         // any bad line is, after the lines before it.
         let (valid, bad_utf8) = match std::str::from_utf8(text) {
             Ok(all) => (all, None),

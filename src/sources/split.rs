@@ -69,10 +69,9 @@ pub(crate) fn count(text: &[u8]) -> usize {
 /// LFs are counted block by block (memchr's vectorised count) until the
 /// block that holds the `max`-th one, and only that block is searched LF by
 /// LF, from its nearer end: each byte is touched once, however many lines
-/// are taken. Each block
-/// is sized to the lines still wanted at the mean length of those counted
-/// so far (at most [`COUNT_BLOCK`]), so that little is counted past the
-/// last line taken, however few lines are wanted.
+/// are taken. Each block is sized to the lines still wanted at the mean
+/// length of those counted so far (at most [`COUNT_BLOCK`]), so that
+/// little is counted past the last line taken, however few are wanted.
 pub(crate) fn whole_lines(text: &[u8], max: usize) -> (usize, usize) {
     if max == 0 {
         return (0, 0);
