@@ -1,7 +1,6 @@
 //! [`Csv`]: records of a CSV file, one per line, through the `csv` crate.
 
 use super::parsed::{LineError, LineFormat, ParsedLines};
-use super::split;
 use crate::workloads::logs::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -64,40 +63,59 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
     fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
         // Building a reader costs as much as reading a few hundred short
         // records, and batches may be that small: each thread keeps one
-        // per delimiter and feeds it batch after batch.
-        READERS.with(|readers| {
-            let mut readers = readers.borrow_mut();
-            let reader = match readers.iter().position(|(d, _)| *d == self.delimiter) {
-                Some(i) => &mut readers[i].1,
+        // per delimiter, with its record buffer, and feeds it batch after
+        // batch.
+        PARSERS.with(|parsers| {
+            let mut parsers = parsers.borrow_mut();
+            let parser = match parsers.iter().position(|p| p.delimiter == self.delimiter) {
+                Some(i) => &mut parsers[i],
                 None => {
-                    let reader = csv::ReaderBuilder::new()
-                        .has_headers(false)
-                        .flexible(true)
-                        .delimiter(self.delimiter)
-                        .from_reader(Feed::default());
-                    readers.push((self.delimiter, reader));
-                    &mut readers.last_mut().expect("just pushed").1
+                    parsers.push(Parser::new(self.delimiter));
+                    parsers.last_mut().expect("just pushed")
                 }
             };
-            let feed = reader.get_mut();
+            let feed = parser.reader.get_mut();
             feed.text.clear();
             feed.text.extend_from_slice(text);
-            reader
+            parser
+                .reader
                 .seek_raw(std::io::SeekFrom::Start(0), csv::Position::new())
                 .map_err(|e| LineError {
                     index: 0,
                     message: format!("cannot start reading: {e}"),
                 })?;
-            let result = parse_lines(reader, text, out);
-            reader.get_mut().text.clear();
+            let result = parse_lines(&mut parser.reader, &mut parser.record, text, out);
+            parser.reader.get_mut().text.clear();
             result
         })
     }
 }
 
 thread_local! {
-    /// This thread's CSV readers, by delimiter (see [`CsvRows::parse`]).
-    static READERS: RefCell<Vec<(u8, csv::Reader<Feed>)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's CSV parsers, by delimiter (see [`CsvRows::parse`]).
+    static PARSERS: RefCell<Vec<Parser>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's CSV reader for one delimiter, and the record it reads into
+/// (kept, so that its buffers are not grown again for every batch).
+struct Parser {
+    delimiter: u8,
+    reader: csv::Reader<Feed>,
+    record: csv::StringRecord,
+}
+
+impl Parser {
+    fn new(delimiter: u8) -> Self {
+        Parser {
+            delimiter,
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(Feed::default()),
+            record: csv::StringRecord::new(),
+        }
+    }
 }
 
 /// The text a thread's reader reads: one batch's lines at a time.
@@ -133,42 +151,57 @@ impl Seek for Feed {
 
 /// One record per line of `text` (which `reader` reads from its start)
 /// into `out`; see [`Csv`] for what is refused.
+///
+/// The lines are not searched for here: `text` is whole lines (its line
+/// feeds were counted when it was read), and the reader counts the line
+/// feeds it consumes. A record is its line exactly when the reader stops
+/// right after the line's LF having consumed one LF per record so far, or
+/// on the CR of a CR LF (whose LF it consumes at the next record) having
+/// consumed one fewer. A record that took a line feed into a quoted field,
+/// or that ended at a bare CR, or a skipped empty line, breaks that count
+/// at the record it happens in.
 fn parse_lines<T: DeserializeOwned>(
     reader: &mut csv::Reader<Feed>,
+    record: &mut csv::StringRecord,
     text: &[u8],
     out: &mut Vec<T>,
 ) -> Result<(), LineError> {
-    let mut record = csv::StringRecord::new();
     let mut line_start = 0usize;
     let mut index = 0usize;
     while line_start < text.len() {
-        let line_end =
-            split::first_end(&text[line_start..]).map_or(text.len(), |end| line_start + end);
         let err = |message: String| LineError { index, message };
         // The reader would skip an empty line: refuse it here, so that
         // every record is checked against its own line.
-        if matches!(&text[line_start..line_end], b"\n" | b"\r\n") {
+        let rest = &text[line_start..];
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
             return Err(err("empty line (a CSV record was expected)".into()));
         }
         let read = reader
-            .read_record(&mut record)
+            .read_record(record)
             .map_err(|e| err(format!("not a CSV record: {e}")))?;
-        // The reader stops after the record's terminator: the line feed,
-        // or the CR of a CR LF (whose LF it skips on the next read). A
-        // field holding a line feed comes from a quote left open: the
-        // record then ends past its line, except on the text's last line,
-        // where it ends at the text's end anyway (only there are the
-        // fields searched).
-        let end = reader.position().byte() as usize;
-        let whole = end == line_end || (end + 1 == line_end && text[end - 1] == b'\r');
-        let last = line_end == text.len();
-        if !read || !whole || (last && record.iter().any(|f| f.contains('\n'))) {
+        let position = reader.position();
+        let end = position.byte() as usize;
+        let lfs = position.line().saturating_sub(1);
+        let records = index as u64 + 1;
+        let line_end = match (end.checked_sub(1).map(|i| text[i]), text.get(end)) {
+            (Some(b'\n'), _) if lfs == records => Some(end),
+            (Some(b'\r'), Some(b'\n')) if lfs + 1 == records => Some(end + 1),
+            _ => None,
+        };
+        // A quote left open on the text's last line runs to the text's
+        // end, which is a line end: only there are the fields searched.
+        let whole = match line_end {
+            Some(e) if e == text.len() => !record.iter().any(|f| f.contains('\n')),
+            Some(_) => true,
+            None => false,
+        };
+        let Some(line_end) = line_end.filter(|_| read && whole) else {
             return Err(err(
                 "the record does not end at the end of its line (a quoted field \
                  holding a line break, or a bare CR): this source reads one record per line"
                     .into(),
             ));
-        }
+        };
         out.push(
             record
                 .deserialize(None)
@@ -240,6 +273,47 @@ mod tests {
                 }
             ]
         );
+    }
+
+    /// Good lines with either terminator, and one bad line at every
+    /// place: the error names the bad line, whatever came before it.
+    #[test]
+    fn every_kind_of_bad_line_is_named_at_every_place() {
+        let good: [&[u8]; 4] = [b"1,a\n", b"2,\"b, c\"\r\n", b"3,\"d\"\"e\"\n", b"4,\r\n"];
+        let bad: [(&[u8], &str); 6] = [
+            (b"\n", "empty line"),
+            (b"\r\n", "empty line"),
+            (b"5,\"x\ny\"\n", "line break"),
+            (b"6,\"x\r\ny\"\r\n", "line break"),
+            (b"7,a\rb\n", "bare CR"),
+            (b"8,\"open\n", "line break"),
+        ];
+        for (line, what) in bad {
+            for at in 0..6 {
+                let mut text = Vec::new();
+                for i in 0..6 {
+                    if i == at {
+                        text.extend_from_slice(line);
+                    }
+                    text.extend_from_slice(good[i % good.len()]);
+                }
+                let e = rows().parse(&text, &mut Vec::new()).unwrap_err();
+                assert_eq!(
+                    e.index,
+                    at,
+                    "{:?} at {at}: {e:?}",
+                    String::from_utf8_lossy(line)
+                );
+                assert!(e.message.contains(what), "{e:?}");
+            }
+        }
+        // And without a bad line, every record, in order.
+        let text: Vec<u8> = (0..9).flat_map(|i| good[i % good.len()].to_vec()).collect();
+        let mut out = Vec::new();
+        rows().parse(&text, &mut out).unwrap();
+        let ids: Vec<u32> = out.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 1, 2, 3, 4, 1]);
+        assert_eq!(out[3].name, "");
     }
 
     #[test]

@@ -9,10 +9,15 @@
 //! line (the readers that see the end of the input add the LF it lacks).
 //! Buffers are searched with `memchr`'s vectorised search and count.
 
-/// Bytes counted at a time by [`whole_lines`]: small enough that only one
-/// such block is searched LF by LF for the exact end, large enough that
-/// the per-block call costs nothing.
+/// The most bytes [`whole_lines`] counts at a time: small enough that
+/// the block holding the last line wanted costs little to count in vain,
+/// large enough that the per-block call costs nothing.
 pub(crate) const COUNT_BLOCK: usize = 16 << 10;
+
+/// The first block [`whole_lines`] counts, before it knows how long the
+/// lines are: a batch of a few short lines is not charged a whole
+/// [`COUNT_BLOCK`].
+const FIRST_BLOCK: usize = 1 << 10;
 
 /// The line feed that ends every line.
 pub(crate) const LF: u8 = b'\n';
@@ -63,7 +68,10 @@ pub(crate) fn count(text: &[u8]) -> usize {
 ///
 /// LFs are counted block by block (memchr's vectorised count) until the
 /// block that holds the `max`-th one, and only that block is searched LF by
-/// LF: each byte is touched once, however many lines are taken.
+/// LF, from its nearer end: each byte is touched once, however many lines
+/// are taken. Each block is sized to the lines still wanted at the mean
+/// length of those counted so far (at most [`COUNT_BLOCK`]), so that
+/// little is counted past the last line taken, however few are wanted.
 pub(crate) fn whole_lines(text: &[u8], max: usize) -> (usize, usize) {
     if max == 0 {
         return (0, 0);
@@ -71,19 +79,36 @@ pub(crate) fn whole_lines(text: &[u8], max: usize) -> (usize, usize) {
     let mut taken = 0;
     // The end of the last block whose LFs were all taken.
     let mut end = 0;
-    for (i, block) in text.chunks(COUNT_BLOCK).enumerate() {
+    let mut start = 0;
+    let mut size = FIRST_BLOCK;
+    while start < text.len() {
+        let stop = text.len().min(start + size);
+        let block = &text[start..stop];
         let lfs = count(block);
-        if lfs == 0 {
-            continue;
+        if lfs > 0 && taken + lfs >= max {
+            // The block's `need`-th LF, searched for from the nearer end.
+            let need = max - taken;
+            let nth = if need <= lfs / 2 {
+                memchr::memchr_iter(LF, block).nth(need - 1)
+            } else {
+                memchr::memrchr_iter(LF, block).nth(lfs - need)
+            };
+            return (nth.map_or(end, |p| start + p + 1), max);
         }
-        let start = i * COUNT_BLOCK;
-        if taken + lfs < max {
+        if lfs > 0 {
             taken += lfs;
             end = start + last_end(block).unwrap_or(0);
-            continue;
         }
-        let nth = memchr::memchr_iter(LF, block).nth(max - taken - 1);
-        return (nth.map_or(end, |p| start + p + 1), max);
+        start = stop;
+        size = if taken == 0 {
+            (size * 2).min(COUNT_BLOCK)
+        } else {
+            // The lines still wanted at the mean length so far, and an
+            // eighth more, so that a slightly longer run of lines is not
+            // left to a block of its own.
+            let wanted = (max - taken).saturating_mul(end / taken);
+            wanted.saturating_add(wanted / 8).clamp(64, COUNT_BLOCK)
+        };
     }
     (end, taken)
 }
@@ -185,5 +210,25 @@ mod tests {
         assert_eq!(whole_lines(b"no lf", 3), (0, 0));
         let got: Vec<_> = lines(&text).map(|(l, _)| l).collect();
         assert_eq!(got, all);
+    }
+
+    /// Many lines of uneven lengths: the blocks sized by the mean length
+    /// so far end anywhere, and every count still agrees.
+    #[test]
+    fn whole_lines_agree_with_the_reference_for_every_count() {
+        let mut text = Vec::new();
+        for i in 0..3000usize {
+            text.extend(std::iter::repeat_n(
+                b'y',
+                (i * 37) % 300 + (i % 97) * (i % 5),
+            ));
+            text.push(LF);
+        }
+        let ends: Vec<usize> = lines(&text).map(|(_, end)| end).collect();
+        for max in (0..=ends.len() + 1).step_by(7).chain([1, 2, 3, ends.len()]) {
+            let (bytes, n) = whole_lines(&text, max);
+            assert_eq!(n, max.min(ends.len()), "max {max}");
+            assert_eq!(bytes, if n == 0 { 0 } else { ends[n - 1] }, "max {max}");
+        }
     }
 }
