@@ -55,6 +55,46 @@ type Stage = Named<Box<dyn crate::pipeline::DynStage>>;
 #[rtype(result = "Vec<StageStats>")]
 pub(crate) struct TakeStats;
 
+/// The stages an actor runs, each with its row of the report.
+pub(crate) type StagesWithStats = Vec<(Named<Box<dyn crate::pipeline::DynStage>>, StageStats)>;
+
+/// `stages`, each with a fresh row.
+pub(crate) fn with_stats(
+    stages: Vec<Named<Box<dyn crate::pipeline::DynStage>>>,
+) -> StagesWithStats {
+    stages
+        .into_iter()
+        .map(|stage| {
+            let stats = StageStats::new(&stage.name, StageKind::Stage);
+            (stage, stats)
+        })
+        .collect()
+}
+
+/// The rows of the stages an actor runs: each gets the actor's idle and
+/// blocked time; the first, which the actor's queue feeds, the queue's
+/// numbers.
+pub(crate) fn stage_rows(
+    stages: &StagesWithStats,
+    inbox: &credits::Inbox,
+    blocked: Duration,
+) -> Vec<StageStats> {
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, (_, stats))| {
+            let mut stats = stats.clone();
+            stats.idle = inbox.idle();
+            stats.blocked = blocked;
+            if i == 0 {
+                stats.queue_high_water = inbox.high_water();
+                stats.queue_length = inbox.queued();
+            }
+            stats
+        })
+        .collect()
+}
+
 /// Runs `pipeline` in pipeline mode, on the engine `plan` chose (reading
 /// lanes or stage actors). Must be called inside an actix `System`.
 pub async fn execute(

@@ -19,7 +19,7 @@ use actix::prelude::*;
 /// The aggregate-and-sink actor.
 pub(crate) struct SinkActor {
     /// Stages run on this thread before the aggregate, with their numbers.
-    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
+    stages: super::StagesWithStats,
     aggregate: Named<Box<dyn DynAggregate>>,
     sink: Named<Box<dyn DynSink>>,
     acc: Option<AnyData>,
@@ -91,14 +91,7 @@ impl SinkActor {
     ) -> Self {
         debug_assert_eq!(start.stats.0.kind, StageKind::Aggregate);
         SinkActor {
-            stages: start
-                .stages
-                .into_iter()
-                .map(|stage| {
-                    let stats = StageStats::new(&stage.name, StageKind::Stage);
-                    (stage, stats)
-                })
-                .collect(),
+            stages: super::with_stats(start.stages),
             aggregate,
             sink,
             acc: Some(start.acc),
@@ -250,20 +243,7 @@ impl Handler<TakeStats> for SinkActor {
     /// One row per stage it runs (the first, which its queue feeds, with
     /// the queue's numbers), then the aggregate's and the sink's.
     fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
-        let mut rows: Vec<StageStats> = self
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, (_, stats))| {
-                let mut stats = stats.clone();
-                stats.idle = self.inbox.idle();
-                if i == 0 {
-                    stats.queue_high_water = self.inbox.high_water();
-                    stats.queue_length = self.inbox.queued();
-                }
-                stats
-            })
-            .collect();
+        let mut rows = super::stage_rows(&self.stages, &self.inbox, std::time::Duration::ZERO);
         let mut aggregate = self.aggregate_stats.clone();
         aggregate.idle += self.inbox.idle();
         aggregate.queue_high_water = self.inbox.high_water();

@@ -34,7 +34,7 @@ pub(crate) struct SourceActor {
     snapshots: Option<Recipient<SnapshotAt>>,
     done: bool,
     /// Stages run on this thread after the source, each with its numbers.
-    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
+    stages: super::StagesWithStats,
     /// The source is waiting for input; a wake-up is pending.
     waiting: bool,
 }
@@ -87,14 +87,7 @@ impl SourceActor {
             end: None,
             snapshots: None,
             done: false,
-            stages: start
-                .stages
-                .into_iter()
-                .map(|stage| {
-                    let stats = StageStats::new(&stage.name, StageKind::Stage);
-                    (stage, stats)
-                })
-                .collect(),
+            stages: super::with_stats(start.stages),
             waiting: false,
         }
     }

@@ -7,7 +7,6 @@
 use super::coordinator::Failed;
 use super::credits::{Batch, Grant, Inbox, Outbox};
 use super::TakeStats;
-use crate::metrics::{StageKind, StageStats};
 use crate::mode::inline::run_stages;
 use crate::pipeline::{DynStage, Named};
 use actix::prelude::*;
@@ -15,7 +14,7 @@ use actix::prelude::*;
 /// A stage replica actor.
 pub(crate) struct StageActor {
     /// The stages it runs, in order, each with its numbers.
-    stages: Vec<(Named<Box<dyn DynStage>>, StageStats)>,
+    stages: super::StagesWithStats,
     inbox: Inbox,
     outbox: Outbox,
     coordinator: Recipient<Failed>,
@@ -45,13 +44,7 @@ impl StageActor {
         coordinator: Recipient<Failed>,
     ) -> Self {
         StageActor {
-            stages: stages
-                .into_iter()
-                .map(|stage| {
-                    let stats = StageStats::new(&stage.name, StageKind::Stage);
-                    (stage, stats)
-                })
-                .collect(),
+            stages: super::with_stats(stages),
             inbox: Inbox::new(first_seq, replicas as u64, depth),
             outbox: Outbox::new(),
             coordinator,
@@ -133,21 +126,7 @@ impl Handler<TakeStats> for StageActor {
     /// One row per stage it runs: each gets the actor's idle and blocked
     /// time; the first, which the queue feeds, its queue's numbers.
     fn handle(&mut self, _: TakeStats, _: &mut Context<Self>) -> Self::Result {
-        let rows = self
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, (_, stats))| {
-                let mut stats = stats.clone();
-                stats.idle = self.inbox.idle();
-                stats.blocked = self.outbox.blocked();
-                if i == 0 {
-                    stats.queue_high_water = self.inbox.high_water();
-                    stats.queue_length = self.inbox.queued();
-                }
-                stats
-            })
-            .collect();
+        let rows = super::stage_rows(&self.stages, &self.inbox, self.outbox.blocked());
         MessageResult(rows)
     }
 }
