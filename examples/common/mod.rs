@@ -61,7 +61,11 @@ pub fn parse(args: Vec<String>, switches: &[&str]) -> Result<Command, String> {
                 _ => return Err("--workers must be between 1 and 256".into()),
             },
             "--batch-size" => match value.parse() {
-                Ok(n) if (1..=10_000_000).contains(&n) => config.batch_size = n,
+                Ok(n) if (1..=10_000_000).contains(&n) => {
+                    // As `parpipe run --batch-size`: a chunk is then a batch.
+                    config.batch_size = n;
+                    config.grow_chunks = false;
+                }
                 _ => return Err("--batch-size must be between 1 and 10000000".into()),
             },
             "--replicas" => {

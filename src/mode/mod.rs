@@ -118,8 +118,8 @@ pub struct RunConfig {
     /// large input pays the per-chunk cost (a partial built, sent and
     /// merged) fewer times while a small one is still spread over every
     /// worker; off, a chunk is a batch. Pipeline mode: lets a small input
-    /// run in smaller batches. The CLI sets it when `--batch-size` is not
-    /// given.
+    /// run in smaller batches. On by default; the CLI turns it off when
+    /// `--batch-size` is given (the batch size then is the chunk size).
     pub grow_chunks: bool,
     /// Batches that may wait in each stage's queue (pipeline mode).
     pub queue_depth: usize,
@@ -176,7 +176,7 @@ impl Default for RunConfig {
         RunConfig {
             mode: Mode::Serial,
             batch_size: 8192,
-            grow_chunks: false,
+            grow_chunks: true,
             queue_depth: 4,
             workers: None,
             replicas: pipelined::Replicas::None,

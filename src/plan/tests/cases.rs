@@ -135,7 +135,15 @@ fn a_user_pipeline_on_csv() {
     assert_eq!(plan(&k.csv, &small, &TWO).source_batch_records, None);
     // Without inline_small, even a tiny CSV gets the engine it asked for.
     assert_eq!(plan(&k.csv, &library(Mode::Multiprocess), &TWO).workers, 2);
+    // Chunks sized to what remains by default (a partial per chunk is
+    // built, sent and merged fewer times); a batch each once the batch
+    // size is the chunk size.
     let mp = plan(&k.csv, &library(Mode::Multiprocess), &TWO);
+    assert!(mp.chunk_sizing.guided, "{mp:?}");
+    assert_eq!(mp.chunk_sizing.records(Some(1 << 30), 2, 0), 32 * 8192);
+    let mut fixed = library(Mode::Multiprocess);
+    fixed.grow_chunks = false;
+    let mp = plan(&k.csv, &fixed, &TWO);
     assert!(!mp.chunk_sizing.guided, "chunks of a batch");
     assert_eq!(mp.chunk_sizing.records(Some(1 << 30), 2, 0), 8192);
     // Reading lanes size their chunks to what remains, whatever the config.

@@ -227,7 +227,7 @@ use Chunking::*;
 use Engine::*;
 use Transport::*;
 
-/// A library run's defaults: nothing inline, chunks a batch each.
+/// A library run's defaults: nothing inline, chunks sized to what remains.
 fn library(mode: Mode) -> RunConfig {
     RunConfig {
         mode,
