@@ -313,6 +313,12 @@ impl FileChunkSource for Readings {
         true
     }
 
+    /// The run's own local workers may read this file's directory, so
+    /// they read their ranges themselves rather than being sent them.
+    fn range_files(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+
     /// Counted ranges (for a stage or aggregate that needs each record's
     /// number in the whole input): read the lines to count them.
     fn next_chunk_ranges(

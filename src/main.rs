@@ -237,7 +237,6 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
         }
     };
     let mp = &args.multiprocess;
-    let worker_command = local_worker_command(&params)?;
     let config = RunConfig {
         mode: args.mode.into(),
         batch_size: args.batch_size.unwrap_or(default_batch),
@@ -253,7 +252,9 @@ fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failure> {
         worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
         max_frame: mp.max_frame,
         dashboard: args.dashboard.clone(),
-        worker_command,
+        // The default: this binary's `worker`, allowed to read the input
+        // files' directories.
+        worker_command: None,
         // Log lines are cheap: a small input is not worth an engine. (A
         // matrix task is heavy: multiprocess mode gains from 16 tasks.)
         inline_small: matches!(params, Params::Logs(_)),
@@ -285,44 +286,6 @@ fn logs_format(args: &RunArgs, input: &LogsInput) -> Result<logs::format::LogFor
         }
         _ => Ok(format),
     }
-}
-
-/// The command of the local workers of a logs run over files: this
-/// binary's `worker`, allowed to read the input files' directories (their
-/// canonical form, as the coordinator names the files), so that they read
-/// their chunks themselves. `None` (the default command, no file read)
-/// for anything else.
-fn local_worker_command(params: &Params) -> Result<Option<parpipe::WorkerCommand>, Failure> {
-    let Params::Logs(LogsParams {
-        input: LogsInput::Files(specs),
-        ..
-    }) = params
-    else {
-        return Ok(None);
-    };
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for spec in specs {
-        // A missing input fails the run later, naming it; here it only
-        // has no directory to allow.
-        let InputSpec::File(path) = spec else {
-            continue;
-        };
-        let Some(dir) = std::fs::canonicalize(path)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-        else {
-            continue;
-        };
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    if dirs.is_empty() {
-        return Ok(None);
-    }
-    let command =
-        parpipe::WorkerCommand::current_exe().map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-    Ok(Some(command.allow_read(&dirs)))
 }
 
 fn worker(args: WorkerArgs) -> Result<(), Failure> {

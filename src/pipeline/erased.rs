@@ -90,6 +90,10 @@ pub(crate) trait DynSource: Send {
     fn would_chunk_in_files(&self) -> bool {
         false
     }
+    /// See [`FileChunkSource::range_files`](crate::FileChunkSource::range_files).
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
     /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)
     /// (only asked of a source whose `chunks_in_files` said yes).
     fn next_chunk_ranges(
@@ -315,6 +319,7 @@ impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
 pub(super) struct FileFns<S> {
     chunks_in_files: fn(&mut S) -> bool,
     would_chunk_in_files: fn(&S) -> bool,
+    range_files: fn(&S) -> Vec<std::path::PathBuf>,
     next_chunk_ranges: RangesFn<S>,
     cuts_by_bytes: fn(&mut S) -> bool,
     next_chunk_ranges_uncounted: UncountedFn<S>,
@@ -331,6 +336,7 @@ impl<S: FileChunkSource> FileFns<S> {
         FileFns {
             chunks_in_files: S::chunks_in_files,
             would_chunk_in_files: S::would_chunk_in_files,
+            range_files: S::range_files,
             next_chunk_ranges: S::next_chunk_ranges,
             cuts_by_bytes: S::cuts_by_bytes,
             next_chunk_ranges_uncounted: S::next_chunk_ranges_uncounted,
@@ -400,6 +406,12 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
         self.files
             .as_ref()
             .is_some_and(|f| (f.would_chunk_in_files)(&self.source))
+    }
+
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        self.files
+            .as_ref()
+            .map_or_else(Vec::new, |f| (f.range_files)(&self.source))
     }
 
     fn next_chunk_ranges(

@@ -89,6 +89,10 @@ impl FileChunkSource for Lines {
         self.0.would_chunk_in_files()
     }
 
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        self.0.range_files()
+    }
+
     fn next_chunk_ranges(
         &mut self,
         max_records: usize,

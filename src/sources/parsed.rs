@@ -241,6 +241,10 @@ impl<F: LineFormat> FileChunkSource for ParsedLines<F> {
         self.lines.would_chunk_in_files()
     }
 
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        self.lines.range_files()
+    }
+
     fn next_chunk_ranges(
         &mut self,
         max_records: usize,

@@ -242,6 +242,17 @@ pub trait FileChunkSource: ChunkSource {
     fn would_chunk_in_files(&self) -> bool {
         false
     }
+    /// The files this source's ranges would name, asked (without
+    /// committing) before the run starts worker processes of its own. The
+    /// local workers a multiprocess run starts with the default worker
+    /// command are allowed to read these files' directories
+    /// (`--allow-read`), so that they read their chunks themselves instead
+    /// of being sent the bytes. The default is none (the coordinator then
+    /// reads every range and ships its bytes). Workers that join from
+    /// elsewhere decide for themselves what they may read.
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 
     /// When [`chunks_in_files`](Self::chunks_in_files) said yes: the next
     /// chunk of at most `max_records` records as byte ranges of files,

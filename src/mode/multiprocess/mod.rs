@@ -100,6 +100,11 @@ pub async fn execute(
     let command = match (&config.worker_command, n_local) {
         (_, 0) => None,
         (Some(c), _) => Some(c.clone()),
+        // Our own children may read what the source's ranges name, so
+        // that they read their chunks themselves.
+        (None, _) if plan.chunking.is_ranges() => {
+            Some(WorkerCommand::current_exe()?.allow_reading(&pipeline.source.part.range_files()))
+        }
         (None, _) => Some(WorkerCommand::current_exe()?),
     };
 

@@ -32,6 +32,26 @@ impl WorkerCommand {
         self
     }
 
+    /// The same command, allowed to read the directories of `files` (their
+    /// canonical form, as ranges name them): what the local workers a run
+    /// starts with the default command get for its source's
+    /// [`range_files`](crate::FileChunkSource::range_files). A file that
+    /// cannot be resolved adds nothing (the run names it when it fails).
+    pub fn allow_reading(self, files: &[PathBuf]) -> Self {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for file in files {
+            let dir = std::fs::canonicalize(file)
+                .ok()
+                .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+            if let Some(dir) = dir {
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+        self.allow_read(&dirs)
+    }
+
     /// This executable with the `worker` argument: right for the `parpipe`
     /// binary and for any program whose `main` dispatches `worker` to
     /// [`run_worker`](crate::worker::run_worker).
@@ -244,5 +264,44 @@ impl Drop for Children {
             }
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerCommand;
+    use std::path::PathBuf;
+
+    /// Each directory once, in canonical form (as ranges name files);
+    /// a file that cannot be resolved adds nothing.
+    #[test]
+    fn workers_may_read_the_canonical_directories_of_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for name in ["a.log", "b.log", "sub/c.log"] {
+            std::fs::write(dir.path().join(name), "x\n").unwrap();
+        }
+        let files: Vec<PathBuf> = ["a.log", "sub/../b.log", "sub/c.log", "missing.log"]
+            .iter()
+            .map(|f| dir.path().join(f))
+            .collect();
+        let command = WorkerCommand {
+            program: "w".into(),
+            args: vec!["worker".into()],
+        }
+        .allow_reading(&files);
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let sub = std::fs::canonicalize(&sub).unwrap();
+        assert_eq!(
+            command.args,
+            [
+                "worker".into(),
+                "--allow-read".into(),
+                root.into_os_string(),
+                "--allow-read".into(),
+                sub.into_os_string()
+            ]
+        );
     }
 }

@@ -67,6 +67,11 @@ impl RangeCutter {
         self.frame = Some((limit as u64, max_frame));
     }
 
+    /// The files it cuts.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
     /// Whether [`for_inputs`](Self::for_inputs) would give a cutter for
     /// `inputs`: every one a plain regular file, not gzip, whose size can
     /// be trusted (asked before a run commits to ranges; no sample is read).

@@ -261,6 +261,22 @@ impl FileChunkSource for LogSource {
         }
     }
 
+    /// The input files, when they are plain files that ranges can name.
+    fn range_files(&self) -> Vec<std::path::PathBuf> {
+        match &self.origin {
+            Origin::Read(reader) => reader
+                .inputs()
+                .iter()
+                .filter_map(|spec| match spec {
+                    InputSpec::File(path) => Some(path.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Origin::Ranges(cutter) => cutter.paths(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Plain regular files not read yet (or cut already).
     fn would_chunk_in_files(&self) -> bool {
         match &self.origin {
