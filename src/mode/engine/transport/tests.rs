@@ -10,6 +10,22 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Chunks `0..total` read on the caller's thread; workers that may be gone.
+/// A source of `total` empty chunks: the next one, or the end.
+fn read_next(sched: &mut Scheduler<(), u64>, total: u64) {
+    let seq = sched.next_seq();
+    if seq == total {
+        sched.read_nothing();
+        sched.set_exhausted();
+    } else {
+        sched.push_new(ChunkInfo {
+            seq,
+            first_line: 1,
+            records: 0,
+            frame: (),
+        });
+    }
+}
+
 struct Fake {
     sched: Scheduler<(), u64>,
     total: u64,
@@ -66,18 +82,7 @@ impl Transport for Fake {
 
     fn read(&mut self) -> Result<(), RunError> {
         self.reads += 1;
-        let seq = self.sched.next_seq();
-        if seq == self.total {
-            self.sched.read_nothing();
-            self.sched.set_exhausted();
-        } else {
-            self.sched.push_new(ChunkInfo {
-                seq,
-                first_line: 1,
-                records: 0,
-                frame: (),
-            });
-        }
+        read_next(&mut self.sched, self.total);
         Ok(())
     }
 }
@@ -186,18 +191,7 @@ impl Transport for Lanes {
     }
 
     fn read(&mut self) -> Result<(), RunError> {
-        let seq = self.sched.next_seq();
-        if seq == self.total {
-            self.sched.read_nothing();
-            self.sched.set_exhausted();
-        } else {
-            self.sched.push_new(ChunkInfo {
-                seq,
-                first_line: 1,
-                records: 0,
-                frame: (),
-            });
-        }
+        read_next(&mut self.sched, self.total);
         Ok(())
     }
 }
