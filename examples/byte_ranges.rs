@@ -624,13 +624,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(stats) => {
-            println!("{}", stats.to_json());
             eprintln!(
                 "byte_ranges: {} chunks cut by bytes, {} by counting lines",
                 CUT_BY_BYTES.load(Ordering::Relaxed),
                 CUT_COUNTED.load(Ordering::Relaxed)
             );
-            ExitCode::SUCCESS
+            common::print_line("byte_ranges", &stats.to_json())
         }
         Err(e) => {
             eprintln!("byte_ranges: {e}");

@@ -426,10 +426,7 @@ fn main() -> ExitCode {
         other => return usage(&format!("unknown mode '{other}'")),
     };
     match result {
-        Ok(totals) => {
-            println!("{}", totals.to_json());
-            ExitCode::SUCCESS
-        }
+        Ok(totals) => common::print_line("csv_etl", &totals.to_json()),
         Err(e) => {
             eprintln!("csv_etl: {e}");
             ExitCode::FAILURE

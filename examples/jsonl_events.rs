@@ -388,10 +388,7 @@ fn main() -> ExitCode {
         other => return usage(&format!("unknown mode '{other}'")),
     };
     match result {
-        Ok(totals) => {
-            println!("{}", totals.to_json());
-            ExitCode::SUCCESS
-        }
+        Ok(totals) => common::print_line("jsonl_events", &totals.to_json()),
         Err(e) => {
             eprintln!("jsonl_events: {e}");
             ExitCode::FAILURE

@@ -120,3 +120,18 @@ impl Args {
         }
     }
 }
+
+/// Writes the result line on stdout. A reader that closed the pipe early
+/// (`| head`) ends the program quietly; any other write error is reported.
+pub fn print_line(name: &str, line: &str) -> std::process::ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: cannot write the result: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
