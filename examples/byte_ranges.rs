@@ -596,44 +596,31 @@ fn main() -> ExitCode {
     let mut args = match common::parse(std::env::args().skip(1).collect(), &["--counted"]) {
         Ok(common::Command::Run(args)) => args,
         Ok(common::Command::Generate { records, path }) => {
-            return match generate(records, &path) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("byte_ranges: cannot write {path}: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return common::generate_and_exit("byte_ranges", records, &path, generate)
         }
         Err(message) => return usage(&message),
     };
     let mode = args.mode.clone();
     let result = match mode.as_str() {
         "plain" => plain(&args.input),
-        _ if args.parpipe_mode() => registry
-            .run(
-                &key,
-                &Params {
-                    input: args.input.clone(),
-                    counted: args.has("--counted"),
-                },
-                &args.config,
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|done| args.write_report(&done.report).map(|()| done.result)),
+        _ if args.parpipe_mode() => common::run_parpipe(
+            &registry,
+            &key,
+            &Params {
+                input: args.input.clone(),
+                counted: args.has("--counted"),
+            },
+            &args,
+        ),
         other => return usage(&format!("unknown mode '{other}'")),
     };
-    match result {
-        Ok(stats) => {
-            eprintln!(
-                "byte_ranges: {} chunks cut by bytes, {} by counting lines",
-                CUT_BY_BYTES.load(Ordering::Relaxed),
-                CUT_COUNTED.load(Ordering::Relaxed)
-            );
-            common::print_line("byte_ranges", &stats.to_json())
-        }
-        Err(e) => {
-            eprintln!("byte_ranges: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = result.map(|stats| {
+        eprintln!(
+            "byte_ranges: {} chunks cut by bytes, {} by counting lines",
+            CUT_BY_BYTES.load(Ordering::Relaxed),
+            CUT_COUNTED.load(Ordering::Relaxed)
+        );
+        stats.to_json()
+    });
+    common::finish("byte_ranges", result)
 }

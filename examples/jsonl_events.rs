@@ -361,13 +361,7 @@ fn main() -> ExitCode {
     let mut args = match common::parse(std::env::args().skip(1).collect(), &[]) {
         Ok(common::Command::Run(args)) => args,
         Ok(common::Command::Generate { records, path }) => {
-            return match generate(records, &path) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("jsonl_events: cannot write {path}: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return common::generate_and_exit("jsonl_events", records, &path, generate)
         }
         Err(message) => return usage(&message),
     };
@@ -375,23 +369,15 @@ fn main() -> ExitCode {
     let result = match mode.as_str() {
         "plain" => plain(&args.input),
         "rayon" => with_rayon(&args.input),
-        _ if args.parpipe_mode() => registry
-            .run(
-                &key,
-                &Params {
-                    input: args.input.clone(),
-                },
-                &args.config,
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|done| args.write_report(&done.report).map(|()| done.result)),
+        _ if args.parpipe_mode() => common::run_parpipe(
+            &registry,
+            &key,
+            &Params {
+                input: args.input.clone(),
+            },
+            &args,
+        ),
         other => return usage(&format!("unknown mode '{other}'")),
     };
-    match result {
-        Ok(totals) => common::print_line("jsonl_events", &totals.to_json()),
-        Err(e) => {
-            eprintln!("jsonl_events: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::finish("jsonl_events", result.map(|totals| totals.to_json()))
 }

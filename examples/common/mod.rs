@@ -135,3 +135,44 @@ pub fn print_line(name: &str, line: &str) -> std::process::ExitCode {
         }
     }
 }
+
+/// `--generate N FILE`: writes the sample with `generate` and exits.
+pub fn generate_and_exit(
+    name: &str,
+    records: u64,
+    path: &str,
+    generate: fn(u64, &str) -> std::io::Result<()>,
+) -> std::process::ExitCode {
+    match generate(records, path) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: cannot write {path}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the registered job in the parpipe mode `args` asked for, and
+/// writes its report if asked (`--report`).
+pub fn run_parpipe<P: serde::Serialize, T: Send + 'static>(
+    registry: &parpipe::Registry,
+    key: &parpipe::Key<P, T>,
+    params: &P,
+    args: &Args,
+) -> Result<T, String> {
+    registry
+        .run(key, params, &args.config)
+        .map_err(|e| e.to_string())
+        .and_then(|done| args.write_report(&done.report).map(|()| done.result))
+}
+
+/// The result line on stdout, or the error on stderr.
+pub fn finish(name: &str, result: Result<String, String>) -> std::process::ExitCode {
+    match result {
+        Ok(line) => print_line(name, &line),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
