@@ -68,11 +68,16 @@ pub(super) fn status(summary: &Value, n: &Numbers) -> String {
 
 /// A table of `key → count` entries, most frequent first.
 fn ranked(entries: Vec<(String, u128)>, head: &'static str, whole: u128) -> String {
+    let mut entries = entries;
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    in_order(entries, head, whole)
+}
+
+/// `entries` as a ranked table, in their own order.
+fn in_order(entries: Vec<(String, u128)>, head: &'static str, whole: u128) -> String {
     if entries.is_empty() {
         return String::new();
     }
-    let mut entries = entries;
-    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let total = entries.len();
     let mut t = Table::new(&[head, "#Requests", "#Share"]);
     for (k, v) in entries.into_iter().take(MAX_ROWS) {
@@ -182,19 +187,7 @@ pub(super) fn paths(summary: &Value, n: &Numbers) -> String {
 
 /// A `[key, count]` list as a ranked table, in its own order.
 fn listed(summary: &Value, key: &str, head: &'static str, whole: u128) -> String {
-    let entries = as_points(summary.get(key));
-    if entries.is_empty() {
-        return String::new();
-    }
-    let total = entries.len();
-    let mut t = Table::new(&[head, "#Requests", "#Share"]);
-    for (k, v) in entries.into_iter().take(MAX_ROWS) {
-        t.row(vec![Cell::Text(k), Cell::Num(v), Cell::Share(v, whole)]);
-    }
-    let mut out = String::new();
-    t.write(&mut out);
-    more_rows(&mut out, total);
-    out
+    in_order(as_points(summary.get(key)), head, whole)
 }
 
 pub(super) fn not_found(summary: &Value, n: &Numbers) -> String {
