@@ -17,13 +17,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// `cargo test` builds the examples next to the test binaries' directory.
+/// The built example `name`, or `None` after saying the test skips.
 fn example(name: &str) -> Option<PathBuf> {
-    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    let exe = deps
-        .parent()?
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    exe.exists().then_some(exe)
+    let exe = (|| {
+        let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+        let exe = deps
+            .parent()?
+            .join("examples")
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        exe.exists().then_some(exe)
+    })();
+    if exe.is_none() {
+        eprintln!("SKIPPED: {name} was not built (run through `cargo test`)");
+    }
+    exe
 }
 
 fn generate(dir: &Path, records: u64, seed: u64) -> PathBuf {
@@ -70,7 +77,6 @@ fn serial_summary(dir: &Path, input: &Path) -> Vec<u8> {
 #[test]
 fn custom_stage_is_identical_in_every_mode_and_counts_what_it_dropped() {
     let Some(exe) = example("custom_stage") else {
-        eprintln!("SKIPPED: custom_stage was not built (run through `cargo test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -107,7 +113,6 @@ fn custom_stage_is_identical_in_every_mode_and_counts_what_it_dropped() {
 #[test]
 fn stream_from_channel_gives_the_serial_summary() {
     let Some(exe) = example("stream_from_channel") else {
-        eprintln!("SKIPPED: stream_from_channel was not built (run through `cargo test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -177,7 +182,6 @@ impl Drop for Server {
 #[test]
 fn the_web_example_answers_the_serial_summary_in_every_mode() {
     let Some(exe) = example("embed_actix_web") else {
-        eprintln!("SKIPPED: embed_actix_web was not built (run through `cargo test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -252,7 +256,6 @@ fn the_web_example_answers_the_serial_summary_in_every_mode() {
 #[test]
 fn any_runtime_gives_the_same_results_under_every_kind_of_main() {
     let Some(exe) = example("any_runtime") else {
-        eprintln!("SKIPPED: any_runtime was not built (run through `cargo test`)");
         return;
     };
     let total = (100_000u64 * 100_001 / 2).to_string();
@@ -372,10 +375,7 @@ fn user_job(
     name: &str,
     records: u64,
 ) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
-    let Some(exe) = example(example_name) else {
-        eprintln!("SKIPPED: {example_name} was not built (run through `cargo test`)");
-        return None;
-    };
+    let exe = example(example_name)?;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join(name);
     let n = records.to_string();
@@ -620,7 +620,6 @@ fn geoip_every_mode(exe: &Path, dir: &Path, args: &[&str]) -> (Vec<u8>, String) 
 #[test]
 fn geoip_country_counts_by_its_tags_identically_in_every_mode() {
     let Some(exe) = example("geoip_country") else {
-        eprintln!("SKIPPED: geoip_country was not built (run through `cargo test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -736,7 +735,6 @@ fn geoip_country_counts_by_its_tags_identically_in_every_mode() {
 #[test]
 fn geoip_country_on_many_chunks_counts_every_kept_record_once() {
     let Some(exe) = example("geoip_country") else {
-        eprintln!("SKIPPED: geoip_country was not built (run through `cargo test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
