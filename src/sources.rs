@@ -54,7 +54,7 @@ pub(crate) mod split;
 pub use self::csv::{Csv, CsvRows};
 pub use self::json_lines::{JsonLines, JsonRows};
 pub use self::lines::Lines;
-pub use self::parsed::{LineError, LineFormat, ParsedLines, DEFAULT_BATCH_BYTES};
+pub use self::parsed::{default_batch_bytes, LineError, LineFormat, ParsedLines};
 pub use crate::workloads::logs::batch::LineBatch;
 pub use crate::workloads::logs::input::InputSpec;
 

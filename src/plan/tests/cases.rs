@@ -119,8 +119,8 @@ fn a_user_pipeline_on_csv() {
             (WorkerProcesses, LocalWorkers, UncountedRanges, 8192),
         ]
     );
-    // The CSV source caps its batches by bytes (48 KiB of 32-byte
-    // records here), and every plan says so.
+    // The CSV source caps its batches by bytes (a budget of 48 KiB of
+    // 32-byte records here), and every plan says so.
     assert_eq!(k.csv.batch_records, Some(1536));
     for c in four(library) {
         let p = plan(&k.csv, &c, &TWO);

@@ -114,7 +114,8 @@ fn kinds() -> Kinds {
     let csv = Pipeline::builder_files(
         "orders",
         "read",
-        crate::sources::Csv::<Order>::new(InputSpec::File(csv_path)),
+        // A fixed budget: the default follows this machine's cache.
+        crate::sources::Csv::<Order>::new(InputSpec::File(csv_path)).with_batch_bytes(48 << 10),
     )
     .collect("count", Count)
     .erase();
