@@ -221,7 +221,7 @@
 #![deny(missing_docs)]
 
 // `parpipe::…` names this crate from inside it too: the command line
-// (`src/main.rs`, a private module here) is written as any program using the
+// (`src/command_line.rs`, a private module here) is written as any program using the
 // library would write it.
 extern crate self as parpipe;
 
@@ -229,7 +229,6 @@ pub mod allocator;
 #[cfg(feature = "cli")]
 mod bench;
 #[cfg(feature = "cli")]
-#[path = "main.rs"]
 mod command_line;
 mod detached;
 mod emit;

@@ -7,21 +7,18 @@
 //! [`main`]. It names the library `parpipe::…`, as any program would.
 //!
 //! This file keeps the entry point, logging, [`Failure`] (an error and its
-//! exit code) and the dispatch; each subcommand lives next to it: `cli.rs`
-//! (the clap definitions), `cmd_args.rs` (`run`'s arguments into the
-//! library's configuration), `cmd_run.rs`, `shutdown.rs` (its signals),
-//! `cmd_generate.rs`, `cmd_bench.rs` and `cmd_worker.rs`. They are files
-//! of `src/` because a module loaded by `#[path]` (as `lib.rs` loads this
-//! one) finds its submodules beside it; the `cmd_` prefix keeps them apart
-//! from the library's own `run`, `bench` and `worker`.
+//! exit code) and the dispatch; each subcommand lives in `command_line/`:
+//! `cli.rs` (the clap definitions), `args.rs` (`run`'s arguments into the
+//! library's configuration), `run.rs`, `shutdown.rs` (its signals),
+//! `generate.rs`, `bench.rs` and `worker.rs`.
 
+mod args;
+mod bench;
 mod cli;
-mod cmd_args;
-mod cmd_bench;
-mod cmd_generate;
-mod cmd_run;
-mod cmd_worker;
+mod generate;
+mod run;
 mod shutdown;
+mod worker;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -93,10 +90,10 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Run(args) => cmd_run::run_job(args, cli.quiet),
-        Command::Generate(args) => cmd_generate::generate(args),
-        Command::Worker(args) => cmd_worker::worker(args),
-        Command::Bench(args) => cmd_bench::bench(args, cli.quiet),
-        Command::BenchBaseline(args) => cmd_bench::bench_baseline(args),
+        Command::Run(args) => run::run_job(args, cli.quiet),
+        Command::Generate(args) => generate::generate(args),
+        Command::Worker(args) => worker::worker(args),
+        Command::Bench(args) => bench::bench(args, cli.quiet),
+        Command::BenchBaseline(args) => bench::bench_baseline(args),
     }
 }

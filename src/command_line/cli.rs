@@ -1,8 +1,8 @@
 //! The `parpipe` binary's command-line definitions (clap): the
 //! subcommands and their flags, as the user types them, each numeric flag
 //! with the range the program can honour (a value outside it is a usage
-//! error naming the flag and the range, exit 2). `cmd_args.rs` and the
-//! other `cmd_*.rs` turn them into the library's configuration.
+//! error naming the flag and the range, exit 2). `args.rs` and the
+//! other subcommand modules turn them into the library's configuration.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use parpipe::Mode;

@@ -1,8 +1,8 @@
 //! `parpipe worker`: its flags into a [`WorkerConfig`], then the library's
 //! worker with the built-in workloads.
 
+use super::args::{seconds, token};
 use super::cli::WorkerArgs;
-use super::cmd_args::{seconds, token};
 use super::{usage, Failure};
 use parpipe::worker::WorkerConfig;
 

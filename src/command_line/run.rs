@@ -3,8 +3,8 @@
 //! dashboard, report snapshots and the metrics file it asks for, then
 //! commits the outputs or says why not.
 
+use super::args::{job_from_args, seconds};
 use super::cli::{self, RunArgs};
-use super::cmd_args::{job_from_args, seconds};
 use super::shutdown;
 use super::{usage, Failure};
 use anyhow::Context as _;
