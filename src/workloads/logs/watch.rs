@@ -3,7 +3,7 @@
 //! identity) and how many bytes were read from it, checked when reading
 //! reaches its end. A file truncated, rewritten, or replaced during a run
 //! then fails the run, with the same words multiprocess mode uses
-//! ("the file shrank during the run", `ranges.rs`; "the file changed during
+//! ("the file shrank during the run", `ranges/`; "the file changed during
 //! the run", `file_range.rs`), instead of giving the counts of whatever
 //! happened to be read.
 

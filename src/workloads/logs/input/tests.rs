@@ -1,3 +1,4 @@
+use super::super::batch::LineBatch;
 use super::*;
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;

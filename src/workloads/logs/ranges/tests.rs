@@ -2,6 +2,7 @@
 //! windows, estimates, and random files.
 
 use super::super::input::LineReader;
+use super::files::SAMPLE_UP_TO;
 use super::*;
 use crate::file_range::read_ranges;
 use crate::sources::split::COUNT_BLOCK;
