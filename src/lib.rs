@@ -179,7 +179,7 @@
 //! [`Pipeline::execute`] and [`execute`] run on the caller's actix
 //! `System` (an actix or actix-web `main`); from `#[tokio::main]` or
 //! another executor they run on a `System` thread of their own.
-//! [`Pipeline::run`] and [`run`] block; from a thread that drives an async
+//! [`Pipeline::run`] and [`run()`] block; from a thread that drives an async
 //! runtime they run on a thread of their own instead of panicking.
 //!
 //! # Features

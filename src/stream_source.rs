@@ -1,4 +1,4 @@
-//! A [`Source`] made of an async [`Stream`](futures_util::Stream): its items
+//! A [`Source`] made of an async [`Stream`]: its items
 //! are gathered into batches, and a batch leaves once it is full or
 //! `max_batch_delay` after its first item, so a slow stream still flows.
 //!

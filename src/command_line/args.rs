@@ -11,10 +11,10 @@ use parpipe::Replicas;
 use parpipe::Token;
 use parpipe::{JobSpec, RunConfig};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-pub(super) fn token(file: &Option<PathBuf>) -> Result<Option<Token>, Failure> {
+pub(super) fn token(file: Option<&Path>) -> Result<Option<Token>, Failure> {
     match file {
         Some(path) => Token::from_file(path)
             .map(Some)
@@ -159,7 +159,7 @@ pub(super) fn job_from_args(args: &RunArgs) -> Result<(Params, RunConfig), Failu
             .map_err(|e| usage(anyhow::anyhow!("--replicas: {e}")))?,
         inflight: mp.inflight,
         listen: mp.listen.clone(),
-        token: token(&mp.token_file)?,
+        token: token(mp.token_file.as_deref())?,
         heartbeat_timeout: seconds(mp.heartbeat_timeout, "--heartbeat-timeout")?,
         worker_wait_timeout: seconds(mp.worker_wait_timeout, "--worker-wait-timeout")?,
         max_frame: mp.max_frame,

@@ -1,5 +1,5 @@
 //! `parpipe run`: stages the outputs, runs the job under the signal
-//! handling of [`shutdown`](super::shutdown), with the progress bar, the
+//! handling of [`shutdown`], with the progress bar, the
 //! dashboard, report snapshots and the metrics file it asks for, then
 //! commits the outputs or says why not.
 

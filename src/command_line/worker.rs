@@ -9,7 +9,7 @@ use parpipe::worker::WorkerConfig;
 pub(super) fn worker(args: WorkerArgs) -> Result<(), Failure> {
     let config = WorkerConfig {
         connect: args.connect,
-        token: token(&args.token_file)?,
+        token: token(args.token_file.as_deref())?,
         keep_alive: args.keep_alive,
         done_if_refused: args.done_if_refused,
         max_frame: args.max_frame,

@@ -154,7 +154,7 @@ pub struct RunConfig {
     pub dashboard: Option<String>,
     /// Let a parallel mode run a small input inline, as serial mode does,
     /// when the source's size estimate says its engine cannot pay (see
-    /// [`plan`](crate::plan::plan); the report's `plan` then says so). Only
+    /// [`plan`]; the report's `plan` then says so). Only
     /// taken when the engine's shape is left to the defaults (no
     /// `workers` count, no token, `listen` on loopback port 0, no
     /// per-stage replicas). Off by default: the work per record of a

@@ -47,7 +47,7 @@ impl SnapshotReq {
 pub(crate) trait DynStage: Send {
     fn process(&mut self, data: AnyData, info: &BatchInfo) -> Result<(AnyData, usize), StageError>;
     fn clone_box(&self) -> Box<dyn DynStage>;
-    /// See [`Stage::uses_record_numbers`](crate::Stage::uses_record_numbers).
+    /// See [`Stage::uses_record_numbers`].
     fn uses_record_numbers(&self) -> bool;
 }
 
@@ -85,13 +85,13 @@ pub(crate) trait DynAggregate: Send {
     fn partial_type(&self) -> std::any::TypeId;
     fn decode(&self, bytes: &[u8]) -> Result<AnyData, String>;
     fn clone_box(&self) -> Box<dyn DynAggregate>;
-    /// See [`Aggregate::renumbers`](crate::Aggregate::renumbers).
+    /// See [`Aggregate::renumbers`].
     fn renumbers(&self) -> bool;
-    /// See [`Aggregate::renumber`](crate::Aggregate::renumber).
+    /// See [`Aggregate::renumber`].
     fn renumber(&self, partial: &mut AnyData, records_before: u64) -> Result<(), StageError>;
-    /// See [`Aggregate::seal`](crate::Aggregate::seal).
+    /// See [`Aggregate::seal`].
     fn seal(&mut self, partial: &mut AnyData);
-    /// See [`Aggregate::check_chunk`](crate::Aggregate::check_chunk).
+    /// See [`Aggregate::check_chunk`].
     fn check_chunk(
         &self,
         partial: &AnyData,
@@ -214,7 +214,7 @@ pub(crate) trait DynSink: Send {
 }
 
 /// Where a pipeline's sink leaves its output for the caller: shared by the
-/// [`Pipeline`] and its erased sink, wherever a mode moved the sink to.
+/// [`Pipeline`](crate::Pipeline) and its erased sink, wherever a mode moved the sink to.
 pub(crate) type OutputSlot = Arc<Mutex<Option<AnyData>>>;
 
 pub(super) struct SinkBox<K> {
@@ -243,7 +243,7 @@ impl<K: Sink> DynSink for SinkBox<K> {
     }
 }
 
-/// The sink of a pipeline built without one ([`PipelineBuilder::collect`]):
+/// The sink of a pipeline built without one ([`PipelineBuilder::collect`](crate::PipelineBuilder::collect)):
 /// the result is the aggregate's final partial.
 pub(super) struct Keep<P>(pub(super) PhantomData<fn() -> P>);
 

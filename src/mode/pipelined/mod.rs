@@ -17,7 +17,7 @@
 //!
 //! Files: `coordinator.rs` (wiring, failure, shutdown), `source_actor.rs`,
 //! `stage_actor.rs`, `sink_actor.rs` (aggregate + sink), `credits.rs` (flow
-//! control), [`reorder`] (the bounded reorder buffer), [`replicas`] (the
+//! control), [`reorder`](crate::mode::reorder) (the bounded reorder buffer), [`replicas`] (the
 //! `--replicas` setting and the `auto` planner), `probe.rs` (the serial
 //! probe `auto` measures with), `lanes.rs` (the reading lanes).
 

@@ -44,25 +44,25 @@ impl<T> Pulled<T> {
 pub(crate) trait DynSource: Send {
     fn next_batch(&mut self, max: usize) -> Result<Pulled<AnyData>, StageError>;
     fn size_hint(&self) -> Option<u64>;
-    /// See [`ChunkSource::remaining_estimate`](crate::ChunkSource::remaining_estimate).
+    /// See [`crate::ChunkSource::remaining_estimate`].
     fn remaining_estimate(&self) -> Option<u64>;
-    /// See [`ChunkSource::next_chunk`](crate::ChunkSource::next_chunk).
+    /// See [`crate::ChunkSource::next_chunk`].
     fn next_chunk(&mut self, max: usize, out: &mut Vec<u8>) -> Result<Pulled<()>, StageError>;
-    /// See [`FileChunkSource::chunks_in_files`](crate::FileChunkSource::chunks_in_files)
+    /// See [`FileChunkSource::chunks_in_files`]
     /// (by default no).
     fn chunks_in_files(&mut self) -> bool {
         false
     }
-    /// See [`FileChunkSource::would_chunk_in_files`](crate::FileChunkSource::would_chunk_in_files)
+    /// See [`FileChunkSource::would_chunk_in_files`]
     /// (by default no).
     fn would_chunk_in_files(&self) -> bool {
         false
     }
-    /// See [`FileChunkSource::range_files`](crate::FileChunkSource::range_files).
+    /// See [`FileChunkSource::range_files`].
     fn range_files(&self) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
-    /// See [`FileChunkSource::next_chunk_ranges`](crate::FileChunkSource::next_chunk_ranges)
+    /// See [`FileChunkSource::next_chunk_ranges`]
     /// (only asked of a source whose `chunks_in_files` said yes).
     fn next_chunk_ranges(
         &mut self,
@@ -74,23 +74,23 @@ pub(crate) trait DynSource: Send {
             "this source cannot give chunks as file ranges",
         ))
     }
-    /// See [`ChunkSource::fit_chunks_to_frame`](crate::ChunkSource::fit_chunks_to_frame).
+    /// See [`ChunkSource::fit_chunks_to_frame`].
     fn fit_chunks_to_frame(&mut self, max_chunk_bytes: usize, max_frame: usize) {
         let _ = (max_chunk_bytes, max_frame);
     }
     /// The decoder of this source's chunks (see
-    /// [`ChunkSource::chunk_decoder`](crate::ChunkSource::chunk_decoder);
+    /// [`ChunkSource::chunk_decoder`];
     /// a source in the default wire form gets [`WholeBatch`]). `None` (the
     /// default) only for what stands in for a source moved elsewhere.
     fn chunk_decoder(&self) -> Option<Box<dyn DynChunkDecoder>> {
         None
     }
-    /// See [`FileChunkSource::cuts_by_bytes`](crate::FileChunkSource::cuts_by_bytes)
+    /// See [`FileChunkSource::cuts_by_bytes`]
     /// (by default no).
     fn cuts_by_bytes(&mut self) -> bool {
         false
     }
-    /// See [`FileChunkSource::next_chunk_ranges_uncounted`](crate::FileChunkSource::next_chunk_ranges_uncounted).
+    /// See [`FileChunkSource::next_chunk_ranges_uncounted`].
     fn next_chunk_ranges_uncounted(
         &mut self,
         about: usize,
@@ -100,7 +100,7 @@ pub(crate) trait DynSource: Send {
         let _ = (about, max_bytes, out);
         Err(StageError::new("this source does not cut chunks by bytes"))
     }
-    /// See [`Source::may_wait`](crate::Source::may_wait).
+    /// See [`Source::may_wait`].
     fn may_wait(&self) -> bool {
         false
     }
