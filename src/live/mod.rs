@@ -16,7 +16,8 @@
 //! - `limits.rs`: connection classes and their caps, so that no one can
 //!   lock the dashboard out.
 //! - `publisher.rs`: what each mode holds to publish its numbers.
-//! - `prometheus.rs`: the `/metrics` exposition (prometheus-client).
+//! - `prometheus.rs`, `prometheus/`: the `/metrics` exposition
+//!   (prometheus-client).
 //! - `page.html`: the page, with its CSS and JS inline (no external assets).
 
 #[cfg(feature = "dashboard")]
