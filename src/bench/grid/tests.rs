@@ -1,4 +1,7 @@
+//! Tests of the grid: its configurations, verdicts and tables.
+
 use super::*;
+use crate::mode::Mode;
 
 fn sample(column: Column, config: &str, automatic: bool, rep: usize, wall: f64) -> GridSample {
     GridSample {
