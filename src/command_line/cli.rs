@@ -339,6 +339,8 @@ pub(crate) struct RunArgs {
     /// Log format (logs): combined (default), common, vcombined, w3c[:FIELDS],
     /// alb, cloudfront, caddy, traefik, json[:KEY=PATH,…], nginx:'LOG_FORMAT',
     /// apache:'LOGFORMAT' (docs/log-formats.md).
+    // The brackets are the help text's notation for an optional part, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "FORMAT", default_value = "combined",
           value_parser = |s: &str| parpipe::workloads::logs::format::LogFormat::parse(s).map(Box::new))]
     pub(crate) log_format: Box<parpipe::workloads::logs::format::LogFormat>,
