@@ -14,6 +14,7 @@ mod source;
 pub(crate) use batch::Numbering;
 pub use batch::{BatchInfo, Records};
 pub use error::StageError;
+pub(crate) use source::no_byte_cuts;
 pub use source::{decode_batch, encode_batch, ChunkDecoder, ChunkSource, FileChunkSource, Source};
 
 use serde::de::DeserializeOwned;

@@ -294,8 +294,13 @@ pub trait FileChunkSource: ChunkSource {
         out: &mut Vec<crate::file_range::FileRange>,
     ) -> Result<bool, StageError> {
         let _ = (about_records, max_bytes, out);
-        Err(StageError::new("this source does not cut chunks by bytes"))
+        Err(no_byte_cuts())
     }
+}
+
+/// The error of a source asked for chunks cut by bytes that it cannot cut.
+pub(crate) fn no_byte_cuts() -> StageError {
+    StageError::new("this source does not cut chunks by bytes")
 }
 
 /// The default wire form of a batch (what a plain [`Source`] ships):

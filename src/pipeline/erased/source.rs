@@ -98,7 +98,7 @@ pub(crate) trait DynSource: Send {
         out: &mut Vec<FileRange>,
     ) -> Result<bool, StageError> {
         let _ = (about, max_bytes, out);
-        Err(StageError::new("this source does not cut chunks by bytes"))
+        Err(crate::stage::no_byte_cuts())
     }
     /// See [`Source::may_wait`].
     fn may_wait(&self) -> bool {
@@ -359,7 +359,7 @@ impl<S: ChunkSource> DynSource for SourceBox<S> {
     ) -> Result<bool, StageError> {
         match &self.files {
             Some(f) => (f.next_chunk_ranges_uncounted)(&mut self.source, about, max_bytes, out),
-            None => Err(StageError::new("this source does not cut chunks by bytes")),
+            None => Err(crate::stage::no_byte_cuts()),
         }
     }
 
