@@ -25,8 +25,7 @@
 mod common;
 
 use parpipe::sources::{Csv, InputSpec};
-use parpipe::{Aggregate, BatchInfo, Pipeline, Registry};
-use parpipe::{Records, Stage, StageError};
+use parpipe::{Fold, Pipeline, Registry, StageError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -174,100 +173,34 @@ impl Totals {
     }
 }
 
-// ---- The parpipe pipeline: source → validate → enrich → aggregate ----
+// ---- The parpipe pipeline: source → validate → enrich → revenue ----
+//
+// Record stages (`map`) and a `Fold`: parpipe runs each order from its
+// line to the totals before it decodes the next, in every mode.
 
-/// What `validate` passes on: the valid orders, and how many it rejected.
-struct Checked {
-    valid: Vec<Valid>,
-    rejected: u64,
-}
-
-impl Records for Checked {
-    fn record_count(&self) -> usize {
-        self.valid.len()
-    }
-}
-
-/// What `enrich` passes on.
-struct EnrichedBatch {
-    rows: Vec<Enriched>,
-    rejected: u64,
-}
-
-impl Records for EnrichedBatch {
-    fn record_count(&self) -> usize {
-        self.rows.len()
-    }
-}
-
-#[derive(Clone)]
-struct Validate;
-
-impl Stage for Validate {
-    type In = Vec<Order>;
-    type Out = Checked;
-
-    fn process(&mut self, orders: Vec<Order>, _: &BatchInfo) -> Result<Checked, StageError> {
-        let total = orders.len();
-        let valid: Vec<Valid> = orders.into_iter().filter_map(validate).collect();
-        let rejected = (total - valid.len()) as u64;
-        Ok(Checked { valid, rejected })
-    }
-
-    // Where a batch sits in the input does not matter to this stage, so
-    // reading lanes and workers may number records from their chunk.
-    fn uses_record_numbers(&self) -> bool {
-        false
-    }
-}
-
-#[derive(Clone)]
-struct Enrich;
-
-impl Stage for Enrich {
-    type In = Checked;
-    type Out = EnrichedBatch;
-
-    fn process(&mut self, c: Checked, _: &BatchInfo) -> Result<EnrichedBatch, StageError> {
-        let rows = c.valid.into_iter().map(enrich).collect();
-        Ok(EnrichedBatch {
-            rows,
-            rejected: c.rejected,
-        })
-    }
-
-    fn uses_record_numbers(&self) -> bool {
-        false
-    }
-}
-
+/// Folds each order, valid (`Some`) or rejected, into the totals.
 #[derive(Clone)]
 struct Revenue;
 
-impl Aggregate for Revenue {
-    type In = EnrichedBatch;
+impl Fold for Revenue {
+    type In = Option<Enriched>;
     type Partial = Totals;
 
     fn empty(&self) -> Totals {
         Totals::default()
     }
 
-    fn add(&mut self, acc: &mut Totals, b: EnrichedBatch, _: &BatchInfo) -> Result<(), StageError> {
-        acc.orders += b.rows.len() as u64 + b.rejected;
-        acc.rejected += b.rejected;
-        for e in b.rows {
-            acc.add_enriched(e);
+    fn add(&mut self, acc: &mut Totals, order: Option<Enriched>) -> Result<(), StageError> {
+        acc.orders += 1;
+        match order {
+            Some(e) => acc.add_enriched(e),
+            None => acc.rejected += 1,
         }
         Ok(())
     }
 
     fn merge(&self, acc: &mut Totals, later: Totals) {
         acc.merge(later);
-    }
-
-    // The partial holds no record numbers: nothing to move.
-    fn renumbers(&self) -> bool {
-        true
     }
 }
 
@@ -282,9 +215,9 @@ fn registry() -> (Registry, parpipe::Key<Params, Totals>) {
     let key = registry.register("csv-etl", |p: Params| {
         let source = Csv::<Order>::new(InputSpec::parse(&p.input));
         Ok(Pipeline::builder_files("csv-etl", "orders", source)
-            .stage("validate", Validate)
-            .stage("enrich", Enrich)
-            .collect("revenue", Revenue))
+            .map("validate", validate)
+            .map("enrich", |v: Option<Valid>| v.map(enrich))
+            .fold("revenue", Revenue))
     });
     (registry, key)
 }

@@ -26,8 +26,7 @@
 mod common;
 
 use parpipe::sources::{InputSpec, JsonLines};
-use parpipe::{Aggregate, BatchInfo, Pipeline, Registry};
-use parpipe::{Records, Stage, StageError};
+use parpipe::{Fold, Pipeline, Registry, StageError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -178,68 +177,34 @@ impl Totals {
     }
 }
 
-// ---- The parpipe pipeline: source → check → aggregate ----
+// ---- The parpipe pipeline: source → check → summary ----
+//
+// A record stage (`map`) and a `Fold`: parpipe runs each event from its
+// line to the totals before it decodes the next, in every mode.
 
-/// What `check` passes on: the events that passed, and how many did not.
-struct CheckedBatch {
-    rows: Vec<Checked>,
-    rejected: u64,
-}
-
-impl Records for CheckedBatch {
-    fn record_count(&self) -> usize {
-        self.rows.len()
-    }
-}
-
-#[derive(Clone)]
-struct Check;
-
-impl Stage for Check {
-    type In = Vec<Event>;
-    type Out = CheckedBatch;
-
-    fn process(&mut self, events: Vec<Event>, _: &BatchInfo) -> Result<CheckedBatch, StageError> {
-        let total = events.len();
-        let rows: Vec<Checked> = events.into_iter().filter_map(check).collect();
-        let rejected = (total - rows.len()) as u64;
-        Ok(CheckedBatch { rows, rejected })
-    }
-
-    // Where a batch sits in the input does not matter to this stage, so
-    // reading lanes and workers may number records from their chunk.
-    fn uses_record_numbers(&self) -> bool {
-        false
-    }
-}
-
+/// Folds each event, passed (`Some`) or rejected, into the totals.
 #[derive(Clone)]
 struct Summary;
 
-impl Aggregate for Summary {
-    type In = CheckedBatch;
+impl Fold for Summary {
+    type In = Option<Checked>;
     type Partial = Totals;
 
     fn empty(&self) -> Totals {
         Totals::default()
     }
 
-    fn add(&mut self, acc: &mut Totals, b: CheckedBatch, _: &BatchInfo) -> Result<(), StageError> {
-        acc.events += b.rows.len() as u64 + b.rejected;
-        acc.rejected += b.rejected;
-        for c in b.rows {
-            acc.add_checked(c);
+    fn add(&mut self, acc: &mut Totals, event: Option<Checked>) -> Result<(), StageError> {
+        acc.events += 1;
+        match event {
+            Some(c) => acc.add_checked(c),
+            None => acc.rejected += 1,
         }
         Ok(())
     }
 
     fn merge(&self, acc: &mut Totals, later: Totals) {
         acc.merge(later);
-    }
-
-    // The partial holds no record numbers: nothing to move.
-    fn renumbers(&self) -> bool {
-        true
     }
 }
 
@@ -254,8 +219,8 @@ fn registry() -> (Registry, parpipe::Key<Params, Totals>) {
     let key = registry.register("jsonl-events", |p: Params| {
         let source = JsonLines::<Event>::new(vec![InputSpec::parse(&p.input)]);
         Ok(Pipeline::builder_files("jsonl-events", "events", source)
-            .stage("check", Check)
-            .collect("summary", Summary))
+            .map("check", check)
+            .fold("summary", Summary))
     });
     (registry, key)
 }

@@ -267,7 +267,7 @@ pub use pipeline::{AnyData, JobSpec, Key, Pipeline, PipelineBuilder, Registry};
 pub use protocol::{Token, DEFAULT_MAX_FRAME, MAX_WORKER_THREADS, TOKEN_ENV};
 pub use run::Finished;
 pub use stage::{
-    Aggregate, BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Records, Sink, Source, Stage,
-    StageError,
+    Aggregate, BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Fold, Records, Sink, Source,
+    Stage, StageError,
 };
 pub use stream_source::StreamSource;

@@ -4,11 +4,14 @@
 //! in `erased`, the [`Registry`] of named pipelines in `registry`.
 
 mod erased;
+mod records;
 mod registry;
 
 pub use erased::AnyData;
 pub(crate) use erased::DynChunkDecoder;
 pub(crate) use erased::*;
+use records::Chain;
+pub(crate) use records::{ChainState, DynFused, DECODER};
 pub use registry::{JobSpec, Key, Registry};
 
 use crate::stage::{Aggregate, ChunkSource, FileChunkSource, Records, Sink, Source};
@@ -29,6 +32,9 @@ pub struct Pipeline<O = AnyData> {
     pub(crate) stages: Vec<Named<Box<dyn DynStage>>>,
     pub(crate) aggregate: Named<Box<dyn DynAggregate>>,
     pub(crate) sink: Named<Box<dyn DynSink>>,
+    /// The record stages and fold composed into one chain, when every
+    /// stage is a record stage and the aggregate a fold (see `records`).
+    pub(crate) fused: Option<Box<dyn DynFused>>,
     pub(crate) output: OutputSlot,
     pub(crate) _out: PhantomData<fn() -> O>,
 }
@@ -43,6 +49,7 @@ impl<O: Send + 'static> Pipeline<O> {
             stages: self.stages,
             aggregate: self.aggregate,
             sink: self.sink,
+            fused: self.fused,
             output: self.output,
             _out: PhantomData,
         }
@@ -108,6 +115,7 @@ pub(crate) fn builder_from<T>(
             part: source,
         },
         stages: Vec::new(),
+        chain: Chain::new(),
         _out: PhantomData,
     }
 }
@@ -147,6 +155,8 @@ pub struct PipelineBuilder<T> {
     name: String,
     source: Named<Box<dyn DynSource>>,
     stages: Vec<Named<Box<dyn DynStage>>>,
+    /// The record stages composed so far (see `records`).
+    chain: Chain,
     _out: PhantomData<fn() -> T>,
 }
 
@@ -165,6 +175,7 @@ impl<T: Records> PipelineBuilder<T> {
             name: self.name,
             source: self.source,
             stages: self.stages,
+            chain: Chain::broken(),
             _out: PhantomData,
         }
     }
@@ -198,6 +209,7 @@ impl<T: Records> PipelineBuilder<T> {
                     output: output.clone(),
                 }),
             },
+            fused: None,
             output,
             _out: PhantomData,
         }

@@ -121,6 +121,13 @@ pub struct Plan {
     pub probe: bool,
     /// Cores this process may use.
     pub cores: usize,
+    /// Records run one at a time from their bytes to the fold, with no
+    /// batch between the parts: the pipeline has a record chain (see
+    /// [`PipelineFacts::record_chain`]) and the engine reads the source's
+    /// bytes itself (inline, reading lanes, workers); stage actors hand
+    /// batches on.
+    #[serde(default)]
+    pub record_by_record: bool,
     /// The source's estimate of its records, when it gives one.
     pub records_estimate: Option<u64>,
     /// Why this engine (and, when it differs from the one asked for, why
@@ -172,6 +179,12 @@ impl fmt::Display for Plan {
             self.chunk_sizing,
             self.batch_size
         )?;
+        if self.record_by_record {
+            writeln!(
+                f,
+                "plan: record by record: each record runs from its bytes to the fold before the next is decoded"
+            )?;
+        }
         writeln!(f, "plan: why: {}", self.why)
     }
 }
@@ -212,6 +225,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         probe: false,
         cores,
         records_estimate: facts.records,
+        record_by_record: false,
         why: String::new(),
     };
     match config.mode {
@@ -221,6 +235,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         Mode::Pipelined => plan_pipeline(&mut plan, facts, config),
         Mode::Multiprocess => plan_multiprocess(&mut plan, facts, config),
     }
+    plan.record_by_record = facts.record_chain && plan.engine != Engine::StageActors;
     if plan.engine != Engine::Inline || config.mode == Mode::Serial {
         return plan;
     }

@@ -9,11 +9,13 @@
 
 mod batch;
 mod error;
+mod fold;
 mod source;
 
 pub(crate) use batch::Numbering;
 pub use batch::{BatchInfo, Records};
 pub use error::StageError;
+pub use fold::Fold;
 pub(crate) use source::no_byte_cuts;
 pub use source::{decode_batch, encode_batch, ChunkDecoder, ChunkSource, FileChunkSource, Source};
 

@@ -10,8 +10,9 @@
 use crate::error::RunError;
 use crate::file_range::RangeReader;
 use crate::metrics::{StageKind, StageStats};
+use crate::mode::fused::{run_chain, Chain, FusedError};
 use crate::mode::inline::run_batch;
-use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, DynStage, Named};
+use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, DynFused, DynStage, Named};
 use crate::stage::BatchInfo;
 
 /// Bytes read from the files at a time when a chunk is decoded as it is
@@ -175,6 +176,9 @@ struct Parts<'s, 'a> {
     stages: &'s mut [Named<Box<dyn DynStage>>],
     aggregate: &'s mut Named<Box<dyn DynAggregate>>,
     decoder: &'a dyn DynChunkDecoder,
+    /// The pipeline's record chain, while the decoder makes records one
+    /// at a time for it: the chunk then runs record by record, in no parts.
+    fused: Option<&'s mut Box<dyn DynFused>>,
     /// Most records in a part: the decoder's cap of the run's batch size.
     batch_size: usize,
     run: ChunkRun,
@@ -189,6 +193,28 @@ impl Parts<'_, '_> {
     /// Returns the bytes used: what is left is a record cut off by the end
     /// of `bytes`.
     fn decode(&mut self, bytes: &[u8], at_end: bool) -> Result<usize, ChunkError> {
+        if let Some(fused) = self.fused.as_deref_mut() {
+            let chain = Chain {
+                fused,
+                stages: self.stages,
+                aggregate: self.aggregate,
+            };
+            let run = &mut self.run;
+            let at = (bytes, run.seq, run.first_line, usize::MAX);
+            match run_chain(chain, self.decoder, at, &mut run.acc, &mut run.stats) {
+                Ok(Some((used, n))) => {
+                    run.first_line += n as u64;
+                    run.records += n as u64;
+                    return Ok(used);
+                }
+                // This decoder makes whole batches only.
+                Ok(None) => self.fused = None,
+                Err(FusedError::Decode(e)) => {
+                    return Err(ChunkError::Chunk(format!("cannot decode the chunk: {e}")))
+                }
+                Err(FusedError::Run(e)) => return Err(ChunkError::Run(e)),
+            }
+        }
         let mut at = 0;
         loop {
             if self.part.is_none() && at == bytes.len() {
@@ -244,6 +270,14 @@ impl Parts<'_, '_> {
     }
 }
 
+/// A pipeline's stages, aggregate and record chain (when it has one), as
+/// [`run_streamed`] runs them.
+pub(crate) type Parted<'p> = (
+    &'p mut [Named<Box<dyn DynStage>>],
+    &'p mut Named<Box<dyn DynAggregate>>,
+    Option<&'p mut Box<dyn DynFused>>,
+);
+
 /// Runs a chunk through `stages` and `aggregate`, decoding it with the
 /// source's `decoder` into parts of at most
 /// [`batch_records`](crate::ChunkDecoder::batch_records)`(batch_size)`
@@ -255,8 +289,7 @@ impl Parts<'_, '_> {
 /// are numbered from `first_line` by what the decoder makes of it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_streamed<'a>(
-    stages: &mut [Named<Box<dyn DynStage>>],
-    aggregate: &mut Named<Box<dyn DynAggregate>>,
+    (stages, aggregate, fused): Parted<'_>,
     decoder: &dyn DynChunkDecoder,
     bytes: impl Into<ChunkBytes<'a>>,
     (seq, first_line, records): (u64, u64, u64),
@@ -269,6 +302,7 @@ pub(crate) fn run_streamed<'a>(
         stages,
         aggregate,
         decoder,
+        fused,
         part: None,
     };
     let left = match bytes.into() {
@@ -439,8 +473,7 @@ mod tests {
         let mut buf = Vec::new();
         for seq in 0..3 {
             let run = run_streamed(
-                &mut pipeline.stages,
-                &mut pipeline.aggregate,
+                (&mut pipeline.stages, &mut pipeline.aggregate, None),
                 decoder.as_ref(),
                 RangeReader::own(&ranges),
                 (seq, 1, 1000),

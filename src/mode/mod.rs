@@ -4,6 +4,7 @@
 
 pub(crate) mod chunked;
 pub(crate) mod engine;
+pub(crate) mod fused;
 pub(crate) mod inline;
 pub(crate) mod multiprocess;
 pub(crate) mod pipelined;

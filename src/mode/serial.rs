@@ -2,16 +2,22 @@
 //! per message, so that the actor stays responsive to cancellation between
 //! batches. It is the reference the other modes must match byte for byte.
 
-use super::inline::{pull_source, run_batch, run_sink_absorb, run_sink_finish};
+use super::fused::{decodes_each, run_chain, Chain, FusedError};
+use super::inline::{pull_chunk, pull_source, run_batch, run_sink_absorb, run_sink_finish};
 use super::RunConfig;
 use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::pipeline::{AnyData, Pipeline, Pulled, Wake};
+use crate::pipeline::{AnyData, DynChunkDecoder, Pipeline, Pulled, Wake};
 use crate::stage::Numbering;
 use actix::prelude::*;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long the serial actor runs batches before it lets the other tasks
+/// of its arbiter run (a step's messages are handled in one poll of the
+/// actor, which would otherwise not end until the run does).
+const YIELD_EVERY: Duration = Duration::from_millis(2);
 
 /// The actor that runs a whole pipeline inline.
 pub struct SerialRunner {
@@ -22,6 +28,12 @@ pub struct SerialRunner {
     numbering: Numbering,
     /// Publishes the numbers so far, when the run has a live view.
     live: Option<(LivePublisher, Instant)>,
+    /// When the actor last let the other tasks of its arbiter run.
+    last_yield: Instant,
+    /// When the pipeline runs record by record (its record chain, see
+    /// `mode/fused.rs`): the source's decoder, and the text of the lines
+    /// being run (reused).
+    record_by_record: Option<(Box<dyn DynChunkDecoder>, Vec<u8>)>,
     done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
 }
 
@@ -42,7 +54,7 @@ struct Step;
 
 impl SerialRunner {
     fn new(
-        pipeline: Pipeline,
+        mut pipeline: Pipeline,
         config: RunConfig,
         done: oneshot::Sender<Result<Vec<StageStats>, RunError>>,
     ) -> Self {
@@ -53,8 +65,11 @@ impl SerialRunner {
             let publisher = LivePublisher::new(board, &pipeline.name, config.mode, 0);
             (publisher, Instant::now())
         });
+        let record_by_record = record_decoder(&mut pipeline).map(|d| (d, Vec::new()));
         SerialRunner {
             live,
+            last_yield: Instant::now(),
+            record_by_record,
             pipeline,
             config,
             acc,
@@ -66,6 +81,9 @@ impl SerialRunner {
 
     /// Processes one batch (or answers one snapshot).
     fn step(&mut self) -> Result<Next, RunError> {
+        if self.record_by_record.is_some() {
+            return self.step_records();
+        }
         let p = &mut self.pipeline;
         let n_stages = p.stages.len();
         let pulled = pull_source(
@@ -105,6 +123,74 @@ impl SerialRunner {
             &mut self.stats[1..n_stages + 2],
             |_| {},
         )?;
+        run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+        Ok(Next::Continue)
+    }
+
+    /// Runs the text of the source's next lines through the record chain,
+    /// record by record.
+    fn step_records(&mut self) -> Result<Next, RunError> {
+        let p = &mut self.pipeline;
+        let n_stages = p.stages.len();
+        let Some((decoder, text)) = self.record_by_record.as_mut() else {
+            return Err(RunError::Runtime("serial runner lost its decoder".into()));
+        };
+        text.clear();
+        let pulled = pull_chunk(
+            &mut p.source,
+            self.config.batch_size,
+            text,
+            &mut self.stats[0],
+            &self.config.progress,
+        )?;
+        let n = match pulled {
+            Pulled::Data((), n) => n,
+            Pulled::Pending(wake) => return Ok(Next::Wait(wake)),
+            Pulled::Cancelled => return Err(RunError::Interrupted),
+            Pulled::End | Pulled::Snapshot(_) => {
+                let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
+                run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+                return Ok(Next::Done);
+            }
+        };
+        let info = self.numbering.next(n);
+        let acc = self
+            .acc
+            .as_mut()
+            .ok_or_else(|| RunError::Runtime("serial runner lost its partial".into()))?;
+        let Some(fused) = p.fused.as_mut() else {
+            return Err(RunError::Runtime(
+                "serial runner lost its record chain".into(),
+            ));
+        };
+        let chain = Chain {
+            fused,
+            stages: &p.stages,
+            aggregate: &p.aggregate,
+        };
+        let at = (text.as_slice(), info.seq, info.first_line, usize::MAX);
+        let source_error = |error| RunError::Source {
+            source_name: p.source.name.clone(),
+            error,
+        };
+        match run_chain(
+            chain,
+            decoder.as_ref(),
+            at,
+            acc,
+            &mut self.stats[1..n_stages + 2],
+        ) {
+            Ok(Some((used, decoded))) if used == text.len() && decoded == n => {}
+            Ok(_) => {
+                return Err(source_error(crate::StageError::new(format!(
+                    "its decoder made other records of lines {}-{} than the source counted",
+                    info.first_line,
+                    info.last_line()
+                ))))
+            }
+            Err(FusedError::Decode(e)) => return Err(source_error(e)),
+            Err(FusedError::Run(e)) => return Err(e),
+        }
         run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
         Ok(Next::Continue)
     }
@@ -165,7 +251,14 @@ impl Handler<Step> for SerialRunner {
         match self.step() {
             Ok(Next::Continue) => {
                 self.publish_live();
-                ctx.notify(Step)
+                if self.last_yield.elapsed() < YIELD_EVERY {
+                    return ctx.notify(Step);
+                }
+                // The actor runs on the caller's arbiter: let what else
+                // runs there (a signal's handler, a live view) have a turn.
+                self.last_yield = Instant::now();
+                let turn = tokio::task::yield_now().into_actor(self);
+                ctx.spawn(turn.map(|(), _, ctx| ctx.notify(Step)));
             }
             Ok(Next::Wait(wake)) => {
                 // The actor stays free (for cancellation) while the source waits.
@@ -178,6 +271,20 @@ impl Handler<Step> for SerialRunner {
     }
 }
 
+/// The source's decoder, when `pipeline` runs record by record here: it
+/// has a record chain, its source gives its text as chunks and the
+/// decoder makes records one at a time.
+fn record_decoder(pipeline: &mut Pipeline) -> Option<Box<dyn DynChunkDecoder>> {
+    let fused = pipeline.fused.as_mut()?;
+    let decoder = pipeline.source.part.chunk_decoder()?;
+    let chain = Chain {
+        fused,
+        stages: &pipeline.stages,
+        aggregate: &pipeline.aggregate,
+    };
+    decodes_each(chain, decoder.as_ref()).then_some(decoder)
+}
+
 /// In serial mode a part waits while the others run: that is its idle time.
 fn with_serial_idle(stats: &mut [StageStats], wall: Duration) {
     for s in stats {
@@ -185,7 +292,7 @@ fn with_serial_idle(stats: &mut [StageStats], wall: Duration) {
     }
 }
 
-/// Runs `pipeline` serially on its own arbiter thread.
+/// Runs `pipeline` serially on the caller's arbiter.
 pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
@@ -194,20 +301,15 @@ pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport
         config.progress.set_total(total);
     }
     let (tx, rx) = oneshot::channel();
-    let arbiter = Arbiter::new();
-    let config_for_actor = config.clone();
-    let spawned = arbiter.spawn(async move {
-        SerialRunner::new(pipeline, config_for_actor, tx).start();
-    });
-    if !spawned {
-        return Err(RunError::Runtime("cannot start the serial arbiter".into()));
-    }
+    // On the caller's own arbiter: the actor yields between batches, so
+    // whatever else runs there still does; and the run's memory comes
+    // from the caller's thread's malloc arena (the process's main arena
+    // when run from `main`), as a plain loop's would.
+    SerialRunner::new(pipeline, config.clone(), tx).start();
     let result = rx
         .await
         .map_err(|_| RunError::Runtime("serial runner vanished".into()));
     let wall = started.elapsed();
-    arbiter.stop();
-    let _ = tokio::task::spawn_blocking(move || arbiter.join()).await;
     let mut stats = result??;
     with_serial_idle(&mut stats, wall);
     Ok(RunReport::new(

@@ -40,6 +40,14 @@ pub struct PipelineFacts {
     /// source's chunk decoder, which sizes batches as the source does.
     #[serde(default)]
     pub batch_records: Option<usize>,
+    /// Every stage is a record stage and the aggregate a fold
+    /// ([`PipelineBuilder::map`](crate::PipelineBuilder::map),
+    /// [`fold`](crate::PipelineBuilder::fold)), and the source's decoder
+    /// makes records one at a time ([`ChunkDecoder::decode_each`](crate::ChunkDecoder::decode_each)):
+    /// the pipeline can run record by record, with no batch between its
+    /// parts.
+    #[serde(default)]
+    pub record_chain: bool,
 }
 
 impl PipelineFacts {
@@ -77,6 +85,7 @@ impl PipelineFacts {
             stages: pipeline.stages.len(),
             registered,
             batch_records,
+            record_chain: record_chain(pipeline),
         }
     }
 
@@ -124,4 +133,19 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// See [`PipelineFacts::record_chain`]: asked of a copy of the chain, on
+/// no bytes.
+fn record_chain(pipeline: &Pipeline) -> bool {
+    let (Some(fused), Some(decoder)) = (&pipeline.fused, pipeline.source.part.chunk_decoder())
+    else {
+        return false;
+    };
+    let chain = crate::mode::fused::Chain {
+        fused: &mut fused.clone_box(),
+        stages: &pipeline.stages,
+        aggregate: &pipeline.aggregate,
+    };
+    crate::mode::fused::decodes_each(chain, decoder.as_ref())
 }

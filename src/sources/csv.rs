@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 /// Records of one CSV input (a file, a gzip file or standard input): the
 /// first line is the header and is skipped; every other line is one
@@ -60,7 +61,11 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
         true
     }
 
-    fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
+    fn parse_each(
+        &self,
+        text: &[u8],
+        each: &mut dyn FnMut(T) -> ControlFlow<()>,
+    ) -> Result<(), LineError> {
         // Building a reader costs as much as reading a few hundred short
         // records, and batches may be that small: each thread keeps one
         // per delimiter, with its record buffer, and feeds it batch after
@@ -84,7 +89,7 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
                     index: 0,
                     message: format!("cannot start reading: {e}"),
                 })?;
-            let result = parse_lines(&mut parser.reader, &mut parser.record, text, out);
+            let result = parse_lines(&mut parser.reader, &mut parser.record, text, each);
             parser.reader.get_mut().text.clear();
             result
         })
@@ -150,7 +155,7 @@ impl Seek for Feed {
 }
 
 /// One record per line of `text` (which `reader` reads from its start)
-/// into `out`; see [`Csv`] for what is refused.
+/// to `each`; see [`Csv`] for what is refused.
 ///
 /// The lines are not searched for here: `text` is whole lines (its line
 /// feeds were counted when it was read), and the reader counts the line
@@ -164,7 +169,7 @@ fn parse_lines<T: DeserializeOwned>(
     reader: &mut csv::Reader<Feed>,
     record: &mut csv::StringRecord,
     text: &[u8],
-    out: &mut Vec<T>,
+    each: &mut dyn FnMut(T) -> ControlFlow<()>,
 ) -> Result<(), LineError> {
     let mut line_start = 0usize;
     let mut index = 0usize;
@@ -202,11 +207,12 @@ fn parse_lines<T: DeserializeOwned>(
                     .into(),
             ));
         };
-        out.push(
-            record
-                .deserialize(None)
-                .map_err(|e| err(format!("cannot read the record: {e}")))?,
-        );
+        let parsed = record
+            .deserialize(None)
+            .map_err(|e| err(format!("cannot read the record: {e}")))?;
+        if each(parsed).is_break() {
+            return Ok(());
+        }
         line_start = line_end;
         index += 1;
     }

@@ -5,6 +5,7 @@ use super::split;
 use crate::workloads::logs::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 /// Records of JSON-lines inputs (files, gzip files, standard input): every
 /// line is one JSON value, deserialized into `T`. An empty line, or one
@@ -31,7 +32,11 @@ impl<T: DeserializeOwned + Send + 'static> JsonLines<T> {
 impl<T: DeserializeOwned + Send + 'static> LineFormat for JsonRows<T> {
     type Record = T;
 
-    fn parse(&self, text: &[u8], out: &mut Vec<T>) -> Result<(), LineError> {
+    fn parse_each(
+        &self,
+        text: &[u8],
+        each: &mut dyn FnMut(T) -> ControlFlow<()>,
+    ) -> Result<(), LineError> {
         // The text is checked to be UTF-8 once, in one vectorised pass, and
         // each line parsed as a `str`: parsed from bytes, serde_json checks
         // every string it reads on its own, which costs more than the
@@ -55,7 +60,11 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for JsonRows<T> {
             // A line starts after a LF and ends before one: both are
             // character boundaries.
             let line = valid.get(start..start + line.len()).unwrap_or_default();
-            out.push(serde_json::from_str(line).map_err(|e| err(format!("not a record: {e}")))?);
+            let record =
+                serde_json::from_str(line).map_err(|e| err(format!("not a record: {e}")))?;
+            if each(record).is_break() {
+                return Ok(());
+            }
             start = end;
             index += 1;
         }

@@ -8,6 +8,7 @@ use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source
 use crate::workloads::logs::input::InputSpec;
 use crate::workloads::logs::pool::BatchPool;
 use crate::workloads::logs::source::LogSource;
+use std::ops::ControlFlow;
 
 /// How the text of a line becomes a record. [`ParsedLines`] hands it whole
 /// lines only, so any mode and any cut of the input give the same records.
@@ -21,10 +22,28 @@ pub trait LineFormat: Clone + Send + Sync + 'static {
         false
     }
 
-    /// Appends to `out` exactly one record per line of `text` (whole lines,
-    /// each ending with a line feed; a CR before it is part of the line).
-    /// A line that is not one record is an error naming it.
-    fn parse(&self, text: &[u8], out: &mut Vec<Self::Record>) -> Result<(), LineError>;
+    /// Hands `each` exactly one record per line of `text` (whole lines,
+    /// each ending with a line feed; a CR before it is part of the line),
+    /// in order, one at a time: a record is made only once `each` has
+    /// taken the one before, so that a pipeline of record stages
+    /// ([`PipelineBuilder::map`](crate::PipelineBuilder::map)) runs each
+    /// record to the aggregate before the next is decoded. When `each`
+    /// returns [`ControlFlow::Break`] the parse stops there and returns
+    /// `Ok`. A line that is not one record is an error naming it.
+    fn parse_each(
+        &self,
+        text: &[u8],
+        each: &mut dyn FnMut(Self::Record) -> ControlFlow<()>,
+    ) -> Result<(), LineError>;
+
+    /// Appends to `out` one record per line of `text`
+    /// ([`parse_each`](Self::parse_each) into a `Vec`).
+    fn parse(&self, text: &[u8], out: &mut Vec<Self::Record>) -> Result<(), LineError> {
+        self.parse_each(text, &mut |record| {
+            out.push(record);
+            ControlFlow::Continue(())
+        })
+    }
 }
 
 /// A line that could not be decoded.
@@ -360,6 +379,23 @@ impl<F: LineFormat> ChunkDecoder<Vec<F::Record>> for Decoder<F> {
         self.spare.borrow_mut().refill(self.per_batch());
         parsed?;
         Ok((end, n))
+    }
+
+    /// The first whole lines of `bytes`, at most `max_records`, one record
+    /// at a time.
+    fn decode_each(
+        &self,
+        bytes: &[u8],
+        first: u64,
+        max_records: usize,
+        each: &mut dyn FnMut(<Vec<F::Record> as IntoIterator>::Item) -> ControlFlow<()>,
+    ) -> Option<Result<(usize, usize), StageError>> {
+        let (end, n) = split::whole_lines(bytes, max_records);
+        let parsed = self
+            .format
+            .parse_each(&bytes[..end], each)
+            .map_err(|e| e.into_stage_error(&self.what, first));
+        Some(parsed.map(|()| (end, n)))
     }
 }
 

@@ -219,6 +219,38 @@ pub trait ChunkDecoder<Out>: Send + 'static {
     fn batch_records(&self, batch_size: usize) -> usize {
         batch_size
     }
+
+    /// Decodes the first whole records of `bytes`, at most `max_records`,
+    /// one at a time, handing each to `each` before the next is made, and
+    /// returns the bytes they took and their count, as
+    /// [`extend`](Self::extend) does; `first` is the number of the first
+    /// (errors name records by it). When `each` returns
+    /// [`ControlFlow::Break`](std::ops::ControlFlow::Break), decoding stops
+    /// there (the run is failing; what is returned then does not matter).
+    ///
+    /// Optional: `None` (the default) says this decoder makes whole
+    /// batches only. A decoder that can, lets a pipeline whose stages all
+    /// work record by record ([`PipelineBuilder::map`](crate::PipelineBuilder::map),
+    /// [`filter_map`](crate::PipelineBuilder::filter_map),
+    /// [`fold`](crate::PipelineBuilder::fold)) run each record from its
+    /// bytes to the aggregate before the next is decoded, with no batch
+    /// in between: the allocator then reuses one record's memory for the
+    /// next, as in a plain loop. [`ParsedLines`](crate::sources::ParsedLines)'s
+    /// decoder (so [`Csv`](crate::sources::Csv)'s and [`JsonLines`](crate::sources::JsonLines)')
+    /// does.
+    fn decode_each(
+        &self,
+        bytes: &[u8],
+        first: u64,
+        max_records: usize,
+        each: &mut dyn FnMut(<Out as IntoIterator>::Item) -> std::ops::ControlFlow<()>,
+    ) -> Option<Result<(usize, usize), StageError>>
+    where
+        Out: IntoIterator,
+    {
+        let _ = (bytes, first, max_records, each);
+        None
+    }
 }
 
 /// A [`ChunkSource`] that can also describe its chunks as byte ranges of

@@ -167,8 +167,7 @@ impl ChunkProcessor {
         };
         let p = &mut self.pipeline;
         let run = run_streamed(
-            &mut p.stages,
-            &mut p.aggregate,
+            (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
             decoder,
             bytes,
             (w.seq, w.first_line, w.records),

@@ -30,7 +30,7 @@ use crate::mode::engine::threads::{Answered, Threads};
 use crate::mode::engine::transport::{pump, Gone, Transport};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
-use crate::pipeline::{DynAggregate, DynChunkDecoder, DynStage, Named, Pipeline};
+use crate::pipeline::{DynAggregate, DynChunkDecoder, DynFused, DynStage, Named, Pipeline};
 use crate::plan::{ChunkSizing, Plan};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
@@ -105,6 +105,8 @@ struct LaneRun {
 struct Lane {
     stages: Vec<Named<Box<dyn DynStage>>>,
     aggregate: Named<Box<dyn DynAggregate>>,
+    /// The record chain, when the pipeline has one (see `mode/fused.rs`).
+    fused: Option<Box<dyn DynFused>>,
     decoder: Box<dyn DynChunkDecoder>,
     batch_size: usize,
     buf: Vec<u8>,
@@ -131,6 +133,7 @@ impl Lane {
                 name: pipeline.aggregate.name.clone(),
                 part: pipeline.aggregate.part.clone_box(),
             },
+            fused: pipeline.fused.as_ref().map(|f| f.clone_box()),
             decoder,
             batch_size,
             buf: Vec::new(),
@@ -146,8 +149,7 @@ impl Lane {
         // a lane always answers and the run never waits on a dead one.
         let result = catch_unwind(AssertUnwindSafe(|| {
             run_streamed(
-                &mut self.stages,
-                &mut self.aggregate,
+                (&mut self.stages, &mut self.aggregate, self.fused.as_mut()),
                 self.decoder.as_ref(),
                 reader,
                 (chunk.seq, 1, 0),

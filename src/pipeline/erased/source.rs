@@ -252,6 +252,11 @@ pub(crate) trait DynChunkDecoder: Send {
     fn adopt(&self, batch: &mut AnyData, bytes: &mut Vec<u8>) -> Option<usize>;
     /// See [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records).
     fn batch_records(&self, batch_size: usize) -> usize;
+    /// The typed decoder (a `Box<dyn ChunkDecoder<_>>`), for a record
+    /// chain to decode records one at a time with (see `records`).
+    fn typed(&self) -> &dyn Any {
+        &()
+    }
 }
 
 struct ErasedDecoder<O>(Box<dyn crate::ChunkDecoder<O>>);
@@ -279,6 +284,10 @@ impl<O: Send + 'static> DynChunkDecoder for ErasedDecoder<O> {
 
     fn batch_records(&self, batch_size: usize) -> usize {
         self.0.batch_records(batch_size).max(1)
+    }
+
+    fn typed(&self) -> &dyn Any {
+        &self.0
     }
 }
 
