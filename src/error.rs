@@ -156,9 +156,11 @@ fn stage_text(
 ) -> String {
     let what = if panicked { "panicked" } else { "failed" };
     let on = worker.map_or_else(String::new, |w| format!(" on worker {w}"));
-    let at = match batch.first_line {
-        0 => "its lines not counted yet".to_string(),
-        line => format!("first line {line}"),
+    let at = match (batch.first_line, batch.records) {
+        (0, _) => "its lines not counted yet".to_string(),
+        // A record stage's error: the record it failed on.
+        (line, 1) => format!("record {line}"),
+        (line, _) => format!("first line {line}"),
     };
     format!(
         "stage '{stage}' {what} on batch {} ({at}){on}: {error}",

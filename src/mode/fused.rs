@@ -108,3 +108,156 @@ pub(crate) fn run_chain(
         Ok(Some(Ok(done))) => Ok(Some(done)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sources::{Csv, InputSpec};
+    use crate::{Fold, Mode, Pipeline, Replicas, RunConfig, StageError};
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Row {
+        id: u64,
+        name: String,
+    }
+
+    /// The sum of the ids and the length of the names kept.
+    #[derive(Clone)]
+    struct Sums;
+
+    impl Fold for Sums {
+        type In = (u64, usize);
+        type Partial = (u64, u64, u64);
+        fn empty(&self) -> Self::Partial {
+            (0, 0, 0)
+        }
+        fn add(
+            &mut self,
+            acc: &mut Self::Partial,
+            (id, len): (u64, usize),
+        ) -> Result<(), StageError> {
+            if id == 666_667 {
+                panic!("the fold met the devil");
+            }
+            acc.0 += 1;
+            acc.1 += id;
+            acc.2 += len as u64;
+            Ok(())
+        }
+        fn merge(&self, acc: &mut Self::Partial, later: Self::Partial) {
+            acc.0 += later.0;
+            acc.1 += later.1;
+            acc.2 += later.2;
+        }
+    }
+
+    /// `rows` rows, ids 1, 2, …, but for `bad`: (the row, the id it gets).
+    fn csv(dir: &tempfile::TempDir, rows: u64, bad: Option<(u64, u64)>) -> String {
+        let path = dir.path().join("rows.csv");
+        let mut text = String::from("id,name\n");
+        for i in 1..=rows {
+            let id = match bad {
+                Some((at, id)) if at == i => id,
+                _ => i,
+            };
+            text.push_str(&format!(
+                "{id},\"name {}, {}\"\n",
+                i % 7,
+                "x".repeat((i % 5) as usize)
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn pipeline(path: &str) -> Pipeline<(u64, u64, u64)> {
+        Pipeline::builder_files("rows", "rows", Csv::<Row>::new(InputSpec::parse(path)))
+            .filter_map("odd", |r: Row| (r.id % 2 == 1).then_some(r))
+            .try_filter_map("check", |r: Row| {
+                if r.id == 777_777 {
+                    return Err(StageError::new("id 777777 is refused"));
+                }
+                Ok(Some(r))
+            })
+            .map("measure", |r: Row| (r.id, r.name.len()))
+            .fold("sums", Sums)
+    }
+
+    fn config(mode: Mode, replicas: Replicas) -> RunConfig {
+        RunConfig {
+            mode,
+            replicas,
+            ..RunConfig::default()
+        }
+    }
+
+    /// Record by record (serial, reading lanes) and batch by batch (the
+    /// stage actors) give the same result, and the plan says which ran.
+    #[test]
+    fn record_by_record_and_batches_agree_and_the_plan_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv(&dir, 30_000, None);
+        let expected: (u64, u64, u64) = {
+            let odd = (1..=30_000u64).filter(|i| i % 2 == 1);
+            let names = odd
+                .clone()
+                .map(|i| format!("name {}, {}", i % 7, "x".repeat((i % 5) as usize)).len() as u64);
+            (15_000, odd.sum(), names.sum())
+        };
+        let actors = Replicas::Fixed(vec![("odd".into(), 1)]);
+        for (config, by_record) in [
+            (config(Mode::Serial, Replicas::None), true),
+            (config(Mode::Pipelined, Replicas::None), true),
+            (config(Mode::Pipelined, actors), false),
+        ] {
+            let done = pipeline(&path).run(&config).unwrap();
+            assert_eq!(done.result, expected, "{:?}", config.mode);
+            let plan = done.report.plan.expect("a plan");
+            assert_eq!(plan.record_by_record, by_record, "{plan}");
+            assert_eq!(plan.to_lines().contains("record by record"), by_record);
+        }
+    }
+
+    /// A record stage's error and a fold's panic name the part and the
+    /// record, in every mode that runs record by record.
+    #[test]
+    fn a_failing_record_names_its_stage_and_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [Mode::Serial, Mode::Pipelined] {
+            let path = csv(&dir, 20_000, Some((4_243, 777_777)));
+            let e = pipeline(&path)
+                .run(&config(mode, Replicas::None))
+                .unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("stage 'check' failed"), "{text}");
+            assert!(text.contains("id 777777 is refused"), "{text}");
+            if mode == Mode::Serial {
+                assert!(text.contains("record 4243"), "{text}");
+            }
+            let path = csv(&dir, 20_000, Some((9_999, 666_667)));
+            let e = pipeline(&path)
+                .run(&config(mode, Replicas::None))
+                .unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("stage 'sums' panicked"), "{text}");
+            assert!(text.contains("the fold met the devil"), "{text}");
+            if mode == Mode::Serial {
+                assert!(text.contains("record 9999"), "{text}");
+            }
+        }
+    }
+
+    /// A line that is not a record fails the run naming the source and the
+    /// record, as batch by batch does.
+    #[test]
+    fn a_bad_line_names_the_source_and_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(&path, "id,name\n1,a\nnot-a-number,b\n3,c\n").unwrap();
+        let e = pipeline(&path.display().to_string())
+            .run(&RunConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("record 2"), "{e}");
+        assert!(e.contains("cannot read the record"), "{e}");
+    }
+}

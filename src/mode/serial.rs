@@ -136,9 +136,12 @@ impl SerialRunner {
             return Err(RunError::Runtime("serial runner lost its decoder".into()));
         };
         text.clear();
+        // As many lines as a batch of the source would hold: their text
+        // stays in the first-level cache while it is copied and decoded.
+        let lines = decoder.batch_records(self.config.batch_size.max(1));
         let pulled = pull_chunk(
             &mut p.source,
-            self.config.batch_size,
+            lines,
             text,
             &mut self.stats[0],
             &self.config.progress,
