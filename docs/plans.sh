@@ -4,7 +4,7 @@
 # standard input, a user pipeline on `sources::Csv` (examples/csv_etl.rs,
 # 1 M orders) and the `matrix` workload. One line per run: engine,
 # transport, chunking, batch size (and the source's byte cap), chunk sizing,
-# workers, lanes, probe; then why.
+# workers, lanes, probe, record by record; then why.
 #
 # Usage:
 #   cargo build --release --example csv_etl
@@ -21,7 +21,7 @@ gzip -c "$T/1m.log" >"$T/1m.log.gz"
 
 modes=("serial" "pipeline" "pipeline --replicas auto" "multiprocess")
 show() { # label, report.json
-  jq -r --arg l "$1" '.plan | "\($l): engine \(.engine), transport \(.transport), chunking \(.chunking), batch \(.batch_size)\(if .source_batch_records then " (source cap \(.source_batch_records))" else "" end), sizing \(if .chunk_sizing.guided then "guided, at most \(.chunk_sizing.most_batches) batches" else "a batch per chunk" end), workers \(.workers), lanes \(.lanes), probe \(.probe)\n    why: \(.why)"' "$2"
+  jq -r --arg l "$1" '.plan | "\($l): engine \(.engine), transport \(.transport), chunking \(.chunking), batch \(.batch_size)\(if .source_batch_records then " (source cap \(.source_batch_records))" else "" end), sizing \(if .chunk_sizing.guided then "guided, at most \(.chunk_sizing.most_batches) batches" else "a batch per chunk" end), workers \(.workers), lanes \(.lanes), probe \(.probe), record by record \(.record_by_record)\n    why: \(.why)"' "$2"
 }
 for m in "${modes[@]}"; do
   # shellcheck disable=SC2086

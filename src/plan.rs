@@ -236,6 +236,9 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         Mode::Multiprocess => plan_multiprocess(&mut plan, facts, config),
     }
     plan.record_by_record = facts.record_chain && plan.engine != Engine::StageActors;
+    if config.mode == Mode::Serial && plan.record_by_record {
+        plan.why = "serial mode runs every part inline, record by record".into();
+    }
     if plan.engine != Engine::Inline || config.mode == Mode::Serial {
         return plan;
     }
