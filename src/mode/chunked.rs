@@ -296,9 +296,35 @@ pub(crate) fn run_streamed<'a>(
     batch_size: usize,
     buf: &mut Vec<u8>,
 ) -> Result<ChunkRun, ChunkError> {
+    run_streamed_into(
+        (stages, aggregate, fused),
+        decoder,
+        bytes,
+        (seq, first_line, records),
+        (batch_size, None),
+        buf,
+    )
+}
+
+/// [`run_streamed`], folding into `acc` when given (the partial of the
+/// records before the chunk, numbered before it: serial mode reads its
+/// input as consecutive chunks into one partial) instead of a new one.
+pub(crate) fn run_streamed_into<'a>(
+    (stages, aggregate, fused): Parted<'_>,
+    decoder: &dyn DynChunkDecoder,
+    bytes: impl Into<ChunkBytes<'a>>,
+    (seq, first_line, records): (u64, u64, u64),
+    (batch_size, acc): (usize, Option<AnyData>),
+    buf: &mut Vec<u8>,
+) -> Result<ChunkRun, ChunkError> {
+    let continuing = acc.is_some();
+    let mut run = ChunkRun::new(stages, aggregate, seq, first_line);
+    if let Some(acc) = acc {
+        run.acc = acc;
+    }
     let mut parts = Parts {
         batch_size: decoder.batch_records(batch_size.max(1)),
-        run: ChunkRun::new(stages, aggregate, seq, first_line),
+        run,
         stages,
         aggregate,
         decoder,
@@ -327,7 +353,9 @@ pub(crate) fn run_streamed<'a>(
             run.records
         )));
     }
-    run.seal(aggregate);
+    if !continuing {
+        run.seal(aggregate);
+    }
     Ok(run)
 }
 

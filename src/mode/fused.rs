@@ -217,6 +217,32 @@ mod tests {
         }
     }
 
+    /// Serial mode reads a plain file as chunks cut by bytes and a gzip
+    /// file as the source's text: both record by record, with the same
+    /// result, the header skipped either way.
+    #[test]
+    fn serial_mode_reads_files_by_ranges_and_gzip_by_text_alike() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv(&dir, 12_345, None);
+        let gz = dir.path().join("rows.csv.gz");
+        let mut encoder = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        encoder.finish().unwrap();
+        let serial = RunConfig::default();
+        let plain = pipeline(&path).run(&serial).unwrap();
+        let zipped = pipeline(&gz.display().to_string()).run(&serial).unwrap();
+        assert_eq!(plain.result, zipped.result);
+        assert_eq!(plain.result.0, 6_173);
+        for done in [&plain, &zipped] {
+            assert!(done.report.plan.as_ref().unwrap().record_by_record);
+            assert_eq!(done.report.stages[0].records_out, 12_345);
+        }
+    }
+
     /// A record stage's error and a fold's panic name the part and the
     /// record, in every mode that runs record by record.
     #[test]

@@ -2,10 +2,15 @@
 //! per message, so that the actor stays responsive to cancellation between
 //! batches. It is the reference the other modes must match byte for byte.
 
+use super::chunked::{run_streamed_into, ChunkError};
 use super::fused::{decodes_each, run_chain, Chain, FusedError};
-use super::inline::{pull_chunk, pull_source, run_batch, run_sink_absorb, run_sink_finish};
+use super::inline::{
+    pull_chunk, pull_chunk_ranges_uncounted, pull_source, run_batch, run_sink_absorb,
+    run_sink_finish,
+};
 use super::RunConfig;
 use crate::error::RunError;
+use crate::file_range::{FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
 use crate::pipeline::{AnyData, DynChunkDecoder, Pipeline, Pulled, Wake};
@@ -13,6 +18,10 @@ use crate::stage::Numbering;
 use actix::prelude::*;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// Most bytes of a chunk serial mode cuts from plain files (it folds every
+/// chunk into one partial: the size only sets how much one step reads).
+const RANGES_MOST_BYTES: usize = 4 << 20;
 
 /// How long the serial actor runs batches before it lets the other tasks
 /// of its arbiter run (a step's messages are handled in one poll of the
@@ -31,10 +40,20 @@ pub struct SerialRunner {
     /// When the actor last let the other tasks of its arbiter run.
     last_yield: Instant,
     /// When the pipeline runs record by record (its record chain, see
-    /// `mode/fused.rs`): the source's decoder, and the text of the lines
-    /// being run (reused).
-    record_by_record: Option<(Box<dyn DynChunkDecoder>, Vec<u8>)>,
+    /// `mode/fused.rs`): the source's decoder, and how the input is read.
+    record_by_record: Option<(Box<dyn DynChunkDecoder>, Reading)>,
     done: Option<oneshot::Sender<Result<Vec<StageStats>, RunError>>>,
+}
+
+/// How serial mode reads the input it runs record by record.
+enum Reading {
+    /// Plain files: consecutive chunks cut by bytes, each read a block at
+    /// a time and decoded where it was read (as a reading lane reads),
+    /// into the one partial: the chunk's ranges, and the block buffer.
+    Ranges(Vec<FileRange>, Vec<u8>),
+    /// Anything else (gzip, standard input): the source's text, a batch's
+    /// worth of lines at a time (reused).
+    Text(Vec<u8>),
 }
 
 /// What the runner does after a step.
@@ -65,7 +84,19 @@ impl SerialRunner {
             let publisher = LivePublisher::new(board, &pipeline.name, config.mode, 0);
             (publisher, Instant::now())
         });
-        let record_by_record = record_decoder(&mut pipeline).map(|d| (d, Vec::new()));
+        let record_by_record = record_decoder(&mut pipeline).map(|decoder| {
+            let source = &mut pipeline.source.part;
+            // Committing to ranges skips a header line where a cut would.
+            let reading = if source.would_chunk_in_files()
+                && source.chunks_in_files()
+                && source.cuts_by_bytes()
+            {
+                Reading::Ranges(Vec::new(), Vec::new())
+            } else {
+                Reading::Text(Vec::new())
+            };
+            (decoder, reading)
+        });
         SerialRunner {
             live,
             last_yield: Instant::now(),
@@ -132,8 +163,53 @@ impl SerialRunner {
     fn step_records(&mut self) -> Result<Next, RunError> {
         let p = &mut self.pipeline;
         let n_stages = p.stages.len();
-        let Some((decoder, text)) = self.record_by_record.as_mut() else {
+        let Some((decoder, reading)) = self.record_by_record.as_mut() else {
             return Err(RunError::Runtime("serial runner lost its decoder".into()));
+        };
+        let text = match reading {
+            Reading::Text(text) => text,
+            Reading::Ranges(ranges, buf) => {
+                ranges.clear();
+                let cut = pull_chunk_ranges_uncounted(
+                    &mut p.source,
+                    (self.config.batch_size.max(1), RANGES_MOST_BYTES),
+                    ranges,
+                    &mut self.stats[0],
+                    &self.config.progress,
+                )?;
+                if !cut {
+                    let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
+                    run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+                    return Ok(Next::Done);
+                }
+                let source_error = |error: String| RunError::Source {
+                    source_name: p.source.name.clone(),
+                    error: crate::StageError::new(error),
+                };
+                let at = (self.numbering.seq, self.numbering.next_line, 0);
+                let run = run_streamed_into(
+                    (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
+                    decoder.as_ref(),
+                    RangeReader::own(ranges),
+                    at,
+                    (self.config.batch_size, self.acc.take()),
+                    buf,
+                )
+                .map_err(|e| match e {
+                    ChunkError::Run(e) => e,
+                    ChunkError::Chunk(e) => source_error(e),
+                    ChunkError::Unreadable(e) => source_error(e.to_string()),
+                })?;
+                self.numbering.next(run.records as usize);
+                self.config.progress.add_records(run.records);
+                self.stats[0].records_out += run.records;
+                for (row, part) in self.stats[1..n_stages + 2].iter_mut().zip(&run.stats) {
+                    row.absorb(part);
+                }
+                let acc = self.acc.insert(run.acc);
+                run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+                return Ok(Next::Continue);
+            }
         };
         text.clear();
         // As many lines as a batch of the source would hold: their text
