@@ -48,6 +48,13 @@ impl ChainState {
     }
 }
 
+/// Where a link hands each record on (the next link, or the fold).
+type HandOn<'a, T> = dyn FnMut(T, &mut ChainState) -> ControlFlow<()> + 'a;
+
+/// What a chain run gives: the bytes used and the records decoded, a
+/// decoder's error, or `None` when the decoder makes whole batches only.
+type Decoded = Option<Result<(usize, usize), StageError>>;
+
 /// The typed steps from the source's records to records of type `T`.
 trait Links<T>: Send {
     /// Decodes the whole records at the start of `bytes` (at most `max`)
@@ -59,8 +66,8 @@ trait Links<T>: Send {
         decoder: &dyn Any,
         bytes: (&[u8], u64, usize),
         state: &mut ChainState,
-        sink: &mut dyn FnMut(T, &mut ChainState) -> ControlFlow<()>,
-    ) -> Option<Result<(usize, usize), StageError>>;
+        sink: &mut HandOn<'_, T>,
+    ) -> Decoded;
 
     fn clone_box(&self) -> Box<dyn Links<T>>;
 }
@@ -74,8 +81,8 @@ impl<T: Send + 'static> Links<T> for Start<T> {
         decoder: &dyn Any,
         (bytes, first, max): (&[u8], u64, usize),
         state: &mut ChainState,
-        sink: &mut dyn FnMut(T, &mut ChainState) -> ControlFlow<()>,
-    ) -> Option<Result<(usize, usize), StageError>> {
+        sink: &mut HandOn<'_, T>,
+    ) -> Decoded {
         let decoder = decoder.downcast_ref::<Box<dyn ChunkDecoder<Vec<T>>>>()?;
         state.at = DECODER;
         decoder.decode_each(bytes, first, max, &mut |record| {
@@ -109,8 +116,8 @@ where
         decoder: &dyn Any,
         bytes: (&[u8], u64, usize),
         state: &mut ChainState,
-        sink: &mut dyn FnMut(U, &mut ChainState) -> ControlFlow<()>,
-    ) -> Option<Result<(usize, usize), StageError>> {
+        sink: &mut HandOn<'_, U>,
+    ) -> Decoded {
         let (step, index) = (&mut self.step, self.index);
         self.before
             .run(decoder, bytes, state, &mut |record, state| {
@@ -155,7 +162,7 @@ pub(crate) trait DynFused: Send {
         bytes: (&[u8], u64, usize),
         acc: &mut AnyData,
         state: &mut ChainState,
-    ) -> Option<Result<(usize, usize), StageError>>;
+    ) -> Decoded;
 
     fn clone_box(&self) -> Box<dyn DynFused>;
 }
@@ -174,7 +181,7 @@ impl<A: Fold> DynFused for Fused<A::In, A> {
         bytes: (&[u8], u64, usize),
         acc: &mut AnyData,
         state: &mut ChainState,
-    ) -> Option<Result<(usize, usize), StageError>> {
+    ) -> Decoded {
         let acc = acc.downcast_mut::<A::Partial>()?;
         let (fold, index) = (&mut self.fold, self.stages);
         self.links.run(decoder, bytes, state, &mut |record, state| {
