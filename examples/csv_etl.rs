@@ -202,6 +202,12 @@ impl Fold for Revenue {
     fn merge(&self, acc: &mut Totals, later: Totals) {
         acc.merge(later);
     }
+
+    // Sums, sets and maps of sums: the same in either order, so each
+    // reading lane may keep one partial for all its chunks.
+    fn commutes(&self) -> bool {
+        true
+    }
 }
 
 /// The job's parameters (they cross the wire to the workers).

@@ -128,6 +128,13 @@ pub struct Plan {
     /// batches on.
     #[serde(default)]
     pub record_by_record: bool,
+    /// Reading lanes, record by record, of a fold that commutes
+    /// ([`Fold::commutes`](crate::Fold::commutes)): each lane folds every
+    /// chunk it reads into one partial of its own, and the lanes' partials
+    /// are merged once at the end, instead of a partial per chunk merged
+    /// in input order.
+    #[serde(default)]
+    pub partial_per_lane: bool,
     /// The source's estimate of its records, when it gives one.
     pub records_estimate: Option<u64>,
     /// Why this engine (and, when it differs from the one asked for, why
@@ -182,7 +189,12 @@ impl fmt::Display for Plan {
         if self.record_by_record {
             writeln!(
                 f,
-                "plan: record by record: each record runs from its bytes to the fold before the next is decoded"
+                "plan: record by record: each record runs from its bytes to the fold before the next is decoded{}",
+                if self.partial_per_lane {
+                    "; one partial per lane (the fold commutes), merged at the end"
+                } else {
+                    ""
+                }
             )?;
         }
         writeln!(f, "plan: why: {}", self.why)
@@ -226,6 +238,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         cores,
         records_estimate: facts.records,
         record_by_record: false,
+        partial_per_lane: false,
         why: String::new(),
     };
     match config.mode {
@@ -236,6 +249,8 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         Mode::Multiprocess => plan_multiprocess(&mut plan, facts, config),
     }
     plan.record_by_record = facts.record_chain && plan.engine != Engine::StageActors;
+    plan.partial_per_lane =
+        plan.record_by_record && facts.fold_commutes && plan.engine == Engine::ReadingLanes;
     if config.mode == Mode::Serial && plan.record_by_record {
         plan.why = "serial mode runs every part inline, record by record".into();
     }

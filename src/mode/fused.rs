@@ -120,9 +120,10 @@ mod tests {
         name: String,
     }
 
-    /// The sum of the ids and the length of the names kept.
+    /// The sum of the ids and the length of the names kept; whether it
+    /// says its merge commutes (it does) is the field.
     #[derive(Clone)]
-    struct Sums;
+    struct Sums(bool);
 
     impl Fold for Sums {
         type In = (u64, usize);
@@ -148,6 +149,9 @@ mod tests {
             acc.1 += later.1;
             acc.2 += later.2;
         }
+        fn commutes(&self) -> bool {
+            self.0
+        }
     }
 
     /// `rows` rows, ids 1, 2, …, but for `bad`: (the row, the id it gets).
@@ -170,6 +174,10 @@ mod tests {
     }
 
     fn pipeline(path: &str) -> Pipeline<(u64, u64, u64)> {
+        pipeline_with(path, false)
+    }
+
+    fn pipeline_with(path: &str, commutes: bool) -> Pipeline<(u64, u64, u64)> {
         Pipeline::builder_files("rows", "rows", Csv::<Row>::new(InputSpec::parse(path)))
             .filter_map("odd", |r: Row| (r.id % 2 == 1).then_some(r))
             .try_filter_map("check", |r: Row| {
@@ -179,7 +187,7 @@ mod tests {
                 Ok(Some(r))
             })
             .map("measure", |r: Row| (r.id, r.name.len()))
-            .fold("sums", Sums)
+            .fold("sums", Sums(commutes))
     }
 
     fn config(mode: Mode, replicas: Replicas) -> RunConfig {
@@ -211,8 +219,16 @@ mod tests {
         ] {
             let done = pipeline(&path).run(&config).unwrap();
             assert_eq!(done.result, expected, "{:?}", config.mode);
+            // A fold that commutes: the lanes keep a partial each.
+            let commuting = pipeline_with(&path, true).run(&config).unwrap();
+            assert_eq!(commuting.result, expected, "{:?}", config.mode);
+            assert_eq!(commuting.report.stages[0].records_out, 30_000);
+            let lanes = config.mode == Mode::Pipelined && by_record;
+            let per_lane = commuting.report.plan.expect("a plan").partial_per_lane;
+            assert_eq!(per_lane, lanes, "{:?}", config.mode);
             let plan = done.report.plan.expect("a plan");
             assert_eq!(plan.record_by_record, by_record, "{plan}");
+            assert!(!plan.partial_per_lane, "{plan}");
             assert_eq!(plan.to_lines().contains("record by record"), by_record);
         }
     }

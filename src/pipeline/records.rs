@@ -165,6 +165,9 @@ pub(crate) trait DynFused: Send {
     ) -> Decoded;
 
     fn clone_box(&self) -> Box<dyn DynFused>;
+
+    /// See [`Fold::commutes`].
+    fn commutes(&self) -> bool;
 }
 
 struct Fused<T, A> {
@@ -194,6 +197,10 @@ impl<A: Fold> DynFused for Fused<A::In, A> {
                 }
             }
         })
+    }
+
+    fn commutes(&self) -> bool {
+        self.fold.commutes()
     }
 
     fn clone_box(&self) -> Box<dyn DynFused> {

@@ -48,6 +48,10 @@ pub struct PipelineFacts {
     /// parts.
     #[serde(default)]
     pub record_chain: bool,
+    /// The pipeline's fold says its merge commutes
+    /// ([`Fold::commutes`](crate::Fold::commutes)).
+    #[serde(default)]
+    pub fold_commutes: bool,
 }
 
 impl PipelineFacts {
@@ -86,6 +90,7 @@ impl PipelineFacts {
             registered,
             batch_records,
             record_chain: record_chain(pipeline),
+            fold_commutes: pipeline.fused.as_ref().is_some_and(|f| f.commutes()),
         }
     }
 

@@ -80,4 +80,21 @@ pub trait Fold: Send + Clone + 'static {
         self.merge(acc, later);
         Ok(())
     }
+
+    /// Whether [`merge`](Self::merge) gives the same partial whichever of
+    /// the two comes first (sums, counts, minima, maxima, sets, maps of
+    /// those; not concatenation or "the first seen"). The default, no,
+    /// is always safe.
+    ///
+    /// Saying yes lets each of pipeline mode's reading lanes fold every
+    /// chunk it reads into one partial of its own, merged with the
+    /// others' once at the end, instead of building a partial per chunk
+    /// that is merged in input order: fewer partials to build, and none
+    /// freed on another thread than the one that made it. A sink given
+    /// with [`fold_into`](crate::PipelineBuilder::fold_into) then
+    /// [`absorb`](crate::Sink::absorb)s the lanes' partials only at the
+    /// end.
+    fn commutes(&self) -> bool {
+        false
+    }
 }

@@ -24,13 +24,15 @@ use crate::error::RunError;
 use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::mode::chunked::{merge_in_order, run_streamed, ChunkError, ChunkRun};
+use crate::mode::chunked::{merge_in_order, run_streamed_into, ChunkError, ChunkRun};
 use crate::mode::engine::schedule::{ChunkInfo, Completion, Held, Policy, Scheduler, Sent};
 use crate::mode::engine::threads::{Answered, Threads};
 use crate::mode::engine::transport::{pump, Gone, Transport};
 use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
 use crate::mode::RunConfig;
-use crate::pipeline::{DynAggregate, DynChunkDecoder, DynFused, DynStage, Named, Pipeline};
+use crate::pipeline::{
+    AnyData, DynAggregate, DynChunkDecoder, DynFused, DynStage, Named, Pipeline,
+};
 use crate::plan::{ChunkSizing, Plan};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
@@ -76,7 +78,8 @@ pub(crate) async fn execute(
         "{} reading lanes over the input's byte ranges",
         plan.lanes
     );
-    let (config, sizing, lanes) = (config.clone(), plan.chunk_sizing, plan.lanes);
+    let (config, sizing) = (config.clone(), plan.chunk_sizing);
+    let lanes = (plan.lanes, plan.partial_per_lane);
     tokio::task::spawn_blocking(move || run(pipeline, &config, sizing, lanes, started))
         .await
         .map_err(|e| RunError::Runtime(format!("the reading lanes stopped: {e}")))?
@@ -110,11 +113,35 @@ struct Lane {
     decoder: Box<dyn DynChunkDecoder>,
     batch_size: usize,
     buf: Vec<u8>,
+    /// When the pipeline's fold commutes ([`Fold::commutes`](crate::Fold::commutes)):
+    /// the one partial this lane folds all its chunks into (each chunk's
+    /// own partial then goes out empty), and where it goes when the lane
+    /// ends, to be merged once at the end.
+    own: Option<(Option<AnyData>, Leftovers)>,
+}
+
+/// The lanes' own partials, left when they end (see [`Lane::own`]).
+type Leftovers = Arc<std::sync::Mutex<Vec<AnyData>>>;
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Some((Some(acc), leftovers)) = self.own.take() {
+            leftovers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(acc);
+        }
+    }
 }
 
 impl Lane {
-    /// A lane of `pipeline`'s parts.
-    fn of(pipeline: &Pipeline, batch_size: usize) -> Result<Lane, RunError> {
+    /// A lane of `pipeline`'s parts; with `own`, it keeps a partial of its
+    /// own (the plan's `partial_per_lane`), left there when it ends.
+    fn of(
+        pipeline: &Pipeline,
+        batch_size: usize,
+        own: Option<&Leftovers>,
+    ) -> Result<Lane, RunError> {
         let decoder = pipeline
             .source
             .part
@@ -137,6 +164,7 @@ impl Lane {
             decoder,
             batch_size,
             buf: Vec::new(),
+            own: own.map(|leftovers| (None, Arc::clone(leftovers))),
         })
     }
 
@@ -148,14 +176,29 @@ impl Lane {
         // catches the rest (a decoder's, a partial's creation), so that
         // a lane always answers and the run never waits on a dead one.
         let result = catch_unwind(AssertUnwindSafe(|| {
-            run_streamed(
+            let Some((own, _)) = self.own.as_mut() else {
+                return run_streamed_into(
+                    (&mut self.stages, &mut self.aggregate, self.fused.as_mut()),
+                    self.decoder.as_ref(),
+                    reader,
+                    (chunk.seq, 1, 0),
+                    (self.batch_size, None),
+                    &mut self.buf,
+                );
+            };
+            // The chunk folds into the lane's own partial; an empty one
+            // stands for it in the ordered merge.
+            let acc = own.take().unwrap_or_else(|| self.aggregate.part.empty());
+            let mut run = run_streamed_into(
                 (&mut self.stages, &mut self.aggregate, self.fused.as_mut()),
                 self.decoder.as_ref(),
                 reader,
                 (chunk.seq, 1, 0),
-                self.batch_size,
+                (self.batch_size, Some(acc)),
                 &mut self.buf,
-            )
+            )?;
+            *own = Some(std::mem::replace(&mut run.acc, self.aggregate.part.empty()));
+            Ok(run)
         }))
         .unwrap_or_else(|payload| {
             Err(ChunkError::Run(RunError::Runtime(format!(
@@ -174,14 +217,16 @@ fn run(
     mut pipeline: Pipeline,
     config: &RunConfig,
     sizing: ChunkSizing,
-    lanes: usize,
+    (lanes, partial_per_lane): (usize, bool),
     started: Instant,
 ) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
+    let leftovers = Leftovers::default();
     let result = std::thread::scope(|scope| {
         let runners = (0..lanes)
             .map(|_| {
-                let mut lane = Lane::of(&pipeline, config.batch_size)?;
+                let own = partial_per_lane.then_some(&leftovers);
+                let mut lane = Lane::of(&pipeline, config.batch_size, own)?;
                 Ok(move |chunk| lane.run(chunk))
             })
             .collect::<Result<Vec<_>, RunError>>()?;
@@ -210,13 +255,16 @@ fn run(
         // chunk they run, and the scope joins them.
         drive.drive(&answers).map(|()| drive.merge)
     });
-    let merge = match result {
-        Ok(merge) => merge,
-        Err(e) => {
-            pipeline.sink.part.abort();
-            return Err(e);
-        }
-    };
+    // The scope joined the lanes: their own partials, if any, are here.
+    let own = std::mem::take(&mut *leftovers.lock().unwrap_or_else(|p| p.into_inner()));
+    let merge =
+        match result.and_then(|mut merge| merge.merge_own(&mut pipeline, own).map(|()| merge)) {
+            Ok(merge) => merge,
+            Err(e) => {
+                pipeline.sink.part.abort();
+                return Err(e);
+            }
+        };
     let mut stats = merge.stats;
     let n = stats.len();
     if let Err(e) = run_sink_finish(&mut pipeline.sink, merge.acc, &mut stats[n - 1]) {
@@ -443,6 +491,35 @@ impl Merge {
         for (row, part) in self.stats[1..n - 1].iter_mut().zip(&run.stats) {
             row.absorb(part);
         }
+        self.stats[n - 2].busy += started.elapsed();
+        run_sink_absorb(&mut pipeline.sink, &mut self.acc, &mut self.stats[n - 1])
+    }
+
+    /// Merges the lanes' own partials (a fold that commutes, see
+    /// [`Lane::own`]), in whatever order, and lets the sink absorb them.
+    fn merge_own(&mut self, pipeline: &mut Pipeline, own: Vec<AnyData>) -> Result<(), RunError> {
+        if own.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let aggregate = &pipeline.aggregate;
+        for partial in own {
+            aggregate
+                .part
+                .try_merge(&mut self.acc, partial)
+                .map_err(|error| RunError::Stage {
+                    stage: aggregate.name.clone(),
+                    batch: crate::BatchInfo {
+                        seq: 0,
+                        first_line: 1,
+                        records: self.merged_records,
+                    },
+                    panicked: false,
+                    worker: None,
+                    error: crate::StageError::with_source("a lane's partial does not merge", error),
+                })?;
+        }
+        let n = self.stats.len();
         self.stats[n - 2].busy += started.elapsed();
         run_sink_absorb(&mut pipeline.sink, &mut self.acc, &mut self.stats[n - 1])
     }
