@@ -498,12 +498,17 @@ impl Merge {
     /// Merges the lanes' own partials (a fold that commutes, see
     /// [`Lane::own`]), in whatever order, and lets the sink absorb them.
     fn merge_own(&mut self, pipeline: &mut Pipeline, own: Vec<AnyData>) -> Result<(), RunError> {
-        if own.is_empty() {
+        let mut own = own.into_iter();
+        let Some(first) = own.next() else {
             return Ok(());
-        }
+        };
         let started = Instant::now();
         let aggregate = &pipeline.aggregate;
-        for partial in own {
+        // Every chunk's partial was empty: the first lane's partial takes
+        // the place of what was merged (which then merges into it at no
+        // cost, where merging the lane's into it would rebuild it).
+        let merged = std::mem::replace(&mut self.acc, first);
+        for partial in std::iter::once(merged).chain(own) {
             aggregate
                 .part
                 .try_merge(&mut self.acc, partial)
