@@ -287,29 +287,11 @@ pub(crate) type Parted<'p> = (
 /// memory. `records` is the chunk's record count when its header gives one
 /// (not 0): the chunk must hold exactly that many; otherwise its records
 /// are numbered from `first_line` by what the decoder makes of it.
-#[allow(clippy::too_many_arguments)]
+/// `acc`, when given, is the partial the chunk folds into instead of a new
+/// one (the partial of the records before it: serial mode reads its input
+/// as consecutive chunks into one partial, a reading lane of a fold that
+/// commutes folds all its chunks into one); it is not sealed then.
 pub(crate) fn run_streamed<'a>(
-    (stages, aggregate, fused): Parted<'_>,
-    decoder: &dyn DynChunkDecoder,
-    bytes: impl Into<ChunkBytes<'a>>,
-    (seq, first_line, records): (u64, u64, u64),
-    batch_size: usize,
-    buf: &mut Vec<u8>,
-) -> Result<ChunkRun, ChunkError> {
-    run_streamed_into(
-        (stages, aggregate, fused),
-        decoder,
-        bytes,
-        (seq, first_line, records),
-        (batch_size, None),
-        buf,
-    )
-}
-
-/// [`run_streamed`], folding into `acc` when given (the partial of the
-/// records before the chunk, numbered before it: serial mode reads its
-/// input as consecutive chunks into one partial) instead of a new one.
-pub(crate) fn run_streamed_into<'a>(
     (stages, aggregate, fused): Parted<'_>,
     decoder: &dyn DynChunkDecoder,
     bytes: impl Into<ChunkBytes<'a>>,
@@ -505,7 +487,7 @@ mod tests {
                 decoder.as_ref(),
                 RangeReader::own(&ranges),
                 (seq, 1, 1000),
-                300,
+                (300, None),
                 &mut buf,
             )
             .unwrap();

@@ -90,22 +90,24 @@ pub(crate) fn run_chain(
             error,
         })
     };
-    match result {
+    let decoded = match result {
+        Ok(decoded) => decoded,
         Err(payload) => {
             let message = panic_message(payload.as_ref());
-            Err(if state.at == DECODER {
+            return Err(if state.at == DECODER {
                 FusedError::Decode(StageError::new(format!("panicked: {message}")))
             } else {
                 failed(state.at, true, StageError::new(message))
-            })
+            });
         }
-        Ok(_) if state.failed.is_some() => {
-            let (at, error) = state.failed.take().expect("checked");
-            Err(failed(at, false, error))
-        }
-        Ok(None) => Ok(None),
-        Ok(Some(Err(e))) => Err(FusedError::Decode(e)),
-        Ok(Some(Ok(done))) => Ok(Some(done)),
+    };
+    if let Some((at, error)) = state.failed.take() {
+        return Err(failed(at, false, error));
+    }
+    match decoded {
+        None => Ok(None),
+        Some(Err(e)) => Err(FusedError::Decode(e)),
+        Some(Ok(done)) => Ok(Some(done)),
     }
 }
 

@@ -315,7 +315,7 @@ pub(crate) async fn execute_pipeline(
     let config = config.as_ref();
     let output = pipeline.output.clone();
     let report = match (plan.engine, job) {
-        (Engine::Inline, _) => serial::execute(pipeline, config).await,
+        (Engine::Inline, _) => serial::execute(pipeline, config, plan.record_by_record).await,
         (Engine::StageActors | Engine::ReadingLanes, _) => {
             pipelined::execute(pipeline, config, &plan).await
         }

@@ -2,8 +2,8 @@
 //! per message, so that the actor stays responsive to cancellation between
 //! batches. It is the reference the other modes must match byte for byte.
 
-use super::chunked::{run_streamed_into, ChunkError};
-use super::fused::{decodes_each, run_chain, Chain, FusedError};
+use super::chunked::{run_streamed, ChunkError};
+use super::fused::{run_chain, Chain, FusedError};
 use super::inline::{
     pull_chunk, pull_chunk_ranges_uncounted, pull_source, run_batch, run_sink_absorb,
     run_sink_finish,
@@ -72,9 +72,11 @@ enum Next {
 struct Step;
 
 impl SerialRunner {
+    /// A runner of `pipeline`; `record_by_record` is the plan's word that
+    /// it runs record by record (see [`Plan::record_by_record`](crate::plan::Plan::record_by_record)).
     fn new(
         mut pipeline: Pipeline,
-        config: RunConfig,
+        (config, record_by_record): (RunConfig, bool),
         done: oneshot::Sender<Result<Vec<StageStats>, RunError>>,
     ) -> Self {
         let stats = pipeline.fresh_stats();
@@ -84,7 +86,10 @@ impl SerialRunner {
             let publisher = LivePublisher::new(board, &pipeline.name, config.mode, 0);
             (publisher, Instant::now())
         });
-        let record_by_record = record_decoder(&mut pipeline).map(|decoder| {
+        let decoder = record_by_record
+            .then(|| pipeline.source.part.chunk_decoder())
+            .flatten();
+        let record_by_record = decoder.map(|decoder| {
             let source = &mut pipeline.source.part;
             // Committing to ranges skips a header line where a cut would.
             let reading = if source.would_chunk_in_files()
@@ -187,7 +192,7 @@ impl SerialRunner {
                     error: crate::StageError::new(error),
                 };
                 let at = (self.numbering.seq, self.numbering.next_line, 0);
-                let run = run_streamed_into(
+                let run = run_streamed(
                     (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
                     decoder.as_ref(),
                     RangeReader::own(ranges),
@@ -350,20 +355,6 @@ impl Handler<Step> for SerialRunner {
     }
 }
 
-/// The source's decoder, when `pipeline` runs record by record here: it
-/// has a record chain, its source gives its text as chunks and the
-/// decoder makes records one at a time.
-fn record_decoder(pipeline: &mut Pipeline) -> Option<Box<dyn DynChunkDecoder>> {
-    let fused = pipeline.fused.as_mut()?;
-    let decoder = pipeline.source.part.chunk_decoder()?;
-    let chain = Chain {
-        fused,
-        stages: &pipeline.stages,
-        aggregate: &pipeline.aggregate,
-    };
-    decodes_each(chain, decoder.as_ref()).then_some(decoder)
-}
-
 /// In serial mode a part waits while the others run: that is its idle time.
 fn with_serial_idle(stats: &mut [StageStats], wall: Duration) {
     for s in stats {
@@ -372,7 +363,12 @@ fn with_serial_idle(stats: &mut [StageStats], wall: Duration) {
 }
 
 /// Runs `pipeline` serially on the caller's arbiter.
-pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport, RunError> {
+/// `record_by_record` is the plan's (see [`SerialRunner::new`]).
+pub async fn execute(
+    pipeline: Pipeline,
+    config: &RunConfig,
+    record_by_record: bool,
+) -> Result<RunReport, RunError> {
     let sampler = ProcessSampler::start(Duration::from_millis(50));
     let started = Instant::now();
     let name = pipeline.name.clone();
@@ -384,7 +380,7 @@ pub async fn execute(pipeline: Pipeline, config: &RunConfig) -> Result<RunReport
     // whatever else runs there still does; and the run's memory comes
     // from the caller's thread's malloc arena (the process's main arena
     // when run from `main`), as a plain loop's would.
-    SerialRunner::new(pipeline, config.clone(), tx).start();
+    SerialRunner::new(pipeline, (config.clone(), record_by_record), tx).start();
     let result = rx
         .await
         .map_err(|_| RunError::Runtime("serial runner vanished".into()));

@@ -171,7 +171,7 @@ impl ChunkProcessor {
             decoder,
             bytes,
             (w.seq, w.first_line, w.records),
-            self.batch_size,
+            (self.batch_size, None),
             &mut self.scratch,
         )?;
         finish(p, run)

@@ -23,12 +23,12 @@
 use crate::error::RunError;
 use crate::file_range::{check_unchanged, FileRange, RangeReader};
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
-use crate::metrics::{ProcessSampler, RunReport, StageStats};
-use crate::mode::chunked::{merge_in_order, run_streamed_into, ChunkError, ChunkRun};
+use crate::metrics::{ProcessSampler, RunReport};
+use crate::mode::chunked::{run_streamed, ChunkError, ChunkRun};
 use crate::mode::engine::schedule::{ChunkInfo, Completion, Held, Policy, Scheduler, Sent};
 use crate::mode::engine::threads::{Answered, Threads};
 use crate::mode::engine::transport::{pump, Gone, Transport};
-use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_absorb, run_sink_finish};
+use crate::mode::inline::{pull_chunk_ranges_uncounted, run_sink_finish};
 use crate::mode::RunConfig;
 use crate::pipeline::{
     AnyData, DynAggregate, DynChunkDecoder, DynFused, DynStage, Named, Pipeline,
@@ -37,6 +37,9 @@ use crate::plan::{ChunkSizing, Plan};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+
+mod merge;
+use merge::Merge;
 
 /// Chunks a lane holds (its credit): one running, one waiting, so a lane
 /// never idles while the next chunk is cut.
@@ -176,28 +179,22 @@ impl Lane {
         // catches the rest (a decoder's, a partial's creation), so that
         // a lane always answers and the run never waits on a dead one.
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let Some((own, _)) = self.own.as_mut() else {
-                return run_streamed_into(
-                    (&mut self.stages, &mut self.aggregate, self.fused.as_mut()),
-                    self.decoder.as_ref(),
-                    reader,
-                    (chunk.seq, 1, 0),
-                    (self.batch_size, None),
-                    &mut self.buf,
-                );
-            };
-            // The chunk folds into the lane's own partial; an empty one
-            // stands for it in the ordered merge.
-            let acc = own.take().unwrap_or_else(|| self.aggregate.part.empty());
-            let mut run = run_streamed_into(
+            // With a partial of its own, the chunk folds into it, and an
+            // empty one stands for the chunk in the ordered merge.
+            let aggregate = &self.aggregate.part;
+            let own = self.own.as_mut().map(|(own, _)| own);
+            let acc = own.map(|own| own.take().unwrap_or_else(|| aggregate.empty()));
+            let mut run = run_streamed(
                 (&mut self.stages, &mut self.aggregate, self.fused.as_mut()),
                 self.decoder.as_ref(),
                 reader,
                 (chunk.seq, 1, 0),
-                (self.batch_size, Some(acc)),
+                (self.batch_size, acc),
                 &mut self.buf,
             )?;
-            *own = Some(std::mem::replace(&mut run.acc, self.aggregate.part.empty()));
+            if let Some((own, _)) = self.own.as_mut() {
+                *own = Some(std::mem::replace(&mut run.acc, self.aggregate.part.empty()));
+            }
             Ok(run)
         }))
         .unwrap_or_else(|payload| {
@@ -422,143 +419,5 @@ impl Drive<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// The merged partial so far, and the run's rows.
-struct Merge {
-    acc: crate::pipeline::AnyData,
-    /// Source, each stage, aggregate, sink.
-    stats: Vec<StageStats>,
-    /// The records merged so far.
-    merged_records: u64,
-    /// One range of each input file read, to check at the end that none
-    /// changed while the run read it.
-    files: Vec<FileRange>,
-}
-
-impl Merge {
-    fn new(pipeline: &Pipeline, lanes: usize) -> Self {
-        let mut stats = pipeline.fresh_stats();
-        let n = stats.len();
-        // The lanes read (the source's row), run the stages and fold the
-        // aggregate; merging and the sink are the run's thread's.
-        for row in &mut stats[..n - 1] {
-            row.replicas = lanes;
-        }
-        Merge {
-            acc: pipeline.aggregate.part.empty(),
-            stats,
-            merged_records: 0,
-            files: Vec::new(),
-        }
-    }
-
-    /// Renumbers chunk `seq`'s partial after the records before it,
-    /// merges it and lets the sink absorb the result.
-    fn merge(
-        &mut self,
-        pipeline: &mut Pipeline,
-        config: &RunConfig,
-        seq: u64,
-        run: ChunkRun,
-    ) -> Result<(), RunError> {
-        let started = Instant::now();
-        let aggregate = &pipeline.aggregate;
-        let merged = merge_in_order(
-            aggregate.part.as_ref(),
-            &mut self.acc,
-            run.acc,
-            (run.records, true),
-            &mut self.merged_records,
-        );
-        if let Err(error) = merged {
-            return Err(RunError::Stage {
-                stage: aggregate.name.clone(),
-                batch: crate::BatchInfo {
-                    seq,
-                    first_line: self.merged_records.saturating_add(1),
-                    records: run.records,
-                },
-                panicked: false,
-                worker: None,
-                error,
-            });
-        }
-        config.progress.add_records(run.records);
-        let n = self.stats.len();
-        self.stats[0].records_out += run.records;
-        for (row, part) in self.stats[1..n - 1].iter_mut().zip(&run.stats) {
-            row.absorb(part);
-        }
-        self.stats[n - 2].busy += started.elapsed();
-        run_sink_absorb(&mut pipeline.sink, &mut self.acc, &mut self.stats[n - 1])
-    }
-
-    /// Merges the lanes' own partials (a fold that commutes, see
-    /// [`Lane::own`]), in whatever order, and lets the sink absorb them.
-    fn merge_own(&mut self, pipeline: &mut Pipeline, own: Vec<AnyData>) -> Result<(), RunError> {
-        let mut own = own.into_iter();
-        let Some(first) = own.next() else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        let aggregate = &pipeline.aggregate;
-        // Every chunk's partial was empty: the first lane's partial takes
-        // the place of what was merged (which then merges into it at no
-        // cost, where merging the lane's into it would rebuild it).
-        let merged = std::mem::replace(&mut self.acc, first);
-        for partial in std::iter::once(merged).chain(own) {
-            aggregate
-                .part
-                .try_merge(&mut self.acc, partial)
-                .map_err(|error| RunError::Stage {
-                    stage: aggregate.name.clone(),
-                    batch: crate::BatchInfo {
-                        seq: 0,
-                        first_line: 1,
-                        records: self.merged_records,
-                    },
-                    panicked: false,
-                    worker: None,
-                    error: crate::StageError::with_source("a lane's partial does not merge", error),
-                })?;
-        }
-        let n = self.stats.len();
-        self.stats[n - 2].busy += started.elapsed();
-        run_sink_absorb(&mut pipeline.sink, &mut self.acc, &mut self.stats[n - 1])
-    }
-
-    /// The error of the next chunk to merge (every chunk before it is
-    /// merged): a stage's failure moved to its place in the input, a
-    /// problem with the chunk's bytes as the source's.
-    fn located(&self, e: ChunkError, source: &str) -> RunError {
-        match e {
-            ChunkError::Run(RunError::Stage {
-                stage,
-                mut batch,
-                panicked,
-                worker,
-                error,
-            }) => {
-                batch.first_line = batch.first_line.saturating_add(self.merged_records);
-                RunError::Stage {
-                    stage,
-                    batch,
-                    panicked,
-                    worker,
-                    error,
-                }
-            }
-            ChunkError::Run(e) => e,
-            ChunkError::Chunk(text) => RunError::Source {
-                source_name: source.to_string(),
-                error: crate::StageError::new(text),
-            },
-            ChunkError::Unreadable(e) => RunError::Source {
-                source_name: source.to_string(),
-                error: crate::StageError::new(format!("cannot read the chunk: {e}")),
-            },
-        }
     }
 }
