@@ -2,8 +2,7 @@
 //! per message, so that the actor stays responsive to cancellation between
 //! batches. It is the reference the other modes must match byte for byte.
 
-use super::chunked::{run_streamed, ChunkError};
-use super::fused::{run_chain, Chain, FusedError};
+use super::chunked::{run_streamed, ChunkBytes, ChunkError};
 use super::inline::{
     pull_chunk, pull_chunk_ranges_uncounted, pull_source, run_batch, run_sink_absorb,
     run_sink_finish,
@@ -171,8 +170,9 @@ impl SerialRunner {
         let Some((decoder, reading)) = self.record_by_record.as_mut() else {
             return Err(RunError::Runtime("serial runner lost its decoder".into()));
         };
-        let text = match reading {
-            Reading::Text(text) => text,
+        // The next chunk: ranges of the files, cut by bytes (its records
+        // not counted yet), or the source's text and its record count.
+        let (pulled, buf) = match reading {
             Reading::Ranges(ranges, buf) => {
                 ranges.clear();
                 let cut = pull_chunk_ranges_uncounted(
@@ -182,99 +182,63 @@ impl SerialRunner {
                     &mut self.stats[0],
                     &self.config.progress,
                 )?;
-                if !cut {
-                    let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
-                    run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
-                    return Ok(Next::Done);
-                }
-                let source_error = |error: String| RunError::Source {
-                    source_name: p.source.name.clone(),
-                    error: crate::StageError::new(error),
+                let chunk = cut.then(|| (ChunkBytes::from(RangeReader::own(ranges)), 0));
+                (chunk, buf)
+            }
+            Reading::Text(text) => {
+                text.clear();
+                // As many lines as a batch of the source would hold: their
+                // text stays in the first-level cache while it is decoded.
+                let lines = decoder.batch_records(self.config.batch_size.max(1));
+                let pulled = pull_chunk(
+                    &mut p.source,
+                    lines,
+                    text,
+                    &mut self.stats[0],
+                    &self.config.progress,
+                )?;
+                let chunk = match pulled {
+                    Pulled::Data((), n) => Some((ChunkBytes::Frame(text), n as u64)),
+                    Pulled::Pending(wake) => return Ok(Next::Wait(wake)),
+                    Pulled::Cancelled => return Err(RunError::Interrupted),
+                    Pulled::End | Pulled::Snapshot(_) => None,
                 };
-                let at = (self.numbering.seq, self.numbering.next_line, 0);
-                let run = run_streamed(
-                    (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
-                    decoder.as_ref(),
-                    RangeReader::own(ranges),
-                    at,
-                    (self.config.batch_size, self.acc.take()),
-                    buf,
-                )
-                .map_err(|e| match e {
-                    ChunkError::Run(e) => e,
-                    ChunkError::Chunk(e) => source_error(e),
-                    ChunkError::Unreadable(e) => source_error(e.to_string()),
-                })?;
-                self.numbering.next(run.records as usize);
-                self.config.progress.add_records(run.records);
-                self.stats[0].records_out += run.records;
-                for (row, part) in self.stats[1..n_stages + 2].iter_mut().zip(&run.stats) {
-                    row.absorb(part);
-                }
-                let acc = self.acc.insert(run.acc);
-                run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
-                return Ok(Next::Continue);
+                (chunk, &mut Vec::new())
             }
         };
-        text.clear();
-        // As many lines as a batch of the source would hold: their text
-        // stays in the first-level cache while it is copied and decoded.
-        let lines = decoder.batch_records(self.config.batch_size.max(1));
-        let pulled = pull_chunk(
-            &mut p.source,
-            lines,
-            text,
-            &mut self.stats[0],
-            &self.config.progress,
-        )?;
-        let n = match pulled {
-            Pulled::Data((), n) => n,
-            Pulled::Pending(wake) => return Ok(Next::Wait(wake)),
-            Pulled::Cancelled => return Err(RunError::Interrupted),
-            Pulled::End | Pulled::Snapshot(_) => {
-                let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
-                run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
-                return Ok(Next::Done);
-            }
+        let Some((bytes, records)) = pulled else {
+            let acc = self.acc.take().unwrap_or_else(|| p.aggregate.part.empty());
+            run_sink_finish(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
+            return Ok(Next::Done);
         };
-        let info = self.numbering.next(n);
-        let acc = self
-            .acc
-            .as_mut()
-            .ok_or_else(|| RunError::Runtime("serial runner lost its partial".into()))?;
-        let Some(fused) = p.fused.as_mut() else {
-            return Err(RunError::Runtime(
-                "serial runner lost its record chain".into(),
-            ));
-        };
-        let chain = Chain {
-            fused,
-            stages: &p.stages,
-            aggregate: &p.aggregate,
-        };
-        let at = (text.as_slice(), info.seq, info.first_line, usize::MAX);
-        let source_error = |error| RunError::Source {
+        let source_error = |error: String| RunError::Source {
             source_name: p.source.name.clone(),
-            error,
+            error: crate::StageError::new(error),
         };
-        match run_chain(
-            chain,
+        let at = (self.numbering.seq, self.numbering.next_line, records);
+        let run = run_streamed(
+            (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
             decoder.as_ref(),
+            bytes,
             at,
-            acc,
-            &mut self.stats[1..n_stages + 2],
-        ) {
-            Ok(Some((used, decoded))) if used == text.len() && decoded == n => {}
-            Ok(_) => {
-                return Err(source_error(crate::StageError::new(format!(
-                    "its decoder made other records of lines {}-{} than the source counted",
-                    info.first_line,
-                    info.last_line()
-                ))))
-            }
-            Err(FusedError::Decode(e)) => return Err(source_error(e)),
-            Err(FusedError::Run(e)) => return Err(e),
+            (self.config.batch_size, self.acc.take()),
+            buf,
+        )
+        .map_err(|e| match e {
+            ChunkError::Run(e) => e,
+            ChunkError::Chunk(e) => source_error(e),
+            ChunkError::Unreadable(e) => source_error(e.to_string()),
+        })?;
+        self.numbering.next(run.records as usize);
+        if records == 0 {
+            // Ranges cut by bytes: their records are counted only now.
+            self.config.progress.add_records(run.records);
+            self.stats[0].records_out += run.records;
         }
+        for (row, part) in self.stats[1..n_stages + 2].iter_mut().zip(&run.stats) {
+            row.absorb(part);
+        }
+        let acc = self.acc.insert(run.acc);
         run_sink_absorb(&mut p.sink, acc, &mut self.stats[n_stages + 2])?;
         Ok(Next::Continue)
     }
