@@ -11,7 +11,7 @@
 //! ([`crate::mode::engine`]): the same scheduler as multiprocess mode's
 //! workers decides which lane runs which chunk (credits), how far cutting
 //! runs ahead (the reorder window) and hands the partials out in order,
-//! and [`merge_in_order`] merges them. This file only cuts chunks on the
+//! and [`merge_in_order`](crate::mode::chunked::merge_in_order) merges them. This file only cuts chunks on the
 //! run's thread, runs a chunk in a lane, and merges.
 //!
 //! The plan ([`crate::plan`]) chooses it only where the result cannot

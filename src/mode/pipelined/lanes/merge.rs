@@ -84,7 +84,7 @@ impl Merge {
     }
 
     /// Merges the lanes' own partials (a fold that commutes, see
-    /// [`Lane::own`]), in whatever order, and lets the sink absorb them.
+    /// [`Lane::own`](super::Lane::own)), in whatever order, and lets the sink absorb them.
     pub(super) fn merge_own(
         &mut self,
         pipeline: &mut Pipeline,
