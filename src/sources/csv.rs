@@ -79,9 +79,7 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
                     parsers.last_mut().expect("just pushed")
                 }
             };
-            let feed = parser.reader.get_mut();
-            feed.text.clear();
-            feed.text.extend_from_slice(text);
+            parser.reader.get_mut().lend(text);
             parser
                 .reader
                 .seek_raw(std::io::SeekFrom::Start(0), csv::Position::new())
@@ -90,7 +88,7 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for CsvRows<T> {
                     message: format!("cannot start reading: {e}"),
                 })?;
             let result = parse_lines(&mut parser.reader, &mut parser.record, text, each);
-            parser.reader.get_mut().text.clear();
+            parser.reader.get_mut().lend(&[]);
             result
         })
     }
@@ -123,16 +121,42 @@ impl Parser {
     }
 }
 
-/// The text a thread's reader reads: one batch's lines at a time.
-#[derive(Default)]
+/// The text a thread's reader reads: one batch's lines at a time, read
+/// where they lie (the reader copies them into its own buffer once, as it
+/// would from a file).
 struct Feed {
-    text: Vec<u8>,
+    text: *const u8,
+    len: usize,
     pos: usize,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            text: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+            len: 0,
+            pos: 0,
+        }
+    }
+}
+
+impl Feed {
+    /// Reads `text` from now on; `&[]` before `text` goes out of scope.
+    fn lend(&mut self, text: &[u8]) {
+        self.text = text.as_ptr();
+        self.len = text.len();
+        self.pos = 0;
+    }
 }
 
 impl Read for Feed {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let rest = &self.text[self.pos.min(self.text.len())..];
+        // SAFETY: `text..text+len` is the slice last lent, which outlives
+        // every read: `parse_each` lends it, reads, and lends `&[]` before
+        // it returns (a panic in between leaves it lent, but the next
+        // call lends its own before any read).
+        let text = unsafe { std::slice::from_raw_parts(self.text, self.len) };
+        let rest = &text[self.pos.min(text.len())..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
         self.pos += n;
