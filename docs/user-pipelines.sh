@@ -23,13 +23,16 @@
 # Mode `bound` is the machine's bound for this code: K plain loops at once (K = cores,
 # or K=...), each on 1/K of the records (a CSV part gets the header too), with nothing
 # to share or merge; its output is not compared. "fraction of the bound" = the bound's
-# wall time over the mode's, per round, median printed.
+# wall time over the mode's, per round, median printed. Mode `bound-threads` is the
+# same K plain loops on K threads of one process (`--mode plain-threads`), their
+# results merged: what threads of one process can reach with this allocator (glibc
+# takes its arena locks in every process with more than one thread).
 set -u
 BUILDS=${BUILDS:?set BUILDS to directories holding csv_etl and jsonl_events builds}
 N=${N:-7}
 RECORDS=${RECORDS:-1000000}
 JOBS=${JOBS:-csv_etl jsonl_events}
-MODES=${MODES:-plain bound serial pipeline pipeline-auto multiprocess rayon}
+MODES=${MODES:-plain bound bound-threads serial pipeline pipeline-auto multiprocess rayon}
 K=${K:-$(nproc)}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -38,6 +41,7 @@ read -r -a modes <<<"$MODES"
 flags() {
   case $1 in
     plain | serial | pipeline | rayon | multiprocess) echo "--mode $1" ;;
+    bound-threads) echo "--mode plain-threads --workers $K" ;;
     pipeline-auto) echo "--mode pipeline --replicas auto" ;;
     # The stage actors, one per stage (without --replicas a plain file gets lanes).
     pipeline-actors) if [ "$job" = csv_etl ]; then echo "--mode pipeline --replicas validate=1"; else echo "--mode pipeline --replicas check=1"; fi ;;

@@ -8,16 +8,19 @@
 //!
 //! `--mode plain` runs the same per-record code (`Order` → [`validate`] →
 //! [`enrich`] → [`Totals::add`]) in a plain single-threaded loop over
-//! `csv::Reader`, and `--mode rayon` in rayon's `par_iter` over the whole
-//! file in memory: the baselines parpipe's modes are measured against
-//! (`docs/user-pipelines.sh`).
+//! `csv::Reader`, `--mode rayon` in rayon's `par_iter` over the whole
+//! file in memory, and `--mode plain-threads` runs the plain loop on one
+//! thread per core (`--workers N`), each over its share of the file: the
+//! baselines parpipe's modes are measured against (`docs/user-pipelines.sh`).
 //!
 //! Run:
 //! `cargo run --release --example csv_etl -- --generate 1000000 orders.csv`, then
 //! `cargo run --release --example csv_etl -- --input orders.csv --mode multiprocess`
 //!
-//! Flags: `--input FILE`, `--mode plain|serial|pipeline|multiprocess|rayon`
-//! (default serial), `--workers N` (multiprocess, default 2), `--replicas
+//! Flags: `--input FILE`, `--mode
+//! plain|serial|pipeline|multiprocess|rayon|plain-threads` (default
+//! serial), `--workers N` (multiprocess, default 2; plain-threads,
+//! default the cores), `--replicas
 //! none|auto|STAGE=N` (pipeline, default none; `STAGE=N` forces the stage
 //! actors), `--batch-size N` (records per batch, default 8192). `--generate N FILE` writes N orders (seeded,
 //! deterministic; about 4 % of them rejected) and exits.
@@ -232,7 +235,13 @@ fn registry() -> (Registry, parpipe::Key<Params, Totals>) {
 
 /// The same per-record code in a plain loop.
 fn plain(input: &str) -> Result<Totals, String> {
-    let mut reader = csv::Reader::from_path(input).map_err(|e| format!("{input}: {e}"))?;
+    let file = std::fs::File::open(input).map_err(|e| format!("{input}: {e}"))?;
+    plain_over(input, file)
+}
+
+/// The plain loop over `text` (a CSV with its header line).
+fn plain_over(input: &str, text: impl std::io::Read) -> Result<Totals, String> {
+    let mut reader = csv::Reader::from_reader(text);
     let mut totals = Totals::default();
     for order in reader.deserialize() {
         totals.add(order.map_err(|e| format!("{input}: {e}"))?);
@@ -323,7 +332,7 @@ fn generate(n: u64, path: &str) -> std::io::Result<()> {
 fn usage(message: &str) -> ExitCode {
     eprintln!("csv_etl: {message}");
     eprintln!(
-        "usage: csv_etl --input FILE [--mode plain|serial|pipeline|multiprocess|rayon] \
+        "usage: csv_etl --input FILE [--mode plain|serial|pipeline|multiprocess|rayon|plain-threads] \
          [--workers N] [--replicas none|auto|STAGE=N] [--batch-size N] [--report FILE]\n       \
          csv_etl --generate N FILE\n\
          --report FILE: a parpipe mode's run report as JSON (its `plan` says how it ran)"
@@ -345,6 +354,13 @@ fn main() -> ExitCode {
     let mode = args.mode.clone();
     let result = match mode.as_str() {
         "plain" => plain(&args.input),
+        "plain-threads" => common::plain_threads(
+            &args.input,
+            args.config.workers.unwrap_or_else(common::cores),
+            true,
+            |text| plain_over(&args.input, text),
+            Totals::merge,
+        ),
         "rayon" => with_rayon(&args.input),
         _ if args.parpipe_mode() => common::run_parpipe(
             &registry,

@@ -7,9 +7,10 @@
 //!
 //! `--mode plain` runs the same per-record code (`Event` → [`check`] →
 //! [`Totals::add`]) in a plain single-threaded loop over the file's lines,
-//! and `--mode rayon` in rayon's `par_iter` over the whole file in memory:
-//! the baselines parpipe's modes are measured against
-//! (`docs/user-pipelines.sh`).
+//! `--mode rayon` in rayon's `par_iter` over the whole file in memory, and
+//! `--mode plain-threads` the plain loop on one thread per core, each over
+//! its share of the file: the baselines parpipe's modes are measured
+//! against (`docs/user-pipelines.sh`).
 //!
 //! Run:
 //! `cargo run --release --example jsonl_events -- --generate 1000000 events.jsonl`, then
@@ -17,8 +18,10 @@
 //!
 //! Flags: `--input FILE` (`-` for standard input, gzip files too, except in
 //! `plain` and `rayon` modes), `--mode
-//! plain|serial|pipeline|multiprocess|rayon` (default serial), `--workers
-//! N` (multiprocess, default 2), `--replicas none|auto|STAGE=N` (pipeline,
+//! plain|serial|pipeline|multiprocess|rayon|plain-threads` (default
+//! serial; `plain-threads`: the plain loop on one thread per core, each
+//! over its share of the file), `--workers N` (multiprocess,
+//! default 2; plain-threads, default the cores), `--replicas none|auto|STAGE=N` (pipeline,
 //! default none; `STAGE=N` forces the stage actors), `--batch-size N`
 //! (records per batch, default 8192).
 //! `--generate N FILE` writes N events (seeded, deterministic) and exits.
@@ -236,8 +239,13 @@ fn registry() -> (Registry, parpipe::Key<Params, Totals>) {
 /// The same per-record code in a plain loop.
 fn plain(input: &str) -> Result<Totals, String> {
     let file = std::fs::File::open(input).map_err(|e| format!("{input}: {e}"))?;
+    plain_over(input, file)
+}
+
+/// The plain loop over `text` (whole lines).
+fn plain_over(input: &str, text: impl std::io::Read) -> Result<Totals, String> {
     let mut totals = Totals::default();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (i, line) in std::io::BufReader::new(text).lines().enumerate() {
         let line = line.map_err(|e| format!("{input}: {e}"))?;
         let event =
             serde_json::from_str(&line).map_err(|e| format!("{input}: line {}: {e}", i + 1))?;
@@ -319,7 +327,7 @@ fn generate(n: u64, path: &str) -> std::io::Result<()> {
 fn usage(message: &str) -> ExitCode {
     eprintln!("jsonl_events: {message}");
     eprintln!(
-        "usage: jsonl_events --input FILE [--mode plain|serial|pipeline|multiprocess|rayon] \
+        "usage: jsonl_events --input FILE [--mode plain|serial|pipeline|multiprocess|rayon|plain-threads] \
          [--workers N] [--replicas none|auto|STAGE=N] [--batch-size N] [--report FILE]\n       jsonl_events --generate N FILE"
     );
     ExitCode::from(2)
@@ -339,6 +347,13 @@ fn main() -> ExitCode {
     let mode = args.mode.clone();
     let result = match mode.as_str() {
         "plain" => plain(&args.input),
+        "plain-threads" => common::plain_threads(
+            &args.input,
+            args.config.workers.unwrap_or_else(common::cores),
+            false,
+            |text| plain_over(&args.input, text),
+            Totals::merge,
+        ),
         "rayon" => with_rayon(&args.input),
         _ if args.parpipe_mode() => common::run_parpipe(
             &registry,

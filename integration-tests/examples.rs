@@ -306,6 +306,11 @@ fn every_mode_matches_the_plain_loop(exe: &Path, input: &Path) -> Vec<u8> {
     assert!(plain.ends_with(b"\n") && plain.len() > 100, "{plain:?}");
     let runs: &[(&[&str], bool)] = &[
         (&["--input", file, "--mode", "rayon"], false),
+        (&["--input", file, "--mode", "plain-threads"], false),
+        (
+            &["--input", file, "--mode", "plain-threads", "--workers", "3"],
+            false,
+        ),
         (&["--input", file, "--mode", "serial"], false),
         (
             &["--input", file, "--mode", "serial", "--batch-size", "1"],

@@ -176,3 +176,69 @@ pub fn finish(name: &str, result: Result<String, String>) -> std::process::ExitC
         }
     }
 }
+
+/// The same plain loop on `threads` threads of this process at once, each
+/// over its share of `input`'s bytes (cut at line ends; after the first
+/// line, which each share is given again in front, when `header`), the
+/// results merged in input order: the bound for threads of one process,
+/// beside the bound for processes (`docs/user-pipelines.sh`). `plain` is
+/// the example's own loop, over a reader of one share.
+pub fn plain_threads<T: Send>(
+    input: &str,
+    threads: usize,
+    header: bool,
+    plain: impl Fn(Box<dyn std::io::Read>) -> Result<T, String> + Sync,
+    merge: impl Fn(&mut T, T),
+) -> Result<T, String> {
+    use std::io::{BufRead, Read, Seek, SeekFrom};
+    let fail = |e: std::io::Error| format!("{input}: {e}");
+    let open = || std::fs::File::open(input).map_err(fail);
+    let len = open()?.metadata().map_err(fail)?.len();
+    // The offset after the line feed at or after `at` (or the end).
+    let line_end = |at: u64| -> Result<u64, String> {
+        let mut file = std::io::BufReader::new(open()?);
+        file.seek(SeekFrom::Start(at)).map_err(fail)?;
+        let mut skipped = Vec::new();
+        file.read_until(b'\n', &mut skipped).map_err(fail)?;
+        Ok(at + skipped.len() as u64)
+    };
+    let body = if header { line_end(0)? } else { 0 };
+    let mut first = vec![0; body as usize];
+    open()?.read_exact(&mut first).map_err(fail)?;
+    let mut cuts = vec![body];
+    for i in 1..threads.max(1) as u64 {
+        let at = body + (len - body) * i / threads as u64;
+        cuts.push(line_end(at.max(*cuts.last().unwrap_or(&body)))?);
+    }
+    cuts.push(len);
+    let results: Vec<Result<T, String>> = std::thread::scope(|s| {
+        let parts: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let (start, end, first, plain) = (w[0], w[1], first.clone(), &plain);
+                s.spawn(move || {
+                    let mut file = open()?;
+                    file.seek(SeekFrom::Start(start)).map_err(fail)?;
+                    plain(Box::new(
+                        std::io::Cursor::new(first).chain(file.take(end - start)),
+                    ))
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .map(|p| p.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    let mut results = results.into_iter();
+    let mut all = results.next().ok_or("no part")??;
+    for r in results {
+        merge(&mut all, r?);
+    }
+    Ok(all)
+}
+
+/// The cores this process may use (at least 1).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
