@@ -15,16 +15,14 @@
 //! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
 //! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
 //! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
-//! coordinator → worker  Job { spec, heartbeat_ms, batch_size, hold }
+//! coordinator → worker  Job { spec, heartbeat_ms, batch_size }
 //! ```
 //!
 //! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
 //! for files under a root the worker announced), `ChunkDone` / `ChunkFailed`
 //! / `ChunkUnreadable` (worker → coordinator; the last for a `ChunkInFiles`
 //! whose files it could not read, whose bytes the coordinator then sends), `Heartbeat` both ways, and `Shutdown` from the
-//! coordinator, after which both sides half-close their write side. A
-//! worker told to `hold` its partial answers each chunk with an empty one
-//! and sends what it holds as `Held` when the coordinator says `Flush`.
+//! coordinator, after which both sides half-close their write side.
 //!
 //! Integrity: every frame after the handshake (the `Job` included) carries
 //! a keyed-BLAKE3 tag under a per-direction session key derived from the
@@ -64,7 +62,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one
@@ -160,11 +158,6 @@ pub enum Message {
         /// at most this many records, or fewer where the source's decoder
         /// caps them (see [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records)).
         batch_size: u64,
-        /// Fold every chunk into one partial kept by the worker (sent to a
-        /// worker of one thread, for a fold that commutes): each
-        /// `ChunkDone` carries an empty partial, and the partial held goes
-        /// back as `Held` when the coordinator sends `Flush`.
-        hold: bool,
     },
     /// A chunk of input: one encoded source batch.
     Chunk {
@@ -248,17 +241,6 @@ pub enum Message {
         /// Why (the operating system's error among it).
         reason: String,
     },
-    /// Coordinator → a worker that holds its partial: send it now (every
-    /// chunk sent before this one is answered first), and start a new one.
-    Flush,
-    /// A holding worker's partial, after `Flush`.
-    Held {
-        /// The chunks whose records it holds, in the order they were run.
-        seqs: Vec<u64>,
-        /// The partial, encoded by the aggregate.
-        #[serde(with = "serde_bytes")]
-        partial: Vec<u8>,
-    },
 }
 
 impl Message {
@@ -277,8 +259,6 @@ impl Message {
             Message::ChunkInFiles { .. } => "ChunkInFiles",
             Message::Busy { .. } => "Busy",
             Message::ChunkUnreadable { .. } => "ChunkUnreadable",
-            Message::Flush => "Flush",
-            Message::Held { .. } => "Held",
         }
     }
 }

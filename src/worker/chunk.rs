@@ -6,18 +6,11 @@
 //! Every chunk is decoded by its source's decoder in parts of a batch
 //! ([`run_streamed`]): a chunk in files block by block as it is read, as
 //! serial mode reads its input; a chunk in the frame where it lies.
-//!
-//! A processor told to hold its partial (`Job.hold`) folds every chunk into
-//! one partial and answers each with an empty one; `Flush` sends the
-//! partial as `Held`, with the chunks it holds. A chunk that fails after
-//! its records began to fold in takes the partial with it: the next
-//! `Held` names only the chunks after it, and the coordinator runs the
-//! others again.
 
 use crate::error::RunError;
 use crate::file_range::{AllowedRoots, FileRange, RangeError, RangeReader};
 use crate::mode::chunked::{run_streamed, ChunkBytes, ChunkError, ChunkRun};
-use crate::pipeline::{AnyData, DynChunkDecoder, Pipeline};
+use crate::pipeline::{DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
 use std::time::Instant;
 
@@ -83,15 +76,6 @@ pub(crate) struct ChunkProcessor {
     /// for a pipeline whose source was moved elsewhere (each chunk then
     /// fails, saying so).
     decoder: Option<Box<dyn DynChunkDecoder>>,
-    /// The partial held across chunks, when the job says so.
-    held: Option<Holding>,
-}
-
-/// The partial a holding processor keeps, and the chunks in it.
-#[derive(Default)]
-struct Holding {
-    seqs: Vec<u64>,
-    partial: Option<AnyData>,
 }
 
 impl ChunkProcessor {
@@ -112,43 +96,6 @@ impl ChunkProcessor {
             pipeline,
             scratch: Vec::new(),
             roots,
-            held: None,
-        }
-    }
-
-    /// Folds every chunk into one partial, sent by [`flush`](Self::flush).
-    pub(crate) fn holding(mut self) -> Self {
-        self.held = Some(Holding::default());
-        self
-    }
-
-    /// The `Held` answer to a `Flush`: the partial held and its chunks; a
-    /// new one starts. A partial too large for a frame is the
-    /// `ChunkFailed` of its first chunk that says so (the run cannot
-    /// finish without it).
-    pub(crate) fn flush(&mut self) -> Message {
-        let Holding { seqs, partial } = self.held.take().unwrap_or_default();
-        self.held = Some(Holding::default());
-        let aggregate = &mut self.pipeline.aggregate.part;
-        let mut partial = partial.unwrap_or_else(|| aggregate.empty());
-        aggregate.seal(&mut partial);
-        let first = seqs.first().copied().unwrap_or(0);
-        let failed = |error: String| Message::ChunkFailed {
-            seq: first,
-            error,
-            failure: None,
-        };
-        let partial = match aggregate.encode(&partial) {
-            Ok(p) => p,
-            Err(e) => return failed(format!("cannot encode the partial held: {e}")),
-        };
-        let held = Message::Held { seqs, partial };
-        match crate::protocol::encode_frame(&held, self.max_frame) {
-            Err(crate::protocol::ProtocolError::TooLarge { len, max }) => failed(format!(
-                "the worker's partial result takes a frame of {len} bytes, more than \
-                 --max-frame {max} allows; raise --max-frame"
-            )),
-            _ => held,
         }
     }
 
@@ -219,39 +166,15 @@ impl ChunkProcessor {
             }
         };
         let p = &mut self.pipeline;
-        // Taken only now that the chunk's files are open: a chunk refused
-        // before it ran leaves the partial whole.
-        let held = self
-            .held
-            .as_mut()
-            .map(|h| h.partial.take().unwrap_or_else(|| p.aggregate.part.empty()));
-        let holding = held.is_some();
         let run = run_streamed(
             (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
             decoder,
             bytes,
             (w.seq, w.first_line, w.records),
-            (self.batch_size, held),
+            (self.batch_size, None),
             &mut self.scratch,
-        );
-        let Some(h) = self.held.as_mut().filter(|_| holding) else {
-            return finish(p, run?);
-        };
-        match run {
-            Ok(mut run) => {
-                let partial = std::mem::replace(&mut run.acc, p.aggregate.part.empty());
-                h.partial = Some(partial);
-                h.seqs.push(w.seq);
-                // The chunk's answer carries no partial: it is held.
-                let (_, parts, records) = finish_parts(run);
-                Ok((Vec::new(), parts, records))
-            }
-            Err(e) => {
-                // The partial went with the failed run, and the chunks in it.
-                h.seqs.clear();
-                Err(e.into())
-            }
-        }
+        )?;
+        finish(p, run)
     }
 
     /// `done` (a `ChunkDone`), or, if its frame would be larger than
@@ -360,23 +283,17 @@ type PartTimes = Vec<(u64, u64, u64)>;
 
 /// The partial of `run`, encoded, with the parts' times and the records processed.
 fn finish(pipeline: &Pipeline, run: ChunkRun) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
-    let partial = pipeline
-        .aggregate
-        .part
-        .encode(&run.acc)
-        .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
-    let (_, parts, records) = finish_parts(run);
-    Ok((partial, parts, records))
-}
-
-/// `run`'s partial, the parts' times and the records processed.
-fn finish_parts(run: ChunkRun) -> (AnyData, PartTimes, u64) {
     let parts = run
         .stats
         .iter()
         .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
         .collect();
-    (run.acc, parts, run.records)
+    let partial = pipeline
+        .aggregate
+        .part
+        .encode(&run.acc)
+        .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
+    Ok((partial, parts, run.records))
 }
 
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).

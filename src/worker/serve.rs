@@ -19,14 +19,6 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
-/// What the processing threads are handed, in the order it came.
-enum Task {
-    /// A chunk to run.
-    Chunk(Work),
-    /// Send the partial held (`Flush`).
-    Flush,
-}
-
 /// How a connection to a coordinator ended without an error.
 pub(super) enum Served {
     /// The job was done.
@@ -103,7 +95,7 @@ pub(super) async fn serve(
         }
         Err(e) => return Err(before_job(config, e)),
     }
-    let (spec, heartbeat, batch_size, hold) =
+    let (spec, heartbeat, batch_size) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
         {
@@ -111,12 +103,10 @@ pub(super) async fn serve(
                 spec,
                 heartbeat_ms,
                 batch_size,
-                hold,
             }))) => (
                 spec,
                 Duration::from_millis(heartbeat_ms.max(100)),
                 usize::try_from(batch_size.max(1)).unwrap_or(usize::MAX),
-                hold,
             ),
             Ok(Ok(Some(other))) => {
                 return Err(Unserved::Failed(protocol_error(
@@ -136,34 +126,22 @@ pub(super) async fn serve(
                 )))
             }
         };
-    if hold && threads != 1 {
-        // The coordinator asks it only of a worker of one thread: one
-        // partial, and a `Flush` that comes after every chunk before it.
-        return Err(Unserved::Failed(protocol_error(
-            config,
-            ProtocolError::Malformed(format!(
-                "the job asks a worker of {threads} threads to hold one partial"
-            )),
-        )));
-    }
     // One pipeline per thread: stages keep per-instance state (scratch
     // buffers, compiled patterns), and each chunk folds into an empty
-    // partial of its own (or, told to hold, into the thread's one
-    // partial), so copies never need to agree on anything.
+    // partial of its own, so copies never need to agree on anything.
     let mut processors = Vec::with_capacity(threads);
     for _ in 0..threads {
         let pipeline = registry.build(&spec).map_err(RunError::from)?;
-        let processor = ChunkProcessor::new(
+        processors.push(ChunkProcessor::new(
             pipeline,
             config.max_frame,
             batch_size,
             config.allow_read.clone(),
-        );
-        processors.push(if hold { processor.holding() } else { processor });
+        ));
     }
     tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
-    let (work_tx, work_rx) = std::sync::mpsc::channel::<Task>();
+    let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
     // The threads take chunks from one queue, whichever is free first.
     let work_rx = Arc::new(Mutex::new(work_rx));
     // Unbounded, but bounded in practice: one result per chunk received, and
@@ -179,12 +157,8 @@ pub(super) async fn serve(
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
                 };
-                let answer = match next {
-                    Ok(Task::Chunk(work)) => processor.process(work),
-                    Ok(Task::Flush) => processor.flush(),
-                    Err(_) => return,
-                };
-                if done_tx.send(answer).is_err() {
+                let Ok(work) = next else { return };
+                if done_tx.send(processor.process(work)).is_err() {
                     return;
                 }
             })
@@ -210,19 +184,13 @@ pub(super) async fn serve(
                         // A `ChunkInFiles` to a worker that announced no root comes back here.
                         chunks += 1;
                         match Work::from_message(msg, !config.allow_read.is_empty()) {
-                            Ok(work) => if work_tx.send(Task::Chunk(work)).is_err() {
+                            Ok(work) => if work_tx.send(work).is_err() {
                                 break Err(RunError::Runtime("the worker thread stopped".into()).into());
                             },
                             Err(other) => break Err(protocol_error(config, ProtocolError::Unexpected {
                                 got: other.kind(),
                                 during: "the job",
                             }).into()),
-                        }
-                    }
-                    // After the chunks before it, on the one thread (see above).
-                    Some(Ok(Message::Flush)) if hold => {
-                        if work_tx.send(Task::Flush).is_err() {
-                            break Err(RunError::Runtime("the worker thread stopped".into()).into());
                         }
                     }
                     Some(Ok(Message::Heartbeat)) => {}

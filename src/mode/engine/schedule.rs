@@ -320,24 +320,6 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
         self.pending.insert(chunk.seq, chunk);
     }
 
-    /// The source is exhausted and no read is outstanding: every sequence
-    /// number from here on is free for [`push_again`](Self::push_again).
-    pub(crate) fn source_done(&self) -> bool {
-        self.exhausted && self.reading == 0
-    }
-
-    /// Queues again, under a new sequence number ([`next_seq`](Self::next_seq),
-    /// once the source is done), a chunk whose result was handed out and
-    /// then lost (a worker's held partial that never came back): it runs
-    /// and is handed out once more.
-    pub(crate) fn push_again(&mut self, chunk: ChunkInfo<F>) {
-        debug_assert!(self.source_done());
-        debug_assert_eq!(chunk.seq, self.next_seq);
-        self.next_seq += 1;
-        self.held_bytes += chunk.frame.held_bytes();
-        self.pending.insert(chunk.seq, chunk);
-    }
-
     /// The source is exhausted.
     pub(crate) fn set_exhausted(&mut self) {
         self.exhausted = true;

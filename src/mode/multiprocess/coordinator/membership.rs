@@ -49,9 +49,6 @@ impl Handler<Joined> for Coordinator {
                 name,
             },
         );
-        if msg.holds {
-            self.holding.insert(msg.id, Default::default());
-        }
         self.sched.add_worker(msg.id, msg.hello.threads as usize);
         self.alone_since = None;
         self.pump(ctx);
@@ -70,9 +67,6 @@ impl Handler<Left> for Coordinator {
             return;
         }
         let lost = self.sched.remove_worker(msg.id);
-        // Chunks answered into a partial that left with it run again.
-        self.run_again(msg.id);
-        self.holding.remove(&msg.id);
         if let Some(row) = self.rows.get_mut(&msg.id) {
             row.report.requeued_chunks += lost.len() as u64;
         }

@@ -4,7 +4,6 @@
 //! order exactly once; a failed chunk reported with where its lines are,
 //! as far as that is known.
 
-use super::held::Kept;
 use super::Coordinator;
 use crate::error::RunError;
 use crate::mode::chunked::merge_in_order;
@@ -113,9 +112,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
 
     fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
         self.sent_in_files.remove(&(msg.id, msg.seq));
-        let holds = self.holds(msg.id);
-        let (chunk, sent) = match self.sched.answer(msg.id, msg.seq) {
-            Answer::First(c) => (c.info(), holds.then(|| c.clone())),
+        let chunk = match self.sched.answer(msg.id, msg.seq) {
+            Answer::First(c) => c.info(),
             Answer::Late => {
                 // Another worker answered it first: merged once, from there.
                 tracing::debug!(
@@ -123,7 +121,6 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                     seq = msg.seq,
                     "dropping a late copy's result"
                 );
-                self.keep_late(msg.id, msg.seq);
                 self.sched.release(msg.id, msg.seq);
                 return self.pump(ctx);
             }
@@ -136,13 +133,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 return;
             }
         };
-        // A holding worker's answer carries no partial: the chunk is in its own.
-        let decoded = match (holds, msg.partial.is_empty()) {
-            (true, true) => Ok(self.pipeline.aggregate.part.empty()),
-            (true, false) => Err("a partial where it holds its own".to_string()),
-            (false, _) => self.pipeline.aggregate.part.decode(&msg.partial),
-        };
-        let partial = match decoded {
+        let partial = match self.pipeline.aggregate.part.decode(&msg.partial) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(worker = msg.id, seq = msg.seq, "undecodable partial: {e}");
@@ -189,20 +180,6 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             );
             return self.pump(ctx);
         }
-        if let Some(sent) = sent {
-            match Kept::new(&sent, records, &msg.stats.parts) {
-                Some(kept) => self.keep(msg.id, msg.seq, kept),
-                None => {
-                    let e = RunError::Runtime(format!(
-                        "parpipe internal error: chunk {} is held by worker {} but was not \
-                         cut as file ranges",
-                        msg.seq,
-                        self.worker_label(msg.id)
-                    ));
-                    return self.fail(ctx, e);
-                }
-            }
-        }
         if !counted {
             // Read here as 0 records: the source's row learns them now.
             // Saturating: a worker's number (the merge checks it).
@@ -248,16 +225,6 @@ impl Handler<ChunkFailedMsg> for Coordinator {
                 );
                 self.sched.release(msg.id, msg.seq);
                 return self.pump(ctx);
-            }
-            Answer::Unknown if msg.failure.is_none() && self.holds_chunk(msg.id, msg.seq) => {
-                // A holding worker that cannot send its partial (too large
-                // for a frame): the run cannot finish without it.
-                let e = RunError::Runtime(format!(
-                    "worker {}: {}",
-                    self.worker_label(msg.id),
-                    msg.error
-                ));
-                return self.fail(ctx, e);
             }
             Answer::Unknown => return,
         };
