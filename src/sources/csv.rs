@@ -152,9 +152,10 @@ impl Feed {
 impl Read for Feed {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         // SAFETY: `text..text+len` is the slice last lent, which outlives
-        // every read: `parse_each` lends it, reads, and lends `&[]` before
-        // it returns (a panic in between leaves it lent, but the next
-        // call lends its own before any read).
+        // every read: only `parse_each` reads, after it lent its own
+        // text, and it lends `&[]` before it returns. An error or a panic
+        // in between leaves a slice lent that may be gone, but nothing
+        // reads it: the next `parse_each` lends its own first.
         let text = unsafe { std::slice::from_raw_parts(self.text, self.len) };
         let rest = &text[self.pos.min(text.len())..];
         let n = rest.len().min(buf.len());
