@@ -266,26 +266,34 @@ mod tests {
     #[test]
     fn a_failing_record_names_its_stage_and_its_record() {
         let dir = tempfile::tempdir().unwrap();
+        // (the bad record, its id, what the error says, its record number)
+        let cases = [
+            (
+                4_243,
+                777_777,
+                ["stage 'check' failed", "id 777777 is refused"],
+                "record 4243",
+            ),
+            (
+                9_999,
+                666_667,
+                ["stage 'sums' panicked", "the fold met the devil"],
+                "record 9999",
+            ),
+        ];
         for mode in [Mode::Serial, Mode::Pipelined] {
-            let path = csv(&dir, 20_000, Some((4_243, 777_777)));
-            let e = pipeline(&path)
-                .run(&config(mode, Replicas::None))
-                .unwrap_err();
-            let text = e.to_string();
-            assert!(text.contains("stage 'check' failed"), "{text}");
-            assert!(text.contains("id 777777 is refused"), "{text}");
-            if mode == Mode::Serial {
-                assert!(text.contains("record 4243"), "{text}");
-            }
-            let path = csv(&dir, 20_000, Some((9_999, 666_667)));
-            let e = pipeline(&path)
-                .run(&config(mode, Replicas::None))
-                .unwrap_err();
-            let text = e.to_string();
-            assert!(text.contains("stage 'sums' panicked"), "{text}");
-            assert!(text.contains("the fold met the devil"), "{text}");
-            if mode == Mode::Serial {
-                assert!(text.contains("record 9999"), "{text}");
+            for (at, id, says, record) in cases {
+                let path = csv(&dir, 20_000, Some((at, id)));
+                let e = pipeline(&path)
+                    .run(&config(mode, Replicas::None))
+                    .unwrap_err();
+                let text = e.to_string();
+                for part in says {
+                    assert!(text.contains(part), "{text}");
+                }
+                if mode == Mode::Serial {
+                    assert!(text.contains(record), "{text}");
+                }
             }
         }
     }
