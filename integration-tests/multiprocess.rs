@@ -480,6 +480,108 @@ fn a_worker_killed_with_sigkill_mid_run_changes_nothing() {
     assert_eq!(chunks, 60_004u64.div_ceil(500), "merged exactly once");
 }
 
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let child: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+        // `pid (comm) state ppid …`: the name may hold spaces, not a ')'.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == pid).then_some(child)
+    })
+    .collect()
+}
+
+/// `key:` of `/proc/PID/status`.
+fn proc_status(pid: u32, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| Some(l.strip_prefix(key)?.strip_prefix(':')?.trim().to_string()))
+}
+
+/// True where the C library says whether a process ever had a second
+/// thread (glibc's `__libc_single_threaded`): a worker there runs its
+/// chunks in a child process.
+fn libc_tracks_threads() -> bool {
+    // SAFETY: dlsym only looks a name up.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr()) }.is_null()
+}
+
+#[test]
+fn a_worker_runs_chunks_in_a_child_and_its_child_killed_mid_run_changes_nothing() {
+    if !libc_tracks_threads() {
+        eprintln!("SKIPPED: this C library has no __libc_single_threaded; workers use threads");
+        return;
+    }
+    let mut run = Scenario::start(60_000, "0", &[], true);
+    let mut victim = start_worker_with(&run.c.addr, &run.token, &["--threads", "2"]);
+    run.c.wait_for(|l| l.contains("worker joined"));
+    // The children are forked once the job has arrived, just after the join.
+    let deadline = Instant::now() + TIMEOUT;
+    let children = loop {
+        let children = children_of(victim.id());
+        if children.len() == 2 {
+            break children;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker {}: children {children:?}",
+            victim.id()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    for &child in &children {
+        // SAFETY: kill(2) on the worker's child, which the worker has not reaped.
+        assert_eq!(
+            unsafe { libc::kill(child as libc::pid_t, libc::SIGSTOP) },
+            0
+        );
+        assert_eq!(
+            proc_status(child, "Name").as_deref(),
+            Some("parpipe-chunks")
+        );
+    }
+    // The worker itself is one thread: its socket loop, nothing else.
+    assert_eq!(proc_status(victim.id(), "Threads").as_deref(), Some("1"));
+    let child = children[0];
+    let survivor = run.start_worker();
+    run.c.wait_for(|l| l.contains("worker joined"));
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::kill(child as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    // The worker notices, says so and ends its connection; its chunks run
+    // on the survivor.
+    let status = victim.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the worker fails when its child dies"
+    );
+    let (report, log) = run.finish(vec![survivor]);
+    assert!(
+        log.contains("re-queued chunks") || log.contains("is overdue: sent to worker"),
+        "{log}"
+    );
+    assert_eq!(
+        sum_of(&report, "chunks"),
+        60_004u64.div_ceil(500),
+        "merged exactly once"
+    );
+    assert_eq!(sum_of(&report, "records"), 60_004, "merged exactly once");
+}
+
 /// A worker frozen with SIGSTOP; resumed (SIGCONT) and killed when dropped,
 /// even when the test fails, so that no process is left behind.
 struct Frozen(Child);

@@ -60,6 +60,30 @@ impl Work {
             other => Err(other),
         }
     }
+
+    /// The message that carries this work (to a child process).
+    pub(crate) fn into_message(self) -> Message {
+        let Work {
+            seq,
+            first_line,
+            records,
+            payload,
+        } = self;
+        match payload {
+            Payload::Bytes(payload) => Message::Chunk {
+                seq,
+                first_line,
+                records,
+                payload,
+            },
+            Payload::Files(ranges) => Message::ChunkInFiles {
+                seq,
+                first_line,
+                records,
+                ranges,
+            },
+        }
+    }
 }
 
 /// Runs chunks through a pipeline's stages and aggregate, one at a time.

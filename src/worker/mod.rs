@@ -5,10 +5,12 @@
 //! A worker connects to a coordinator, authenticates (the wire's
 //! handshake), receives the job (a registered pipeline
 //! name plus parameters), rebuilds the pipeline from its registry, and then
-//! processes chunks on `threads` dedicated threads, each with its own copy
-//! of the pipeline — decode the source batch, run the stages, fold it into
-//! an empty partial, encode the partial — while the socket task keeps
-//! exchanging heartbeats. Results go back in the order they finish; the
+//! processes chunks on `threads` runners, each with its own copy of the
+//! pipeline — decode the source batch, run the stages, fold it into an
+//! empty partial, encode the partial — while the socket task keeps
+//! exchanging heartbeats. The runners are child processes forked for the
+//! job when this process never started a thread, else threads (see
+//! `runners.rs` for why). Results go back in the order they finish; the
 //! coordinator merges them in input order, so the output does not depend
 //! on the thread count. With `keep_alive` it serves one
 //! job after another. A worker allowed to read directories
@@ -18,14 +20,15 @@
 //! [`file_range`](crate::file_range)). [`run_worker`] here is the loop
 //! around connections (reconnecting, keep-alive, a busy coordinator);
 //! `config.rs` holds [`WorkerConfig`], `connect.rs` the connection
-//! attempts, `serve.rs` one job on one connection, `chunk.rs` the
-//! processing of one chunk apart from the socket, and `dispatch.rs` the
+//! attempts, `serve.rs` one job on one connection, `runners.rs` where chunks
+//! run, `chunk.rs` the processing of one chunk apart from the socket, and `dispatch.rs` the
 //! one-line dispatch for an embedding application's `main`.
 
 mod chunk;
 mod config;
 mod connect;
 mod dispatch;
+mod runners;
 mod serve;
 
 pub use config::WorkerConfig;

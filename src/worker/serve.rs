@@ -1,9 +1,10 @@
 //! Serving one job on an open connection: the handshake, the job, the
-//! worker threads each with its own copy of the pipeline, and the loop that
+//! runners each with its own copy of the pipeline, and the loop that
 //! hands them chunks, sends their results back and keeps the heartbeats
 //! going; and how a connection that served no job ended.
 
 use super::chunk::{ChunkProcessor, Work};
+use super::runners::Runners;
 use super::WorkerConfig;
 use crate::error::RunError;
 use crate::pipeline::Registry;
@@ -12,11 +13,10 @@ use crate::protocol::{
     MAX_WORKER_THREADS,
 };
 use futures_util::StreamExt;
-use std::sync::{Arc, Mutex};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 /// How a connection to a coordinator ended without an error.
@@ -141,30 +141,7 @@ pub(super) async fn serve(
     }
     tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
-    let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
-    // The threads take chunks from one queue, whichever is free first.
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    // Unbounded, but bounded in practice: one result per chunk received, and
-    // the coordinator sends at most its credit of chunks at a time.
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
-    for (i, mut processor) in processors.into_iter().enumerate() {
-        let (work_rx, done_tx) = (Arc::clone(&work_rx), done_tx.clone());
-        std::thread::Builder::new()
-            .name(format!("parpipe-worker-{i}"))
-            .spawn(move || loop {
-                // The lock is held only while waiting for the next chunk.
-                let next = match work_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(work) = next else { return };
-                if done_tx.send(processor.process(work)).is_err() {
-                    return;
-                }
-            })
-            .map_err(|e| RunError::Runtime(format!("cannot start a worker thread: {e}")))?;
-    }
-    drop(done_tx);
+    let mut runners = Runners::start(processors, config.max_frame, framed.get_ref().as_raw_fd())?;
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
     let mut last_heard = Instant::now();
@@ -184,8 +161,8 @@ pub(super) async fn serve(
                         // A `ChunkInFiles` to a worker that announced no root comes back here.
                         chunks += 1;
                         match Work::from_message(msg, !config.allow_read.is_empty()) {
-                            Ok(work) => if work_tx.send(work).is_err() {
-                                break Err(RunError::Runtime("the worker thread stopped".into()).into());
+                            Ok(work) => if let Err(e) = runners.submit(work) {
+                                break Err(e.into());
                             },
                             Err(other) => break Err(protocol_error(config, ProtocolError::Unexpected {
                                 got: other.kind(),
@@ -203,7 +180,11 @@ pub(super) async fn serve(
                     None => break Err(closed(chunks, ProtocolError::Closed("the job"))),
                 }
             }
-            Some(msg) = done_rx.recv() => {
+            done = runners.next() => {
+                let msg = match done {
+                    Ok(msg) => msg,
+                    Err(e) => break Err(e.into()),
+                };
                 if let Err(e) = write_frame(&mut framed, msg).await {
                     break Err(closed(chunks, e));
                 }
@@ -220,7 +201,9 @@ pub(super) async fn serve(
             }
         }
     };
-    drop(work_tx);
+    // The runners stop (children are killed and reaped) before the
+    // coordinator sees this connection end.
+    drop(runners);
     // Clean half-close: we send nothing more; the coordinator sees EOF.
     let _ = framed.get_mut().shutdown().await;
     outcome.map(|()| Served::Done)
