@@ -9,6 +9,11 @@
 #   mkdir -p /tmp/pp/mimalloc && cp target/release/examples/{csv_etl,jsonl_events} /tmp/pp/mimalloc/
 #   BUILDS="/tmp/pp/glibc /tmp/pp/mimalloc" N=7 RECORDS=1000000 docs/user-pipelines.sh
 #
+# A build may carry one environment setting for every process it runs, after a '+':
+#   BUILDS="/tmp/pp/glibc /tmp/pp/glibc+GLIBC_TUNABLES=glibc.malloc.tcache_count=32"
+# Its label is the directory's name, '+', and the setting's last word
+# (glibc+tcache_count=32).
+#
 # Each round runs every (build, mode) pair of a job once, starting at a different pair
 # each round, so a slow minute hits all alike. A mode's ratio is its wall time over the
 # plain loop's of the same build in the same round; the table prints the median of the
@@ -49,8 +54,8 @@ flags() {
 }
 for job in $JOBS; do
   in=$T/$job.input
-  "${builds[0]}/$job" --generate "$RECORDS" "$in" || exit 1
-  "${builds[0]}/$job" --input "$in" --mode plain >"$T/$job.ref" || exit 1
+  "${builds[0]%%+*}/$job" --generate "$RECORDS" "$in" || exit 1
+  "${builds[0]%%+*}/$job" --input "$in" --mode plain >"$T/$job.ref" || exit 1
   # The bound's parts: 1/K of the records each, a CSV header in front of each.
   if [ "$job" = csv_etl ]; then
     head -n 1 "$in" >"$T/header"
@@ -68,17 +73,23 @@ for job in $JOBS; do
     k=${#pairs[@]}
     for i in $(seq 0 $((k - 1))); do
       pair=${pairs[$(((i + round) % k))]}
-      b=${pair%|*} m=${pair#*|}
+      spec=${pair%|*} m=${pair#*|}
+      b=${spec%%+*} setting=
+      label=$(basename "$b")
+      if [ "$spec" != "$b" ]; then
+        setting=${spec#*+}
+        label="$label+${setting##*.}"
+      fi
       # shellcheck disable=SC2046
       s=$(date +%s%N)
       if [ "$m" = bound ]; then
         # shellcheck disable=SC2016
-        /usr/bin/time -f "%U %S %M" -o "$T/time" bash -c 'for p in "${@:2}"; do "$1" --input "$p" --mode plain >/dev/null & done; wait' \
+        /usr/bin/time -f "%U %S %M" -o "$T/time" env $setting bash -c 'for p in "${@:2}"; do "$1" --input "$p" --mode plain >/dev/null & done; wait' \
           _ "$b/$job" "${parts[@]}" 2>"$T/err"
         rc=$?
         cp "$T/$job.ref" "$T/out"
       else
-        /usr/bin/time -f "%U %S %M" -o "$T/time" "$b/$job" --input "$in" $(flags "$m") >"$T/out" 2>"$T/err"
+        /usr/bin/time -f "%U %S %M" -o "$T/time" env $setting "$b/$job" --input "$in" $(flags "$m") >"$T/out" 2>"$T/err"
         rc=$?
       fi
       e=$(date +%s%N)
@@ -88,11 +99,14 @@ for job in $JOBS; do
         exit 1
       fi
       read -r u sy rss < <(tail -n 1 "$T/time")
-      echo "$job $(basename "$b") $m $round $(((e - s) / 1000)) $u $sy $rss" >>"$T/rows"
+      echo "$job $label $m $round $(((e - s) / 1000)) $u $sy $rss" >>"$T/rows"
     done
   done
 done
-python3 - "$T/rows" "$(basename "${builds[0]}")" "$MODES" <<'EOF'
+first=${builds[0]%%+*}
+first=$(basename "$first")
+if [ "${builds[0]}" != "${builds[0]%%+*}" ]; then first="$first+${builds[0]##*.}"; fi
+python3 - "$T/rows" "$first" "$MODES" <<'EOF'
 import sys, statistics as st
 from collections import defaultdict
 rows = [l.split() for l in open(sys.argv[1])]
