@@ -193,9 +193,10 @@ pub(crate) struct WorkerArgs {
     /// without a limit.
     #[arg(long, default_value_t = 30.0, value_name = "SECS", value_parser = secs_in(0.0, MAX_SECS))]
     pub(crate) connect_timeout: f64,
-    /// Chunks processed at once, one thread each (default: the machine's
-    /// cores), 1 to 256; the coordinator gives this worker that many times
-    /// `--inflight` credits.
+    /// Chunks processed at once (default: the machine's cores), 1 to 256,
+    /// each by a child process of this worker (or a thread, in a process
+    /// that already has threads); the coordinator gives this worker that
+    /// many times `--inflight` credits.
     #[arg(long, value_parser = int_in::<usize>(1, parpipe::protocol::MAX_WORKER_THREADS as u64))]
     pub(crate) threads: Option<usize>,
     /// A directory whose files this worker may read its chunks from itself

@@ -32,9 +32,10 @@ pub struct WorkerConfig {
     /// (`ChunkInFiles`), announced in its hello; empty: it takes every
     /// chunk as bytes, and a `ChunkInFiles` is a protocol error.
     pub allow_read: AllowedRoots,
-    /// Chunks processed at once, each on its own thread,
-    /// `1..=`[`MAX_WORKER_THREADS`]; announced in the hello, so that the
-    /// coordinator gives this worker `threads` × `inflight` credits.
+    /// Chunks processed at once, `1..=`[`MAX_WORKER_THREADS`], each by a
+    /// child process forked for the job when this process has never
+    /// started a thread, else by a thread; announced in the hello, so that
+    /// the coordinator gives this worker `threads` × `inflight` credits.
     pub threads: usize,
 }
 
