@@ -98,8 +98,8 @@ fn kinds() -> Kinds {
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small.log");
     std::fs::write(&small, LINE.repeat(25_000)).unwrap();
-    // 200 MB without writing them: a sparse file shows no line in its
-    // first 64 KiB, so it is estimated at the assumed 200 bytes a line.
+    // 200 MB without writing them: large files are estimated from their
+    // size alone, at 200 bytes a line.
     let large = dir.path().join("large.log");
     std::fs::File::create(&large)
         .unwrap()
