@@ -18,18 +18,14 @@ pub(super) const SAMPLE_UP_TO: u64 = 4 << 20;
 /// over a mean line length. `None` unless every input is a regular file
 /// (not standard input) that exists now.
 ///
-/// The mean is that of the first 64 KiB of the first file, so that short
-/// records (CSV orders of 70 bytes) and long ones (log lines of 200–300)
-/// are both counted right; a file starting with the gzip magic gives
-/// `None` (its lines cannot be told from its size). Up to 4 MiB in all
-/// (`SAMPLE_UP_TO`) every file's first bytes are checked for that magic.
-/// Larger inputs are opened only for the first file's sample: the others
-/// are a `stat` each, and a name ending in `.gz` gives `None`; when the
-/// first file cannot be read here, 200 bytes a line (`ASSUMED_MEAN_LINE`).
-/// A file that says 0 bytes but reads some (a `/proc` file) gives `None`
-/// too. The only use of the estimate is to tell a small input from a
-/// large one, and a large input is then read only by the run itself, from
-/// its start, as it would be without the estimate.
+/// Up to 4 MiB in all (`SAMPLE_UP_TO`), the mean is that of the first
+/// 64 KiB of the first file, and a file starting with the gzip magic gives
+/// `None` (its lines cannot be told from its size). Larger inputs are not
+/// opened at all: a `stat` each, 200 bytes a line (`ASSUMED_MEAN_LINE`),
+/// and a name ending in `.gz` gives `None`. A file that says 0 bytes but
+/// reads some (a `/proc` file) gives `None` too. The only use of the estimate is to tell a
+/// small input from a large one, and a large input is then read only by
+/// the run itself, from its start, as it would be without the estimate.
 pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
     let mut total = 0u64;
     let mut paths = Vec::with_capacity(inputs.len());
@@ -54,54 +50,24 @@ pub fn estimate_lines(inputs: &[InputSpec]) -> Option<u64> {
     }
     if total > SAMPLE_UP_TO {
         let gz = |p: &&PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-        if paths.iter().any(gz) {
-            return None;
-        }
-        let mean = match paths.first().map(|p| head_of(p)) {
-            Some(Ok(head)) if is_gzip(&head) => return None,
-            Some(Ok(head)) => mean_line(&head).unwrap_or(ASSUMED_MEAN_LINE),
-            Some(Err(_)) | None => ASSUMED_MEAN_LINE,
-        };
-        return Some(total.div_ceil(mean));
+        return (!paths.iter().any(gz)).then(|| total.div_ceil(ASSUMED_MEAN_LINE));
     }
     let mut sample = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        let head = if i == 0 {
-            head_of(path).ok()?
-        } else {
-            let mut magic = vec![0; 2];
-            let got = read_at(&File::open(path).ok()?, &mut magic, 0).ok()?;
-            magic.truncate(got);
-            magic
-        };
-        if is_gzip(&head) {
+        let file = File::open(path).ok()?;
+        let mut head = vec![0; if i == 0 { 64 << 10 } else { 2 }];
+        let got = read_at(&file, &mut head, 0).ok()?;
+        if got >= 2 && head[..2] == [0x1f, 0x8b] {
             return None;
         }
         if i == 0 {
+            head.truncate(got);
             sample = head;
         }
     }
-    Some(total.div_ceil(mean_line(&sample)?))
-}
-
-/// The first 64 KiB of `path` (less if it is shorter).
-fn head_of(path: &std::path::Path) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let mut head = vec![0; 64 << 10];
-    let got = read_at(&file, &mut head, 0)?;
-    head.truncate(got);
-    Ok(head)
-}
-
-fn is_gzip(head: &[u8]) -> bool {
-    head.starts_with(&[0x1f, 0x8b])
-}
-
-/// The mean length of the whole lines in `sample`, if it holds one.
-fn mean_line(sample: &[u8]) -> Option<u64> {
-    let lines = split::count(sample) as u64;
-    let last = split::last_end(sample)? as u64;
-    Some((last / lines.max(1)).max(1))
+    let lines = split::count(&sample) as u64;
+    let last = split::last_end(&sample)? as u64;
+    Some(total.div_ceil((last / lines.max(1)).max(1)))
 }
 
 /// The file at `path` if it is a regular file whose first bytes are not
