@@ -257,3 +257,14 @@ fn serve_chunks(processor: &mut ChunkProcessor, mut stream: UnixStream, max_fram
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A process that has started a thread never forks its runners: the
+    /// test harness has, and this test starts one more to be sure.
+    #[test]
+    fn a_process_with_threads_does_not_fork() {
+        std::thread::spawn(|| {}).join().unwrap();
+        assert!(!super::may_fork());
+    }
+}
