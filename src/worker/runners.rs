@@ -51,7 +51,7 @@ impl Runners {
     /// only this process holds it).
     pub(super) fn start(
         processors: Vec<ChunkProcessor>,
-        max_frame: usize,
+        #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] max_frame: usize,
         #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] socket: i32,
     ) -> Result<Self, RunError> {
         let (done_tx, results) = mpsc::unbounded_channel();
@@ -71,7 +71,6 @@ impl Runners {
                 children: Some(children),
             });
         }
-        let _ = max_frame;
         let mut to = Vec::with_capacity(processors.len());
         for (i, mut processor) in processors.into_iter().enumerate() {
             let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
