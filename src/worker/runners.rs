@@ -104,11 +104,11 @@ impl Runners {
     }
 
     fn dispatch(&mut self) -> Result<(), RunError> {
-        while !self.waiting.is_empty() {
-            let Some(i) = self.idle.pop() else {
+        while let Some(&i) = self.idle.last() {
+            let Some(work) = self.waiting.pop_front() else {
                 return Ok(());
             };
-            let work = self.waiting.pop_front().expect("checked above");
+            self.idle.pop();
             let sent = match &self.to[i] {
                 To::Thread(tx) => tx.send(work).is_ok(),
                 #[cfg(target_os = "linux")]
