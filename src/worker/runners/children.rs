@@ -53,8 +53,13 @@ impl Children {
         };
         let mut ends = Vec::new();
         for processor in processors {
-            let (mine, theirs) = UnixStream::pair()
-                .map_err(|e| RunError::Runtime(format!("cannot make a socket pair: {e}")))?;
+            let (mine, theirs) = match UnixStream::pair() {
+                Ok(pair) => pair,
+                Err(e) => {
+                    children.end();
+                    return Err(RunError::Runtime(format!("cannot make a socket pair: {e}")));
+                }
+            };
             // SAFETY: this process has one thread (`may_fork`), so the child
             // starts with every lock free and every structure consistent.
             match unsafe { libc::fork() } {
