@@ -524,13 +524,22 @@ fn a_worker_runs_chunks_in_a_child_and_its_child_killed_mid_run_changes_nothing(
         return;
     }
     let mut run = Scenario::start(60_000, "0", &[], true);
-    let mut victim = start_worker_with(&run.c.addr, &run.token, &["--threads", "2"]);
+    // Allowed to read the input: its chunks come as file ranges, which
+    // children read themselves (chunks sent as bytes run on threads).
+    let top = std::fs::canonicalize(run.out.parent().unwrap()).unwrap();
+    let mut victim = start_worker_with(
+        &run.c.addr,
+        &run.token,
+        &["--threads", "2", "--allow-read", s(&top)],
+    );
     run.c.wait_for(|l| l.contains("worker joined"));
-    // The children are forked once the job has arrived, just after the join.
+    // The children are forked with the first chunk, just after the join.
     let deadline = Instant::now() + TIMEOUT;
     let children = loop {
         let children = children_of(victim.id());
-        if children.len() == 2 {
+        // Named by each child first thing after the fork.
+        let named = |c: &u32| proc_status(*c, "Name").as_deref() == Some("parpipe-chunks");
+        if children.len() == 2 && children.iter().all(named) {
             break children;
         }
         assert!(
@@ -545,10 +554,6 @@ fn a_worker_runs_chunks_in_a_child_and_its_child_killed_mid_run_changes_nothing(
         assert_eq!(
             unsafe { libc::kill(child as libc::pid_t, libc::SIGSTOP) },
             0
-        );
-        assert_eq!(
-            proc_status(child, "Name").as_deref(),
-            Some("parpipe-chunks")
         );
     }
     // The worker itself is one thread: its socket loop, nothing else.

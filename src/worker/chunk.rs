@@ -61,6 +61,11 @@ impl Work {
         }
     }
 
+    /// True for a chunk in files, read by whoever processes it.
+    pub(crate) fn in_files(&self) -> bool {
+        matches!(self.payload, Payload::Files(_))
+    }
+
     /// The message that carries this work (to a child process).
     pub(crate) fn into_message(self) -> Message {
         let Work {

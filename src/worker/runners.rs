@@ -1,9 +1,10 @@
 //! Where a worker's chunks run while its socket task keeps the heartbeats
 //! going: child processes forked for the job, or threads of this process.
 //!
-//! Children are used whenever this process has never started a thread
-//! (a worker started as its own program: `parpipe worker`, or an
-//! embedding application's `dispatch_if_worker`). The reason is glibc's
+//! Children are used when the job's chunks come as file ranges that the
+//! worker reads itself, and this process has never started a thread (a
+//! worker started as its own program: `parpipe worker`, or an embedding
+//! application's `dispatch_if_worker`). The reason is glibc's
 //! allocator: once a process has had a second thread, every `malloc` its
 //! per-thread cache cannot serve takes an arena lock and every free into
 //! the fast bins is atomic, for the rest of the process's life (a forked
@@ -13,6 +14,10 @@
 //! from a process of one thread has one thread, and pays nothing. A
 //! process that already has threads (a worker run inside a test harness,
 //! or on a thread of an application's runtime) runs its chunks on threads.
+//! So does a job whose first chunk comes as bytes (gzip, standard input,
+//! generated input, a worker that may read no file): every chunk's bytes
+//! would cross one more socket, from this process to the child, and that
+//! cost a run of shipped text 13 % of its time, more than the locks save.
 //!
 //! Either way each runner has its own copy of the pipeline and takes one
 //! chunk at a time; the socket task hands the next chunk to whichever is
@@ -45,7 +50,8 @@ enum To {
 }
 
 impl Runners {
-    /// One runner per processor: child processes when this process may
+    /// One runner per processor: child processes when chunks come as
+    /// file ranges (`files`, the job's first chunk) and this process may
     /// fork them (see the module text), else threads. `socket` is the
     /// coordinator's connection, which children close at once (so that
     /// only this process holds it).
@@ -53,11 +59,12 @@ impl Runners {
         processors: Vec<ChunkProcessor>,
         #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] max_frame: usize,
         #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] socket: i32,
+        #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] files: bool,
     ) -> Result<Self, RunError> {
         let (done_tx, results) = mpsc::unbounded_channel();
         let idle = (0..processors.len()).rev().collect();
         #[cfg(target_os = "linux")]
-        if children::may_fork() {
+        if files && children::may_fork() {
             let (children, to) = children::Children::fork(processors, max_frame, socket, done_tx)?;
             tracing::info!(
                 children = to.len(),
