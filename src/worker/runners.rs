@@ -32,9 +32,15 @@ use crate::protocol::Message;
 use std::collections::VecDeque;
 use tokio::sync::mpsc;
 
+/// Results from the runners, by runner index.
+type Done = mpsc::UnboundedSender<(usize, Result<Message, RunError>)>;
+
 /// The runners of one job, and the chunks waiting for one to be idle.
 pub(super) struct Runners {
-    to: Vec<To>,
+    /// What starts the runners, until the first chunk does.
+    unstarted: Option<Unstarted>,
+    /// Each runner's chunks.
+    to: Vec<mpsc::UnboundedSender<Work>>,
     idle: Vec<usize>,
     waiting: VecDeque<Work>,
     results: mpsc::UnboundedReceiver<(usize, Result<Message, RunError>)>,
@@ -42,70 +48,81 @@ pub(super) struct Runners {
     children: Option<children::Children>,
 }
 
-/// How a chunk reaches runner `i`.
-enum To {
-    Thread(std::sync::mpsc::Sender<Work>),
-    #[cfg(target_os = "linux")]
-    Child(mpsc::UnboundedSender<Work>),
+/// The runners' copies of the pipeline, and what children need.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+struct Unstarted {
+    processors: Vec<ChunkProcessor>,
+    max_frame: usize,
+    /// The coordinator's connection, which children close at once (so
+    /// that only this process holds it).
+    socket: i32,
+    done: Done,
 }
 
 impl Runners {
-    /// One runner per processor: child processes when chunks come as
-    /// file ranges (`files`, the job's first chunk) and this process may
-    /// fork them (see the module text), else threads. `socket` is the
-    /// coordinator's connection, which children close at once (so that
-    /// only this process holds it).
-    pub(super) fn start(
-        processors: Vec<ChunkProcessor>,
-        #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] max_frame: usize,
-        #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] socket: i32,
+    /// One runner per processor, started with the first chunk: child
+    /// processes when it comes as file ranges and this process may fork
+    /// them (see the module text), else threads. Until then no result
+    /// comes ([`next`](Self::next) waits).
+    pub(super) fn new(processors: Vec<ChunkProcessor>, max_frame: usize, socket: i32) -> Self {
+        let (done, results) = mpsc::unbounded_channel();
+        Runners {
+            unstarted: Some(Unstarted {
+                processors,
+                max_frame,
+                socket,
+                done,
+            }),
+            to: Vec::new(),
+            idle: Vec::new(),
+            waiting: VecDeque::new(),
+            results,
+            #[cfg(target_os = "linux")]
+            children: None,
+        }
+    }
+
+    fn start(
+        &mut self,
+        u: Unstarted,
         #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] files: bool,
-    ) -> Result<Self, RunError> {
-        let (done_tx, results) = mpsc::unbounded_channel();
-        let idle = (0..processors.len()).rev().collect();
+    ) -> Result<(), RunError> {
+        self.idle = (0..u.processors.len()).rev().collect();
         #[cfg(target_os = "linux")]
         if files && children::may_fork() {
-            let (children, to) = children::Children::fork(processors, max_frame, socket, done_tx)?;
+            let (children, to) =
+                children::Children::fork(u.processors, u.max_frame, u.socket, u.done)?;
             tracing::info!(
                 children = to.len(),
                 "chunks run in child processes of this worker"
             );
-            return Ok(Runners {
-                to: to.into_iter().map(To::Child).collect(),
-                idle,
-                waiting: VecDeque::new(),
-                results,
-                children: Some(children),
-            });
+            self.to = to;
+            self.children = Some(children);
+            return Ok(());
         }
-        let mut to = Vec::with_capacity(processors.len());
-        for (i, mut processor) in processors.into_iter().enumerate() {
-            let (work_tx, work_rx) = std::sync::mpsc::channel::<Work>();
-            let done_tx = done_tx.clone();
+        for (i, mut processor) in u.processors.into_iter().enumerate() {
+            let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Work>();
+            let done = u.done.clone();
             std::thread::Builder::new()
                 .name(format!("parpipe-worker-{i}"))
                 .spawn(move || {
-                    while let Ok(work) = work_rx.recv() {
-                        if done_tx.send((i, Ok(processor.process(work)))).is_err() {
+                    while let Some(work) = work_rx.blocking_recv() {
+                        if done.send((i, Ok(processor.process(work)))).is_err() {
                             return;
                         }
                     }
                 })
                 .map_err(|e| RunError::Runtime(format!("cannot start a worker thread: {e}")))?;
-            to.push(To::Thread(work_tx));
+            self.to.push(work_tx);
         }
-        Ok(Runners {
-            to,
-            idle,
-            waiting: VecDeque::new(),
-            results,
-            #[cfg(target_os = "linux")]
-            children: None,
-        })
+        Ok(())
     }
 
     /// Gives `work` to an idle runner, or keeps it until one is.
     pub(super) fn submit(&mut self, work: Work) -> Result<(), RunError> {
+        if let Some(u) = self.unstarted.take() {
+            self.start(u, work.in_files())?;
+        }
         self.waiting.push_back(work);
         self.dispatch()
     }
@@ -116,12 +133,7 @@ impl Runners {
                 return Ok(());
             };
             self.idle.pop();
-            let sent = match &self.to[i] {
-                To::Thread(tx) => tx.send(work).is_ok(),
-                #[cfg(target_os = "linux")]
-                To::Child(tx) => tx.send(work).is_ok(),
-            };
-            if !sent {
+            if self.to[i].send(work).is_err() {
                 return Err(RunError::Runtime(format!(
                     "the runner of this worker's chunks number {i} stopped"
                 )));

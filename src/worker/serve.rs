@@ -141,10 +141,7 @@ pub(super) async fn serve(
     }
     tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
-    // Started with the first chunk, which tells how chunks come (see
-    // `Runners::start`).
-    let (mut processors, mut runners) = (Some(processors), None::<Runners>);
-    let socket = framed.get_ref().as_raw_fd();
+    let mut runners = Runners::new(processors, config.max_frame, framed.get_ref().as_raw_fd());
 
     let mut ticker = tokio::time::interval(heartbeat / 4);
     let mut last_heard = Instant::now();
@@ -164,21 +161,9 @@ pub(super) async fn serve(
                         // A `ChunkInFiles` to a worker that announced no root comes back here.
                         chunks += 1;
                         match Work::from_message(msg, !config.allow_read.is_empty()) {
-                            Ok(work) => {
-                                let started = match (runners.as_mut(), processors.take()) {
-                                    (Some(r), _) => Ok(r),
-                                    (None, processors) => Runners::start(
-                                        processors.unwrap_or_default(),
-                                        config.max_frame,
-                                        socket,
-                                        work.in_files(),
-                                    )
-                                    .map(|r| runners.insert(r)),
-                                };
-                                if let Err(e) = started.and_then(|r| r.submit(work)) {
-                                    break Err(e.into());
-                                }
-                            }
+                            Ok(work) => if let Err(e) = runners.submit(work) {
+                                break Err(e.into());
+                            },
                             Err(other) => break Err(protocol_error(config, ProtocolError::Unexpected {
                                 got: other.kind(),
                                 during: "the job",
@@ -195,7 +180,7 @@ pub(super) async fn serve(
                     None => break Err(closed(chunks, ProtocolError::Closed("the job"))),
                 }
             }
-            done = next_result(&mut runners) => {
+            done = runners.next() => {
                 let msg = match done {
                     Ok(msg) => msg,
                     Err(e) => break Err(e.into()),
@@ -222,12 +207,4 @@ pub(super) async fn serve(
     // Clean half-close: we send nothing more; the coordinator sees EOF.
     let _ = framed.get_mut().shutdown().await;
     outcome.map(|()| Served::Done)
-}
-
-/// The next result of `runners`, once they are started.
-async fn next_result(runners: &mut Option<Runners>) -> Result<Message, RunError> {
-    match runners {
-        Some(runners) => runners.next().await,
-        None => std::future::pending().await,
-    }
 }

@@ -2,6 +2,7 @@
 //! their chunks and results (see the parent module's text for why).
 
 use super::super::chunk::{ChunkProcessor, Work};
+use super::Done;
 use crate::error::RunError;
 use crate::protocol::{encode_frame, FrameCodec, Message};
 use bytes::BytesMut;
@@ -11,9 +12,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
-
-/// Results from the runners, by runner index.
-type Done = mpsc::UnboundedSender<(usize, Result<Message, RunError>)>;
 
 /// True while this process has never started a second thread (glibc's own
 /// flag, `__libc_single_threaded`), so that a child forked now has one
