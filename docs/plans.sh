@@ -21,7 +21,7 @@ gzip -c "$T/1m.log" >"$T/1m.log.gz"
 
 modes=("serial" "pipeline" "pipeline --replicas auto" "multiprocess")
 show() { # label, report.json
-  jq -r --arg l "$1" '.plan | "\($l): engine \(.engine), transport \(.transport), chunking \(.chunking), batch \(.batch_size)\(if .source_batch_records then " (source cap \(.source_batch_records))" else "" end), sizing \(if .chunk_sizing.guided then "guided, at most \(.chunk_sizing.most_batches) batches" else "a batch per chunk" end), workers \(.workers), lanes \(.lanes), probe \(.probe), record by record \(.record_by_record), partial per lane \(.partial_per_lane)\n    why: \(.why)"' "$2"
+  jq -r --arg l "$1" '.plan | "\($l): engine \(.engine), transport \(.transport), chunking \(.chunking), batch \(.batch_size)\(if .source_batch_records then " (source cap \(.source_batch_records))" else "" end), sizing \(if .chunk_sizing.guided then "guided, at most \(.chunk_sizing.most_batches) batches" else "a batch per chunk" end), workers \(.workers), lanes \(.lanes), probe \(.probe), record by record \(.record_by_record), partial per lane \(.partial_per_lane), partial per worker \(.partial_per_worker)\n    why: \(.why)"' "$2"
 }
 for m in "${modes[@]}"; do
   # shellcheck disable=SC2086

@@ -95,6 +95,7 @@ fn offer_file_chunk(
             spec,
             heartbeat_ms: 5_000,
             batch_size: 2,
+            hold: false,
         };
         write_frame(&mut framed, job).await.unwrap();
         let (file_len, modified_nanos) = file_identity(file).unwrap();

@@ -219,13 +219,21 @@ fn message() -> impl Strategy<Value = Message> {
             }),
         bytes(40).prop_map(|nonce| Message::Challenge { nonce }),
         (bytes(40), bytes(40)).prop_map(|(mac, nonce)| Message::Proof { mac, nonce }),
-        ("[a-z]{0,10}", bytes(60), any::<u64>(), any::<u64>()).prop_map(
-            |(pipeline, params, heartbeat_ms, batch_size)| Message::Job {
-                spec: JobSpec { pipeline, params },
-                heartbeat_ms,
-                batch_size,
-            }
-        ),
+        (
+            "[a-z]{0,10}",
+            bytes(60),
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(pipeline, params, heartbeat_ms, batch_size, hold)| Message::Job {
+                    spec: JobSpec { pipeline, params },
+                    heartbeat_ms,
+                    batch_size,
+                    hold,
+                }
+            ),
         (any::<u64>(), any::<u64>(), any::<u64>(), bytes(80)).prop_map(
             |(seq, first_line, records, payload)| Message::Chunk {
                 seq,
@@ -270,6 +278,16 @@ fn message() -> impl Strategy<Value = Message> {
         ),
         Just(Message::Heartbeat),
         Just(Message::Shutdown),
+        Just(Message::Flush),
+        (any::<u64>(), any::<u64>()).prop_map(|(seq, records)| Message::ChunkHeld {
+            seq,
+            stats: ChunkStats {
+                records,
+                ..ChunkStats::default()
+            },
+        }),
+        (prop::collection::vec(any::<u64>(), 0..6), bytes(80))
+            .prop_map(|(seqs, partial)| Message::Held { seqs, partial }),
         (
             any::<u64>(),
             any::<u64>(),
@@ -770,6 +788,18 @@ fn huge_declared_lengths_at_every_position() {
             },
             heartbeat_ms: 1,
             batch_size: 1,
+            hold: true,
+        },
+        Message::Held {
+            seqs: vec![1, 2, 3],
+            partial: vec![1; 10],
+        },
+        Message::ChunkHeld {
+            seq: 1,
+            stats: ChunkStats {
+                parts: vec![(1, 2, 3); 3],
+                ..ChunkStats::default()
+            },
         },
         Message::ChunkInFiles {
             seq: 1,

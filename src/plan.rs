@@ -135,6 +135,17 @@ pub struct Plan {
     /// in input order.
     #[serde(default)]
     pub partial_per_lane: bool,
+    /// Worker processes, record by record, of a fold that commutes, over
+    /// chunks that are byte ranges of files: each worker of one thread may
+    /// fold the chunks it runs into one partial of its own, sent when the
+    /// coordinator asks at the end (`Flush`), instead of a partial per
+    /// chunk. Each decides on its first two chunks whether that pays (the
+    /// partial of both, encoded, under half as large again as the
+    /// first's). A worker whose partial does not come back (it left, or
+    /// holds a chunk another worker answered first) has its chunks run
+    /// again elsewhere.
+    #[serde(default)]
+    pub partial_per_worker: bool,
     /// The source's estimate of its records, when it gives one.
     pub records_estimate: Option<u64>,
     /// Why this engine (and, when it differs from the one asked for, why
@@ -192,6 +203,8 @@ impl fmt::Display for Plan {
                 "plan: record by record: each record runs from its bytes to the fold before the next is decoded{}",
                 if self.partial_per_lane {
                     "; one partial per lane (the fold commutes), merged at the end"
+                } else if self.partial_per_worker {
+                    "; one partial per worker while that pays (the fold commutes), sent and merged at the end"
                 } else {
                     ""
                 }
@@ -239,6 +252,7 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
         records_estimate: facts.records,
         record_by_record: false,
         partial_per_lane: false,
+        partial_per_worker: false,
         why: String::new(),
     };
     match config.mode {
@@ -251,6 +265,14 @@ pub fn plan(facts: &PipelineFacts, config: &RunConfig, machine: &Machine) -> Pla
     plan.record_by_record = facts.record_chain && plan.engine != Engine::StageActors;
     plan.partial_per_lane =
         plan.record_by_record && facts.fold_commutes && plan.engine == Engine::ReadingLanes;
+    // Workers started here make the coordinator cut every chunk as file
+    // ranges: a chunk whose result is lost with a worker's partial is cut
+    // again from its ranges, never kept as bytes.
+    plan.partial_per_worker = plan.record_by_record
+        && facts.fold_commutes
+        && plan.engine == Engine::WorkerProcesses
+        && plan.chunking.is_ranges()
+        && plan.workers > 0;
     if config.mode == Mode::Serial && plan.record_by_record {
         plan.why = "serial mode runs every part inline, record by record".into();
     }

@@ -23,6 +23,16 @@ impl Progress {
         self.records.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back `n` records counted for work that is lost and will run
+    /// again (a worker's held partial that never came back).
+    pub(crate) fn take_back(&self, n: u64) {
+        let _ = self
+            .records
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                Some(r.saturating_sub(n))
+            });
+    }
+
     /// Records read so far.
     pub fn records(&self) -> u64 {
         self.records.load(Ordering::Relaxed)

@@ -79,6 +79,9 @@ pub(crate) trait DynAggregate: Send {
     /// See [`Aggregate::try_merge`].
     fn try_merge(&self, acc: &mut AnyData, later: AnyData) -> Result<(), StageError>;
     fn encode(&self, partial: &AnyData) -> Result<Vec<u8>, String>;
+    /// The length of [`encode`](Self::encode)'s bytes, counted without
+    /// making them.
+    fn encoded_len(&self, partial: &AnyData) -> Result<usize, String>;
     /// A copy of a partial (for snapshots).
     fn clone_partial(&self, partial: &AnyData) -> AnyData;
     /// Whether the partial is a `P`.
@@ -158,6 +161,16 @@ impl<A: Aggregate> DynAggregate for AggregateBox<A> {
             .downcast_ref::<A::Partial>()
             .ok_or("parpipe internal error: partial of the wrong type")?;
         bincode::serde::encode_to_vec(p, bincode_config()).map_err(|e| e.to_string())
+    }
+
+    fn encoded_len(&self, partial: &AnyData) -> Result<usize, String> {
+        let p = partial
+            .downcast_ref::<A::Partial>()
+            .ok_or("parpipe internal error: partial of the wrong type")?;
+        let mut size = bincode::enc::write::SizeWriter::default();
+        bincode::serde::encode_into_writer(p, &mut size, bincode_config())
+            .map_err(|e| e.to_string())?;
+        Ok(size.bytes_written)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<AnyData, String> {

@@ -201,6 +201,22 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             },
             heartbeat_ms: 1000,
             batch_size: 10,
+            hold: false,
+        },
+        Message::Flush,
+        Message::Held {
+            seqs: vec![3, 1, 2],
+            partial: vec![7; 9],
+        },
+        Message::ChunkHeld {
+            seq: 4,
+            stats: super::super::ChunkStats {
+                records: 2,
+                parts: vec![(2, 2, 5)],
+                busy_nanos: 9,
+                process_cpu_seconds: 0.5,
+                process_peak_rss: 4096,
+            },
         },
         Message::Chunk {
             seq: 1,
@@ -252,7 +268,7 @@ fn variant_names_follow_the_encoding() {
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(variant_name(frame[4]), Some(msg.kind()));
     }
-    assert_eq!(variant_name(12), None);
+    assert_eq!(variant_name(15), None);
 }
 
 /// The frame of the attack report: a `ChunkFailed` whose error string

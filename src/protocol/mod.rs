@@ -15,14 +15,17 @@
 //! coordinator → worker  Challenge { nonce: Nc }              (version checked first)
 //! worker → coordinator  Proof { mac: H(token, "worker" Nc Nw), nonce: Nw }
 //! coordinator → worker  Proof { mac: H(token, "coordinator" Nw Nc), nonce: Nc }
-//! coordinator → worker  Job { spec, heartbeat_ms, batch_size }
+//! coordinator → worker  Job { spec, heartbeat_ms, batch_size, hold }
 //! ```
 //!
 //! Then: `Chunk` or `ChunkInFiles` (coordinator → worker; the latter only
 //! for files under a root the worker announced), `ChunkDone` / `ChunkFailed`
 //! / `ChunkUnreadable` (worker → coordinator; the last for a `ChunkInFiles`
 //! whose files it could not read, whose bytes the coordinator then sends), `Heartbeat` both ways, and `Shutdown` from the
-//! coordinator, after which both sides half-close their write side.
+//! coordinator, after which both sides half-close their write side. A
+//! worker told it may `hold` its partial answers a chunk it folded into
+//! that partial with `ChunkHeld`, and sends what it holds as `Held` when
+//! the coordinator says `Flush`.
 //!
 //! Integrity: every frame after the handshake (the `Job` included) carries
 //! a keyed-BLAKE3 tag under a per-direction session key derived from the
@@ -62,7 +65,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this protocol; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 /// Most chunks one worker may process at once (`parpipe worker
 /// --threads`): a coordinator gives a worker `inflight` credits per thread
 /// and reads ahead twice its workers' credits, so this bounds what one
@@ -158,6 +161,13 @@ pub enum Message {
         /// at most this many records, or fewer where the source's decoder
         /// caps them (see [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records)).
         batch_size: u64,
+        /// The worker may fold its chunks into one partial it keeps (sent
+        /// to a worker of one thread, for a fold that commutes): a chunk
+        /// so folded is answered with `ChunkHeld`, and the partial held
+        /// goes back as `Held` when the coordinator sends `Flush`. The
+        /// worker decides from its first two chunks whether it keeps
+        /// doing so (see `docs/protocol.md`, "Held partials").
+        hold: bool,
     },
     /// A chunk of input: one encoded source batch.
     Chunk {
@@ -241,6 +251,25 @@ pub enum Message {
         /// Why (the operating system's error among it).
         reason: String,
     },
+    /// Coordinator → a worker that holds its partial: send it now (every
+    /// chunk sent before this one is answered first), and start a new one.
+    Flush,
+    /// A holding worker's partial, after `Flush`.
+    Held {
+        /// The chunks whose records it holds, in the order they were run.
+        seqs: Vec<u64>,
+        /// The partial, encoded by the aggregate.
+        #[serde(with = "serde_bytes")]
+        partial: Vec<u8>,
+    },
+    /// Worker → coordinator, told it may `hold`: chunk `seq` is done and
+    /// its records are in the partial the worker holds (sent as `Held`).
+    ChunkHeld {
+        /// The chunk's sequence number.
+        seq: u64,
+        /// What processing it cost, as for `ChunkDone`.
+        stats: ChunkStats,
+    },
 }
 
 impl Message {
@@ -259,6 +288,9 @@ impl Message {
             Message::ChunkInFiles { .. } => "ChunkInFiles",
             Message::Busy { .. } => "Busy",
             Message::ChunkUnreadable { .. } => "ChunkUnreadable",
+            Message::Flush => "Flush",
+            Message::Held { .. } => "Held",
+            Message::ChunkHeld { .. } => "ChunkHeld",
         }
     }
 }

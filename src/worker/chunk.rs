@@ -6,13 +6,53 @@
 //! Every chunk is decoded by its source's decoder in parts of a batch
 //! ([`run_streamed`]): a chunk in files block by block as it is read, as
 //! serial mode reads its input; a chunk in the frame where it lies.
+//!
+//! A processor told it may hold its partial (`Job.hold`) folds its chunks
+//! into one partial and answers each with `ChunkHeld`; `Flush` sends the
+//! partial as `Held`, with the chunks it holds. It measures whether that
+//! pays on its first two chunks: when the partial of both, encoded, is at
+//! least half as large again as the first one's (the chunks' partials
+//! hardly overlap, as with sets of distinct users), holding saves the
+//! coordinator no decoding or merging, and only moves that work to the
+//! run's end; from then on it answers each chunk with its own partial
+//! (`ChunkDone`), as a worker not told to hold does. A chunk that fails
+//! after its records began to fold in takes the partial with it: the next
+//! `Held` names only the chunks after it, and the coordinator runs the
+//! others again.
 
 use crate::error::RunError;
 use crate::file_range::{AllowedRoots, FileRange, RangeError, RangeReader};
 use crate::mode::chunked::{run_streamed, ChunkBytes, ChunkError, ChunkRun};
-use crate::pipeline::{DynChunkDecoder, Pipeline};
+use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
 use std::time::Instant;
+
+/// What a runner is handed, in the order the coordinator sent it.
+pub(crate) enum Task {
+    /// A chunk to run.
+    Chunk(Work),
+    /// Send the partial held (`Flush`).
+    Flush,
+}
+
+impl Task {
+    /// The task a `Chunk`, `ChunkInFiles` (when `accept_files`) or
+    /// `Flush` message carries; any other message is handed back.
+    pub(crate) fn from_message(msg: Message, accept_files: bool) -> Result<Task, Message> {
+        match msg {
+            Message::Flush => Ok(Task::Flush),
+            other => Work::from_message(other, accept_files).map(Task::Chunk),
+        }
+    }
+
+    /// The message that carries this task (to a child process).
+    pub(crate) fn into_message(self) -> Message {
+        match self {
+            Task::Chunk(work) => work.into_message(),
+            Task::Flush => Message::Flush,
+        }
+    }
+}
 
 /// One chunk to process.
 pub(crate) struct Work {
@@ -105,6 +145,57 @@ pub(crate) struct ChunkProcessor {
     /// for a pipeline whose source was moved elsewhere (each chunk then
     /// fails, saying so).
     decoder: Option<Box<dyn DynChunkDecoder>>,
+    /// The partial held across chunks, when the job allows it.
+    held: Option<Holding>,
+}
+
+/// The partial a holding processor keeps, the chunks in it, and whether
+/// holding pays (measured on the first two chunks).
+#[derive(Default)]
+struct Holding {
+    seqs: Vec<u64>,
+    partial: Option<AnyData>,
+    /// The first chunk's partial, encoded: its size in bytes.
+    first_len: usize,
+    /// `None` until the second chunk is folded in.
+    pays: Option<bool>,
+    /// The partial held, encoded when it was measured and found not to pay
+    /// (no chunk folds into it after that): what `Held` sends.
+    encoded: Option<Vec<u8>>,
+}
+
+impl Holding {
+    /// Measures `partial` after the first chunk and after the second; after
+    /// the second, decides whether holding pays (see the module text). An
+    /// aggregate that holds partials is a fold, whose partial sealing
+    /// leaves as it is; sealed here all the same, it is the partial a
+    /// `Held` sends.
+    fn measure(&mut self, aggregate: &mut dyn DynAggregate, partial: &mut AnyData) {
+        if self.seqs.len() == 1 {
+            // An unencodable partial fails at the flush, saying so.
+            self.first_len = aggregate.encoded_len(partial).unwrap_or(0);
+            return;
+        }
+        aggregate.seal(partial);
+        let encoded = aggregate.encode(partial);
+        let len = encoded.as_ref().map_or(0, Vec::len);
+        let pays = len < self.first_len + self.first_len / 2;
+        tracing::debug!(
+            first = self.first_len,
+            both = len,
+            pays,
+            "the partial of two chunks, encoded, against the first's"
+        );
+        self.pays = Some(pays);
+        if !pays {
+            self.encoded = encoded.ok();
+        }
+    }
+
+    /// Whether the next chunk folds into the partial held.
+    fn takes_more(&self) -> bool {
+        self.pays != Some(false)
+    }
 }
 
 impl ChunkProcessor {
@@ -125,29 +216,97 @@ impl ChunkProcessor {
             pipeline,
             scratch: Vec::new(),
             roots,
+            held: None,
         }
     }
 
-    /// Processes `w` into its `ChunkDone`, its `ChunkFailed`, or (a file
-    /// of its ranges could not be read here) its `ChunkUnreadable`.
+    /// Folds its chunks into one partial, sent by [`flush`](Self::flush),
+    /// while that pays (see the module text).
+    pub(crate) fn holding(mut self) -> Self {
+        self.held = Some(Holding::default());
+        self
+    }
+
+    /// The `Held` answer to a `Flush`: the partial held and its chunks; a
+    /// new one starts. A partial too large for a frame is the
+    /// `ChunkFailed` of its first chunk that says so (the run cannot
+    /// finish without it).
+    pub(crate) fn flush(&mut self) -> Message {
+        let (seqs, partial, encoded) = match self.held.as_mut() {
+            Some(h) => (
+                std::mem::take(&mut h.seqs),
+                h.partial.take(),
+                h.encoded.take(),
+            ),
+            None => (Vec::new(), None, None),
+        };
+        let first = seqs.first().copied().unwrap_or(0);
+        let failed = |error: String| Message::ChunkFailed {
+            seq: first,
+            error,
+            failure: None,
+        };
+        let partial = encoded.map_or_else(
+            || {
+                let aggregate = &mut self.pipeline.aggregate.part;
+                let mut partial = partial.unwrap_or_else(|| aggregate.empty());
+                aggregate.seal(&mut partial);
+                aggregate.encode(&partial)
+            },
+            Ok,
+        );
+        let partial = match partial {
+            Ok(p) => p,
+            Err(e) => return failed(format!("cannot encode the partial held: {e}")),
+        };
+        // The rest of the frame (at most 10 bytes a chunk number) is far
+        // below this margin.
+        if partial.len() + 10 * seqs.len() + 4096 <= self.max_frame {
+            return Message::Held { seqs, partial };
+        }
+        let held = Message::Held { seqs, partial };
+        match crate::protocol::encode_frame(&held, self.max_frame) {
+            Err(crate::protocol::ProtocolError::TooLarge { len, max }) => failed(format!(
+                "the worker's partial result takes a frame of {len} bytes, more than \
+                 --max-frame {max} allows; raise --max-frame"
+            )),
+            _ => held,
+        }
+    }
+
+    /// Runs `task`: a chunk ([`process`](Self::process)) or a `Flush`
+    /// ([`flush`](Self::flush)).
+    pub(crate) fn run(&mut self, task: Task) -> Message {
+        match task {
+            Task::Chunk(work) => self.process(work),
+            Task::Flush => self.flush(),
+        }
+    }
+
+    /// Processes `w` into its `ChunkDone` (`ChunkHeld` when its records
+    /// went into the partial held), its `ChunkFailed`, or (a file of its
+    /// ranges could not be read here) its `ChunkUnreadable`.
     pub(crate) fn process(&mut self, w: Work) -> Message {
         let started = Instant::now();
         let processed = self.decode_and_run(&w);
         match processed {
             Ok((partial, parts, records)) => {
                 let (cpu, rss) = self.usage.sample();
-                let done = Message::ChunkDone {
+                let stats = ChunkStats {
+                    records,
+                    parts,
+                    busy_nanos: started.elapsed().as_nanos() as u64,
+                    process_cpu_seconds: cpu,
+                    process_peak_rss: rss,
+                };
+                let Some(partial) = partial else {
+                    return Message::ChunkHeld { seq: w.seq, stats };
+                };
+                self.fitting(Message::ChunkDone {
                     seq: w.seq,
                     partial,
-                    stats: ChunkStats {
-                        records,
-                        parts,
-                        busy_nanos: started.elapsed().as_nanos() as u64,
-                        process_cpu_seconds: cpu,
-                        process_peak_rss: rss,
-                    },
-                };
-                self.fitting(done)
+                    stats,
+                })
             }
             Err(Failed {
                 unreadable: Some(e),
@@ -183,8 +342,8 @@ impl ChunkProcessor {
 impl ChunkProcessor {
     /// Decodes `w`'s bytes (read from its files, or its frame's) with the
     /// source's decoder and runs them through the stages into the
-    /// chunk's partial, encoded.
-    fn decode_and_run(&mut self, w: &Work) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
+    /// chunk's partial, encoded (`None`: folded into the partial held).
+    fn decode_and_run(&mut self, w: &Work) -> Result<(Option<Vec<u8>>, PartTimes, u64), Failed> {
         let decoder = self.decoder.as_deref().ok_or_else(|| {
             Failed::plain("this pipeline's source cannot decode chunks here".to_string())
         })?;
@@ -195,15 +354,44 @@ impl ChunkProcessor {
             }
         };
         let p = &mut self.pipeline;
+        // Taken only now that the chunk's files are open: a chunk refused
+        // before it ran leaves the partial whole.
+        let held = self
+            .held
+            .as_mut()
+            .filter(|h| h.takes_more())
+            .map(|h| h.partial.take().unwrap_or_else(|| p.aggregate.part.empty()));
+        let holding = held.is_some();
         let run = run_streamed(
             (&mut p.stages, &mut p.aggregate, p.fused.as_mut()),
             decoder,
             bytes,
             (w.seq, w.first_line, w.records),
-            (self.batch_size, None),
+            (self.batch_size, held),
             &mut self.scratch,
-        )?;
-        finish(p, run)
+        );
+        let Some(h) = self.held.as_mut().filter(|_| holding) else {
+            let (partial, parts, records) = finish(p, run?)?;
+            return Ok((Some(partial), parts, records));
+        };
+        match run {
+            Ok(mut run) => {
+                let mut partial = std::mem::replace(&mut run.acc, p.aggregate.part.empty());
+                h.seqs.push(w.seq);
+                if h.pays.is_none() {
+                    h.measure(p.aggregate.part.as_mut(), &mut partial);
+                }
+                h.partial = Some(partial);
+                // The chunk's answer carries no partial: it is held.
+                let (_, parts, records) = finish_parts(run);
+                Ok((None, parts, records))
+            }
+            Err(e) => {
+                // The partial went with the failed run, and the chunks in it.
+                h.seqs.clear();
+                Err(e.into())
+            }
+        }
     }
 
     /// `done` (a `ChunkDone`), or, if its frame would be larger than
@@ -312,17 +500,23 @@ type PartTimes = Vec<(u64, u64, u64)>;
 
 /// The partial of `run`, encoded, with the parts' times and the records processed.
 fn finish(pipeline: &Pipeline, run: ChunkRun) -> Result<(Vec<u8>, PartTimes, u64), Failed> {
-    let parts = run
-        .stats
-        .iter()
-        .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
-        .collect();
     let partial = pipeline
         .aggregate
         .part
         .encode(&run.acc)
         .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
-    Ok((partial, parts, run.records))
+    let (_, parts, records) = finish_parts(run);
+    Ok((partial, parts, records))
+}
+
+/// `run`'s partial, the parts' times and the records processed.
+fn finish_parts(run: ChunkRun) -> (AnyData, PartTimes, u64) {
+    let parts = run
+        .stats
+        .iter()
+        .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
+        .collect();
+    (run.acc, parts, run.records)
 }
 
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).

@@ -26,7 +26,7 @@
 //! wire's untagged frames; it exits when the pair closes, and is killed
 //! with its parent (`PR_SET_PDEATHSIG`) or at the job's end.
 
-use super::chunk::{ChunkProcessor, Work};
+use super::chunk::{ChunkProcessor, Task};
 use crate::error::RunError;
 use crate::protocol::Message;
 use std::collections::VecDeque;
@@ -39,10 +39,10 @@ type Done = mpsc::UnboundedSender<(usize, Result<Message, RunError>)>;
 pub(super) struct Runners {
     /// What starts the runners, until the first chunk does.
     unstarted: Option<Unstarted>,
-    /// Each runner's chunks.
-    to: Vec<mpsc::UnboundedSender<Work>>,
+    /// Each runner's tasks.
+    to: Vec<mpsc::UnboundedSender<Task>>,
     idle: Vec<usize>,
-    waiting: VecDeque<Work>,
+    waiting: VecDeque<Task>,
     results: mpsc::UnboundedReceiver<(usize, Result<Message, RunError>)>,
     #[cfg(target_os = "linux")]
     children: Option<children::Children>,
@@ -101,13 +101,13 @@ impl Runners {
             return Ok(());
         }
         for (i, mut processor) in u.processors.into_iter().enumerate() {
-            let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Work>();
+            let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Task>();
             let done = u.done.clone();
             std::thread::Builder::new()
                 .name(format!("parpipe-worker-{i}"))
                 .spawn(move || {
-                    while let Some(work) = work_rx.blocking_recv() {
-                        if done.send((i, Ok(processor.process(work)))).is_err() {
+                    while let Some(task) = work_rx.blocking_recv() {
+                        if done.send((i, Ok(processor.run(task)))).is_err() {
                             return;
                         }
                     }
@@ -118,22 +118,25 @@ impl Runners {
         Ok(())
     }
 
-    /// Gives `work` to an idle runner, or keeps it until one is.
-    pub(super) fn submit(&mut self, work: Work) -> Result<(), RunError> {
+    /// Gives `task` to an idle runner, or keeps it until one is (a
+    /// `Flush` runs after every chunk before it: it is sent only to a
+    /// worker of one runner).
+    pub(super) fn submit(&mut self, task: Task) -> Result<(), RunError> {
         if let Some(u) = self.unstarted.take() {
-            self.start(u, work.in_files())?;
+            let files = matches!(&task, Task::Chunk(work) if work.in_files());
+            self.start(u, files)?;
         }
-        self.waiting.push_back(work);
+        self.waiting.push_back(task);
         self.dispatch()
     }
 
     fn dispatch(&mut self) -> Result<(), RunError> {
         while let Some(&i) = self.idle.last() {
-            let Some(work) = self.waiting.pop_front() else {
+            let Some(task) = self.waiting.pop_front() else {
                 return Ok(());
             };
             self.idle.pop();
-            if self.to[i].send(work).is_err() {
+            if self.to[i].send(task).is_err() {
                 return Err(RunError::Runtime(format!(
                     "the runner of this worker's chunks number {i} stopped"
                 )));

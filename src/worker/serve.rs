@@ -3,7 +3,7 @@
 //! hands them chunks, sends their results back and keeps the heartbeats
 //! going; and how a connection that served no job ended.
 
-use super::chunk::{ChunkProcessor, Work};
+use super::chunk::{ChunkProcessor, Task};
 use super::runners::Runners;
 use super::WorkerConfig;
 use crate::error::RunError;
@@ -95,7 +95,7 @@ pub(super) async fn serve(
         }
         Err(e) => return Err(before_job(config, e)),
     }
-    let (spec, heartbeat, batch_size) =
+    let (spec, heartbeat, batch_size, hold) =
         match tokio::time::timeout(crate::protocol::HANDSHAKE_TIMEOUT, read_frame(&mut framed))
             .await
         {
@@ -103,10 +103,12 @@ pub(super) async fn serve(
                 spec,
                 heartbeat_ms,
                 batch_size,
+                hold,
             }))) => (
                 spec,
                 Duration::from_millis(heartbeat_ms.max(100)),
                 usize::try_from(batch_size.max(1)).unwrap_or(usize::MAX),
+                hold,
             ),
             Ok(Ok(Some(other))) => {
                 return Err(Unserved::Failed(protocol_error(
@@ -126,18 +128,30 @@ pub(super) async fn serve(
                 )))
             }
         };
+    if hold && threads != 1 {
+        // The coordinator asks it only of a worker of one thread: one
+        // partial, and a `Flush` that comes after every chunk before it.
+        return Err(Unserved::Failed(protocol_error(
+            config,
+            ProtocolError::Malformed(format!(
+                "the job asks a worker of {threads} threads to hold one partial"
+            )),
+        )));
+    }
     // One pipeline per thread: stages keep per-instance state (scratch
     // buffers, compiled patterns), and each chunk folds into an empty
-    // partial of its own, so copies never need to agree on anything.
+    // partial of its own (or, told to hold, into the thread's one
+    // partial), so copies never need to agree on anything.
     let mut processors = Vec::with_capacity(threads);
     for _ in 0..threads {
         let pipeline = registry.build(&spec).map_err(RunError::from)?;
-        processors.push(ChunkProcessor::new(
+        let processor = ChunkProcessor::new(
             pipeline,
             config.max_frame,
             batch_size,
             config.allow_read.clone(),
-        ));
+        );
+        processors.push(if hold { processor.holding() } else { processor });
     }
     tracing::info!(pipeline = %spec.pipeline, threads, "joined coordinator {}", config.connect);
 
@@ -160,7 +174,7 @@ pub(super) async fn serve(
                     Some(Ok(msg @ (Message::Chunk { .. } | Message::ChunkInFiles { .. }))) => {
                         // A `ChunkInFiles` to a worker that announced no root comes back here.
                         chunks += 1;
-                        match Work::from_message(msg, !config.allow_read.is_empty()) {
+                        match Task::from_message(msg, !config.allow_read.is_empty()) {
                             Ok(work) => if let Err(e) = runners.submit(work) {
                                 break Err(e.into());
                             },
@@ -168,6 +182,12 @@ pub(super) async fn serve(
                                 got: other.kind(),
                                 during: "the job",
                             }).into()),
+                        }
+                    }
+                    // After the chunks before it, on the one runner (see above).
+                    Some(Ok(Message::Flush)) if hold => {
+                        if let Err(e) = runners.submit(Task::Flush) {
+                            break Err(e.into());
                         }
                     }
                     Some(Ok(Message::Heartbeat)) => {}

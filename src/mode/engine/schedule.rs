@@ -163,6 +163,10 @@ struct Worker {
     granted: usize,
     /// Copies it holds, answered by it or not.
     used: usize,
+    /// It folds its chunks into one partial of its own: its chunks are not
+    /// copied to others, nor others' to it (an answer from each would put
+    /// the chunk's records in two partials, one of which is then lost).
+    holds: bool,
 }
 
 /// A chunk sent and not answered yet, and every copy of it.
@@ -228,7 +232,21 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             announced: threads.max(1),
             granted: 1,
             used: 0,
+            holds: false,
         });
+    }
+
+    /// Whether `worker` folds its chunks into one partial of its own (see
+    /// [`Worker::holds`]): no copies of its chunks are made, and it is
+    /// sent none of others'.
+    pub(crate) fn set_holds(&mut self, worker: u64, holds: bool) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.holds = holds;
+        }
+    }
+
+    fn holds(&self, worker: u64) -> bool {
+        self.workers.get(&worker).is_some_and(|w| w.holds)
     }
 
     /// The most chunks `worker` may hold at once now.
@@ -262,11 +280,12 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
     }
 
     /// The connected worker with a free credit and the smallest share of
-    /// its credit in use (ties: the lowest id), leaving out `except`.
-    fn free_worker(&self, except: &[(u64, Instant)]) -> Option<u64> {
+    /// its credit in use (ties: the lowest id), leaving out `except`, and
+    /// the workers that hold their partial unless `holders`.
+    fn free_worker(&self, except: &[(u64, Instant)], holders: bool) -> Option<u64> {
         self.workers
             .iter()
-            .filter(|(id, _)| !except.iter().any(|(w, _)| w == *id))
+            .filter(|(id, w)| !except.iter().any(|(x, _)| x == *id) && (holders || !w.holds))
             .map(|(&id, w)| (id, w.used, self.credit(w)))
             .filter(|&(_, used, credit)| used < credit)
             // used_a / credit_a against used_b / credit_b, without division.
@@ -320,6 +339,24 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
         self.pending.insert(chunk.seq, chunk);
     }
 
+    /// The source is exhausted and no read is outstanding: every sequence
+    /// number from here on is free for [`push_again`](Self::push_again).
+    pub(crate) fn source_done(&self) -> bool {
+        self.exhausted && self.reading == 0
+    }
+
+    /// Queues again, under a new sequence number ([`next_seq`](Self::next_seq),
+    /// once the source is done), a chunk whose result was handed out and
+    /// then lost (a worker's held partial that never came back): it runs
+    /// and is handed out once more.
+    pub(crate) fn push_again(&mut self, chunk: ChunkInfo<F>) {
+        debug_assert!(self.source_done());
+        debug_assert_eq!(chunk.seq, self.next_seq);
+        self.next_seq += 1;
+        self.held_bytes += chunk.frame.held_bytes();
+        self.pending.insert(chunk.seq, chunk);
+    }
+
     /// The source is exhausted.
     pub(crate) fn set_exhausted(&mut self) {
         self.exhausted = true;
@@ -348,13 +385,13 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
         };
         let (seq, worker, holders) = self.open.iter().find_map(|(&seq, f)| {
             let late = f.copies.len() < MAX_COPIES
-                && f.copies
-                    .iter()
-                    .all(|&(_, sent)| now.saturating_duration_since(sent) > deadline);
+                && f.copies.iter().all(|&(w, sent)| {
+                    now.saturating_duration_since(sent) > deadline && !self.holds(w)
+                });
             if !late {
                 return None;
             }
-            let worker = self.free_worker(&f.copies)?;
+            let worker = self.free_worker(&f.copies, false)?;
             Some((
                 seq,
                 worker,
@@ -386,7 +423,7 @@ impl<F: Clone + Held, R> Scheduler<F, R> {
             };
             return Some((sent, chunk));
         }
-        let worker = self.free_worker(&[])?;
+        let worker = self.free_worker(&[], true)?;
         let (&seq, _) = self.pending.iter().next()?;
         let chunk = self.pending.remove(&seq)?;
         if let Some(w) = self.workers.get_mut(&worker) {

@@ -6,7 +6,7 @@
 //! unexpected frame or a missed heartbeat.
 
 use super::coordinator::{
-    ChunkDoneMsg, ChunkFailedMsg, ChunkUnreadableMsg, Coordinator, Heard, Joined, Left,
+    ChunkDoneMsg, ChunkFailedMsg, ChunkUnreadableMsg, Coordinator, Heard, HeldMsg, Joined, Left,
 };
 use crate::protocol::{FrameCodec, Message, Outgoing, PeerHello, ProtocolError};
 use actix::io::{FramedWrite, WriteHandler};
@@ -24,6 +24,11 @@ pub(crate) struct Connection {
     /// The peer connected from this machine (see [`Joined::same_host`]).
     pub(crate) same_host: bool,
     pub(crate) hello: PeerHello,
+    /// It was told to hold its partial (`Job.hold`).
+    pub(crate) holds: bool,
+    /// `Flush`es sent and not answered with `Held` yet: a `Held` the
+    /// coordinator did not ask for drops the connection.
+    pub(crate) flushes: u32,
     pub(crate) coordinator: Addr<Coordinator>,
     pub(crate) writer: Option<FramedWrite<Outgoing, OwnedWriteHalf, FrameCodec>>,
     pub(crate) last_heard: Instant,
@@ -39,6 +44,11 @@ pub(crate) struct Connection {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct SendFrame(pub(crate) bytes::Bytes);
+
+/// Ask the worker for the partial it holds (`Flush`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Flush;
 
 /// Say `Shutdown`, half-close, and stop once the worker closes too.
 #[derive(Message)]
@@ -77,6 +87,7 @@ impl Actor for Connection {
             peer: self.peer.clone(),
             same_host: self.same_host,
             hello: self.hello.clone(),
+            holds: self.holds,
         });
         let every = (self.heartbeat_timeout / 4).max(Duration::from_millis(25));
         ctx.run_interval(every, |act, ctx| {
@@ -128,7 +139,19 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
                 seq,
                 partial,
                 stats,
+                held: false,
             }),
+            // Bounded by credits, as `ChunkDone`; only from a worker told
+            // it may hold.
+            Ok(Message::ChunkHeld { seq, stats }) if self.holds => {
+                self.coordinator.do_send(ChunkDoneMsg {
+                    id: self.id,
+                    seq,
+                    partial: Vec::new(),
+                    stats,
+                    held: true,
+                })
+            }
             Ok(Message::ChunkFailed {
                 seq,
                 error,
@@ -145,6 +168,15 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
                     seq,
                     input,
                     reason,
+                })
+            }
+            // Bounded: one per `Flush` this connection sent.
+            Ok(Message::Held { seqs, partial }) if self.flushes > 0 => {
+                self.flushes -= 1;
+                self.coordinator.do_send(HeldMsg {
+                    id: self.id,
+                    seqs,
+                    partial,
                 })
             }
             Ok(other) => self.drop_with(ctx, format!("unexpected {} message", other.kind())),
@@ -181,6 +213,18 @@ impl Handler<SendFrame> for Connection {
 
     fn handle(&mut self, msg: SendFrame, _ctx: &mut Context<Self>) {
         self.write(Outgoing::Frame(msg.0));
+    }
+}
+
+impl Handler<Flush> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _ctx: &mut Context<Self>) {
+        if self.closing || !self.holds {
+            return;
+        }
+        self.flushes += 1;
+        self.write(Outgoing::Message(Message::Flush));
     }
 }
 

@@ -17,10 +17,12 @@
 //! `coordinator/results.rs`: merging the partials that come back, and
 //! failed chunks; `coordinator/membership.rs`: workers joining and
 //! leaving; `coordinator/wire.rs`: the connections as the engine's
-//! transport).
+//! transport; `coordinator/held.rs`: workers that hold one partial each,
+//! asked for it at the end).
 
 mod checks;
 mod chunks;
+mod held;
 mod membership;
 mod reader;
 mod results;
@@ -31,7 +33,7 @@ use crate::error::RunError;
 use crate::live::publisher::{LivePublisher, PUBLISH_EVERY};
 use crate::live::WorkerLiveness;
 use crate::metrics::{StageStats, WorkerReport};
-use crate::mode::engine::schedule::{Policy, Scheduler};
+use crate::mode::engine::schedule::{ChunkInfo, Policy, Scheduler};
 use crate::mode::engine::transport::pump;
 use crate::mode::inline::run_sink_finish;
 use crate::mode::RunConfig;
@@ -41,6 +43,7 @@ use crate::protocol::PeerHello;
 use actix::prelude::*;
 use chunks::ChunkFrame;
 pub(crate) use chunks::ChunkUnreadableMsg;
+pub(crate) use held::HeldMsg;
 use reader::Reader;
 use results::Done;
 pub(crate) use results::{ChunkDoneMsg, ChunkFailedMsg};
@@ -74,6 +77,8 @@ pub(crate) struct Joined {
     /// it connected to.
     pub(crate) same_host: bool,
     pub(crate) hello: PeerHello,
+    /// It was told to hold its partial (see `coordinator/held.rs`).
+    pub(crate) holds: bool,
 }
 
 /// A worker's connection ended.
@@ -147,6 +152,10 @@ pub(crate) struct Coordinator {
     /// The workers told to shut down at the end (their process ids), once
     /// every chunk is merged: the run is finishing.
     closed_pids: Option<Vec<u64>>,
+    /// What each worker that holds its partial holds (`held.rs`).
+    holding: HashMap<u64, held::Holding>,
+    /// Chunks of partials that were lost, to run again once the source is done.
+    rerun: Vec<ChunkInfo<std::sync::Arc<Vec<crate::file_range::FileRange>>>>,
 }
 
 impl Coordinator {
@@ -192,6 +201,8 @@ impl Coordinator {
             snapshots: std::collections::VecDeque::new(),
             merged: 0,
             closed_pids: None,
+            holding: HashMap::new(),
+            rerun: Vec::new(),
         }
     }
 
@@ -199,6 +210,7 @@ impl Coordinator {
     /// the reader for more while the scheduler wants them, and finishes
     /// when all is merged: the engine's [`pump`] over the workers' wire.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        self.queue_reruns();
         match pump(&mut Wire { coord: self, ctx }, Instant::now()) {
             Ok(true) => self.finish(ctx),
             Ok(false) => {}
@@ -226,7 +238,7 @@ impl Coordinator {
     /// run on it, so they send only when it yields), so that the workers
     /// exit while the sink writes, and are gone when the run reaps them.
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        if self.closed_pids.is_some() {
+        if self.closed_pids.is_some() || self.flush_held() {
             return;
         }
         self.closed_pids = Some(self.pids.values().copied().collect());
@@ -355,6 +367,11 @@ impl Actor for Coordinator {
                 return act.fail(ctx, RunError::Interrupted);
             }
             act.publish_live();
+            if !act.holding.is_empty() {
+                act.check_flush_deadline();
+                // A partial lost: its chunks wait to be sent.
+                act.pump(ctx);
+            }
             if act.sched.deadline().is_some() {
                 // Chunks go overdue with time, not with a message.
                 act.pump(ctx);

@@ -123,7 +123,11 @@ pub async fn execute(
     let (bound_tx, bound_rx) = oneshot::channel();
     let (stop_accepting, accept_stopped) = oneshot::channel::<()>();
     {
-        let (job, token, config) = (job.clone(), token.clone(), config.clone());
+        let job = Offer {
+            spec: job.clone(),
+            hold: plan.partial_per_worker,
+        };
+        let (token, config) = (token.clone(), config.clone());
         arbiter.spawn(async move {
             let bound = TcpListener::bind(&config.listen)
                 .await
@@ -254,7 +258,7 @@ async fn stop_arbiter(arbiter: Arbiter) {
 async fn accept_loop(
     listener: TcpListener,
     coordinator: Addr<Coordinator>,
-    job: JobSpec,
+    job: Offer,
     token: Option<Token>,
     config: RunConfig,
 ) {
@@ -347,6 +351,14 @@ async fn refuse_busy(mut stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
 }
 
+/// The job every worker is offered, and whether a worker of one thread is
+/// told to hold its partial (the plan's `partial_per_worker`).
+#[derive(Clone)]
+struct Offer {
+    spec: JobSpec,
+    hold: bool,
+}
+
 /// Handshake, job, then hand the socket to a [`Connection`] actor. The
 /// handshake and the job's write share one deadline.
 async fn admit(
@@ -354,17 +366,20 @@ async fn admit(
     peer: SocketAddr,
     id: u64,
     coordinator: Addr<Coordinator>,
-    job: JobSpec,
+    job: Offer,
     token: Option<Token>,
     config: &RunConfig,
 ) -> Result<(), ProtocolError> {
     let mut framed = Framed::new(stream, FrameCodec::new(config.max_frame));
     let key = token.as_ref().map_or(&[][..], |t| t.expose());
-    let job = job_message(job, config);
-    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let (hello, holds) = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         let hello = server_handshake(&mut framed, key).await?;
-        write_frame(&mut framed, job).await?;
-        Ok::<_, ProtocolError>(hello)
+        // Only a worker of one thread holds a partial: one processing
+        // thread, so one partial, and `Flush` comes after every chunk
+        // sent before it.
+        let holds = job.hold && hello.threads == 1;
+        write_frame(&mut framed, job_message(job.spec, config, holds)).await?;
+        Ok::<_, ProtocolError>((hello, holds))
     })
     .await
     .unwrap_or(Err(ProtocolError::Timeout("the handshake")))?;
@@ -390,6 +405,8 @@ async fn admit(
             peer: peer.to_string(),
             same_host,
             hello,
+            holds,
+            flushes: 0,
             coordinator,
             writer: Some(actix::io::FramedWrite::new(write, codec, ctx)),
             last_heard: Instant::now(),
@@ -425,12 +442,14 @@ async fn outcome_or_undispatched<T>(
     }
 }
 
-/// The `Job` message every worker is sent first.
-fn job_message(spec: JobSpec, config: &RunConfig) -> Message {
+/// The `Job` message every worker is sent first (`hold`: it keeps one
+/// partial, see [`Plan::partial_per_worker`]).
+fn job_message(spec: JobSpec, config: &RunConfig, hold: bool) -> Message {
     Message::Job {
         spec,
         heartbeat_ms: config.heartbeat_timeout.as_millis() as u64,
         batch_size: config.batch_size as u64,
+        hold,
     }
 }
 
@@ -454,7 +473,7 @@ fn check_frames(pipeline: &Pipeline, job: &JobSpec, config: &RunConfig) -> Resul
         ))),
         _ => Ok(()),
     };
-    let job = job_message(job.clone(), config);
+    let job = job_message(job.clone(), config, true);
     if let Err(e) = crate::protocol::encode_frame(&job, body_max) {
         too_small("the job, sent to every worker,", e)?;
     }

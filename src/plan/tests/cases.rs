@@ -176,6 +176,69 @@ fn a_user_pipeline_on_csv() {
     );
 }
 
+/// A fold that commutes over record stages: one partial per reading lane
+/// and per local worker; none where chunks are shipped text, only remote
+/// workers are expected, the fold does not commute, or stages take
+/// batches.
+#[test]
+fn a_fold_that_commutes_gets_one_partial_per_lane_and_per_worker() {
+    let k = kinds();
+    let folds = PipelineFacts {
+        record_chain: true,
+        fold_commutes: true,
+        ..k.csv.clone()
+    };
+    let one_each = |facts: &PipelineFacts, config: &RunConfig| {
+        let p = plan(facts, config, &TWO);
+        (p.record_by_record, p.partial_per_lane, p.partial_per_worker)
+    };
+    let modes = four(library).map(|c| one_each(&folds, &c));
+    assert_eq!(
+        modes,
+        [
+            (true, false, false),
+            (true, true, false),
+            (true, true, false),
+            (true, false, true),
+        ]
+    );
+    let mp = plan(&folds, &library(Mode::Multiprocess), &TWO);
+    assert!(
+        mp.to_lines().contains("one partial per worker"),
+        "{}",
+        mp.to_lines()
+    );
+    // Only remote workers: chunks may travel as bytes, never kept.
+    let mut remote = library(Mode::Multiprocess);
+    remote.workers = Some(0);
+    assert_eq!(one_each(&folds, &remote), (true, false, false));
+    // Not in files: shipped text.
+    let shipped = PipelineFacts {
+        in_files: false,
+        ..folds.clone()
+    };
+    assert_eq!(
+        one_each(&shipped, &library(Mode::Multiprocess)),
+        (true, false, false)
+    );
+    // A fold whose order matters, or batch stages: a partial per chunk.
+    for facts in [
+        PipelineFacts {
+            fold_commutes: false,
+            ..folds.clone()
+        },
+        PipelineFacts {
+            record_chain: false,
+            ..folds.clone()
+        },
+    ] {
+        for c in four(library) {
+            let (_, lane, worker) = one_each(&facts, &c);
+            assert!(!lane && !worker, "{c:?}");
+        }
+    }
+}
+
 #[test]
 fn matrix() {
     let k = kinds();

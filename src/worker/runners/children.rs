@@ -1,7 +1,7 @@
 //! The child processes a worker forks for a job, and the tasks that carry
 //! their chunks and results (see the parent module's text for why).
 
-use super::super::chunk::{ChunkProcessor, Work};
+use super::super::chunk::{ChunkProcessor, Task};
 use super::Done;
 use crate::error::RunError;
 use crate::protocol::{encode_frame, FrameCodec, Message};
@@ -42,7 +42,7 @@ impl Children {
         max_frame: usize,
         socket: RawFd,
         done: Done,
-    ) -> Result<(Children, Vec<mpsc::UnboundedSender<Work>>), RunError> {
+    ) -> Result<(Children, Vec<mpsc::UnboundedSender<Task>>), RunError> {
         let parent = std::process::id() as libc::pid_t;
         let mut children = Children {
             pids: Vec::new(),
@@ -109,7 +109,7 @@ impl Children {
     /// child's last report plus this process's own (pages the children
     /// share with it are counted in each).
     pub(super) fn account(&mut self, i: usize, msg: &mut Message) {
-        let Message::ChunkDone { stats, .. } = msg else {
+        let (Message::ChunkDone { stats, .. } | Message::ChunkHeld { stats, .. }) = msg else {
             return;
         };
         self.cpu[i] = stats.process_cpu_seconds;
@@ -138,19 +138,19 @@ impl Children {
     }
 }
 
-/// A task writing the chunks sent on the returned channel to a child.
+/// A task writing the tasks sent on the returned channel to a child.
 fn carry_chunks(
     write: tokio::net::unix::OwnedWriteHalf,
     max_frame: usize,
-) -> mpsc::UnboundedSender<Work> {
-    // Unbounded, but bounded in practice: a runner is sent a chunk only
+) -> mpsc::UnboundedSender<Task> {
+    // Unbounded, but bounded in practice: a runner is sent a task only
     // when idle.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Work>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Task>();
     let mut frames = FramedWrite::new(write, FrameCodec::new(max_frame));
     tokio::spawn(async move {
-        while let Some(work) = rx.recv().await {
+        while let Some(task) = rx.recv().await {
             // A child gone is reported by its reader.
-            if frames.send(work.into_message()).await.is_err() {
+            if frames.send(task.into_message()).await.is_err() {
                 return;
             }
         }
@@ -233,10 +233,10 @@ fn serve_chunks(processor: &mut ChunkProcessor, mut stream: UnixStream, max_fram
     loop {
         match codec.decode(&mut buf) {
             Ok(Some(msg)) => {
-                let Ok(work) = Work::from_message(msg, true) else {
+                let Ok(task) = Task::from_message(msg, true) else {
                     return 2;
                 };
-                let frame = match encode_frame(&processor.process(work), max_frame) {
+                let frame = match encode_frame(&processor.run(task), max_frame) {
                     Ok(frame) => frame,
                     Err(e) => {
                         tracing::error!("cannot encode a chunk's result: {e}");

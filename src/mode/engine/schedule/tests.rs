@@ -64,7 +64,7 @@ fn credits_bound_what_each_worker_holds() {
     assert_eq!(sent.len(), 4);
     assert_eq!(sent.iter().filter(|(w, _)| *w == 1).count(), 2);
     assert_eq!(s.in_flight_count(), 4);
-    assert!(s.free_worker(&[]).is_none());
+    assert!(s.free_worker(&[], true).is_none());
 }
 
 #[test]
@@ -203,6 +203,35 @@ fn the_first_answer_wins_and_a_copy_is_merged_once() {
     assert_eq!(s.pop_ready(), None);
     feed_at(&mut s, 2, now);
     assert!(s.is_finished());
+}
+
+#[test]
+fn a_holding_workers_chunks_are_not_copied_nor_is_it_sent_copies() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(wire(1));
+    s.add_worker(1, 1);
+    s.add_worker(2, 1);
+    s.set_holds(1, true);
+    feed_at(&mut s, 2, t0);
+    assert_eq!(
+        s.complete(2, 1, 1, t0 + Duration::from_millis(10)),
+        Completion::Accepted
+    );
+    // Chunk 0, at holding worker 1, is long overdue: no copy of it.
+    let late = t0 + Duration::from_secs(60);
+    assert!(s.assign(late).is_none());
+    // Worker 1 stops holding: its chunk may be copied to worker 2 now.
+    s.set_holds(1, false);
+    let (to, c) = s.assign(late).unwrap();
+    assert_eq!((to.worker, c.seq, to.again), (2, 0, true));
+    // And a holding worker is sent no copy of another's chunk.
+    let mut s = Scheduler::new(wire(1));
+    s.add_worker(1, 1);
+    s.add_worker(2, 1);
+    feed_at(&mut s, 2, t0);
+    s.set_holds(2, true);
+    assert_eq!(s.complete(2, 1, 1, t0), Completion::Accepted);
+    assert!(s.assign(late).is_none());
 }
 
 #[test]

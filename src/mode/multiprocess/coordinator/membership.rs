@@ -50,6 +50,11 @@ impl Handler<Joined> for Coordinator {
             },
         );
         self.sched.add_worker(msg.id, msg.hello.threads as usize);
+        if msg.holds {
+            // Until it says otherwise (see `held.rs`).
+            self.holding.insert(msg.id, Default::default());
+            self.sched.set_holds(msg.id, true);
+        }
         self.alone_since = None;
         self.pump(ctx);
     }
@@ -67,6 +72,9 @@ impl Handler<Left> for Coordinator {
             return;
         }
         let lost = self.sched.remove_worker(msg.id);
+        // Chunks answered into a partial that left with it run again.
+        self.run_again(msg.id);
+        self.holding.remove(&msg.id);
         if let Some(row) = self.rows.get_mut(&msg.id) {
             row.report.requeued_chunks += lost.len() as u64;
         }

@@ -4,6 +4,7 @@
 //! order exactly once; a failed chunk reported with where its lines are,
 //! as far as that is known.
 
+use super::held::Kept;
 use super::Coordinator;
 use crate::error::RunError;
 use crate::mode::chunked::merge_in_order;
@@ -23,6 +24,9 @@ pub(crate) struct ChunkDoneMsg {
     pub(crate) seq: u64,
     pub(crate) partial: Vec<u8>,
     pub(crate) stats: ChunkStats,
+    /// `ChunkHeld`: the chunk's records are in the partial its worker
+    /// holds, and `partial` is empty.
+    pub(crate) held: bool,
 }
 
 /// A worker could not process a chunk.
@@ -112,8 +116,8 @@ impl Handler<ChunkDoneMsg> for Coordinator {
 
     fn handle(&mut self, msg: ChunkDoneMsg, ctx: &mut Context<Self>) {
         self.sent_in_files.remove(&(msg.id, msg.seq));
-        let chunk = match self.sched.answer(msg.id, msg.seq) {
-            Answer::First(c) => c.info(),
+        let (chunk, sent) = match self.sched.answer(msg.id, msg.seq) {
+            Answer::First(c) => (c.info(), msg.held.then(|| c.clone())),
             Answer::Late => {
                 // Another worker answered it first: merged once, from there.
                 tracing::debug!(
@@ -121,6 +125,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                     seq = msg.seq,
                     "dropping a late copy's result"
                 );
+                self.keep_late(msg.id, msg.seq);
                 self.sched.release(msg.id, msg.seq);
                 return self.pump(ctx);
             }
@@ -133,7 +138,13 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 return;
             }
         };
-        let partial = match self.pipeline.aggregate.part.decode(&msg.partial) {
+        // A held chunk's answer carries no partial: the chunk is in the
+        // worker's own.
+        let decoded = match msg.held {
+            true => Ok(self.pipeline.aggregate.part.empty()),
+            false => self.pipeline.aggregate.part.decode(&msg.partial),
+        };
+        let partial = match decoded {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(worker = msg.id, seq = msg.seq, "undecodable partial: {e}");
@@ -180,6 +191,25 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             );
             return self.pump(ctx);
         }
+        if !msg.held && self.holds(msg.id) {
+            // It found that holding does not pay: what it holds is asked
+            // for now, and its chunks may be copied again.
+            self.stops_holding(msg.id);
+        }
+        if let Some(sent) = sent {
+            match Kept::new(&sent, records, &msg.stats.parts) {
+                Some(kept) => self.keep(msg.id, msg.seq, kept),
+                None => {
+                    let e = RunError::Runtime(format!(
+                        "parpipe internal error: chunk {} is held by worker {} but was not \
+                         cut as file ranges",
+                        msg.seq,
+                        self.worker_label(msg.id)
+                    ));
+                    return self.fail(ctx, e);
+                }
+            }
+        }
         if !counted {
             // Read here as 0 records: the source's row learns them now.
             // Saturating: a worker's number (the merge checks it).
@@ -225,6 +255,16 @@ impl Handler<ChunkFailedMsg> for Coordinator {
                 );
                 self.sched.release(msg.id, msg.seq);
                 return self.pump(ctx);
+            }
+            Answer::Unknown if msg.failure.is_none() && self.holds_chunk(msg.id, msg.seq) => {
+                // A holding worker that cannot send its partial (too large
+                // for a frame): the run cannot finish without it.
+                let e = RunError::Runtime(format!(
+                    "worker {}: {}",
+                    self.worker_label(msg.id),
+                    msg.error
+                ));
+                return self.fail(ctx, e);
             }
             Answer::Unknown => return,
         };
