@@ -279,6 +279,7 @@ fn message() -> impl Strategy<Value = Message> {
         Just(Message::Heartbeat),
         Just(Message::Shutdown),
         Just(Message::Flush),
+        Just(Message::Unhold),
         (any::<u64>(), any::<u64>()).prop_map(|(seq, records)| Message::ChunkHeld {
             seq,
             stats: ChunkStats {

@@ -4,8 +4,9 @@
 //! answered (they run again elsewhere), when a holding worker stalls (it
 //! is waited for: its chunks are not copied, since two answers would put
 //! a chunk's records in two partials), and when the partial grows with
-//! every chunk (each worker then stops holding after its second chunk,
-//! sends what it holds, and answers each chunk with its own partial).
+//! every chunk (the coordinator, measuring the first two partials, tells
+//! each worker `Unhold`: it sends what it holds and answers each chunk
+//! with its own partial from then on).
 //!
 //! No test harness: the local workers are this very binary, dispatched by
 //! `main`. What a worker does wrong is set in `HELD_TEST_TRIGGER`
@@ -219,9 +220,10 @@ fn main() {
         "a_worker_dying_with_a_held_partial_has_its_chunks_run_again",
         || {
             let rows = run_multiprocess(dir.path(), Some("die"), false, &serial);
-            // The dead worker's answered chunks were taken back from its row.
+            // The dead worker's held chunks were taken back from its row;
+            // only its first, answered with its own partial, stays.
             assert!(
-                rows.iter().any(|w| w.requeued_chunks >= 1 && w.chunks == 0),
+                rows.iter().any(|w| w.requeued_chunks >= 1 && w.chunks <= 1),
                 "{rows:?}"
             );
         },

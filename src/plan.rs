@@ -136,14 +136,14 @@ pub struct Plan {
     #[serde(default)]
     pub partial_per_lane: bool,
     /// Worker processes, record by record, of a fold that commutes, over
-    /// chunks that are byte ranges of files: each worker of one thread may
-    /// fold the chunks it runs into one partial of its own, sent when the
-    /// coordinator asks at the end (`Flush`), instead of a partial per
-    /// chunk. Each decides on its first two chunks whether that pays (the
-    /// partial of both, encoded, under half as large again as the
-    /// first's). A worker whose partial does not come back (it left, or
-    /// holds a chunk another worker answered first) has its chunks run
-    /// again elsewhere.
+    /// chunks that are byte ranges of files: each worker of one thread
+    /// folds the chunks it runs after its first into one partial of its
+    /// own, sent when the coordinator asks at the end (`Flush`), instead of
+    /// a partial per chunk. The coordinator measures on the first two
+    /// partials whether that pays (their merge, encoded, at most two
+    /// thirds of the two) and otherwise ends it (`Unhold`). A worker whose
+    /// partial does not come back (it left, or holds a chunk another
+    /// worker answered first) has its chunks run again elsewhere.
     #[serde(default)]
     pub partial_per_worker: bool,
     /// The source's estimate of its records, when it gives one.
@@ -204,7 +204,7 @@ impl fmt::Display for Plan {
                 if self.partial_per_lane {
                     "; one partial per lane (the fold commutes), merged at the end"
                 } else if self.partial_per_worker {
-                    "; one partial per worker while that pays (the fold commutes), sent and merged at the end"
+                    "; one partial per worker after its first chunk while that pays (the fold commutes), sent and merged at the end"
                 } else {
                     ""
                 }

@@ -119,7 +119,7 @@ impl Default for FrameCodec {
 /// The name of the message whose variant index a body starts with (a
 /// variant index below 251 is its own one-byte varint), if any.
 fn variant_name(first: u8) -> Option<&'static str> {
-    const NAMES: [&str; 15] = [
+    const NAMES: [&str; 16] = [
         "Hello",
         "Challenge",
         "Proof",
@@ -135,6 +135,7 @@ fn variant_name(first: u8) -> Option<&'static str> {
         "Flush",
         "Held",
         "ChunkHeld",
+        "Unhold",
     ];
     NAMES.get(first as usize).copied()
 }

@@ -204,6 +204,7 @@ pub(crate) fn one_of_each() -> Vec<Message> {
             hold: false,
         },
         Message::Flush,
+        Message::Unhold,
         Message::Held {
             seqs: vec![3, 1, 2],
             partial: vec![7; 9],
@@ -268,7 +269,7 @@ fn variant_names_follow_the_encoding() {
         let frame = encode_frame(&msg, 1024).unwrap();
         assert_eq!(variant_name(frame[4]), Some(msg.kind()));
     }
-    assert_eq!(variant_name(15), None);
+    assert_eq!(variant_name(16), None);
 }
 
 /// The frame of the attack report: a `ChunkFailed` whose error string

@@ -23,9 +23,10 @@
 //! / `ChunkUnreadable` (worker → coordinator; the last for a `ChunkInFiles`
 //! whose files it could not read, whose bytes the coordinator then sends), `Heartbeat` both ways, and `Shutdown` from the
 //! coordinator, after which both sides half-close their write side. A
-//! worker told it may `hold` its partial answers a chunk it folded into
-//! that partial with `ChunkHeld`, and sends what it holds as `Held` when
-//! the coordinator says `Flush`.
+//! worker whose job says `hold` folds its chunks, from its second on, into
+//! one partial of its own and answers each such chunk with `ChunkHeld`; it
+//! sends what it holds as `Held` when the coordinator says `Flush`, or
+//! `Unhold` (after which it answers each chunk with its own partial).
 //!
 //! Integrity: every frame after the handshake (the `Job` included) carries
 //! a keyed-BLAKE3 tag under a per-direction session key derived from the
@@ -161,12 +162,11 @@ pub enum Message {
         /// at most this many records, or fewer where the source's decoder
         /// caps them (see [`ChunkDecoder::batch_records`](crate::ChunkDecoder::batch_records)).
         batch_size: u64,
-        /// The worker may fold its chunks into one partial it keeps (sent
-        /// to a worker of one thread, for a fold that commutes): a chunk
-        /// so folded is answered with `ChunkHeld`, and the partial held
-        /// goes back as `Held` when the coordinator sends `Flush`. The
-        /// worker decides from its first two chunks whether it keeps
-        /// doing so (see `docs/protocol.md`, "Held partials").
+        /// Fold the chunks, from the second on, into one partial the
+        /// worker keeps (sent to a worker of one thread, for a fold that
+        /// commutes): a chunk so folded is answered with `ChunkHeld`, and
+        /// the partial held goes back as `Held` when the coordinator sends
+        /// `Flush` or `Unhold` (see `docs/protocol.md`, "Held partials").
         hold: bool,
     },
     /// A chunk of input: one encoded source batch.
@@ -262,14 +262,19 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         partial: Vec<u8>,
     },
-    /// Worker → coordinator, told it may `hold`: chunk `seq` is done and
-    /// its records are in the partial the worker holds (sent as `Held`).
+    /// Worker → coordinator, told to `hold`: chunk `seq` is done and its
+    /// records are in the partial the worker holds (sent as `Held`).
     ChunkHeld {
         /// The chunk's sequence number.
         seq: u64,
         /// What processing it cost, as for `ChunkDone`.
         stats: ChunkStats,
     },
+    /// Coordinator → a worker told to `hold`: holding does not pay for
+    /// this job (its partials hardly overlap); send what you hold as
+    /// `Held` (after every chunk sent before this), then answer each chunk
+    /// with its own partial.
+    Unhold,
 }
 
 impl Message {
@@ -291,6 +296,7 @@ impl Message {
             Message::Flush => "Flush",
             Message::Held { .. } => "Held",
             Message::ChunkHeld { .. } => "ChunkHeld",
+            Message::Unhold => "Unhold",
         }
     }
 }

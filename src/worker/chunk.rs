@@ -7,23 +7,19 @@
 //! ([`run_streamed`]): a chunk in files block by block as it is read, as
 //! serial mode reads its input; a chunk in the frame where it lies.
 //!
-//! A processor told it may hold its partial (`Job.hold`) folds its chunks
-//! into one partial and answers each with `ChunkHeld`; `Flush` sends the
-//! partial as `Held`, with the chunks it holds. It measures whether that
-//! pays on its first two chunks: when the partial of both, encoded, is at
-//! least half as large again as the first one's (the chunks' partials
-//! hardly overlap, as with sets of distinct users), holding saves the
-//! coordinator no decoding or merging, and only moves that work to the
-//! run's end; from then on it answers each chunk with its own partial
-//! (`ChunkDone`), as a worker not told to hold does. A chunk that fails
-//! after its records began to fold in takes the partial with it: the next
-//! `Held` names only the chunks after it, and the coordinator runs the
-//! others again.
+//! A processor told to hold its partial (`Job.hold`) answers its first
+//! chunk with its own partial (`ChunkDone`: the coordinator measures on
+//! the first two whether the job's partials overlap), then folds every
+//! later chunk into one partial and answers each with `ChunkHeld`; `Flush`
+//! sends the partial as `Held`, with the chunks it holds, and `Unhold`
+//! does so and ends the holding. A chunk that fails after its records
+//! began to fold in takes the partial with it: the next `Held` names only
+//! the chunks after it, and the coordinator runs the others again.
 
 use crate::error::RunError;
 use crate::file_range::{AllowedRoots, FileRange, RangeError, RangeReader};
 use crate::mode::chunked::{run_streamed, ChunkBytes, ChunkError, ChunkRun};
-use crate::pipeline::{AnyData, DynAggregate, DynChunkDecoder, Pipeline};
+use crate::pipeline::{AnyData, DynChunkDecoder, Pipeline};
 use crate::protocol::{ChunkFailure, ChunkStats, Message};
 use std::time::Instant;
 
@@ -33,6 +29,8 @@ pub(crate) enum Task {
     Chunk(Work),
     /// Send the partial held (`Flush`).
     Flush,
+    /// Send the partial held and hold no more (`Unhold`).
+    Unhold,
 }
 
 impl Task {
@@ -41,6 +39,7 @@ impl Task {
     pub(crate) fn from_message(msg: Message, accept_files: bool) -> Result<Task, Message> {
         match msg {
             Message::Flush => Ok(Task::Flush),
+            Message::Unhold => Ok(Task::Unhold),
             other => Work::from_message(other, accept_files).map(Task::Chunk),
         }
     }
@@ -50,6 +49,7 @@ impl Task {
         match self {
             Task::Chunk(work) => work.into_message(),
             Task::Flush => Message::Flush,
+            Task::Unhold => Message::Unhold,
         }
     }
 }
@@ -145,57 +145,18 @@ pub(crate) struct ChunkProcessor {
     /// for a pipeline whose source was moved elsewhere (each chunk then
     /// fails, saying so).
     decoder: Option<Box<dyn DynChunkDecoder>>,
-    /// The partial held across chunks, when the job allows it.
+    /// The partial held across chunks, from the second chunk of a job
+    /// that says `hold`.
     held: Option<Holding>,
+    /// The job says `hold`, and no `Unhold` came.
+    may_hold: bool,
 }
 
-/// The partial a holding processor keeps, the chunks in it, and whether
-/// holding pays (measured on the first two chunks).
+/// The partial a holding processor keeps, and the chunks in it.
 #[derive(Default)]
 struct Holding {
     seqs: Vec<u64>,
     partial: Option<AnyData>,
-    /// The first chunk's partial, encoded: its size in bytes.
-    first_len: usize,
-    /// `None` until the second chunk is folded in.
-    pays: Option<bool>,
-    /// The partial held, encoded when it was measured and found not to pay
-    /// (no chunk folds into it after that): what `Held` sends.
-    encoded: Option<Vec<u8>>,
-}
-
-impl Holding {
-    /// Measures `partial` after the first chunk and after the second; after
-    /// the second, decides whether holding pays (see the module text). An
-    /// aggregate that holds partials is a fold, whose partial sealing
-    /// leaves as it is; sealed here all the same, it is the partial a
-    /// `Held` sends.
-    fn measure(&mut self, aggregate: &mut dyn DynAggregate, partial: &mut AnyData) {
-        if self.seqs.len() == 1 {
-            // An unencodable partial fails at the flush, saying so.
-            self.first_len = aggregate.encoded_len(partial).unwrap_or(0);
-            return;
-        }
-        aggregate.seal(partial);
-        let encoded = aggregate.encode(partial);
-        let len = encoded.as_ref().map_or(0, Vec::len);
-        let pays = len < self.first_len + self.first_len / 2;
-        tracing::debug!(
-            first = self.first_len,
-            both = len,
-            pays,
-            "the partial of two chunks, encoded, against the first's"
-        );
-        self.pays = Some(pays);
-        if !pays {
-            self.encoded = encoded.ok();
-        }
-    }
-
-    /// Whether the next chunk folds into the partial held.
-    fn takes_more(&self) -> bool {
-        self.pays != Some(false)
-    }
 }
 
 impl ChunkProcessor {
@@ -217,13 +178,14 @@ impl ChunkProcessor {
             scratch: Vec::new(),
             roots,
             held: None,
+            may_hold: false,
         }
     }
 
-    /// Folds its chunks into one partial, sent by [`flush`](Self::flush),
-    /// while that pays (see the module text).
+    /// Folds its chunks, from the second on, into one partial, sent by
+    /// [`flush`](Self::flush), until `Unhold`.
     pub(crate) fn holding(mut self) -> Self {
-        self.held = Some(Holding::default());
+        self.may_hold = true;
         self
     }
 
@@ -232,13 +194,9 @@ impl ChunkProcessor {
     /// `ChunkFailed` of its first chunk that says so (the run cannot
     /// finish without it).
     pub(crate) fn flush(&mut self) -> Message {
-        let (seqs, partial, encoded) = match self.held.as_mut() {
-            Some(h) => (
-                std::mem::take(&mut h.seqs),
-                h.partial.take(),
-                h.encoded.take(),
-            ),
-            None => (Vec::new(), None, None),
+        let (seqs, partial) = match self.held.as_mut() {
+            Some(h) => (std::mem::take(&mut h.seqs), h.partial.take()),
+            None => (Vec::new(), None),
         };
         let first = seqs.first().copied().unwrap_or(0);
         let failed = |error: String| Message::ChunkFailed {
@@ -246,16 +204,10 @@ impl ChunkProcessor {
             error,
             failure: None,
         };
-        let partial = encoded.map_or_else(
-            || {
-                let aggregate = &mut self.pipeline.aggregate.part;
-                let mut partial = partial.unwrap_or_else(|| aggregate.empty());
-                aggregate.seal(&mut partial);
-                aggregate.encode(&partial)
-            },
-            Ok,
-        );
-        let partial = match partial {
+        let aggregate = &mut self.pipeline.aggregate.part;
+        let mut partial = partial.unwrap_or_else(|| aggregate.empty());
+        aggregate.seal(&mut partial);
+        let partial = match aggregate.encode(&partial) {
             Ok(p) => p,
             Err(e) => return failed(format!("cannot encode the partial held: {e}")),
         };
@@ -274,12 +226,26 @@ impl ChunkProcessor {
         }
     }
 
-    /// Runs `task`: a chunk ([`process`](Self::process)) or a `Flush`
-    /// ([`flush`](Self::flush)).
+    /// Runs `task`: a chunk ([`process`](Self::process)), a `Flush`
+    /// ([`flush`](Self::flush)), or an `Unhold` (a flush, and no more
+    /// holding).
     pub(crate) fn run(&mut self, task: Task) -> Message {
         match task {
-            Task::Chunk(work) => self.process(work),
+            Task::Chunk(work) => {
+                let answer = self.process(work);
+                if self.may_hold && self.held.is_none() {
+                    // After the first chunk, whose partial went back.
+                    self.held = Some(Holding::default());
+                }
+                answer
+            }
             Task::Flush => self.flush(),
+            Task::Unhold => {
+                let held = self.flush();
+                self.may_hold = false;
+                self.held = None;
+                held
+            }
         }
     }
 
@@ -359,7 +325,6 @@ impl ChunkProcessor {
         let held = self
             .held
             .as_mut()
-            .filter(|h| h.takes_more())
             .map(|h| h.partial.take().unwrap_or_else(|| p.aggregate.part.empty()));
         let holding = held.is_some();
         let run = run_streamed(
@@ -376,11 +341,8 @@ impl ChunkProcessor {
         };
         match run {
             Ok(mut run) => {
-                let mut partial = std::mem::replace(&mut run.acc, p.aggregate.part.empty());
+                let partial = std::mem::replace(&mut run.acc, p.aggregate.part.empty());
                 h.seqs.push(w.seq);
-                if h.pays.is_none() {
-                    h.measure(p.aggregate.part.as_mut(), &mut partial);
-                }
                 h.partial = Some(partial);
                 // The chunk's answer carries no partial: it is held.
                 let (_, parts, records) = finish_parts(run);

@@ -190,6 +190,11 @@ pub(super) async fn serve(
                             break Err(e.into());
                         }
                     }
+                    Some(Ok(Message::Unhold)) if hold => {
+                        if let Err(e) = runners.submit(Task::Unhold) {
+                            break Err(e.into());
+                        }
+                    }
                     Some(Ok(Message::Heartbeat)) => {}
                     Some(Ok(Message::Shutdown)) => break Ok(()),
                     Some(Ok(other)) => break Err(protocol_error(config, ProtocolError::Unexpected {

@@ -50,6 +50,12 @@ pub(crate) struct SendFrame(pub(crate) bytes::Bytes);
 #[rtype(result = "()")]
 pub(crate) struct Flush;
 
+/// Ask the worker for the partial it holds, and to hold no more
+/// (`Unhold`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Unhold;
+
 /// Say `Shutdown`, half-close, and stop once the worker closes too.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -225,6 +231,19 @@ impl Handler<Flush> for Connection {
         }
         self.flushes += 1;
         self.write(Outgoing::Message(Message::Flush));
+    }
+}
+
+impl Handler<Unhold> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: Unhold, _ctx: &mut Context<Self>) {
+        if self.closing || !self.holds {
+            return;
+        }
+        // Answered with `Held`, as a `Flush` is.
+        self.flushes += 1;
+        self.write(Outgoing::Message(Message::Unhold));
     }
 }
 

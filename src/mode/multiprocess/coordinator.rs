@@ -154,6 +154,10 @@ pub(crate) struct Coordinator {
     closed_pids: Option<Vec<u64>>,
     /// What each worker that holds its partial holds (`held.rs`).
     holding: HashMap<u64, held::Holding>,
+    /// Whether workers hold their partials, once measured (`held.rs`).
+    hold_decided: Option<bool>,
+    /// The partials merged until then, and their encoded bytes.
+    overlap: (u32, usize),
     /// Chunks of partials that were lost, to run again once the source is done.
     rerun: Vec<ChunkInfo<std::sync::Arc<Vec<crate::file_range::FileRange>>>>,
 }
@@ -202,6 +206,8 @@ impl Coordinator {
             merged: 0,
             closed_pids: None,
             holding: HashMap::new(),
+            hold_decided: None,
+            overlap: (0, 0),
             rerun: Vec::new(),
         }
     }

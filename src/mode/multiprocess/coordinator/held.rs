@@ -1,14 +1,16 @@
 //! Workers that hold their partial (the plan's `partial_per_worker`: a
 //! fold that commutes, chunks cut as file ranges, a worker of one thread).
-//! Such a worker answers a chunk it folded into one partial of its own
-//! with `ChunkHeld`; the coordinator keeps, per worker, the chunks whose
-//! records that partial holds (their ranges: cheap), and asks for it with
-//! `Flush` once every chunk is answered, or as soon as the worker answers
-//! a chunk with its own partial (it measured that holding does not pay;
-//! see `worker/chunk.rs`). A holding worker's chunks are not copied when
-//! overdue, nor others' sent to it (the scheduler's `set_holds`): a copy
-//! answered by two workers would put its records in two partials, and the
-//! one not merged takes every chunk in it along.
+//! Such a worker answers its first chunk with its own partial, then each
+//! chunk it folded into one partial of its own with `ChunkHeld`; the
+//! coordinator keeps, per worker, the chunks whose records that partial
+//! holds (their ranges: cheap), and asks for it with `Flush` once every
+//! chunk is answered. Whether holding pays is measured once, on the first
+//! two partials merged ([`Coordinator::measure_overlap`]); when it does
+//! not, every worker is told `Unhold`, answered with `Held`. A holding
+//! worker's chunks are not copied when overdue, nor others' sent to it
+//! (the scheduler's `set_holds`): a copy answered by two workers would put
+//! its records in two partials, and the one not merged takes every chunk
+//! in it along.
 //!
 //! The partial is merged only when it holds exactly the chunks this
 //! worker answered first. It is not merged, and those chunks run again
@@ -33,7 +35,7 @@ use crate::file_range::FileRange;
 use crate::mode::chunked::merge_in_order;
 use crate::mode::engine::schedule::ChunkInfo;
 use crate::mode::inline::run_sink_absorb;
-use crate::mode::multiprocess::connection::{Close, Flush};
+use crate::mode::multiprocess::connection::{Close, Flush, Unhold};
 use crate::protocol::{encode_frame, Message};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -59,9 +61,6 @@ pub(super) struct Holding {
     late: HashSet<u64>,
     /// When it was sent `Flush`, until its `Held` comes.
     asked: Option<Instant>,
-    /// It answered a chunk with its own partial: it found that holding
-    /// does not pay, and holds no more chunks.
-    stopped: bool,
 }
 
 /// A chunk in a held partial: where it is, and what was counted for it.
@@ -92,28 +91,64 @@ impl Kept {
 }
 
 impl Coordinator {
-    /// Whether `worker` holds its partial (it was told it may, and has
-    /// not stopped).
-    pub(super) fn holds(&self, worker: u64) -> bool {
-        self.holding.get(&worker).is_some_and(|h| !h.stopped)
-    }
-
-    /// `worker` answered a chunk with its own partial: holding does not
-    /// pay for it. What it holds is asked for at once, and its chunks may
-    /// be copied to others, and others' to it, from now on.
-    pub(super) fn stops_holding(&mut self, worker: u64) {
-        self.sched.set_holds(worker, false);
-        let Some(h) = self.holding.get_mut(&worker) else {
+    /// The partials merged, one at a time (`bytes`: its encoded size),
+    /// until it is decided whether holding pays: a holding worker answers
+    /// its first chunk with its own partial, and once two such are merged
+    /// (the chunks between them are held: they merge as empty ones), the
+    /// merge is measured against the two. Partials that overlap (a bounded
+    /// set of keys, such as customers or status codes) merge into much
+    /// less than their sum, and each worker holding one partial then
+    /// spares this process the decoding and merging of every chunk's.
+    /// Partials that hardly overlap (distinct users per day) would only
+    /// move that work to the run's end, where nothing else runs beside it:
+    /// every worker is then told `Unhold`. Decided once, for the whole run.
+    pub(super) fn measure_overlap(&mut self, bytes: usize) {
+        if self.holding.is_empty() || self.hold_decided.is_some() {
+            return;
+        }
+        self.overlap.0 += 1;
+        self.overlap.1 = self.overlap.1.saturating_add(bytes);
+        if self.overlap.0 < 2 {
+            return;
+        }
+        let Some(acc) = self.acc.as_ref() else {
             return;
         };
-        h.stopped = true;
-        if h.asked.is_none() && !(h.chunks.is_empty() && h.late.is_empty()) {
-            if let Some(conn) = self.conns.get(&worker) {
-                h.asked = Some(Instant::now());
-                // Bounded: once per worker.
-                conn.do_send(Flush);
+        let merged = self
+            .pipeline
+            .aggregate
+            .part
+            .encoded_len(acc)
+            .unwrap_or(usize::MAX);
+        let sum = self.overlap.1;
+        // At least a third saved.
+        let hold = merged.saturating_mul(3) <= sum.saturating_mul(2);
+        tracing::info!(
+            merged,
+            sum,
+            hold,
+            "the first two partials, encoded, against their merge: workers {} their partials",
+            if hold { "hold" } else { "do not hold" }
+        );
+        self.hold_decided = Some(hold);
+        if !hold {
+            let workers: Vec<u64> = self.holding.keys().copied().collect();
+            for id in workers {
+                self.unhold(id);
             }
         }
+    }
+
+    /// Tells `worker` to send what it holds and to hold no more: its
+    /// chunks may be copied from then on, and others' sent to it.
+    pub(super) fn unhold(&mut self, worker: u64) {
+        self.sched.set_holds(worker, false);
+        let (Some(conn), Some(h)) = (self.conns.get(&worker), self.holding.get_mut(&worker)) else {
+            return;
+        };
+        h.asked = Some(Instant::now());
+        // Bounded: once per worker.
+        conn.do_send(Unhold);
     }
 
     /// Whether `worker`'s partial holds chunk `seq`.

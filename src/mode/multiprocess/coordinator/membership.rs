@@ -51,9 +51,13 @@ impl Handler<Joined> for Coordinator {
         );
         self.sched.add_worker(msg.id, msg.hello.threads as usize);
         if msg.holds {
-            // Until it says otherwise (see `held.rs`).
+            // Told to hold its partial, until that is found not to pay
+            // (see `held.rs`).
             self.holding.insert(msg.id, Default::default());
             self.sched.set_holds(msg.id, true);
+            if self.hold_decided == Some(false) {
+                self.unhold(msg.id);
+            }
         }
         self.alone_since = None;
         self.pump(ctx);

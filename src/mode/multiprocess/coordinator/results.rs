@@ -47,6 +47,8 @@ pub(crate) struct Done {
     chunk: ChunkInfo<()>,
     /// The chunk's records (the worker's count for an uncounted chunk).
     records: u64,
+    /// The partial's encoded size (0: a chunk held by its worker).
+    bytes: usize,
 }
 
 impl Coordinator {
@@ -88,6 +90,9 @@ impl Coordinator {
             }
             self.stats[n - 2].busy += started.elapsed();
             run_sink_absorb(&mut self.pipeline.sink, acc, &mut self.stats[n - 1])?;
+            if done.bytes > 0 {
+                self.measure_overlap(done.bytes);
+            }
             self.merged += 1;
             self.answer_snapshots();
         }
@@ -182,6 +187,7 @@ impl Handler<ChunkDoneMsg> for Coordinator {
             worker: msg.id,
             chunk,
             records,
+            bytes: if msg.held { 0 } else { msg.partial.len() },
         };
         if self.sched.complete(msg.id, msg.seq, done, Instant::now()) != Completion::Accepted {
             tracing::debug!(
@@ -190,11 +196,6 @@ impl Handler<ChunkDoneMsg> for Coordinator {
                 "ignoring a duplicate result"
             );
             return self.pump(ctx);
-        }
-        if !msg.held && self.holds(msg.id) {
-            // It found that holding does not pay: what it holds is asked
-            // for now, and its chunks may be copied again.
-            self.stops_holding(msg.id);
         }
         if let Some(sent) = sent {
             match Kept::new(&sent, records, &msg.stats.parts) {
