@@ -26,8 +26,8 @@ pub(crate) struct Connection {
     pub(crate) hello: PeerHello,
     /// It was told to hold its partial (`Job.hold`).
     pub(crate) holds: bool,
-    /// `Flush`es sent and not answered with `Held` yet: a `Held` the
-    /// coordinator did not ask for drops the connection.
+    /// `Flush`es and `Unhold`s sent and not answered with `Held` yet: a `Held`
+    /// the coordinator did not ask for drops the connection.
     pub(crate) flushes: u32,
     pub(crate) coordinator: Addr<Coordinator>,
     pub(crate) writer: Option<FramedWrite<Outgoing, OwnedWriteHalf, FrameCodec>>,
@@ -45,16 +45,13 @@ pub(crate) struct Connection {
 #[rtype(result = "()")]
 pub(crate) struct SendFrame(pub(crate) bytes::Bytes);
 
-/// Ask the worker for the partial it holds (`Flush`).
+/// Ask the worker for the partial it holds: `Flush`, or `Unhold` when it
+/// is to hold no more after it. Either is answered with `Held`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Flush;
-
-/// Ask the worker for the partial it holds, and to hold no more
-/// (`Unhold`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Unhold;
+pub(crate) struct AskHeld {
+    pub(crate) unhold: bool,
+}
 
 /// Say `Shutdown`, half-close, and stop once the worker closes too.
 #[derive(Message)]
@@ -176,7 +173,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for Connection {
                     reason,
                 })
             }
-            // Bounded: one per `Flush` this connection sent.
+            // Bounded: one per `Flush` or `Unhold` this connection sent.
             Ok(Message::Held { seqs, partial }) if self.flushes > 0 => {
                 self.flushes -= 1;
                 self.coordinator.do_send(HeldMsg {
@@ -222,28 +219,19 @@ impl Handler<SendFrame> for Connection {
     }
 }
 
-impl Handler<Flush> for Connection {
+impl Handler<AskHeld> for Connection {
     type Result = ();
 
-    fn handle(&mut self, _: Flush, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, ask: AskHeld, _ctx: &mut Context<Self>) {
         if self.closing || !self.holds {
             return;
         }
         self.flushes += 1;
-        self.write(Outgoing::Message(Message::Flush));
-    }
-}
-
-impl Handler<Unhold> for Connection {
-    type Result = ();
-
-    fn handle(&mut self, _: Unhold, _ctx: &mut Context<Self>) {
-        if self.closing || !self.holds {
-            return;
-        }
-        // Answered with `Held`, as a `Flush` is.
-        self.flushes += 1;
-        self.write(Outgoing::Message(Message::Unhold));
+        let msg = match ask.unhold {
+            true => Message::Unhold,
+            false => Message::Flush,
+        };
+        self.write(Outgoing::Message(msg));
     }
 }
 

@@ -35,7 +35,7 @@ use crate::file_range::FileRange;
 use crate::mode::chunked::merge_in_order;
 use crate::mode::engine::schedule::ChunkInfo;
 use crate::mode::inline::run_sink_absorb;
-use crate::mode::multiprocess::connection::{Close, Flush, Unhold};
+use crate::mode::multiprocess::connection::{AskHeld, Close};
 use crate::protocol::{encode_frame, Message};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -148,7 +148,7 @@ impl Coordinator {
         };
         h.asked = Some(Instant::now());
         // Bounded: once per worker.
-        conn.do_send(Unhold);
+        conn.do_send(AskHeld { unhold: true });
     }
 
     /// Whether `worker`'s partial holds chunk `seq`.
@@ -186,7 +186,7 @@ impl Coordinator {
                 if let Some(conn) = self.conns.get(id) {
                     h.asked = Some(Instant::now());
                     // Bounded: one per held partial.
-                    conn.do_send(Flush);
+                    conn.do_send(AskHeld { unhold: false });
                 }
             }
         }
