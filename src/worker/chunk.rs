@@ -34,8 +34,8 @@ pub(crate) enum Task {
 }
 
 impl Task {
-    /// The task a `Chunk`, `ChunkInFiles` (when `accept_files`) or
-    /// `Flush` message carries; any other message is handed back.
+    /// The task a `Chunk`, `ChunkInFiles` (when `accept_files`), `Flush`
+    /// or `Unhold` message carries; any other message is handed back.
     pub(crate) fn from_message(msg: Message, accept_files: bool) -> Result<Task, Message> {
         match msg {
             Message::Flush => Ok(Task::Flush),
@@ -198,31 +198,16 @@ impl ChunkProcessor {
             Some(h) => (std::mem::take(&mut h.seqs), h.partial.take()),
             None => (Vec::new(), None),
         };
-        let first = seqs.first().copied().unwrap_or(0);
-        let failed = |error: String| Message::ChunkFailed {
-            seq: first,
-            error,
-            failure: None,
-        };
         let aggregate = &mut self.pipeline.aggregate.part;
         let mut partial = partial.unwrap_or_else(|| aggregate.empty());
         aggregate.seal(&mut partial);
-        let partial = match aggregate.encode(&partial) {
-            Ok(p) => p,
-            Err(e) => return failed(format!("cannot encode the partial held: {e}")),
-        };
-        // The rest of the frame (at most 10 bytes a chunk number) is far
-        // below this margin.
-        if partial.len() + 10 * seqs.len() + 4096 <= self.max_frame {
-            return Message::Held { seqs, partial };
-        }
-        let held = Message::Held { seqs, partial };
-        match crate::protocol::encode_frame(&held, self.max_frame) {
-            Err(crate::protocol::ProtocolError::TooLarge { len, max }) => failed(format!(
-                "the worker's partial result takes a frame of {len} bytes, more than \
-                 --max-frame {max} allows; raise --max-frame"
-            )),
-            _ => held,
+        match aggregate.encode(&partial) {
+            Ok(partial) => self.fitting(Message::Held { seqs, partial }),
+            Err(e) => Message::ChunkFailed {
+                seq: seqs.first().copied().unwrap_or(0),
+                error: format!("cannot encode the partial held: {e}"),
+                failure: None,
+            },
         }
     }
 
@@ -340,12 +325,11 @@ impl ChunkProcessor {
             return Ok((Some(partial), parts, records));
         };
         match run {
-            Ok(mut run) => {
-                let partial = std::mem::replace(&mut run.acc, p.aggregate.part.empty());
-                h.seqs.push(w.seq);
-                h.partial = Some(partial);
+            Ok(run) => {
                 // The chunk's answer carries no partial: it is held.
-                let (_, parts, records) = finish_parts(run);
+                let (parts, records) = parts_of(&run);
+                h.seqs.push(w.seq);
+                h.partial = Some(run.acc);
                 Ok((None, parts, records))
             }
             Err(e) => {
@@ -360,19 +344,28 @@ impl ChunkProcessor {
     /// `--max-frame` allows, the `ChunkFailed` that says so: the
     /// coordinator then fails the run at once with the reason, where an
     /// unsendable frame would only cost it this worker.
+    /// A `Held` too large for a frame is likewise the `ChunkFailed` of its
+    /// first chunk (the run cannot finish without it).
     fn fitting(&self, done: Message) -> Message {
-        let Message::ChunkDone { seq, partial, .. } = &done else {
-            return done;
+        let (seq, rest, whose) = match &done {
+            // The stats are far below the margin.
+            Message::ChunkDone { seq, partial, .. } => (*seq, partial.len(), "the chunk's"),
+            // At most 10 bytes a chunk number.
+            Message::Held { seqs, partial } => (
+                seqs.first().copied().unwrap_or(0),
+                partial.len() + 10 * seqs.len(),
+                "the worker's",
+            ),
+            _ => return done,
         };
-        // The rest of the frame (the stats) is far below this margin.
-        if partial.len() + 4096 <= self.max_frame {
+        if rest + 4096 <= self.max_frame {
             return done;
         }
         match crate::protocol::encode_frame(&done, self.max_frame) {
             Err(crate::protocol::ProtocolError::TooLarge { len, max }) => Message::ChunkFailed {
-                seq: *seq,
+                seq,
                 error: format!(
-                    "the chunk's partial result takes a frame of {len} bytes, more than \
+                    "{whose} partial result takes a frame of {len} bytes, more than \
                      --max-frame {max} allows; raise --max-frame"
                 ),
                 failure: None,
@@ -467,18 +460,18 @@ fn finish(pipeline: &Pipeline, run: ChunkRun) -> Result<(Vec<u8>, PartTimes, u64
         .part
         .encode(&run.acc)
         .map_err(|e| Failed::plain(format!("cannot encode the partial: {e}")))?;
-    let (_, parts, records) = finish_parts(run);
+    let (parts, records) = parts_of(&run);
     Ok((partial, parts, records))
 }
 
-/// `run`'s partial, the parts' times and the records processed.
-fn finish_parts(run: ChunkRun) -> (AnyData, PartTimes, u64) {
+/// The parts' times in `run`, and the records processed.
+fn parts_of(run: &ChunkRun) -> (PartTimes, u64) {
     let parts = run
         .stats
         .iter()
         .map(|s| (s.records_in, s.records_out, s.busy.as_nanos() as u64))
         .collect();
-    (run.acc, parts, run.records)
+    (parts, run.records)
 }
 
 /// This process's CPU time and peak memory (sysinfo; the kernel's `VmHWM` when available).

@@ -32,7 +32,6 @@ use super::chunks::ChunkFrame;
 use super::Coordinator;
 use crate::error::RunError;
 use crate::file_range::FileRange;
-use crate::mode::chunked::merge_in_order;
 use crate::mode::engine::schedule::ChunkInfo;
 use crate::mode::inline::run_sink_absorb;
 use crate::mode::multiprocess::connection::{AskHeld, Close};
@@ -335,16 +334,9 @@ impl Coordinator {
             .as_mut()
             .ok_or_else(|| RunError::Runtime("coordinator lost its partial".into()))?;
         let started = Instant::now();
-        // Its records were counted as its chunks were answered.
-        let mut counted = self.merged_records;
-        let merged = merge_in_order(
-            self.pipeline.aggregate.part.as_ref(),
-            acc,
-            partial,
-            (0, false),
-            &mut counted,
-        );
-        if let Err(error) = merged {
+        // Its records were counted, and need no renumbering (the fold
+        // commutes), as its chunks were answered.
+        if let Err(error) = self.pipeline.aggregate.part.try_merge(acc, partial) {
             return Err(RunError::Runtime(format!(
                 "worker {}: its partial does not merge: {error}",
                 self.worker_label(msg.id)
