@@ -57,6 +57,7 @@ pub use self::lines::Lines;
 pub use self::parsed::{default_batch_bytes, LineError, LineFormat, ParsedLines};
 pub use crate::workloads::logs::batch::LineBatch;
 pub use crate::workloads::logs::input::InputSpec;
+pub use crate::workloads::logs::pool::BatchPool;
 
 #[cfg(test)]
 mod tests;

@@ -30,10 +30,13 @@ impl Lines {
         Lines(LogSource::read(inputs, BatchPool::new()))
     }
 
-    /// Batch buffers come from `pool` (and go back to it from an aggregate
-    /// that holds the same pool), so that they stay warm instead of being
-    /// freed on one thread and faulted in again on another.
-    pub(crate) fn with_pool(self, pool: BatchPool) -> Self {
+    /// Batch buffers come from `pool`, and go back to it from the stage or
+    /// aggregate that holds the same pool and [`gives`](BatchPool::give)
+    /// each batch back once it has read it: the buffers then stay warm
+    /// instead of being freed on one thread and faulted in again on
+    /// another (the `logs` workload's `metrics` aggregate does this).
+    /// Without it, every batch gets fresh buffers.
+    pub fn with_pool(self, pool: BatchPool) -> Self {
         Lines(self.0.with_pool(pool))
     }
 

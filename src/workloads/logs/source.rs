@@ -106,14 +106,15 @@ impl Source for LogSource {
                 let mut batch = self.pool.batch(*next_line);
                 let n = generator.fill(&mut batch, max_records);
                 *next_line += n as u64;
-                Ok((n > 0).then_some(batch))
+                Ok(self.pool.unless_empty(batch))
             }
             Origin::Read(reader) => {
                 let mut batch = self.pool.batch(0);
                 let n = reader
                     .fill(&mut batch, max_records, MAX_BATCH_BYTES)
                     .map_err(|e| StageError::new(e.to_string()))?;
-                Ok((n > 0).then_some(batch))
+                debug_assert_eq!(n, batch.len());
+                Ok(self.pool.unless_empty(batch))
             }
             Origin::Ranges(_) => Err(StageError::new(
                 "the logs source gives file ranges now, not batches",
