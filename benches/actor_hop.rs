@@ -5,7 +5,7 @@
 
 use actix::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use parpipe::workloads::logs::batch::LineBatch;
+use parpipe::sources::lines::batch::LineBatch;
 use parpipe::workloads::logs::generate::Generator;
 
 struct Echo;

@@ -4,8 +4,8 @@
 //! multiprocess coordinator does with each chunk's answer.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use parpipe::sources::lines::batch::LineBatch;
 use parpipe::stage::{Aggregate, BatchInfo, Stage};
-use parpipe::workloads::logs::batch::LineBatch;
 use parpipe::workloads::logs::generate::Generator;
 use parpipe::workloads::logs::metrics::{LogsMetrics, LogsPartial};
 use parpipe::workloads::logs::stages::{Enrich, Parse};

@@ -4,7 +4,7 @@
 //! `LineBatch` chunk, plus the 4-byte big-endian length prefix.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use parpipe::workloads::logs::batch::LineBatch;
+use parpipe::sources::lines::batch::LineBatch;
 use parpipe::workloads::logs::generate::Generator;
 
 fn frame(c: &mut Criterion) {

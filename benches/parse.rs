@@ -2,7 +2,7 @@
 //! lines/s (Throughput::Elements) and bytes/s (Throughput::Bytes).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use parpipe::workloads::logs::batch::LineBatch;
+use parpipe::sources::lines::batch::LineBatch;
 use parpipe::workloads::logs::generate::Generator;
 use parpipe::workloads::logs::parse::parse_line;
 

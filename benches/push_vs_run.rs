@@ -6,9 +6,8 @@
 //!
 //! Run: `cargo bench --bench push_vs_run -- [LINES] [ROUNDS] [MODE]`.
 
-use parpipe::workloads::logs::{
-    self, batch::LineBatch, generate::Generator, pool::BatchPool, LogsInput,
-};
+use parpipe::sources::{BatchPool, LineBatch};
+use parpipe::workloads::logs::{self, Generator, LogsInput};
 use parpipe::{Mode, RunConfig};
 use std::time::Instant;
 

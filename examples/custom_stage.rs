@@ -11,8 +11,9 @@
 //! `--deny ADDR,ADDR` (default: the two busiest clients of that input),
 //! `--workers N` (multiprocess, default 2).
 
+use parpipe::sources::InputSpec;
 use parpipe::workloads::logs::stages::ParsedBatch;
-use parpipe::workloads::logs::{self, input::InputSpec, metrics::LogsPartial, LogsInput};
+use parpipe::workloads::logs::{self, metrics::LogsPartial, LogsInput};
 use parpipe::{BatchInfo, Key, Mode, Registry, RunConfig, Stage, StageError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

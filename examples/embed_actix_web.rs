@@ -20,7 +20,8 @@
 //! (see `dispatch_if_worker`, the first line of `main`).
 
 use actix_web::{get, post, web, App, HttpResponse, HttpServer};
-use parpipe::workloads::logs::{self, batch::LineBatch, metrics::LogsPartial};
+use parpipe::sources::LineBatch;
+use parpipe::workloads::logs::{self, metrics::LogsPartial};
 use parpipe::{Key, Mode, Registry, RunConfig, RunHandle};
 use std::io::Write;
 use std::process::ExitCode;

@@ -19,8 +19,9 @@
 //! address, a host name, an address outside every range) is counted
 //! under `-`.
 
+use parpipe::sources::InputSpec;
 use parpipe::workloads::logs::stages::EnrichedBatch;
-use parpipe::workloads::logs::{self, input::InputSpec, LogsInput, LogsParams};
+use parpipe::workloads::logs::{self, LogsInput, LogsParams};
 use parpipe::{BatchInfo, Key, Mode, Registry, Replicas, RunConfig, Stage, StageError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;

@@ -18,7 +18,8 @@
 //! and what the acknowledgements added up to.
 
 use futures_util::{stream, StreamExt};
-use parpipe::workloads::logs::{self, batch::LineBatch, generate::Generator, metrics::LogsPartial};
+use parpipe::sources::LineBatch;
+use parpipe::workloads::logs::{self, metrics::LogsPartial, Generator};
 use parpipe::{Key, Mode, Registry, RunConfig, WorkerCommand};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -17,7 +17,7 @@ use parpipe::file_range::{file_identity, fingerprint, FileRange};
 use parpipe::protocol::{
     read_frame, server_handshake, write_frame, FrameCodec, Message, DEFAULT_MAX_FRAME, TOKEN_ENV,
 };
-use parpipe::workloads::logs::input::InputSpec;
+use parpipe::sources::lines::input::InputSpec;
 use parpipe::workloads::logs::metrics::LogsPartial;
 use parpipe::workloads::logs::{LogsInput, LogsParams, NAME};
 use parpipe::JobSpec;

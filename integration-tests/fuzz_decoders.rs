@@ -21,8 +21,8 @@ use parpipe::protocol::{
     client_handshake, decode_body, decode_whole, encode_frame, server_handshake, ChunkFailure,
     ChunkStats, FrameCodec, Message, PeerHello, HANDSHAKE_MAX_FRAME,
 };
+use parpipe::sources::lines::input::InputSpec;
 use parpipe::workloads::logs::counts::Counts;
-use parpipe::workloads::logs::input::InputSpec;
 use parpipe::workloads::logs::metrics::LogsPartial;
 use parpipe::workloads::logs::{LogsInput, LogsParams, SnapshotPlan};
 use parpipe::workloads::matrix::{MatrixParams, MatrixPartial};

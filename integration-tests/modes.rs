@@ -7,9 +7,7 @@
 mod common;
 
 use common::{describe, expect_code, expect_ok, read_json, s};
-use parpipe::workloads::logs::{
-    metrics::LogsMetrics, pool::BatchPool, sink::LogsSink, source::LogSource, stages,
-};
+use parpipe::workloads::logs::{metrics::LogsMetrics, sink::LogsSink, source::Generated, stages};
 use parpipe::{
     Aggregate, BatchInfo, Error, ErrorKind, JobSpec, Mode, Pipeline, Registry, Replicas, RunConfig,
     Sink, Source, Stage, StageError,
@@ -434,7 +432,7 @@ fn failing_run(mode: Mode, panic: bool, replicas: Replicas, out: &Path) -> Error
         Ok(Pipeline::builder(
             "boom",
             "generate",
-            LogSource::generate(7, 5_000, BatchPool::new()),
+            Generated::new(7, 5_000, parpipe::sources::BatchPool::new()),
         )
         .stage("parse", stages::Parse::default())
         .stage("boom", Boom { at: 3, panic })

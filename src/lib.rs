@@ -225,6 +225,18 @@
 // library would write it.
 extern crate self as parpipe;
 
+/// Declares modules that are parpipe's own machinery: public only with the
+/// `internals` feature (parpipe's own tests and benches), private to the
+/// crate otherwise.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )*};
+}
+
 pub mod allocator;
 #[cfg(feature = "cli")]
 mod bench;

@@ -47,7 +47,13 @@
 
 mod csv;
 mod json_lines;
-mod lines;
+/// The machinery behind [`Lines`] (line batches, the reader, the cutter
+/// of byte ranges, following a growing file): public only with the
+/// `internals` feature (parpipe's own tests and benches).
+#[cfg(feature = "internals")]
+pub mod lines;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod lines;
 mod parsed;
 pub(crate) mod split;
 
@@ -55,9 +61,10 @@ pub use self::csv::{Csv, CsvRows};
 pub use self::json_lines::{JsonLines, JsonRows};
 pub use self::lines::Lines;
 pub use self::parsed::{default_batch_bytes, LineError, LineFormat, ParsedLines};
-pub use crate::workloads::logs::batch::LineBatch;
-pub use crate::workloads::logs::input::InputSpec;
-pub use crate::workloads::logs::pool::BatchPool;
+pub use crate::sources::lines::batch::LineBatch;
+pub use crate::sources::lines::follow::stop_following;
+pub use crate::sources::lines::input::InputSpec;
+pub use crate::sources::lines::pool::BatchPool;
 
 #[cfg(test)]
 mod tests;

@@ -9,11 +9,11 @@
 //! `read` source, so the only difference from serial mode is the framework.
 
 use crate::metrics::ProcessSampler;
+use crate::sources::lines::batch::LineBatch;
+use crate::sources::lines::input::{InputSpec, LineReader};
+use crate::sources::lines::source::MAX_BATCH_BYTES;
 use crate::stage::{Aggregate, BatchInfo, Stage, StageError};
-use crate::workloads::logs::batch::LineBatch;
-use crate::workloads::logs::input::{InputSpec, LineReader};
 use crate::workloads::logs::metrics::{LogsMetrics, LogsPartial, Summary};
-use crate::workloads::logs::source::MAX_BATCH_BYTES;
 use crate::workloads::logs::stages::{Enrich, Parse};
 use crate::workloads::matrix::{self, MatrixSummary};
 use rayon::prelude::*;

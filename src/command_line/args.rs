@@ -5,7 +5,8 @@
 
 use super::cli::{ModeArg, RunArgs, WorkloadArg};
 use super::{usage, Failure};
-use parpipe::workloads::logs::{self, input::InputSpec, LogsInput, LogsParams};
+use parpipe::sources::InputSpec;
+use parpipe::workloads::logs::{self, LogsInput, LogsParams};
 use parpipe::workloads::matrix::{self, MatrixParams};
 use parpipe::Replicas;
 use parpipe::Token;

@@ -76,7 +76,7 @@ pub(super) fn run_job(args: RunArgs, quiet: bool) -> Result<(), Failure> {
             if follow {
                 // The normal end of a follow: reading stops at what was
                 // written, and the outputs are written as usual.
-                logs::follow::stop_following();
+                logs::stop_following();
             } else {
                 cancel.cancel();
             }

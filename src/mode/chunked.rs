@@ -417,7 +417,8 @@ fn read_and_decode(
 mod tests {
     use super::*;
     use crate::file_range::{file_identity, fingerprint, FileRange};
-    use crate::workloads::logs::{builder, generate::Generator, pool::BatchPool, LogsInput};
+    use crate::sources::BatchPool;
+    use crate::workloads::logs::{builder, generate::Generator, LogsInput};
 
     /// The merge counts the records merged, and a chunk whose count would
     /// overflow the total fails the merge, leaving the total as it was.

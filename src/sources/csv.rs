@@ -1,7 +1,7 @@
 //! [`Csv`]: records of a CSV file, one per line, through the `csv` crate.
 
 use super::parsed::{LineError, LineFormat, ParsedLines};
-use crate::workloads::logs::input::InputSpec;
+use crate::sources::lines::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom};

@@ -2,7 +2,7 @@
 
 use super::parsed::{LineError, LineFormat, ParsedLines};
 use super::split;
-use crate::workloads::logs::input::InputSpec;
+use crate::sources::lines::input::InputSpec;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;

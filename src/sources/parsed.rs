@@ -4,10 +4,9 @@
 
 use super::split;
 use crate::file_range::FileRange;
+use crate::sources::lines::input::InputSpec;
+use crate::sources::Lines;
 use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
-use crate::workloads::logs::input::InputSpec;
-use crate::workloads::logs::pool::BatchPool;
-use crate::workloads::logs::source::LogSource;
 use std::ops::ControlFlow;
 
 /// How the text of a line becomes a record. [`ParsedLines`] hands it whole
@@ -121,7 +120,7 @@ fn parse_cache_size(text: &str) -> Option<usize> {
 /// text. [`Csv`](super::Csv) and [`JsonLines`](super::JsonLines) are this
 /// with their formats.
 pub struct ParsedLines<F: LineFormat> {
-    lines: LogSource,
+    lines: Lines,
     format: F,
     /// The name errors give the input.
     what: String,
@@ -151,7 +150,7 @@ impl<F: LineFormat> ParsedLines<F> {
             _ => "input".to_string(),
         };
         ParsedLines {
-            lines: LogSource::read(inputs, BatchPool::new()),
+            lines: Lines::new(inputs),
             header_pending: format.has_header(),
             format,
             what,

@@ -8,7 +8,8 @@
 
 use super::*;
 use crate::pipeline::JobSpec;
-use crate::workloads::logs::{input::InputSpec, LogsInput, LogsParams};
+use crate::sources::InputSpec;
+use crate::workloads::logs::{LogsInput, LogsParams};
 use crate::workloads::{builtin_registry, logs, matrix};
 
 const TWO: Machine = Machine { cores: 2 };

@@ -6,9 +6,9 @@
 use super::{ChunkProcessor, Work};
 use crate::file_range::AllowedRoots;
 use crate::protocol::Message;
+use crate::sources::lines::input::InputSpec;
 use crate::sources::Csv;
 use crate::stage::{Aggregate, BatchInfo, Source};
-use crate::workloads::logs::input::InputSpec;
 use crate::{Pipeline, StageError};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -264,7 +264,7 @@ fn a_plain_sources_batch_is_decoded_whole_and_checked() {
 struct Texts;
 
 impl Aggregate for Texts {
-    type In = crate::workloads::logs::batch::LineBatch;
+    type In = crate::sources::lines::batch::LineBatch;
     type Partial = Vec<(usize, u64, Vec<u8>)>;
 
     fn empty(&self) -> Self::Partial {

@@ -53,13 +53,11 @@
 //! # Ok::<(), parpipe::Error>(())
 //! ```
 
-use super::batch::LineBatch;
-use super::input::DEFAULT_BATCH_DELAY;
 use super::metrics::{LogsMetrics, LogsPartial, SummaryView};
-use super::pool::BatchPool;
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
 use super::{source, Dimensions, LogsInput, LogsParams, NAME};
 use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::sources::{BatchPool, LineBatch};
 use crate::stage::Stage;
 
 /// Adds one user stage to a typed builder: the stages of any type the user
@@ -229,7 +227,7 @@ impl LogsBuilder {
         let pool = BatchPool::new();
         let live = self.live.take();
         let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
-        let start = start(params.input, &pool, delay);
+        let start = start(params.input, &pool, Some(delay));
         let metrics = self.metrics(params.emit_records, pool);
         self.middle(start).aggregate(
             "metrics",
@@ -250,7 +248,7 @@ impl LogsBuilder {
     /// `summary.json` would hold).
     pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
-        let start = start(input, &pool, DEFAULT_BATCH_DELAY);
+        let start = start(input, &pool, None);
         let metrics = self.metrics(false, pool);
         self.middle(start).collect("metrics", metrics)
     }
@@ -270,24 +268,27 @@ impl LogsBuilder {
 /// The start of a `logs` pipeline on `input`: the generator, or the files
 /// read through [`Lines`](crate::sources::Lines) — the same reader, line
 /// numbering and cutting by byte ranges as any pipeline over `Lines` —
-/// with batch buffers from `pool` (which the aggregate hands them back to).
+/// with batch buffers from `pool` (which the aggregate hands them back to)
+/// and, for standard input and followed files, `batch_delay` (or the
+/// default of [`Lines`](crate::sources::Lines)).
 fn start(
     input: LogsInput,
     pool: &BatchPool,
-    batch_delay: std::time::Duration,
+    batch_delay: Option<std::time::Duration>,
 ) -> PipelineBuilder<LineBatch> {
     match input {
-        LogsInput::Generate { records, seed } => Pipeline::builder_files(
+        LogsInput::Generate { records, seed } => Pipeline::builder_chunked(
             NAME,
             "generate",
-            source::LogSource::generate(seed, records, pool.clone()),
+            source::Generated::new(seed, records, pool.clone()),
         ),
-        LogsInput::Files(inputs) => Pipeline::builder_files(
-            NAME,
-            "read",
-            crate::sources::Lines::new(inputs)
-                .with_pool(pool.clone())
-                .with_batch_delay(batch_delay),
-        ),
+        LogsInput::Files(inputs) => {
+            let lines = crate::sources::Lines::new(inputs).with_pool(pool.clone());
+            let lines = match batch_delay {
+                Some(delay) => lines.with_batch_delay(delay),
+                None => lines,
+            };
+            Pipeline::builder_files(NAME, "read", lines)
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! in any grouping (and through the wire encoding, as a worker's would
 //! be), always give the same `summary.json` bytes.
 
-use super::batch::LineBatch;
 use super::metrics::{LogsMetrics, LogsPartial, SummaryView};
 use super::stages::{Enrich, Parse};
+use crate::sources::LineBatch;
 use crate::stage::{Aggregate, BatchInfo, Stage};
 use proptest::prelude::*;
 

@@ -3,18 +3,6 @@
 //!
 //! `read|generate → parse → enrich → metrics → write`.
 
-/// Declares modules that are the workload's own machinery: public only with
-/// the `internals` feature (parpipe's own tests and benches), private to
-/// the crate otherwise.
-macro_rules! internal_modules {
-    ($($name:ident),* $(,)?) => {$(
-        #[cfg(feature = "internals")]
-        pub mod $name;
-        #[cfg(not(feature = "internals"))]
-        pub(crate) mod $name;
-    )*};
-}
-
 pub mod builder;
 #[cfg(test)]
 mod dims_props;
@@ -23,19 +11,20 @@ pub mod metrics;
 mod snapshots;
 pub mod stages;
 pub mod tags;
-mod watch;
 
+// The workload's own machinery (public only with the `internals` feature).
 internal_modules!(
-    batch, generate, input, pool, report, zone, counts, dims, distinct, follow, latency, parse,
-    ranges, rejection, render, sink, source, time
+    generate, report, zone, counts, dims, distinct, latency, parse, rejection, render, sink,
+    source, time
 );
 
+pub use crate::sources::lines::follow::stop_following;
 pub use builder::{builder, LogsBuilder};
-pub use follow::stop_following;
+pub use generate::Generator;
 pub use rejection::KEPT_LINE_BYTES;
 
 use crate::pipeline::Pipeline;
-use input::InputSpec;
+use crate::sources::InputSpec;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -122,7 +111,7 @@ fn default_max_rejected_ppm() -> u32 {
 }
 
 fn default_batch_delay_ms() -> u64 {
-    input::DEFAULT_BATCH_DELAY.as_millis() as u64
+    crate::sources::Lines::DEFAULT_BATCH_DELAY.as_millis() as u64
 }
 
 /// Where and how often a long run rewrites its `summary.json`.

@@ -19,8 +19,8 @@ pub use parsed::{ParsedBatch, ParsedRecord, Span};
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::lines::batch::LineBatch;
     use crate::stage::{BatchInfo, Stage};
-    use crate::workloads::logs::batch::LineBatch;
 
     fn batch(lines: &[&[u8]]) -> LineBatch {
         let mut b = LineBatch::new(1);

@@ -308,8 +308,8 @@ pub struct DimensionRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::lines::batch::LineBatch;
     use crate::stage::{BatchInfo, Stage};
-    use crate::workloads::logs::batch::LineBatch;
     use crate::workloads::logs::stages::{Enrich, Parse};
 
     fn batch(lines: &[&str]) -> EnrichedBatch {

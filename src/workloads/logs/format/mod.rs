@@ -11,7 +11,7 @@
 
 internal_modules!(json, template, values, w3c);
 
-use super::input::InputSpec;
+use crate::sources::InputSpec;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 

@@ -9,8 +9,8 @@
 
 use super::values::{self, Unit};
 use super::{path_of, Fields, Outcome};
-use crate::workloads::logs::batch::LineBatch;
-use crate::workloads::logs::input::{InputSpec, LineReader};
+use crate::sources::lines::batch::LineBatch;
+use crate::sources::lines::input::{InputSpec, LineReader};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 

@@ -24,7 +24,7 @@ use vocabulary::*;
 #[cfg(any(feature = "cli", feature = "internals"))]
 use std::io::{self, Write};
 
-use super::batch::LineBatch;
+use crate::sources::LineBatch;
 
 /// Deterministic generator of realistic access-log lines.
 pub struct Generator {

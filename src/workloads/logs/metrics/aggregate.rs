@@ -7,12 +7,12 @@ use super::super::counts::{bump_map, SpareKeys};
 use super::super::dims::{for_each_family, referrer_key, PathStats, UaClass, NO_FAMILY};
 use super::super::distinct::client_hash;
 use super::super::latency::Histogram;
-use super::super::pool::BatchPool;
 use super::super::rejection::KEPT_LINE_BYTES;
 use super::super::render::{write_record, write_reject};
 use super::super::stages::EnrichedBatch;
 use super::super::tags::CustomCounts;
 use super::{LogsPartial, SummaryView, REJECTED_SAMPLES};
+use crate::sources::BatchPool;
 use crate::stage::{Aggregate, BatchInfo, StageError};
 use rustc_hash::FxHashMap;
 

@@ -3,8 +3,8 @@
 //! be converted or canonicalized.
 
 use super::parsed::{ParsedBatch, ParsedRecord, Span, IN_ARENA};
+use crate::sources::lines::batch::LineBatch;
 use crate::stage::{BatchInfo, Stage, StageError};
-use crate::workloads::logs::batch::LineBatch;
 use crate::workloads::logs::dims::{canonical_ipv6, first_forwarded, may_be_ipv6};
 use crate::workloads::logs::format::{Kind, LogFormat, Outcome};
 use crate::workloads::logs::parse::parse_line;

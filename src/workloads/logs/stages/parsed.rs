@@ -2,8 +2,8 @@
 //! and the [`Span`]s that locate their text in the batch's line buffer or
 //! text arena.
 
+use crate::sources::lines::batch::LineBatch;
 use crate::stage::Records;
-use crate::workloads::logs::batch::LineBatch;
 
 /// Where a text field lives: in the raw line buffer, or (for a field that
 /// had invalid UTF-8 and was converted lossily, or a constant) in the

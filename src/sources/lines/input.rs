@@ -1,4 +1,5 @@
-//! Reading the `logs` workload's input (docs/logs-workload.md §1):
+//! Reading the input of [`Lines`](crate::sources::Lines) (and so of the
+//! `logs` workload, docs/logs-workload.md §1):
 //! files or standard input, plain or gzip (detected by its magic bytes), cut
 //! into lines and packed into [`LineBatch`](super::batch::LineBatch)es with
 //! line numbers that run on across inputs. Every failure becomes an
@@ -38,7 +39,7 @@ pub enum InputSpec {
     /// A file, plain or gzip-compressed.
     File(PathBuf),
     /// A plain-text file read as it grows, as `tail -F` does: it ends only
-    /// when [`stop_following`](super::stop_following) is called.
+    /// when [`stop_following`](crate::workloads::logs::stop_following) is called.
     Follow(PathBuf),
 }
 

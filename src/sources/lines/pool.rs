@@ -9,6 +9,7 @@
 //! never holds more than a few batches' worth of memory.
 
 use super::batch::LineBatch;
+use crate::stage::{BatchInfo, ChunkDecoder, StageError};
 use std::sync::{Arc, Mutex};
 
 /// Most buffers kept for reuse (about the batches in flight in a pipeline).
@@ -109,6 +110,34 @@ impl BatchPool {
     /// True when no buffer waits for reuse.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Decodes chunk text (LF-terminated lines) into line batches from the
+/// pool, on any thread: what a [`ChunkSource`](crate::ChunkSource) of
+/// [`LineBatch`]es gives as its [`chunk_decoder`](crate::ChunkSource::chunk_decoder)
+/// (as [`Lines`](crate::sources::Lines) does), so that a worker or a
+/// reading lane reuses the buffers the aggregate gives back.
+impl ChunkDecoder<LineBatch> for BatchPool {
+    fn new_batch(&self, info: &BatchInfo) -> LineBatch {
+        self.batch(info.first_line)
+    }
+
+    /// The first lines that end with a line feed.
+    fn extend(
+        &self,
+        batch: &mut LineBatch,
+        bytes: &[u8],
+        max_records: usize,
+    ) -> Result<(usize, usize), StageError> {
+        batch
+            .extend_from_lines(bytes, max_records)
+            .map_err(StageError::new)
+    }
+
+    /// A long first line becomes the batch's data as it was read.
+    fn adopt(&self, batch: &mut LineBatch, bytes: &mut Vec<u8>) -> Option<usize> {
+        batch.adopt_first_line(bytes)
     }
 }
 

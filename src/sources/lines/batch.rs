@@ -1,6 +1,7 @@
-//! The batch types that flow between the `logs` stages: raw lines, parsed
-//! records and enriched records, each stored contiguously so that a batch of
-//! ten thousand lines costs a handful of allocations, not ten thousand.
+//! [`LineBatch`], the batch [`Lines`](crate::sources::Lines) gives: raw
+//! lines stored contiguously, so that a batch of ten thousand lines costs a
+//! handful of allocations, not ten thousand (the `logs` stages' parsed and
+//! enriched batches are stored the same way).
 
 use crate::sources::split;
 use serde::{Deserialize, Serialize};
