@@ -47,13 +47,9 @@
 
 mod csv;
 mod json_lines;
-/// The machinery behind [`Lines`] (line batches, the reader, the cutter
-/// of byte ranges, following a growing file): public only with the
-/// `internals` feature (parpipe's own tests and benches).
-#[cfg(feature = "internals")]
-pub mod lines;
-#[cfg(not(feature = "internals"))]
-pub(crate) mod lines;
+// `Lines` and the machinery behind it (line batches, the reader, the
+// cutter of byte ranges, following a growing file).
+internal_modules!(lines);
 mod parsed;
 pub(crate) mod split;
 

@@ -4,8 +4,7 @@
 
 use super::split;
 use crate::file_range::FileRange;
-use crate::sources::lines::input::InputSpec;
-use crate::sources::Lines;
+use crate::sources::{InputSpec, Lines};
 use crate::stage::{BatchInfo, ChunkDecoder, ChunkSource, FileChunkSource, Source, StageError};
 use std::ops::ControlFlow;
 

@@ -91,9 +91,11 @@ impl BatchPool {
         }
     }
 
-    /// `batch`, or `None` with its buffers given back when it holds no line
-    /// (a source's last, empty pull).
-    pub(crate) fn unless_empty(&self, batch: LineBatch) -> Option<LineBatch> {
+    /// `batch`, or `None` with its buffers given back when it holds no line:
+    /// what a source's [`next_batch`](crate::Source::next_batch) returns
+    /// after filling a pooled batch, so that its last, empty pull keeps the
+    /// buffer too.
+    pub fn unless_empty(&self, batch: LineBatch) -> Option<LineBatch> {
         if batch.is_empty() {
             self.give(batch);
             None

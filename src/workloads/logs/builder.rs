@@ -57,7 +57,7 @@ use super::metrics::{LogsMetrics, LogsPartial, SummaryView};
 use super::stages::{Enrich, EnrichedBatch, Parse, ParsedBatch};
 use super::{source, Dimensions, LogsInput, LogsParams, NAME};
 use crate::pipeline::{Pipeline, PipelineBuilder};
-use crate::sources::{BatchPool, LineBatch};
+use crate::sources::{BatchPool, LineBatch, Lines};
 use crate::stage::Stage;
 
 /// Adds one user stage to a typed builder: the stages of any type the user
@@ -227,7 +227,7 @@ impl LogsBuilder {
         let pool = BatchPool::new();
         let live = self.live.take();
         let delay = std::time::Duration::from_millis(params.max_batch_delay_ms);
-        let start = start(params.input, &pool, Some(delay));
+        let start = start(params.input, &pool, delay);
         let metrics = self.metrics(params.emit_records, pool);
         self.middle(start).aggregate(
             "metrics",
@@ -248,7 +248,7 @@ impl LogsBuilder {
     /// `summary.json` would hold).
     pub fn build_collect(mut self, input: LogsInput) -> Pipeline<LogsPartial> {
         let pool = self.pool.take().unwrap_or_default();
-        let start = start(input, &pool, None);
+        let start = start(input, &pool, Lines::DEFAULT_BATCH_DELAY);
         let metrics = self.metrics(false, pool);
         self.middle(start).collect("metrics", metrics)
     }
@@ -266,15 +266,14 @@ impl LogsBuilder {
 }
 
 /// The start of a `logs` pipeline on `input`: the generator, or the files
-/// read through [`Lines`](crate::sources::Lines) — the same reader, line
+/// read through [`Lines`] — the same reader, line
 /// numbering and cutting by byte ranges as any pipeline over `Lines` —
 /// with batch buffers from `pool` (which the aggregate hands them back to)
-/// and, for standard input and followed files, `batch_delay` (or the
-/// default of [`Lines`](crate::sources::Lines)).
+/// and, for standard input and followed files, `batch_delay`.
 fn start(
     input: LogsInput,
     pool: &BatchPool,
-    batch_delay: Option<std::time::Duration>,
+    batch_delay: std::time::Duration,
 ) -> PipelineBuilder<LineBatch> {
     match input {
         LogsInput::Generate { records, seed } => Pipeline::builder_chunked(
@@ -282,13 +281,12 @@ fn start(
             "generate",
             source::Generated::new(seed, records, pool.clone()),
         ),
-        LogsInput::Files(inputs) => {
-            let lines = crate::sources::Lines::new(inputs).with_pool(pool.clone());
-            let lines = match batch_delay {
-                Some(delay) => lines.with_batch_delay(delay),
-                None => lines,
-            };
-            Pipeline::builder_files(NAME, "read", lines)
-        }
+        LogsInput::Files(inputs) => Pipeline::builder_files(
+            NAME,
+            "read",
+            Lines::new(inputs)
+                .with_pool(pool.clone())
+                .with_batch_delay(batch_delay),
+        ),
     }
 }

@@ -18,7 +18,7 @@ internal_modules!(
     source, time
 );
 
-pub use crate::sources::lines::follow::stop_following;
+pub use crate::sources::stop_following;
 pub use builder::{builder, LogsBuilder};
 pub use generate::Generator;
 pub use rejection::KEPT_LINE_BYTES;

@@ -40,11 +40,7 @@ impl Source for Generated {
         let mut batch = self.pool.batch(self.next_line);
         let n = self.generator.fill(&mut batch, max_records);
         self.next_line += n as u64;
-        if n == 0 {
-            self.pool.give(batch);
-            return Ok(None);
-        }
-        Ok(Some(batch))
+        Ok(self.pool.unless_empty(batch))
     }
 
     fn size_hint(&self) -> Option<u64> {
